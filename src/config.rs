@@ -1,0 +1,379 @@
+//! Broker settings under Kafka's own names and defaults.
+//!
+//! Each setting can come from a command-line flag, an environment variable, or a
+//! Kafka-style `server.properties` file, in that order of precedence; what none of
+//! them sets takes Kafka's default (or strom's embedded default where Kafka has none
+//! that fits a single binary, such as `./data`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// One listener: Kafka's `NAME://host:port`; a bare `host:port` is named PLAINTEXT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parse Kafka's comma-separated listener list.
+pub fn parse_listeners(key: &'static str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, hostport) = match item.split_once("://") {
+            Some((name, rest)) => (name.to_ascii_uppercase(), rest),
+            None => ("PLAINTEXT".to_string(), item),
+        };
+        let (host, port) = hostport.rsplit_once(':').ok_or_else(|| invalid("expected HOST:PORT"))?;
+        let port: u16 = port.parse().map_err(|_| invalid("port is not a number"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        if out.iter().any(|l: &Listener| l.name == name) {
+            return Err(invalid("listener names must be unique"));
+        }
+        out.push(Listener { name, host, port });
+    }
+    if out.is_empty() {
+        return Err(invalid("no listener given"));
+    }
+    Ok(out)
+}
+
+/// Flags of `strom serve`. Every one is optional here so that the properties file
+/// and the defaults can fill what the command line leaves out.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// A Kafka-style properties file (e.g. server.properties).
+    #[arg(long = "config", env = "STROM_CONFIG")]
+    pub config_file: Option<PathBuf>,
+    /// Where to listen (Kafka: listeners), HOST:PORT or NAME://HOST:PORT,…  [default: 0.0.0.0:9092]
+    #[arg(long = "listen", env = "STROM_LISTEN")]
+    pub listeners: Option<String>,
+    /// What clients are told to connect to (advertised.listeners)  [default: localhost:9092]
+    #[arg(long = "advertised-listener", env = "STROM_ADVERTISED_LISTENER")]
+    pub advertised_listeners: Option<String>,
+    /// Data directory (log.dirs)  [default: ./data]
+    #[arg(long = "data-dir", env = "STROM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// This broker's id (node.id)  [default: 0]
+    #[arg(long = "node-id", env = "STROM_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Create unknown topics on metadata requests (auto.create.topics.enable)  [default: true]
+    #[arg(long = "auto-create-topics", env = "STROM_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Partitions of an auto-created topic (num.partitions)  [default: 1]
+    #[arg(long = "num-partitions", env = "STROM_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// Segment size before a roll (log.segment.bytes)  [default: 1073741824]
+    #[arg(long = "log-segment-bytes", env = "STROM_LOG_SEGMENT_BYTES")]
+    pub log_segment_bytes: Option<u64>,
+    /// Segment age before a roll (log.roll.ms)  [default: 604800000]
+    #[arg(long = "log-roll-ms", env = "STROM_LOG_ROLL_MS")]
+    pub log_roll_ms: Option<u64>,
+    /// Largest record batch accepted (message.max.bytes)  [default: 1048588]
+    #[arg(long = "message-max-bytes", env = "STROM_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<usize>,
+    /// Largest request accepted (socket.request.max.bytes)  [default: 104857600]
+    #[arg(long = "socket-request-max-bytes", env = "STROM_SOCKET_REQUEST_MAX_BYTES")]
+    pub socket_request_max_bytes: Option<usize>,
+    /// fsync after this many unflushed messages (log.flush.interval.messages)
+    #[arg(long = "log-flush-interval-messages", env = "STROM_LOG_FLUSH_INTERVAL_MESSAGES")]
+    pub log_flush_interval_messages: Option<u64>,
+    /// fsync data older than this (log.flush.interval.ms)
+    #[arg(long = "log-flush-interval-ms", env = "STROM_LOG_FLUSH_INTERVAL_MS")]
+    pub log_flush_interval_ms: Option<u64>,
+}
+
+/// The resolved broker configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listeners: Vec<Listener>,
+    /// Per listener name; a listener without an entry advertises its bound address.
+    pub advertised_listeners: Vec<Listener>,
+    pub data_dir: PathBuf,
+    pub node_id: i32,
+    pub auto_create_topics: bool,
+    pub num_partitions: i32,
+    pub log: LogConfig,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+}
+
+/// Settings of the log store (Kafka's log.* keys).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub segment_bytes: u64,
+    pub roll_ms: u64,
+    pub message_max_bytes: usize,
+    pub flush_interval_messages: u64,
+    pub flush_interval_ms: Option<u64>,
+    /// log.index.interval.bytes: bytes between two offset-index entries.
+    pub index_interval_bytes: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            roll_ms: 7 * 24 * 60 * 60 * 1000,
+            message_max_bytes: 1_048_588,
+            flush_interval_messages: u64::MAX,
+            flush_interval_ms: None,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for tests and embedding: listen on `127.0.0.1:0`, data in `dir`.
+    pub fn for_dir(dir: impl Into<PathBuf>) -> Config {
+        Config {
+            listeners: parse_listeners("listeners", "127.0.0.1:0").expect("valid"),
+            advertised_listeners: Vec::new(),
+            data_dir: dir.into(),
+            node_id: 0,
+            auto_create_topics: true,
+            num_partitions: 1,
+            log: LogConfig::default(),
+            socket_request_max_bytes: 104_857_600,
+            max_connections: 10_000,
+        }
+    }
+
+    /// Resolve flags (already merged with environment variables by clap) over the
+    /// properties file over the defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let props = match &args.config_file {
+            Some(path) => read_properties(path)?,
+            None => HashMap::new(),
+        };
+        let p = Props(&props);
+        let listeners = args.listeners.clone().or(p.string("listeners"));
+        let listeners = parse_listeners("listeners", listeners.as_deref().unwrap_or("0.0.0.0:9092"))?;
+        let advertised = match args.advertised_listeners.clone().or(p.string("advertised.listeners")) {
+            Some(v) => parse_listeners("advertised.listeners", &v)?,
+            None if listeners.len() == 1 => {
+                let mut l = listeners[0].clone();
+                if l.host == "0.0.0.0" || l.host == "::" || l.host.is_empty() {
+                    l.host = "localhost".into();
+                }
+                vec![l]
+            }
+            None => Vec::new(),
+        };
+        let defaults = LogConfig::default();
+        let log = LogConfig {
+            segment_bytes: pick(
+                args.log_segment_bytes,
+                p.parse("log.segment.bytes")?,
+                defaults.segment_bytes,
+            ),
+            roll_ms: match args.log_roll_ms.or(p.parse("log.roll.ms")?) {
+                Some(ms) => ms,
+                None => p
+                    .parse::<u64>("log.roll.hours")?
+                    .map(|h| h * 3_600_000)
+                    .unwrap_or(defaults.roll_ms),
+            },
+            message_max_bytes: pick(
+                args.message_max_bytes,
+                p.parse("message.max.bytes")?,
+                defaults.message_max_bytes,
+            ),
+            flush_interval_messages: pick(
+                args.log_flush_interval_messages,
+                p.parse("log.flush.interval.messages")?,
+                defaults.flush_interval_messages,
+            ),
+            flush_interval_ms: args.log_flush_interval_ms.or(p.parse("log.flush.interval.ms")?),
+            index_interval_bytes: pick(
+                None,
+                p.parse("log.index.interval.bytes")?,
+                defaults.index_interval_bytes,
+            ),
+        };
+        let config = Config {
+            listeners,
+            advertised_listeners: advertised,
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(p.string("log.dirs").or(p.string("log.dir")).map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            node_id: pick(args.node_id, p.parse("node.id")?.or(p.parse("broker.id")?), 0),
+            auto_create_topics: pick(args.auto_create_topics, p.parse("auto.create.topics.enable")?, true),
+            num_partitions: pick(args.num_partitions, p.parse("num.partitions")?, 1),
+            log,
+            socket_request_max_bytes: pick(
+                args.socket_request_max_bytes,
+                p.parse("socket.request.max.bytes")?,
+                104_857_600,
+            ),
+            max_connections: pick(None, p.parse("max.connections")?, 10_000),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, value: String, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                value,
+                reason: reason.to_string(),
+            })
+        };
+        if self.num_partitions < 1 {
+            return bad("num.partitions", self.num_partitions.to_string(), "must be at least 1");
+        }
+        if self.log.segment_bytes < 14 {
+            return bad(
+                "log.segment.bytes",
+                self.log.segment_bytes.to_string(),
+                "must be at least 14",
+            );
+        }
+        if self.log.flush_interval_messages == 0 {
+            return bad("log.flush.interval.messages", "0".into(), "must be at least 1");
+        }
+        if self.node_id < 0 {
+            return bad("node.id", self.node_id.to_string(), "must not be negative");
+        }
+        Ok(())
+    }
+}
+
+fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
+    flag.or(file).unwrap_or(default)
+}
+
+struct Props<'a>(&'a HashMap<String, String>);
+
+impl Props<'_> {
+    fn string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|e: T::Err| ConfigError::Invalid {
+                key,
+                value: v.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Read a Java-style properties file: `key=value` or `key: value`, `#`/`!` comments.
+pub fn read_properties(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse_properties(&text))
+}
+
+pub fn parse_properties(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            let at = l.find(['=', ':'])?;
+            Some((l[..at].trim().to_string(), l[at + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let c = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(c.listeners[0].address(), "0.0.0.0:9092");
+        assert_eq!(c.advertised_listeners[0].address(), "localhost:9092");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.log.segment_bytes, 1 << 30);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert!(c.auto_create_topics);
+        assert_eq!(c.num_partitions, 1);
+    }
+
+    #[test]
+    fn flags_beat_the_properties_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(
+            &path,
+            "# comment\nlisteners=PLAINTEXT://0.0.0.0:19092\nnum.partitions = 3\nlog.segment.bytes=1000\nlog.dirs=/tmp/x\nauto.create.topics.enable=false\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config_file: Some(path),
+            num_partitions: Some(5),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.num_partitions, 5);
+        assert_eq!(c.log.segment_bytes, 1000);
+        assert_eq!(c.listeners[0].port, 19092);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert!(!c.auto_create_topics);
+    }
+
+    #[test]
+    fn named_listeners_parse() {
+        let l = parse_listeners("listeners", "INTERNAL://0.0.0.0:29092, EXTERNAL://[::1]:9092").unwrap();
+        assert_eq!(l[0].name, "INTERNAL");
+        assert_eq!(l[1].host, "::1");
+        assert!(parse_listeners("listeners", "nohost").is_err());
+        assert!(parse_listeners("listeners", "a:1,a:2").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        std::fs::write(&path, "num.partitions=many\n").unwrap();
+        let err = Config::resolve(&ServeArgs {
+            config_file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("num.partitions"));
+    }
+}

@@ -1,0 +1,60 @@
+//! DeleteTopics (20): by name (v1+) or by topic id (v6); files are removed.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::{Error, Result};
+
+fn delete(broker: &Broker, name: Option<&str>, id: uuid::Uuid) -> Result<(String, uuid::Uuid)> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => broker
+            .logs
+            .topic_by_id(&id)
+            .ok_or(Error::UnknownTopicId(id))?
+            .name
+            .clone(),
+    };
+    let id = broker.logs.delete_topic(&name)?;
+    Ok((name, id))
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let targets: Vec<(Option<String>, uuid::Uuid)> = if ctx.api_version >= 6 {
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name.map(|n| n.to_string()), t.topic_id))
+            .collect()
+    } else {
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+            .collect()
+    };
+    let mut response = DeleteTopicsResponse::default();
+    for (name, id) in targets {
+        let mut r = DeletableTopicResult::default();
+        match delete(broker, name.as_deref(), id) {
+            Ok((name, id)) => {
+                r.name = Some(TopicName(StrBytes::from_string(name)));
+                r.topic_id = id;
+            }
+            Err(e) => {
+                r.name = name.map(|n| TopicName(StrBytes::from_string(n)));
+                r.topic_id = id;
+                r.error_code = e.wire_code();
+                r.error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+        }
+        response.responses.push(r);
+    }
+    response
+}

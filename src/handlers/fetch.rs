@@ -1,0 +1,139 @@
+//! Fetch (1): whole record batches from each requested partition, long-polling up
+//! to `max_wait_ms` until `min_bytes` are available. Waiting fetches are woken by
+//! appends, never by a timer loop. Fetch sessions (KIP-227) are not kept: session
+//! id 0 tells clients to send full fetches, which is always legal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchTopic;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::Error;
+use crate::log::manager::Topic;
+
+/// The topics of a request, resolved once (by id from v13, by name before).
+struct Wanted {
+    request: FetchTopic,
+    topic: Option<Arc<Topic>>,
+}
+
+fn error_partition(index: i32, code: ResponseError) -> PartitionData {
+    let mut p = PartitionData::default();
+    p.partition_index = index;
+    p.error_code = code.code();
+    p.high_watermark = -1;
+    p.last_stable_offset = -1;
+    p.log_start_offset = -1;
+    p
+}
+
+/// One pass over every partition: what can be sent now, and its size.
+fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchResponse, usize, bool) {
+    let mut response = FetchResponse::default();
+    let mut total = 0usize;
+    let mut any_error = false;
+    for w in wanted {
+        let mut tr = FetchableTopicResponse::default();
+        tr.topic = w.request.topic.clone();
+        tr.topic_id = w.request.topic_id;
+        for fp in &w.request.partitions {
+            let Some(topic) = &w.topic else {
+                any_error = true;
+                let code = if version >= 13 {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
+                tr.partitions.push(error_partition(fp.partition, code));
+                continue;
+            };
+            let Some(partition) = usize::try_from(fp.partition).ok().and_then(|i| topic.partitions.get(i)) else {
+                any_error = true;
+                tr.partitions
+                    .push(error_partition(fp.partition, ResponseError::UnknownTopicOrPartition));
+                continue;
+            };
+            let (log_start, high_watermark) = partition.offsets();
+            let budget = max_bytes.saturating_sub(total);
+            let limit = (fp.partition_max_bytes.max(0) as usize).min(budget);
+            let read = if limit == 0 {
+                Ok(bytes::Bytes::new())
+            } else {
+                partition.read(fp.fetch_offset, limit)
+            };
+            let mut pd = match read {
+                Ok(records) => {
+                    total += records.len();
+                    let mut pd = PartitionData::default();
+                    pd.records = Some(records);
+                    pd
+                }
+                Err(e) => {
+                    any_error = true;
+                    if !matches!(e, Error::OffsetOutOfRange { .. }) {
+                        tracing::error!(topic = %topic.name, partition = fp.partition, error = %e, "fetch read failed");
+                    }
+                    error_partition(fp.partition, e.code())
+                }
+            };
+            pd.partition_index = fp.partition;
+            pd.high_watermark = high_watermark;
+            pd.last_stable_offset = high_watermark;
+            pd.log_start_offset = log_start;
+            tr.partitions.push(pd);
+        }
+        response.responses.push(tr);
+    }
+    (response, total, any_error)
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    let version = ctx.api_version;
+    let wanted: Vec<Wanted> = request
+        .topics
+        .into_iter()
+        .map(|t| Wanted {
+            topic: if version >= 13 {
+                broker.logs.topic_by_id(&t.topic_id)
+            } else {
+                broker.logs.topic(t.topic.as_str())
+            },
+            request: t,
+        })
+        .collect();
+    let max_bytes = request.max_bytes.max(0) as usize;
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let waker = Arc::new(Notify::new());
+    let mut shutdown = broker.shutting_down.clone();
+    loop {
+        // Register before reading, so an append between the read and the wait
+        // still wakes this fetch.
+        for w in &wanted {
+            if let Some(t) = &w.topic {
+                for fp in &w.request.partitions {
+                    if let Some(p) = usize::try_from(fp.partition).ok().and_then(|i| t.partitions.get(i)) {
+                        p.register_waiter(&waker);
+                    }
+                }
+            }
+        }
+        let (response, bytes, any_error) = read_once(&wanted, version, max_bytes);
+        if bytes >= min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
+            return response;
+        }
+        tokio::select! {
+            _ = waker.notified() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! ListOffsets (2): earliest (−2), latest (−1), max timestamp (−3, v7+), or the
+//! first offset whose record timestamp is at or after a given time (via the time
+//! index).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::Result;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+/// (timestamp, offset) for one query.
+fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Result<(i64, i64)> {
+    let p = broker.logs.partition(topic, partition)?;
+    Ok(match timestamp {
+        LATEST => (-1, p.high_watermark()),
+        EARLIEST => (-1, p.log_start_offset()),
+        MAX_TIMESTAMP => p.max_timestamp()?.unwrap_or((-1, -1)),
+        t if t >= 0 => p.offset_for_timestamp(t)?.unwrap_or((-1, -1)),
+        // Other negative specs (e.g. −4, earliest-local, −5 tiered) mean the
+        // earliest here: the whole log is local.
+        _ => (-1, p.log_start_offset()),
+    })
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut response = ListOffsetsResponse::default();
+    for topic in request.topics {
+        let mut tr = ListOffsetsTopicResponse::default();
+        tr.name = topic.name.clone();
+        for q in topic.partitions {
+            let mut pr = ListOffsetsPartitionResponse::default();
+            pr.partition_index = q.partition_index;
+            match lookup(broker, topic.name.as_str(), q.partition_index, q.timestamp) {
+                Ok((timestamp, offset)) => {
+                    pr.timestamp = timestamp;
+                    pr.offset = offset;
+                    // leader_epoch exists from v4 on; the codec refuses it earlier.
+                    if ctx.api_version >= 4 && offset >= 0 {
+                        pr.leader_epoch = 0;
+                    }
+                }
+                Err(e) => {
+                    pr.error_code = e.wire_code();
+                    pr.timestamp = -1;
+                    pr.offset = -1;
+                }
+            }
+            tr.partitions.push(pr);
+        }
+        response.topics.push(tr);
+    }
+    response
+}

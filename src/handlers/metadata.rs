@@ -1,0 +1,122 @@
+//! Metadata (3): brokers, the cluster id, topics and their partitions; creates
+//! unknown topics when auto-creation is enabled and the client allows it.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::Error;
+use crate::log::manager::{validate_topic_name, Topic};
+use crate::util::now_ms;
+
+/// Kafka's value for "authorized operations were not requested".
+const OPERATIONS_OMITTED: i32 = i32::MIN;
+
+fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
+    let node = BrokerId(broker.node_id());
+    let mut t = MetadataResponseTopic::default();
+    t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
+    t.topic_id = topic.id;
+    t.topic_authorized_operations = OPERATIONS_OMITTED;
+    t.partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut mp = MetadataResponsePartition::default();
+            mp.partition_index = p.index;
+            mp.leader_id = node;
+            mp.leader_epoch = 0;
+            mp.replica_nodes = vec![node];
+            mp.isr_nodes = vec![node];
+            mp
+        })
+        .collect();
+    t
+}
+
+fn failed(name: Option<TopicName>, id: uuid::Uuid, code: ResponseError) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default();
+    t.name = name;
+    t.topic_id = id;
+    t.error_code = code.code();
+    t.topic_authorized_operations = OPERATIONS_OMITTED;
+    t
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let version = ctx.api_version;
+    let mut response = MetadataResponse::default();
+    let mut b = MetadataResponseBroker::default();
+    b.node_id = BrokerId(broker.node_id());
+    b.host = StrBytes::from_string(ctx.listener.advertised_host.clone());
+    b.port = ctx.listener.advertised_port;
+    response.brokers = vec![b];
+    response.cluster_id = Some(StrBytes::from_string(broker.identity.cluster_id.clone()));
+    response.controller_id = BrokerId(broker.node_id());
+    response.cluster_authorized_operations = OPERATIONS_OMITTED;
+
+    // v0: an empty list means all topics; v1+: null means all topics.
+    let requested = match request.topics {
+        Some(topics) if !(version == 0 && topics.is_empty()) => topics,
+        _ => {
+            response.topics = broker.logs.topics().iter().map(|t| describe(broker, t)).collect();
+            return response;
+        }
+    };
+    // Before v4 there is no flag: auto-creation is up to the broker alone.
+    let may_create = broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    for wanted in requested {
+        let Some(name) = wanted.name.clone() else {
+            // Lookup by topic id.
+            response.topics.push(match broker.logs.topic_by_id(&wanted.topic_id) {
+                Some(t) => describe(broker, &t),
+                None => failed(None, wanted.topic_id, ResponseError::UnknownTopicId),
+            });
+            continue;
+        };
+        if let Some(t) = broker.logs.topic(name.as_str()) {
+            response.topics.push(describe(broker, &t));
+            continue;
+        }
+        if let Err(e) = validate_topic_name(name.as_str()) {
+            response.topics.push(failed(Some(name), uuid::Uuid::nil(), e.code()));
+            continue;
+        }
+        if !may_create {
+            response.topics.push(failed(
+                Some(name),
+                uuid::Uuid::nil(),
+                ResponseError::UnknownTopicOrPartition,
+            ));
+            continue;
+        }
+        match broker
+            .logs
+            .create_topic(name.as_str(), broker.config.num_partitions, now_ms())
+        {
+            Ok(t) => response.topics.push(describe(broker, &t)),
+            // Another request created it meanwhile.
+            Err(Error::TopicAlreadyExists(_)) => match broker.logs.topic(name.as_str()) {
+                Some(t) => response.topics.push(describe(broker, &t)),
+                None => response.topics.push(failed(
+                    Some(name),
+                    uuid::Uuid::nil(),
+                    ResponseError::UnknownTopicOrPartition,
+                )),
+            },
+            Err(e) => {
+                tracing::warn!(topic = %name.as_str(), error = %e, "auto-creation failed");
+                response.topics.push(failed(Some(name), uuid::Uuid::nil(), e.code()));
+            }
+        }
+    }
+    response
+}

@@ -1,0 +1,96 @@
+//! Produce (0): append each partition's record batch; with acks=−1 answer only
+//! once the data is fsynced.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::{Error, Result};
+use crate::log::partition_log::{AppendInfo, Partition};
+use crate::util::now_ms;
+
+fn partition_error(index: i32, e: &Error) -> PartitionProduceResponse {
+    let mut r = PartitionProduceResponse::default();
+    r.index = index;
+    r.error_code = e.wire_code();
+    r.error_message = Some(StrBytes::from_string(e.to_string()));
+    r.base_offset = -1;
+    r.log_append_time_ms = -1;
+    r.log_start_offset = -1;
+    r
+}
+
+fn append(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    records: Option<bytes::Bytes>,
+) -> Result<(Arc<Partition>, AppendInfo)> {
+    let partition = broker.logs.partition(topic, index)?;
+    let records = records
+        .filter(|r| !r.is_empty())
+        .ok_or(Error::InvalidRecord("no records"))?;
+    // The batch is kept as sent; only its base offset and leader epoch are set.
+    let mut batch = records.to_vec();
+    let info = partition.append(&mut batch, now_ms())?;
+    Ok((partition, info))
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> ProduceResponse {
+    let acks = request.acks;
+    let mut response = ProduceResponse::default();
+    // Appends first, then one wait for durability per partition: fsyncs of
+    // different partitions and requests overlap and are shared.
+    let mut to_flush: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
+    for (ti, topic) in request.topic_data.into_iter().enumerate() {
+        let mut tr = TopicProduceResponse::default();
+        tr.name = topic.name.clone();
+        tr.topic_id = topic.topic_id;
+        for (pi, data) in topic.partition_data.into_iter().enumerate() {
+            if !matches!(acks, -1..=1) {
+                let mut r = partition_error(data.index, &Error::InvalidRequest(format!("acks={acks}")));
+                r.error_code = ResponseError::InvalidRequiredAcks.code();
+                tr.partition_responses.push(r);
+                continue;
+            }
+            match append(broker, topic.name.as_str(), data.index, data.records) {
+                Ok((partition, info)) => {
+                    let mut r = PartitionProduceResponse::default();
+                    r.index = data.index;
+                    r.base_offset = info.base_offset;
+                    r.log_append_time_ms = -1;
+                    r.log_start_offset = info.log_start_offset;
+                    if acks == -1 {
+                        to_flush.push((ti, pi, partition, info.log_end_offset));
+                    } else if info.flush_due {
+                        tokio::spawn(async move {
+                            if let Err(e) = partition.flush_to(info.log_end_offset, now_ms()).await {
+                                tracing::error!(error = %e, "flush failed");
+                            }
+                        });
+                    }
+                    tr.partition_responses.push(r);
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %topic.name.as_str(), partition = data.index, error = %e, "produce rejected");
+                    tr.partition_responses.push(partition_error(data.index, &e));
+                }
+            }
+        }
+        response.responses.push(tr);
+    }
+    for (ti, pi, partition, offset) in to_flush {
+        if let Err(e) = partition.flush_to(offset, now_ms()).await {
+            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
+            let r = &mut response.responses[ti].partition_responses[pi];
+            *r = partition_error(r.index, &Error::Io(e));
+        }
+    }
+    response
+}

@@ -1,0 +1,333 @@
+//! The LogManager: every topic and partition under the data directory.
+//!
+//! Layout, as Kafka's: one directory per partition, `{topic}-{partition}`, holding
+//! the segments and a `partition.metadata` file with the topic id:
+//!
+//! ```text
+//! version: 0
+//! topic_id: <22-character URL-safe base64 UUID>
+//! ```
+//!
+//! The topic list is whatever partition directories exist, so topic metadata
+//! persists with the data. A `.kafka_cleanshutdown` marker in the data directory
+//! records that the last shutdown flushed and closed every segment; without it the
+//! active segments are recovered batch by batch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+use super::partition_log::Partition;
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::util;
+
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+const PARTITION_METADATA: &str = "partition.metadata";
+
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+pub struct LogManager {
+    dir: PathBuf,
+    config: LogConfig,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+}
+
+/// Kafka's rule for topic names: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let invalid = |reason| {
+        Err(Error::InvalidTopic {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return invalid("the name is empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("'.' and '..' are not allowed");
+    }
+    if name.len() > 249 {
+        return invalid("the name is longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+fn read_topic_id(dir: &Path) -> Option<Uuid> {
+    let text = std::fs::read_to_string(dir.join(PARTITION_METADATA)).ok()?;
+    let props = crate::config::parse_properties(&text);
+    util::uuid_from_base64(props.get("topic_id")?)
+}
+
+fn write_topic_id(dir: &Path, id: &Uuid) -> std::io::Result<()> {
+    let text = format!("version: 0\ntopic_id: {}\n", util::uuid_to_base64(id));
+    util::write_atomically(&dir.join(PARTITION_METADATA), text.as_bytes())
+}
+
+impl LogManager {
+    /// Load every partition under `dir` (created if missing).
+    pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<LogManager> {
+        std::fs::create_dir_all(dir)?;
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        // topic -> (id, partition -> directory)
+        let mut found: BTreeMap<String, (Uuid, BTreeMap<i32, PathBuf>)> = BTreeMap::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.ends_with("-delete") {
+                // A deletion interrupted by a crash: finish it.
+                std::fs::remove_dir_all(entry.path())?;
+                continue;
+            }
+            let Some((topic, partition)) = name.rsplit_once('-') else {
+                continue;
+            };
+            let (Ok(partition), Some(id)) = (partition.parse::<i32>(), read_topic_id(&entry.path())) else {
+                tracing::warn!(dir = %entry.path().display(), "skipping directory that is not a partition");
+                continue;
+            };
+            let slot = found.entry(topic.to_string()).or_insert((id, BTreeMap::new()));
+            if slot.0 != id {
+                tracing::warn!(topic, partition, "partition has a different topic id; skipping it");
+                continue;
+            }
+            slot.1.insert(partition, entry.path());
+        }
+        let mut topics = HashMap::new();
+        for (name, (id, dirs)) in found {
+            if dirs.keys().copied().ne(0..dirs.len() as i32) {
+                tracing::error!(topic = %name, "partition directories are not numbered 0..n; skipping topic");
+                continue;
+            }
+            let partitions = dirs
+                .into_iter()
+                .map(|(p, d)| Partition::open(&name, p, &d, config.clone(), clean, now_ms).map(Arc::new))
+                .collect::<Result<Vec<_>>>()?;
+            topics.insert(name.clone(), Arc::new(Topic { name, id, partitions }));
+        }
+        if clean {
+            std::fs::remove_file(&marker)?;
+            util::sync_dir(dir)?;
+        }
+        tracing::info!(topics = topics.len(), clean_shutdown = clean, "log manager loaded");
+        Ok(LogManager {
+            dir: dir.to_path_buf(),
+            config,
+            topics: RwLock::new(topics),
+        })
+    }
+
+    fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read_topics().get(name).cloned()
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.read_topics().values().find(|t| t.id == *id).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.read_topics().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
+        self.topic(topic)
+            .and_then(|t| {
+                usize::try_from(partition)
+                    .ok()
+                    .and_then(|p| t.partitions.get(p).cloned())
+            })
+            .ok_or_else(|| Error::UnknownTopicOrPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
+
+    /// Check that a topic could be created, without creating it.
+    pub fn validate_new_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        self.validate_new_topic_locked(&self.read_topics(), name, partitions)
+    }
+
+    /// Create a topic with a new id; its partition directories persist it.
+    pub fn create_topic(&self, name: &str, partitions: i32, now_ms: i64) -> Result<Arc<Topic>> {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        self.validate_new_topic_locked(&topics, name, partitions)?;
+        let id = Uuid::new_v4();
+        let mut opened = Vec::new();
+        for p in 0..partitions {
+            let dir = partition_dir(&self.dir, name, p);
+            let made = std::fs::create_dir_all(&dir)
+                .and_then(|_| write_topic_id(&dir, &id))
+                .map_err(Error::from)
+                .and_then(|_| Partition::open(name, p, &dir, self.config.clone(), true, now_ms));
+            match made {
+                Ok(part) => opened.push(Arc::new(part)),
+                Err(e) => {
+                    for q in 0..=p {
+                        let _ = std::fs::remove_dir_all(partition_dir(&self.dir, name, q));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        util::sync_dir(&self.dir)?;
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id,
+            partitions: opened,
+        });
+        topics.insert(name.to_string(), topic.clone());
+        tracing::info!(topic = name, partitions, topic_id = %util::uuid_to_base64(&id), "created topic");
+        Ok(topic)
+    }
+
+    fn validate_new_topic_locked(
+        &self,
+        topics: &HashMap<String, Arc<Topic>>,
+        name: &str,
+        partitions: i32,
+    ) -> Result<()> {
+        validate_topic_name(name)?;
+        if partitions < 1 {
+            return Err(Error::InvalidPartitions(partitions));
+        }
+        if topics.contains_key(name) {
+            return Err(Error::TopicAlreadyExists(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Delete a topic and its files. Directories are first renamed to
+    /// `…-delete`, so a crash midway finishes the deletion at the next start.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid> {
+        let topic = {
+            let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+            topics.remove(name).ok_or_else(|| Error::UnknownTopicOrPartition {
+                topic: name.to_string(),
+                partition: -1,
+            })?
+        };
+        let mut doomed = Vec::new();
+        for p in &topic.partitions {
+            let to = self
+                .dir
+                .join(format!("{}-{}.{}-delete", name, p.index, topic.id.simple()));
+            std::fs::rename(p.dir(), &to)?;
+            doomed.push(to);
+        }
+        util::sync_dir(&self.dir)?;
+        for d in doomed {
+            std::fs::remove_dir_all(d)?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Partitions whose unflushed data is older than `log.flush.interval.ms`.
+    pub fn flush_overdue(&self, now_ms: i64) -> Vec<Arc<Partition>> {
+        let Some(interval) = self.config.flush_interval_ms else {
+            return Vec::new();
+        };
+        self.read_topics()
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|p| p.flush_overdue(now_ms, interval))
+            .cloned()
+            .collect()
+    }
+
+    /// Clean shutdown: close every partition, then leave the marker that says so.
+    pub fn close(&self) -> Result<()> {
+        for topic in self.read_topics().values() {
+            for p in &topic.partitions {
+                p.close()?;
+            }
+        }
+        util::write_atomically(&self.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::tests::sample_batch;
+
+    #[test]
+    fn topic_names_follow_kafkas_rules() {
+        assert!(validate_topic_name("orders.created_v1-2").is_ok());
+        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
+            assert!(
+                matches!(validate_topic_name(bad), Err(Error::InvalidTopic { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn topics_persist_with_their_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let t = m.create_topic("a-b", 3, 0).unwrap();
+        assert!(matches!(m.create_topic("a-b", 1, 0), Err(Error::TopicAlreadyExists(_))));
+        assert!(matches!(m.create_topic("z", 0, 0), Err(Error::InvalidPartitions(0))));
+        m.partition("a-b", 2)
+            .unwrap()
+            .append(&mut sample_batch(2, 0), 0)
+            .unwrap();
+        m.close().unwrap();
+        drop(m);
+        let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+        let again = m.topic("a-b").unwrap();
+        assert_eq!(again.id, t.id);
+        assert_eq!(again.partitions.len(), 3);
+        assert_eq!(m.partition("a-b", 2).unwrap().log_end_offset(), 2);
+        assert!(m.topic_by_id(&t.id).is_some());
+        assert!(matches!(
+            m.partition("a-b", 3),
+            Err(Error::UnknownTopicOrPartition { .. })
+        ));
+    }
+
+    #[test]
+    fn deleted_topics_leave_no_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        m.create_topic("gone", 2, 0).unwrap();
+        m.delete_topic("gone").unwrap();
+        assert!(m.topic("gone").is_none());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(m.delete_topic("gone").is_err());
+        // An interrupted deletion is finished at start.
+        std::fs::create_dir(dir.path().join("x-0.abc-delete")).unwrap();
+        LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(!dir.path().join("x-0.abc-delete").exists());
+    }
+}

@@ -1,0 +1,10 @@
+//! The record-batch log store, in Kafka's vocabulary: a [`manager::LogManager`]
+//! owns topics; each partition is a [`partition_log::Partition`] made of
+//! [`segment`]s, each with an [`offset_index`] and a [`time_index`].
+
+pub mod manager;
+pub mod offset_index;
+pub mod partition_log;
+pub mod producer_state;
+pub mod segment;
+pub mod time_index;

@@ -1,0 +1,661 @@
+//! One partition's log: its segments, offsets, idempotent-producer state, flushing
+//! and the fetchers waiting for new data.
+//!
+//! Offsets (Kafka's names): `log_start_offset` is the first offset still held,
+//! `log_end_offset` one past the last appended. With a single replica the
+//! `high_watermark` (what consumers may read) equals the log end offset, and with no
+//! transactions so does the `last_stable_offset`.
+//!
+//! Appends happen under a per-partition mutex; reads take it only to find the
+//! segment and a starting position, then read the file without it.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use super::producer_state::{ProducerStateManager, SequenceCheck, SNAPSHOT_FILE};
+use super::segment::{self, ActiveSegment, LogSegment, SealedSegment};
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::protocol::records::{self, BatchHeader};
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record (the original one for a retried duplicate).
+    pub base_offset: i64,
+    pub log_start_offset: i64,
+    /// The log end offset after the append.
+    pub log_end_offset: i64,
+    /// `log.flush.interval.messages` has been reached: the caller should flush.
+    pub flush_due: bool,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    dir: PathBuf,
+    config: LogConfig,
+    log: Mutex<PartitionLog>,
+    /// Long-polling fetches to wake on the next append.
+    waiters: Mutex<Vec<Arc<Notify>>>,
+    /// Serialises fsyncs; whoever holds it syncs everything appended so far, so one
+    /// fsync covers every batch that arrived while the previous one ran.
+    flush_lock: tokio::sync::Mutex<()>,
+    flushed_offset: AtomicI64,
+}
+
+struct PartitionLog {
+    sealed: BTreeMap<i64, SealedSegment>,
+    active: ActiveSegment,
+    log_start_offset: i64,
+    producers: ProducerStateManager,
+    /// Files of sealed segments not yet fsynced.
+    unflushed_files: Vec<File>,
+    /// A segment file was created since the last directory fsync.
+    dir_dirty: bool,
+    unflushed_messages: u64,
+    last_flush_ms: i64,
+}
+
+impl PartitionLog {
+    fn log_end_offset(&self) -> i64 {
+        self.active.next_offset()
+    }
+
+    /// Segments in offset order, sealed first.
+    fn segments(&self) -> impl Iterator<Item = &LogSegment> {
+        self.sealed.values().map(|s| &**s).chain(std::iter::once(&*self.active))
+    }
+
+    /// The segment holding `offset`, and the base offset of the one after it.
+    fn segment_for(&self, offset: i64) -> (&LogSegment, Option<i64>) {
+        if offset >= self.active.base_offset {
+            return (&self.active, None);
+        }
+        let (_, seg) = self
+            .sealed
+            .range(..=offset)
+            .next_back()
+            .or_else(|| self.sealed.iter().next())
+            .expect("offset below the active segment implies sealed segments");
+        let next = self
+            .sealed
+            .range(seg.base_offset + 1..)
+            .next()
+            .map(|(b, _)| *b)
+            .unwrap_or(self.active.base_offset);
+        (seg, Some(next))
+    }
+
+    fn roll(&mut self, dir: &Path) -> io::Result<()> {
+        let next = ActiveSegment::create(dir, self.log_end_offset())?;
+        let old = std::mem::replace(&mut self.active, next);
+        let sealed = old.seal()?;
+        self.unflushed_files.extend(sealed.sync_handles()?);
+        self.sealed.insert(sealed.base_offset, sealed);
+        self.dir_dirty = true;
+        Ok(())
+    }
+}
+
+fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl Partition {
+    /// Open the partition in `dir`, creating an empty log if there is none. After an
+    /// unclean shutdown (`clean == false`) the active segment is recovered batch by
+    /// batch and its torn tail truncated.
+    pub fn open(topic: &str, index: i32, dir: &Path, config: LogConfig, clean: bool, now_ms: i64) -> Result<Partition> {
+        std::fs::create_dir_all(dir)?;
+        let bases = list_segments(dir)?;
+        let interval = config.index_interval_bytes;
+        let mut producers = ProducerStateManager::default();
+        let mut sealed = BTreeMap::new();
+        let active = match bases.split_last() {
+            None => ActiveSegment::create(dir, 0)?,
+            Some((&last, older)) => {
+                for &base in older {
+                    let seg = LogSegment::open(dir, base, false, interval, |_| {})?;
+                    sealed.insert(base, SealedSegment::from_opened(seg));
+                }
+                let mut rebuilt = false;
+                let seg = LogSegment::open(dir, last, !clean, interval, |b| {
+                    rebuilt = true;
+                    producers.update(&b.header)
+                })?;
+                if !rebuilt {
+                    producers = match ProducerStateManager::read_snapshot(dir, seg.next_offset()) {
+                        Some(p) => p,
+                        None => {
+                            let mut p = ProducerStateManager::default();
+                            segment::scan(&seg.file(), 0, seg.size(), false, |b| p.update(&b.header))?;
+                            p
+                        }
+                    };
+                }
+                ActiveSegment::from_opened(seg)
+            }
+        };
+        let _ = std::fs::remove_file(dir.join(SNAPSHOT_FILE));
+        let log_start_offset = sealed.keys().next().copied().unwrap_or(active.base_offset);
+        let leo = active.next_offset();
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            dir: dir.to_path_buf(),
+            config,
+            log: Mutex::new(PartitionLog {
+                sealed,
+                active,
+                log_start_offset,
+                producers,
+                unflushed_files: Vec::new(),
+                dir_dirty: true,
+                unflushed_messages: 0,
+                last_flush_ms: now_ms,
+            }),
+            waiters: Mutex::new(Vec::new()),
+            flush_lock: tokio::sync::Mutex::new(()),
+            flushed_offset: AtomicI64::new(if clean { leo } else { 0 }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PartitionLog> {
+        // A panic while holding the lock cannot leave a half-written batch visible
+        // (the end offset moves last), so a poisoned lock is still usable.
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.lock().log_end_offset()
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.lock().log_start_offset
+    }
+
+    /// (log_start_offset, high_watermark) read together.
+    pub fn offsets(&self) -> (i64, i64) {
+        let log = self.lock();
+        (log.log_start_offset, log.log_end_offset())
+    }
+
+    /// Append one record batch as the client sent it: validate it, check the
+    /// producer's sequence, assign offsets, write it, wake waiting fetches.
+    pub fn append(&self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        let header = match records::next_batch(batch)? {
+            Some(h) if h.total_size() == batch.len() => h,
+            Some(_) => {
+                return Err(Error::InvalidRecord(
+                    "a produce request must carry exactly one record batch",
+                ))
+            }
+            None => return Err(Error::CorruptMessage("record batch is truncated")),
+        };
+        if batch.len() > self.config.message_max_bytes {
+            return Err(Error::MessageTooLarge {
+                size: batch.len(),
+                max: self.config.message_max_bytes,
+            });
+        }
+        records::validate_batch(batch, &header)?;
+        if header.is_transactional() || header.is_control() {
+            return Err(Error::TransactionsUnsupported);
+        }
+        let mut log = self.lock();
+        if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header)? {
+            return Ok(AppendInfo {
+                base_offset,
+                log_start_offset: log.log_start_offset,
+                log_end_offset: log.log_end_offset(),
+                flush_due: false,
+            });
+        }
+        let base_offset = log.log_end_offset();
+        let active = &log.active;
+        let too_big = active.size() + batch.len() as u64 > self.config.segment_bytes;
+        let too_old = active
+            .first_append_ms()
+            .is_some_and(|t| now_ms.saturating_sub(t as i64) as u64 >= self.config.roll_ms);
+        let offsets_overflow = base_offset + header.last_offset_delta as i64 - active.base_offset > i32::MAX as i64;
+        if !active.is_empty() && (too_big || too_old || offsets_overflow) {
+            log.roll(&self.dir)?;
+        }
+        records::assign_offsets(batch, base_offset, 0);
+        let header = BatchHeader {
+            base_offset,
+            partition_leader_epoch: 0,
+            ..header
+        };
+        log.active
+            .append(batch, &header, self.config.index_interval_bytes, now_ms.max(0) as u64)?;
+        log.producers.update(&header);
+        log.unflushed_messages += header.records_count as u64;
+        let info = AppendInfo {
+            base_offset,
+            log_start_offset: log.log_start_offset,
+            log_end_offset: log.log_end_offset(),
+            flush_due: log.unflushed_messages >= self.config.flush_interval_messages,
+        };
+        drop(log);
+        self.wake_waiters();
+        Ok(info)
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiters {
+            w.notify_one();
+        }
+    }
+
+    /// Ask to be woken (once) by the next append. Registrations of fetches that
+    /// have since finished are dropped here.
+    pub fn register_waiter(&self, waker: &Arc<Notify>) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        waiters.retain(|w| Arc::strong_count(w) > 1);
+        if !waiters.iter().any(|w| Arc::ptr_eq(w, waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+
+    /// Whole batches from `offset` on, up to `max_bytes` but at least one batch.
+    /// Empty when `offset` is the log end offset.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Bytes> {
+        let mut offset = offset;
+        loop {
+            let (file, from, end, next_base) = {
+                let log = self.lock();
+                let leo = log.log_end_offset();
+                if offset == leo {
+                    return Ok(Bytes::new());
+                }
+                if offset < log.log_start_offset || offset > leo {
+                    return Err(Error::OffsetOutOfRange {
+                        offset,
+                        log_start_offset: log.log_start_offset,
+                        log_end_offset: leo,
+                    });
+                }
+                let (seg, next) = log.segment_for(offset);
+                (seg.file(), seg.locate(offset), seg.size(), next)
+            };
+            match segment::find_batch(&file, from, end, offset)? {
+                Some(b) => return Ok(segment::read_batches(&file, b.position, end, max_bytes)?),
+                None => match next_base {
+                    Some(next) => offset = next,
+                    None => return Ok(Bytes::new()),
+                },
+            }
+        }
+    }
+
+    /// The first record with a timestamp at or after `timestamp`: (timestamp, offset).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        let (file, from, end) = {
+            let log = self.lock();
+            let Some(seg) = log.segments().find(|s| s.max_timestamp() >= timestamp) else {
+                return Ok(None);
+            };
+            let start = seg.locate_time(timestamp).max(log.log_start_offset);
+            (seg.file(), seg.locate(start), seg.size())
+        };
+        let mut pos = from;
+        while let Some(b) = segment::find_batch(&file, pos, end, i64::MIN)? {
+            if b.header.max_timestamp >= timestamp {
+                let bytes = segment::read_batches(&file, b.position, end, b.header.total_size())?;
+                let found = records::record_timestamps(bytes)?
+                    .into_iter()
+                    .find(|&(_, ts)| ts >= timestamp)
+                    .map(|(off, ts)| (ts, off));
+                return Ok(found.or(Some((b.header.max_timestamp, b.header.base_offset))));
+            }
+            pos = b.position + b.header.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// The record with the greatest timestamp (the first if several share it).
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        let (file, from, end, max_ts, batch_offset) = {
+            let log = self.lock();
+            let mut best: Option<&LogSegment> = None;
+            for seg in log.segments().filter(|s| !s.is_empty()) {
+                if best.is_none_or(|b| seg.max_timestamp() > b.max_timestamp()) {
+                    best = Some(seg);
+                }
+            }
+            let Some(seg) = best else { return Ok(None) };
+            let at = seg.offset_of_max_timestamp();
+            (seg.file(), seg.locate(at), seg.size(), seg.max_timestamp(), at)
+        };
+        let Some(b) = segment::find_batch(&file, from, end, batch_offset)? else {
+            return Ok(None);
+        };
+        let bytes = segment::read_batches(&file, b.position, end, b.header.total_size())?;
+        let offset = records::record_timestamps(bytes)?
+            .into_iter()
+            .find(|&(_, ts)| ts == max_ts)
+            .map(|(off, _)| off)
+            .unwrap_or(b.header.base_offset);
+        Ok(Some((max_ts, offset)))
+    }
+
+    /// Make everything up to `offset` durable. Concurrent callers share fsyncs:
+    /// each one that gets the lock syncs all data appended so far.
+    pub async fn flush_to(self: &Arc<Self>, offset: i64, now_ms: i64) -> io::Result<()> {
+        if self.flushed_offset.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let _turn = self.flush_lock.lock().await;
+        if self.flushed_offset.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let (files, dir_dirty, leo) = {
+            let mut log = self.lock();
+            let mut files = std::mem::take(&mut log.unflushed_files);
+            files.push(log.active.file().try_clone()?);
+            let dirty = std::mem::take(&mut log.dir_dirty);
+            log.unflushed_messages = 0;
+            log.last_flush_ms = now_ms;
+            (files, dirty, log.log_end_offset())
+        };
+        let dir = self.dir.clone();
+        let synced = tokio::task::spawn_blocking(move || -> io::Result<()> {
+            for f in &files {
+                f.sync_data()?;
+            }
+            if dir_dirty {
+                crate::util::sync_dir(&dir)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)?;
+        if let Err(e) = synced {
+            // Nothing was made durable; the next flush must try the directory again.
+            self.lock().dir_dirty |= dir_dirty;
+            return Err(e);
+        }
+        self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Whether `log.flush.interval.ms` has passed with data still unflushed.
+    pub fn flush_overdue(&self, now_ms: i64, interval_ms: u64) -> bool {
+        let log = self.lock();
+        log.log_end_offset() > self.flushed_offset.load(Ordering::Acquire)
+            && now_ms.saturating_sub(log.last_flush_ms) as u64 >= interval_ms
+    }
+
+    /// Clean shutdown: seal the active segment's indexes, fsync everything, and
+    /// snapshot the producer state so it survives the restart.
+    pub fn close(&self) -> io::Result<()> {
+        let mut log = self.lock();
+        for f in std::mem::take(&mut log.unflushed_files) {
+            f.sync_data()?;
+        }
+        log.active.close()?;
+        let leo = log.log_end_offset();
+        log.producers.write_snapshot(&self.dir, leo)?;
+        self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Number of segments (sealed and active).
+    pub fn segment_count(&self) -> usize {
+        self.lock().sealed.len() + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::tests::sample_batch;
+
+    fn config() -> LogConfig {
+        LogConfig {
+            index_interval_bytes: 200,
+            ..LogConfig::default()
+        }
+    }
+
+    fn append_n(p: &Partition, batches: usize, per_batch: i32) {
+        for i in 0..batches {
+            let mut b = sample_batch(per_batch, 1_000 + i as i64 * 10);
+            p.append(&mut b, 0).unwrap();
+        }
+    }
+
+    fn read_all(p: &Partition, from: i64) -> Vec<i64> {
+        let mut offset = from;
+        let mut bases = Vec::new();
+        loop {
+            let bytes = p.read(offset, 1000).unwrap();
+            if bytes.is_empty() {
+                return bases;
+            }
+            for (_, h) in records::Batches::new(&bytes) {
+                bases.push(h.base_offset);
+                offset = h.last_offset() + 1;
+            }
+        }
+    }
+
+    #[test]
+    fn appends_assign_offsets_and_reads_return_whole_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+        append_n(&p, 50, 3);
+        assert_eq!(p.log_end_offset(), 150);
+        let bases = read_all(&p, 0);
+        assert_eq!(bases, (0..50).map(|i| i * 3).collect::<Vec<_>>());
+        // An offset inside a batch returns that whole batch.
+        let b = p.read(31, 10).unwrap();
+        let (_, h) = records::Batches::new(&b).next().unwrap();
+        assert_eq!(h.base_offset, 30);
+        assert!(matches!(p.read(151, 10), Err(Error::OffsetOutOfRange { .. })));
+        assert!(p.read(150, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn segments_roll_on_size_and_reads_cross_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig {
+            segment_bytes: 1024,
+            ..config()
+        };
+        let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+        append_n(&p, 40, 2);
+        assert!(p.segment_count() > 3, "{} segments", p.segment_count());
+        assert_eq!(read_all(&p, 0).len(), 40);
+        p.close().unwrap();
+        drop(p);
+        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+        assert_eq!(p.log_end_offset(), 80);
+        assert_eq!(read_all(&p, 0).len(), 40);
+        assert_eq!(read_all(&p, 41)[0], 40);
+    }
+
+    #[test]
+    fn segments_roll_on_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig {
+            roll_ms: 1000,
+            ..config()
+        };
+        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+        p.append(&mut sample_batch(1, 0), 10_000).unwrap();
+        p.append(&mut sample_batch(1, 0), 10_500).unwrap();
+        assert_eq!(p.segment_count(), 1);
+        p.append(&mut sample_batch(1, 0), 11_000).unwrap();
+        assert_eq!(p.segment_count(), 2);
+    }
+
+    #[test]
+    fn recovery_truncates_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+        append_n(&p, 10, 2);
+        drop(p); // no clean close: a crash
+        let log = segment::segment_path(dir.path(), 0, "log");
+        let good = std::fs::metadata(&log).unwrap().len();
+        let mut torn = std::fs::read(&log).unwrap();
+        torn.extend_from_slice(&sample_batch(4, 0)[..30]);
+        std::fs::write(&log, &torn).unwrap();
+        let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), good);
+        assert_eq!(p.log_end_offset(), 20);
+        assert_eq!(read_all(&p, 0).len(), 10);
+        // New appends continue from the recovered end.
+        p.append(&mut sample_batch(1, 0), 0).unwrap();
+        assert_eq!(p.log_end_offset(), 21);
+    }
+
+    #[test]
+    fn recovery_truncates_a_corrupted_batch_and_what_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+        append_n(&p, 10, 2);
+        drop(p);
+        let log = segment::segment_path(dir.path(), 0, "log");
+        let mut data = std::fs::read(&log).unwrap();
+        let batch_len = sample_batch(2, 0).len();
+        data[batch_len * 7 + 70] ^= 0x55; // inside the 8th batch's records
+        std::fs::write(&log, &data).unwrap();
+        let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+        assert_eq!(p.log_end_offset(), 14);
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), (batch_len * 7) as u64);
+    }
+
+    #[test]
+    fn missing_or_corrupt_indexes_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig {
+            segment_bytes: 2048,
+            ..config()
+        };
+        let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+        append_n(&p, 60, 2);
+        p.close().unwrap();
+        drop(p);
+        std::fs::remove_file(segment::segment_path(dir.path(), 0, "index")).unwrap();
+        std::fs::write(segment::segment_path(dir.path(), 0, "timeindex"), [7u8; 5]).unwrap();
+        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+        assert_eq!(read_all(&p, 0).len(), 60);
+        assert_eq!(p.offset_for_timestamp(1_000).unwrap(), Some((1_000, 0)));
+        assert!(
+            std::fs::metadata(segment::segment_path(dir.path(), 0, "index"))
+                .unwrap()
+                .len()
+                > 0
+        );
+    }
+
+    #[test]
+    fn timestamps_find_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig {
+            segment_bytes: 1500,
+            ..config()
+        };
+        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+        // batch i has records with timestamps 1000+10i, 1000+10i+1, 1000+10i+2
+        append_n(&p, 30, 3);
+        assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((1000, 0)));
+        assert_eq!(p.offset_for_timestamp(1001).unwrap(), Some((1001, 1)));
+        assert_eq!(p.offset_for_timestamp(1003).unwrap(), Some((1010, 3)));
+        assert_eq!(p.offset_for_timestamp(1252).unwrap(), Some((1252, 77)));
+        assert_eq!(p.offset_for_timestamp(5000).unwrap(), None);
+        assert_eq!(p.max_timestamp().unwrap(), Some((1292, 89)));
+    }
+
+    #[test]
+    fn idempotent_retries_are_acknowledged_with_original_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+        let idempotent = |seq: i32| {
+            let mut b = sample_batch(2, 0);
+            b[43..51].copy_from_slice(&5i64.to_be_bytes());
+            b[51..53].copy_from_slice(&0i16.to_be_bytes());
+            b[53..57].copy_from_slice(&seq.to_be_bytes());
+            let crc = crc32c::crc32c(&b[21..]);
+            b[17..21].copy_from_slice(&crc.to_be_bytes());
+            b
+        };
+        assert_eq!(p.append(&mut idempotent(0), 0).unwrap().base_offset, 0);
+        assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
+        let dup = p.append(&mut idempotent(0), 0).unwrap();
+        assert_eq!((dup.base_offset, dup.log_end_offset), (0, 4));
+        assert!(matches!(
+            p.append(&mut idempotent(6), 0),
+            Err(Error::OutOfOrderSequence { .. })
+        ));
+        // The state survives a clean restart through the snapshot…
+        p.close().unwrap();
+        drop(p);
+        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+        assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
+        drop(p);
+        // …and a crash through recovery of the active segment.
+        let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+        assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
+        assert_eq!(p.append(&mut idempotent(4), 0).unwrap().base_offset, 4);
+    }
+
+    #[test]
+    fn bad_batches_are_rejected_without_touching_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LogConfig {
+            message_max_bytes: 100,
+            ..config()
+        };
+        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+        let mut big = sample_batch(10, 0);
+        assert!(matches!(p.append(&mut big, 0), Err(Error::MessageTooLarge { .. })));
+        let mut bad = sample_batch(1, 0);
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(matches!(p.append(&mut bad, 0), Err(Error::CorruptMessage(_))));
+        let mut two = sample_batch(1, 0);
+        two.extend(sample_batch(1, 0));
+        assert!(matches!(p.append(&mut two, 0), Err(Error::InvalidRecord(_))));
+        assert_eq!(p.log_end_offset(), 0);
+    }
+
+    #[tokio::test]
+    async fn flush_covers_everything_appended_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
+        append_n(&p, 3, 1);
+        assert!(p.flush_overdue(10, 5));
+        p.flush_to(3, 10).await.unwrap();
+        assert!(!p.flush_overdue(20, 5));
+        p.flush_to(1, 20).await.unwrap();
+    }
+}

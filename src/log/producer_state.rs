@@ -1,0 +1,294 @@
+//! Idempotent-producer state of one partition (Kafka's ProducerStateManager).
+//!
+//! Per producer id the broker remembers the current epoch and the last five batches
+//! appended. Kafka's rules, checked before a batch is appended:
+//! - an epoch older than the current one is fenced (INVALID_PRODUCER_EPOCH);
+//! - a newer epoch must start at sequence 0;
+//! - within an epoch, a batch identical in sequence range to one of the last five is
+//!   a retry: it is acknowledged with the original offset and not appended again;
+//! - otherwise the first sequence must follow the last one (wrapping at i32::MAX),
+//!   else OUT_OF_ORDER_SEQUENCE_NUMBER;
+//! - a producer the broker knows nothing about may start at any sequence (its
+//!   state may have expired or predate a restart).
+//!
+//! On a clean shutdown the state is written to `producer.snapshot` in the partition
+//! directory; after a crash it is rebuilt from the batches of the active segment.
+//! Snapshot layout (big-endian): `next_offset: i64`, `count: u32`, then per producer
+//! `producer_id: i64, epoch: i16, batches: u8`, then per batch
+//! `first_seq: i32, last_seq: i32, base_offset: i64`, and last a CRC-32C (u32) of
+//! everything before it.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::protocol::records::BatchHeader;
+
+const BATCHES_KEPT: usize = 5;
+pub const SNAPSHOT_FILE: &str = "producer.snapshot";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMeta {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<BatchMeta>,
+}
+
+/// The outcome of checking a batch against the producer's state.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// Append it.
+    Append,
+    /// A retry of a batch already in the log at this base offset.
+    Duplicate(i64),
+}
+
+#[derive(Debug, Default)]
+pub struct ProducerStateManager {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+fn next_seq(seq: i32) -> i32 {
+    if seq == i32::MAX {
+        0
+    } else {
+        seq + 1
+    }
+}
+
+impl ProducerStateManager {
+    /// Check a batch before it is appended. Non-idempotent batches always pass.
+    pub fn check(&self, h: &BatchHeader) -> Result<SequenceCheck> {
+        if !h.is_idempotent() {
+            return Ok(SequenceCheck::Append);
+        }
+        let Some(entry) = self.producers.get(&h.producer_id) else {
+            return Ok(SequenceCheck::Append);
+        };
+        if h.producer_epoch < entry.epoch {
+            return Err(Error::InvalidProducerEpoch {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+                current: entry.epoch,
+            });
+        }
+        if h.producer_epoch > entry.epoch {
+            if h.base_sequence != 0 {
+                return Err(Error::OutOfOrderSequence {
+                    producer_id: h.producer_id,
+                    found: h.base_sequence,
+                    expected: 0,
+                });
+            }
+            return Ok(SequenceCheck::Append);
+        }
+        let last_seq = h.last_sequence();
+        if let Some(b) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
+        {
+            return Ok(SequenceCheck::Duplicate(b.base_offset));
+        }
+        let expected = entry.batches.back().map(|b| next_seq(b.last_seq)).unwrap_or(0);
+        if h.base_sequence != expected {
+            return Err(Error::OutOfOrderSequence {
+                producer_id: h.producer_id,
+                found: h.base_sequence,
+                expected,
+            });
+        }
+        Ok(SequenceCheck::Append)
+    }
+
+    /// Record a batch that was appended at `h.base_offset`.
+    pub fn update(&mut self, h: &BatchHeader) {
+        if !h.is_idempotent() {
+            return;
+        }
+        let entry = self.producers.entry(h.producer_id).or_default();
+        if h.producer_epoch != entry.epoch {
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == BATCHES_KEPT {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(BatchMeta {
+            first_seq: h.base_sequence,
+            last_seq: h.last_sequence(),
+            base_offset: h.base_offset,
+        });
+    }
+
+    /// Write the snapshot for a log whose end offset is `next_offset`.
+    pub fn write_snapshot(&self, dir: &Path, next_offset: i64) -> io::Result<()> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&next_offset.to_be_bytes());
+        out.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
+        for (pid, e) in &self.producers {
+            out.extend_from_slice(&pid.to_be_bytes());
+            out.extend_from_slice(&e.epoch.to_be_bytes());
+            out.push(e.batches.len() as u8);
+            for b in &e.batches {
+                out.extend_from_slice(&b.first_seq.to_be_bytes());
+                out.extend_from_slice(&b.last_seq.to_be_bytes());
+                out.extend_from_slice(&b.base_offset.to_be_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        crate::util::write_atomically(&dir.join(SNAPSHOT_FILE), &out)
+    }
+
+    /// Load the snapshot if it exists, is intact and was taken at `next_offset`.
+    pub fn read_snapshot(dir: &Path, next_offset: i64) -> Option<ProducerStateManager> {
+        let raw = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
+        let (body, crc) = raw.split_at(raw.len().checked_sub(4)?);
+        if crc32c::crc32c(body).to_be_bytes() != crc {
+            return None;
+        }
+        let mut r = Reader(body);
+        if r.i64()? != next_offset {
+            return None;
+        }
+        let mut producers = HashMap::new();
+        for _ in 0..r.u32()? {
+            let pid = r.i64()?;
+            let epoch = r.i16()?;
+            let n = r.u8()?;
+            let mut batches = VecDeque::new();
+            for _ in 0..n {
+                batches.push_back(BatchMeta {
+                    first_seq: r.i32()?,
+                    last_seq: r.i32()?,
+                    base_offset: r.i64()?,
+                });
+            }
+            producers.insert(pid, ProducerEntry { epoch, batches });
+        }
+        Some(ProducerStateManager { producers })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (a, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|b| b[0])
+    }
+    fn i16(&mut self) -> Option<i16> {
+        self.take().map(i16::from_be_bytes)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_be_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_be_bytes)
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_be_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::tests::sample_batch;
+
+    fn batch(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
+        let mut h = BatchHeader::parse(&sample_batch(1, 0)).unwrap();
+        h.producer_id = pid;
+        h.producer_epoch = epoch;
+        h.base_sequence = seq;
+        h.last_offset_delta = count - 1;
+        h.records_count = count;
+        h.base_offset = base_offset;
+        h
+    }
+
+    #[test]
+    fn sequences_must_follow_on() {
+        let mut s = ProducerStateManager::default();
+        let b0 = batch(7, 0, 0, 3, 0);
+        assert_eq!(s.check(&b0).unwrap(), SequenceCheck::Append);
+        s.update(&b0);
+        let gap = batch(7, 0, 5, 1, 3);
+        assert!(matches!(
+            s.check(&gap),
+            Err(Error::OutOfOrderSequence {
+                expected: 3,
+                found: 5,
+                ..
+            })
+        ));
+        let b1 = batch(7, 0, 3, 2, 3);
+        assert_eq!(s.check(&b1).unwrap(), SequenceCheck::Append);
+        s.update(&b1);
+    }
+
+    #[test]
+    fn retries_are_duplicates_with_original_offsets() {
+        let mut s = ProducerStateManager::default();
+        for i in 0..6 {
+            s.update(&batch(1, 0, i * 2, 2, 100 + i as i64 * 2));
+        }
+        // The last five are remembered; the first has been forgotten.
+        assert_eq!(s.check(&batch(1, 0, 2, 2, -1)).unwrap(), SequenceCheck::Duplicate(102));
+        assert_eq!(s.check(&batch(1, 0, 10, 2, -1)).unwrap(), SequenceCheck::Duplicate(110));
+        assert!(s.check(&batch(1, 0, 0, 2, -1)).is_err());
+    }
+
+    #[test]
+    fn epochs_fence_and_reset() {
+        let mut s = ProducerStateManager::default();
+        s.update(&batch(1, 3, 0, 1, 0));
+        assert!(matches!(
+            s.check(&batch(1, 2, 1, 1, 0)),
+            Err(Error::InvalidProducerEpoch { .. })
+        ));
+        assert!(s.check(&batch(1, 4, 1, 1, 0)).is_err());
+        assert_eq!(s.check(&batch(1, 4, 0, 1, 0)).unwrap(), SequenceCheck::Append);
+        // Unknown producers may start anywhere.
+        assert_eq!(s.check(&batch(99, 0, 42, 1, 0)).unwrap(), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn sequence_wraps_at_i32_max() {
+        let mut s = ProducerStateManager::default();
+        s.update(&batch(1, 0, i32::MAX - 1, 2, 0));
+        assert_eq!(s.check(&batch(1, 0, 0, 1, 2)).unwrap(), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_rejects_stale_or_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ProducerStateManager::default();
+        s.update(&batch(1, 0, 0, 2, 10));
+        s.update(&batch(2, 1, 0, 1, 12));
+        s.write_snapshot(dir.path(), 13).unwrap();
+        let back = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
+        assert_eq!(
+            back.check(&batch(1, 0, 0, 2, -1)).unwrap(),
+            SequenceCheck::Duplicate(10)
+        );
+        assert!(ProducerStateManager::read_snapshot(dir.path(), 14).is_none());
+        let path = dir.path().join(SNAPSHOT_FILE);
+        let mut raw = std::fs::read(&path).unwrap();
+        raw[9] ^= 1;
+        std::fs::write(&path, raw).unwrap();
+        assert!(ProducerStateManager::read_snapshot(dir.path(), 13).is_none());
+    }
+}

@@ -1,0 +1,425 @@
+//! A log segment: one `.log` file of record batches plus its two indexes.
+//!
+//! `{base_offset:020}.log` holds batches back to back, exactly as clients sent them
+//! (with the broker-assigned base offset). A partition has many sealed segments and
+//! one active segment; only the active one is appended to, and sealing consumes it,
+//! so the type system keeps writes off sealed files.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::ops::Deref;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::offset_index::OffsetIndex;
+use super::time_index::TimeIndex;
+use crate::protocol::records::{self, BatchHeader, BATCH_HEADER_LEN};
+
+/// How much log data one read of a scan pulls in.
+const SCAN_CHUNK: usize = 1 << 20;
+
+pub fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// What both kinds of segment share: the files and what is known about their content.
+#[derive(Debug)]
+pub struct LogSegment {
+    pub base_offset: i64,
+    dir: PathBuf,
+    log: Arc<File>,
+    size: u64,
+    index: OffsetIndex,
+    time_index: TimeIndex,
+    /// One past the last offset in the segment (base_offset when empty).
+    next_offset: i64,
+    /// Greatest batch max_timestamp, −1 when empty.
+    max_timestamp: i64,
+    /// Base offset of the first batch that reached `max_timestamp`.
+    offset_of_max_timestamp: i64,
+    bytes_since_index_entry: u64,
+    /// Wall-clock time of the first append, for age-based rolling.
+    first_append_ms: Option<u64>,
+}
+
+/// The segment being appended to.
+#[derive(Debug)]
+pub struct ActiveSegment(LogSegment);
+
+/// A segment that will never be written again.
+#[derive(Debug)]
+pub struct SealedSegment(LogSegment);
+
+impl Deref for ActiveSegment {
+    type Target = LogSegment;
+    fn deref(&self) -> &LogSegment {
+        &self.0
+    }
+}
+
+impl Deref for SealedSegment {
+    type Target = LogSegment;
+    fn deref(&self) -> &LogSegment {
+        &self.0
+    }
+}
+
+/// Summary of one batch found while scanning a segment file.
+#[derive(Debug, Clone, Copy)]
+pub struct ScannedBatch {
+    pub position: u64,
+    pub header: BatchHeader,
+}
+
+impl LogSegment {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+    pub fn file(&self) -> Arc<File> {
+        self.log.clone()
+    }
+    pub fn first_append_ms(&self) -> Option<u64> {
+        self.first_append_ms
+    }
+
+    /// Byte position from which to scan for `offset`.
+    pub fn locate(&self, offset: i64) -> u64 {
+        self.index.lookup(offset).1 as u64
+    }
+
+    /// Offset from which to scan for the first record at or after `timestamp`.
+    pub fn locate_time(&self, timestamp: i64) -> i64 {
+        self.time_index.lookup(timestamp)
+    }
+
+    /// Open an existing segment. With `recover`, every batch is validated (length,
+    /// CRC) and the file is truncated after the last good one, the indexes rebuilt,
+    /// and each surviving batch reported to `on_batch`. Without it, the indexes are
+    /// trusted when sane and rebuilt when not.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        index_interval: u64,
+        mut on_batch: impl FnMut(&ScannedBatch),
+    ) -> io::Result<LogSegment> {
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(segment_path(dir, base_offset, "log"))?;
+        let size = log.metadata()?.len();
+        let index_path = segment_path(dir, base_offset, "index");
+        let time_path = segment_path(dir, base_offset, "timeindex");
+        let trusted = if recover {
+            None
+        } else {
+            match (
+                OffsetIndex::open(&index_path, base_offset, size)?,
+                TimeIndex::open(&time_path, base_offset)?,
+            ) {
+                (Some(i), Some(t)) => Some((i, t)),
+                _ => None,
+            }
+        };
+        let rebuild = trusted.is_none();
+        let (index, time_index) = match trusted {
+            Some(pair) => pair,
+            None => (
+                OffsetIndex::create(&index_path, base_offset)?,
+                TimeIndex::create(&time_path, base_offset)?,
+            ),
+        };
+        let mut seg = LogSegment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log: Arc::new(log),
+            size,
+            index,
+            time_index,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            bytes_since_index_entry: 0,
+            first_append_ms: None,
+        };
+        let log = seg.log.clone();
+        if !rebuild {
+            // Trusted indexes: only the batches after the last index entry are
+            // scanned, to learn where the segment ends.
+            let from = seg.index.last().map(|(_, p)| p as u64).unwrap_or(0);
+            if let Some((ts, off)) = seg.time_index.last() {
+                seg.max_timestamp = ts;
+                seg.offset_of_max_timestamp = off;
+            }
+            let end = scan(&log, from, size, false, |b| {
+                seg.next_offset = b.header.last_offset() + 1;
+                seg.note_timestamp(&b.header);
+            })?;
+            if end == size {
+                seg.bytes_since_index_entry = size - from;
+                return Ok(seg);
+            }
+            // Trailing bytes that do not frame as batches: recover the segment.
+            drop(seg);
+            return LogSegment::open(dir, base_offset, true, index_interval, on_batch);
+        }
+        let mut index_error = None;
+        let end = scan(&log, 0, size, recover, |b| {
+            if let Err(e) = seg.index_batch(b.position as u32, &b.header, index_interval) {
+                index_error.get_or_insert(e);
+            }
+            seg.next_offset = b.header.last_offset() + 1;
+            on_batch(b);
+        })?;
+        if let Some(e) = index_error {
+            return Err(e);
+        }
+        if end < size {
+            tracing::warn!(
+                segment = %segment_path(dir, base_offset, "log").display(),
+                valid_bytes = end,
+                file_bytes = size,
+                "truncating torn or corrupt tail"
+            );
+            seg.log.set_len(end)?;
+            seg.log.sync_all()?;
+            seg.size = end;
+        }
+        Ok(seg)
+    }
+
+    fn note_timestamp(&mut self, h: &BatchHeader) {
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.base_offset;
+        }
+    }
+
+    /// Update in-memory state and the indexes for a batch now at `position`.
+    fn index_batch(&mut self, position: u32, h: &BatchHeader, interval: u64) -> io::Result<()> {
+        self.note_timestamp(h);
+        let size = h.total_size() as u64;
+        if self.bytes_since_index_entry >= interval || position == 0 {
+            if position > 0 {
+                self.index.append(h.base_offset, position)?;
+            }
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += size;
+        Ok(())
+    }
+
+    /// Files whose data must reach the disk for this segment to be durable.
+    pub fn sync_handles(&self) -> io::Result<Vec<File>> {
+        Ok(vec![
+            self.log.try_clone()?,
+            self.index.try_clone_file()?,
+            self.time_index.try_clone_file()?,
+        ])
+    }
+
+    /// Write the final time-index entry so the segment's max timestamp is on disk.
+    fn finish(&mut self) -> io::Result<()> {
+        if self.max_timestamp >= 0 {
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+        }
+        Ok(())
+    }
+
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.log.sync_data()?;
+        self.index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Remove the segment's files (after it is no longer referenced by the log).
+    pub fn delete_files(&self) -> io::Result<()> {
+        for ext in ["log", "index", "timeindex"] {
+            match std::fs::remove_file(segment_path(&self.dir, self.base_offset, ext)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ActiveSegment {
+    /// Create a new, empty segment starting at `base_offset`.
+    pub fn create(dir: &Path, base_offset: i64) -> io::Result<ActiveSegment> {
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(segment_path(dir, base_offset, "log"))?;
+        Ok(ActiveSegment(LogSegment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log: Arc::new(log),
+            size: 0,
+            index: OffsetIndex::create(&segment_path(dir, base_offset, "index"), base_offset)?,
+            time_index: TimeIndex::create(&segment_path(dir, base_offset, "timeindex"), base_offset)?,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            bytes_since_index_entry: 0,
+            first_append_ms: None,
+        }))
+    }
+
+    pub fn from_opened(seg: LogSegment) -> ActiveSegment {
+        ActiveSegment(seg)
+    }
+
+    /// Append one batch whose base offset has already been assigned.
+    pub fn append(&mut self, batch: &[u8], header: &BatchHeader, index_interval: u64, now_ms: u64) -> io::Result<()> {
+        let position = self.0.size;
+        self.0.log.write_all_at(batch, position)?;
+        self.0.size += batch.len() as u64;
+        self.0.next_offset = header.last_offset() + 1;
+        self.0.first_append_ms.get_or_insert(now_ms);
+        self.0.index_batch(position as u32, header, index_interval)
+    }
+
+    /// Close the segment for writing.
+    pub fn seal(mut self) -> io::Result<SealedSegment> {
+        self.0.finish()?;
+        Ok(SealedSegment(self.0))
+    }
+
+    /// Clean shutdown: final index entry, and everything on disk.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.0.finish()?;
+        self.0.sync_all()
+    }
+}
+
+impl SealedSegment {
+    pub fn from_opened(seg: LogSegment) -> SealedSegment {
+        SealedSegment(seg)
+    }
+}
+
+/// Walk the batches of `file` in `[from, end)`, calling `f` for each complete one
+/// (and, with `validate`, each one whose CRC and format check out). Returns the
+/// position after the last batch accepted: `end` unless the file has a torn or
+/// corrupt tail.
+pub fn scan(file: &File, from: u64, end: u64, validate: bool, mut f: impl FnMut(&ScannedBatch)) -> io::Result<u64> {
+    let mut pos = from;
+    let mut buf = Vec::new();
+    while pos < end {
+        let want = ((end - pos) as usize).min(SCAN_CHUNK);
+        buf.resize(want, 0);
+        file.read_exact_at(&mut buf, pos)?;
+        let mut consumed = 0usize;
+        loop {
+            let rest = &buf[consumed..];
+            match records::next_batch(rest) {
+                Ok(Some(h)) => {
+                    let batch = &rest[..h.total_size()];
+                    if validate && records::validate_batch(batch, &h).is_err() {
+                        return Ok(pos + consumed as u64);
+                    }
+                    f(&ScannedBatch {
+                        position: pos + consumed as u64,
+                        header: h,
+                    });
+                    consumed += h.total_size();
+                }
+                Ok(None) => break,
+                Err(_) => return Ok(pos + consumed as u64),
+            }
+        }
+        if consumed == 0 {
+            // The next batch is larger than the chunk, or incomplete at the end.
+            let header_end = pos + records::LOG_OVERHEAD as u64;
+            if want < SCAN_CHUNK || header_end > end {
+                return Ok(pos);
+            }
+            let mut len = [0u8; 12];
+            file.read_exact_at(&mut len, pos)?;
+            let total =
+                records::LOG_OVERHEAD as u64 + i32::from_be_bytes([len[8], len[9], len[10], len[11]]).max(0) as u64;
+            if pos + total > end {
+                return Ok(pos);
+            }
+            buf.resize(total as usize, 0);
+            file.read_exact_at(&mut buf, pos)?;
+            match records::next_batch(&buf) {
+                Ok(Some(h)) if !validate || records::validate_batch(&buf, &h).is_ok() => {
+                    f(&ScannedBatch {
+                        position: pos,
+                        header: h,
+                    });
+                    pos += h.total_size() as u64;
+                }
+                _ => return Ok(pos),
+            }
+        } else {
+            pos += consumed as u64;
+        }
+    }
+    Ok(pos)
+}
+
+/// Find the first batch in `[from, end)` whose last offset is at least `offset`.
+pub fn find_batch(file: &File, from: u64, end: u64, offset: i64) -> io::Result<Option<ScannedBatch>> {
+    let mut pos = from;
+    let mut header = [0u8; BATCH_HEADER_LEN];
+    while pos + BATCH_HEADER_LEN as u64 <= end {
+        file.read_exact_at(&mut header, pos)?;
+        let Some(h) = BatchHeader::parse(&header) else {
+            return Ok(None);
+        };
+        if h.last_offset() >= offset {
+            return Ok(Some(ScannedBatch {
+                position: pos,
+                header: h,
+            }));
+        }
+        pos += h.total_size() as u64;
+    }
+    Ok(None)
+}
+
+/// Read whole batches starting at `from` (a batch boundary) up to `max_bytes`, but
+/// always at least one batch, never past `end`.
+pub fn read_batches(file: &File, from: u64, end: u64, max_bytes: usize) -> io::Result<Bytes> {
+    let want = ((end - from) as usize).min(max_bytes.max(BATCH_HEADER_LEN));
+    let mut buf = BytesMut::zeroed(want);
+    file.read_exact_at(&mut buf, from)?;
+    let mut batches = records::Batches::new(&buf);
+    for _ in batches.by_ref() {}
+    let whole = batches.position();
+    if whole > 0 {
+        buf.truncate(whole);
+        return Ok(buf.freeze());
+    }
+    // The first batch alone exceeds max_bytes: send it whole anyway.
+    let Some(h) = BatchHeader::parse(&buf) else {
+        return Ok(Bytes::new());
+    };
+    let total = (h.total_size() as u64).min(end - from) as usize;
+    let mut whole = BytesMut::zeroed(total);
+    file.read_exact_at(&mut whole, from)?;
+    Ok(whole.freeze())
+}

@@ -1,0 +1,6 @@
+//! The wire: frames, request headers, and record-batch views. Raw bytes never leave
+//! this layer except as opaque record batches.
+
+pub mod frame;
+pub mod header;
+pub mod records;

@@ -1,0 +1,304 @@
+//! A read-only view of Kafka record batches (magic v2), and the few in-place edits a
+//! broker makes to them.
+//!
+//! Batches travel from the produce request to the segment file and back to fetchers
+//! as opaque bytes; the broker only reads the fixed-size header. Layout (big-endian):
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  base_offset               <- assigned by the broker on append
+//!      8     4  batch_length              (bytes after this field)
+//!     12     4  partition_leader_epoch    <- set by the broker on append
+//!     16     1  magic                     (2)
+//!     17     4  crc                       CRC-32C of bytes 21..end
+//!     21     2  attributes                bits 0-2 codec, 3 timestamp type,
+//!                                         4 transactional, 5 control
+//!     23     4  last_offset_delta
+//!     27     8  base_timestamp
+//!     35     8  max_timestamp
+//!     43     8  producer_id
+//!     51     2  producer_epoch
+//!     53     4  base_sequence
+//!     57     4  records_count
+//!     61     …  records (possibly compressed)
+//! ```
+//!
+//! Because the CRC starts at the attributes, assigning the base offset and leader
+//! epoch never requires a new checksum.
+
+use crate::error::{Error, Result};
+
+/// Bytes before `batch_length`'s payload starts: base_offset + batch_length.
+pub const LOG_OVERHEAD: usize = 12;
+/// Size of the full v2 batch header.
+pub const BATCH_HEADER_LEN: usize = 61;
+/// The only record format this broker stores.
+pub const MAGIC_V2: i8 = 2;
+
+const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
+
+fn i16_at(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+fn i32_at(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// The header fields of one record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+impl BatchHeader {
+    /// Parse the header at the start of `b`, which must hold at least
+    /// [`BATCH_HEADER_LEN`] bytes. Checks nothing beyond the length.
+    pub fn parse(b: &[u8]) -> Option<BatchHeader> {
+        if b.len() < BATCH_HEADER_LEN {
+            return None;
+        }
+        Some(BatchHeader {
+            base_offset: i64_at(b, 0),
+            batch_length: i32_at(b, 8),
+            partition_leader_epoch: i32_at(b, 12),
+            magic: b[16] as i8,
+            crc: u32::from_be_bytes(b[CRC_OFFSET..CRC_OFFSET + 4].try_into().expect("4")),
+            attributes: i16_at(b, ATTRIBUTES_OFFSET),
+            last_offset_delta: i32_at(b, 23),
+            base_timestamp: i64_at(b, 27),
+            max_timestamp: i64_at(b, 35),
+            producer_id: i64_at(b, 43),
+            producer_epoch: i16_at(b, 51),
+            base_sequence: i32_at(b, 53),
+            records_count: i32_at(b, 57),
+        })
+    }
+
+    /// Total bytes the batch occupies: the length prefix plus what it counts.
+    pub fn total_size(&self) -> usize {
+        LOG_OVERHEAD + self.batch_length.max(0) as usize
+    }
+
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + self.last_offset_delta as i64
+    }
+
+    /// Sequence of the last record, wrapping at i32::MAX as Kafka does.
+    pub fn last_sequence(&self) -> i32 {
+        if self.base_sequence < 0 {
+            return self.base_sequence;
+        }
+        let last = self.base_sequence as i64 + self.last_offset_delta as i64;
+        (last % (i32::MAX as i64 + 1)) as i32
+    }
+
+    pub fn is_idempotent(&self) -> bool {
+        self.producer_id >= 0
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
+}
+
+/// Frame the next batch in `buf`: `Ok(None)` when `buf` holds less than one whole
+/// batch (a torn tail, or the caller should read more), otherwise its header and size.
+/// A length that can never be valid is an error.
+pub fn next_batch(buf: &[u8]) -> Result<Option<BatchHeader>> {
+    if buf.len() < LOG_OVERHEAD {
+        return Ok(None);
+    }
+    let batch_length = i32_at(buf, 8);
+    if (batch_length as i64) < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i64 {
+        return Err(Error::CorruptMessage("batch length smaller than a batch header"));
+    }
+    if buf.len() < LOG_OVERHEAD + batch_length as usize {
+        return Ok(None);
+    }
+    Ok(BatchHeader::parse(buf))
+}
+
+/// Check one complete batch: magic v2, a consistent record count, and the CRC-32C.
+pub fn validate_batch(batch: &[u8], header: &BatchHeader) -> Result<()> {
+    if header.magic != MAGIC_V2 {
+        return Err(Error::InvalidRecord(
+            "only record batch format v2 (magic 2) is accepted",
+        ));
+    }
+    if crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..header.total_size()]) != header.crc {
+        return Err(Error::CorruptMessage("record batch CRC mismatch"));
+    }
+    if header.records_count <= 0 {
+        return Err(Error::InvalidRecord("record batch holds no records"));
+    }
+    if header.last_offset_delta != header.records_count - 1 {
+        return Err(Error::InvalidRecord("last offset delta disagrees with record count"));
+    }
+    Ok(())
+}
+
+/// Assign the broker's offsets and leader epoch to a batch about to be appended.
+/// Neither field is covered by the CRC.
+pub fn assign_offsets(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// (offset, timestamp) of every record in one stored batch, decompressing it if
+/// needed. Used where a feature needs individual records (ListOffsets by time);
+/// user records are never re-encoded from what this returns.
+pub fn record_timestamps(batch: bytes::Bytes) -> Result<Vec<(i64, i64)>> {
+    let mut buf = batch;
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+        .map_err(|_| Error::CorruptMessage("stored record batch does not decode"))?;
+    Ok(set.records.iter().map(|r| (r.offset, r.timestamp)).collect())
+}
+
+/// Iterate the complete batches at the start of `buf`, stopping at the first
+/// incomplete or invalid one. Yields `(position, header)`.
+pub struct Batches<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Batches<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Batches { buf, pos: 0 }
+    }
+
+    /// Bytes consumed by the batches yielded so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = (usize, BatchHeader);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match next_batch(&self.buf[self.pos..]) {
+            Ok(Some(h)) => {
+                let at = self.pos;
+                self.pos += h.total_size();
+                Some((at, h))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+    /// A real v2 batch of `n` records, as a client would send it.
+    pub fn sample_batch(n: i32, base_timestamp: i64) -> Vec<u8> {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i,
+                timestamp: base_timestamp + i as i64,
+                key: Some(format!("k{i}").into_bytes().into()),
+                value: Some(format!("value-{i}").into_bytes().into()),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    #[test]
+    fn parses_and_validates_a_client_batch() {
+        let b = sample_batch(3, 1000);
+        let h = next_batch(&b).unwrap().unwrap();
+        assert_eq!(h.total_size(), b.len());
+        assert_eq!(h.records_count, 3);
+        assert_eq!(h.last_offset_delta, 2);
+        assert_eq!(h.base_timestamp, 1000);
+        assert_eq!(h.max_timestamp, 1002);
+        validate_batch(&b, &h).unwrap();
+    }
+
+    #[test]
+    fn crc_mismatch_is_corrupt_message() {
+        let mut b = sample_batch(2, 0);
+        let last = b.len() - 1;
+        b[last] ^= 0xff;
+        let h = next_batch(&b).unwrap().unwrap();
+        assert!(matches!(validate_batch(&b, &h), Err(Error::CorruptMessage(_))));
+    }
+
+    #[test]
+    fn assigning_offsets_keeps_crc_valid() {
+        let mut b = sample_batch(2, 0);
+        assign_offsets(&mut b, 4242, 7);
+        let h = next_batch(&b).unwrap().unwrap();
+        assert_eq!(h.base_offset, 4242);
+        assert_eq!(h.partition_leader_epoch, 7);
+        assert_eq!(h.last_offset(), 4243);
+        validate_batch(&b, &h).unwrap();
+    }
+
+    #[test]
+    fn torn_batches_are_not_yet_complete() {
+        let b = sample_batch(2, 0);
+        assert_eq!(next_batch(&b[..b.len() - 1]).unwrap(), None);
+        assert_eq!(next_batch(&b[..5]).unwrap(), None);
+        let mut two = b.clone();
+        two.extend_from_slice(&b[..20]);
+        let seen: Vec<_> = Batches::new(&two).collect();
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn impossible_length_is_an_error() {
+        let mut b = sample_batch(1, 0);
+        b[8..12].copy_from_slice(&3i32.to_be_bytes());
+        assert!(next_batch(&b).is_err());
+    }
+
+    #[test]
+    fn sequence_wraps() {
+        let mut h = BatchHeader::parse(&sample_batch(3, 0)).unwrap();
+        h.base_sequence = i32::MAX - 1;
+        assert_eq!(h.last_sequence(), 0);
+    }
+}

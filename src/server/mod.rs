@@ -1,0 +1,4 @@
+//! Sockets: accepting connections and running each one.
+
+pub mod connection;
+pub mod listener;
