@@ -10,8 +10,12 @@ use crate::broker::Broker;
 use crate::error::{Error, Result};
 
 fn allocate(broker: &Broker, request: &InitProducerIdRequest) -> Result<(i64, i16)> {
-    if request.transactional_id.is_some() {
-        return Err(Error::TransactionsUnsupported);
+    match &request.transactional_id {
+        None => {}
+        Some(id) if id.is_empty() => {
+            return Err(Error::InvalidRequest("empty transactional id".into()));
+        }
+        Some(_) => return Err(Error::TransactionsUnsupported),
     }
     let (id, epoch) = (request.producer_id.0, request.producer_epoch);
     if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {

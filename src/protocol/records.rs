@@ -36,6 +36,9 @@ pub const BATCH_HEADER_LEN: usize = 61;
 pub const MAGIC_V2: i8 = 2;
 
 const CRC_OFFSET: usize = 17;
+/// length, attributes, timestamp delta, offset delta, key length, value length and
+/// header count: seven varints of at least one byte each.
+const MIN_RECORD_SIZE: usize = 7;
 const ATTRIBUTES_OFFSET: usize = 21;
 
 fn i16_at(b: &[u8], at: usize) -> i16 {
@@ -153,6 +156,12 @@ pub fn validate_batch(batch: &[u8], header: &BatchHeader) -> Result<()> {
     }
     if header.last_offset_delta != header.records_count - 1 {
         return Err(Error::InvalidRecord("last offset delta disagrees with record count"));
+    }
+    // An uncompressed record takes at least 7 bytes (seven one-byte varints), so a
+    // count the bytes cannot hold is a lie that would move offsets arbitrarily.
+    let uncompressed = header.attributes & 0x07 == 0;
+    if uncompressed && header.records_count as usize * MIN_RECORD_SIZE > header.total_size() - BATCH_HEADER_LEN {
+        return Err(Error::InvalidRecord("record count exceeds what the batch can hold"));
     }
     Ok(())
 }
@@ -286,6 +295,18 @@ pub(crate) mod tests {
         two.extend_from_slice(&b[..20]);
         let seen: Vec<_> = Batches::new(&two).collect();
         assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn record_count_must_fit_the_bytes() {
+        let mut b = sample_batch(2, 0);
+        // Claim a million records, consistently, with a valid CRC.
+        b[23..27].copy_from_slice(&999_999i32.to_be_bytes());
+        b[57..61].copy_from_slice(&1_000_000i32.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let h = next_batch(&b).unwrap().unwrap();
+        assert!(matches!(validate_batch(&b, &h), Err(Error::InvalidRecord(_))));
     }
 
     #[test]

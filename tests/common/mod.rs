@@ -2,6 +2,8 @@
 //! rdkafka clients pointed at it.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,426 @@
+//! The protocol at the byte level: every advertised version, bad input, errors.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::wire::{batch, Wire};
+use common::TestBroker;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn metadata_request(topics: &[&str]) -> MetadataRequest {
+    let mut r = MetadataRequest::default();
+    r.topics = Some(
+        topics
+            .iter()
+            .map(|t| {
+                let mut mt = MetadataRequestTopic::default();
+                mt.name = Some(name(t));
+                mt
+            })
+            .collect(),
+    );
+    r
+}
+
+fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    let mut pd = PartitionProduceData::default();
+    pd.index = partition;
+    pd.records = Some(records);
+    let mut td = TopicProduceData::default();
+    td.name = name(topic);
+    td.partition_data = vec![pd];
+    let mut r = ProduceRequest::default();
+    r.acks = acks;
+    r.timeout_ms = 5000;
+    r.topic_data = vec![td];
+    r
+}
+
+fn fetch_request(topic: &str, id: uuid::Uuid, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    let mut fp = FetchPartition::default();
+    fp.partition = 0;
+    fp.fetch_offset = offset;
+    fp.partition_max_bytes = 1 << 20;
+    let mut ft = FetchTopic::default();
+    ft.topic = name(topic);
+    ft.topic_id = id;
+    ft.partitions = vec![fp];
+    let mut r = FetchRequest::default();
+    r.max_wait_ms = max_wait_ms;
+    r.min_bytes = 1;
+    r.max_bytes = 50 << 20;
+    r.topics = vec![ft];
+    r
+}
+
+/// What an idempotent (not transactional) producer sends.
+fn idempotent_init() -> InitProducerIdRequest {
+    let mut r = InitProducerIdRequest::default();
+    r.transactional_id = None;
+    r
+}
+
+async fn create(wire: &mut Wire, topic: &str, partitions: i32) -> uuid::Uuid {
+    let m = wire.call(12, &metadata_request(&[topic])).await;
+    assert_eq!(m.topics[0].error_code, 0);
+    assert_eq!(m.topics[0].partitions.len(), partitions as usize);
+    m.topics[0].topic_id
+}
+
+#[tokio::test]
+async fn every_advertised_version_of_every_api_answers() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let versions = w.call(3, &ApiVersionsRequest::default()).await;
+    assert_eq!(versions.error_code, 0);
+    let range = |key: ApiKey| {
+        let v = versions.api_keys.iter().find(|k| k.api_key == key as i16).unwrap();
+        v.min_version..=v.max_version
+    };
+    for v in range(ApiKey::ApiVersions) {
+        let r = w.call(v, &ApiVersionsRequest::default()).await;
+        assert_eq!(r.api_keys.len(), versions.api_keys.len());
+    }
+    let id = create(&mut w, "all-versions", 1).await;
+    for v in range(ApiKey::Metadata) {
+        let r = w.call(v, &metadata_request(&["all-versions"])).await;
+        assert_eq!(r.brokers.len(), 1, "v{v}");
+        assert_eq!(r.topics[0].partitions.len(), 1, "v{v}");
+    }
+    let mut produced = 0i64;
+    for v in range(ApiKey::Produce) {
+        if v < 3 {
+            continue; // advertised for librdkafka's sake, answered UNSUPPORTED_VERSION
+        }
+        let r = w
+            .call(v, &produce_request("all-versions", 0, batch(2, -1, 0, 1000), 1))
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, produced), "v{v}");
+        produced += 2;
+    }
+    for v in range(ApiKey::Fetch) {
+        let r = w.call(v, &fetch_request("all-versions", id, 0, 0)).await;
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "v{v}");
+        assert_eq!(p.high_watermark, produced, "v{v}");
+        assert!(!p.records.as_ref().unwrap().is_empty(), "v{v}");
+    }
+    for v in range(ApiKey::ListOffsets) {
+        let mut q = ListOffsetsPartition::default();
+        q.timestamp = -1;
+        let mut t = ListOffsetsTopic::default();
+        t.name = name("all-versions");
+        t.partitions = vec![q];
+        let mut req = ListOffsetsRequest::default();
+        req.topics = vec![t];
+        let r = w.call(v, &req).await;
+        assert_eq!(r.topics[0].partitions[0].offset, produced, "v{v}");
+    }
+    for v in range(ApiKey::InitProducerId) {
+        let r = w.call(v, &idempotent_init()).await;
+        assert_eq!(r.error_code, 0, "v{v}");
+        assert!(r.producer_id.0 >= 0);
+    }
+    for v in range(ApiKey::CreateTopics) {
+        let mut t = CreatableTopic::default();
+        t.name = name(&format!("created-v{v}"));
+        t.num_partitions = 2;
+        t.replication_factor = 1;
+        let mut req = CreateTopicsRequest::default();
+        req.topics = vec![t];
+        let r = w.call(v, &req).await;
+        assert_eq!(r.topics[0].error_code, 0, "v{v}");
+    }
+    for v in range(ApiKey::DeleteTopics) {
+        let mut req = DeleteTopicsRequest::default();
+        let topic = format!("created-v{}", v + 1);
+        if v >= 6 {
+            let mut s = DeleteTopicState::default();
+            s.name = Some(name(&topic));
+            req.topics = vec![s];
+        } else {
+            req.topic_names = vec![name(&topic)];
+        }
+        let r = w.call(v, &req).await;
+        assert_eq!(r.responses[0].error_code, 0, "v{v}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_apis_and_versions_get_an_answer_and_the_connection_keeps_serving() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    // An API key no Kafka has.
+    let mut raw = BytesMut::new();
+    raw.put_i16(9999);
+    raw.put_i16(0);
+    raw.put_i32(77);
+    raw.put_i16(-1);
+    w.send_frame(&raw).await;
+    let answer = w.read_frame().await.expect("an answer");
+    assert_eq!(&answer[..4], &77i32.to_be_bytes());
+    assert_eq!(&answer[4..6], &35i16.to_be_bytes());
+    // Produce v2: advertised, not served.
+    let (h, corr) = w.header(ApiKey::Produce, 2);
+    let mut raw = BytesMut::new();
+    h.encode(&mut raw, 1).unwrap();
+    raw.put_slice(&[0, 1, 0, 0, 0x13, 0x88, 0, 0, 0, 0]);
+    w.send_frame(&raw).await;
+    let answer = w.read_frame().await.expect("an answer");
+    assert_eq!(&answer[..4], &corr.to_be_bytes());
+    assert_eq!(&answer[4..6], &35i16.to_be_bytes());
+    // ApiVersions of a future version: v0 layout, UNSUPPORTED_VERSION, full table.
+    let (h, corr) = w.header(ApiKey::ApiVersions, 9);
+    let mut raw = BytesMut::new();
+    h.encode(&mut raw, 2).unwrap();
+    raw.put_slice(b"future body that must not be parsed");
+    w.send_frame(&raw).await;
+    let mut answer = w.read_frame().await.expect("an answer");
+    let header = ResponseHeader::decode(&mut answer, 0).unwrap();
+    assert_eq!(header.correlation_id, corr);
+    let v0 = ApiVersionsResponse::decode(&mut answer, 0).unwrap();
+    assert_eq!(v0.error_code, 35);
+    assert!(v0.api_keys.iter().any(|k| k.api_key == 0 && k.min_version == 0));
+    // Still serving on this connection.
+    let r = w.call(4, &ApiVersionsRequest::default()).await;
+    assert_eq!(r.error_code, 0);
+}
+
+use kafka_protocol::protocol::Decodable;
+
+#[tokio::test]
+async fn malformed_frames_close_only_their_connection() {
+    let broker = TestBroker::start_with(|c| c.socket_request_max_bytes = 1024).await;
+    // Larger than socket.request.max.bytes.
+    let mut w = Wire::connect(broker.addr()).await;
+    w.send_frame(&vec![0u8; 2048]).await;
+    assert!(w.read_frame().await.is_none(), "oversized frame closes the connection");
+    // A known API whose body does not decode.
+    let mut w = Wire::connect(broker.addr()).await;
+    let (h, _) = w.header(ApiKey::Metadata, 12);
+    let mut raw = BytesMut::new();
+    h.encode(&mut raw, 2).unwrap();
+    raw.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x07]);
+    w.send_frame(&raw).await;
+    assert!(w.read_frame().await.is_none(), "undecodable body closes the connection");
+    // A header too short to hold a correlation id.
+    let mut w = Wire::connect(broker.addr()).await;
+    w.send_frame(&[0, 3]).await;
+    assert!(w.read_frame().await.is_none());
+    // Everyone else is unaffected.
+    let mut w = Wire::connect(broker.addr()).await;
+    assert_eq!(w.call(3, &ApiVersionsRequest::default()).await.error_code, 0);
+}
+
+#[tokio::test]
+async fn produce_rejects_bad_batches_per_partition() {
+    let broker = TestBroker::start_with(|c| c.log.message_max_bytes = 2000).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "strict", 1).await;
+    let mut corrupt = BytesMut::from(&batch(3, -1, 0, 0)[..]);
+    let n = corrupt.len();
+    corrupt[n - 2] ^= 0x40;
+    let r = w.call(9, &produce_request("strict", 0, corrupt.freeze(), -1)).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 2, "CORRUPT_MESSAGE");
+    let r = w.call(9, &produce_request("strict", 0, batch(200, -1, 0, 0), -1)).await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 10,
+        "MESSAGE_TOO_LARGE"
+    );
+    let r = w.call(9, &produce_request("strict", 7, batch(1, -1, 0, 0), -1)).await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    let r = w.call(9, &produce_request("nope", 0, batch(1, -1, 0, 0), -1)).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 3);
+    let r = w.call(9, &produce_request("strict", 0, batch(1, -1, 0, 0), 5)).await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 21,
+        "INVALID_REQUIRED_ACKS"
+    );
+    // Nothing bad reached the log; a good batch lands at offset 0.
+    let r = w.call(9, &produce_request("strict", 0, batch(1, -1, 0, 0), -1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+}
+
+#[tokio::test]
+async fn acks_zero_gets_no_response() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "fire", 1).await;
+    w.send(9, &produce_request("fire", 0, batch(1, -1, 0, 0), 0)).await;
+    // The next response on the connection is the ApiVersions one.
+    let r = w.call(3, &ApiVersionsRequest::default()).await;
+    assert_eq!(r.error_code, 0);
+    let mut q = ListOffsetsPartition::default();
+    q.timestamp = -1;
+    let mut t = ListOffsetsTopic::default();
+    t.name = name("fire");
+    t.partitions = vec![q];
+    let mut req = ListOffsetsRequest::default();
+    req.topics = vec![t];
+    assert_eq!(w.call(7, &req).await.topics[0].partitions[0].offset, 1);
+}
+
+#[tokio::test]
+async fn idempotent_duplicates_get_their_original_offsets() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "idem", 1).await;
+    let pid = w.call(4, &idempotent_init()).await.producer_id.0;
+    let send = |seq: i32| produce_request("idem", 0, batch(3, pid, seq, 0), -1);
+    let first = w.call(9, &send(0)).await;
+    assert_eq!(first.responses[0].partition_responses[0].base_offset, 0);
+    let second = w.call(9, &send(3)).await;
+    assert_eq!(second.responses[0].partition_responses[0].base_offset, 3);
+    let retry = w.call(9, &send(0)).await;
+    let p = &retry.responses[0].partition_responses[0];
+    assert_eq!(
+        (p.error_code, p.base_offset),
+        (0, 0),
+        "a retry is acknowledged with its offset"
+    );
+    let gap = w.call(9, &send(9)).await;
+    assert_eq!(
+        gap.responses[0].partition_responses[0].error_code, 45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    // The epoch bump of KIP-360 keeps the id.
+    let mut bump = idempotent_init();
+    bump.producer_id = ProducerId(pid);
+    bump.producer_epoch = 0;
+    let r = w.call(4, &bump).await;
+    assert_eq!((r.producer_id.0, r.producer_epoch), (pid, 1));
+}
+
+#[tokio::test]
+async fn metadata_errors_and_auto_creation() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let r = w.call(12, &metadata_request(&["bad name!"])).await;
+    assert_eq!(r.topics[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    let mut no_create = metadata_request(&["absent"]);
+    no_create.allow_auto_topic_creation = false;
+    let r = w.call(12, &no_create).await;
+    assert_eq!(r.topics[0].error_code, 3);
+    let r = w.call(1, &metadata_request(&["auto"])).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    // All topics: null list (v1+).
+    let mut all = MetadataRequest::default();
+    all.topics = None;
+    let r = w.call(12, &all).await;
+    assert_eq!(r.topics.len(), 1);
+    assert_eq!(r.cluster_id.as_ref().map(|c| c.len()), Some(22));
+    // Ids are stable across restarts.
+    let id = r.topics[0].topic_id;
+    drop(w);
+    let mut broker = broker;
+    broker.restart(|c| c.auto_create_topics = false).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let r = w.call(12, &metadata_request(&["auto", "other"])).await;
+    assert_eq!(r.topics[0].topic_id, id);
+    assert_eq!(r.topics[1].error_code, 3, "auto-creation disabled");
+}
+
+#[tokio::test]
+async fn fetch_long_polls_until_data_arrives() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let id = create(&mut w, "poll", 1).await;
+    // Nothing to read and a short wait: empty records, never null.
+    let r = w.call(12, &fetch_request("poll", id, 0, 100)).await;
+    assert_eq!(r.responses[0].partitions[0].records.as_ref().map(|b| b.len()), Some(0));
+    // A long wait that new data cuts short.
+    let started = Instant::now();
+    let corr = w.send(12, &fetch_request("poll", id, 0, 30_000)).await;
+    let addr = broker.addr();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut other = Wire::connect(addr).await;
+        other.call(9, &produce_request("poll", 0, batch(2, -1, 0, 0), 1)).await;
+    });
+    let r = w.receive::<FetchRequest>(12, corr).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "woken by the append, not the timeout"
+    );
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.high_watermark, 2);
+    assert!(!p.records.as_ref().unwrap().is_empty());
+    // Out of range.
+    let r = w.call(12, &fetch_request("poll", id, 99, 0)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 1, "OFFSET_OUT_OF_RANGE");
+    // v13+ names topics by id.
+    let r = w.call(13, &fetch_request("", uuid::Uuid::new_v4(), 0, 0)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 100, "UNKNOWN_TOPIC_ID");
+}
+
+#[tokio::test]
+async fn create_and_delete_topics_report_kafkas_errors() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let topic = |n: &str, partitions: i32, rf: i16| {
+        let mut t = CreatableTopic::default();
+        t.name = name(n);
+        t.num_partitions = partitions;
+        t.replication_factor = rf;
+        t
+    };
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![
+        topic("ok", 3, 1),
+        topic("zero", 0, 1),
+        topic("rf3", 1, 3),
+        topic("bad/name", 1, 1),
+        topic("defaults", -1, -1),
+    ];
+    let r = w.call(7, &req).await;
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![0, 37, 38, 17, 0]);
+    assert_eq!(r.topics[4].num_partitions, 1);
+    let again = w.call(7, &req).await;
+    assert_eq!(again.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+    let mut dry = CreateTopicsRequest::default();
+    dry.topics = vec![topic("dry", 2, 1)];
+    dry.validate_only = true;
+    assert_eq!(w.call(7, &dry).await.topics[0].error_code, 0);
+    let mut meta = metadata_request(&["dry"]);
+    meta.allow_auto_topic_creation = false;
+    assert_eq!(
+        w.call(12, &meta).await.topics[0].error_code,
+        3,
+        "validate_only creates nothing"
+    );
+
+    let ok_id = r.topics[0].topic_id;
+    let mut del = DeleteTopicsRequest::default();
+    let mut by_id = DeleteTopicState::default();
+    by_id.topic_id = ok_id;
+    let mut missing = DeleteTopicState::default();
+    missing.name = Some(name("missing"));
+    del.topics = vec![by_id, missing];
+    let r = w.call(6, &del).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(
+        r.responses[0].name.as_ref().map(|n| n.as_str().to_string()),
+        Some("ok".into())
+    );
+    assert_eq!(r.responses[1].error_code, 3);
+    assert!(!broker.data_dir().join("ok-0").exists());
+}
