@@ -101,6 +101,8 @@
 //! }
 //! ```
 #![deny(missing_docs)]
+// strom patch: newer rustc flags unused gap types; upstream builds without warnings.
+#![allow(dead_code)]
 // Display required features for items when rendering for docs.rs
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
