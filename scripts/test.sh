@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every test strom has, on a fresh machine: installs what is missing (kcat), then
+# unit and integration tests (with a real librdkafka through the rdkafka crate),
+# lints, and the kcat compatibility suite against the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v kcat >/dev/null 2>&1; then
+  echo "== installing kcat"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+fi
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== unit and integration tests"
+cargo test --locked --all-targets
+
+echo "== compat: kcat"
+bash compat/kcat/run.sh target/debug/strom
