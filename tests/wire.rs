@@ -424,3 +424,53 @@ async fn create_and_delete_topics_report_kafkas_errors() {
     assert_eq!(r.responses[1].error_code, 3);
     assert!(!broker.data_dir().join("ok-0").exists());
 }
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let id = create(&mut w, "pipe", 1).await;
+    // A long-polling fetch first, then quick requests behind it, all sent before
+    // reading anything: responses must come back in the order of the requests.
+    let mut sent = Vec::new();
+    sent.push(w.send(12, &fetch_request("pipe", id, 0, 300)).await);
+    for i in 0..5 {
+        sent.push(w.send(9, &produce_request("pipe", 0, batch(1, -1, 0, i), 1)).await);
+        sent.push(w.send(3, &ApiVersionsRequest::default()).await);
+    }
+    let fetch = w.receive::<FetchRequest>(12, sent[0]).await;
+    assert_eq!(fetch.responses[0].partitions[0].error_code, 0);
+    for (i, pair) in sent[1..].chunks(2).enumerate() {
+        let p = w.receive::<ProduceRequest>(9, pair[0]).await;
+        assert_eq!(p.responses[0].partition_responses[0].base_offset, i as i64);
+        w.receive::<ApiVersionsRequest>(3, pair[1]).await;
+    }
+}
+
+#[tokio::test]
+async fn fetch_honours_byte_limits_but_always_returns_a_whole_batch() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let id = create(&mut w, "limits", 1).await;
+    let one = batch(10, -1, 0, 0);
+    for _ in 0..5 {
+        w.call(9, &produce_request("limits", 0, one.clone(), 1)).await;
+    }
+    let records = |r: &FetchResponse| r.responses[0].partitions[0].records.clone().unwrap();
+    // A partition limit smaller than one batch still gets one whole batch.
+    let mut req = fetch_request("limits", id, 0, 0);
+    req.topics[0].partitions[0].partition_max_bytes = 10;
+    assert_eq!(records(&w.call(12, &req).await).len(), one.len());
+    // Room for two and a half batches: two whole batches.
+    req.topics[0].partitions[0].partition_max_bytes = (one.len() * 5 / 2) as i32;
+    assert_eq!(records(&w.call(12, &req).await).len(), one.len() * 2);
+    // The response limit applies too.
+    req.topics[0].partitions[0].partition_max_bytes = 1 << 20;
+    req.max_bytes = (one.len() * 3) as i32;
+    assert_eq!(records(&w.call(12, &req).await).len(), one.len() * 3);
+    // An offset inside a batch returns that whole batch, from its base offset.
+    let mut req = fetch_request("limits", id, 25, 0);
+    req.topics[0].partitions[0].partition_max_bytes = 10;
+    let got = records(&w.call(12, &req).await);
+    assert_eq!(i64::from_be_bytes(got[..8].try_into().unwrap()), 20);
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -49,6 +49,8 @@ pub struct Partition {
     /// fsync covers every batch that arrived while the previous one ran.
     flush_lock: tokio::sync::Mutex<()>,
     flushed_offset: AtomicI64,
+    /// fsync rounds performed, for tests and metrics.
+    fsyncs: AtomicU64,
 }
 
 struct PartitionLog {
@@ -174,6 +176,7 @@ impl Partition {
             waiters: Mutex::new(Vec::new()),
             flush_lock: tokio::sync::Mutex::new(()),
             flushed_offset: AtomicI64::new(if clean { leo } else { 0 }),
+            fsyncs: AtomicU64::new(0),
         })
     }
 
@@ -403,7 +406,13 @@ impl Partition {
             return Err(e);
         }
         self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// How many fsync rounds this partition has done.
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     /// Whether `log.flush.interval.ms` has passed with data still unflushed.
@@ -646,6 +655,33 @@ mod tests {
         two.extend(sample_batch(1, 0));
         assert!(matches!(p.append(&mut two, 0), Err(Error::InvalidRecord(_))));
         assert_eq!(p.log_end_offset(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_fsync_covers_every_batch_waiting_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
+        // Twenty acks=-1 producers append, then all wait for durability at once.
+        let ends: Vec<i64> = (0..20)
+            .map(|_| p.append(&mut sample_batch(1, 0), 0).unwrap().log_end_offset)
+            .collect();
+        let waits: Vec<_> = ends
+            .into_iter()
+            .map(|end| {
+                let p = p.clone();
+                tokio::spawn(async move { p.flush_to(end, 0).await })
+            })
+            .collect();
+        for w in waits {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(p.fsync_count(), 1, "the first fsync covered all twenty");
+        // Already durable: no new fsync.
+        p.flush_to(20, 0).await.unwrap();
+        assert_eq!(p.fsync_count(), 1);
+        p.append(&mut sample_batch(1, 0), 0).unwrap();
+        p.flush_to(21, 0).await.unwrap();
+        assert_eq!(p.fsync_count(), 2);
     }
 
     #[tokio::test]
