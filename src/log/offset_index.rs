@@ -12,16 +12,16 @@
 //! lands at most that many bytes before the batch it seeks. Entries are strictly
 //! increasing in both fields; the whole index is also kept in memory for lookups.
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-pub const ENTRY_SIZE: u64 = 8;
+use super::index_file::IndexFile;
+
+const ENTRY_SIZE: usize = 8;
 
 #[derive(Debug)]
 pub struct OffsetIndex {
-    file: File,
+    file: IndexFile<ENTRY_SIZE>,
     base_offset: i64,
     entries: Vec<(u32, u32)>,
 }
@@ -30,20 +30,11 @@ impl OffsetIndex {
     /// Open (or create) the index at `path`. Entries that are not strictly increasing
     /// or point past `log_size` mean the file is corrupt: `Ok(None)`, rebuild it.
     pub fn open(path: &Path, base_offset: i64, log_size: u64) -> io::Result<Option<OffsetIndex>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        let len = file.metadata()?.len();
-        if len % ENTRY_SIZE != 0 {
+        let Some((file, raw)) = IndexFile::open(path)? else {
             return Ok(None);
-        }
-        let mut raw = vec![0u8; len as usize];
-        file.read_exact_at(&mut raw, 0)?;
+        };
         let entries: Vec<(u32, u32)> = raw
-            .chunks_exact(ENTRY_SIZE as usize)
+            .iter()
             .map(|e| {
                 (
                     u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
@@ -65,12 +56,7 @@ impl OffsetIndex {
 
     /// Start an empty index at `path`, replacing whatever was there.
     pub fn create(path: &Path, base_offset: i64) -> io::Result<OffsetIndex> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let file = IndexFile::create(path)?;
         Ok(OffsetIndex {
             file,
             base_offset,
@@ -87,7 +73,7 @@ impl OffsetIndex {
         let mut e = [0u8; 8];
         e[..4].copy_from_slice(&rel.to_be_bytes());
         e[4..].copy_from_slice(&position.to_be_bytes());
-        self.file.write_all_at(&e, self.entries.len() as u64 * ENTRY_SIZE)?;
+        self.file.append(&e)?;
         self.entries.push((rel, position));
         Ok(())
     }
@@ -110,12 +96,9 @@ impl OffsetIndex {
         self.entries.last().map(|&(r, p)| (self.base_offset + r as i64, p))
     }
 
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file.try_clone()
+    /// The file, for fsyncs.
+    pub fn file(&self) -> &IndexFile<ENTRY_SIZE> {
+        &self.file
     }
 }
 

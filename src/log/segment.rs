@@ -230,8 +230,8 @@ impl LogSegment {
     pub fn sync_handles(&self) -> io::Result<Vec<File>> {
         Ok(vec![
             self.log.try_clone()?,
-            self.index.try_clone_file()?,
-            self.time_index.try_clone_file()?,
+            self.index.file().try_clone_file()?,
+            self.time_index.file().try_clone_file()?,
         ])
     }
 
@@ -246,8 +246,8 @@ impl LogSegment {
 
     pub fn sync_all(&self) -> io::Result<()> {
         self.log.sync_data()?;
-        self.index.sync()?;
-        self.time_index.sync()
+        self.index.file().sync()?;
+        self.time_index.file().sync()
     }
 
     /// Remove the segment's files (after it is no longer referenced by the log).

@@ -16,16 +16,16 @@
 //! When a segment is sealed (or the broker shuts down cleanly) a last entry with the
 //! segment's maximum is written, so the segment's max timestamp survives restarts.
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-pub const ENTRY_SIZE: u64 = 12;
+use super::index_file::IndexFile;
+
+const ENTRY_SIZE: usize = 12;
 
 #[derive(Debug)]
 pub struct TimeIndex {
-    file: File,
+    file: IndexFile<ENTRY_SIZE>,
     base_offset: i64,
     entries: Vec<(i64, u32)>,
 }
@@ -33,20 +33,11 @@ pub struct TimeIndex {
 impl TimeIndex {
     /// Open (or create) the index; `Ok(None)` if it is torn or out of order.
     pub fn open(path: &Path, base_offset: i64) -> io::Result<Option<TimeIndex>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        let len = file.metadata()?.len();
-        if len % ENTRY_SIZE != 0 {
+        let Some((file, raw)) = IndexFile::open(path)? else {
             return Ok(None);
-        }
-        let mut raw = vec![0u8; len as usize];
-        file.read_exact_at(&mut raw, 0)?;
+        };
         let entries: Vec<(i64, u32)> = raw
-            .chunks_exact(ENTRY_SIZE as usize)
+            .iter()
             .map(|e| {
                 (
                     i64::from_be_bytes(e[..8].try_into().expect("8 bytes")),
@@ -65,12 +56,7 @@ impl TimeIndex {
     }
 
     pub fn create(path: &Path, base_offset: i64) -> io::Result<TimeIndex> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let file = IndexFile::create(path)?;
         Ok(TimeIndex {
             file,
             base_offset,
@@ -87,7 +73,7 @@ impl TimeIndex {
         let mut e = [0u8; 12];
         e[..8].copy_from_slice(&timestamp.to_be_bytes());
         e[8..].copy_from_slice(&rel.to_be_bytes());
-        self.file.write_all_at(&e, self.entries.len() as u64 * ENTRY_SIZE)?;
+        self.file.append(&e)?;
         self.entries.push((timestamp, rel));
         Ok(())
     }
@@ -108,12 +94,9 @@ impl TimeIndex {
         self.entries.last().map(|&(t, r)| (t, self.base_offset + r as i64))
     }
 
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file.try_clone()
+    /// The file, for fsyncs.
+    pub fn file(&self) -> &IndexFile<ENTRY_SIZE> {
+        &self.file
     }
 }
 
