@@ -16,6 +16,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, ListenerInfo};
 use crate::protocol::header::{encode_response_header, Request};
@@ -115,36 +116,50 @@ fn unsupported(ctx: &RequestContext) -> Bytes {
     out.freeze()
 }
 
-/// Decode the body as `$req`, run `$handler`, frame its response, unless
-/// `$silent(&request)` says the client expects none.
-macro_rules! serve {
-    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $req:ty, $handler:path) => {
-        serve!($broker, $ctx, $body, $key, $req, $handler, |_: &$req| false)
-    };
-    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $req:ty, $handler:path, $silent:expr) => {{
-        let mut body = $body;
-        let request = <$req>::decode(&mut body, $ctx.api_version).map_err(|e| CodecError {
-            what: "decode",
-            api: $key,
-            version: $ctx.api_version,
-            reason: e.to_string(),
-        })?;
-        let silent = $silent(&request);
+/// What the connection sends back for one request, in request order.
+pub enum Reply {
+    /// Nothing at all (acks=0 produce).
+    Nothing,
+    Now(Bytes),
+    /// A response still being produced (a long poll, a rebalance, an fsync). The
+    /// connection goes on reading and handling later requests meanwhile, and writes
+    /// this one in its turn.
+    Later(JoinHandle<Result<Option<Bytes>, CodecError>>),
+}
+
+fn decode<R: Decodable>(api: ApiKey, ctx: &RequestContext, mut body: Bytes) -> Result<R, CodecError> {
+    R::decode(&mut body, ctx.api_version).map_err(|e| CodecError {
+        what: "decode",
+        api,
+        version: ctx.api_version,
+        reason: e.to_string(),
+    })
+}
+
+/// Decode, run the handler to completion, frame its response.
+macro_rules! now {
+    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $handler:path) => {{
+        let request = decode($key, $ctx, $body)?;
         let response = $handler($broker, $ctx, request).await;
-        if silent {
-            Ok(None)
-        } else {
-            frame_response($key, $ctx, &response).map(Some)
-        }
+        Ok(Reply::Now(frame_response($key, $ctx, &response)?))
     }};
 }
 
-/// Decode, handle and encode one request. `Ok(None)`: send nothing back.
-pub async fn dispatch(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    request: Request,
-) -> Result<Option<Bytes>, CodecError> {
+/// Decode now (a bad body closes the connection at once), run the handler in its
+/// own task: for requests that may wait.
+macro_rules! later {
+    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $handler:path) => {{
+        let request = decode($key, $ctx, $body)?;
+        let (broker, ctx) = ($broker.clone(), $ctx.clone());
+        Ok(Reply::Later(tokio::spawn(async move {
+            let response = $handler(&broker, &ctx, request).await;
+            frame_response($key, &ctx, &response).map(Some)
+        })))
+    }};
+}
+
+/// Decode and handle one request.
+pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Request) -> Result<Reply, CodecError> {
     let served = spec(request.api_key).filter(|s| (s.min..=s.max).contains(&request.api_version));
     let Some(spec) = served else {
         tracing::info!(
@@ -160,37 +175,38 @@ pub async fn dispatch(
                 ..ctx.clone()
             };
             let response = api_versions::table(kafka_protocol::error::ResponseError::UnsupportedVersion.code());
-            return frame_response(ApiKey::ApiVersions, &v0, &response).map(Some);
+            return Ok(Reply::Now(frame_response(ApiKey::ApiVersions, &v0, &response)?));
         }
-        return Ok(Some(unsupported(ctx)));
+        return Ok(Reply::Now(unsupported(ctx)));
     };
-    let body = request.body;
-    match spec.key {
-        ApiKey::ApiVersions => serve!(broker, ctx, body, spec.key, ApiVersionsRequest, api_versions::handle),
-        ApiKey::Metadata => serve!(broker, ctx, body, spec.key, MetadataRequest, metadata::handle),
-        ApiKey::Fetch => serve!(broker, ctx, body, spec.key, FetchRequest, fetch::handle),
-        ApiKey::ListOffsets => serve!(broker, ctx, body, spec.key, ListOffsetsRequest, list_offsets::handle),
-        ApiKey::CreateTopics => serve!(broker, ctx, body, spec.key, CreateTopicsRequest, create_topics::handle),
-        ApiKey::DeleteTopics => serve!(broker, ctx, body, spec.key, DeleteTopicsRequest, delete_topics::handle),
-        ApiKey::InitProducerId => serve!(
-            broker,
-            ctx,
-            body,
-            spec.key,
-            InitProducerIdRequest,
-            init_producer_id::handle
-        ),
-        // acks=0: the client expects no response at all.
-        ApiKey::Produce => serve!(
-            broker,
-            ctx,
-            body,
-            spec.key,
-            ProduceRequest,
-            produce::handle,
-            |r: &ProduceRequest| r.acks == 0
-        ),
-        _ => Ok(Some(unsupported(ctx))),
+    let (key, body) = (spec.key, request.body);
+    match key {
+        ApiKey::ApiVersions => now!(broker, ctx, body, key, api_versions::handle),
+        ApiKey::Metadata => now!(broker, ctx, body, key, metadata::handle),
+        ApiKey::Fetch => later!(broker, ctx, body, key, fetch::handle),
+        ApiKey::ListOffsets => now!(broker, ctx, body, key, list_offsets::handle),
+        ApiKey::CreateTopics => now!(broker, ctx, body, key, create_topics::handle),
+        ApiKey::DeleteTopics => now!(broker, ctx, body, key, delete_topics::handle),
+        ApiKey::InitProducerId => now!(broker, ctx, body, key, init_producer_id::handle),
+        ApiKey::Produce => {
+            // Appends happen here, in request order; only the wait for the fsync
+            // (acks=-1) is deferred, so pipelined requests share group commits.
+            let request: ProduceRequest = decode(key, ctx, body)?;
+            let acks = request.acks;
+            let appended = produce::append(broker, ctx, request);
+            if acks == 0 {
+                return Ok(Reply::Nothing);
+            }
+            if appended.is_complete() {
+                return Ok(Reply::Now(frame_response(key, ctx, &appended.response)?));
+            }
+            let ctx = ctx.clone();
+            Ok(Reply::Later(tokio::spawn(async move {
+                let response = appended.durable().await;
+                frame_response(key, &ctx, &response).map(Some)
+            })))
+        }
+        _ => Ok(Reply::Now(unsupported(ctx))),
     }
 }
 

@@ -25,7 +25,7 @@ fn partition_error(index: i32, e: &Error) -> PartitionProduceResponse {
     r
 }
 
-fn append(
+fn append_one(
     broker: &Broker,
     topic: &str,
     index: i32,
@@ -41,13 +41,39 @@ fn append(
     Ok((partition, info))
 }
 
+/// A produce request whose batches are appended, perhaps still waiting for fsyncs.
+pub struct Appended {
+    pub response: ProduceResponse,
+    /// (topic index, partition index, partition, offset to make durable)
+    waits: Vec<(usize, usize, Arc<Partition>, i64)>,
+}
+
+impl Appended {
+    /// Nothing left to wait for.
+    pub fn is_complete(&self) -> bool {
+        self.waits.is_empty()
+    }
+
+    /// Wait until every appended batch is fsynced (acks=-1). fsyncs of different
+    /// partitions and requests overlap and are shared.
+    pub async fn durable(mut self) -> ProduceResponse {
+        for (ti, pi, partition, offset) in std::mem::take(&mut self.waits) {
+            if let Err(e) = partition.flush_to(offset, now_ms()).await {
+                tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
+                let r = &mut self.response.responses[ti].partition_responses[pi];
+                *r = partition_error(r.index, &Error::Io(e));
+            }
+        }
+        self.response
+    }
+}
+
+/// Append every partition's batch, in the order of the request.
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> ProduceResponse {
+pub fn append(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Appended {
     let acks = request.acks;
     let mut response = ProduceResponse::default();
-    // Appends first, then one wait for durability per partition: fsyncs of
-    // different partitions and requests overlap and are shared.
-    let mut to_flush: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
+    let mut waits = Vec::new();
     for (ti, topic) in request.topic_data.into_iter().enumerate() {
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
@@ -59,7 +85,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
                 tr.partition_responses.push(r);
                 continue;
             }
-            match append(broker, topic.name.as_str(), data.index, data.records) {
+            match append_one(broker, topic.name.as_str(), data.index, data.records) {
                 Ok((partition, info)) => {
                     let mut r = PartitionProduceResponse::default();
                     r.index = data.index;
@@ -67,7 +93,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
                     r.log_append_time_ms = -1;
                     r.log_start_offset = info.log_start_offset;
                     if acks == -1 {
-                        to_flush.push((ti, pi, partition, info.log_end_offset));
+                        waits.push((ti, pi, partition, info.log_end_offset));
                     } else if info.flush_due {
                         tokio::spawn(async move {
                             if let Err(e) = partition.flush_to(info.log_end_offset, now_ms()).await {
@@ -85,12 +111,5 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         }
         response.responses.push(tr);
     }
-    for (ti, pi, partition, offset) in to_flush {
-        if let Err(e) = partition.flush_to(offset, now_ms()).await {
-            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
-            let r = &mut response.responses[ti].partition_responses[pi];
-            *r = partition_error(r.index, &Error::Io(e));
-        }
-    }
-    response
+    Appended { response, waits }
 }

@@ -1,11 +1,11 @@
 //! One client connection: read frames, handle requests in arrival order, write the
 //! responses in that same order.
 //!
-//! Clients pipeline (librdkafka keeps several requests in flight); like Kafka, the
-//! broker handles one request of a connection at a time, so produce requests of one
-//! connection are appended in the order they were sent. Reading and writing run
-//! separately so a large response being written does not stop the next request
-//! from being read.
+//! Clients pipeline (librdkafka keeps several requests in flight). Each request is
+//! handled as it arrives, so produce requests of one connection are appended in the
+//! order they were sent; a request that has to wait (a long-polling fetch, a
+//! rebalance, an fsync for acks=-1) finishes in its own task while later requests
+//! are read and handled, and the writer sends every response in request order.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::broker::{Broker, ListenerInfo};
-use crate::handlers::{self, RequestContext};
+use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::frame::parse_frame;
 use crate::protocol::header::parse_request;
 
@@ -61,12 +61,12 @@ impl Connection {
             loop {
                 match parse_frame(&mut buf, max) {
                     Ok(Some(frame)) => match self.process(frame).await {
-                        Ok(Some(response)) => {
-                            if tx.send(response).await.is_err() {
+                        Ok(Reply::Nothing) => {}
+                        Ok(reply) => {
+                            if tx.send(reply).await.is_err() {
                                 break 'serve;
                             }
                         }
-                        Ok(None) => {}
                         Err(()) => break 'serve,
                     },
                     Ok(None) => break,
@@ -92,9 +92,9 @@ impl Connection {
         tracing::debug!(peer = %self.peer, "connection closed");
     }
 
-    /// Handle one request frame: `Ok(None)` when nothing is sent back (acks=0),
-    /// `Err` when the request is too malformed to go on with this connection.
-    async fn process(&mut self, frame: Bytes) -> Result<Option<Bytes>, ()> {
+    /// Handle one request frame; `Err` when the request is too malformed to go on
+    /// with this connection.
+    async fn process(&mut self, frame: Bytes) -> Result<Reply, ()> {
         let request = match parse_request(frame) {
             Ok(r) => r,
             Err(e) => {
@@ -114,9 +114,26 @@ impl Connection {
     }
 }
 
-/// Write responses in order, then close the write side.
-async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
-    while let Some(response) = rx.recv().await {
+/// Write responses in request order, waiting for deferred ones in their turn,
+/// then close the write side.
+async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) {
+    while let Some(reply) = rx.recv().await {
+        let response = match reply {
+            Reply::Nothing => continue,
+            Reply::Now(bytes) => bytes,
+            Reply::Later(task) => match task.await {
+                Ok(Ok(Some(bytes))) => bytes,
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "closing connection");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "request handler failed");
+                    break;
+                }
+            },
+        };
         if writer.write_all(&response).await.is_err() {
             break;
         }
