@@ -12,6 +12,7 @@ use crate::cluster::metadata::ClusterIdentity;
 use crate::cluster::producer_ids::ProducerIdManager;
 use crate::config::{Config, Listener};
 use crate::error::Result;
+use crate::group::coordinator::GroupCoordinator;
 use crate::log::manager::LogManager;
 use crate::server;
 use crate::util::now_ms;
@@ -22,6 +23,7 @@ pub struct Broker {
     pub identity: ClusterIdentity,
     pub logs: LogManager,
     pub producer_ids: ProducerIdManager,
+    pub groups: GroupCoordinator,
     /// Flips to `true` when shutdown begins; long waits select on it.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -93,6 +95,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     let identity = ClusterIdentity::load_or_create(&config.data_dir, config.node_id)?;
     let logs = LogManager::open(&config.data_dir, config.log.clone(), now_ms())?;
     let producer_ids = ProducerIdManager::open(&config.data_dir)?;
+    let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
     let mut bound = Vec::new();
     let mut listeners = Vec::new();
     for l in &config.listeners {
@@ -124,13 +127,16 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
         identity,
         logs,
         producer_ids,
+        groups,
         shutting_down: shutdown_rx.clone(),
     });
     let flusher = tokio::spawn(flush_periodically(broker.clone(), shutdown_rx.clone()));
+    let group_timer = tokio::spawn(expire_group_members(broker.clone(), shutdown_rx.clone()));
     let serving = broker.clone();
     let task = tokio::spawn(async move {
         server::listener::serve(serving.clone(), bound, shutdown_rx).await;
         flusher.abort();
+        group_timer.abort();
         let closing = serving.clone();
         tokio::task::spawn_blocking(move || closing.logs.close())
             .await
@@ -164,5 +170,17 @@ async fn flush_periodically(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "scheduled flush failed");
             }
         }
+    }
+}
+
+/// Drive the group coordinator's clock: session timeouts, rebalance timeouts and
+/// the initial rebalance delay are checked every 100 ms.
+async fn expire_group_members(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shutdown.changed() => return,
+        }
+        broker.groups.tick(now_ms());
     }
 }

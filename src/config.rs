@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::group::state::GroupConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -110,6 +112,12 @@ pub struct ServeArgs {
     /// fsync data older than this (log.flush.interval.ms)
     #[arg(long = "log-flush-interval-ms", env = "STROM_LOG_FLUSH_INTERVAL_MS")]
     pub log_flush_interval_ms: Option<u64>,
+    /// How long a new group waits for more members (group.initial.rebalance.delay.ms)  [default: 3000]
+    #[arg(
+        long = "group-initial-rebalance-delay-ms",
+        env = "STROM_GROUP_INITIAL_REBALANCE_DELAY_MS"
+    )]
+    pub group_initial_rebalance_delay_ms: Option<i64>,
 }
 
 /// The resolved broker configuration.
@@ -125,6 +133,7 @@ pub struct Config {
     pub log: LogConfig,
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
+    pub group: GroupConfig,
 }
 
 /// Settings of the log store (Kafka's log.* keys).
@@ -165,6 +174,7 @@ impl Config {
             log: LogConfig::default(),
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
+            group: GroupConfig::default(),
         }
     }
 
@@ -238,6 +248,26 @@ impl Config {
                 104_857_600,
             ),
             max_connections: pick(None, p.parse("max.connections")?, 10_000),
+            group: {
+                let d = GroupConfig::default();
+                GroupConfig {
+                    min_session_timeout_ms: pick(
+                        None,
+                        p.parse("group.min.session.timeout.ms")?,
+                        d.min_session_timeout_ms,
+                    ),
+                    max_session_timeout_ms: pick(
+                        None,
+                        p.parse("group.max.session.timeout.ms")?,
+                        d.max_session_timeout_ms,
+                    ),
+                    initial_rebalance_delay_ms: pick(
+                        args.group_initial_rebalance_delay_ms,
+                        p.parse("group.initial.rebalance.delay.ms")?,
+                        d.initial_rebalance_delay_ms,
+                    ),
+                }
+            },
         };
         config.validate()?;
         Ok(config)

@@ -50,6 +50,35 @@ pub enum Error {
     UnsupportedVersion { api_key: i16, version: i16 },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    // Group coordinator errors (Kafka's names).
+    #[error("invalid group id {0:?}")]
+    InvalidGroupId(String),
+    #[error("unknown member id {0:?}")]
+    UnknownMemberId(String),
+    #[error("a member id is required; rejoin with {0}")]
+    MemberIdRequired(String),
+    #[error("generation {found} is not the group's generation {current}")]
+    IllegalGeneration { found: i32, current: i32 },
+    #[error("the group is rebalancing")]
+    RebalanceInProgress,
+    #[error("the member's protocol type or protocols are not supported by the group")]
+    InconsistentGroupProtocol,
+    #[error("session timeout {0} ms is outside the allowed range")]
+    InvalidSessionTimeout(i32),
+    #[error("static member {0:?} has been replaced by a newer instance")]
+    FencedInstanceId(String),
+    #[error("group {0:?} does not exist")]
+    GroupIdNotFound(String),
+    #[error("group {0:?} still has members")]
+    NonEmptyGroup(String),
+    #[error("group is subscribed to topic {0:?}")]
+    GroupSubscribedToTopic(String),
+    #[error("offset metadata of {0} bytes is too large")]
+    OffsetMetadataTooLarge(usize),
+    #[error("this broker is not the coordinator for that key")]
+    CoordinatorNotAvailable,
+    #[error("the broker is shutting down")]
+    NotCoordinator,
 }
 
 impl Error {
@@ -73,6 +102,20 @@ impl Error {
             Error::InvalidRequest(_) => E::InvalidRequest,
             Error::UnsupportedVersion { .. } => E::UnsupportedVersion,
             Error::Io(_) => E::KafkaStorageError,
+            Error::InvalidGroupId(_) => E::InvalidGroupId,
+            Error::UnknownMemberId(_) => E::UnknownMemberId,
+            Error::MemberIdRequired(_) => E::MemberIdRequired,
+            Error::IllegalGeneration { .. } => E::IllegalGeneration,
+            Error::RebalanceInProgress => E::RebalanceInProgress,
+            Error::InconsistentGroupProtocol => E::InconsistentGroupProtocol,
+            Error::InvalidSessionTimeout(_) => E::InvalidSessionTimeout,
+            Error::FencedInstanceId(_) => E::FencedInstanceId,
+            Error::GroupIdNotFound(_) => E::GroupIdNotFound,
+            Error::NonEmptyGroup(_) => E::NonEmptyGroup,
+            Error::GroupSubscribedToTopic(_) => E::GroupSubscribedToTopic,
+            Error::OffsetMetadataTooLarge(_) => E::OffsetMetadataTooLarge,
+            Error::CoordinatorNotAvailable => E::CoordinatorNotAvailable,
+            Error::NotCoordinator => E::NotCoordinator,
         }
     }
 
@@ -105,6 +148,13 @@ mod tests {
             45
         );
         assert_eq!(Error::InvalidRecord("x").wire_code(), 87);
+        assert_eq!(Error::MemberIdRequired("m".into()).wire_code(), 79);
+        assert_eq!(Error::RebalanceInProgress.wire_code(), 27);
+        assert_eq!(Error::IllegalGeneration { found: 1, current: 2 }.wire_code(), 22);
+        assert_eq!(Error::UnknownMemberId("m".into()).wire_code(), 25);
+        assert_eq!(Error::FencedInstanceId("i".into()).wire_code(), 82);
+        assert_eq!(Error::NonEmptyGroup("g".into()).wire_code(), 68);
+        assert_eq!(Error::GroupIdNotFound("g".into()).wire_code(), 69);
         assert_eq!(
             Error::InvalidTopic {
                 name: "a b".into(),

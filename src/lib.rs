@@ -5,12 +5,14 @@
 //! - [`server`]: one task per connection; responses in request order; shutdown.
 //! - [`handlers`]: one file per Kafka API; decode → validate → call the domain → respond.
 //! - [`log`]: the record-batch log store (LogManager, Partition, LogSegment, indexes).
+//! - [`group`]: the group coordinator (classic protocol) and committed offsets.
 //! - [`cluster`]: broker identity and producer ids.
 
 pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod protocol;

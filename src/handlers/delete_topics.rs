@@ -9,8 +9,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
+use crate::log::manager::is_internal_topic;
+use crate::util::now_ms;
 
-fn delete(broker: &Broker, name: Option<&str>, id: uuid::Uuid) -> Result<(String, uuid::Uuid)> {
+async fn delete(broker: &Broker, name: Option<&str>, id: uuid::Uuid) -> Result<(String, uuid::Uuid)> {
     let name = match name {
         Some(n) => n.to_string(),
         None => broker
@@ -20,7 +22,15 @@ fn delete(broker: &Broker, name: Option<&str>, id: uuid::Uuid) -> Result<(String
             .name
             .clone(),
     };
+    if is_internal_topic(&name) {
+        return Err(Error::InvalidTopic {
+            name,
+            reason: "internal topics cannot be deleted",
+        });
+    }
     let id = broker.logs.delete_topic(&name)?;
+    // Committed offsets of a deleted topic go with it.
+    broker.groups.topic_deleted(&name, now_ms()).await?;
     Ok((name, id))
 }
 
@@ -42,7 +52,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteT
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut r = DeletableTopicResult::default();
-        match delete(broker, name.as_deref(), id) {
+        match delete(broker, name.as_deref(), id).await {
             Ok((name, id)) => {
                 r.name = Some(TopicName(StrBytes::from_string(name)));
                 r.topic_id = id;

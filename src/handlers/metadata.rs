@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::Error;
-use crate::log::manager::{validate_topic_name, Topic};
+use crate::log::manager::{is_internal_topic, validate_topic_name, Topic};
 use crate::util::now_ms;
 
 /// Kafka's value for "authorized operations were not requested".
@@ -25,6 +25,7 @@ fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
     t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
     t.topic_id = topic.id;
     t.topic_authorized_operations = OPERATIONS_OMITTED;
+    t.is_internal = is_internal_topic(&topic.name);
     t.partitions = topic
         .partitions
         .iter()
@@ -67,7 +68,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     let requested = match request.topics {
         Some(topics) if !(version == 0 && topics.is_empty()) => topics,
         _ => {
-            response.topics = broker.logs.topics().iter().map(|t| describe(broker, t)).collect();
+            // Internal topics only when asked for by name, as Kafka's clients show them.
+            response.topics = broker
+                .logs
+                .topics()
+                .iter()
+                .filter(|t| !is_internal_topic(&t.name))
+                .map(|t| describe(broker, t))
+                .collect();
             return response;
         }
     };

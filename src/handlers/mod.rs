@@ -4,18 +4,32 @@
 
 mod api_versions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
 use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, ListenerInfo};
@@ -59,6 +73,17 @@ pub const APIS: &[ApiSpec] = &[
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::InitProducerId, 0, 4),
+    api(ApiKey::FindCoordinator, 0, 4),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::ListGroups, 0, 4),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub fn spec(api_key: i16) -> Option<&'static ApiSpec> {
@@ -68,6 +93,7 @@ pub fn spec(api_key: i16) -> Option<&'static ApiSpec> {
 /// What a handler knows about the request besides its body.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
+    pub peer: std::net::SocketAddr,
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<String>,
@@ -136,25 +162,43 @@ fn decode<R: Decodable>(api: ApiKey, ctx: &RequestContext, mut body: Bytes) -> R
     })
 }
 
-/// Decode, run the handler to completion, frame its response.
-macro_rules! now {
-    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $handler:path) => {{
-        let request = decode($key, $ctx, $body)?;
-        let response = $handler($broker, $ctx, request).await;
-        Ok(Reply::Now(frame_response($key, $ctx, &response)?))
-    }};
+/// Run a handler up to its first wait, right here, in request order: everything it
+/// does before waiting (appending, joining a group, committing) happens before the
+/// next request of the connection is looked at. If it then has to wait, it goes on
+/// in its own task and the connection moves on.
+fn run<F>(handler: F) -> Result<Reply, CodecError>
+where
+    F: Future<Output = Result<Option<Bytes>, CodecError>> + Send + 'static,
+{
+    let mut handler = Box::pin(handler);
+    // Polling with a no-op waker is sound: tokio's futures register the waker of
+    // their latest poll, which will be the task's once spawned.
+    match handler.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(Some(bytes))) => Ok(Reply::Now(bytes)),
+        Poll::Ready(Ok(None)) => Ok(Reply::Nothing),
+        Poll::Ready(Err(e)) => Err(e),
+        Poll::Pending => Ok(Reply::Later(tokio::spawn(handler))),
+    }
 }
 
-/// Decode now (a bad body closes the connection at once), run the handler in its
-/// own task: for requests that may wait.
-macro_rules! later {
-    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $handler:path) => {{
+/// Decode the body (a bad one closes the connection at once) and run `$handler`;
+/// no response when `$silent(&request)`.
+macro_rules! serve {
+    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $handler:path) => {
+        serve!($broker, $ctx, $body, $key, $handler, |_| false)
+    };
+    ($broker:expr, $ctx:expr, $body:expr, $key:expr, $handler:path, $silent:expr) => {{
         let request = decode($key, $ctx, $body)?;
+        let silent = $silent(&request);
         let (broker, ctx) = ($broker.clone(), $ctx.clone());
-        Ok(Reply::Later(tokio::spawn(async move {
+        run(async move {
             let response = $handler(&broker, &ctx, request).await;
-            frame_response($key, &ctx, &response).map(Some)
-        })))
+            if silent {
+                Ok(None)
+            } else {
+                frame_response($key, &ctx, &response).map(Some)
+            }
+        })
     }};
 }
 
@@ -181,33 +225,34 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
     };
     let (key, body) = (spec.key, request.body);
     match key {
-        ApiKey::ApiVersions => now!(broker, ctx, body, key, api_versions::handle),
-        ApiKey::Metadata => now!(broker, ctx, body, key, metadata::handle),
-        ApiKey::Fetch => later!(broker, ctx, body, key, fetch::handle),
-        ApiKey::ListOffsets => now!(broker, ctx, body, key, list_offsets::handle),
-        ApiKey::CreateTopics => now!(broker, ctx, body, key, create_topics::handle),
-        ApiKey::DeleteTopics => now!(broker, ctx, body, key, delete_topics::handle),
-        ApiKey::InitProducerId => now!(broker, ctx, body, key, init_producer_id::handle),
-        ApiKey::Produce => {
-            // Appends happen here, in request order; only the wait for the fsync
-            // (acks=-1) is deferred, so pipelined requests share group commits.
-            let request: ProduceRequest = decode(key, ctx, body)?;
-            let acks = request.acks;
-            let appended = produce::append(broker, ctx, request);
-            if acks == 0 {
-                return Ok(Reply::Nothing);
-            }
-            if appended.is_complete() {
-                return Ok(Reply::Now(frame_response(key, ctx, &appended.response)?));
-            }
-            let ctx = ctx.clone();
-            Ok(Reply::Later(tokio::spawn(async move {
-                let response = appended.durable().await;
-                frame_response(key, &ctx, &response).map(Some)
-            })))
-        }
+        ApiKey::ApiVersions => serve!(broker, ctx, body, key, api_versions::handle),
+        ApiKey::Metadata => serve!(broker, ctx, body, key, metadata::handle),
+        // acks=0: the client expects no response at all.
+        ApiKey::Produce => serve!(broker, ctx, body, key, produce::handle, |r: &ProduceRequest| r.acks
+            == 0),
+        ApiKey::Fetch => serve!(broker, ctx, body, key, fetch::handle),
+        ApiKey::ListOffsets => serve!(broker, ctx, body, key, list_offsets::handle),
+        ApiKey::CreateTopics => serve!(broker, ctx, body, key, create_topics::handle),
+        ApiKey::DeleteTopics => serve!(broker, ctx, body, key, delete_topics::handle),
+        ApiKey::InitProducerId => serve!(broker, ctx, body, key, init_producer_id::handle),
+        ApiKey::FindCoordinator => serve!(broker, ctx, body, key, find_coordinator::handle),
+        ApiKey::JoinGroup => serve!(broker, ctx, body, key, join_group::handle),
+        ApiKey::SyncGroup => serve!(broker, ctx, body, key, sync_group::handle),
+        ApiKey::Heartbeat => serve!(broker, ctx, body, key, heartbeat::handle),
+        ApiKey::LeaveGroup => serve!(broker, ctx, body, key, leave_group::handle),
+        ApiKey::OffsetCommit => serve!(broker, ctx, body, key, offset_commit::handle),
+        ApiKey::OffsetFetch => serve!(broker, ctx, body, key, offset_fetch::handle),
+        ApiKey::DescribeGroups => serve!(broker, ctx, body, key, describe_groups::handle),
+        ApiKey::ListGroups => serve!(broker, ctx, body, key, list_groups::handle),
+        ApiKey::DeleteGroups => serve!(broker, ctx, body, key, delete_groups::handle),
+        ApiKey::OffsetDelete => serve!(broker, ctx, body, key, offset_delete::handle),
         _ => Ok(Reply::Now(unsupported(ctx))),
     }
+}
+
+/// A response string from a Rust one.
+pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
+use crate::log::manager::is_internal_topic;
 use crate::log::partition_log::{AppendInfo, Partition};
 use crate::util::now_ms;
 
@@ -31,6 +32,12 @@ fn append_one(
     index: i32,
     records: Option<bytes::Bytes>,
 ) -> Result<(Arc<Partition>, AppendInfo)> {
+    if is_internal_topic(topic) {
+        return Err(Error::InvalidTopic {
+            name: topic.to_string(),
+            reason: "internal topics are written by the broker only",
+        });
+    }
     let partition = broker.logs.partition(topic, index)?;
     let records = records
         .filter(|r| !r.is_empty())
@@ -42,21 +49,16 @@ fn append_one(
 }
 
 /// A produce request whose batches are appended, perhaps still waiting for fsyncs.
-pub struct Appended {
-    pub response: ProduceResponse,
+struct Appended {
+    response: ProduceResponse,
     /// (topic index, partition index, partition, offset to make durable)
     waits: Vec<(usize, usize, Arc<Partition>, i64)>,
 }
 
 impl Appended {
-    /// Nothing left to wait for.
-    pub fn is_complete(&self) -> bool {
-        self.waits.is_empty()
-    }
-
     /// Wait until every appended batch is fsynced (acks=-1). fsyncs of different
     /// partitions and requests overlap and are shared.
-    pub async fn durable(mut self) -> ProduceResponse {
+    async fn durable(mut self) -> ProduceResponse {
         for (ti, pi, partition, offset) in std::mem::take(&mut self.waits) {
             if let Err(e) = partition.flush_to(offset, now_ms()).await {
                 tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
@@ -68,9 +70,15 @@ impl Appended {
     }
 }
 
-/// Append every partition's batch, in the order of the request.
+/// Append every batch, then (acks=-1) wait until they are durable. Everything up to
+/// the wait runs before the connection's next request is handled.
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
-pub fn append(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Appended {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> ProduceResponse {
+    append(broker, request).durable().await
+}
+
+/// Append every partition's batch, in the order of the request.
+fn append(broker: &Broker, request: ProduceRequest) -> Appended {
     let acks = request.acks;
     let mut response = ProduceResponse::default();
     let mut waits = Vec::new();

@@ -25,6 +25,14 @@ use crate::error::{Error, Result};
 use crate::util;
 
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// The internal topic of committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Topics the broker writes itself: hidden from "all topics" listings, closed to
+/// producers and to deletion.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == OFFSETS_TOPIC
+}
 const PARTITION_METADATA: &str = "partition.metadata";
 
 pub struct Topic {

@@ -1,0 +1,580 @@
+//! The group coordinator: every group of this broker, their committed offsets, and
+//! the durable record of both in `__consumer_offsets`.
+//!
+//! One mutex guards the groups and offsets; it is never held across an await.
+//! Records are appended to the internal log under it (so they land in the order the
+//! state changed) and made durable after it is released.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use super::member::{JoinArgs, JoinResult, Member, SyncResult};
+use super::state::{Group, GroupConfig, GroupState};
+use super::store::{self, CommittedOffset, GroupRecord, MemberRecord, StoreRecord};
+use crate::error::{Error, Result};
+use crate::log::manager::{LogManager, OFFSETS_TOPIC};
+use crate::log::partition_log::Partition;
+
+/// Kafka's offset.metadata.max.bytes.
+const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+pub type TopicPartition = (String, i32);
+
+#[derive(Default)]
+struct Inner {
+    groups: HashMap<String, Group>,
+    offsets: HashMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: &'static str,
+    pub protocol_type: String,
+    pub protocol_name: String,
+    pub members: Vec<MemberDescription>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    log: Arc<Partition>,
+    inner: Mutex<Inner>,
+}
+
+fn group_record(g: &Group, now: i64) -> StoreRecord {
+    let protocol = g.protocol_name.clone().unwrap_or_default();
+    let value = (g.state != GroupState::Dead).then(|| GroupRecord {
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        generation_id: g.generation_id,
+        protocol_name: g.protocol_name.clone(),
+        leader_id: g.leader_id.clone(),
+        state_timestamp: now,
+        members: g
+            .members
+            .values()
+            .map(|m| MemberRecord {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                session_timeout_ms: m.session_timeout_ms,
+                subscription: m.metadata_for(&protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
+    });
+    StoreRecord::Group {
+        group: g.group_id.clone(),
+        value,
+    }
+}
+
+fn restore_group(group_id: &str, r: GroupRecord, now: i64) -> Group {
+    let protocol = r.protocol_name.clone().unwrap_or_default();
+    let members = r
+        .members
+        .into_iter()
+        .map(|m| {
+            let args = JoinArgs {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocol_type: r.protocol_type.clone(),
+                protocols: vec![(protocol.clone(), m.subscription)],
+                require_known_member_id: false,
+            };
+            let mut member = Member::new(m.member_id, &args, now);
+            member.assignment = m.assignment;
+            member
+        })
+        .collect();
+    let protocol_type = Some(r.protocol_type).filter(|p| !p.is_empty());
+    Group::restore(
+        group_id,
+        r.generation_id,
+        protocol_type,
+        r.protocol_name,
+        r.leader_id,
+        members,
+    )
+}
+
+impl GroupCoordinator {
+    /// Open the coordinator on `__consumer_offsets` (created if missing), replaying
+    /// every stored record.
+    pub fn open(logs: &LogManager, config: GroupConfig, now: i64) -> Result<GroupCoordinator> {
+        let topic = match logs.topic(OFFSETS_TOPIC) {
+            Some(t) => t,
+            None => logs.create_topic(OFFSETS_TOPIC, 1, now)?,
+        };
+        let log = topic.partitions[0].clone();
+        let mut inner = Inner::default();
+        let mut offset = log.log_start_offset();
+        let end = log.log_end_offset();
+        let mut replayed = 0usize;
+        while offset < end {
+            let batches = log.read(offset, 1 << 20)?;
+            if batches.is_empty() {
+                break;
+            }
+            for (_, h) in crate::protocol::records::Batches::new(&batches) {
+                offset = h.last_offset() + 1;
+            }
+            for record in store::decode_batches(batches)? {
+                replayed += 1;
+                Self::apply(&mut inner, record, now);
+            }
+        }
+        tracing::info!(
+            groups = inner.groups.len(),
+            records = replayed,
+            "group coordinator loaded"
+        );
+        Ok(GroupCoordinator {
+            config,
+            log,
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn apply(inner: &mut Inner, record: StoreRecord, now: i64) {
+        match record {
+            StoreRecord::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                let offsets = inner.offsets.entry(group.clone()).or_default();
+                match value {
+                    Some(v) => {
+                        offsets.insert((topic, partition), v);
+                    }
+                    None => {
+                        offsets.remove(&(topic, partition));
+                    }
+                }
+                if offsets.is_empty() {
+                    inner.offsets.remove(&group);
+                }
+            }
+            StoreRecord::Group { group, value: None } => {
+                inner.groups.remove(&group);
+            }
+            StoreRecord::Group { group, value: Some(r) } => {
+                inner.groups.insert(group.clone(), restore_group(&group, r, now));
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Append records to the internal log; returns the offset to flush to.
+    fn append(&self, records: &[StoreRecord], now: i64) -> Result<i64> {
+        let mut batch = store::encode_batch(records, now);
+        Ok(self.log.append(&mut batch, now)?.log_end_offset)
+    }
+
+    /// Write the group's record if its durable state changed; the flush is left to
+    /// the caller (or to the next durable write).
+    fn persist_if_dirty(&self, group: &mut Group, now: i64) -> Option<i64> {
+        if !group.take_dirty() {
+            return None;
+        }
+        match self.append(&[group_record(group, now)], now) {
+            Ok(end) => Some(end),
+            Err(e) => {
+                tracing::error!(group = %group.group_id, error = %e, "cannot write group metadata");
+                None
+            }
+        }
+    }
+
+    async fn flush(&self, end: Option<i64>, now: i64) -> Result<()> {
+        if let Some(end) = end {
+            self.log.flush_to(end, now).await?;
+        }
+        Ok(())
+    }
+
+    // ---- membership -------------------------------------------------------------
+
+    pub async fn join(&self, group_id: &str, args: JoinArgs, now: i64) -> Result<JoinResult> {
+        if group_id.is_empty() {
+            return Err(Error::InvalidGroupId(group_id.to_string()));
+        }
+        let member_id = args.member_id.clone();
+        let pending = {
+            let mut inner = self.lock();
+            if !inner.groups.contains_key(group_id) && !args.member_id.is_empty() {
+                return Err(Error::UnknownMemberId(args.member_id));
+            }
+            let group = inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            let pending = group.join(args, &self.config, now);
+            let end = self.persist_if_dirty(group, now);
+            (pending, end)
+        };
+        self.flush(pending.1, now).await?;
+        let result = pending.0.resolve(&member_id).await?;
+        // A rebalance completed by this join may have changed the durable state.
+        self.persist_group(group_id, now).await;
+        Ok(result)
+    }
+
+    async fn persist_group(&self, group_id: &str, now: i64) {
+        let end = {
+            let mut inner = self.lock();
+            match inner.groups.get_mut(group_id) {
+                Some(g) => self.persist_if_dirty(g, now),
+                None => None,
+            }
+        };
+        if let Err(e) = self.flush(end, now).await {
+            tracing::error!(group = group_id, error = %e, "cannot flush group metadata");
+        }
+    }
+
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        assignments: Vec<(String, Bytes)>,
+        now: i64,
+    ) -> Result<SyncResult> {
+        let (pending, end) = {
+            let mut inner = self.lock();
+            let Some(group) = inner.groups.get_mut(group_id) else {
+                return Err(Error::UnknownMemberId(member_id.to_string()));
+            };
+            let pending = group.sync(member_id, instance, generation_id, assignments, now);
+            let end = self.persist_if_dirty(group, now);
+            (pending, end)
+        };
+        // Kafka answers SyncGroup once the new assignment is durable.
+        self.flush(end, now).await?;
+        pending.resolve(member_id).await
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+        now: i64,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        let group = inner
+            .groups
+            .get_mut(group_id)
+            .ok_or_else(|| Error::UnknownMemberId(member_id.to_string()))?;
+        group.heartbeat(member_id, instance, generation, now)
+    }
+
+    /// Remove leaving members; one result per member.
+    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)], now: i64) -> Result<Vec<Result<()>>> {
+        let mut inner = self.lock();
+        let group = inner
+            .groups
+            .get_mut(group_id)
+            .ok_or_else(|| Error::UnknownMemberId(String::new()))?;
+        let results = members
+            .iter()
+            .map(|(id, instance)| group.leave(id, instance.as_deref(), &self.config, now))
+            .collect();
+        self.persist_if_dirty(group, now);
+        Ok(results)
+    }
+
+    /// Expire members and finish timed-out rebalances in every group.
+    pub fn tick(&self, now: i64) {
+        let mut inner = self.lock();
+        for group in inner.groups.values_mut() {
+            group.tick(&self.config, now);
+            self.persist_if_dirty(group, now);
+        }
+    }
+
+    // ---- offsets ---------------------------------------------------------------
+
+    /// Commit offsets for a group member (or a simple consumer with generation −1).
+    /// Returns a result per partition; the group-level check fails them all.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
+        topic_exists: impl Fn(&str, i32) -> bool,
+        now: i64,
+    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        if group_id.is_empty() {
+            return Err(Error::InvalidGroupId(group_id.to_string()));
+        }
+        let (results, end) = {
+            let mut inner = self.lock();
+            match inner.groups.get(group_id) {
+                Some(g) => g.validate_commit(member_id, instance, generation_id)?,
+                None if generation_id < 0 => {}
+                None => return Err(Error::UnknownMemberId(member_id.to_string())),
+            }
+            let mut results = Vec::new();
+            let mut records = Vec::new();
+            let mut accepted = Vec::new();
+            for (tp, value) in offsets {
+                let check = if value.metadata.len() > OFFSET_METADATA_MAX_BYTES {
+                    Err(Error::OffsetMetadataTooLarge(value.metadata.len()))
+                } else if !topic_exists(&tp.0, tp.1) {
+                    Err(Error::UnknownTopicOrPartition {
+                        topic: tp.0.clone(),
+                        partition: tp.1,
+                    })
+                } else {
+                    records.push(StoreRecord::Offset {
+                        group: group_id.to_string(),
+                        topic: tp.0.clone(),
+                        partition: tp.1,
+                        value: Some(value.clone()),
+                    });
+                    accepted.push((tp.clone(), value));
+                    Ok(())
+                };
+                results.push((tp, check));
+            }
+            let end = if records.is_empty() {
+                None
+            } else {
+                Some(self.append(&records, now)?)
+            };
+            inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            let stored = inner.offsets.entry(group_id.to_string()).or_default();
+            stored.extend(accepted);
+            (results, end)
+        };
+        self.flush(end, now).await?;
+        Ok(results)
+    }
+
+    /// Committed offsets of a group: of the given partitions, or all of them.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
+        let inner = self.lock();
+        let stored = inner.offsets.get(group_id);
+        match partitions {
+            Some(wanted) => wanted
+                .into_iter()
+                .map(|tp| {
+                    let v = stored.and_then(|s| s.get(&tp).cloned());
+                    (tp, v)
+                })
+                .collect(),
+            None => stored
+                .map(|s| s.iter().map(|(tp, v)| (tp.clone(), Some(v.clone()))).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Drop committed offsets of a deleted topic from every group.
+    pub async fn topic_deleted(&self, topic: &str, now: i64) -> Result<()> {
+        let end = {
+            let mut inner = self.lock();
+            let mut records = Vec::new();
+            for (group, offsets) in inner.offsets.iter_mut() {
+                offsets.retain(|(t, p), _| {
+                    if t != topic {
+                        return true;
+                    }
+                    records.push(StoreRecord::Offset {
+                        group: group.clone(),
+                        topic: t.clone(),
+                        partition: *p,
+                        value: None,
+                    });
+                    false
+                });
+            }
+            if records.is_empty() {
+                None
+            } else {
+                Some(self.append(&records, now)?)
+            }
+        };
+        self.flush(end, now).await
+    }
+
+    // ---- administration --------------------------------------------------------
+
+    pub fn describe(&self, group_id: &str) -> GroupDescription {
+        let inner = self.lock();
+        let Some(g) = inner.groups.get(group_id) else {
+            return GroupDescription {
+                group_id: group_id.to_string(),
+                state: GroupState::Dead.as_str(),
+                protocol_type: String::new(),
+                protocol_name: String::new(),
+                members: Vec::new(),
+            };
+        };
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        // Kafka shows members' assignments only once they exist (Stable).
+        let stable = g.state == GroupState::Stable;
+        GroupDescription {
+            group_id: g.group_id.clone(),
+            state: g.state.as_str(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_name: if stable { protocol.clone() } else { String::new() },
+            members: g
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.metadata_for(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                })
+                .collect(),
+        }
+    }
+
+    /// (group id, protocol type, state) of every group, including groups that only
+    /// hold committed offsets (shown as Empty).
+    pub fn list(&self) -> Vec<(String, String, &'static str)> {
+        let inner = self.lock();
+        let mut out: Vec<_> = inner
+            .groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| {
+                (
+                    g.group_id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state.as_str(),
+                )
+            })
+            .collect();
+        for id in inner.offsets.keys() {
+            if !inner.groups.contains_key(id) {
+                out.push((id.clone(), String::new(), GroupState::Empty.as_str()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Delete a group without members, with its offsets.
+    pub async fn delete_group(&self, group_id: &str, now: i64) -> Result<()> {
+        let end = {
+            let mut inner = self.lock();
+            let has_offsets = inner.offsets.contains_key(group_id);
+            match inner.groups.get_mut(group_id) {
+                Some(g) => g.mark_dead()?,
+                None if has_offsets => {}
+                None => return Err(Error::GroupIdNotFound(group_id.to_string())),
+            }
+            let mut records: Vec<StoreRecord> = inner
+                .offsets
+                .remove(group_id)
+                .unwrap_or_default()
+                .into_keys()
+                .map(|(topic, partition)| StoreRecord::Offset {
+                    group: group_id.to_string(),
+                    topic,
+                    partition,
+                    value: None,
+                })
+                .collect();
+            records.push(StoreRecord::Group {
+                group: group_id.to_string(),
+                value: None,
+            });
+            inner.groups.remove(group_id);
+            self.append(&records, now)?
+        };
+        self.flush(Some(end), now).await
+    }
+
+    /// OffsetDelete: remove committed offsets of partitions the group does not
+    /// consume. Group-level errors fail the whole request.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<TopicPartition>,
+        now: i64,
+    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        let (results, end) = {
+            let mut inner = self.lock();
+            let subscribed: Vec<bool> = match inner.groups.get(group_id) {
+                None if !inner.offsets.contains_key(group_id) => {
+                    return Err(Error::GroupIdNotFound(group_id.to_string()))
+                }
+                Some(g) if g.state == GroupState::Dead => return Err(Error::GroupIdNotFound(group_id.to_string())),
+                Some(g) if !g.is_empty() => partitions.iter().map(|(t, _)| g.is_subscribed_to(t)).collect(),
+                _ => vec![false; partitions.len()],
+            };
+            let stored = inner.offsets.entry(group_id.to_string()).or_default();
+            let mut records = Vec::new();
+            let mut results = Vec::new();
+            for (tp, busy) in partitions.into_iter().zip(subscribed) {
+                if busy {
+                    results.push((tp.clone(), Err(Error::GroupSubscribedToTopic(tp.0.clone()))));
+                    continue;
+                }
+                if stored.remove(&tp).is_some() {
+                    records.push(StoreRecord::Offset {
+                        group: group_id.to_string(),
+                        topic: tp.0.clone(),
+                        partition: tp.1,
+                        value: None,
+                    });
+                }
+                results.push((tp, Ok(())));
+            }
+            let end = if records.is_empty() {
+                None
+            } else {
+                Some(self.append(&records, now)?)
+            };
+            (results, end)
+        };
+        self.flush(end, now).await?;
+        Ok(results)
+    }
+}

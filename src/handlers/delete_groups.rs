@@ -1,0 +1,24 @@
+//! DeleteGroups (42): a group without members, with its committed offsets.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::util::now_ms;
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut response = DeleteGroupsResponse::default();
+    for id in request.groups_names {
+        let mut r = DeletableGroupResult::default();
+        if let Err(e) = broker.groups.delete_group(id.as_str(), now_ms()).await {
+            r.error_code = e.wire_code();
+        }
+        r.group_id = id;
+        response.results.push(r);
+    }
+    response
+}

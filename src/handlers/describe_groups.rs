@@ -1,0 +1,44 @@
+//! DescribeGroups (15): state, protocol and members of each group.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let mut response = DescribeGroupsResponse::default();
+    for id in request.groups {
+        let d = broker.groups.describe(id.as_str());
+        let mut g = DescribedGroup::default();
+        g.group_id = id;
+        g.group_state = StrBytes::from_static_str(d.state);
+        g.protocol_type = StrBytes::from_string(d.protocol_type);
+        g.protocol_data = StrBytes::from_string(d.protocol_name);
+        g.authorized_operations = i32::MIN;
+        g.members = d
+            .members
+            .into_iter()
+            .map(|m| {
+                let mut dm = DescribedGroupMember::default();
+                dm.member_id = StrBytes::from_string(m.member_id);
+                dm.group_instance_id = m.group_instance_id.map(StrBytes::from_string);
+                dm.client_id = StrBytes::from_string(m.client_id);
+                dm.client_host = StrBytes::from_string(m.client_host);
+                dm.member_metadata = m.metadata;
+                dm.member_assignment = m.assignment;
+                dm
+            })
+            .collect();
+        response.groups.push(g);
+    }
+    response
+}

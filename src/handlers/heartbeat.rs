@@ -1,0 +1,24 @@
+//! Heartbeat (12): keeps a member's session alive; tells it when to rejoin.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::util::now_ms;
+
+#[tracing::instrument(level = "trace", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: HeartbeatRequest) -> HeartbeatResponse {
+    let mut response = HeartbeatResponse::default();
+    if let Err(e) = broker.groups.heartbeat(
+        request.group_id.as_str(),
+        request.member_id.as_str(),
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+        now_ms(),
+    ) {
+        response.error_code = e.wire_code();
+    }
+    response
+}

@@ -1,0 +1,34 @@
+//! ListGroups (16): every group, optionally filtered by state (v4+).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGroupsRequest) -> ListGroupsResponse {
+    let mut response = ListGroupsResponse::default();
+    let wanted = |state: &str| {
+        request.states_filter.is_empty() || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
+    };
+    for (id, protocol_type, state) in broker.groups.list() {
+        if !wanted(state) {
+            continue;
+        }
+        let mut g = ListedGroup::default();
+        g.group_id = GroupId(StrBytes::from_string(id));
+        g.protocol_type = StrBytes::from_string(protocol_type);
+        if ctx.api_version >= 4 {
+            g.group_state = StrBytes::from_static_str(state);
+        }
+        if ctx.api_version >= 5 {
+            g.group_type = StrBytes::from_static_str("classic");
+        }
+        response.groups.push(g);
+    }
+    response
+}

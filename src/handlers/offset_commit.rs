@@ -1,0 +1,71 @@
+//! OffsetCommit (8): committed offsets, with their metadata strings, written
+//! durably to `__consumer_offsets` before the response.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group::store::CommittedOffset;
+use crate::util::now_ms;
+
+#[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let now = now_ms();
+    let offsets = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    (t.name.to_string(), p.partition_index),
+                    CommittedOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                        commit_timestamp: now,
+                    },
+                )
+            })
+        })
+        .collect();
+    let logs = &broker.logs;
+    let committed = broker
+        .groups
+        .commit(
+            request.group_id.as_str(),
+            request.member_id.as_str(),
+            request.group_instance_id.as_deref(),
+            request.generation_id_or_member_epoch,
+            offsets,
+            |topic, partition| logs.partition(topic, partition).is_ok(),
+            now,
+        )
+        .await;
+    let mut response = OffsetCommitResponse::default();
+    for t in request.topics {
+        let mut tr = OffsetCommitResponseTopic::default();
+        for p in &t.partitions {
+            let mut pr = OffsetCommitResponsePartition::default();
+            pr.partition_index = p.partition_index;
+            pr.error_code = match &committed {
+                Err(e) => e.wire_code(),
+                Ok(results) => results
+                    .iter()
+                    .find(|((topic, partition), _)| topic == t.name.as_str() && *partition == p.partition_index)
+                    .and_then(|(_, r)| r.as_ref().err().map(|e| e.wire_code()))
+                    .unwrap_or(0),
+            };
+            tr.partitions.push(pr);
+        }
+        tr.name = t.name;
+        tr.topic_id = t.topic_id;
+        response.topics.push(tr);
+    }
+    if let Err(e) = &committed {
+        tracing::debug!(error = %e, "commit refused");
+    }
+    response
+}

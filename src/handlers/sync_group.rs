@@ -1,0 +1,54 @@
+//! SyncGroup (14): the leader hands in assignments; every member gets its own.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::Error;
+use crate::util::now_ms;
+
+#[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: SyncGroupRequest) -> SyncGroupResponse {
+    let assignments = request
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+        .collect();
+    let synced = {
+        let mut shutdown = broker.shutting_down.clone();
+        let sync = broker.groups.sync(
+            request.group_id.as_str(),
+            request.member_id.as_str(),
+            request.group_instance_id.as_deref(),
+            request.generation_id,
+            assignments,
+            now_ms(),
+        );
+        tokio::select! {
+            r = sync => r,
+            _ = shutdown.wait_for(|stop| *stop) => Err(Error::NotCoordinator),
+        }
+    };
+    let mut response = SyncGroupResponse::default();
+    match synced {
+        Ok(r) => {
+            // v5: the client checks the protocol it synced with.
+            let mismatch = |asked: &Option<StrBytes>, actual: &Option<String>| {
+                asked.as_ref().is_some_and(|a| Some(a.as_str()) != actual.as_deref())
+            };
+            if mismatch(&request.protocol_type, &r.protocol_type) || mismatch(&request.protocol_name, &r.protocol_name)
+            {
+                response.error_code = Error::InconsistentGroupProtocol.wire_code();
+                return response;
+            }
+            response.protocol_type = r.protocol_type.map(StrBytes::from_string);
+            response.protocol_name = r.protocol_name.map(StrBytes::from_string);
+            response.assignment = r.assignment;
+        }
+        Err(e) => response.error_code = e.wire_code(),
+    }
+    response
+}
