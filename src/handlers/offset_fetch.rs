@@ -19,11 +19,7 @@ use crate::group::store::CommittedOffset;
 type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
 
 /// Committed offsets by topic, in request order, or all stored.
-fn lookup(
-    broker: &Broker,
-    group: &str,
-    wanted: Option<Vec<TopicPartition>>,
-) -> Vec<TopicOffsets> {
+fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>) -> Vec<TopicOffsets> {
     let mut by_topic: Vec<TopicOffsets> = Vec::new();
     for ((topic, partition), value) in broker.groups.fetch_offsets(group, wanted) {
         match by_topic.iter_mut().find(|(t, _)| *t == topic) {

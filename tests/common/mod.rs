@@ -2,6 +2,7 @@
 //! rdkafka clients pointed at it.
 #![allow(dead_code)]
 
+pub mod group;
 pub mod wire;
 
 use std::collections::HashMap;

@@ -1,0 +1,161 @@
+//! Consumer groups with librdkafka (the rdkafka crate): balancing, rebalancing,
+//! expiry, committed offsets across restarts, static members, cooperative-sticky.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use common::group::{eventually, Event, GroupMember};
+use common::*;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use strom::config::Config;
+
+fn fast_groups(c: &mut Config) {
+    c.group.initial_rebalance_delay_ms = 0;
+    c.group.min_session_timeout_ms = 1000;
+}
+
+async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for r in admin
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+/// `per_partition` records to each partition, values "{tag}-{partition}-{i}".
+async fn fill(p: &FutureProducer, topic: &str, partitions: i32, per_partition: usize, tag: &str) {
+    for part in 0..partitions {
+        for i in 0..per_partition {
+            let value = format!("{tag}-{part}-{i}");
+            let r = FutureRecord::to(topic).key("k").payload(&value).partition(part);
+            p.send(r, Duration::from_secs(10)).await.unwrap();
+        }
+    }
+}
+
+fn all_records(members: &[&GroupMember]) -> Vec<(i32, i64, Vec<u8>)> {
+    members.iter().flat_map(|m| m.records()).collect()
+}
+
+fn count_tagged(members: &[&GroupMember], tag: &str) -> usize {
+    all_records(members)
+        .iter()
+        .filter(|r| r.2.starts_with(tag.as_bytes()))
+        .map(|r| r.2.clone())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_consumers_split_six_partitions_and_rebalance_when_one_leaves() {
+    let broker = TestBroker::start_with(fast_groups).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "g-orders", 6).await;
+    let mut members: Vec<GroupMember> = (0..3)
+        .map(|_| GroupMember::start(&bootstrap, "order-service", "g-orders", &[]))
+        .collect();
+    eventually(30, "two partitions each", || {
+        members.iter().all(|m| m.assignment().len() == 2)
+    })
+    .await;
+    let union: BTreeSet<i32> = members.iter().flat_map(|m| m.assignment()).collect();
+    assert_eq!(union, (0..6).collect());
+
+    let p = producer(&bootstrap, &[]);
+    fill(&p, "g-orders", 6, 50, "first").await;
+    let refs: Vec<&GroupMember> = members.iter().collect();
+    eventually(30, "300 records consumed", || all_records(&refs).len() >= 300).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let consumed = all_records(&refs);
+    assert_eq!(consumed.len(), 300, "every record exactly once");
+    let unique: HashSet<_> = consumed.iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(unique.len(), 300);
+
+    // One member leaves: the other two take over its partitions.
+    let mut leaving = members.pop().unwrap();
+    leaving.stop().await;
+    eventually(30, "three partitions each", || {
+        members.iter().all(|m| m.assignment().len() == 3)
+    })
+    .await;
+    fill(&p, "g-orders", 6, 20, "second").await;
+    let refs: Vec<&GroupMember> = members.iter().collect();
+    eventually(30, "all new records consumed", || count_tagged(&refs, "second") == 120).await;
+    for mut m in members {
+        m.stop().await;
+    }
+}
+
+/// Join `group` as a raw protocol member subscribed to `topic`, take the
+/// assignment, and return without ever heartbeating: a consumer killed with -9.
+async fn join_and_go_silent(addr: std::net::SocketAddr, group: &str, topic: &str, session_ms: i32) -> String {
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    let mut sub = ConsumerProtocolSubscription::default();
+    sub.topics = vec![StrBytes::from_string(topic.to_string())];
+    let mut meta = BytesMut::new();
+    meta.put_i16(0);
+    sub.encode(&mut meta, 0).unwrap();
+    let mut w = common::wire::Wire::connect(addr).await;
+    let mut join = JoinGroupRequest::default();
+    join.group_id = GroupId(StrBytes::from_string(group.to_string()));
+    join.session_timeout_ms = session_ms;
+    join.rebalance_timeout_ms = 10_000;
+    join.protocol_type = StrBytes::from_static_str("consumer");
+    let mut range = JoinGroupRequestProtocol::default();
+    range.name = StrBytes::from_static_str("range");
+    range.metadata = meta.freeze();
+    join.protocols = vec![range];
+    let first = w.call(5, &join).await;
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+    join.member_id = first.member_id.clone();
+    let joined = w.call(5, &join).await;
+    assert_eq!(joined.error_code, 0);
+    let mut sync = SyncGroupRequest::default();
+    sync.group_id = join.group_id.clone();
+    sync.generation_id = joined.generation_id;
+    sync.member_id = joined.member_id.clone();
+    if joined.leader == joined.member_id {
+        let mut a = SyncGroupRequestAssignment::default();
+        a.member_id = joined.member_id.clone();
+        sync.assignments = vec![a];
+    }
+    let synced = w.call(3, &sync).await;
+    assert_eq!(synced.error_code, 0);
+    joined.member_id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_heartbeating_is_expired_and_its_partitions_move() {
+    let broker = TestBroker::start_with(fast_groups).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "g-expire", 4).await;
+    let mut healthy = GroupMember::start(&bootstrap, "expiry", "g-expire", &[]);
+    eventually(30, "all four partitions", || healthy.assignment().len() == 4).await;
+    join_and_go_silent(broker.addr(), "expiry", "g-expire", 2000).await;
+    eventually(30, "the healthy member gives up two", || {
+        healthy.assignment().len() == 2
+    })
+    .await;
+    // No heartbeat from the silent one: after its 2 s session it is expired and
+    // the healthy member gets everything back.
+    eventually(30, "all four partitions again", || healthy.assignment().len() == 4).await;
+    healthy.stop().await;
+}
