@@ -159,3 +159,116 @@ async fn a_member_that_stops_heartbeating_is_expired_and_its_partitions_move() {
     eventually(30, "all four partitions again", || healthy.assignment().len() == 4).await;
     healthy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_survive_a_broker_restart_and_consumers_resume_from_them() {
+    let mut broker = TestBroker::start_with(fast_groups).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "g-resume", 2).await;
+    let p = producer(&bootstrap, &[]);
+    fill(&p, "g-resume", 2, 50, "before").await;
+    drop(p);
+    let mut first = GroupMember::start(&bootstrap, "resumer", "g-resume", &[]);
+    eventually(30, "100 records", || first.records().len() == 100).await;
+    first.stop().await; // commits on close
+
+    broker.restart(fast_groups).await;
+    let bootstrap = broker.bootstrap();
+    let p = producer(&bootstrap, &[]);
+    fill(&p, "g-resume", 2, 20, "after").await;
+    let mut second = GroupMember::start(&bootstrap, "resumer", "g-resume", &[]);
+    eventually(30, "the 40 new records", || second.records().len() >= 40).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = second.records();
+    assert_eq!(seen.len(), 40, "resumed from the committed offsets");
+    assert!(seen.iter().all(|r| r.2.starts_with(b"after")));
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_restarts_without_a_rebalance() {
+    let broker = TestBroker::start_with(fast_groups).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "g-static", 4).await;
+    let static_conf = [("group.instance.id", "inventory-1"), ("session.timeout.ms", "10000")];
+    let mut first = GroupMember::start(&bootstrap, "static-g", "g-static", &static_conf);
+    eventually(30, "the static member has everything", || first.assignment().len() == 4).await;
+    let mut other = GroupMember::start(&bootstrap, "static-g", "g-static", &[]);
+    eventually(30, "two partitions each", || {
+        first.assignment().len() == 2 && other.assignment().len() == 2
+    })
+    .await;
+    let before = first.assignment();
+    let other_events = other.events().len();
+    // A static member does not leave on close; its restart takes over its place.
+    first.stop().await;
+    let mut restarted = GroupMember::start(&bootstrap, "static-g", "g-static", &static_conf);
+    eventually(30, "the restarted member has its partitions back", || {
+        restarted.assignment() == before
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(other.events().len(), other_events, "the other member saw no rebalance");
+    assert_eq!(other.assignment().len(), 2);
+    restarted.stop().await;
+    other.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_sticky_moves_only_the_partitions_that_change_owner() {
+    let broker = TestBroker::start_with(fast_groups).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "g-coop", 6).await;
+    let coop = [("partition.assignment.strategy", "cooperative-sticky")];
+    let mut first = GroupMember::start(&bootstrap, "coop-g", "g-coop", &coop);
+    eventually(30, "all six on the first member", || first.assignment().len() == 6).await;
+    let mut second = GroupMember::start(&bootstrap, "coop-g", "g-coop", &coop);
+    eventually(30, "three each", || {
+        first.assignment().len() == 3 && second.assignment().len() == 3
+    })
+    .await;
+    let events = first.events();
+    let revoked: Vec<&BTreeSet<i32>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Revoked(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(revoked.len(), 1, "one incremental revocation: {events:?}");
+    assert_eq!(
+        revoked[0].len(),
+        3,
+        "only the moved partitions were revoked: {events:?}"
+    );
+    assert!(revoked[0].is_disjoint(&first.assignment()));
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_consumers_commit_without_joining() {
+    use rdkafka::consumer::{CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let broker = TestBroker::start_with(fast_groups).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "g-simple", 2).await;
+    let c = consumer(&bootstrap); // group.id strom-tests, assign() only
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("g-simple", 0, Offset::Offset(7)).unwrap();
+    tpl.add_partition_offset("g-simple", 1, Offset::Offset(3)).unwrap();
+    c.commit(&tpl, CommitMode::Sync).unwrap();
+    let other = consumer(&bootstrap);
+    let mut query = TopicPartitionList::new();
+    query.add_partition("g-simple", 0);
+    query.add_partition("g-simple", 1);
+    let committed = other.committed_offsets(query, Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        committed.find_partition("g-simple", 0).unwrap().offset(),
+        Offset::Offset(7)
+    );
+    assert_eq!(
+        committed.find_partition("g-simple", 1).unwrap().offset(),
+        Offset::Offset(3)
+    );
+}
