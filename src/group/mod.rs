@@ -6,3 +6,6 @@ pub mod coordinator;
 pub mod member;
 pub mod state;
 pub mod store;
+
+#[cfg(test)]
+mod tests;
