@@ -39,10 +39,7 @@ fn poll<T>(p: &mut Pending<T>) -> Option<Result<T, Error>> {
             Pending::Ready(r) => Some(r),
             Pending::Wait(_) => unreachable!(),
         },
-        Pending::Wait(rx) => match rx.try_recv() {
-            Ok(r) => Some(r),
-            Err(_) => None,
-        },
+        Pending::Wait(rx) => rx.try_recv().ok(),
     }
 }
 
