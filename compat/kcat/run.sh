@@ -19,7 +19,8 @@ cleanup() {
 trap cleanup EXIT
 
 start() {
-  "$bin" --listen "$broker" --advertised-listener "$broker" --data-dir "$work/data" >>"$work/strom.log" 2>&1 &
+  "$bin" --listen "$broker" --advertised-listener "$broker" --data-dir "$work/data" --num-partitions 4 \
+    >>"$work/strom.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     if kcat -b "$broker" -L -m 2 >/dev/null 2>&1; then return 0; fi
@@ -59,7 +60,7 @@ check "the same with lz4" produce_and_compare shop.orders.lz4 -z lz4
 check "the same with zstd" produce_and_compare shop.orders.zstd -z zstd
 
 kcat -b "$broker" -L -t shop.orders >"$work/topic.txt"
-check "the topic exists with one partition" grep -q 'topic "shop.orders" with 1 partitions' "$work/topic.txt"
+check "the topic was auto-created with num.partitions" grep -q 'topic "shop.orders" with 4 partitions' "$work/topic.txt"
 
 # Offsets: -Q by timestamp (0 = the first record), and the end offset after a restart.
 check "offset query by timestamp" bash -c "kcat -b $broker -Q -t shop.orders:0:0 | grep -q 'offset 0'"
@@ -68,6 +69,38 @@ start
 kcat -b "$broker" -C -t shop.orders -p 0 -o beginning -e -q -K: -f '%k:%s\n' >"$work/after-restart.out"
 check "everything is still there after a restart" cmp "$work/orders.txt" "$work/after-restart.out"
 check "the end offset survives" bash -c "kcat -b $broker -C -t shop.orders -p 0 -o -1 -e -q -f '%o\n' | grep -qx 1999"
+
+# Two balanced consumers (-G) in one group split the partitions between them.
+kcat -b "$broker" -L -t shop.split >/dev/null
+group_consumer() { # n
+  kcat -b "$broker" -G split-group shop.split -u -X auto.offset.reset=earliest -f '%p %s\n' \
+    >"$work/g$1.out" 2>"$work/g$1.err" &
+  echo $!
+}
+g1=$(group_consumer 1)
+g2=$(group_consumer 2)
+wait_for() { # seconds, command...
+  local n=$(($1 * 10)); shift
+  for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+both_assigned() { grep -q 'assigned:' "$work/g1.err" && grep -q 'assigned:' "$work/g2.err"; }
+check "both -G consumers get an assignment" wait_for 30 both_assigned
+# Keyed, so the default partitioner spreads them over every partition.
+seq 1 400 | sed 's/.*/key-&:&/' | kcat -b "$broker" -P -t shop.split -K:
+all_consumed() { [ "$(cat "$work/g1.out" "$work/g2.out" | wc -l)" -ge 400 ]; }
+check "together they consume every record" wait_for 30 all_consumed
+kill "$g1" "$g2" 2>/dev/null; wait "$g1" "$g2" 2>/dev/null || true
+split_evenly() {
+  local p1 p2
+  p1=$(cut -d' ' -f1 "$work/g1.out" | sort -u | tr '\n' ' ')
+  p2=$(cut -d' ' -f1 "$work/g2.out" | sort -u | tr '\n' ' ')
+  echo "   consumer 1 partitions: $p1; consumer 2 partitions: $p2"
+  [ -n "$p1" ] && [ -n "$p2" ] && [ -z "$(comm -12 <(echo "$p1" | tr ' ' '\n' | sed '/^$/d') <(echo "$p2" | tr ' ' '\n' | sed '/^$/d'))" ]
+}
+check "each consumer owns different partitions" split_evenly
+exactly_once() { cat "$work/g1.out" "$work/g2.out" | cut -d' ' -f2 | sort -n | cmp - <(seq 1 400); }
+check "each record was consumed exactly once" exactly_once
 
 echo "kcat: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
