@@ -9,6 +9,8 @@
 //! - [`cluster`]: broker identity and producer ids.
 
 pub mod broker;
+pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -17,6 +17,27 @@ struct Cli {
 enum Command {
     /// Run the broker (also what a bare `strom` does).
     Serve(ServeArgs),
+    /// Consumer groups: list them, or describe one with its members and lag.
+    Groups {
+        /// Any broker of the cluster (strom or Kafka).
+        #[arg(
+            long,
+            env = "STROM_BOOTSTRAP_SERVER",
+            default_value = "localhost:9092",
+            global = true
+        )]
+        bootstrap_server: String,
+        #[command(subcommand)]
+        command: GroupsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupsCommand {
+    /// Every group with its state.
+    List,
+    /// Members, committed offsets, log end offsets and lag of one group.
+    Describe { group: String },
 }
 
 fn main() -> std::process::ExitCode {
@@ -27,6 +48,10 @@ fn main() -> std::process::ExitCode {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
+        Some(Command::Groups {
+            bootstrap_server,
+            command,
+        }) => return run_tool(groups(bootstrap_server, command)),
     };
     let config = match Config::resolve(&args) {
         Ok(c) => c,
@@ -43,6 +68,31 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(serve(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strom: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn groups(bootstrap: String, command: GroupsCommand) -> Result<(), strom::client::ClientError> {
+    match command {
+        GroupsCommand::List => strom::cli::groups::list(&bootstrap).await,
+        GroupsCommand::Describe { group } => strom::cli::groups::describe(&bootstrap, &group).await,
+    }
+}
+
+/// Run a client tool on a small runtime; errors go to stderr with exit code 1.
+fn run_tool<E: std::fmt::Display>(tool: impl std::future::Future<Output = Result<(), E>>) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("strom: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tool) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("strom: {e}");

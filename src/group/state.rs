@@ -422,9 +422,9 @@ impl Group {
         self.generation_id += 1;
         self.dirty = true;
         if self.members.is_empty() {
+            // Kafka keeps the protocol type of an emptied group (ListGroups shows it).
             self.state = GroupState::Empty;
             self.protocol_name = None;
-            self.protocol_type = None;
             self.leader_id = None;
             return;
         }
