@@ -21,11 +21,10 @@
 //! ```
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
 
 use crate::error::{Error, Result};
+use crate::protocol::records::{build_batch, NewRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
@@ -261,36 +260,15 @@ impl StoreRecord {
 
 /// One record batch holding `records`, ready to append.
 pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Vec<u8> {
-    let records: Vec<Record> = records
+    let records: Vec<NewRecord> = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: now_ms,
+        .map(|r| NewRecord {
             key: Some(r.key()),
             value: r.value(),
-            headers: Default::default(),
+            timestamp: now_ms,
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encoding to memory cannot fail");
-    buf.to_vec()
+    build_batch(&records, None)
 }
 
 /// The records of stored batches, in order.

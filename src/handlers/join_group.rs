@@ -9,7 +9,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{str_bytes, RequestContext};
+use super::{str_bytes, unless_shutting_down, RequestContext};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::group::member::JoinArgs;
@@ -38,14 +38,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: JoinGro
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let joined = {
-        let mut shutdown = broker.shutting_down.clone();
-        let join = broker.groups.join(request.group_id.as_str(), args, now_ms());
-        tokio::select! {
-            r = join => r,
-            _ = shutdown.wait_for(|stop| *stop) => Err(Error::NotCoordinator),
-        }
-    };
+    let joined = unless_shutting_down(broker, broker.groups.join(request.group_id.as_str(), args, now_ms())).await;
     let mut response = JoinGroupResponse::default();
     match joined {
         Ok(r) => {

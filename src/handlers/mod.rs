@@ -250,6 +250,19 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
     }
 }
 
+/// Wait for `fut`, unless the broker shuts down first: then NOT_COORDINATOR, which
+/// sends the client looking for a coordinator again (after the restart).
+pub async fn unless_shutting_down<T>(
+    broker: &Broker,
+    fut: impl Future<Output = crate::error::Result<T>>,
+) -> crate::error::Result<T> {
+    let mut shutdown = broker.shutting_down.clone();
+    tokio::select! {
+        r = fut => r,
+        _ = shutdown.wait_for(|stop| *stop) => Err(crate::error::Error::NotCoordinator),
+    }
+}
+
 /// A response string from a Rust one.
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())

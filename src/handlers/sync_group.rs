@@ -5,7 +5,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::RequestContext;
+use super::{unless_shutting_down, RequestContext};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::util::now_ms;
@@ -17,21 +17,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: SyncGro
         .iter()
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
-    let synced = {
-        let mut shutdown = broker.shutting_down.clone();
-        let sync = broker.groups.sync(
-            request.group_id.as_str(),
-            request.member_id.as_str(),
-            request.group_instance_id.as_deref(),
-            request.generation_id,
-            assignments,
-            now_ms(),
-        );
-        tokio::select! {
-            r = sync => r,
-            _ = shutdown.wait_for(|stop| *stop) => Err(Error::NotCoordinator),
-        }
-    };
+    let sync = broker.groups.sync(
+        request.group_id.as_str(),
+        request.member_id.as_str(),
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+        assignments,
+        now_ms(),
+    );
+    let synced = unless_shutting_down(broker, sync).await;
     let mut response = SyncGroupResponse::default();
     match synced {
         Ok(r) => {

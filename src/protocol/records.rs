@@ -183,6 +183,66 @@ pub fn record_timestamps(batch: bytes::Bytes) -> Result<Vec<(i64, i64)>> {
     Ok(set.records.iter().map(|r| (r.offset, r.timestamp)).collect())
 }
 
+/// A record to put in a batch built by [`build_batch`].
+#[derive(Debug, Clone, Default)]
+pub struct NewRecord {
+    pub key: Option<bytes::Bytes>,
+    pub value: Option<bytes::Bytes>,
+    pub timestamp: i64,
+}
+
+/// The producer of a batch: id, epoch and first sequence (idempotent producers).
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerIds {
+    pub id: i64,
+    pub epoch: i16,
+    pub first_sequence: i32,
+}
+
+/// Encode an uncompressed v2 batch, as a client would: for the records the broker
+/// writes itself (`__consumer_offsets`) and for tests. Offsets start at 0; the
+/// broker assigns the real ones on append.
+pub fn build_batch(records: &[NewRecord], producer: Option<ProducerIds>) -> Vec<u8> {
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let p = producer.unwrap_or(ProducerIds {
+        id: -1,
+        epoch: -1,
+        first_sequence: 0,
+    });
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: p.id,
+            producer_epoch: p.epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder keeps records in one batch while offset − sequence is
+            // constant; without a producer the sequence is not used.
+            sequence: p.first_sequence.wrapping_add(i as i32),
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encoding to memory cannot fail");
+    buf.to_vec()
+}
+
 /// Iterate the complete batches at the start of `buf`, stopping at the first
 /// incomplete or invalid one. Yields `(position, header)`.
 pub struct Batches<'a> {
@@ -219,39 +279,17 @@ impl Iterator for Batches<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
     /// A real v2 batch of `n` records, as a client would send it.
     pub fn sample_batch(n: i32, base_timestamp: i64) -> Vec<u8> {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i,
+        let records: Vec<NewRecord> = (0..n)
+            .map(|i| NewRecord {
+                key: Some(format!("k{i}").into()),
+                value: Some(format!("value-{i}").into()),
                 timestamp: base_timestamp + i as i64,
-                key: Some(format!("k{i}").into_bytes().into()),
-                value: Some(format!("value-{i}").into_bytes().into()),
-                headers: Default::default(),
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        buf.to_vec()
+        build_batch(&records, None)
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use strom::protocol::records::{build_batch, NewRecord, ProducerIds};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -79,32 +79,17 @@ impl Wire {
 
 /// A record batch as a client would build it.
 pub fn batch(count: i32, producer_id: i64, first_sequence: i32, timestamp: i64) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch: if producer_id >= 0 { 0 } else { -1 },
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: if producer_id >= 0 { first_sequence + i } else { i },
-            timestamp: timestamp + i as i64,
+    let records: Vec<NewRecord> = (0..count)
+        .map(|i| NewRecord {
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(format!("value-{i}"))),
-            headers: Default::default(),
+            timestamp: timestamp + i as i64,
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    let producer = (producer_id >= 0).then_some(ProducerIds {
+        id: producer_id,
+        epoch: 0,
+        first_sequence,
+    });
+    Bytes::from(build_batch(&records, producer))
 }
