@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test strom has, on a fresh machine: installs what is missing (kcat), then
+# Every test strom has, on a fresh machine: installs what is missing (kcat, Node.js
+# and the npm packages of each suite), then
 # unit and integration tests (with a real librdkafka through the rdkafka crate),
 # lints, and the kcat compatibility suite against the real binary.
 set -euo pipefail
@@ -7,10 +8,13 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v kcat >/dev/null 2>&1; then
-  echo "== installing kcat"
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 echo "== format and lints"
@@ -22,3 +26,6 @@ cargo test --locked --all-targets
 
 echo "== compat: kcat"
 bash compat/kcat/run.sh target/debug/strom
+
+echo "== compat: kafkajs"
+bash compat/kafkajs/run.sh target/debug/strom
