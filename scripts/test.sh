@@ -29,3 +29,6 @@ bash compat/kcat/run.sh target/debug/strom
 
 echo "== compat: kafkajs"
 bash compat/kafkajs/run.sh target/debug/strom
+
+echo "== examples/shop: the order pipeline end to end, and docker-compose"
+bash examples/shop/run-tests.sh target/debug/strom

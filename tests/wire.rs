@@ -474,3 +474,26 @@ async fn fetch_honours_byte_limits_but_always_returns_a_whole_batch() {
     let got = records(&w.call(12, &req).await);
     assert_eq!(i64::from_be_bytes(got[..8].try_into().unwrap()), 20);
 }
+
+#[tokio::test]
+async fn each_listener_advertises_its_own_address() {
+    // The docker-compose topology: containers reach strom as strom:29092 through
+    // INTERNAL, the host as localhost through EXTERNAL.
+    let broker = TestBroker::start_with(|c| {
+        c.listeners =
+            strom::config::parse_listeners("listeners", "INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0").unwrap();
+        c.advertised_listeners =
+            strom::config::parse_listeners("advertised.listeners", "INTERNAL://strom:29092").unwrap();
+    })
+    .await;
+    let listeners = &broker.running.as_ref().unwrap().listeners;
+    let mut internal = Wire::connect(listeners[0].bound).await;
+    let r = internal.call(12, &metadata_request(&[])).await;
+    assert_eq!((r.brokers[0].host.as_str(), r.brokers[0].port), ("strom", 29092));
+    let mut external = Wire::connect(listeners[1].bound).await;
+    let r = external.call(12, &metadata_request(&[])).await;
+    assert_eq!(
+        (r.brokers[0].host.as_str(), r.brokers[0].port),
+        ("127.0.0.1", listeners[1].bound.port() as i32)
+    );
+}

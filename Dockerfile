@@ -1,0 +1,20 @@
+# strom: build with the Rust toolchain, run on a slim Debian with just the binary.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY vendor ./vendor
+COPY src ./src
+RUN cargo build --release --locked --bin strom
+
+FROM debian:bookworm-slim
+RUN useradd --system --home /var/lib/strom strom \
+    && mkdir -p /var/lib/strom \
+    && chown strom /var/lib/strom
+COPY --from=build /src/target/release/strom /usr/local/bin/strom
+USER strom
+VOLUME /var/lib/strom
+EXPOSE 9092
+ENV STROM_DATA_DIR=/var/lib/strom \
+    STROM_LISTEN=0.0.0.0:9092
+ENTRYPOINT ["strom"]
+CMD ["serve"]

