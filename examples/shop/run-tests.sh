@@ -4,7 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-export STROM_BIN=${1:-$root/target/debug/strom}
+STROM_BIN=$(realpath "${1:-$root/target/debug/strom}")
+export STROM_BIN
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 npm test
