@@ -152,12 +152,9 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     })
 }
 
-/// Enforce `log.flush.interval.ms`.
+/// Enforce `flush.ms` (`log.flush.interval.ms`), checked every 100 ms.
 async fn flush_periodically(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let Some(interval) = broker.config.log.flush_interval_ms else {
-        return;
-    };
-    let tick = Duration::from_millis(interval.clamp(1, 1000));
+    let tick = Duration::from_millis(100);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}

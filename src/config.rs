@@ -5,7 +5,7 @@
 //! them sets takes Kafka's default (or strom's embedded default where Kafka has none
 //! that fits a single binary, such as `./data`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -130,36 +130,21 @@ pub struct Config {
     pub node_id: i32,
     pub auto_create_topics: bool,
     pub num_partitions: i32,
+    /// Broker-wide defaults of every topic config.
     pub log: LogConfig,
+    /// The broker `log.*` keys set explicitly (flags or properties file), normalised:
+    /// DescribeConfigs reports them as STATIC_BROKER_CONFIG.
+    pub log_overrides: BTreeMap<String, String>,
+    /// log.retention.check.interval.ms
+    pub retention_check_interval_ms: u64,
+    /// log.cleaner.backoff.ms: how often the log cleaner looks for work.
+    pub cleaner_backoff_ms: u64,
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
     pub group: GroupConfig,
 }
 
-/// Settings of the log store (Kafka's log.* keys).
-#[derive(Debug, Clone)]
-pub struct LogConfig {
-    pub segment_bytes: u64,
-    pub roll_ms: u64,
-    pub message_max_bytes: usize,
-    pub flush_interval_messages: u64,
-    pub flush_interval_ms: Option<u64>,
-    /// log.index.interval.bytes: bytes between two offset-index entries.
-    pub index_interval_bytes: u64,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            segment_bytes: 1 << 30,
-            roll_ms: 7 * 24 * 60 * 60 * 1000,
-            message_max_bytes: 1_048_588,
-            flush_interval_messages: u64::MAX,
-            flush_interval_ms: None,
-            index_interval_bytes: 4096,
-        }
-    }
-}
+pub use crate::log::config::LogConfig;
 
 impl Config {
     /// A configuration for tests and embedding: listen on `127.0.0.1:0`, data in `dir`.
@@ -172,6 +157,9 @@ impl Config {
             auto_create_topics: true,
             num_partitions: 1,
             log: LogConfig::default(),
+            log_overrides: BTreeMap::new(),
+            retention_check_interval_ms: 300_000,
+            cleaner_backoff_ms: 15_000,
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
             group: GroupConfig::default(),
@@ -199,37 +187,7 @@ impl Config {
             }
             None => Vec::new(),
         };
-        let defaults = LogConfig::default();
-        let log = LogConfig {
-            segment_bytes: pick(
-                args.log_segment_bytes,
-                p.parse("log.segment.bytes")?,
-                defaults.segment_bytes,
-            ),
-            roll_ms: match args.log_roll_ms.or(p.parse("log.roll.ms")?) {
-                Some(ms) => ms,
-                None => p
-                    .parse::<u64>("log.roll.hours")?
-                    .map(|h| h * 3_600_000)
-                    .unwrap_or(defaults.roll_ms),
-            },
-            message_max_bytes: pick(
-                args.message_max_bytes,
-                p.parse("message.max.bytes")?,
-                defaults.message_max_bytes,
-            ),
-            flush_interval_messages: pick(
-                args.log_flush_interval_messages,
-                p.parse("log.flush.interval.messages")?,
-                defaults.flush_interval_messages,
-            ),
-            flush_interval_ms: args.log_flush_interval_ms.or(p.parse("log.flush.interval.ms")?),
-            index_interval_bytes: pick(
-                None,
-                p.parse("log.index.interval.bytes")?,
-                defaults.index_interval_bytes,
-            ),
-        };
+        let (log, log_overrides) = resolve_log(args, &props)?;
         let config = Config {
             listeners,
             advertised_listeners: advertised,
@@ -242,6 +200,9 @@ impl Config {
             auto_create_topics: pick(args.auto_create_topics, p.parse("auto.create.topics.enable")?, true),
             num_partitions: pick(args.num_partitions, p.parse("num.partitions")?, 1),
             log,
+            log_overrides,
+            retention_check_interval_ms: pick(None, p.parse("log.retention.check.interval.ms")?, 300_000),
+            cleaner_backoff_ms: pick(None, p.parse("log.cleaner.backoff.ms")?, 15_000),
             socket_request_max_bytes: pick(
                 args.socket_request_max_bytes,
                 p.parse("socket.request.max.bytes")?,
@@ -299,6 +260,79 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The broker's topic-config defaults: Kafka's `log.*` keys from flags and the
+/// properties file (with the hours/minutes variants Kafka also reads).
+fn resolve_log(
+    args: &ServeArgs,
+    props: &HashMap<String, String>,
+) -> Result<(LogConfig, BTreeMap<String, String>), ConfigError> {
+    let mut given: BTreeMap<String, String> = BTreeMap::new();
+    for def in crate::log::config::TOPIC_CONFIGS {
+        if let Some(v) = props.get(def.broker_name) {
+            given.insert(def.broker_name.to_string(), v.clone());
+        }
+    }
+    let scaled = |key: &str, factor: i64| -> Result<Option<String>, ConfigError> {
+        match props.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map(|n| Some(if n < 0 { n } else { n * factor }.to_string()))
+                .map_err(|_| ConfigError::Invalid {
+                    key: "log.*",
+                    value: v.clone(),
+                    reason: format!("{key} is not a number"),
+                }),
+        }
+    };
+    if !given.contains_key("log.retention.ms") {
+        let v = scaled("log.retention.minutes", 60_000)?.or(scaled("log.retention.hours", 3_600_000)?);
+        if let Some(v) = v {
+            given.insert("log.retention.ms".into(), v);
+        }
+    }
+    if !given.contains_key("log.roll.ms") {
+        if let Some(v) = scaled("log.roll.hours", 3_600_000)? {
+            given.insert("log.roll.ms".into(), v);
+        }
+    }
+    let flags = [
+        ("log.segment.bytes", args.log_segment_bytes.map(|v| v.to_string())),
+        ("log.roll.ms", args.log_roll_ms.map(|v| v.to_string())),
+        ("message.max.bytes", args.message_max_bytes.map(|v| v.to_string())),
+        (
+            "log.flush.interval.messages",
+            args.log_flush_interval_messages.map(|v| v.to_string()),
+        ),
+        (
+            "log.flush.interval.ms",
+            args.log_flush_interval_ms.map(|v| v.to_string()),
+        ),
+    ];
+    for (key, value) in flags {
+        if let Some(v) = value {
+            given.insert(key.into(), v);
+        }
+    }
+    let mut log = LogConfig::default();
+    for (k, v) in &given {
+        log.set_broker(k, v).map_err(|reason| ConfigError::Invalid {
+            key: "log.*",
+            value: v.clone(),
+            reason,
+        })?;
+    }
+    let normalised = given
+        .keys()
+        .map(|k| {
+            let def = crate::log::config::broker_config(k).expect("known key");
+            (k.clone(), def.value(&log))
+        })
+        .collect();
+    Ok((log, normalised))
 }
 
 fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {

@@ -257,15 +257,12 @@ impl LogManager {
         Ok(topic.id)
     }
 
-    /// Partitions whose unflushed data is older than `log.flush.interval.ms`.
+    /// Partitions whose unflushed data is older than their `flush.ms`.
     pub fn flush_overdue(&self, now_ms: i64) -> Vec<Arc<Partition>> {
-        let Some(interval) = self.config.flush_interval_ms else {
-            return Vec::new();
-        };
         self.read_topics()
             .values()
             .flat_map(|t| t.partitions.iter())
-            .filter(|p| p.flush_overdue(now_ms, interval))
+            .filter(|p| p.flush_overdue(now_ms))
             .cloned()
             .collect()
     }

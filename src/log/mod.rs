@@ -2,6 +2,7 @@
 //! owns topics; each partition is a [`partition_log::Partition`] made of
 //! [`segment`]s, each with an [`offset_index`] and a [`time_index`].
 
+pub mod config;
 mod index_file;
 pub mod manager;
 pub mod offset_index;

@@ -41,7 +41,8 @@ pub struct Partition {
     pub topic: String,
     pub index: i32,
     dir: PathBuf,
-    config: LogConfig,
+    /// The topic's effective config; replaced when the topic's configs change.
+    config: std::sync::RwLock<Arc<LogConfig>>,
     log: Mutex<PartitionLog>,
     /// Long-polling fetches to wake on the next append.
     waiters: Mutex<Vec<Arc<Notify>>>,
@@ -162,7 +163,7 @@ impl Partition {
             topic: topic.to_string(),
             index,
             dir: dir.to_path_buf(),
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
             log: Mutex::new(PartitionLog {
                 sealed,
                 active,
@@ -190,6 +191,15 @@ impl Partition {
         &self.dir
     }
 
+    /// The effective config of this partition's topic.
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.lock().log_end_offset()
     }
@@ -211,6 +221,7 @@ impl Partition {
     /// Append one record batch as the client sent it: validate it, check the
     /// producer's sequence, assign offsets, write it, wake waiting fetches.
     pub fn append(&self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        let config = self.config();
         let header = match records::next_batch(batch)? {
             Some(h) if h.total_size() == batch.len() => h,
             Some(_) => {
@@ -220,10 +231,10 @@ impl Partition {
             }
             None => return Err(Error::CorruptMessage("record batch is truncated")),
         };
-        if batch.len() > self.config.message_max_bytes {
+        if batch.len() > config.message_max_bytes {
             return Err(Error::MessageTooLarge {
                 size: batch.len(),
-                max: self.config.message_max_bytes,
+                max: config.message_max_bytes,
             });
         }
         records::validate_batch(batch, &header)?;
@@ -241,10 +252,10 @@ impl Partition {
         }
         let base_offset = log.log_end_offset();
         let active = &log.active;
-        let too_big = active.size() + batch.len() as u64 > self.config.segment_bytes;
+        let too_big = active.size() + batch.len() as u64 > config.segment_bytes;
         let too_old = active
             .first_append_ms()
-            .is_some_and(|t| now_ms.saturating_sub(t as i64) as u64 >= self.config.roll_ms);
+            .is_some_and(|t| now_ms.saturating_sub(t as i64) as u64 >= config.roll_ms);
         let offsets_overflow = base_offset + header.last_offset_delta as i64 - active.base_offset > i32::MAX as i64;
         if !active.is_empty() && (too_big || too_old || offsets_overflow) {
             log.roll(&self.dir)?;
@@ -256,14 +267,14 @@ impl Partition {
             ..header
         };
         log.active
-            .append(batch, &header, self.config.index_interval_bytes, now_ms.max(0) as u64)?;
+            .append(batch, &header, config.index_interval_bytes, now_ms.max(0) as u64)?;
         log.producers.update(&header);
         log.unflushed_messages += header.records_count as u64;
         let info = AppendInfo {
             base_offset,
             log_start_offset: log.log_start_offset,
             log_end_offset: log.log_end_offset(),
-            flush_due: log.unflushed_messages >= self.config.flush_interval_messages,
+            flush_due: log.unflushed_messages >= config.flush_interval_messages.max(1) as u64,
         };
         drop(log);
         self.wake_waiters();
@@ -415,11 +426,15 @@ impl Partition {
         self.fsyncs.load(Ordering::Relaxed)
     }
 
-    /// Whether `log.flush.interval.ms` has passed with data still unflushed.
-    pub fn flush_overdue(&self, now_ms: i64, interval_ms: u64) -> bool {
+    /// Whether `flush.ms` has passed with data still unflushed.
+    pub fn flush_overdue(&self, now_ms: i64) -> bool {
+        let interval_ms = self.config().flush_interval_ms;
+        if interval_ms == i64::MAX {
+            return false;
+        }
         let log = self.lock();
         log.log_end_offset() > self.flushed_offset.load(Ordering::Acquire)
-            && now_ms.saturating_sub(log.last_flush_ms) as u64 >= interval_ms
+            && now_ms.saturating_sub(log.last_flush_ms) >= interval_ms
     }
 
     /// Clean shutdown: seal the active segment's indexes, fsync everything, and
@@ -689,9 +704,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
         append_n(&p, 3, 1);
-        assert!(p.flush_overdue(10, 5));
+        p.set_config(LogConfig {
+            flush_interval_ms: 5,
+            ..config()
+        });
+        assert!(p.flush_overdue(10));
         p.flush_to(3, 10).await.unwrap();
-        assert!(!p.flush_overdue(20, 5));
+        assert!(!p.flush_overdue(20));
         p.flush_to(1, 20).await.unwrap();
     }
 }
