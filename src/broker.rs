@@ -132,11 +132,13 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     });
     let flusher = tokio::spawn(flush_periodically(broker.clone(), shutdown_rx.clone()));
     let group_timer = tokio::spawn(expire_group_members(broker.clone(), shutdown_rx.clone()));
+    let retention = tokio::spawn(enforce_retention(broker.clone(), shutdown_rx.clone()));
     let serving = broker.clone();
     let task = tokio::spawn(async move {
         server::listener::serve(serving.clone(), bound, shutdown_rx).await;
         flusher.abort();
         group_timer.abort();
+        retention.abort();
         let closing = serving.clone();
         tokio::task::spawn_blocking(move || closing.logs.close())
             .await
@@ -179,5 +181,28 @@ async fn expire_group_members(broker: Arc<Broker>, mut shutdown: watch::Receiver
             _ = shutdown.changed() => return,
         }
         broker.groups.tick(now_ms());
+    }
+}
+
+/// Delete segments past retention every `log.retention.check.interval.ms`.
+async fn enforce_retention(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let tick = Duration::from_millis(broker.config.retention_check_interval_ms.max(10));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = shutdown.changed() => return,
+        }
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let now = now_ms();
+            for topic in b.logs.topics() {
+                for p in &topic.partitions {
+                    if let Err(e) = p.apply_retention(now) {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed");
+                    }
+                }
+            }
+        })
+        .await;
     }
 }

@@ -46,6 +46,8 @@ pub enum Error {
     TransactionsUnsupported,
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
     #[error("unsupported version {version} of api {api_key}")]
     UnsupportedVersion { api_key: i16, version: i16 },
     #[error("I/O error: {0}")]
@@ -100,6 +102,7 @@ impl Error {
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::TransactionsUnsupported => E::TransactionalIdAuthorizationFailed,
             Error::InvalidRequest(_) => E::InvalidRequest,
+            Error::InvalidConfig(_) => E::InvalidConfig,
             Error::UnsupportedVersion { .. } => E::UnsupportedVersion,
             Error::Io(_) => E::KafkaStorageError,
             Error::InvalidGroupId(_) => E::InvalidGroupId,

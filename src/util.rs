@@ -26,6 +26,19 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// (total, usable) bytes of the file system holding `path`.
+pub fn disk_space(path: &Path) -> Option<(i64, i64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `s` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    let block = s.f_frsize as i64;
+    Some((s.f_blocks as i64 * block, s.f_bavail as i64 * block))
+}
+
 /// Milliseconds since the Unix epoch: Kafka's timestamp unit.
 pub fn now_ms() -> i64 {
     SystemTime::now()

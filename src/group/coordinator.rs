@@ -122,7 +122,14 @@ impl GroupCoordinator {
     pub fn open(logs: &LogManager, config: GroupConfig, now: i64) -> Result<GroupCoordinator> {
         let topic = match logs.topic(OFFSETS_TOPIC) {
             Some(t) => t,
-            None => logs.create_topic(OFFSETS_TOPIC, 1, now)?,
+            None => {
+                // Kafka's settings for the offsets topic: compacted, 100 MiB segments.
+                let configs = [("cleanup.policy", "compact"), ("segment.bytes", "104857600")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                logs.create_topic(OFFSETS_TOPIC, 1, &configs, now)?
+            }
         };
         let log = topic.partitions[0].clone();
         let mut inner = Inner::default();

@@ -1,21 +1,22 @@
-//! CreateTopics (19): name, partition count and replication factor (one broker:
-//! at most 1). Topic configs arrive in a later version of strom; until then they
-//! are accepted but not stored.
+//! CreateTopics (19): name, partition count, replication factor (one broker: at
+//! most 1), configs, validate_only; per-topic errors as Kafka's.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
+use crate::log::config::describe_topic;
 use crate::util::now_ms;
 
-/// Partition count and replication factor after defaults; errors as Kafka's.
-fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16)> {
+/// Partition count, replication factor and validated configs.
+fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<String, String>)> {
     let partitions = if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return Err(Error::InvalidRequest(
@@ -40,7 +41,14 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16)> {
         r => return Err(Error::InvalidReplicationFactor(r)),
     };
     broker.logs.validate_new_topic(t.name.as_str(), partitions)?;
-    Ok((partitions, replication))
+    // A null value means "the default": leave it out.
+    let configs: BTreeMap<String, String> = t
+        .configs
+        .iter()
+        .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+        .collect();
+    let configs = broker.logs.validate_overrides(&configs)?;
+    Ok((partitions, replication, configs))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -49,21 +57,38 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
     for t in request.topics {
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
-        let created = plan(broker, &t).and_then(|(partitions, replication)| {
-            if request.validate_only {
-                return Ok((uuid::Uuid::nil(), partitions, replication));
-            }
-            let topic = broker.logs.create_topic(t.name.as_str(), partitions, now_ms())?;
-            Ok((topic.id, partitions, replication))
+        let created = plan(broker, &t).and_then(|(partitions, replication, configs)| {
+            let id = if request.validate_only {
+                uuid::Uuid::nil()
+            } else {
+                broker
+                    .logs
+                    .create_topic(t.name.as_str(), partitions, &configs, now_ms())?
+                    .id
+            };
+            Ok((id, partitions, replication, configs))
         });
         match created {
-            Ok((id, partitions, replication)) => {
+            Ok((id, partitions, replication, configs)) => {
                 r.topic_id = id;
                 r.num_partitions = partitions;
                 r.replication_factor = replication;
-                r.configs = Some(Vec::new());
+                let entries = describe_topic(broker.logs.base_config(), &broker.config.log_overrides, &configs);
+                r.configs = Some(
+                    entries
+                        .into_iter()
+                        .map(|e| {
+                            let mut c = CreatableTopicConfigs::default();
+                            c.name = StrBytes::from_string(e.name);
+                            c.value = Some(StrBytes::from_string(e.value));
+                            c.config_source = e.source as i8;
+                            c
+                        })
+                        .collect(),
+                );
             }
             Err(e) => {
+                tracing::debug!(topic = %t.name.as_str(), error = %e, "create topic refused");
                 r.error_code = e.wire_code();
                 r.error_message = Some(StrBytes::from_string(e.to_string()));
                 r.num_partitions = -1;

@@ -106,10 +106,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             ));
             continue;
         }
-        match broker
-            .logs
-            .create_topic(name.as_str(), broker.config.num_partitions, now_ms())
-        {
+        match broker.logs.create_topic(
+            name.as_str(),
+            broker.config.num_partitions,
+            &Default::default(),
+            now_ms(),
+        ) {
             Ok(t) => response.topics.push(describe(broker, &t)),
             // Another request created it meanwhile.
             Err(Error::TopicAlreadyExists(_)) => match broker.logs.topic(name.as_str()) {

@@ -2,11 +2,17 @@
 //! implements. ApiVersions answers from the registry, and dispatch refuses what is
 //! not in it, so the two can never disagree.
 
+mod alter_configs;
 mod api_versions;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -84,6 +90,13 @@ pub const APIS: &[ApiSpec] = &[
     api(ApiKey::ListGroups, 0, 4),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::AlterConfigs, 0, 2),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::DeleteRecords, 0, 2),
+    api(ApiKey::DescribeCluster, 0, 1),
+    api(ApiKey::DescribeLogDirs, 1, 4),
 ];
 
 pub fn spec(api_key: i16) -> Option<&'static ApiSpec> {
@@ -246,6 +259,13 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
         ApiKey::ListGroups => serve!(broker, ctx, body, key, list_groups::handle),
         ApiKey::DeleteGroups => serve!(broker, ctx, body, key, delete_groups::handle),
         ApiKey::OffsetDelete => serve!(broker, ctx, body, key, offset_delete::handle),
+        ApiKey::DescribeConfigs => serve!(broker, ctx, body, key, describe_configs::handle),
+        ApiKey::AlterConfigs => serve!(broker, ctx, body, key, alter_configs::handle),
+        ApiKey::IncrementalAlterConfigs => serve!(broker, ctx, body, key, alter_configs::handle_incremental),
+        ApiKey::CreatePartitions => serve!(broker, ctx, body, key, create_partitions::handle),
+        ApiKey::DeleteRecords => serve!(broker, ctx, body, key, delete_records::handle),
+        ApiKey::DescribeCluster => serve!(broker, ctx, body, key, describe_cluster::handle),
+        ApiKey::DescribeLogDirs => serve!(broker, ctx, body, key, describe_log_dirs::handle),
         _ => Ok(Reply::Now(unsupported(ctx))),
     }
 }

@@ -98,7 +98,7 @@ fn append(broker: &Broker, request: ProduceRequest) -> Appended {
                     let mut r = PartitionProduceResponse::default();
                     r.index = data.index;
                     r.base_offset = info.base_offset;
-                    r.log_append_time_ms = -1;
+                    r.log_append_time_ms = info.log_append_time;
                     r.log_start_offset = info.log_start_offset;
                     if acks == -1 {
                         waits.push((ti, pi, partition, info.log_end_offset));

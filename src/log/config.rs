@@ -378,3 +378,101 @@ mod tests {
         assert!(c.set_broker("retention.ms", "5").is_err());
     }
 }
+
+/// Where a config value comes from (Kafka's DescribeConfigs ConfigSource codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    DynamicTopic = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+/// One config as DescribeConfigs and CreateTopics (v5+) show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: String,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub kind: ConfigType,
+    pub doc: &'static str,
+    /// The value's synonyms in order of precedence: the topic override, the
+    /// broker's setting, the default.
+    pub synonyms: Vec<(String, String, ConfigSource)>,
+}
+
+/// Every config of a topic: its override, else the broker's setting, else Kafka's
+/// default, with the synonyms that explain it.
+pub fn describe_topic(
+    broker: &LogConfig,
+    broker_overrides: &BTreeMap<String, String>,
+    topic_overrides: &BTreeMap<String, String>,
+) -> Vec<ConfigEntry> {
+    let defaults = LogConfig::default();
+    TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let mut synonyms = Vec::new();
+            if let Some(v) = topic_overrides.get(def.name) {
+                synonyms.push((def.name.to_string(), v.clone(), ConfigSource::DynamicTopic));
+            }
+            if let Some(v) = broker_overrides.get(def.broker_name) {
+                synonyms.push((def.broker_name.to_string(), v.clone(), ConfigSource::StaticBroker));
+            }
+            synonyms.push((def.broker_name.to_string(), def.value(&defaults), ConfigSource::Default));
+            let (value, source) = match topic_overrides.get(def.name) {
+                Some(v) => (v.clone(), ConfigSource::DynamicTopic),
+                None if broker_overrides.contains_key(def.broker_name) => {
+                    (def.value(broker), ConfigSource::StaticBroker)
+                }
+                None => (def.value(broker), ConfigSource::Default),
+            };
+            ConfigEntry {
+                name: def.name.to_string(),
+                value,
+                source,
+                read_only: false,
+                kind: def.kind,
+                doc: def.doc,
+                synonyms,
+            }
+        })
+        .collect()
+}
+
+/// The broker's `log.*` defaults, as a broker resource shows them: read-only (they
+/// come from flags and server.properties).
+pub fn describe_broker(broker: &LogConfig, broker_overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
+    let defaults = LogConfig::default();
+    let mut entries: Vec<ConfigEntry> = TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let explicit = broker_overrides.contains_key(def.broker_name);
+            let source = if explicit {
+                ConfigSource::StaticBroker
+            } else {
+                ConfigSource::Default
+            };
+            let mut synonyms = Vec::new();
+            if explicit {
+                synonyms.push((
+                    def.broker_name.to_string(),
+                    def.value(broker),
+                    ConfigSource::StaticBroker,
+                ));
+            }
+            synonyms.push((def.broker_name.to_string(), def.value(&defaults), ConfigSource::Default));
+            ConfigEntry {
+                name: def.broker_name.to_string(),
+                value: def.value(broker),
+                source,
+                read_only: true,
+                kind: def.kind,
+                doc: def.doc,
+                synonyms,
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
+}

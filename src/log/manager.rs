@@ -34,16 +34,27 @@ pub fn is_internal_topic(name: &str) -> bool {
     name == OFFSETS_TOPIC
 }
 const PARTITION_METADATA: &str = "partition.metadata";
+/// A topic's config overrides, kept in the directory of its partition 0.
+const TOPIC_CONFIG: &str = "topic-config.properties";
 
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub partitions: Vec<Arc<Partition>>,
+    /// The topic's config overrides (Kafka's DYNAMIC_TOPIC_CONFIG), normalised.
+    overrides: RwLock<BTreeMap<String, String>>,
+}
+
+impl Topic {
+    pub fn overrides(&self) -> BTreeMap<String, String> {
+        self.overrides.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 pub struct LogManager {
     dir: PathBuf,
-    config: LogConfig,
+    /// The broker's defaults of every topic config.
+    base: LogConfig,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
 }
 
@@ -83,6 +94,21 @@ fn read_topic_id(dir: &Path) -> Option<Uuid> {
     util::uuid_from_base64(props.get("topic_id")?)
 }
 
+fn read_overrides(dir: &Path) -> BTreeMap<String, String> {
+    match std::fs::read_to_string(dir.join(TOPIC_CONFIG)) {
+        Ok(text) => crate::config::parse_properties(&text).into_iter().collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+fn write_overrides(dir: &Path, overrides: &BTreeMap<String, String>) -> std::io::Result<()> {
+    let mut text = String::from("# topic config overrides, written by strom\n");
+    for (k, v) in overrides {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    util::write_atomically(&dir.join(TOPIC_CONFIG), text.as_bytes())
+}
+
 fn write_topic_id(dir: &Path, id: &Uuid) -> std::io::Result<()> {
     let text = format!("version: 0\ntopic_id: {}\n", util::uuid_to_base64(id));
     util::write_atomically(&dir.join(PARTITION_METADATA), text.as_bytes())
@@ -90,7 +116,7 @@ fn write_topic_id(dir: &Path, id: &Uuid) -> std::io::Result<()> {
 
 impl LogManager {
     /// Load every partition under `dir` (created if missing).
-    pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<LogManager> {
+    pub fn open(dir: &Path, base: LogConfig, now_ms: i64) -> Result<LogManager> {
         std::fs::create_dir_all(dir)?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
@@ -127,11 +153,24 @@ impl LogManager {
                 tracing::error!(topic = %name, "partition directories are not numbered 0..n; skipping topic");
                 continue;
             }
+            let overrides = read_overrides(&dirs[&0]);
+            let config = base.with_overrides(&overrides).unwrap_or_else(|e| {
+                tracing::error!(topic = %name, error = %e, "ignoring invalid topic configs");
+                base.clone()
+            });
             let partitions = dirs
                 .into_iter()
                 .map(|(p, d)| Partition::open(&name, p, &d, config.clone(), clean, now_ms).map(Arc::new))
                 .collect::<Result<Vec<_>>>()?;
-            topics.insert(name.clone(), Arc::new(Topic { name, id, partitions }));
+            topics.insert(
+                name.clone(),
+                Arc::new(Topic {
+                    name,
+                    id,
+                    partitions,
+                    overrides: RwLock::new(overrides),
+                }),
+            );
         }
         if clean {
             std::fs::remove_file(&marker)?;
@@ -140,7 +179,7 @@ impl LogManager {
         tracing::info!(topics = topics.len(), clean_shutdown = clean, "log manager loaded");
         Ok(LogManager {
             dir: dir.to_path_buf(),
-            config,
+            base,
             topics: RwLock::new(topics),
         })
     }
@@ -182,8 +221,26 @@ impl LogManager {
         self.validate_new_topic_locked(&self.read_topics(), name, partitions)
     }
 
+    /// The broker's defaults of every topic config.
+    pub fn base_config(&self) -> &LogConfig {
+        &self.base
+    }
+
+    /// Validate config overrides; returns them normalised.
+    pub fn validate_overrides(&self, overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        super::config::validate_overrides(&self.base, overrides).map_err(Error::InvalidConfig)
+    }
+
     /// Create a topic with a new id; its partition directories persist it.
-    pub fn create_topic(&self, name: &str, partitions: i32, now_ms: i64) -> Result<Arc<Topic>> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Result<Arc<Topic>> {
+        let overrides = self.validate_overrides(overrides)?;
+        let config = self.base.with_overrides(&overrides).map_err(Error::InvalidConfig)?;
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         self.validate_new_topic_locked(&topics, name, partitions)?;
         let id = Uuid::new_v4();
@@ -192,8 +249,15 @@ impl LogManager {
             let dir = partition_dir(&self.dir, name, p);
             let made = std::fs::create_dir_all(&dir)
                 .and_then(|_| write_topic_id(&dir, &id))
+                .and_then(|_| {
+                    if p == 0 {
+                        write_overrides(&dir, &overrides)
+                    } else {
+                        Ok(())
+                    }
+                })
                 .map_err(Error::from)
-                .and_then(|_| Partition::open(name, p, &dir, self.config.clone(), true, now_ms));
+                .and_then(|_| Partition::open(name, p, &dir, config.clone(), true, now_ms));
             match made {
                 Ok(part) => opened.push(Arc::new(part)),
                 Err(e) => {
@@ -209,6 +273,7 @@ impl LogManager {
             name: name.to_string(),
             id,
             partitions: opened,
+            overrides: RwLock::new(overrides),
         });
         topics.insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, topic_id = %util::uuid_to_base64(&id), "created topic");
@@ -228,6 +293,66 @@ impl LogManager {
         if topics.contains_key(name) {
             return Err(Error::TopicAlreadyExists(name.to_string()));
         }
+        Ok(())
+    }
+
+    /// Replace a topic's config overrides (validated, persisted, applied at once).
+    pub fn set_overrides(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<()> {
+        let topic = self.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
+            topic: name.to_string(),
+            partition: -1,
+        })?;
+        let overrides = self.validate_overrides(overrides)?;
+        let config = self.base.with_overrides(&overrides).map_err(Error::InvalidConfig)?;
+        write_overrides(topic.partitions[0].dir(), &overrides)?;
+        for p in &topic.partitions {
+            p.set_config(config.clone());
+        }
+        *topic.overrides.write().unwrap_or_else(|e| e.into_inner()) = overrides;
+        tracing::info!(topic = name, "topic configs changed");
+        Ok(())
+    }
+
+    /// Grow a topic to `count` partitions (Kafka never shrinks one).
+    pub fn add_partitions(&self, name: &str, count: i32, now_ms: i64) -> Result<()> {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let topic = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopicOrPartition {
+                topic: name.to_string(),
+                partition: -1,
+            })?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(Error::InvalidPartitions(count));
+        }
+        let config = topic.partitions[0].config();
+        let mut partitions = topic.partitions.clone();
+        for p in current..count {
+            let dir = partition_dir(&self.dir, name, p);
+            std::fs::create_dir_all(&dir)?;
+            write_topic_id(&dir, &topic.id)?;
+            partitions.push(Arc::new(Partition::open(
+                name,
+                p,
+                &dir,
+                (*config).clone(),
+                true,
+                now_ms,
+            )?));
+        }
+        util::sync_dir(&self.dir)?;
+        topics.insert(
+            name.to_string(),
+            Arc::new(Topic {
+                name: name.to_string(),
+                id: topic.id,
+                partitions,
+                overrides: RwLock::new(topic.overrides()),
+            }),
+        );
+        tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
     }
 
@@ -299,9 +424,15 @@ mod tests {
     fn topics_persist_with_their_ids() {
         let dir = tempfile::tempdir().unwrap();
         let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-        let t = m.create_topic("a-b", 3, 0).unwrap();
-        assert!(matches!(m.create_topic("a-b", 1, 0), Err(Error::TopicAlreadyExists(_))));
-        assert!(matches!(m.create_topic("z", 0, 0), Err(Error::InvalidPartitions(0))));
+        let t = m.create_topic("a-b", 3, &BTreeMap::new(), 0).unwrap();
+        assert!(matches!(
+            m.create_topic("a-b", 1, &BTreeMap::new(), 0),
+            Err(Error::TopicAlreadyExists(_))
+        ));
+        assert!(matches!(
+            m.create_topic("z", 0, &BTreeMap::new(), 0),
+            Err(Error::InvalidPartitions(0))
+        ));
         m.partition("a-b", 2)
             .unwrap()
             .append(&mut sample_batch(2, 0), 0)
@@ -325,7 +456,7 @@ mod tests {
     fn deleted_topics_leave_no_files() {
         let dir = tempfile::tempdir().unwrap();
         let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-        m.create_topic("gone", 2, 0).unwrap();
+        m.create_topic("gone", 2, &BTreeMap::new(), 0).unwrap();
         m.delete_topic("gone").unwrap();
         assert!(m.topic("gone").is_none());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

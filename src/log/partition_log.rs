@@ -23,6 +23,7 @@ use super::producer_state::{ProducerStateManager, SequenceCheck, SNAPSHOT_FILE};
 use super::segment::{self, ActiveSegment, LogSegment, SealedSegment};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
+use crate::protocol::batch_records;
 use crate::protocol::records::{self, BatchHeader};
 
 /// What an append did.
@@ -35,6 +36,8 @@ pub struct AppendInfo {
     pub log_end_offset: i64,
     /// `log.flush.interval.messages` has been reached: the caller should flush.
     pub flush_due: bool,
+    /// The broker's timestamp for the batch with message.timestamp.type=LogAppendTime, else −1.
+    pub log_append_time: i64,
 }
 
 pub struct Partition {
@@ -157,7 +160,10 @@ impl Partition {
             }
         };
         let _ = std::fs::remove_file(dir.join(SNAPSHOT_FILE));
-        let log_start_offset = sealed.keys().next().copied().unwrap_or(active.base_offset);
+        let first_base = sealed.keys().next().copied().unwrap_or(active.base_offset);
+        let log_start_offset = retention::read_log_start(dir)
+            .unwrap_or(first_base)
+            .clamp(first_base, active.next_offset());
         let leo = active.next_offset();
         Ok(Partition {
             topic: topic.to_string(),
@@ -241,6 +247,21 @@ impl Partition {
         if header.is_transactional() || header.is_control() {
             return Err(Error::TransactionsUnsupported);
         }
+        if config.cleanup_compact {
+            // Compaction keeps the latest record per key: a record without one
+            // could never be compacted, so Kafka refuses it.
+            let copy = bytes::Bytes::copy_from_slice(batch);
+            if batch_records::records(&copy, &header)?.iter().any(|r| r.key.is_none()) {
+                return Err(Error::InvalidRecord("compacted topics need a key on every record"));
+            }
+        }
+        let log_append_time = if config.log_append_time {
+            records::set_log_append_time(batch, now_ms);
+            now_ms
+        } else {
+            -1
+        };
+        let header = BatchHeader::parse(batch).expect("validated above");
         let mut log = self.lock();
         if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header)? {
             return Ok(AppendInfo {
@@ -248,6 +269,7 @@ impl Partition {
                 log_start_offset: log.log_start_offset,
                 log_end_offset: log.log_end_offset(),
                 flush_due: false,
+                log_append_time,
             });
         }
         let base_offset = log.log_end_offset();
@@ -275,6 +297,7 @@ impl Partition {
             log_start_offset: log.log_start_offset,
             log_end_offset: log.log_end_offset(),
             flush_due: log.unflushed_messages >= config.flush_interval_messages.max(1) as u64,
+            log_append_time,
         };
         drop(log);
         self.wake_waiters();
@@ -457,260 +480,7 @@ impl Partition {
     }
 }
 
+mod retention;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::records::tests::sample_batch;
-
-    fn config() -> LogConfig {
-        LogConfig {
-            index_interval_bytes: 200,
-            ..LogConfig::default()
-        }
-    }
-
-    fn append_n(p: &Partition, batches: usize, per_batch: i32) {
-        for i in 0..batches {
-            let mut b = sample_batch(per_batch, 1_000 + i as i64 * 10);
-            p.append(&mut b, 0).unwrap();
-        }
-    }
-
-    fn read_all(p: &Partition, from: i64) -> Vec<i64> {
-        let mut offset = from;
-        let mut bases = Vec::new();
-        loop {
-            let bytes = p.read(offset, 1000).unwrap();
-            if bytes.is_empty() {
-                return bases;
-            }
-            for (_, h) in records::Batches::new(&bytes) {
-                bases.push(h.base_offset);
-                offset = h.last_offset() + 1;
-            }
-        }
-    }
-
-    #[test]
-    fn appends_assign_offsets_and_reads_return_whole_batches() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
-        append_n(&p, 50, 3);
-        assert_eq!(p.log_end_offset(), 150);
-        let bases = read_all(&p, 0);
-        assert_eq!(bases, (0..50).map(|i| i * 3).collect::<Vec<_>>());
-        // An offset inside a batch returns that whole batch.
-        let b = p.read(31, 10).unwrap();
-        let (_, h) = records::Batches::new(&b).next().unwrap();
-        assert_eq!(h.base_offset, 30);
-        assert!(matches!(p.read(151, 10), Err(Error::OffsetOutOfRange { .. })));
-        assert!(p.read(150, 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn segments_roll_on_size_and_reads_cross_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = LogConfig {
-            segment_bytes: 1024,
-            ..config()
-        };
-        let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
-        append_n(&p, 40, 2);
-        assert!(p.segment_count() > 3, "{} segments", p.segment_count());
-        assert_eq!(read_all(&p, 0).len(), 40);
-        p.close().unwrap();
-        drop(p);
-        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
-        assert_eq!(p.log_end_offset(), 80);
-        assert_eq!(read_all(&p, 0).len(), 40);
-        assert_eq!(read_all(&p, 41)[0], 40);
-    }
-
-    #[test]
-    fn segments_roll_on_age() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = LogConfig {
-            roll_ms: 1000,
-            ..config()
-        };
-        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
-        p.append(&mut sample_batch(1, 0), 10_000).unwrap();
-        p.append(&mut sample_batch(1, 0), 10_500).unwrap();
-        assert_eq!(p.segment_count(), 1);
-        p.append(&mut sample_batch(1, 0), 11_000).unwrap();
-        assert_eq!(p.segment_count(), 2);
-    }
-
-    #[test]
-    fn recovery_truncates_a_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
-        append_n(&p, 10, 2);
-        drop(p); // no clean close: a crash
-        let log = segment::segment_path(dir.path(), 0, "log");
-        let good = std::fs::metadata(&log).unwrap().len();
-        let mut torn = std::fs::read(&log).unwrap();
-        torn.extend_from_slice(&sample_batch(4, 0)[..30]);
-        std::fs::write(&log, &torn).unwrap();
-        let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
-        assert_eq!(std::fs::metadata(&log).unwrap().len(), good);
-        assert_eq!(p.log_end_offset(), 20);
-        assert_eq!(read_all(&p, 0).len(), 10);
-        // New appends continue from the recovered end.
-        p.append(&mut sample_batch(1, 0), 0).unwrap();
-        assert_eq!(p.log_end_offset(), 21);
-    }
-
-    #[test]
-    fn recovery_truncates_a_corrupted_batch_and_what_follows() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
-        append_n(&p, 10, 2);
-        drop(p);
-        let log = segment::segment_path(dir.path(), 0, "log");
-        let mut data = std::fs::read(&log).unwrap();
-        let batch_len = sample_batch(2, 0).len();
-        data[batch_len * 7 + 70] ^= 0x55; // inside the 8th batch's records
-        std::fs::write(&log, &data).unwrap();
-        let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
-        assert_eq!(p.log_end_offset(), 14);
-        assert_eq!(std::fs::metadata(&log).unwrap().len(), (batch_len * 7) as u64);
-    }
-
-    #[test]
-    fn missing_or_corrupt_indexes_are_rebuilt() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = LogConfig {
-            segment_bytes: 2048,
-            ..config()
-        };
-        let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
-        append_n(&p, 60, 2);
-        p.close().unwrap();
-        drop(p);
-        std::fs::remove_file(segment::segment_path(dir.path(), 0, "index")).unwrap();
-        std::fs::write(segment::segment_path(dir.path(), 0, "timeindex"), [7u8; 5]).unwrap();
-        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
-        assert_eq!(read_all(&p, 0).len(), 60);
-        assert_eq!(p.offset_for_timestamp(1_000).unwrap(), Some((1_000, 0)));
-        assert!(
-            std::fs::metadata(segment::segment_path(dir.path(), 0, "index"))
-                .unwrap()
-                .len()
-                > 0
-        );
-    }
-
-    #[test]
-    fn timestamps_find_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = LogConfig {
-            segment_bytes: 1500,
-            ..config()
-        };
-        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
-        // batch i has records with timestamps 1000+10i, 1000+10i+1, 1000+10i+2
-        append_n(&p, 30, 3);
-        assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((1000, 0)));
-        assert_eq!(p.offset_for_timestamp(1001).unwrap(), Some((1001, 1)));
-        assert_eq!(p.offset_for_timestamp(1003).unwrap(), Some((1010, 3)));
-        assert_eq!(p.offset_for_timestamp(1252).unwrap(), Some((1252, 77)));
-        assert_eq!(p.offset_for_timestamp(5000).unwrap(), None);
-        assert_eq!(p.max_timestamp().unwrap(), Some((1292, 89)));
-    }
-
-    #[test]
-    fn idempotent_retries_are_acknowledged_with_original_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
-        let idempotent = |seq: i32| {
-            let mut b = sample_batch(2, 0);
-            b[43..51].copy_from_slice(&5i64.to_be_bytes());
-            b[51..53].copy_from_slice(&0i16.to_be_bytes());
-            b[53..57].copy_from_slice(&seq.to_be_bytes());
-            let crc = crc32c::crc32c(&b[21..]);
-            b[17..21].copy_from_slice(&crc.to_be_bytes());
-            b
-        };
-        assert_eq!(p.append(&mut idempotent(0), 0).unwrap().base_offset, 0);
-        assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
-        let dup = p.append(&mut idempotent(0), 0).unwrap();
-        assert_eq!((dup.base_offset, dup.log_end_offset), (0, 4));
-        assert!(matches!(
-            p.append(&mut idempotent(6), 0),
-            Err(Error::OutOfOrderSequence { .. })
-        ));
-        // The state survives a clean restart through the snapshot…
-        p.close().unwrap();
-        drop(p);
-        let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
-        assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
-        drop(p);
-        // …and a crash through recovery of the active segment.
-        let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
-        assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
-        assert_eq!(p.append(&mut idempotent(4), 0).unwrap().base_offset, 4);
-    }
-
-    #[test]
-    fn bad_batches_are_rejected_without_touching_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = LogConfig {
-            message_max_bytes: 100,
-            ..config()
-        };
-        let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
-        let mut big = sample_batch(10, 0);
-        assert!(matches!(p.append(&mut big, 0), Err(Error::MessageTooLarge { .. })));
-        let mut bad = sample_batch(1, 0);
-        let n = bad.len();
-        bad[n - 1] ^= 1;
-        assert!(matches!(p.append(&mut bad, 0), Err(Error::CorruptMessage(_))));
-        let mut two = sample_batch(1, 0);
-        two.extend(sample_batch(1, 0));
-        assert!(matches!(p.append(&mut two, 0), Err(Error::InvalidRecord(_))));
-        assert_eq!(p.log_end_offset(), 0);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn one_fsync_covers_every_batch_waiting_for_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
-        // Twenty acks=-1 producers append, then all wait for durability at once.
-        let ends: Vec<i64> = (0..20)
-            .map(|_| p.append(&mut sample_batch(1, 0), 0).unwrap().log_end_offset)
-            .collect();
-        let waits: Vec<_> = ends
-            .into_iter()
-            .map(|end| {
-                let p = p.clone();
-                tokio::spawn(async move { p.flush_to(end, 0).await })
-            })
-            .collect();
-        for w in waits {
-            w.await.unwrap().unwrap();
-        }
-        assert_eq!(p.fsync_count(), 1, "the first fsync covered all twenty");
-        // Already durable: no new fsync.
-        p.flush_to(20, 0).await.unwrap();
-        assert_eq!(p.fsync_count(), 1);
-        p.append(&mut sample_batch(1, 0), 0).unwrap();
-        p.flush_to(21, 0).await.unwrap();
-        assert_eq!(p.fsync_count(), 2);
-    }
-
-    #[tokio::test]
-    async fn flush_covers_everything_appended_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
-        append_n(&p, 3, 1);
-        p.set_config(LogConfig {
-            flush_interval_ms: 5,
-            ..config()
-        });
-        assert!(p.flush_overdue(10));
-        p.flush_to(3, 10).await.unwrap();
-        assert!(!p.flush_overdue(20));
-        p.flush_to(1, 20).await.unwrap();
-    }
-}
+mod tests;

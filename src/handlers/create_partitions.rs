@@ -1,0 +1,73 @@
+//! CreatePartitions (37): grow a topic's partition count.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::{Error, Result};
+use crate::log::manager::is_internal_topic;
+use crate::util::now_ms;
+
+fn grow(broker: &Broker, name: &str, count: i32, assigned: Option<usize>, validate_only: bool) -> Result<()> {
+    let topic = broker.logs.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
+        topic: name.to_string(),
+        partition: -1,
+    })?;
+    if is_internal_topic(name) {
+        return Err(Error::InvalidTopic {
+            name: name.to_string(),
+            reason: "internal topics cannot be changed",
+        });
+    }
+    let current = topic.partitions.len() as i32;
+    if count <= current {
+        return Err(Error::InvalidPartitions(count));
+    }
+    if assigned.is_some_and(|n| n as i32 != count - current) {
+        return Err(Error::InvalidRequest("one assignment per new partition".into()));
+    }
+    if validate_only {
+        return Ok(());
+    }
+    broker.logs.add_partitions(name, count, now_ms())
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let mut response = CreatePartitionsResponse::default();
+    for t in request.topics {
+        let mut r = CreatePartitionsTopicResult::default();
+        let node = broker.node_id();
+        let bad_broker = t
+            .assignments
+            .iter()
+            .flatten()
+            .any(|a| a.broker_ids.iter().any(|b| b.0 != node));
+        let result = if bad_broker {
+            Err(Error::InvalidReplicationFactor(2))
+        } else {
+            grow(
+                broker,
+                t.name.as_str(),
+                t.count,
+                t.assignments.as_ref().map(Vec::len),
+                request.validate_only,
+            )
+        };
+        if let Err(e) = result {
+            r.error_code = e.wire_code();
+            r.error_message = Some(StrBytes::from_string(e.to_string()));
+        }
+        r.name = t.name;
+        response.results.push(r);
+    }
+    response
+}

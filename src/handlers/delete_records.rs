@@ -1,0 +1,40 @@
+//! DeleteRecords (21): advance partitions' log start offsets.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
+    let mut response = DeleteRecordsResponse::default();
+    for t in request.topics {
+        let mut tr = DeleteRecordsTopicResult::default();
+        for p in &t.partitions {
+            let mut pr = DeleteRecordsPartitionResult::default();
+            pr.partition_index = p.partition_index;
+            match broker
+                .logs
+                .partition(t.name.as_str(), p.partition_index)
+                .and_then(|part| part.delete_records(p.offset))
+            {
+                Ok(low) => pr.low_watermark = low,
+                Err(e) => {
+                    pr.error_code = e.wire_code();
+                    pr.low_watermark = -1;
+                }
+            }
+            tr.partitions.push(pr);
+        }
+        tr.name = t.name;
+        response.topics.push(tr);
+    }
+    response
+}

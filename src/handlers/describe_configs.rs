@@ -1,0 +1,103 @@
+//! DescribeConfigs (32): a topic's configs with their sources and synonyms, or the
+//! broker's (read-only) defaults.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::error::{Error, Result};
+use crate::log::config::{describe_broker, describe_topic, ConfigEntry};
+
+pub const TOPIC: i8 = 2;
+pub const BROKER: i8 = 4;
+
+/// The configs of one resource.
+pub fn entries(broker: &Broker, resource_type: i8, name: &str) -> Result<Vec<ConfigEntry>> {
+    match resource_type {
+        TOPIC => {
+            let topic = broker.logs.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
+                topic: name.to_string(),
+                partition: -1,
+            })?;
+            Ok(describe_topic(
+                broker.logs.base_config(),
+                &broker.config.log_overrides,
+                &topic.overrides(),
+            ))
+        }
+        BROKER if name.is_empty() || name == broker.node_id().to_string() => {
+            Ok(describe_broker(broker.logs.base_config(), &broker.config.log_overrides))
+        }
+        BROKER => Err(Error::InvalidRequest(format!(
+            "this is broker {}, not {name}",
+            broker.node_id()
+        ))),
+        other => Err(Error::InvalidRequest(format!("resource type {other} is not supported"))),
+    }
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let version = ctx.api_version;
+    let mut response = DescribeConfigsResponse::default();
+    for resource in request.resources {
+        let mut r = DescribeConfigsResult::default();
+        r.resource_type = resource.resource_type;
+        match entries(broker, resource.resource_type, resource.resource_name.as_str()) {
+            Ok(all) => {
+                let wanted = |name: &str| match &resource.configuration_keys {
+                    Some(keys) if !keys.is_empty() => keys.iter().any(|k| k.as_str() == name),
+                    _ => true,
+                };
+                r.configs = all
+                    .into_iter()
+                    .filter(|e| wanted(&e.name))
+                    .map(|e| {
+                        let mut c = DescribeConfigsResourceResult::default();
+                        c.read_only = e.read_only;
+                        c.config_source = e.source as i8;
+                        if request.include_synonyms {
+                            c.synonyms = e
+                                .synonyms
+                                .iter()
+                                .map(|(n, v, s)| {
+                                    let mut syn = DescribeConfigsSynonym::default();
+                                    syn.name = StrBytes::from_string(n.clone());
+                                    syn.value = Some(StrBytes::from_string(v.clone()));
+                                    syn.source = *s as i8;
+                                    syn
+                                })
+                                .collect();
+                        }
+                        if version >= 3 {
+                            c.config_type = e.kind as i8;
+                            if request.include_documentation {
+                                c.documentation = Some(StrBytes::from_static_str(e.doc));
+                            }
+                        }
+                        c.name = StrBytes::from_string(e.name);
+                        c.value = Some(StrBytes::from_string(e.value));
+                        c
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                r.error_code = e.wire_code();
+                r.error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+        }
+        r.resource_name = resource.resource_name;
+        response.results.push(r);
+    }
+    response
+}

@@ -1,0 +1,129 @@
+//! Deleting from the front of a partition: DeleteRecords, and retention by time
+//! and size. Both advance the log start offset, which is kept in the partition's
+//! `log-start-offset` file (the offset as decimal text) when it moves past the
+//! first segment's base offset; Fetch and ListOffsets honour it.
+
+use super::*;
+
+pub(super) const LOG_START_FILE: &str = "log-start-offset";
+
+/// The persisted log start offset, if any.
+pub(super) fn read_log_start(dir: &Path) -> Option<i64> {
+    std::fs::read_to_string(dir.join(LOG_START_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+impl PartitionLog {
+    /// Take the sealed segments that end at or before `offset` out of the log.
+    fn take_segments_below(&mut self, offset: i64) -> Vec<SealedSegment> {
+        let mut doomed = Vec::new();
+        while let Some((&base, seg)) = self.sealed.iter().next() {
+            if seg.next_offset() > offset {
+                break;
+            }
+            doomed.push(self.sealed.remove(&base).expect("present"));
+        }
+        doomed
+    }
+
+    /// Move the log start offset forward to `offset` and persist it.
+    fn advance_log_start(&mut self, dir: &Path, offset: i64) -> io::Result<()> {
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            crate::util::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+fn delete_files(partition: &Partition, doomed: Vec<SealedSegment>) {
+    for seg in doomed {
+        if let Err(e) = seg.delete_files() {
+            tracing::error!(topic = %partition.topic, partition = partition.index, base = seg.base_offset, error = %e, "cannot delete segment files");
+        }
+    }
+}
+
+impl Partition {
+    /// DeleteRecords: make `offset` (−1: the high watermark) the new log start
+    /// offset, deleting segments that end before it. Returns the new low watermark.
+    pub fn delete_records(&self, offset: i64) -> Result<i64> {
+        let mut log = self.lock();
+        let high_watermark = log.log_end_offset();
+        let target = if offset == -1 { high_watermark } else { offset };
+        if target < 0 || target > high_watermark {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start_offset: log.log_start_offset,
+                log_end_offset: high_watermark,
+            });
+        }
+        log.advance_log_start(&self.dir, target)?;
+        let low = log.log_start_offset;
+        let doomed = log.take_segments_below(low);
+        drop(log);
+        delete_files(self, doomed);
+        Ok(low)
+    }
+
+    /// Delete whole segments past `retention.ms` (by their newest timestamp) and,
+    /// oldest first, while the partition exceeds `retention.bytes`. An expired
+    /// active segment is rolled first, so it can go too. Returns how many segments
+    /// were deleted.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
+        let config = self.config();
+        if !config.cleanup_delete {
+            return Ok(0);
+        }
+        let mut log = self.lock();
+        let expired = |seg: &LogSegment| {
+            config.retention_ms >= 0 && !seg.is_empty() && seg.max_timestamp() < now_ms - config.retention_ms
+        };
+        if log.sealed.values().all(|s| expired(s)) && expired(&log.active) {
+            log.roll(&self.dir)?;
+        }
+        let mut cut = log.log_start_offset;
+        for seg in log.sealed.values() {
+            if !expired(seg) {
+                break;
+            }
+            cut = seg.next_offset();
+        }
+        if config.retention_bytes >= 0 {
+            let mut total: u64 = log.segments().map(|s| s.size()).sum();
+            total -= log
+                .sealed
+                .values()
+                .take_while(|s| s.next_offset() <= cut)
+                .map(|s| s.size())
+                .sum::<u64>();
+            let time_cut = cut;
+            for seg in log.sealed.values().skip_while(|s| s.next_offset() <= time_cut) {
+                if total.saturating_sub(seg.size()) < config.retention_bytes as u64 {
+                    break;
+                }
+                total -= seg.size();
+                cut = seg.next_offset();
+            }
+        }
+        let doomed = log.take_segments_below(cut);
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let first_left = log.sealed.keys().next().copied().unwrap_or(log.active.base_offset);
+        log.advance_log_start(&self.dir, first_left)?;
+        drop(log);
+        let n = doomed.len();
+        tracing::info!(topic = %self.topic, partition = self.index, segments = n, "retention deleted segments");
+        delete_files(self, doomed);
+        Ok(n)
+    }
+
+    /// Bytes on disk in this partition's segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.lock().segments().map(|s| s.size()).sum()
+    }
+}

@@ -1,0 +1,315 @@
+//! Unit tests of the partition log: appends, reads, rolls, recovery, timestamps,
+//! idempotence, group commit.
+use super::*;
+use crate::protocol::records::tests::sample_batch;
+
+fn config() -> LogConfig {
+    LogConfig {
+        index_interval_bytes: 200,
+        ..LogConfig::default()
+    }
+}
+
+fn append_n(p: &Partition, batches: usize, per_batch: i32) {
+    for i in 0..batches {
+        let mut b = sample_batch(per_batch, 1_000 + i as i64 * 10);
+        p.append(&mut b, 0).unwrap();
+    }
+}
+
+fn read_all(p: &Partition, from: i64) -> Vec<i64> {
+    let mut offset = from;
+    let mut bases = Vec::new();
+    loop {
+        let bytes = p.read(offset, 1000).unwrap();
+        if bytes.is_empty() {
+            return bases;
+        }
+        for (_, h) in records::Batches::new(&bytes) {
+            bases.push(h.base_offset);
+            offset = h.last_offset() + 1;
+        }
+    }
+}
+
+#[test]
+fn appends_assign_offsets_and_reads_return_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    append_n(&p, 50, 3);
+    assert_eq!(p.log_end_offset(), 150);
+    let bases = read_all(&p, 0);
+    assert_eq!(bases, (0..50).map(|i| i * 3).collect::<Vec<_>>());
+    // An offset inside a batch returns that whole batch.
+    let b = p.read(31, 10).unwrap();
+    let (_, h) = records::Batches::new(&b).next().unwrap();
+    assert_eq!(h.base_offset, 30);
+    assert!(matches!(p.read(151, 10), Err(Error::OffsetOutOfRange { .. })));
+    assert!(p.read(150, 10).unwrap().is_empty());
+}
+
+#[test]
+fn segments_roll_on_size_and_reads_cross_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 1024,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    append_n(&p, 40, 2);
+    assert!(p.segment_count() > 3, "{} segments", p.segment_count());
+    assert_eq!(read_all(&p, 0).len(), 40);
+    p.close().unwrap();
+    drop(p);
+    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    assert_eq!(p.log_end_offset(), 80);
+    assert_eq!(read_all(&p, 0).len(), 40);
+    assert_eq!(read_all(&p, 41)[0], 40);
+}
+
+#[test]
+fn segments_roll_on_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        roll_ms: 1000,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    p.append(&mut sample_batch(1, 0), 10_000).unwrap();
+    p.append(&mut sample_batch(1, 0), 10_500).unwrap();
+    assert_eq!(p.segment_count(), 1);
+    p.append(&mut sample_batch(1, 0), 11_000).unwrap();
+    assert_eq!(p.segment_count(), 2);
+}
+
+#[test]
+fn recovery_truncates_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    append_n(&p, 10, 2);
+    drop(p); // no clean close: a crash
+    let log = segment::segment_path(dir.path(), 0, "log");
+    let good = std::fs::metadata(&log).unwrap().len();
+    let mut torn = std::fs::read(&log).unwrap();
+    torn.extend_from_slice(&sample_batch(4, 0)[..30]);
+    std::fs::write(&log, &torn).unwrap();
+    let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), good);
+    assert_eq!(p.log_end_offset(), 20);
+    assert_eq!(read_all(&p, 0).len(), 10);
+    // New appends continue from the recovered end.
+    p.append(&mut sample_batch(1, 0), 0).unwrap();
+    assert_eq!(p.log_end_offset(), 21);
+}
+
+#[test]
+fn recovery_truncates_a_corrupted_batch_and_what_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    append_n(&p, 10, 2);
+    drop(p);
+    let log = segment::segment_path(dir.path(), 0, "log");
+    let mut data = std::fs::read(&log).unwrap();
+    let batch_len = sample_batch(2, 0).len();
+    data[batch_len * 7 + 70] ^= 0x55; // inside the 8th batch's records
+    std::fs::write(&log, &data).unwrap();
+    let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+    assert_eq!(p.log_end_offset(), 14);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), (batch_len * 7) as u64);
+}
+
+#[test]
+fn missing_or_corrupt_indexes_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 2048,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    append_n(&p, 60, 2);
+    p.close().unwrap();
+    drop(p);
+    std::fs::remove_file(segment::segment_path(dir.path(), 0, "index")).unwrap();
+    std::fs::write(segment::segment_path(dir.path(), 0, "timeindex"), [7u8; 5]).unwrap();
+    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    assert_eq!(read_all(&p, 0).len(), 60);
+    assert_eq!(p.offset_for_timestamp(1_000).unwrap(), Some((1_000, 0)));
+    assert!(
+        std::fs::metadata(segment::segment_path(dir.path(), 0, "index"))
+            .unwrap()
+            .len()
+            > 0
+    );
+}
+
+#[test]
+fn timestamps_find_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 1500,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    // batch i has records with timestamps 1000+10i, 1000+10i+1, 1000+10i+2
+    append_n(&p, 30, 3);
+    assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((1000, 0)));
+    assert_eq!(p.offset_for_timestamp(1001).unwrap(), Some((1001, 1)));
+    assert_eq!(p.offset_for_timestamp(1003).unwrap(), Some((1010, 3)));
+    assert_eq!(p.offset_for_timestamp(1252).unwrap(), Some((1252, 77)));
+    assert_eq!(p.offset_for_timestamp(5000).unwrap(), None);
+    assert_eq!(p.max_timestamp().unwrap(), Some((1292, 89)));
+}
+
+#[test]
+fn idempotent_retries_are_acknowledged_with_original_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    let idempotent = |seq: i32| {
+        let mut b = sample_batch(2, 0);
+        b[43..51].copy_from_slice(&5i64.to_be_bytes());
+        b[51..53].copy_from_slice(&0i16.to_be_bytes());
+        b[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    };
+    assert_eq!(p.append(&mut idempotent(0), 0).unwrap().base_offset, 0);
+    assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
+    let dup = p.append(&mut idempotent(0), 0).unwrap();
+    assert_eq!((dup.base_offset, dup.log_end_offset), (0, 4));
+    assert!(matches!(
+        p.append(&mut idempotent(6), 0),
+        Err(Error::OutOfOrderSequence { .. })
+    ));
+    // The state survives a clean restart through the snapshot…
+    p.close().unwrap();
+    drop(p);
+    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
+    drop(p);
+    // …and a crash through recovery of the active segment.
+    let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+    assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
+    assert_eq!(p.append(&mut idempotent(4), 0).unwrap().base_offset, 4);
+}
+
+#[test]
+fn bad_batches_are_rejected_without_touching_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        message_max_bytes: 100,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let mut big = sample_batch(10, 0);
+    assert!(matches!(p.append(&mut big, 0), Err(Error::MessageTooLarge { .. })));
+    let mut bad = sample_batch(1, 0);
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(matches!(p.append(&mut bad, 0), Err(Error::CorruptMessage(_))));
+    let mut two = sample_batch(1, 0);
+    two.extend(sample_batch(1, 0));
+    assert!(matches!(p.append(&mut two, 0), Err(Error::InvalidRecord(_))));
+    assert_eq!(p.log_end_offset(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_fsync_covers_every_batch_waiting_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
+    // Twenty acks=-1 producers append, then all wait for durability at once.
+    let ends: Vec<i64> = (0..20)
+        .map(|_| p.append(&mut sample_batch(1, 0), 0).unwrap().log_end_offset)
+        .collect();
+    let waits: Vec<_> = ends
+        .into_iter()
+        .map(|end| {
+            let p = p.clone();
+            tokio::spawn(async move { p.flush_to(end, 0).await })
+        })
+        .collect();
+    for w in waits {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(p.fsync_count(), 1, "the first fsync covered all twenty");
+    // Already durable: no new fsync.
+    p.flush_to(20, 0).await.unwrap();
+    assert_eq!(p.fsync_count(), 1);
+    p.append(&mut sample_batch(1, 0), 0).unwrap();
+    p.flush_to(21, 0).await.unwrap();
+    assert_eq!(p.fsync_count(), 2);
+}
+
+#[tokio::test]
+async fn flush_covers_everything_appended_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
+    append_n(&p, 3, 1);
+    p.set_config(LogConfig {
+        flush_interval_ms: 5,
+        ..config()
+    });
+    assert!(p.flush_overdue(10));
+    p.flush_to(3, 10).await.unwrap();
+    assert!(!p.flush_overdue(20));
+    p.flush_to(1, 20).await.unwrap();
+}
+
+#[test]
+fn delete_records_advances_the_log_start_and_drops_whole_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 1024,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    append_n(&p, 40, 2);
+    let before = p.segment_count();
+    assert_eq!(p.delete_records(31).unwrap(), 31);
+    assert!(p.segment_count() < before);
+    assert!(matches!(p.read(30, 100), Err(Error::OffsetOutOfRange { .. })));
+    assert_eq!(read_all(&p, 31)[0], 30, "the batch holding 31 is served whole");
+    assert!(p.delete_records(81).is_err());
+    assert_eq!(p.delete_records(10).unwrap(), 31, "never moves backwards");
+    p.close().unwrap();
+    drop(p);
+    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    assert_eq!(p.log_start_offset(), 31, "persisted");
+    assert_eq!(p.delete_records(-1).unwrap(), 80);
+}
+
+#[test]
+fn retention_by_time_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 1024,
+        retention_ms: -1,
+        retention_bytes: 3000,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    append_n(&p, 60, 2); // timestamps 1000..1590
+    let size = p.size_bytes();
+    assert!(size > 3000);
+    assert!(p.apply_retention(10_000).unwrap() > 0);
+    assert!(p.size_bytes() >= 3000 - 1024 && p.size_bytes() < size);
+    assert!(p.log_start_offset() > 0);
+    assert_eq!(p.log_end_offset(), 120);
+    // Time: everything older than 100 ms before "now" goes, the active segment too.
+    p.set_config(LogConfig {
+        retention_ms: 100,
+        retention_bytes: -1,
+        ..cfg
+    });
+    p.apply_retention(1_000_000).unwrap();
+    assert_eq!(p.log_start_offset(), 120);
+    assert!(p.read(120, 100).unwrap().is_empty());
+    assert!(matches!(p.read(0, 100), Err(Error::OffsetOutOfRange { .. })));
+    // Compacted-only topics are not touched by retention.
+    p.set_config(LogConfig {
+        cleanup_delete: false,
+        cleanup_compact: true,
+        ..config()
+    });
+    assert_eq!(p.apply_retention(i64::MAX / 2).unwrap(), 0);
+}
