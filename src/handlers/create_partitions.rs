@@ -58,7 +58,7 @@ pub async fn handle(
                 broker,
                 t.name.as_str(),
                 t.count,
-                t.assignments.as_ref().map(Vec::len),
+                t.assignments.as_ref().filter(|a| !a.is_empty()).map(Vec::len),
                 request.validate_only,
             )
         };
