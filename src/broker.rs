@@ -133,12 +133,14 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     let flusher = tokio::spawn(flush_periodically(broker.clone(), shutdown_rx.clone()));
     let group_timer = tokio::spawn(expire_group_members(broker.clone(), shutdown_rx.clone()));
     let retention = tokio::spawn(enforce_retention(broker.clone(), shutdown_rx.clone()));
+    let cleaner = tokio::spawn(clean_logs(broker.clone(), shutdown_rx.clone()));
     let serving = broker.clone();
     let task = tokio::spawn(async move {
         server::listener::serve(serving.clone(), bound, shutdown_rx).await;
         flusher.abort();
         group_timer.abort();
         retention.abort();
+        cleaner.abort();
         let closing = serving.clone();
         tokio::task::spawn_blocking(move || closing.logs.close())
             .await
@@ -184,9 +186,15 @@ async fn expire_group_members(broker: Arc<Broker>, mut shutdown: watch::Receiver
     }
 }
 
-/// Delete segments past retention every `log.retention.check.interval.ms`.
-async fn enforce_retention(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let tick = Duration::from_millis(broker.config.retention_check_interval_ms.max(10));
+/// Run `work` on every partition every `interval_ms`, off the async threads.
+async fn every_partition(
+    broker: Arc<Broker>,
+    interval_ms: u64,
+    what: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+    work: fn(&crate::log::partition_log::Partition, i64) -> crate::error::Result<()>,
+) {
+    let tick = Duration::from_millis(interval_ms.max(10));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
@@ -197,12 +205,27 @@ async fn enforce_retention(broker: Arc<Broker>, mut shutdown: watch::Receiver<bo
             let now = now_ms();
             for topic in b.logs.topics() {
                 for p in &topic.partitions {
-                    if let Err(e) = p.apply_retention(now) {
-                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed");
+                    if let Err(e) = work(p, now) {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, task = what, "background log task failed");
                     }
                 }
             }
         })
         .await;
     }
+}
+
+/// Delete segments past retention every `log.retention.check.interval.ms`.
+async fn enforce_retention(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
+    let interval = broker.config.retention_check_interval_ms;
+    every_partition(broker, interval, "retention", shutdown, |p, now| {
+        p.apply_retention(now).map(|_| ())
+    })
+    .await
+}
+
+/// Compact `cleanup.policy=compact` partitions every `log.cleaner.backoff.ms`.
+async fn clean_logs(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
+    let interval = broker.config.cleaner_backoff_ms;
+    every_partition(broker, interval, "cleaner", shutdown, |p, now| p.clean(now).map(|_| ())).await
 }

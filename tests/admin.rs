@@ -393,3 +393,79 @@ async fn every_version_of_the_admin_apis_answers() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_leaves_the_latest_value_per_key_and_drops_tombstones() {
+    let broker = TestBroker::start_with(|c| c.cleaner_backoff_ms = 100).await;
+    let bootstrap = broker.bootstrap();
+    let a = admin(&bootstrap);
+    let topic = NewTopic::new("profiles", 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("segment.bytes", "1024")
+        .set("min.cleanable.dirty.ratio", "0.01")
+        .set("delete.retention.ms", "0");
+    a.create_topics(&[topic], &AdminOptions::new()).await.unwrap();
+    let p = producer(&bootstrap, &[("linger.ms", "0"), ("compression.type", "lz4")]);
+    // 20 keys, 5 versions each; every fourth key deleted at the end.
+    for version in 0..5 {
+        for key in 0..20 {
+            let (k, v) = (format!("user-{key}"), format!("v{version}"));
+            p.send(
+                FutureRecord::to("profiles").key(&k).payload(&v),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    for key in (0..20).step_by(4) {
+        let k = format!("user-{key}");
+        p.send(
+            FutureRecord::<String, str>::to("profiles").key(&k),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    }
+    // Filler under its own key, so every write above lands in sealed segments.
+    for i in 0..40 {
+        let v = format!("{i:0100}");
+        p.send(
+            FutureRecord::to("profiles").key("filler").payload(&v),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    }
+    let expected: Vec<(String, String)> = (0..20)
+        .filter(|k| k % 4 != 0)
+        .map(|k| (format!("user-{k}"), "v4".to_string()))
+        .collect();
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        let c = consumer(&bootstrap);
+        let (low, high) = c.fetch_watermarks("profiles", 0, Duration::from_secs(5)).unwrap();
+        assert_eq!(high, 145, "offsets are kept");
+        let _ = low;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("profiles", 0, Offset::Beginning).unwrap();
+        c.assign(&tpl).unwrap();
+        let mut seen = Vec::new();
+        while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), c.recv()).await {
+            let key = String::from_utf8_lossy(m.key().unwrap()).to_string();
+            if key != "filler" {
+                let value = m.payload().map(|v| String::from_utf8_lossy(v).to_string());
+                seen.push((key, value.unwrap_or_else(|| "<tombstone>".into())));
+            }
+            if m.offset() == high - 1 {
+                break;
+            }
+        }
+        if seen == expected {
+            return;
+        }
+        last = seen;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("not compacted as expected; last read: {last:?}");
+}

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,6 +69,8 @@ struct PartitionLog {
     dir_dirty: bool,
     unflushed_messages: u64,
     last_flush_ms: i64,
+    /// Segments with a base offset below this have been compacted.
+    cleaned_up_to: i64,
 }
 
 impl PartitionLog {
@@ -130,6 +133,7 @@ impl Partition {
     /// batch and its torn tail truncated.
     pub fn open(topic: &str, index: i32, dir: &Path, config: LogConfig, clean: bool, now_ms: i64) -> Result<Partition> {
         std::fs::create_dir_all(dir)?;
+        cleaner::recover_swaps(dir)?;
         let bases = list_segments(dir)?;
         let interval = config.index_interval_bytes;
         let mut producers = ProducerStateManager::default();
@@ -179,6 +183,7 @@ impl Partition {
                 dir_dirty: true,
                 unflushed_messages: 0,
                 last_flush_ms: now_ms,
+                cleaned_up_to: 0,
             }),
             waiters: Mutex::new(Vec::new()),
             flush_lock: tokio::sync::Mutex::new(()),
@@ -480,7 +485,10 @@ impl Partition {
     }
 }
 
+mod cleaner;
 mod retention;
+
+pub use cleaner::CleanStats;
 
 #[cfg(test)]
 mod tests;

@@ -87,10 +87,11 @@ impl Partition {
         }
         let mut cut = log.log_start_offset;
         for seg in log.sealed.values() {
-            if !expired(seg) {
+            // An empty sealed segment (compacted away) holds nothing to keep.
+            if !(seg.is_empty() || expired(seg)) {
                 break;
             }
-            cut = seg.next_offset();
+            cut = cut.max(seg.next_offset());
         }
         if config.retention_bytes >= 0 {
             let mut total: u64 = log.segments().map(|s| s.size()).sum();
