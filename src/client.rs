@@ -15,6 +15,24 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("unexpected answer from the broker: {0}")]
     Protocol(String),
+    #[error("the broker answered {name}{detail}")]
+    Kafka { code: i16, name: String, detail: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl ClientError {
+    /// A Kafka error code (and message) from a response; `Ok` for 0.
+    pub fn check(code: i16, message: Option<&str>) -> Result<(), ClientError> {
+        match kafka_protocol::error::ResponseError::try_from_code(code) {
+            None => Ok(()),
+            Some(e) => Err(ClientError::Kafka {
+                code,
+                name: format!("{e:?}"),
+                detail: message.map(|m| format!(": {m}")).unwrap_or_default(),
+            }),
+        }
+    }
 }
 
 pub struct Client {

@@ -1,6 +1,8 @@
 //! The `strom` binary: `strom serve` (the default) runs the broker.
 
 use clap::{Parser, Subcommand};
+use strom::cli::Output;
+use strom::client::ClientError;
 use strom::config::{Config, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
@@ -17,19 +19,98 @@ struct Cli {
 enum Command {
     /// Run the broker (also what a bare `strom` does).
     Serve(ServeArgs),
-    /// Consumer groups: list them, or describe one with its members and lag.
+    /// Topics: list, create, describe, alter, delete.
+    Topics {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// Consumer groups: list, describe with lag, delete, reset offsets.
     Groups {
-        /// Any broker of the cluster (strom or Kafka).
-        #[arg(
-            long,
-            env = "STROM_BOOTSTRAP_SERVER",
-            default_value = "localhost:9092",
-            global = true
-        )]
-        bootstrap_server: String,
+        #[command(flatten)]
+        client: ClientArgs,
         #[command(subcommand)]
         command: GroupsCommand,
     },
+    /// Produce one record per line of standard input.
+    Produce {
+        #[command(flatten)]
+        client: ClientArgs,
+        topic: String,
+        /// Split each line at this separator into key and value (e.g. ':').
+        #[arg(short = 'K', long)]
+        key_separator: Option<String>,
+        /// Write every record to this partition.
+        #[arg(short, long)]
+        partition: Option<i32>,
+    },
+    /// Print records of a topic, then exit at its end (like kcat -e).
+    Consume {
+        #[command(flatten)]
+        client: ClientArgs,
+        topic: String,
+        #[arg(short, long)]
+        partition: Option<i32>,
+        /// Start at the beginning instead of the end.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Print keys too, followed by this separator.
+        #[arg(short = 'K', long)]
+        key_separator: Option<String>,
+        /// Stop after this many records.
+        #[arg(long)]
+        max_messages: Option<usize>,
+        /// Keep waiting for new records instead of stopping at the end.
+        #[arg(short, long)]
+        follow: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// Any broker of the cluster (strom or Kafka).
+    #[arg(
+        long,
+        env = "STROM_BOOTSTRAP_SERVER",
+        default_value = "localhost:9092",
+        global = true
+    )]
+    bootstrap_server: String,
+    /// JSON output for scripts instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Every topic with its partition count.
+    List,
+    /// Create a topic.
+    Create {
+        topic: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i16,
+        /// A topic config, KEY=VALUE (repeatable), e.g. --config cleanup.policy=compact
+        #[arg(long = "config", value_parser = strom::cli::topics::key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Partitions, offsets and config overrides of a topic.
+    Describe { topic: String },
+    /// Add partitions, set or delete config overrides.
+    Alter {
+        topic: String,
+        #[arg(long)]
+        partitions: Option<i32>,
+        #[arg(long = "config", value_parser = strom::cli::topics::key_value)]
+        configs: Vec<(String, String)>,
+        #[arg(long = "delete-config")]
+        delete_configs: Vec<String>,
+    },
+    /// Delete a topic and its data.
+    Delete { topic: String },
 }
 
 #[derive(Subcommand)]
@@ -38,6 +119,26 @@ enum GroupsCommand {
     List,
     /// Members, committed offsets, log end offsets and lag of one group.
     Describe { group: String },
+    /// Delete a group without members, with its committed offsets.
+    Delete { group: String },
+    /// Move a group's committed offsets (a dry run unless --execute).
+    ResetOffsets {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, group = "to")]
+        to_earliest: bool,
+        #[arg(long, group = "to")]
+        to_latest: bool,
+        /// Epoch milliseconds or YYYY-MM-DDTHH:MM:SS[.mmm]Z
+        #[arg(long, group = "to")]
+        to_datetime: Option<String>,
+        #[arg(long, group = "to")]
+        to_offset: Option<i64>,
+        #[arg(long)]
+        execute: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,10 +149,40 @@ fn main() -> std::process::ExitCode {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
-        Some(Command::Groups {
-            bootstrap_server,
-            command,
-        }) => return run_tool(groups(bootstrap_server, command)),
+        Some(Command::Topics { client, command }) => return run_tool(topics(client, command)),
+        Some(Command::Groups { client, command }) => return run_tool(groups(client, command)),
+        Some(Command::Produce {
+            client,
+            topic,
+            key_separator,
+            partition,
+        }) => {
+            return run_tool(async move {
+                strom::cli::io::produce(&client.bootstrap_server, &topic, key_separator.as_deref(), partition).await
+            })
+        }
+        Some(Command::Consume {
+            client,
+            topic,
+            partition,
+            from_beginning,
+            key_separator,
+            max_messages,
+            follow,
+        }) => {
+            return run_tool(async move {
+                strom::cli::io::consume(
+                    &client.bootstrap_server,
+                    &topic,
+                    partition,
+                    from_beginning,
+                    key_separator.as_deref(),
+                    max_messages,
+                    follow,
+                )
+                .await
+            })
+        }
     };
     let config = match Config::resolve(&args) {
         Ok(c) => c,
@@ -76,10 +207,57 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn groups(bootstrap: String, command: GroupsCommand) -> Result<(), strom::client::ClientError> {
+async fn topics(client: ClientArgs, command: TopicsCommand) -> Result<(), ClientError> {
+    use strom::cli::topics;
+    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
     match command {
-        GroupsCommand::List => strom::cli::groups::list(&bootstrap).await,
-        GroupsCommand::Describe { group } => strom::cli::groups::describe(&bootstrap, &group).await,
+        TopicsCommand::List => topics::list(bs, out).await,
+        TopicsCommand::Create {
+            topic,
+            partitions,
+            replication_factor,
+            configs,
+        } => topics::create(bs, &topic, partitions, replication_factor, &configs, out).await,
+        TopicsCommand::Describe { topic } => topics::describe(bs, &topic, out).await,
+        TopicsCommand::Alter {
+            topic,
+            partitions,
+            configs,
+            delete_configs,
+        } => topics::alter(bs, &topic, partitions, &configs, &delete_configs, out).await,
+        TopicsCommand::Delete { topic } => topics::delete(bs, &topic, out).await,
+    }
+}
+
+async fn groups(client: ClientArgs, command: GroupsCommand) -> Result<(), ClientError> {
+    use strom::cli::groups::{self, ResetTo};
+    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    match command {
+        GroupsCommand::List => groups::list(bs, out).await,
+        GroupsCommand::Describe { group } => groups::describe(bs, &group, out).await,
+        GroupsCommand::Delete { group } => groups::delete(bs, &group, out).await,
+        GroupsCommand::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_datetime,
+            to_offset,
+            execute,
+        } => {
+            let to = match (to_earliest, to_latest, to_datetime, to_offset) {
+                (true, _, _, _) => ResetTo::Earliest,
+                (_, true, _, _) => ResetTo::Latest,
+                (_, _, Some(t), _) => ResetTo::Time(strom::cli::parse_time(&t).map_err(ClientError::Usage)?),
+                (_, _, _, Some(o)) => ResetTo::Offset(o),
+                _ => {
+                    return Err(ClientError::Usage(
+                        "say where to: --to-earliest, --to-latest, --to-datetime or --to-offset".into(),
+                    ))
+                }
+            };
+            groups::reset_offsets(bs, &group, &topic, to, execute, out).await
+        }
     }
 }
 

@@ -11,7 +11,20 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
 fn strom(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strom")).args(args).output().unwrap();
+    strom_with_input(args, "")
+}
+
+fn strom_with_input(args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -73,4 +86,129 @@ fn an_unreachable_broker_is_a_clear_error() {
     let (ok, _, err) = strom(&["groups", "list", "--bootstrap-server", "127.0.0.1:1"]);
     assert!(!ok);
     assert!(err.contains("cannot reach a broker at 127.0.0.1:1"), "{err}");
+}
+
+/// Run the CLI off the async threads (the broker shares them).
+async fn run(args: Vec<String>, input: &str) -> (bool, String, String) {
+    let input = input.to_string();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        strom_with_input(&refs, &input)
+    })
+    .await
+    .unwrap()
+}
+
+fn args(bootstrap: &str, words: &str) -> Vec<String> {
+    let mut v: Vec<String> = words.split_whitespace().map(String::from).collect();
+    v.push("--bootstrap-server".into());
+    v.push(bootstrap.into());
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_produce_consume_and_reset_offsets_from_the_cli() {
+    let broker = TestBroker::start().await;
+    let bs = broker.bootstrap();
+    let (ok, out, err) = run(
+        args(
+            &bs,
+            "topics create orders --partitions 3 --config retention.ms=86400000",
+        ),
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Created topic orders with 3 partition(s)"), "{out}");
+    let (ok, _, err) = run(args(&bs, "topics create orders"), "").await;
+    assert!(!ok && err.contains("TopicAlreadyExists"), "{err}");
+
+    let (ok, out, _) = run(args(&bs, "topics list --json"), "").await;
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["name"], "orders");
+    assert_eq!(v[0]["partitions"], 3);
+    assert_eq!(v[0]["topicId"].as_str().unwrap().len(), 22);
+
+    let (ok, _, err) = run(args(&bs, "produce orders -K :"), "k1:one\nk2:two\nk1:three\n").await;
+    assert!(ok && err.contains("Produced 3 record(s)"), "{err}");
+    let (ok, out, _) = run(args(&bs, "consume orders --from-beginning -K ="), "").await;
+    assert!(ok);
+    let mut lines: Vec<&str> = out.lines().collect();
+    // k1's records share a partition, in order.
+    let k1: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("k1=")).collect();
+    assert_eq!(k1, vec!["k1=one", "k1=three"]);
+    lines.sort();
+    assert_eq!(lines, vec!["k1=one", "k1=three", "k2=two"]);
+
+    let (ok, out, _) = run(
+        args(
+            &bs,
+            "topics alter orders --partitions 4 --config retention.bytes=5000 --delete-config retention.ms",
+        ),
+        "",
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out, _) = run(args(&bs, "topics describe orders --json"), "").await;
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["partitions"].as_array().unwrap().len(), 4);
+    assert_eq!(v["configs"]["retention.bytes"], "5000");
+    assert!(v["configs"].get("retention.ms").is_none());
+
+    // reset-offsets: a dry run changes nothing; --execute commits.
+    let (ok, out, _) = run(
+        args(&bs, "groups reset-offsets --group g --topic orders --to-latest"),
+        "",
+    )
+    .await;
+    assert!(ok && out.contains("Dry run"), "{out}");
+    let (ok, out, _) = run(args(&bs, "groups list --json"), "").await;
+    assert!(ok && !out.contains("\"g\""), "{out}");
+    let (ok, out, _) = run(
+        args(
+            &bs,
+            "groups reset-offsets --group g --topic orders --to-latest --execute --json",
+        ),
+        "",
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out, _) = run(args(&bs, "groups describe g --json"), "").await;
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let total: i64 = v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["currentOffset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 3);
+    assert!(v["partitions"].as_array().unwrap().iter().all(|p| p["lag"] == 0));
+    let (ok, _, _) = run(
+        args(
+            &bs,
+            "groups reset-offsets --group g --topic orders --to-datetime 1970-01-01T00:00:00Z --execute",
+        ),
+        "",
+    )
+    .await;
+    assert!(ok);
+    let (_, out, _) = run(args(&bs, "groups describe g --json"), "").await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["currentOffset"] == 0));
+    let (ok, _, _) = run(args(&bs, "groups delete g"), "").await;
+    assert!(ok);
+
+    let (ok, _, _) = run(args(&bs, "topics delete orders"), "").await;
+    assert!(ok);
+    let (ok, _, err) = run(args(&bs, "topics describe orders"), "").await;
+    assert!(!ok && err.contains("UnknownTopicOrPartition"), "{err}");
+    let (ok, _, err) = run(args(&bs, "topics create bad --config retention.ms=soon"), "").await;
+    assert!(!ok && err.contains("InvalidConfig"), "{err}");
 }

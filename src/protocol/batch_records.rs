@@ -29,6 +29,7 @@ pub struct RecordView {
     pub offset_delta: i32,
     pub timestamp_delta: i64,
     pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
     pub value_is_null: bool,
     /// The whole record, length prefix included, exactly as stored.
     pub raw: Bytes,
@@ -95,11 +96,13 @@ pub fn records(batch: &Bytes, header: &BatchHeader) -> Result<Vec<RecordView>> {
         let key_len = zigzag(&mut body)?;
         let key = take(&mut body, key_len)?;
         let value_len = zigzag(&mut body)?;
+        let value = take(&mut body, value_len)?;
         out.push(RecordView {
             offset_delta,
             timestamp_delta,
             key,
-            value_is_null: value_len < 0,
+            value_is_null: value.is_none(),
+            value,
             raw,
         });
     }

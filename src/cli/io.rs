@@ -1,0 +1,137 @@
+//! `strom produce` and `strom consume`: quick checks from a shell.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+
+use super::partitioner::partition_for;
+use super::{list_offsets, partitions_of, s};
+use crate::client::{Client, ClientError};
+use crate::protocol::batch_records;
+use crate::protocol::records::{self, build_batch, NewRecord};
+
+/// `strom produce TOPIC`: one record per line of standard input; with a key
+/// separator, the text before it is the key (partitioned as Kafka's default
+/// partitioner does), else records go round-robin.
+pub async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    key_separator: Option<&str>,
+    partition: Option<i32>,
+) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let partitions = partitions_of(&mut client, topic).await?;
+    let count = partitions.len() as i32;
+    let mut by_partition: BTreeMap<i32, Vec<NewRecord>> = BTreeMap::new();
+    let now = crate::util::now_ms();
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line?;
+        let (key, value) = match key_separator.and_then(|sep| line.split_once(sep)) {
+            Some((k, v)) => (Some(Bytes::from(k.to_string())), Bytes::from(v.to_string())),
+            None => (None, Bytes::from(line)),
+        };
+        let p = partition.unwrap_or_else(|| match &key {
+            Some(k) => partition_for(k, count),
+            None => n as i32 % count,
+        });
+        by_partition.entry(p).or_default().push(NewRecord {
+            key,
+            value: Some(value),
+            timestamp: now,
+        });
+    }
+    let mut total = 0;
+    for (p, recs) in by_partition {
+        for chunk in recs.chunks(500) {
+            let mut pd = PartitionProduceData::default();
+            pd.index = p;
+            pd.records = Some(Bytes::from(build_batch(chunk, None)));
+            let mut td = TopicProduceData::default();
+            td.name = TopicName(s(topic));
+            td.partition_data = vec![pd];
+            let mut req = ProduceRequest::default();
+            req.acks = -1;
+            req.timeout_ms = 30_000;
+            req.topic_data = vec![td];
+            let r = client.call(9, &req).await?;
+            let pr = &r.responses[0].partition_responses[0];
+            ClientError::check(pr.error_code, pr.error_message.as_deref())?;
+            total += chunk.len();
+        }
+    }
+    eprintln!("Produced {total} record(s) to {topic}.");
+    Ok(())
+}
+
+/// `strom consume TOPIC`: print records (values, or key<sep>value) from the
+/// beginning or the end; stop at the end unless `follow`, or after `max` records.
+pub async fn consume(
+    bootstrap: &str,
+    topic: &str,
+    partition: Option<i32>,
+    from_beginning: bool,
+    key_separator: Option<&str>,
+    max: Option<usize>,
+    follow: bool,
+) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let partitions = match partition {
+        Some(p) => vec![p],
+        None => partitions_of(&mut client, topic).await?,
+    };
+    let mut positions = list_offsets(&mut client, topic, &partitions, if from_beginning { -2 } else { -1 }).await?;
+    let ends = list_offsets(&mut client, topic, &partitions, -1).await?;
+    let mut printed = 0usize;
+    loop {
+        let done = |positions: &BTreeMap<i32, i64>| positions.iter().all(|(p, o)| *o >= ends[p]);
+        if max.is_some_and(|m| printed >= m) || (!follow && done(&positions)) {
+            return Ok(());
+        }
+        let mut ft = FetchTopic::default();
+        ft.topic = TopicName(s(topic));
+        ft.partitions = positions
+            .iter()
+            .map(|(p, o)| {
+                let mut fp = FetchPartition::default();
+                fp.partition = *p;
+                fp.fetch_offset = *o;
+                fp.partition_max_bytes = 1 << 20;
+                fp
+            })
+            .collect();
+        let mut req = FetchRequest::default();
+        req.max_wait_ms = 500;
+        req.min_bytes = 1;
+        req.max_bytes = 50 << 20;
+        req.topics = vec![ft];
+        let r = client.call(12, &req).await?;
+        for pd in r.responses.iter().flat_map(|t| t.partitions.iter()) {
+            ClientError::check(pd.error_code, None)?;
+            let data = pd.records.clone().unwrap_or_default();
+            for (pos, h) in records::Batches::new(&data) {
+                let batch = data.slice(pos..pos + h.total_size());
+                let recs = batch_records::records(&batch, &h).map_err(|e| ClientError::Protocol(e.to_string()))?;
+                for rec in recs {
+                    let offset = h.base_offset + rec.offset_delta as i64;
+                    if offset < positions[&pd.partition_index] || max.is_some_and(|m| printed >= m) {
+                        continue;
+                    }
+                    let value = String::from_utf8_lossy(rec.value.as_deref().unwrap_or_default()).to_string();
+                    match key_separator {
+                        Some(sep) => {
+                            let key = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default()).to_string();
+                            println!("{key}{sep}{value}");
+                        }
+                        None => println!("{value}"),
+                    }
+                    printed += 1;
+                }
+                positions.insert(pd.partition_index, h.last_offset() + 1);
+            }
+        }
+    }
+}
