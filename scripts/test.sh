@@ -10,6 +10,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
@@ -32,3 +33,6 @@ bash compat/kafkajs/run.sh target/debug/strom
 
 echo "== examples/shop: the order pipeline end to end, and docker-compose"
 bash examples/shop/run-tests.sh target/debug/strom
+
+echo "== compat: confluent-kafka (Python) AdminClient, in a venv"
+bash compat/python/run.sh target/debug/strom

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// A Kafka-style properties file (e.g. server.properties).
     #[arg(long = "config", env = "STROM_CONFIG")]
     pub config_file: Option<PathBuf>,
+    /// Any broker setting under its Kafka key, KEY=VALUE (repeatable), over the
+    /// properties file: e.g. --override log.retention.hours=24
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
     /// Where to listen (Kafka: listeners), HOST:PORT or NAME://HOST:PORT,…  [default: 0.0.0.0:9092]
     #[arg(long = "listen", env = "STROM_LISTEN")]
     pub listeners: Option<String>,
@@ -169,10 +173,18 @@ impl Config {
     /// Resolve flags (already merged with environment variables by clap) over the
     /// properties file over the defaults.
     pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
-        let props = match &args.config_file {
+        let mut props = match &args.config_file {
             Some(path) => read_properties(path)?,
             None => HashMap::new(),
         };
+        for o in &args.overrides {
+            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                key: "--override",
+                value: o.clone(),
+                reason: "expected KEY=VALUE".into(),
+            })?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
         let p = Props(&props);
         let listeners = args.listeners.clone().or(p.string("listeners"));
         let listeners = parse_listeners("listeners", listeners.as_deref().unwrap_or("0.0.0.0:9092"))?;
@@ -417,6 +429,23 @@ mod tests {
         assert_eq!(c.listeners[0].port, 19092);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert!(!c.auto_create_topics);
+    }
+
+    #[test]
+    fn overrides_set_any_broker_key() {
+        let c = Config::resolve(&ServeArgs {
+            overrides: vec!["log.retention.hours=24".into(), "log.cleanup.policy=compact".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.log.retention_ms, 24 * 3_600_000);
+        assert!(c.log.cleanup_compact);
+        assert_eq!(c.log_overrides["log.retention.ms"], "86400000");
+        assert!(Config::resolve(&ServeArgs {
+            overrides: vec!["nokey".into()],
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]
