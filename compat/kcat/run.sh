@@ -7,28 +7,14 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${1:-$root/target/debug/strom}
+bin=$(realpath "${1:-$root/target/debug/strom}")
 port=${KCAT_PORT:-29092}
 broker=127.0.0.1:$port
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$root/scripts/lib/strom-process.sh"
+work=$STROM_WORK
 
-start() {
-  "$bin" --listen "$broker" --advertised-listener "$broker" --data-dir "$work/data" --num-partitions 4 \
-    >>"$work/strom.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do
-    if kcat -b "$broker" -L -m 2 >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "strom did not start"; cat "$work/strom.log"; exit 1
-}
-stop() { kill "$pid"; wait "$pid" || true; pid=; }
+start() { start_strom "$bin" "$port" --num-partitions 4; }
+stop() { stop_strom; }
 
 passed=0 failed=0
 check() { # name, command...
