@@ -4,29 +4,23 @@
 //   GET  /orders/:id  → {orderId, status, reason?}
 'use strict'
 const crypto = require('node:crypto')
-const { kafka, ensureTopics, onShutdown, log, TOPICS } = require('../lib/kafka')
-const { serve } = require('../lib/http')
+const { log, TOPICS } = require('../lib/kafka')
+const { runService, start } = require('../lib/service')
 const store = require('../lib/state').open('web', () => ({ orders: {} }))
 
-async function main () {
-  const client = kafka('web')
-  await ensureTopics(client)
-  const producer = client.producer({ idempotent: true })
-  await producer.connect()
-  const consumer = client.consumer({ groupId: 'web-order-status', sessionTimeout: 10000, heartbeatInterval: 1000 })
-  await consumer.connect()
-  await consumer.subscribe({ topics: [TOPICS.ordersCompleted, TOPICS.ordersRejected], fromBeginning: true })
-  await consumer.run({
-    eachMessage: async ({ topic, message }) => {
-      const event = JSON.parse(message.value.toString())
-      const status = topic === TOPICS.ordersCompleted ? 'completed' : 'rejected'
-      store.apply(`${status}:${event.orderId}`, s => {
-        s.orders[event.orderId] = { ...(s.orders[event.orderId] || {}), status, reason: event.reason }
-      })
-    }
-  })
-
-  const server = await serve(Number(process.env.PORT || 8080), {
+start(() => runService({
+  name: 'web-order-status',
+  topics: [TOPICS.ordersCompleted, TOPICS.ordersRejected],
+  producer: true,
+  eachMessage: async ({ topic, message }) => {
+    const event = JSON.parse(message.value.toString())
+    const status = topic === TOPICS.ordersCompleted ? 'completed' : 'rejected'
+    store.apply(`${status}:${event.orderId}`, s => {
+      s.orders[event.orderId] = { ...(s.orders[event.orderId] || {}), status, reason: event.reason }
+    })
+  },
+  port: Number(process.env.PORT || 8080),
+  routes: producer => ({
     'POST /orders': async ({ body }) => {
       if (!body || !body.userId || !Array.isArray(body.items) || body.items.length === 0) {
         return [400, { error: 'userId and items are required' }]
@@ -48,12 +42,4 @@ async function main () {
       return o ? [200, { orderId: params.id, ...o }] : [404, { error: 'unknown order' }]
     }
   })
-  log('web', 'listening', { port: server.address().port })
-  onShutdown(async () => {
-    server.close()
-    await consumer.disconnect()
-    await producer.disconnect()
-  })
-}
-
-main().catch(e => { console.error(e); process.exit(1) })
+}))
