@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY vendor ./vendor
 COPY src ./src
+# Every workspace member must be present for cargo to read the workspace.
+COPY bench ./bench
 RUN cargo build --release --locked --bin strom
 
 FROM debian:bookworm-slim

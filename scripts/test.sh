@@ -20,10 +20,10 @@ fi
 
 echo "== format and lints"
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== unit and integration tests"
-cargo test --locked --all-targets
+cargo test --workspace --locked --all-targets
 
 echo "== compat: kcat"
 bash compat/kcat/run.sh target/debug/strom

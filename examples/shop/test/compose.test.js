@@ -74,6 +74,12 @@ test('the Dockerfiles build what compose runs', () => {
   for (const copied of ['Cargo.toml', 'Cargo.lock', 'vendor', 'src']) {
     assert.ok(fs.existsSync(path.join(ROOT, copied)), `${copied} exists to be copied`)
   }
+  // cargo refuses a workspace with a member missing, so each one is copied in.
+  const manifest = fs.readFileSync(path.join(ROOT, 'Cargo.toml'), 'utf8')
+  const members = manifest.match(/^members = \[(.*)\]$/m)[1].match(/"([^"]+)"/g).map(m => m.slice(1, -1))
+  for (const member of members.filter(m => m !== '.')) {
+    assert.match(broker, new RegExp(`^COPY ${member} \\./${member}$`, 'm'), `workspace member ${member} copied`)
+  }
   const shop = fs.readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8')
   assert.match(shop, /npm ci --omit=dev/)
 })
