@@ -17,6 +17,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::log::manager::Topic;
+use crate::server::response::Splices;
 
 /// The topics of a request, resolved once (by id from v13, by name before).
 struct Wanted {
@@ -34,9 +35,11 @@ fn error_partition(index: i32, code: ResponseError) -> PartitionData {
     p
 }
 
-/// One pass over every partition: what can be sent now, and its size.
-fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchResponse, usize, bool) {
+/// One pass over every partition: what can be sent now (records as stand-ins for
+/// their file ranges), and its size.
+fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchResponse, Splices, usize, bool) {
     let mut response = FetchResponse::default();
+    let mut splices = Splices::default();
     let mut total = 0usize;
     let mut any_error = false;
     for w in wanted {
@@ -64,10 +67,14 @@ fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchRespons
             let budget = max_bytes.saturating_sub(total);
             let limit = (fp.partition_max_bytes.max(0) as usize).min(budget);
             let read = if limit == 0 {
-                Ok(bytes::Bytes::new())
+                Ok(None)
             } else {
-                partition.read(fp.fetch_offset, limit)
+                partition.read_slice(fp.fetch_offset, limit)
             };
+            let read = read.and_then(|slice| match slice {
+                Some(slice) => Ok(splices.stand_in(slice)?),
+                None => Ok(bytes::Bytes::new()),
+            });
             let mut pd = match read {
                 Ok(records) => {
                     total += records.len();
@@ -91,11 +98,11 @@ fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchRespons
         }
         response.responses.push(tr);
     }
-    (response, total, any_error)
+    (response, splices, total, any_error)
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> (FetchResponse, Splices) {
     let version = ctx.api_version;
     let wanted: Vec<Wanted> = request
         .topics
@@ -126,9 +133,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
                 }
             }
         }
-        let (response, bytes, any_error) = read_once(&wanted, version, max_bytes);
+        let (response, splices, bytes, any_error) = read_once(&wanted, version, max_bytes);
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
-            return response;
+            return (response, splices);
         }
         tokio::select! {
             _ = waker.notified() => {}

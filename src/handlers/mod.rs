@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, ListenerInfo};
 use crate::protocol::header::{encode_response_header, Request};
+use crate::server::response::{ResponseFrame, SpliceBuf, Splices};
 
 /// An implemented API and the versions it is advertised and served with.
 #[derive(Debug, Clone, Copy)]
@@ -125,9 +126,19 @@ pub struct CodecError {
 }
 
 /// Frame an encoded response: size, header, body.
-fn frame_response<R: Encodable>(api: ApiKey, ctx: &RequestContext, response: &R) -> Result<Bytes, CodecError> {
+fn frame_response<R: Encodable>(api: ApiKey, ctx: &RequestContext, response: &R) -> Result<ResponseFrame, CodecError> {
+    frame_spliced(api, ctx, response, Splices::default())
+}
+
+/// Frame a response whose record fields may be stand-ins for file ranges.
+fn frame_spliced<R: Encodable>(
+    api: ApiKey,
+    ctx: &RequestContext,
+    response: &R,
+    splices: Splices,
+) -> Result<ResponseFrame, CodecError> {
     let version = ctx.api_version;
-    let mut out = BytesMut::with_capacity(64);
+    let mut out = SpliceBuf::new(splices, 256);
     out.put_i32(0);
     encode_response_header(&mut out, ctx.correlation_id, api.response_header_version(version));
     response.encode(&mut out, version).map_err(|e| {
@@ -139,9 +150,7 @@ fn frame_response<R: Encodable>(api: ApiKey, ctx: &RequestContext, response: &R)
             reason: e.to_string(),
         }
     })?;
-    let size = (out.len() - 4) as i32;
-    out[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(out.freeze())
+    Ok(out.finish())
 }
 
 /// The answer to a request this broker does not serve: the correlation id and
@@ -159,11 +168,11 @@ fn unsupported(ctx: &RequestContext) -> Bytes {
 pub enum Reply {
     /// Nothing at all (acks=0 produce).
     Nothing,
-    Now(Bytes),
+    Now(ResponseFrame),
     /// A response still being produced (a long poll, a rebalance, an fsync). The
     /// connection goes on reading and handling later requests meanwhile, and writes
     /// this one in its turn.
-    Later(JoinHandle<Result<Option<Bytes>, CodecError>>),
+    Later(JoinHandle<Result<Option<ResponseFrame>, CodecError>>),
 }
 
 fn decode<R: Decodable>(api: ApiKey, ctx: &RequestContext, mut body: Bytes) -> Result<R, CodecError> {
@@ -181,7 +190,7 @@ fn decode<R: Decodable>(api: ApiKey, ctx: &RequestContext, mut body: Bytes) -> R
 /// in its own task and the connection moves on.
 fn run<F>(handler: F) -> Result<Reply, CodecError>
 where
-    F: Future<Output = Result<Option<Bytes>, CodecError>> + Send + 'static,
+    F: Future<Output = Result<Option<ResponseFrame>, CodecError>> + Send + 'static,
 {
     let mut handler = Box::pin(handler);
     // Polling with a no-op waker is sound: tokio's futures register the waker of
@@ -234,7 +243,7 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
             let response = api_versions::table(kafka_protocol::error::ResponseError::UnsupportedVersion.code());
             return Ok(Reply::Now(frame_response(ApiKey::ApiVersions, &v0, &response)?));
         }
-        return Ok(Reply::Now(unsupported(ctx)));
+        return Ok(Reply::Now(unsupported(ctx).into()));
     };
     let (key, body) = (spec.key, request.body);
     match key {
@@ -243,7 +252,15 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
         // acks=0: the client expects no response at all.
         ApiKey::Produce => serve!(broker, ctx, body, key, produce::handle, |r: &ProduceRequest| r.acks
             == 0),
-        ApiKey::Fetch => serve!(broker, ctx, body, key, fetch::handle),
+        ApiKey::Fetch => {
+            // Record data stays in the segment files until the writer sends it.
+            let request = decode(key, ctx, body)?;
+            let (broker, ctx) = (broker.clone(), ctx.clone());
+            run(async move {
+                let (response, splices) = fetch::handle(&broker, &ctx, request).await;
+                frame_spliced(key, &ctx, &response, splices).map(Some)
+            })
+        }
         ApiKey::ListOffsets => serve!(broker, ctx, body, key, list_offsets::handle),
         ApiKey::CreateTopics => serve!(broker, ctx, body, key, create_topics::handle),
         ApiKey::DeleteTopics => serve!(broker, ctx, body, key, delete_topics::handle),
@@ -266,7 +283,7 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
         ApiKey::DeleteRecords => serve!(broker, ctx, body, key, delete_records::handle),
         ApiKey::DescribeCluster => serve!(broker, ctx, body, key, describe_cluster::handle),
         ApiKey::DescribeLogDirs => serve!(broker, ctx, body, key, describe_log_dirs::handle),
-        _ => Ok(Reply::Now(unsupported(ctx))),
+        _ => Ok(Reply::Now(unsupported(ctx).into())),
     }
 }
 

@@ -91,6 +91,17 @@ impl OffsetIndex {
         }
     }
 
+    /// The greatest indexed position at or below `position`, or 0: always where a
+    /// batch starts.
+    pub fn floor_position(&self, position: u64) -> u64 {
+        let i = self.entries.partition_point(|e| e.1 as u64 <= position);
+        if i == 0 {
+            0
+        } else {
+            self.entries[i - 1].1 as u64
+        }
+    }
+
     /// The last entry, if any.
     pub fn last(&self) -> Option<(i64, u32)> {
         self.entries.last().map(|&(r, p)| (self.base_offset + r as i64, p))

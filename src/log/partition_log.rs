@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::producer_state::{ProducerStateManager, SequenceCheck, SNAPSHOT_FILE};
-use super::segment::{self, ActiveSegment, LogSegment, SealedSegment};
+use super::segment::{self, ActiveSegment, FileSlice, LogSegment, SealedSegment};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::protocol::batch_records;
@@ -329,13 +329,22 @@ impl Partition {
     /// Whole batches from `offset` on, up to `max_bytes` but at least one batch.
     /// Empty when `offset` is the log end offset.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Bytes> {
+        match self.read_slice(offset, max_bytes)? {
+            Some(slice) => Ok(slice.read()?),
+            None => Ok(Bytes::new()),
+        }
+    }
+
+    /// Where in which file the batches of [`Partition::read`] are, without reading
+    /// them: what a fetch sends to the socket. None when `offset` is the log end offset.
+    pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>> {
         let mut offset = offset;
         loop {
-            let (file, from, end, next_base) = {
+            let (file, from, end, next_base, hint) = {
                 let log = self.lock();
                 let leo = log.log_end_offset();
                 if offset == leo {
-                    return Ok(Bytes::new());
+                    return Ok(None);
                 }
                 if offset < log.log_start_offset || offset > leo {
                     return Err(Error::OffsetOutOfRange {
@@ -345,13 +354,24 @@ impl Partition {
                     });
                 }
                 let (seg, next) = log.segment_for(offset);
-                (seg.file(), seg.locate(offset), seg.size(), next)
+                let from = seg.locate(offset);
+                // The batch sought starts at or after `from`, so a boundary at or
+                // below from + max_bytes is within reach of any read of it.
+                let hint = seg.boundary_at_or_below(from + max_bytes as u64);
+                (seg.file(), from, seg.size(), next, hint)
             };
             match segment::find_batch(&file, from, end, offset)? {
-                Some(b) => return Ok(segment::read_batches(&file, b.position, end, max_bytes)?),
+                Some(b) => {
+                    let len = segment::batch_extent(&file, b.position, end, max_bytes, hint)?;
+                    return Ok((len > 0).then_some(FileSlice {
+                        file,
+                        position: b.position,
+                        len: len as usize,
+                    }));
+                }
                 None => match next_base {
                     Some(next) => offset = next,
-                    None => return Ok(Bytes::new()),
+                    None => return Ok(None),
                 },
             }
         }

@@ -102,6 +102,11 @@ impl LogSegment {
         self.index.lookup(offset).1 as u64
     }
 
+    /// A position at or below `position` where a batch starts, from the index.
+    pub fn boundary_at_or_below(&self, position: u64) -> u64 {
+        self.index.floor_position(position)
+    }
+
     /// Offset from which to scan for the first record at or after `timestamp`.
     pub fn locate_time(&self, timestamp: i64) -> i64 {
         self.time_index.lookup(timestamp)
@@ -401,25 +406,67 @@ pub fn find_batch(file: &File, from: u64, end: u64, offset: i64) -> io::Result<O
     Ok(None)
 }
 
+/// A range of a segment file holding whole record batches: what a fetch sends,
+/// straight from the file to the socket.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    pub file: Arc<File>,
+    pub position: u64,
+    pub len: usize,
+}
+
+impl FileSlice {
+    /// The bytes of the range, read into memory.
+    pub fn read(&self) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(self.len);
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf.freeze())
+    }
+}
+
+/// How many bytes of whole batches start at `from` (a batch boundary): as many as
+/// fit in `max_bytes`, but at least the first batch, never past `end`. Only batch
+/// lengths are read; `hint` is a known batch boundary (from the offset index) at
+/// or below `from + max_bytes`, from which the walk may start instead of `from`.
+pub fn batch_extent(file: &File, from: u64, end: u64, max_bytes: usize, hint: u64) -> io::Result<u64> {
+    let batch_len = |pos: u64| -> io::Result<Option<u64>> {
+        if pos + records::LOG_OVERHEAD as u64 > end {
+            return Ok(None);
+        }
+        let mut head = [0u8; records::LOG_OVERHEAD];
+        file.read_exact_at(&mut head, pos)?;
+        let len = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+        Ok((len > 0).then_some(records::LOG_OVERHEAD as u64 + len as u64))
+    };
+    let Some(first) = batch_len(from)? else {
+        return Ok(0);
+    };
+    let limit = (from + max_bytes as u64).min(end);
+    if from + first >= limit {
+        return Ok(first.min(end - from));
+    }
+    let mut pos = if hint > from && hint <= limit {
+        hint
+    } else {
+        from + first
+    };
+    while let Some(len) = batch_len(pos)? {
+        if pos + len > limit {
+            break;
+        }
+        pos += len;
+    }
+    Ok(pos - from)
+}
+
 /// Read whole batches starting at `from` (a batch boundary) up to `max_bytes`, but
 /// always at least one batch, never past `end`.
-pub fn read_batches(file: &File, from: u64, end: u64, max_bytes: usize) -> io::Result<Bytes> {
-    let want = ((end - from) as usize).min(max_bytes.max(BATCH_HEADER_LEN));
-    let mut buf = BytesMut::zeroed(want);
-    file.read_exact_at(&mut buf, from)?;
-    let mut batches = records::Batches::new(&buf);
-    for _ in batches.by_ref() {}
-    let whole = batches.position();
-    if whole > 0 {
-        buf.truncate(whole);
-        return Ok(buf.freeze());
+pub fn read_batches(file: &Arc<File>, from: u64, end: u64, max_bytes: usize) -> io::Result<Bytes> {
+    let len = batch_extent(file, from, end, max_bytes, from)?;
+    FileSlice {
+        file: file.clone(),
+        position: from,
+        len: len as usize,
     }
-    // The first batch alone exceeds max_bytes: send it whole anyway.
-    let Some(h) = BatchHeader::parse(&buf) else {
-        return Ok(Bytes::new());
-    };
-    let total = (h.total_size() as u64).min(end - from) as usize;
-    let mut whole = BytesMut::zeroed(total);
-    file.read_exact_at(&mut whole, from)?;
-    Ok(whole.freeze())
+    .read()
 }

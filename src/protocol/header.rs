@@ -1,7 +1,8 @@
 //! Request headers (v1 and the flexible v2) and response headers (v0, v1).
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 /// What the broker needs from a request header, plus the undecoded body.
@@ -63,7 +64,7 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, HeaderError> {
 
 /// Encode a response header of the given version (0: correlation id; 1: plus tagged
 /// fields) into `out`.
-pub fn encode_response_header(out: &mut BytesMut, correlation_id: i32, version: i16) {
+pub fn encode_response_header<B: ByteBufMut>(out: &mut B, correlation_id: i32, version: i16) {
     if version == 0 {
         out.put_i32(correlation_id);
     } else {
@@ -76,6 +77,7 @@ pub fn encode_response_header(out: &mut BytesMut, correlation_id: i32, version: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
     use kafka_protocol::protocol::StrBytes;
 
     fn header_bytes(key: ApiKey, version: i16, corr: i32) -> BytesMut {

@@ -135,7 +135,8 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Repl
                 }
             },
         };
-        if writer.write_all(&response).await.is_err() {
+        if let Err(e) = response.write_to(&mut writer).await {
+            tracing::debug!(error = %e, "write failed, closing connection");
             break;
         }
     }

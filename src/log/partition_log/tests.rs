@@ -445,3 +445,39 @@ fn a_crash_in_the_middle_of_cleaning_recovers_a_consistent_log() {
     assert_eq!(all_records(&p), before);
     assert!(!dir.path().join(format!("{:020}.log.swap", 0)).exists());
 }
+
+/// Reads find batch boundaries from lengths and index hints only: for every start
+/// offset and byte limit, exactly the whole batches that fit (at least one).
+#[test]
+fn reads_take_exactly_the_whole_batches_that_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    // Batches of 1..=7 records: sizes vary, and the index (every 200 bytes) has
+    // entries that land inside every read.
+    let mut layout = Vec::new(); // (base offset, size)
+    for i in 0..60 {
+        let mut b = sample_batch(1 + i % 7, 1_000);
+        let info = p.append(&mut b, 0).unwrap();
+        layout.push((info.base_offset, b.len()));
+    }
+    for start in 0..layout.len() {
+        for max_bytes in [1, 60, 150, 333, 1000, 4096, 1 << 20] {
+            let mut expected = layout[start].1;
+            for &(_, size) in &layout[start + 1..] {
+                if expected + size > max_bytes {
+                    break;
+                }
+                expected += size;
+            }
+            let slice = p.read_slice(layout[start].0, max_bytes).unwrap().unwrap();
+            assert_eq!(slice.len, expected, "start {start}, max_bytes {max_bytes}");
+            let bytes = slice.read().unwrap();
+            let batches: Vec<_> = records::Batches::new(&bytes).collect();
+            assert_eq!(batches[0].1.base_offset, layout[start].0);
+            assert_eq!(
+                batches.last().unwrap().0 + batches.last().unwrap().1.total_size(),
+                bytes.len()
+            );
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! A response on its way to the socket, with the record data of fetches left in
+//! the segment files until it is written.
+//!
+//! Kafka serves fetches by `sendfile(2)`: record batches go from the page cache to
+//! the socket without passing through the broker's memory. strom does the same
+//! while still encoding every response with the kafka-protocol codec:
+//!
+//! 1. the fetch handler puts a *stand-in* in each partition's `records` field, a
+//!    `Bytes` of the right length that points into a static all-zero block at a
+//!    position that numbers the file range it stands for ([`Splices::stand_in`]);
+//! 2. the response is encoded into a [`SpliceBuf`], which copies everything the
+//!    codec writes except a stand-in: there it cuts the output and records the file
+//!    range instead;
+//! 3. the connection's writer sends the pieces in order, file ranges by
+//!    `sendfile` ([`ResponseFrame::write_to`]).
+//!
+//! The bytes on the wire are exactly what the codec would have produced with the
+//! records copied in.
+
+use std::io;
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+
+use bytes::buf::UninitSlice;
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::protocol::buf::ByteBufMut;
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::tcp::OwnedWriteHalf;
+
+use crate::log::segment::FileSlice;
+
+/// Largest file range that gets a stand-in; a larger one is read into memory.
+const MAX_SPLICE_LEN: usize = 32 << 20;
+/// Most stand-ins in one response; more partitions with data are read into memory.
+const MAX_SPLICES: usize = 4096;
+
+/// The stand-ins' backing: never read, and as a zero-initialised static it takes
+/// no memory until touched (it is in .bss).
+static STAND_IN: [u8; MAX_SPLICE_LEN + MAX_SPLICES] = [0; MAX_SPLICE_LEN + MAX_SPLICES];
+
+/// The file ranges a response's stand-ins refer to, numbered by their position.
+#[derive(Debug, Default)]
+pub struct Splices {
+    files: Vec<FileSlice>,
+}
+
+impl Splices {
+    /// `Bytes` to put in a message where `slice`'s records belong. When too many or
+    /// too large to splice, the records themselves, read from the file.
+    pub fn stand_in(&mut self, slice: FileSlice) -> io::Result<Bytes> {
+        let k = self.files.len();
+        if k >= MAX_SPLICES || slice.len > MAX_SPLICE_LEN || slice.len == 0 {
+            return slice.read();
+        }
+        let len = slice.len;
+        self.files.push(slice);
+        Ok(Bytes::from_static(&STAND_IN[k..k + len]))
+    }
+}
+
+/// One piece of a response.
+#[derive(Debug)]
+pub enum Chunk {
+    Bytes(Bytes),
+    File(FileSlice),
+}
+
+/// A whole response as sent: the size prefix, header and body, in pieces.
+#[derive(Debug)]
+pub struct ResponseFrame {
+    chunks: Vec<Chunk>,
+}
+
+impl From<Bytes> for ResponseFrame {
+    fn from(b: Bytes) -> Self {
+        ResponseFrame {
+            chunks: vec![Chunk::Bytes(b)],
+        }
+    }
+}
+
+impl ResponseFrame {
+    /// Total bytes on the wire, size prefix included.
+    pub fn len(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Bytes(b) => b.len(),
+                Chunk::File(f) => f.len,
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame as one buffer, file ranges read in (for tests and tools).
+    pub fn to_bytes(&self) -> io::Result<Bytes> {
+        let mut out = BytesMut::with_capacity(self.len());
+        for c in &self.chunks {
+            match c {
+                Chunk::Bytes(b) => out.extend_from_slice(b),
+                Chunk::File(f) => out.extend_from_slice(&f.read()?),
+            }
+        }
+        Ok(out.freeze())
+    }
+
+    /// Write the frame; file ranges go from the page cache to the socket.
+    pub async fn write_to(&self, writer: &mut OwnedWriteHalf) -> io::Result<()> {
+        for c in &self.chunks {
+            match c {
+                Chunk::Bytes(b) => writer.write_all(b).await?,
+                Chunk::File(f) => send_file(writer, f).await?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `sendfile(2)` the whole of `slice` to the socket, waiting while it is full.
+async fn send_file(writer: &mut OwnedWriteHalf, slice: &FileSlice) -> io::Result<()> {
+    let stream = writer.as_ref();
+    let (socket, file) = (stream.as_raw_fd(), slice.file.as_raw_fd());
+    let mut offset = slice.position as libc::off_t;
+    let mut left = slice.len;
+    while left > 0 {
+        stream.writable().await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            // SAFETY: both descriptors stay open for the call (the stream and the
+            // Arc<File> are borrowed), and `offset` is a valid off_t to update.
+            let n = unsafe { libc::sendfile(socket, file, &mut offset, left) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match sent {
+            // The file ended early: the frame's promised length cannot be kept, so
+            // the connection must not go on.
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "segment file shorter than its slice",
+                ))
+            }
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// What a response is encoded into: copies what the codec writes, except that a
+/// stand-in becomes a cut and a file range.
+pub struct SpliceBuf {
+    /// Bytes since the last cut (the first ones hold the size prefix).
+    current: BytesMut,
+    /// The pieces before `current`.
+    chunks: Vec<Chunk>,
+    /// Bytes in `chunks`.
+    before: usize,
+    splices: Vec<Option<FileSlice>>,
+}
+
+impl SpliceBuf {
+    pub fn new(splices: Splices, capacity: usize) -> SpliceBuf {
+        SpliceBuf {
+            current: BytesMut::with_capacity(capacity),
+            chunks: Vec::new(),
+            before: 0,
+            splices: splices.files.into_iter().map(Some).collect(),
+        }
+    }
+
+    /// The number of the stand-in at `src`, if it is one.
+    fn stand_in_of(&self, src: &[u8]) -> Option<usize> {
+        let k = (src.as_ptr() as usize).checked_sub(STAND_IN.as_ptr() as usize)?;
+        (k < self.splices.len() && !src.is_empty()).then_some(k)
+    }
+
+    /// The finished frame, its first four bytes (written as a placeholder by the
+    /// caller) set to the length of everything after them.
+    pub fn finish(mut self) -> ResponseFrame {
+        let total = self.before + self.current.len();
+        let size = ((total - 4) as i32).to_be_bytes();
+        match self.chunks.first_mut() {
+            // The size prefix is in the first cut-off piece: rebuild that (small) piece.
+            Some(Chunk::Bytes(first)) => {
+                let mut head = BytesMut::from(&first[..]);
+                head[..4].copy_from_slice(&size);
+                *first = head.freeze();
+            }
+            _ => self.current[..4].copy_from_slice(&size),
+        }
+        if !self.current.is_empty() {
+            self.chunks.push(Chunk::Bytes(self.current.freeze()));
+        }
+        ResponseFrame { chunks: self.chunks }
+    }
+}
+
+// SAFETY: every method forwards to the BytesMut that holds the bytes being written,
+// so its guarantees (chunk_mut is writable, advance_mut after initialising) hold.
+unsafe impl BufMut for SpliceBuf {
+    fn remaining_mut(&self) -> usize {
+        self.current.remaining_mut()
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        // SAFETY: the caller initialised `cnt` bytes of `chunk_mut()`, which is
+        // `current`'s.
+        unsafe { self.current.advance_mut(cnt) }
+    }
+
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        self.current.chunk_mut()
+    }
+
+    fn put_slice(&mut self, src: &[u8]) {
+        let Some(k) = self.stand_in_of(src) else {
+            self.current.put_slice(src);
+            return;
+        };
+        let slice = self.splices[k].take().expect("each stand-in is encoded once");
+        assert_eq!(slice.len, src.len(), "a stand-in is written whole");
+        let cut = self.current.split().freeze();
+        self.before += cut.len() + slice.len;
+        self.chunks.push(Chunk::Bytes(cut));
+        self.chunks.push(Chunk::File(slice));
+    }
+}
+
+// Message encoders never seek (only record-batch encoders leave gaps), so the
+// positions below are those of the whole frame and cuts are never revisited.
+impl ByteBufMut for SpliceBuf {
+    fn offset(&self) -> usize {
+        self.before + self.current.len()
+    }
+
+    fn seek(&mut self, offset: usize) {
+        let local = offset.checked_sub(self.before).expect("no seek before a cut");
+        self.current.seek(local);
+    }
+
+    fn range(&mut self, r: Range<usize>) -> &mut [u8] {
+        let local = r.start.checked_sub(self.before).expect("no range before a cut")..r.end - self.before;
+        self.current.range(local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Arc;
+
+    fn file_with(content: &[u8]) -> (tempfile::NamedTempFile, Arc<std::fs::File>) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content).unwrap();
+        let file = Arc::new(f.reopen().unwrap());
+        (f, file)
+    }
+
+    #[test]
+    fn stand_ins_become_file_ranges_and_the_frame_matches_a_plain_encoding() {
+        use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+        use kafka_protocol::messages::FetchResponse;
+        use kafka_protocol::protocol::Encodable;
+
+        let (_keep, file) = file_with(b"0123456789abcdefghij");
+        let ranges = [(2u64, 5usize), (10, 10)];
+        let mut splices = Splices::default();
+        let build = |records: Vec<Bytes>| {
+            let mut topic = FetchableTopicResponse::default();
+            for (i, r) in records.into_iter().enumerate() {
+                let mut p = PartitionData::default();
+                p.partition_index = i as i32;
+                p.records = Some(r);
+                topic.partitions.push(p);
+            }
+            let mut response = FetchResponse::default();
+            response.responses.push(topic);
+            response
+        };
+        let stand_ins: Vec<Bytes> = ranges
+            .iter()
+            .map(|&(position, len)| {
+                splices
+                    .stand_in(FileSlice {
+                        file: file.clone(),
+                        position,
+                        len,
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for version in [4, 12, 16] {
+            let mut spliced = SpliceBuf::new(
+                Splices {
+                    files: splices.files.clone(),
+                },
+                64,
+            );
+            spliced.put_i32(0);
+            build(stand_ins.clone()).encode(&mut spliced, version).unwrap();
+            let frame = spliced.finish();
+            assert_eq!(frame.chunks.iter().filter(|c| matches!(c, Chunk::File(_))).count(), 2);
+
+            let mut plain = BytesMut::new();
+            plain.put_i32(0);
+            let real = vec![Bytes::from_static(b"23456"), Bytes::from_static(b"abcdefghij")];
+            build(real).encode(&mut plain, version).unwrap();
+            let size = (plain.len() - 4) as i32;
+            plain[..4].copy_from_slice(&size.to_be_bytes());
+            assert_eq!(frame.to_bytes().unwrap(), plain.freeze(), "v{version}");
+            assert_eq!(frame.len(), frame.to_bytes().unwrap().len());
+        }
+    }
+
+    #[test]
+    fn without_stand_ins_a_frame_is_one_piece() {
+        let mut b = SpliceBuf::new(Splices::default(), 16);
+        b.put_i32(0);
+        b.put_slice(b"hello");
+        let frame = b.finish();
+        assert_eq!(frame.chunks.len(), 1);
+        assert_eq!(&frame.to_bytes().unwrap()[..], b"\0\0\0\x05hello");
+    }
+
+    #[test]
+    fn oversized_or_empty_ranges_are_read_not_spliced() {
+        let (_keep, file) = file_with(b"abc");
+        let mut splices = Splices::default();
+        let empty = splices
+            .stand_in(FileSlice {
+                file: file.clone(),
+                position: 0,
+                len: 0,
+            })
+            .unwrap();
+        assert!(empty.is_empty());
+        let whole = splices
+            .stand_in(FileSlice {
+                file,
+                position: 0,
+                len: 3,
+            })
+            .unwrap();
+        assert_eq!(splices.files.len(), 1);
+        assert_eq!(whole.len(), 3);
+    }
+}
