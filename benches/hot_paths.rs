@@ -131,7 +131,8 @@ fn segment_append(c: &mut Criterion) {
                     base_offset: base,
                     ..header
                 };
-                seg.append(&b16, &h, 4096, 0).unwrap();
+                let (head, rest) = b16.split_at(records::BATCH_HEADER_LEN);
+                seg.append(head.try_into().unwrap(), rest, &h, 4096, 0).unwrap();
             }
             let elapsed = start.elapsed();
             drop(seg);

@@ -197,8 +197,8 @@ impl GroupCoordinator {
 
     /// Append records to the internal log; returns the offset to flush to.
     fn append(&self, records: &[StoreRecord], now: i64) -> Result<i64> {
-        let mut batch = store::encode_batch(records, now);
-        Ok(self.log.append(&mut batch, now)?.log_end_offset)
+        let batch = store::encode_batch(records, now);
+        Ok(self.log.append(&batch, now)?.log_end_offset)
     }
 
     /// Write the group's record if its durable state changed; the flush is left to

@@ -42,9 +42,9 @@ fn append_one(
     let records = records
         .filter(|r| !r.is_empty())
         .ok_or(Error::InvalidRecord("no records"))?;
-    // The batch is kept as sent; only its base offset and leader epoch are set.
-    let mut batch = records.to_vec();
-    let info = partition.append(&mut batch, now_ms())?;
+    // The batch is kept as sent and written from the request's buffer; only its
+    // base offset and leader epoch are set, in a copy of the header.
+    let info = partition.append(&records, now_ms())?;
     Ok((partition, info))
 }
 

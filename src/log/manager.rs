@@ -433,10 +433,7 @@ mod tests {
             m.create_topic("z", 0, &BTreeMap::new(), 0),
             Err(Error::InvalidPartitions(0))
         ));
-        m.partition("a-b", 2)
-            .unwrap()
-            .append(&mut sample_batch(2, 0), 0)
-            .unwrap();
+        m.partition("a-b", 2).unwrap().append(&sample_batch(2, 0), 0).unwrap();
         m.close().unwrap();
         drop(m);
         let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();

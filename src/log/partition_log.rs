@@ -231,7 +231,7 @@ impl Partition {
 
     /// Append one record batch as the client sent it: validate it, check the
     /// producer's sequence, assign offsets, write it, wake waiting fetches.
-    pub fn append(&self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+    pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();
         let header = match records::next_batch(batch)? {
             Some(h) if h.total_size() == batch.len() => h,
@@ -260,13 +260,17 @@ impl Partition {
                 return Err(Error::InvalidRecord("compacted topics need a key on every record"));
             }
         }
+        // The broker edits only the header: a copy of it is edited and written
+        // before the client's records.
+        let (head, rest) = batch.split_at(records::BATCH_HEADER_LEN);
+        let mut head: [u8; records::BATCH_HEADER_LEN] = head.try_into().expect("a whole header");
         let log_append_time = if config.log_append_time {
-            records::set_log_append_time(batch, now_ms);
+            records::set_log_append_time(&mut head, rest, now_ms);
             now_ms
         } else {
             -1
         };
-        let header = BatchHeader::parse(batch).expect("validated above");
+        let header = BatchHeader::parse(&head).expect("validated above");
         let mut log = self.lock();
         if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header)? {
             return Ok(AppendInfo {
@@ -287,14 +291,14 @@ impl Partition {
         if !active.is_empty() && (too_big || too_old || offsets_overflow) {
             log.roll(&self.dir)?;
         }
-        records::assign_offsets(batch, base_offset, 0);
+        records::assign_offsets(&mut head, base_offset, 0);
         let header = BatchHeader {
             base_offset,
             partition_leader_epoch: 0,
             ..header
         };
         log.active
-            .append(batch, &header, config.index_interval_bytes, now_ms.max(0) as u64)?;
+            .append(&head, rest, &header, config.index_interval_bytes, now_ms.max(0) as u64)?;
         log.producers.update(&header);
         log.unflushed_messages += header.records_count as u64;
         let info = AppendInfo {

@@ -295,11 +295,21 @@ impl ActiveSegment {
         ActiveSegment(seg)
     }
 
-    /// Append one batch whose base offset has already been assigned.
-    pub fn append(&mut self, batch: &[u8], header: &BatchHeader, index_interval: u64, now_ms: u64) -> io::Result<()> {
+    /// Append one batch whose base offset has already been assigned, given as its
+    /// header (where the broker's edits are) and the records after it, so that the
+    /// client's records are written from where they arrived, never copied.
+    pub fn append(
+        &mut self,
+        head: &[u8; BATCH_HEADER_LEN],
+        rest: &[u8],
+        header: &BatchHeader,
+        index_interval: u64,
+        now_ms: u64,
+    ) -> io::Result<()> {
         let position = self.0.size;
-        self.0.log.write_all_at(batch, position)?;
-        self.0.size += batch.len() as u64;
+        self.0.log.write_all_at(head, position)?;
+        self.0.log.write_all_at(rest, position + BATCH_HEADER_LEN as u64)?;
+        self.0.size += (BATCH_HEADER_LEN + rest.len()) as u64;
         self.0.next_offset = header.last_offset() + 1;
         self.0.first_append_ms.get_or_insert(now_ms);
         self.0.index_batch(position as u32, header, index_interval)

@@ -184,14 +184,15 @@ pub fn record_timestamps(batch: bytes::Bytes) -> Result<Vec<(i64, i64)>> {
 }
 
 /// message.timestamp.type=LogAppendTime: mark the batch's timestamps as the
-/// broker's and set its max timestamp to `now_ms`. Both fields are covered by the
-/// CRC, which is computed again.
-pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attributes = i16_at(batch, ATTRIBUTES_OFFSET) | 0x08;
-    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
-    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+/// broker's and set its max timestamp to `now_ms`. Both fields are in the header
+/// (`head`, edited apart from the records, `rest`) and covered by the CRC, which is
+/// computed again.
+pub fn set_log_append_time(head: &mut [u8; BATCH_HEADER_LEN], rest: &[u8], now_ms: i64) {
+    let attributes = i16_at(head, ATTRIBUTES_OFFSET) | 0x08;
+    head[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    head[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES_OFFSET..]), rest);
+    head[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// A record to put in a batch built by [`build_batch`].

@@ -13,8 +13,8 @@ fn config() -> LogConfig {
 
 fn append_n(p: &Partition, batches: usize, per_batch: i32) {
     for i in 0..batches {
-        let mut b = sample_batch(per_batch, 1_000 + i as i64 * 10);
-        p.append(&mut b, 0).unwrap();
+        let b = sample_batch(per_batch, 1_000 + i as i64 * 10);
+        p.append(&b, 0).unwrap();
     }
 }
 
@@ -76,10 +76,10 @@ fn segments_roll_on_age() {
         ..config()
     };
     let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
-    p.append(&mut sample_batch(1, 0), 10_000).unwrap();
-    p.append(&mut sample_batch(1, 0), 10_500).unwrap();
+    p.append(&sample_batch(1, 0), 10_000).unwrap();
+    p.append(&sample_batch(1, 0), 10_500).unwrap();
     assert_eq!(p.segment_count(), 1);
-    p.append(&mut sample_batch(1, 0), 11_000).unwrap();
+    p.append(&sample_batch(1, 0), 11_000).unwrap();
     assert_eq!(p.segment_count(), 2);
 }
 
@@ -99,7 +99,7 @@ fn recovery_truncates_a_torn_tail() {
     assert_eq!(p.log_end_offset(), 20);
     assert_eq!(read_all(&p, 0).len(), 10);
     // New appends continue from the recovered end.
-    p.append(&mut sample_batch(1, 0), 0).unwrap();
+    p.append(&sample_batch(1, 0), 0).unwrap();
     assert_eq!(p.log_end_offset(), 21);
 }
 
@@ -174,24 +174,24 @@ fn idempotent_retries_are_acknowledged_with_original_offsets() {
         b[17..21].copy_from_slice(&crc.to_be_bytes());
         b
     };
-    assert_eq!(p.append(&mut idempotent(0), 0).unwrap().base_offset, 0);
-    assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
-    let dup = p.append(&mut idempotent(0), 0).unwrap();
+    assert_eq!(p.append(&idempotent(0), 0).unwrap().base_offset, 0);
+    assert_eq!(p.append(&idempotent(2), 0).unwrap().base_offset, 2);
+    let dup = p.append(&idempotent(0), 0).unwrap();
     assert_eq!((dup.base_offset, dup.log_end_offset), (0, 4));
     assert!(matches!(
-        p.append(&mut idempotent(6), 0),
+        p.append(&idempotent(6), 0),
         Err(Error::OutOfOrderSequence { .. })
     ));
     // The state survives a clean restart through the snapshot…
     p.close().unwrap();
     drop(p);
     let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
-    assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
+    assert_eq!(p.append(&idempotent(2), 0).unwrap().base_offset, 2);
     drop(p);
     // …and a crash through recovery of the active segment.
     let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
-    assert_eq!(p.append(&mut idempotent(2), 0).unwrap().base_offset, 2);
-    assert_eq!(p.append(&mut idempotent(4), 0).unwrap().base_offset, 4);
+    assert_eq!(p.append(&idempotent(2), 0).unwrap().base_offset, 2);
+    assert_eq!(p.append(&idempotent(4), 0).unwrap().base_offset, 4);
 }
 
 #[test]
@@ -202,15 +202,15 @@ fn bad_batches_are_rejected_without_touching_the_log() {
         ..config()
     };
     let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
-    let mut big = sample_batch(10, 0);
-    assert!(matches!(p.append(&mut big, 0), Err(Error::MessageTooLarge { .. })));
+    let big = sample_batch(10, 0);
+    assert!(matches!(p.append(&big, 0), Err(Error::MessageTooLarge { .. })));
     let mut bad = sample_batch(1, 0);
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert!(matches!(p.append(&mut bad, 0), Err(Error::CorruptMessage(_))));
+    assert!(matches!(p.append(&bad, 0), Err(Error::CorruptMessage(_))));
     let mut two = sample_batch(1, 0);
     two.extend(sample_batch(1, 0));
-    assert!(matches!(p.append(&mut two, 0), Err(Error::InvalidRecord(_))));
+    assert!(matches!(p.append(&two, 0), Err(Error::InvalidRecord(_))));
     assert_eq!(p.log_end_offset(), 0);
 }
 
@@ -220,7 +220,7 @@ async fn one_fsync_covers_every_batch_waiting_for_it() {
     let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
     // Twenty acks=-1 producers append, then all wait for durability at once.
     let ends: Vec<i64> = (0..20)
-        .map(|_| p.append(&mut sample_batch(1, 0), 0).unwrap().log_end_offset)
+        .map(|_| p.append(&sample_batch(1, 0), 0).unwrap().log_end_offset)
         .collect();
     let waits: Vec<_> = ends
         .into_iter()
@@ -236,7 +236,7 @@ async fn one_fsync_covers_every_batch_waiting_for_it() {
     // Already durable: no new fsync.
     p.flush_to(20, 0).await.unwrap();
     assert_eq!(p.fsync_count(), 1);
-    p.append(&mut sample_batch(1, 0), 0).unwrap();
+    p.append(&sample_batch(1, 0), 0).unwrap();
     p.flush_to(21, 0).await.unwrap();
     assert_eq!(p.fsync_count(), 2);
 }
@@ -375,12 +375,11 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
         ("a", Some("a3")),
     ];
     for (i, w) in writes.iter().enumerate() {
-        p.append(&mut keyed_batch(&[*w], 1_000 + i as i64), 0).unwrap();
+        p.append(&keyed_batch(&[*w], 1_000 + i as i64), 0).unwrap();
     }
     // Seal everything written so far behind a few more segments.
     for i in 0..8 {
-        p.append(&mut keyed_batch(&[("z", Some("filler"))], 2_000 + i), 0)
-            .unwrap();
+        p.append(&keyed_batch(&[("z", Some("filler"))], 2_000 + i), 0).unwrap();
     }
     let stats = p.clean(5_000).unwrap();
     assert!(stats.segments > 0 && stats.records_dropped > 0, "{stats:?}");
@@ -395,8 +394,7 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
     assert_eq!(p.log_end_offset(), 14, "offsets are never reused");
     // Much later, when there is new data to compact, the tombstone itself goes.
     for i in 0..8 {
-        p.append(&mut keyed_batch(&[("y", Some("filler"))], 3_000 + i), 0)
-            .unwrap();
+        p.append(&keyed_batch(&[("y", Some("filler"))], 3_000 + i), 0).unwrap();
     }
     p.clean(1_000_000).unwrap();
     let keys: Vec<String> = all_records(&p)
@@ -406,7 +404,7 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
         .collect();
     assert_eq!(keys, vec!["c", "a"]);
     // New appends continue after the old end; reopening rebuilds the same log.
-    p.append(&mut keyed_batch(&[("d", Some("d1"))], 9_000), 0).unwrap();
+    p.append(&keyed_batch(&[("d", Some("d1"))], 9_000), 0).unwrap();
     p.close().unwrap();
     drop(p);
     let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
@@ -419,7 +417,7 @@ fn a_crash_in_the_middle_of_cleaning_recovers_a_consistent_log() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
     for i in 0..12 {
-        p.append(&mut keyed_batch(&[("k", Some("v"))], i), 0).unwrap();
+        p.append(&keyed_batch(&[("k", Some("v"))], i), 0).unwrap();
     }
     let before = all_records(&p);
     p.close().unwrap();
@@ -456,8 +454,8 @@ fn reads_take_exactly_the_whole_batches_that_fit() {
     // entries that land inside every read.
     let mut layout = Vec::new(); // (base offset, size)
     for i in 0..60 {
-        let mut b = sample_batch(1 + i % 7, 1_000);
-        let info = p.append(&mut b, 0).unwrap();
+        let b = sample_batch(1 + i % 7, 1_000);
+        let info = p.append(&b, 0).unwrap();
         layout.push((info.base_offset, b.len()));
     }
     for start in 0..layout.len() {
@@ -480,4 +478,24 @@ fn reads_take_exactly_the_whole_batches_that_fit() {
             );
         }
     }
+}
+
+/// LogAppendTime edits the header copy and recomputes the CRC over it and the
+/// client's untouched records: what is stored validates.
+#[test]
+fn log_append_time_batches_are_stored_with_a_valid_crc() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        log_append_time: true,
+        ..config()
+    };
+    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let sent = sample_batch(3, 1_000);
+    let info = p.append(&sent, 77_000).unwrap();
+    assert_eq!(info.log_append_time, 77_000);
+    let stored = p.read(0, 1 << 20).unwrap();
+    let h = records::next_batch(&stored).unwrap().unwrap();
+    records::validate_batch(&stored, &h).unwrap();
+    assert_eq!((h.attributes & 0x08, h.max_timestamp), (0x08, 77_000));
+    assert_eq!(&stored[records::BATCH_HEADER_LEN..], &sent[records::BATCH_HEADER_LEN..]);
 }
