@@ -58,8 +58,15 @@ fn consumer_at_end(env: &Env, topic: &str) -> Result<BaseConsumer> {
 }
 
 /// Receive until `expected` (known once the producer is done) records have
-/// arrived, or nothing has for `idle` after the producer finished.
-fn receive(consumer: &BaseConsumer, done: &AtomicBool, expected: &AtomicU64, idle: Duration) -> Result<Vec<u64>> {
+/// arrived, or nothing has for `idle` after the producer finished. Warm-up records
+/// (send time 0) only set `warm`.
+fn receive(
+    consumer: &BaseConsumer,
+    warm: &AtomicBool,
+    done: &AtomicBool,
+    expected: &AtomicU64,
+    idle: Duration,
+) -> Result<Vec<u64>> {
     let mut samples = Vec::new();
     let mut last = Instant::now();
     loop {
@@ -70,9 +77,13 @@ fn receive(consumer: &BaseConsumer, done: &AtomicBool, expected: &AtomicU64, idl
             Some(Ok(m)) => {
                 let now = unix_micros();
                 last = Instant::now();
-                if let Some(sent) = m.payload().and_then(|p| p.get(..8)) {
-                    let sent = u64::from_be_bytes(sent.try_into().expect("8 bytes"));
-                    samples.push(now.saturating_sub(sent));
+                match m.payload().and_then(|p| p.get(..8)) {
+                    Some(&[0, 0, 0, 0, 0, 0, 0, 0]) => warm.store(true, Ordering::Release),
+                    Some(sent) => {
+                        let sent = u64::from_be_bytes(sent.try_into().expect("8 bytes"));
+                        samples.push(now.saturating_sub(sent));
+                    }
+                    None => {}
                 }
             }
             Some(Err(e)) => return Err(e.into()),
@@ -90,12 +101,25 @@ pub fn run(env: &Env, args: &LatencyArgs) -> Result<Run> {
     let consumer = consumer_at_end(env, &topic)?;
     let deliveries = Arc::new(Deliveries::default());
     let producer = producer(env, &args.acks, "none", args.linger_ms, &deliveries)?;
-    let (done, expected) = (AtomicBool::new(false), AtomicU64::new(u64::MAX));
+    let (warm, done, expected) = (AtomicBool::new(false), AtomicBool::new(false), AtomicU64::new(u64::MAX));
     let mut value = payload(args.record_size.max(8));
     let total = args.rate * args.seconds;
     let (samples, sent, seconds) = std::thread::scope(|s| {
-        let receiver = s.spawn(|| receive(&consumer, &done, &expected, Duration::from_secs(10)));
+        let receiver = s.spawn(|| receive(&consumer, &warm, &done, &expected, Duration::from_secs(10)));
         let sending = (|| -> Result<(u64, f64)> {
+            // Warm up until a record makes the round trip: connections, metadata
+            // and the consumer's first fetch are not what is measured.
+            value[..8].fill(0);
+            let warming = Instant::now();
+            let mut warmups = 0u64;
+            while !warm.load(Ordering::Acquire) {
+                if warming.elapsed() > Duration::from_secs(30) {
+                    return Err(BenchError::Failed("no record came back within 30 s".into()));
+                }
+                send(&producer, BaseRecord::to(&topic).payload(&value[..]))?;
+                warmups += 1;
+                producer.poll(Duration::from_millis(10));
+            }
             let start = Instant::now();
             let mut sent = 0u64;
             while sent < total {
@@ -111,10 +135,11 @@ pub fn run(env: &Env, args: &LatencyArgs) -> Result<Run> {
             }
             let seconds = start.elapsed().as_secs_f64();
             producer.flush(Duration::from_secs(60))?;
+            // Every record delivered but the warm-up ones is a sample to wait for.
+            let delivered = deliveries.delivered.load(Ordering::Acquire);
+            expected.store(delivered.saturating_sub(warmups), Ordering::Release);
             Ok((sent, seconds))
         })();
-        let delivered = deliveries.delivered.load(Ordering::Acquire);
-        expected.store(delivered, Ordering::Release);
         done.store(true, Ordering::Release);
         let samples = receiver
             .join()
