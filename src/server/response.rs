@@ -20,6 +20,7 @@
 use std::io;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::sync::LazyLock;
 
 use bytes::buf::UninitSlice;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -34,9 +35,10 @@ const MAX_SPLICE_LEN: usize = 32 << 20;
 /// Most stand-ins in one response; more partitions with data are read into memory.
 const MAX_SPLICES: usize = 4096;
 
-/// The stand-ins' backing: never read, and as a zero-initialised static it takes
-/// no memory until touched (it is in .bss).
-static STAND_IN: [u8; MAX_SPLICE_LEN + MAX_SPLICES] = [0; MAX_SPLICE_LEN + MAX_SPLICES];
+/// The stand-ins' backing: never read or written. Allocated zeroed (calloc, so
+/// mmap'd zero pages) on first use, it takes address space but no memory; a static
+/// array would be 32 MiB of the binary.
+static STAND_IN: LazyLock<Box<[u8]>> = LazyLock::new(|| vec![0; MAX_SPLICE_LEN + MAX_SPLICES].into_boxed_slice());
 
 /// The file ranges a response's stand-ins refer to, numbered by their position.
 #[derive(Debug, Default)]
@@ -54,7 +56,8 @@ impl Splices {
         }
         let len = slice.len;
         self.files.push(slice);
-        Ok(Bytes::from_static(&STAND_IN[k..k + len]))
+        let backing: &'static [u8] = &STAND_IN;
+        Ok(Bytes::from_static(&backing[k..k + len]))
     }
 }
 
