@@ -262,15 +262,17 @@ impl Partition {
         }
         // The broker edits only the header: a copy of it is edited and written
         // before the client's records.
-        let (head, rest) = batch.split_at(records::BATCH_HEADER_LEN);
-        let mut head: [u8; records::BATCH_HEADER_LEN] = head.try_into().expect("a whole header");
+        let Some((head, rest)) = batch.split_first_chunk::<{ records::BATCH_HEADER_LEN }>() else {
+            return Err(Error::CorruptMessage("record batch is truncated"));
+        };
+        let mut head = *head;
         let log_append_time = if config.log_append_time {
             records::set_log_append_time(&mut head, rest, now_ms);
             now_ms
         } else {
             -1
         };
-        let header = BatchHeader::parse(&head).expect("validated above");
+        let header = BatchHeader::parse(&head).ok_or(Error::CorruptMessage("record batch is truncated"))?;
         let mut log = self.lock();
         if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header)? {
             return Ok(AppendInfo {

@@ -166,7 +166,7 @@ pub struct SpliceBuf {
     chunks: Vec<Chunk>,
     /// Bytes in `chunks`.
     before: usize,
-    splices: Vec<Option<FileSlice>>,
+    splices: Vec<FileSlice>,
 }
 
 impl SpliceBuf {
@@ -175,7 +175,7 @@ impl SpliceBuf {
             current: BytesMut::with_capacity(capacity),
             chunks: Vec::new(),
             before: 0,
-            splices: splices.files.into_iter().map(Some).collect(),
+            splices: splices.files,
         }
     }
 
@@ -224,12 +224,20 @@ unsafe impl BufMut for SpliceBuf {
     }
 
     fn put_slice(&mut self, src: &[u8]) {
-        let Some(k) = self.stand_in_of(src) else {
+        // A stand-in, or a prefix of one (the codec writes them whole), is the same
+        // length of its file range.
+        let Some(slice) = self
+            .stand_in_of(src)
+            .map(|k| &self.splices[k])
+            .filter(|f| src.len() <= f.len)
+        else {
             self.current.put_slice(src);
             return;
         };
-        let slice = self.splices[k].take().expect("each stand-in is encoded once");
-        assert_eq!(slice.len, src.len(), "a stand-in is written whole");
+        let slice = FileSlice {
+            len: src.len(),
+            ..slice.clone()
+        };
         let cut = self.current.split().freeze();
         self.before += cut.len() + slice.len;
         self.chunks.push(Chunk::Bytes(cut));
