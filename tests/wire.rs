@@ -4,81 +4,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use common::wire::{batch, Wire};
+use bytes::{BufMut, BytesMut};
+use common::wire::*;
 use common::TestBroker;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Encodable, StrBytes};
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-fn metadata_request(topics: &[&str]) -> MetadataRequest {
-    let mut r = MetadataRequest::default();
-    r.topics = Some(
-        topics
-            .iter()
-            .map(|t| {
-                let mut mt = MetadataRequestTopic::default();
-                mt.name = Some(name(t));
-                mt
-            })
-            .collect(),
-    );
-    r
-}
-
-fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
-    let mut pd = PartitionProduceData::default();
-    pd.index = partition;
-    pd.records = Some(records);
-    let mut td = TopicProduceData::default();
-    td.name = name(topic);
-    td.partition_data = vec![pd];
-    let mut r = ProduceRequest::default();
-    r.acks = acks;
-    r.timeout_ms = 5000;
-    r.topic_data = vec![td];
-    r
-}
-
-fn fetch_request(topic: &str, id: uuid::Uuid, offset: i64, max_wait_ms: i32) -> FetchRequest {
-    let mut fp = FetchPartition::default();
-    fp.partition = 0;
-    fp.fetch_offset = offset;
-    fp.partition_max_bytes = 1 << 20;
-    let mut ft = FetchTopic::default();
-    ft.topic = name(topic);
-    ft.topic_id = id;
-    ft.partitions = vec![fp];
-    let mut r = FetchRequest::default();
-    r.max_wait_ms = max_wait_ms;
-    r.min_bytes = 1;
-    r.max_bytes = 50 << 20;
-    r.topics = vec![ft];
-    r
-}
-
-/// What an idempotent (not transactional) producer sends.
-fn idempotent_init() -> InitProducerIdRequest {
-    let mut r = InitProducerIdRequest::default();
-    r.transactional_id = None;
-    r
-}
-
-async fn create(wire: &mut Wire, topic: &str, partitions: i32) -> uuid::Uuid {
-    let m = wire.call(12, &metadata_request(&[topic])).await;
-    assert_eq!(m.topics[0].error_code, 0);
-    assert_eq!(m.topics[0].partitions.len(), partitions as usize);
-    m.topics[0].topic_id
-}
+use kafka_protocol::protocol::Encodable;
 
 #[tokio::test]
 async fn every_advertised_version_of_every_api_answers() {

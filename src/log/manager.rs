@@ -393,11 +393,20 @@ impl LogManager {
     }
 
     /// Clean shutdown: close every partition, then leave the marker that says so.
+    /// A partition that cannot be closed (a full disk) does not stop the others;
+    /// the marker is then left out, and the next start recovers.
     pub fn close(&self) -> Result<()> {
+        let mut first_error = None;
         for topic in self.read_topics().values() {
             for p in &topic.partitions {
-                p.close()?;
+                if let Err(e) = p.close() {
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = first_error {
+            tracing::error!(error = %e, "shutdown was not clean; the next start recovers the log");
+            return Err(e.into());
         }
         util::write_atomically(&self.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
         Ok(())

@@ -65,17 +65,16 @@ impl OffsetIndex {
     }
 
     /// Record that the batch starting at `offset` sits at `position`.
-    pub fn append(&mut self, offset: i64, position: u32) -> io::Result<()> {
+    pub fn append(&mut self, offset: i64, position: u32) {
         let rel = (offset - self.base_offset) as u32;
         if self.entries.last().is_some_and(|e| e.0 >= rel || e.1 >= position) {
-            return Ok(());
+            return;
         }
         let mut e = [0u8; 8];
         e[..4].copy_from_slice(&rel.to_be_bytes());
         e[4..].copy_from_slice(&position.to_be_bytes());
-        self.file.append(&e)?;
+        self.file.append(&e);
         self.entries.push((rel, position));
-        Ok(())
     }
 
     /// The greatest indexed (offset, position) at or below `offset`, or the segment
@@ -123,8 +122,8 @@ mod tests {
         let path = dir.path().join("0.index");
         let mut idx = OffsetIndex::create(&path, 100).unwrap();
         assert_eq!(idx.lookup(150), (100, 0));
-        idx.append(110, 4096).unwrap();
-        idx.append(130, 8200).unwrap();
+        idx.append(110, 4096);
+        idx.append(130, 8200);
         assert_eq!(idx.lookup(105), (100, 0));
         assert_eq!(idx.lookup(110), (110, 4096));
         assert_eq!(idx.lookup(129), (110, 4096));
@@ -140,7 +139,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
         let mut idx = OffsetIndex::create(&path, 0).unwrap();
-        idx.append(10, 5000).unwrap();
+        idx.append(10, 5000);
         drop(idx);
         // Points past the end of a shorter log.
         assert!(OffsetIndex::open(&path, 0, 4000).unwrap().is_none());

@@ -106,7 +106,7 @@ impl PartitionLog {
     fn roll(&mut self, dir: &Path) -> io::Result<()> {
         let next = ActiveSegment::create(dir, self.log_end_offset())?;
         let old = std::mem::replace(&mut self.active, next);
-        let sealed = old.seal()?;
+        let sealed = old.seal();
         self.unflushed_files.extend(sealed.sync_handles()?);
         self.sealed.insert(sealed.base_offset, sealed);
         self.dir_dirty = true;
@@ -493,16 +493,35 @@ impl Partition {
 
     /// Clean shutdown: seal the active segment's indexes, fsync everything, and
     /// snapshot the producer state so it survives the restart.
+    ///
+    /// Every step is tried even when an earlier one fails (a full disk must not stop
+    /// a shutdown half-way); the first error is returned, and the caller then leaves
+    /// no clean-shutdown marker, so the next start recovers this partition.
     pub fn close(&self) -> io::Result<()> {
         let mut log = self.lock();
+        let mut first_error = None;
+        let mut note = |what: &str, r: io::Result<()>| {
+            if let Err(e) = r {
+                tracing::error!(dir = %self.dir.display(), error = %e, "{what} failed during shutdown");
+                first_error.get_or_insert(e);
+            }
+        };
         for f in std::mem::take(&mut log.unflushed_files) {
-            f.sync_data()?;
+            note("fsync of a sealed segment", f.sync_data());
         }
-        log.active.close()?;
+        note("closing the active segment", log.active.close());
         let leo = log.log_end_offset();
-        log.producers.write_snapshot(&self.dir, leo)?;
-        self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
-        Ok(())
+        note(
+            "the producer-state snapshot",
+            log.producers.write_snapshot(&self.dir, leo),
+        );
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
+                Ok(())
+            }
+        }
     }
 
     /// Number of segments (sealed and active).

@@ -43,6 +43,9 @@ pub struct LogSegment {
     bytes_since_index_entry: u64,
     /// Wall-clock time of the first append, for age-based rolling.
     first_append_ms: Option<u64>,
+    /// The file holds the partial write of a failed append past `size`, still to
+    /// be cut off; readers never look past `size`.
+    log_longer_than_size: bool,
 }
 
 /// The segment being appended to.
@@ -137,8 +140,14 @@ impl LogSegment {
                 OffsetIndex::open(&index_path, base_offset, size)?,
                 TimeIndex::open(&time_path, base_offset)?,
             ) {
-                (Some(i), Some(t)) => Some((i, t)),
-                _ => None,
+                (Some(i), Some(t)) if index_matches_log(&log, &i, size)? => Some((i, t)),
+                _ => {
+                    tracing::warn!(
+                        segment = %segment_path(dir, base_offset, "log").display(),
+                        "index files missing or inconsistent with the log; rebuilding them"
+                    );
+                    None
+                }
             }
         };
         let rebuild = trusted.is_none();
@@ -161,6 +170,7 @@ impl LogSegment {
             offset_of_max_timestamp: base_offset,
             bytes_since_index_entry: 0,
             first_append_ms: None,
+            log_longer_than_size: false,
         };
         let log = seg.log.clone();
         if !rebuild {
@@ -183,19 +193,13 @@ impl LogSegment {
             drop(seg);
             return LogSegment::open(dir, base_offset, true, index_interval, on_batch);
         }
-        let mut index_error = None;
         let end = scan(&log, 0, size, recover, |b| {
-            if let Err(e) = seg.index_batch(b.position as u32, &b.header, index_interval) {
-                index_error.get_or_insert(e);
-            }
+            seg.index_batch(b.position as u32, &b.header, index_interval);
             seg.next_offset = b.header.last_offset() + 1;
             on_batch(b);
         })?;
-        if let Some(e) = index_error {
-            return Err(e);
-        }
         if end < size {
-            tracing::warn!(
+            tracing::error!(
                 segment = %segment_path(dir, base_offset, "log").display(),
                 valid_bytes = end,
                 file_bytes = size,
@@ -216,37 +220,35 @@ impl LogSegment {
     }
 
     /// Update in-memory state and the indexes for a batch now at `position`.
-    fn index_batch(&mut self, position: u32, h: &BatchHeader, interval: u64) -> io::Result<()> {
+    /// Index writes never fail an append: see `index_file`.
+    fn index_batch(&mut self, position: u32, h: &BatchHeader, interval: u64) {
         self.note_timestamp(h);
         let size = h.total_size() as u64;
         if self.bytes_since_index_entry >= interval || position == 0 {
             if position > 0 {
-                self.index.append(h.base_offset, position)?;
+                self.index.append(h.base_offset, position);
             }
             self.time_index
-                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += size;
-        Ok(())
     }
 
     /// Files whose data must reach the disk for this segment to be durable.
     pub fn sync_handles(&self) -> io::Result<Vec<File>> {
-        Ok(vec![
-            self.log.try_clone()?,
-            self.index.file().try_clone_file()?,
-            self.time_index.file().try_clone_file()?,
-        ])
+        let mut files = vec![self.log.try_clone()?];
+        files.extend(self.index.file().try_clone_file()?);
+        files.extend(self.time_index.file().try_clone_file()?);
+        Ok(files)
     }
 
     /// Write the final time-index entry so the segment's max timestamp is on disk.
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) {
         if self.max_timestamp >= 0 {
             self.time_index
-                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         }
-        Ok(())
     }
 
     pub fn sync_all(&self) -> io::Result<()> {
@@ -288,6 +290,7 @@ impl ActiveSegment {
             offset_of_max_timestamp: base_offset,
             bytes_since_index_entry: 0,
             first_append_ms: None,
+            log_longer_than_size: false,
         }))
     }
 
@@ -307,23 +310,44 @@ impl ActiveSegment {
         now_ms: u64,
     ) -> io::Result<()> {
         let position = self.0.size;
-        self.0.log.write_all_at(head, position)?;
-        self.0.log.write_all_at(rest, position + BATCH_HEADER_LEN as u64)?;
+        if self.0.log_longer_than_size {
+            // An earlier failed append could not be cut off: try again first.
+            self.0.log.set_len(position)?;
+            self.0.log_longer_than_size = false;
+        }
+        let written = self
+            .0
+            .log
+            .write_all_at(head, position)
+            .and_then(|_| self.0.log.write_all_at(rest, position + BATCH_HEADER_LEN as u64));
+        if let Err(e) = written {
+            // A failed append leaves the log exactly as it was: whatever part of
+            // the batch reached the file is cut off again, so a retry cannot add a
+            // second copy. Shrinking a file needs no free space.
+            let path = segment_path(&self.0.dir, self.0.base_offset, "log");
+            tracing::error!(segment = %path.display(), position, error = %e, "append failed; truncating the partial write");
+            if let Err(t) = self.0.log.set_len(position) {
+                tracing::error!(segment = %path.display(), error = %t, "could not truncate a failed append");
+                self.0.log_longer_than_size = true;
+            }
+            return Err(e);
+        }
         self.0.size += (BATCH_HEADER_LEN + rest.len()) as u64;
         self.0.next_offset = header.last_offset() + 1;
         self.0.first_append_ms.get_or_insert(now_ms);
-        self.0.index_batch(position as u32, header, index_interval)
+        self.0.index_batch(position as u32, header, index_interval);
+        Ok(())
     }
 
     /// Close the segment for writing.
-    pub fn seal(mut self) -> io::Result<SealedSegment> {
-        self.0.finish()?;
-        Ok(SealedSegment(self.0))
+    pub fn seal(mut self) -> SealedSegment {
+        self.0.finish();
+        SealedSegment(self.0)
     }
 
     /// Clean shutdown: final index entry, and everything on disk.
     pub fn close(&mut self) -> io::Result<()> {
-        self.0.finish()?;
+        self.0.finish();
         self.0.sync_all()
     }
 }
@@ -332,6 +356,21 @@ impl SealedSegment {
     pub fn from_opened(seg: LogSegment) -> SealedSegment {
         SealedSegment(seg)
     }
+}
+
+/// Whether a trusted-looking offset index agrees with its log: its last entry must
+/// point at a batch with the entry's offset. Catches an index left from other data
+/// (a segment file replaced or truncated by hand) before lookups go astray.
+fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> io::Result<bool> {
+    let Some((offset, position)) = index.last() else {
+        return Ok(true);
+    };
+    let mut head = [0u8; BATCH_HEADER_LEN];
+    if position as u64 + BATCH_HEADER_LEN as u64 > size {
+        return Ok(false);
+    }
+    log.read_exact_at(&mut head, position as u64)?;
+    Ok(BatchHeader::parse(&head).is_some_and(|h| h.base_offset == offset && h.magic == records::MAGIC_V2))
 }
 
 /// Walk the batches of `file` in `[from, end)`, calling `f` for each complete one

@@ -65,17 +65,16 @@ impl TimeIndex {
     }
 
     /// Append (timestamp, offset) if the timestamp is greater than the last entry's.
-    pub fn maybe_append(&mut self, timestamp: i64, offset: i64) -> io::Result<()> {
+    pub fn maybe_append(&mut self, timestamp: i64, offset: i64) {
         if self.entries.last().is_some_and(|e| e.0 >= timestamp) {
-            return Ok(());
+            return;
         }
         let rel = (offset - self.base_offset) as u32;
         let mut e = [0u8; 12];
         e[..8].copy_from_slice(&timestamp.to_be_bytes());
         e[8..].copy_from_slice(&rel.to_be_bytes());
-        self.file.append(&e)?;
+        self.file.append(&e);
         self.entries.push((timestamp, rel));
-        Ok(())
     }
 
     /// The offset to start searching from for the first record with a timestamp at
@@ -109,9 +108,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.timeindex");
         let mut idx = TimeIndex::create(&path, 50).unwrap();
-        idx.maybe_append(1000, 50).unwrap();
-        idx.maybe_append(900, 55).unwrap(); // older: ignored
-        idx.maybe_append(2000, 60).unwrap();
+        idx.maybe_append(1000, 50);
+        idx.maybe_append(900, 55); // older: ignored
+        idx.maybe_append(2000, 60);
         assert_eq!(idx.lookup(500), 50);
         assert_eq!(idx.lookup(1500), 50);
         assert_eq!(idx.lookup(2000), 60);

@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use strom::protocol::records::{build_batch, NewRecord, ProducerIds};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,4 +95,91 @@ pub fn batch(count: i32, producer_id: i64, first_sequence: i32, timestamp: i64) 
         first_sequence,
     });
     Bytes::from(build_batch(&records, producer))
+}
+
+pub fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+pub fn metadata_request(topics: &[&str]) -> MetadataRequest {
+    let mut r = MetadataRequest::default();
+    r.topics = Some(
+        topics
+            .iter()
+            .map(|t| {
+                let mut mt = MetadataRequestTopic::default();
+                mt.name = Some(name(t));
+                mt
+            })
+            .collect(),
+    );
+    r
+}
+
+pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    let mut pd = PartitionProduceData::default();
+    pd.index = partition;
+    pd.records = Some(records);
+    let mut td = TopicProduceData::default();
+    td.name = name(topic);
+    td.partition_data = vec![pd];
+    let mut r = ProduceRequest::default();
+    r.acks = acks;
+    r.timeout_ms = 5000;
+    r.topic_data = vec![td];
+    r
+}
+
+pub fn fetch_request(topic: &str, id: uuid::Uuid, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    let mut fp = FetchPartition::default();
+    fp.partition = 0;
+    fp.fetch_offset = offset;
+    fp.partition_max_bytes = 1 << 20;
+    let mut ft = FetchTopic::default();
+    ft.topic = name(topic);
+    ft.topic_id = id;
+    ft.partitions = vec![fp];
+    let mut r = FetchRequest::default();
+    r.max_wait_ms = max_wait_ms;
+    r.min_bytes = 1;
+    r.max_bytes = 50 << 20;
+    r.topics = vec![ft];
+    r
+}
+
+/// What an idempotent (not transactional) producer sends.
+pub fn idempotent_init() -> InitProducerIdRequest {
+    let mut r = InitProducerIdRequest::default();
+    r.transactional_id = None;
+    r
+}
+
+pub async fn create(wire: &mut Wire, topic: &str, partitions: i32) -> uuid::Uuid {
+    let m = wire.call(12, &metadata_request(&[topic])).await;
+    assert_eq!(m.topics[0].error_code, 0);
+    assert_eq!(m.topics[0].partitions.len(), partitions as usize);
+    m.topics[0].topic_id
+}
+
+/// Produce one batch to one partition: (error code, base offset).
+pub async fn produce(wire: &mut Wire, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let r = wire.call(9, &produce_request(topic, partition, records, -1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// ListOffsets latest (−1) or earliest (−2) of one partition.
+pub async fn list_offset(wire: &mut Wire, topic: &str, partition: i32, timestamp: i64) -> (i16, i64) {
+    let mut lp = list_offsets_request::ListOffsetsPartition::default();
+    lp.partition_index = partition;
+    lp.timestamp = timestamp;
+    let mut lt = list_offsets_request::ListOffsetsTopic::default();
+    lt.name = name(topic);
+    lt.partitions = vec![lp];
+    let mut r = ListOffsetsRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.topics = vec![lt];
+    let resp = wire.call(7, &r).await;
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.offset)
 }
