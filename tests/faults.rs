@@ -7,7 +7,10 @@ mod common;
 use bytes::Bytes;
 use common::process::{BrokerProcess, Tmpfs};
 use common::wire::*;
-use strom::protocol::records::{build_batch, NewRecord, ProducerIds};
+use kafka_protocol::messages::*;
+use kafka_protocol::records::Compression;
+use strom::protocol::records::{self, build_batch, BatchHeader, NewRecord, ProducerIds};
+use strom::protocol::{batch_records, compression};
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
 
@@ -128,4 +131,139 @@ async fn a_broker_starts_serves_and_stops_on_a_full_disk() {
     let mut w = Wire::connect(broker.addr()).await;
     assert_eq!(list_offset(&mut w, "kept", 0, -1).await, (0, 3));
     assert_eq!(produce(&mut w, "kept", 0, record_batch(64 * 1024, None)).await, (0, 3));
+}
+
+/// `b` with its header edited by `edit` and a valid CRC again: a lie a client
+/// could really send.
+fn edited(b: &[u8], edit: impl FnOnce(&mut BatchHeader)) -> Bytes {
+    let mut h = records::next_batch(b).unwrap().unwrap();
+    edit(&mut h);
+    Bytes::from(records::encode_batch(&h, &b[records::BATCH_HEADER_LEN..]))
+}
+
+fn compressed(codec: Compression, n: usize) -> Vec<u8> {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let recs: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(format!("value-{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: codec,
+    };
+    RecordBatchEncoder::encode(&mut buf, &recs, &options).unwrap();
+    buf.to_vec()
+}
+
+/// Items 2, 3 and 6: batches whose record count lies, whose codec does not exist,
+/// whose payload does not decompress, or that decompress to gigabytes are refused
+/// with Kafka's error codes; the log end offset does not move and no segment rolls,
+/// and the broker's memory stays small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_and_poisoned_batches_are_refused() {
+    const CORRUPT_MESSAGE: i16 = 2;
+    const INVALID_RECORD: i16 = 87;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::spawn(dir.path(), &[]);
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "lies", 1).await;
+    assert_eq!(
+        produce(&mut w, "lies", 0, Bytes::from(compressed(Compression::None, 3))).await,
+        (0, 0)
+    );
+
+    for codec in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let honest = compressed(codec, 3);
+        for claimed in [i32::MAX, 1, 2, 4] {
+            let lie = edited(&honest, |h| {
+                h.records_count = claimed;
+                h.last_offset_delta = claimed - 1;
+            });
+            let (code, _) = produce(&mut w, "lies", 0, lie).await;
+            assert_eq!(code, INVALID_RECORD, "{codec:?} claiming {claimed}");
+        }
+        if codec != Compression::None {
+            let mut garbage = honest.clone();
+            let len = garbage.len();
+            for b in &mut garbage[records::BATCH_HEADER_LEN + 4..len] {
+                *b = b.wrapping_mul(31).wrapping_add(7);
+            }
+            let (code, _) = produce(&mut w, "lies", 0, edited(&garbage, |_| {})).await;
+            assert!(
+                matches!(code, CORRUPT_MESSAGE | INVALID_RECORD),
+                "{codec:?} garbage: {code}"
+            );
+        }
+    }
+    for codec in 5..=7 {
+        let unknown = edited(&compressed(Compression::None, 3), |h| h.attributes = codec);
+        assert_eq!(
+            produce(&mut w, "lies", 0, unknown).await.0,
+            CORRUPT_MESSAGE,
+            "codec {codec}"
+        );
+    }
+    assert_eq!(list_offset(&mut w, "lies", 0, -1).await, (0, 3));
+    let segments = std::fs::read_dir(dir.path().join("lies-0"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+        .count();
+    assert_eq!(segments, 1, "no segment rolled for a refused batch");
+
+    // Compression bombs: 256 MiB of zeros in 250 KB of gzip, 1 GiB in 33 KB of
+    // zstd, to a compacted topic (whose keys are checked) and a normal one.
+    let mut create_compacted = CreateTopicsRequest::default();
+    let mut topic = create_topics_request::CreatableTopic::default();
+    topic.name = name("bombs");
+    topic.num_partitions = 1;
+    topic.replication_factor = 1;
+    let mut cfg = create_topics_request::CreatableTopicConfig::default();
+    cfg.name = kafka_protocol::protocol::StrBytes::from_static_str("cleanup.policy");
+    cfg.value = Some(kafka_protocol::protocol::StrBytes::from_static_str("compact"));
+    topic.configs.push(cfg);
+    create_compacted.topics.push(topic);
+    create_compacted.timeout_ms = 5000;
+    assert_eq!(w.call(5, &create_compacted).await.topics[0].error_code, 0);
+    let bombs = [
+        ("bombs", compression::GZIP, 256 << 20),
+        ("bombs", compression::ZSTD, 1 << 30),
+        ("lies", compression::ZSTD, 1 << 30),
+    ];
+    for (topic, codec, size) in bombs {
+        let (bomb, _) = batch_records::testing::bomb(codec, size).unwrap();
+        assert!(bomb.len() < 1 << 20);
+        assert_eq!(
+            produce(&mut w, topic, 0, Bytes::from(bomb)).await.0,
+            INVALID_RECORD,
+            "{topic} {codec}"
+        );
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.child.id())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(peak_kb < 256 * 1024, "peak RSS {peak_kb} kB");
+    assert_eq!(list_offset(&mut w, "lies", 0, -1).await, (0, 3));
 }

@@ -24,7 +24,7 @@ use super::producer_state::{ProducerStateManager, SequenceCheck, SNAPSHOT_FILE};
 use super::segment::{self, ActiveSegment, FileSlice, LogSegment, SealedSegment};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
-use crate::protocol::batch_records;
+use crate::protocol::batch_records::{self, Walk};
 use crate::protocol::records::{self, BatchHeader};
 
 /// What an append did.
@@ -252,14 +252,18 @@ impl Partition {
         if header.is_transactional() || header.is_control() {
             return Err(Error::TransactionsUnsupported);
         }
-        if config.cleanup_compact {
+        // Every record is walked (compressed ones as a bounded stream), as Kafka's
+        // LogValidator does: a count or offset delta that lies would move the log
+        // end offset, and a record that does not decode would stop consumers.
+        let max_uncompressed = batch_records::max_uncompressed(config.message_max_bytes);
+        batch_records::walk(batch, &header, max_uncompressed, |r| {
             // Compaction keeps the latest record per key: a record without one
             // could never be compacted, so Kafka refuses it.
-            let copy = bytes::Bytes::copy_from_slice(batch);
-            if batch_records::records(&copy, &header)?.iter().any(|r| r.key.is_none()) {
+            if config.cleanup_compact && r.key.is_none() {
                 return Err(Error::InvalidRecord("compacted topics need a key on every record"));
             }
-        }
+            Ok(Walk::Continue)
+        })?;
         // The broker edits only the header: a copy of it is edited and written
         // before the client's records.
         let Some((head, rest)) = batch.split_first_chunk::<{ records::BATCH_HEADER_LEN }>() else {
@@ -396,12 +400,8 @@ impl Partition {
         let mut pos = from;
         while let Some(b) = segment::find_batch(&file, pos, end, i64::MIN)? {
             if b.header.max_timestamp >= timestamp {
-                let bytes = segment::read_batches(&file, b.position, end, b.header.total_size())?;
-                let found = records::record_timestamps(bytes)?
-                    .into_iter()
-                    .find(|&(_, ts)| ts >= timestamp)
-                    .map(|(off, ts)| (ts, off));
-                return Ok(found.or(Some((b.header.max_timestamp, b.header.base_offset))));
+                let found = first_record_where(&file, &b, |ts| ts >= timestamp)?;
+                return Ok(Some(found.unwrap_or((b.header.max_timestamp, b.header.base_offset))));
             }
             pos = b.position + b.header.total_size() as u64;
         }
@@ -425,12 +425,7 @@ impl Partition {
         let Some(b) = segment::find_batch(&file, from, end, batch_offset)? else {
             return Ok(None);
         };
-        let bytes = segment::read_batches(&file, b.position, end, b.header.total_size())?;
-        let offset = records::record_timestamps(bytes)?
-            .into_iter()
-            .find(|&(_, ts)| ts == max_ts)
-            .map(|(off, _)| off)
-            .unwrap_or(b.header.base_offset);
+        let offset = first_record_where(&file, &b, |ts| ts == max_ts)?.map_or(b.header.base_offset, |(_, o)| o);
         Ok(Some((max_ts, offset)))
     }
 
@@ -528,6 +523,34 @@ impl Partition {
     pub fn segment_count(&self) -> usize {
         self.lock().sealed.len() + 1
     }
+}
+
+/// (timestamp, offset) of the first record of a stored batch whose timestamp
+/// satisfies `wanted`. With LogAppendTime every record carries the batch's max
+/// timestamp, so the header answers; otherwise the records are walked, compressed
+/// ones as a bounded stream.
+fn first_record_where(
+    file: &File,
+    b: &segment::ScannedBatch,
+    wanted: impl Fn(i64) -> bool,
+) -> Result<Option<(i64, i64)>> {
+    let h = &b.header;
+    if h.is_log_append_time() {
+        return Ok(wanted(h.max_timestamp).then_some((h.max_timestamp, h.base_offset)));
+    }
+    let mut batch = vec![0u8; h.total_size()];
+    file.read_exact_at(&mut batch, b.position)?;
+    let mut found = None;
+    let max_uncompressed = batch_records::max_uncompressed(batch.len());
+    batch_records::walk(&batch, h, max_uncompressed, |r| {
+        let ts = h.base_timestamp.saturating_add(r.timestamp_delta);
+        if wanted(ts) {
+            found = Some((ts, h.base_offset + r.offset_delta as i64));
+            return Ok(Walk::Stop);
+        }
+        Ok(Walk::Continue)
+    })?;
+    Ok(found)
 }
 
 mod cleaner;

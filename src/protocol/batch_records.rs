@@ -17,13 +17,27 @@
 //! header_count: varint, then per header key_length, key, value_length, value
 //! ```
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use std::io::Read;
 
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+
+use super::compression;
 use super::records::{BatchHeader, BATCH_HEADER_LEN};
 use crate::error::{Error, Result};
 
-/// One record, pointing into the (decompressed) records section.
+/// One record, pointing into the batch (uncompressed) or the walker's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    /// The whole record, length prefix included, exactly as stored.
+    pub raw: &'a [u8],
+}
+
+/// An owned copy of a [`Record`], for the few callers that keep records.
 #[derive(Debug, Clone)]
 pub struct RecordView {
     pub offset_delta: i32,
@@ -31,18 +45,177 @@ pub struct RecordView {
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
     pub value_is_null: bool,
-    /// The whole record, length prefix included, exactly as stored.
     pub raw: Bytes,
 }
 
-fn zigzag(buf: &mut Bytes) -> Result<i64> {
-    let mut value: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        if !buf.has_remaining() {
-            return Err(Error::CorruptMessage("truncated varint in a record"));
+/// Whether [`walk`] should go on to the next record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    Continue,
+    Stop,
+}
+
+const CODEC_MASK: i16 = 0x07;
+/// Varint size limits: 5 bytes hold any i32, 10 any i64.
+const VARINT_MAX: usize = 5;
+const VARLONG_MAX: usize = 10;
+
+/// The most bytes a batch's records may decompress to: far above what any client
+/// puts in one batch (they bound batches by their uncompressed size, about
+/// `message.max.bytes`), low enough that a compression bomb costs little.
+pub fn max_uncompressed(message_max_bytes: usize) -> u64 {
+    (message_max_bytes as u64).saturating_mul(16).max(32 << 20)
+}
+
+/// Walk every record of a complete batch in order, as Kafka's LogValidator does:
+/// the batch must hold exactly `records_count` well-formed records whose offset
+/// deltas grow up to `last_offset_delta` (0, 1, 2, … for a batch as clients send
+/// it, which [`super::records::validate_batch`] checks has last delta = count − 1); compressed records are decompressed as a stream, at
+/// most `max_uncompressed` bytes, keeping one record in memory at a time.
+/// `f` may stop the walk early (then the rest is not checked).
+pub fn walk(
+    batch: &[u8],
+    header: &BatchHeader,
+    max_uncompressed: u64,
+    mut f: impl FnMut(&Record<'_>) -> Result<Walk>,
+) -> Result<()> {
+    let section = batch
+        .get(BATCH_HEADER_LEN..header.total_size())
+        .ok_or(Error::CorruptMessage("record batch is truncated"))?;
+    let codec = header.attributes & CODEC_MASK;
+    let mut source: Box<dyn RecordSource + '_> = if codec == compression::NONE {
+        Box::new(SliceSource { rest: section })
+    } else {
+        Box::new(ReaderSource {
+            reader: std::io::BufReader::new(compression::reader(codec, section, max_uncompressed)?),
+            buf: Vec::new(),
+        })
+    };
+    let mut previous_delta = -1;
+    for _ in 0..header.records_count.max(0) {
+        let raw = source
+            .next_record()?
+            .ok_or(Error::InvalidRecord("the batch holds fewer records than its count"))?;
+        let record = parse(raw)?;
+        // Deltas grow and end at last_offset_delta; a compacted batch may skip
+        // some, and a client's batch (count = last delta + 1) so runs 0, 1, 2, ….
+        if record.offset_delta <= previous_delta || record.offset_delta > header.last_offset_delta {
+            return Err(Error::InvalidRecord("record offset deltas out of order or range"));
         }
-        let b = buf.get_u8();
-        value |= ((b & 0x7f) as u64) << shift;
+        previous_delta = record.offset_delta;
+        if f(&record)? == Walk::Stop {
+            return Ok(());
+        }
+    }
+    if !source.at_end()? {
+        return Err(Error::InvalidRecord("the batch holds more records than its count"));
+    }
+    Ok(())
+}
+
+/// Where the raw records come from: the batch itself, or a decompressor.
+trait RecordSource {
+    /// The next record with its length prefix; None at the end of the records.
+    fn next_record(&mut self) -> Result<Option<&[u8]>>;
+    fn at_end(&mut self) -> Result<bool>;
+}
+
+struct SliceSource<'a> {
+    rest: &'a [u8],
+}
+
+impl RecordSource for SliceSource<'_> {
+    fn next_record(&mut self) -> Result<Option<&[u8]>> {
+        if self.rest.is_empty() {
+            return Ok(None);
+        }
+        let mut body = self.rest;
+        let length = varint(&mut body, VARINT_MAX)?;
+        let prefix = self.rest.len() - body.len();
+        let total = usize::try_from(length)
+            .ok()
+            .filter(|&l| l > 0 && l <= body.len())
+            .ok_or(Error::CorruptMessage("record length out of bounds"))?
+            + prefix;
+        let (raw, rest) = self.rest.split_at(total);
+        self.rest = rest;
+        Ok(Some(raw))
+    }
+
+    fn at_end(&mut self) -> Result<bool> {
+        Ok(self.rest.is_empty())
+    }
+}
+
+struct ReaderSource<R> {
+    reader: R,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> ReaderSource<R> {
+    fn byte(&mut self) -> Result<Option<u8>> {
+        let mut b = [0u8; 1];
+        match self.reader.read(&mut b) {
+            Ok(0) => Ok(None),
+            Ok(_) => Ok(Some(b[0])),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.byte(),
+            Err(e) => Err(compression::read_error(e)),
+        }
+    }
+}
+
+impl<R: Read> RecordSource for ReaderSource<R> {
+    fn next_record(&mut self) -> Result<Option<&[u8]>> {
+        self.buf.clear();
+        // The length prefix, a byte at a time (it is kept as part of `raw`).
+        loop {
+            let Some(b) = self.byte()? else {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(Error::CorruptMessage("truncated varint in a record"));
+            };
+            self.buf.push(b);
+            if b & 0x80 == 0 {
+                break;
+            }
+            if self.buf.len() == VARINT_MAX {
+                return Err(Error::CorruptMessage("varint too long in a record"));
+            }
+        }
+        let length = varint(&mut &self.buf[..], VARINT_MAX)?;
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|&l| l > 0)
+            .ok_or(Error::CorruptMessage("record length out of bounds"))?;
+        let prefix = self.buf.len();
+        // Read through `take` so that a lying length grows the buffer only as far
+        // as the (bounded) stream really goes.
+        let got = (&mut self.reader)
+            .take(length as u64)
+            .read_to_end(&mut self.buf)
+            .map_err(compression::read_error)?;
+        if got < length {
+            return Err(Error::CorruptMessage("record length out of bounds"));
+        }
+        debug_assert_eq!(self.buf.len(), prefix + length);
+        Ok(Some(&self.buf))
+    }
+
+    fn at_end(&mut self) -> Result<bool> {
+        Ok(self.byte()?.is_none())
+    }
+}
+
+/// A zigzag varint of at most `max` bytes, as Kafka's records use.
+fn varint(buf: &mut &[u8], max: usize) -> Result<i64> {
+    let mut value: u64 = 0;
+    for i in 0..max {
+        let Some((&b, rest)) = buf.split_first() else {
+            return Err(Error::CorruptMessage("truncated varint in a record"));
+        };
+        *buf = rest;
+        value |= ((b & 0x7f) as u64) << (7 * i);
         if b & 0x80 == 0 {
             return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
         }
@@ -50,70 +223,80 @@ fn zigzag(buf: &mut Bytes) -> Result<i64> {
     Err(Error::CorruptMessage("varint too long in a record"))
 }
 
-fn take(buf: &mut Bytes, len: i64) -> Result<Option<Bytes>> {
-    if len < 0 {
+/// A length-prefixed field: None for length −1, an error for other negatives or
+/// a length past the record's end.
+fn field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
+    let len = varint(buf, VARINT_MAX)?;
+    if len == -1 {
         return Ok(None);
     }
-    if (buf.remaining() as i64) < len {
-        return Err(Error::CorruptMessage("record field longer than its record"));
-    }
-    Ok(Some(buf.split_to(len as usize)))
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= buf.len())
+        .ok_or(Error::CorruptMessage("record field longer than its record"))?;
+    let (value, rest) = buf.split_at(len);
+    *buf = rest;
+    Ok(Some(value))
 }
 
-const CODEC_MASK: i16 = 0x07;
-
-/// The records section of a batch, decompressed.
-pub fn records_section(batch: &Bytes, header: &BatchHeader) -> Result<Bytes> {
-    let mut section = batch.slice(BATCH_HEADER_LEN..header.total_size());
-    let fail = |_| Error::CorruptMessage("record batch does not decompress");
-    let whole = |b: &mut Bytes| Ok(b.copy_to_bytes(b.remaining()));
-    Ok(match header.attributes & CODEC_MASK {
-        0 => section,
-        1 => Gzip::decompress(&mut section, whole).map_err(fail)?,
-        2 => Snappy::decompress(&mut section, whole).map_err(fail)?,
-        3 => Lz4::decompress(&mut section, whole).map_err(fail)?,
-        4 => Zstd::decompress(&mut section, whole).map_err(fail)?,
-        _ => return Err(Error::CorruptMessage("unknown compression codec")),
+/// Parse one raw record (length prefix included), checking that its fields and
+/// headers fill exactly its length.
+fn parse(raw: &[u8]) -> Result<Record<'_>> {
+    let mut body = raw;
+    varint(&mut body, VARINT_MAX)?; // the length, checked by the source
+    let Some((_attributes, rest)) = body.split_first() else {
+        return Err(Error::CorruptMessage("empty record"));
+    };
+    body = rest;
+    let timestamp_delta = varint(&mut body, VARLONG_MAX)?;
+    let offset_delta = i32::try_from(varint(&mut body, VARINT_MAX)?)
+        .map_err(|_| Error::CorruptMessage("record offset delta out of range"))?;
+    let key = field(&mut body)?;
+    let value = field(&mut body)?;
+    let headers = varint(&mut body, VARINT_MAX)?;
+    if headers < 0 {
+        return Err(Error::CorruptMessage("negative record header count"));
+    }
+    for _ in 0..headers {
+        if field(&mut body)?.is_none() {
+            return Err(Error::CorruptMessage("null record header key"));
+        }
+        field(&mut body)?;
+    }
+    if !body.is_empty() {
+        return Err(Error::CorruptMessage("record longer than its fields"));
+    }
+    Ok(Record {
+        offset_delta,
+        timestamp_delta,
+        key,
+        value,
+        raw,
     })
 }
 
-/// Every record of a batch.
+/// Every record of a batch, copied out (the log cleaner, the CLI).
 pub fn records(batch: &Bytes, header: &BatchHeader) -> Result<Vec<RecordView>> {
-    let mut section = records_section(batch, header)?;
-    let mut out = Vec::with_capacity((header.records_count.max(0) as usize).min(section.len()));
-    for _ in 0..header.records_count {
-        let start = section.clone();
-        let length = zigzag(&mut section)?;
-        let prefix = start.len() - section.len();
-        let mut body = take(&mut section, length)?.ok_or(Error::CorruptMessage("negative record length"))?;
-        let raw = start.slice(..prefix + length as usize);
-        if !body.has_remaining() {
-            return Err(Error::CorruptMessage("empty record"));
-        }
-        body.advance(1); // attributes
-        let timestamp_delta = zigzag(&mut body)?;
-        let offset_delta = zigzag(&mut body)? as i32;
-        let key_len = zigzag(&mut body)?;
-        let key = take(&mut body, key_len)?;
-        let value_len = zigzag(&mut body)?;
-        let value = take(&mut body, value_len)?;
+    let mut out = Vec::new();
+    walk(batch, header, max_uncompressed(batch.len()), |r| {
         out.push(RecordView {
-            offset_delta,
-            timestamp_delta,
-            key,
-            value_is_null: value.is_none(),
-            value,
-            raw,
+            offset_delta: r.offset_delta,
+            timestamp_delta: r.timestamp_delta,
+            key: r.key.map(Bytes::copy_from_slice),
+            value: r.value.map(Bytes::copy_from_slice),
+            value_is_null: r.value.is_none(),
+            raw: Bytes::copy_from_slice(r.raw),
         });
-    }
+        Ok(Walk::Continue)
+    })?;
     Ok(out)
 }
 
-/// A copy of `batch` holding only `kept` of its records (their raw bytes, in order),
+/// A copy of the batch of `header` holding only `kept` of its records (their raw bytes, in order),
 /// compressed again with the batch's own codec, with a new CRC. The batch keeps its
 /// base offset, timestamps, last offset delta and producer fields, so offsets and
 /// idempotence state stay as they were.
-pub fn rebuild(batch: &Bytes, header: &BatchHeader, kept: &[RecordView]) -> Result<Bytes> {
+pub fn rebuild(header: &BatchHeader, kept: &[RecordView]) -> Result<Bytes> {
     let mut plain = BytesMut::new();
     for r in kept {
         plain.put_slice(&r.raw);
@@ -132,15 +315,67 @@ pub fn rebuild(batch: &Bytes, header: &BatchHeader, kept: &[RecordView]) -> Resu
         4 => Zstd::compress(&mut section, fill).map_err(fail)?,
         _ => return Err(Error::CorruptMessage("unknown compression codec")),
     }
-    let mut out = BytesMut::with_capacity(BATCH_HEADER_LEN + section.len());
-    out.put_slice(&batch[..BATCH_HEADER_LEN]);
-    out.put_slice(&section);
-    let batch_length = (out.len() - 12) as i32;
-    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
-    out[57..61].copy_from_slice(&(kept.len() as i32).to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    Ok(out.freeze())
+    let header = BatchHeader {
+        records_count: kept.len() as i32,
+        ..*header
+    };
+    Ok(Bytes::from(super::records::encode_batch(&header, &section)))
+}
+
+/// Hostile batches for tests (unit, fault and fuzz seeds).
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+    use crate::protocol::records;
+
+    /// A batch of one record whose value is `size` zero bytes, compressed as a
+    /// stream with gzip or zstd: a few kilobytes that expand to `size`.
+    pub fn bomb(codec: i16, size: u64) -> std::io::Result<(Vec<u8>, BatchHeader)> {
+        use std::io::Write;
+        fn zigzag(v: i64, out: &mut Vec<u8>) {
+            let mut z = ((v << 1) ^ (v >> 63)) as u64;
+            while z >= 0x80 {
+                out.push((z as u8) | 0x80);
+                z >>= 7;
+            }
+            out.push(z as u8);
+        }
+        fn fill(w: &mut impl Write, size: u64) -> std::io::Result<()> {
+            let mut value_len = Vec::new();
+            zigzag(size as i64, &mut value_len);
+            let mut head = Vec::new();
+            zigzag(4 + value_len.len() as i64 + size as i64 + 1, &mut head);
+            head.extend_from_slice(&[0, 0, 0, 1]); // attributes, ts delta, offset delta, null key
+            head.extend_from_slice(&value_len);
+            w.write_all(&head)?;
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..size / (1 << 20) {
+                w.write_all(&zeros)?;
+            }
+            w.write_all(&[0]) // no headers
+        }
+        let section = if codec == compression::GZIP {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            fill(&mut e, size)?;
+            e.finish()?
+        } else {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), 1)?;
+            fill(&mut e, size)?;
+            e.finish()?
+        };
+        let template = records::build_batch(&[records::NewRecord::default()], None);
+        let header = |b: &[u8]| {
+            records::next_batch(b)
+                .ok()
+                .flatten()
+                .ok_or_else(|| std::io::Error::other("batch does not frame"))
+        };
+        let mut h = header(&template)?;
+        h.attributes = codec;
+        let b = records::encode_batch(&h, &section);
+        let h = header(&b)?;
+        Ok((b, h))
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +435,7 @@ mod tests {
             assert_eq!(rs[3].offset_delta, 3);
             assert_eq!(rs[3].timestamp_delta, 3);
             let kept = vec![rs[0].clone(), rs[3].clone()];
-            let rebuilt = rebuild(&b, &h, &kept).unwrap();
+            let rebuilt = rebuild(&h, &kept).unwrap();
             let h2 = records::next_batch(&rebuilt).unwrap().unwrap();
             assert_eq!(h2.records_count, 2);
             assert_eq!(h2.last_offset(), h.last_offset(), "the last offset is kept");
@@ -208,6 +443,82 @@ mod tests {
             assert_eq!(crc32c::crc32c(&rebuilt[21..]), h2.crc);
             let again = records(&rebuilt, &h2).unwrap();
             assert_eq!(again.iter().map(|r| r.offset_delta).collect::<Vec<_>>(), vec![0, 3]);
+        }
+    }
+
+    fn all_codecs() -> [kafka_protocol::records::Compression; 5] {
+        use kafka_protocol::records::Compression as C;
+        [C::None, C::Gzip, C::Snappy, C::Lz4, C::Zstd]
+    }
+
+    /// `b` with its header edited by `edit` and its CRC made right again.
+    fn edited(b: &[u8], edit: impl FnOnce(&mut BatchHeader)) -> (Vec<u8>, BatchHeader) {
+        let mut h = records::next_batch(b).unwrap().unwrap();
+        edit(&mut h);
+        let out = records::encode_batch(&h, &b[BATCH_HEADER_LEN..]);
+        let h = records::next_batch(&out).unwrap().unwrap();
+        (out, h)
+    }
+
+    fn count(b: &[u8], h: &BatchHeader, max: u64) -> Result<usize> {
+        let mut n = 0;
+        walk(b, h, max, |_| {
+            n += 1;
+            Ok(Walk::Continue)
+        })?;
+        Ok(n)
+    }
+
+    #[test]
+    fn record_counts_that_lie_are_refused_for_every_codec() {
+        for codec in all_codecs() {
+            let b = batch_with(&[Some("a"), Some("b"), Some("c")], codec);
+            let h = records::next_batch(&b).unwrap().unwrap();
+            assert_eq!(count(&b, &h, 1 << 20).unwrap(), 3, "{codec:?}");
+            for claimed in [i32::MAX, 4, 2, 1] {
+                let (lie, h) = edited(&b, |h| {
+                    h.records_count = claimed;
+                    h.last_offset_delta = claimed - 1;
+                });
+                assert!(
+                    matches!(count(&lie, &h, 1 << 20), Err(Error::InvalidRecord(_))),
+                    "{codec:?} claiming {claimed}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_codecs_and_undecodable_payloads_are_refused() {
+        for codec in 5..=7 {
+            let b = batch_with(&[Some("a")], kafka_protocol::records::Compression::None);
+            let (bad, h) = edited(&b, |h| h.attributes = codec);
+            assert!(
+                matches!(count(&bad, &h, 1 << 20), Err(Error::CorruptMessage(_))),
+                "codec {codec}"
+            );
+        }
+        for codec in all_codecs().into_iter().skip(1) {
+            let b = batch_with(&[Some("a"), Some("b")], codec);
+            let mut garbage = b.to_vec();
+            let len = garbage.len();
+            for (i, byte) in garbage[BATCH_HEADER_LEN + 4..len].iter_mut().enumerate() {
+                *byte ^= 0x5a ^ i as u8;
+            }
+            let (bad, h) = edited(&garbage, |_| {});
+            assert!(count(&bad, &h, 1 << 20).is_err(), "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn compression_bombs_stop_at_the_limit() {
+        for codec in [compression::GZIP, compression::ZSTD] {
+            let (b, h) = testing::bomb(codec, 4 << 20).unwrap();
+            assert!(b.len() < 64 << 10, "a small batch");
+            assert_eq!(count(&b, &h, 5 << 20).unwrap(), 1, "under the limit it is one record");
+            let (b, h) = testing::bomb(codec, 256 << 20).unwrap();
+            let e = count(&b, &h, max_uncompressed(1 << 20)).unwrap_err();
+            assert!(matches!(e, Error::InvalidRecord(_)), "{e}");
         }
     }
 

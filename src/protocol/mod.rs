@@ -2,6 +2,7 @@
 //! this layer except as opaque record batches.
 
 pub mod batch_records;
+pub mod compression;
 pub mod frame;
 pub mod header;
 pub mod records;

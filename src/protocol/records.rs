@@ -122,6 +122,12 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & 0x20 != 0
     }
+
+    /// message.timestamp.type=LogAppendTime: every record's timestamp is the
+    /// batch's max timestamp.
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & 0x08 != 0
+    }
 }
 
 /// Frame the next batch in `buf`: `Ok(None)` when `buf` holds less than one whole
@@ -166,21 +172,34 @@ pub fn validate_batch(batch: &[u8], header: &BatchHeader) -> Result<()> {
     Ok(())
 }
 
+/// A batch of the header fields in `h` (its length and CRC are computed, not
+/// taken from `h`) and an already encoded, possibly compressed, records section.
+pub fn encode_batch(h: &BatchHeader, section: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + section.len());
+    out.extend_from_slice(&h.base_offset.to_be_bytes());
+    out.extend_from_slice(&((BATCH_HEADER_LEN - LOG_OVERHEAD + section.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&h.partition_leader_epoch.to_be_bytes());
+    out.push(h.magic as u8);
+    out.extend_from_slice(&[0; 4]); // CRC, below
+    out.extend_from_slice(&h.attributes.to_be_bytes());
+    out.extend_from_slice(&h.last_offset_delta.to_be_bytes());
+    out.extend_from_slice(&h.base_timestamp.to_be_bytes());
+    out.extend_from_slice(&h.max_timestamp.to_be_bytes());
+    out.extend_from_slice(&h.producer_id.to_be_bytes());
+    out.extend_from_slice(&h.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&h.base_sequence.to_be_bytes());
+    out.extend_from_slice(&h.records_count.to_be_bytes());
+    out.extend_from_slice(section);
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
 /// Assign the broker's offsets and leader epoch to a batch about to be appended.
 /// Neither field is covered by the CRC.
 pub fn assign_offsets(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
     batch[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
-}
-
-/// (offset, timestamp) of every record in one stored batch, decompressing it if
-/// needed. Used where a feature needs individual records (ListOffsets by time);
-/// user records are never re-encoded from what this returns.
-pub fn record_timestamps(batch: bytes::Bytes) -> Result<Vec<(i64, i64)>> {
-    let mut buf = batch;
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
-        .map_err(|_| Error::CorruptMessage("stored record batch does not decode"))?;
-    Ok(set.records.iter().map(|r| (r.offset, r.timestamp)).collect())
 }
 
 /// message.timestamp.type=LogAppendTime: mark the batch's timestamps as the

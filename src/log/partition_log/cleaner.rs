@@ -133,7 +133,7 @@ impl Partition {
                 if kept.len() == all.len() {
                     out.extend_from_slice(&batch);
                 } else if !kept.is_empty() {
-                    out.extend_from_slice(&batch_records::rebuild(&batch, &h, &kept)?);
+                    out.extend_from_slice(&batch_records::rebuild(&h, &kept)?);
                 }
             }
             self.swap_in(seg.base, &out)?;
