@@ -267,3 +267,42 @@ async fn lying_and_poisoned_batches_are_refused() {
     assert!(peak_kb < 256 * 1024, "peak RSS {peak_kb} kB");
     assert_eq!(list_offset(&mut w, "lies", 0, -1).await, (0, 3));
 }
+
+/// Item 4: a topic with a 249-character name is deleted for good: DeleteTopics
+/// succeeds, re-creating the name starts empty, and a restart does not bring the
+/// old topic back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_with_the_longest_names_are_deleted_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = "t".repeat(249);
+    let mut broker = BrokerProcess::spawn(dir.path(), &[]);
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, &topic, 1).await;
+    assert_eq!(produce(&mut w, &topic, 0, record_batch(10, None)).await, (0, 0));
+    let mut delete = DeleteTopicsRequest::default();
+    delete.topic_names = vec![name(&topic)];
+    delete.timeout_ms = 5000;
+    let r = w.call(4, &delete).await;
+    assert_eq!(r.responses[0].error_code, 0, "{:?}", r.responses[0].error_message);
+    create(&mut w, &topic, 1).await;
+    assert_eq!(
+        list_offset(&mut w, &topic, 0, -1).await,
+        (0, 0),
+        "the old records are gone"
+    );
+    let r = w.call(4, &delete).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    assert!(broker.terminate().success());
+    let port = broker.port;
+    drop(broker);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("ttt"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let broker = BrokerProcess::spawn_on(dir.path(), port, &["--override", "auto.create.topics.enable=false"]);
+    let mut w = Wire::connect(broker.addr()).await;
+    let m = w.call(12, &metadata_request(&[&topic])).await;
+    assert_eq!(m.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION after a restart");
+}

@@ -88,6 +88,18 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join(format!("{topic}-{partition}"))
 }
 
+/// The name a partition directory takes while it is deleted,
+/// `{topic}-{partition}.{uuid}-delete`, with the topic name shortened as Kafka
+/// does so the whole stays within the 255-byte limit of a file name (a topic name
+/// may be 249 characters long).
+fn delete_dir_name(topic: &str, partition: i32, id: &Uuid) -> String {
+    const MAX_FILE_NAME: usize = 255;
+    let suffix = format!("-{partition}.{}-delete", id.simple());
+    let keep = topic.len().min(MAX_FILE_NAME.saturating_sub(suffix.len()));
+    // Topic names are ASCII, so any byte index is a character boundary.
+    format!("{}{suffix}", &topic[..keep])
+}
+
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
     let text = std::fs::read_to_string(dir.join(PARTITION_METADATA)).ok()?;
     let props = crate::config::parse_properties(&text);
@@ -130,7 +142,9 @@ impl LogManager {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.ends_with("-delete") {
                 // A deletion interrupted by a crash: finish it.
-                std::fs::remove_dir_all(entry.path())?;
+                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove a deleted partition's files yet");
+                }
                 continue;
             }
             let Some((topic, partition)) = name.rsplit_once('-') else {
@@ -356,27 +370,42 @@ impl LogManager {
         Ok(())
     }
 
-    /// Delete a topic and its files. Directories are first renamed to
-    /// `…-delete`, so a crash midway finishes the deletion at the next start.
+    /// Delete a topic and its files, all or nothing. Every partition directory is
+    /// first renamed to a `…-delete` name (if one rename fails, the others are
+    /// renamed back and the topic stays); the renames are made durable before the
+    /// topic leaves memory, so a crash after that finishes the deletion at the next
+    /// start, and a crash before it leaves the whole topic.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid> {
-        let topic = {
-            let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-            topics.remove(name).ok_or_else(|| Error::UnknownTopicOrPartition {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let topic = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopicOrPartition {
                 topic: name.to_string(),
                 partition: -1,
-            })?
-        };
-        let mut doomed = Vec::new();
+            })?;
+        let mut doomed: Vec<(PathBuf, PathBuf)> = Vec::new();
         for p in &topic.partitions {
-            let to = self
-                .dir
-                .join(format!("{}-{}.{}-delete", name, p.index, topic.id.simple()));
-            std::fs::rename(p.dir(), &to)?;
-            doomed.push(to);
+            let to = self.dir.join(delete_dir_name(name, p.index, &topic.id));
+            if let Err(e) = std::fs::rename(p.dir(), &to) {
+                tracing::error!(topic = name, dir = %p.dir().display(), error = %e, "cannot delete topic");
+                for (from, to) in doomed.iter().rev() {
+                    if let Err(e) = std::fs::rename(to, from) {
+                        tracing::error!(dir = %to.display(), error = %e, "cannot undo a partial topic deletion");
+                    }
+                }
+                return Err(e.into());
+            }
+            doomed.push((p.dir().to_path_buf(), to));
         }
         util::sync_dir(&self.dir)?;
-        for d in doomed {
-            std::fs::remove_dir_all(d)?;
+        topics.remove(name);
+        drop(topics);
+        for (_, d) in doomed {
+            if let Err(e) = std::fs::remove_dir_all(&d) {
+                // The topic is gone already; its renamed directory goes at the next start.
+                tracing::warn!(dir = %d.display(), error = %e, "could not remove a deleted partition's files yet");
+            }
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
@@ -456,6 +485,42 @@ mod tests {
             m.partition("a-b", 3),
             Err(Error::UnknownTopicOrPartition { .. })
         ));
+    }
+
+    #[test]
+    fn topics_with_the_longest_names_are_deleted_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let name = "n".repeat(249);
+        m.create_topic(&name, 2, &BTreeMap::new(), 0).unwrap();
+        m.partition(&name, 1).unwrap().append(&sample_batch(2, 0), 0).unwrap();
+        m.delete_topic(&name).unwrap();
+        assert!(m.topic(&name).is_none());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        m.create_topic(&name, 2, &BTreeMap::new(), 0).unwrap();
+        assert_eq!(m.partition(&name, 1).unwrap().log_end_offset(), 0, "no old records");
+        m.delete_topic(&name).unwrap();
+        m.close().unwrap();
+        drop(m);
+        let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(m.topic(&name).is_none(), "deleted for good");
+    }
+
+    #[test]
+    fn a_deletion_that_cannot_finish_leaves_the_whole_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        m.create_topic("stays", 3, &BTreeMap::new(), 0).unwrap();
+        m.partition("stays", 0).unwrap().append(&sample_batch(2, 0), 0).unwrap();
+        // Partition 2's rename fails: its directory is gone from under the broker.
+        let p2 = dir.path().join("stays-2");
+        std::fs::rename(&p2, dir.path().join("elsewhere")).unwrap();
+        assert!(m.delete_topic("stays").is_err());
+        std::fs::rename(dir.path().join("elsewhere"), &p2).unwrap();
+        assert!(m.topic("stays").is_some());
+        assert!(dir.path().join("stays-0").exists() && dir.path().join("stays-1").exists());
+        assert_eq!(m.partition("stays", 0).unwrap().log_end_offset(), 2);
+        m.delete_topic("stays").unwrap();
     }
 
     #[test]
