@@ -145,6 +145,10 @@ pub struct Config {
     pub cleaner_backoff_ms: u64,
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
+    /// Most partitions one CreateTopics or CreatePartitions request may create
+    /// (Kafka's controller.max.records.per.batch, 10,000): each costs three open
+    /// files, so an unbounded request could exhaust the broker's descriptors.
+    pub max_partitions_per_request: usize,
     pub group: GroupConfig,
 }
 
@@ -166,6 +170,7 @@ impl Config {
             cleaner_backoff_ms: 15_000,
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
+            max_partitions_per_request: 10_000,
             group: GroupConfig::default(),
         }
     }
@@ -221,6 +226,7 @@ impl Config {
                 104_857_600,
             ),
             max_connections: pick(None, p.parse("max.connections")?, 10_000),
+            max_partitions_per_request: pick(None, p.parse("controller.max.records.per.batch")?, 10_000),
             group: {
                 let d = GroupConfig::default();
                 GroupConfig {

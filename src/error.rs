@@ -81,6 +81,8 @@ pub enum Error {
     CoordinatorNotAvailable,
     #[error("the broker is shutting down")]
     NotCoordinator,
+    #[error("{0}")]
+    PolicyViolation(&'static str),
 }
 
 impl Error {
@@ -119,6 +121,7 @@ impl Error {
             Error::OffsetMetadataTooLarge(_) => E::OffsetMetadataTooLarge,
             Error::CoordinatorNotAvailable => E::CoordinatorNotAvailable,
             Error::NotCoordinator => E::NotCoordinator,
+            Error::PolicyViolation(_) => E::PolicyViolation,
         }
     }
 
@@ -151,6 +154,7 @@ mod tests {
             45
         );
         assert_eq!(Error::InvalidRecord("x").wire_code(), 87);
+        assert_eq!(Error::PolicyViolation("x").wire_code(), 44);
         assert_eq!(Error::MemberIdRequired("m".into()).wire_code(), 79);
         assert_eq!(Error::RebalanceInProgress.wire_code(), 27);
         assert_eq!(Error::IllegalGeneration { found: 1, current: 2 }.wire_code(), 22);

@@ -24,6 +24,14 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Run file work that may take long (creating thousands of partitions) on
+/// tokio's blocking pool, so the async workers keep serving other connections.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> crate::error::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
 /// fsync a directory, making file creations, renames and deletions in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -306,3 +306,60 @@ async fn topics_with_the_longest_names_are_deleted_for_good() {
     let m = w.call(12, &metadata_request(&[&topic])).await;
     assert_eq!(m.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION after a restart");
 }
+
+/// Item 7: a request for 2^31−1 partitions is refused up front with Kafka's
+/// POLICY_VIOLATION, creating nothing; a large legitimate creation runs without
+/// holding up another client's requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_partition_counts_are_refused_and_large_ones_block_nobody() {
+    const POLICY_VIOLATION: i16 = 44;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::spawn(dir.path(), &[]);
+    let mut w = Wire::connect(broker.addr()).await;
+    let create_request = |topic: &str, partitions: i32| {
+        let mut t = create_topics_request::CreatableTopic::default();
+        t.name = name(topic);
+        t.num_partitions = partitions;
+        t.replication_factor = 1;
+        let mut r = CreateTopicsRequest::default();
+        r.topics = vec![t];
+        r.timeout_ms = 60_000;
+        r
+    };
+    let r = w.call(5, &create_request("huge", i32::MAX)).await;
+    assert_eq!(r.topics[0].error_code, POLICY_VIOLATION);
+    create(&mut w, "small", 1).await;
+    let mut grow = CreatePartitionsRequest::default();
+    let mut t = create_partitions_request::CreatePartitionsTopic::default();
+    t.name = name("small");
+    t.count = i32::MAX;
+    grow.topics = vec![t];
+    grow.timeout_ms = 5000;
+    let r = w.call(3, &grow).await;
+    assert_eq!(r.results[0].error_code, POLICY_VIOLATION);
+    let dirs: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with("__") && !n.contains('.') && !n.contains('_'))
+        .collect();
+    assert_eq!(dirs, ["small-0"]);
+
+    // 2,000 partitions take a while (a directory and fsyncs each): meanwhile a
+    // second client is answered, and the creation finishes after it.
+    let correlation = w.send(5, &create_request("large", 2000)).await;
+    let mut other = Wire::connect(broker.addr()).await;
+    let versions = other.call(3, &ApiVersionsRequest::default()).await;
+    assert_eq!(versions.error_code, 0);
+    assert_eq!(list_offset(&mut other, "small", 0, -1).await, (0, 0));
+    let pending = {
+        let mut probe = [0u8; 1];
+        matches!(w.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    };
+    assert!(
+        pending,
+        "the creation was still running while the other client was served"
+    );
+    let r = w.receive::<CreateTopicsRequest>(5, correlation).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(r.topics[0].num_partitions, 2000);
+}

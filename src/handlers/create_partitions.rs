@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::log::manager::is_internal_topic;
 use crate::util::now_ms;
 
-fn grow(broker: &Broker, name: &str, count: i32, assigned: Option<usize>, validate_only: bool) -> Result<()> {
+/// Check that the topic can grow to `count` partitions.
+fn check(broker: &Broker, name: &str, count: i32, assigned: Option<usize>) -> Result<()> {
     let topic = broker.logs.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
         topic: name.to_string(),
         partition: -1,
@@ -30,10 +31,7 @@ fn grow(broker: &Broker, name: &str, count: i32, assigned: Option<usize>, valida
     if assigned.is_some_and(|n| n as i32 != count - current) {
         return Err(Error::InvalidRequest("one assignment per new partition".into()));
     }
-    if validate_only {
-        return Ok(());
-    }
-    broker.logs.add_partitions(name, count, now_ms())
+    Ok(())
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -43,6 +41,14 @@ pub async fn handle(
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut response = CreatePartitionsResponse::default();
+    let added = request.topics.iter().map(|t| {
+        let current = broker
+            .logs
+            .topic(t.name.as_str())
+            .map_or(0, |topic| topic.partitions.len());
+        t.count as i64 - current as i64
+    });
+    let budget = super::create_topics::partition_budget(broker, added);
     for t in request.topics {
         let mut r = CreatePartitionsTopicResult::default();
         let node = broker.node_id();
@@ -51,16 +57,19 @@ pub async fn handle(
             .iter()
             .flatten()
             .any(|a| a.broker_ids.iter().any(|b| b.0 != node));
-        let result = if bad_broker {
+        let result = if let Err(e) = budget {
+            Err(e())
+        } else if bad_broker {
             Err(Error::InvalidReplicationFactor(2))
         } else {
-            grow(
-                broker,
-                t.name.as_str(),
-                t.count,
-                t.assignments.as_ref().filter(|a| !a.is_empty()).map(Vec::len),
-                request.validate_only,
-            )
+            let assigned = t.assignments.as_ref().filter(|a| !a.is_empty()).map(Vec::len);
+            match check(broker, t.name.as_str(), t.count, assigned) {
+                Ok(()) if !request.validate_only => {
+                    let (b, name, count) = (broker.clone(), t.name.to_string(), t.count);
+                    crate::util::blocking(move || b.logs.add_partitions(&name, count, now_ms())).await
+                }
+                checked => checked,
+            }
         };
         if let Err(e) = result {
             r.error_code = e.wire_code();

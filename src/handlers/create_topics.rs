@@ -51,23 +51,51 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<Strin
     Ok((partitions, replication, configs))
 }
 
+/// Kafka's controller refuses a request that would create more partitions than
+/// it takes in one batch, before creating any; so does strom (each partition
+/// costs open files, and a request for 2^31 of them must not exhaust them).
+/// Ok, or the error every topic of the request then gets.
+pub fn partition_budget(
+    broker: &Broker,
+    partitions: impl Iterator<Item = i64>,
+) -> std::result::Result<(), fn() -> Error> {
+    let total: i64 = partitions.map(|p| p.max(0)).sum();
+    if total > broker.config.max_partitions_per_request as i64 {
+        return Err(|| Error::PolicyViolation("Excessively large number of partitions per request."));
+    }
+    Ok(())
+}
+
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut response = CreateTopicsResponse::default();
+    let requested = request
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => broker.config.num_partitions as i64,
+            (0, n) => n as i64,
+            (n, _) => n as i64,
+        });
+    let budget = partition_budget(broker, requested);
     for t in request.topics {
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
-        let created = plan(broker, &t).and_then(|(partitions, replication, configs)| {
-            let id = if request.validate_only {
-                uuid::Uuid::nil()
-            } else {
-                broker
-                    .logs
-                    .create_topic(t.name.as_str(), partitions, &configs, now_ms())?
-                    .id
-            };
-            Ok((id, partitions, replication, configs))
-        });
+        let planned = budget.map_err(|e| e()).and_then(|_| plan(broker, &t));
+        let created = match planned {
+            Err(e) => Err(e),
+            Ok((partitions, replication, configs)) if request.validate_only => {
+                Ok((uuid::Uuid::nil(), partitions, replication, configs))
+            }
+            Ok((partitions, replication, configs)) => {
+                // Thousands of partitions take seconds of file work: off the
+                // async workers, so other connections are served meanwhile.
+                let (b, name, c) = (broker.clone(), t.name.to_string(), configs.clone());
+                crate::util::blocking(move || b.logs.create_topic(&name, partitions, &c, now_ms()))
+                    .await
+                    .map(|topic| (topic.id, partitions, replication, configs))
+            }
+        };
         match created {
             Ok((id, partitions, replication, configs)) => {
                 r.topic_id = id;

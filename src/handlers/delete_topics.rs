@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::log::manager::is_internal_topic;
 use crate::util::now_ms;
 
-async fn delete(broker: &Broker, name: Option<&str>, id: uuid::Uuid) -> Result<(String, uuid::Uuid)> {
+async fn delete(broker: &Arc<Broker>, name: Option<&str>, id: uuid::Uuid) -> Result<(String, uuid::Uuid)> {
     let name = match name {
         Some(n) => n.to_string(),
         None => broker
@@ -28,7 +28,8 @@ async fn delete(broker: &Broker, name: Option<&str>, id: uuid::Uuid) -> Result<(
             reason: "internal topics cannot be deleted",
         });
     }
-    let id = broker.logs.delete_topic(&name)?;
+    let (b, n) = (broker.clone(), name.clone());
+    let id = crate::util::blocking(move || b.logs.delete_topic(&n)).await?;
     // Committed offsets of a deleted topic go with it.
     broker.groups.topic_deleted(&name, now_ms()).await?;
     Ok((name, id))

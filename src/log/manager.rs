@@ -13,9 +13,9 @@
 //! records that the last shutdown flushed and closed every segment; without it the
 //! active segments are recovered batch by batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
@@ -56,6 +56,22 @@ pub struct LogManager {
     /// The broker's defaults of every topic config.
     base: LogConfig,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Names of topics whose partitions are being created or added. Their files
+    /// are made without holding `topics`, so a large creation never stalls the
+    /// broker's other requests; the name is reserved here meanwhile.
+    busy: Mutex<HashSet<String>>,
+}
+
+/// A topic name reserved in [`LogManager::busy`] until dropped.
+struct Reservation<'a> {
+    busy: &'a Mutex<HashSet<String>>,
+    name: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
+    }
 }
 
 /// Kafka's rule for topic names: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -195,6 +211,7 @@ impl LogManager {
             dir: dir.to_path_buf(),
             base,
             topics: RwLock::new(topics),
+            busy: Mutex::new(HashSet::new()),
         })
     }
 
@@ -255,8 +272,12 @@ impl LogManager {
     ) -> Result<Arc<Topic>> {
         let overrides = self.validate_overrides(overrides)?;
         let config = self.base.with_overrides(&overrides).map_err(Error::InvalidConfig)?;
-        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-        self.validate_new_topic_locked(&topics, name, partitions)?;
+        let _reserved = {
+            let topics = self.read_topics();
+            self.validate_new_topic_locked(&topics, name, partitions)?;
+            self.reserve(name)
+                .ok_or_else(|| Error::TopicAlreadyExists(name.to_string()))?
+        };
         let id = Uuid::new_v4();
         let mut opened = Vec::new();
         for p in 0..partitions {
@@ -275,6 +296,8 @@ impl LogManager {
             match made {
                 Ok(part) => opened.push(Arc::new(part)),
                 Err(e) => {
+                    tracing::error!(topic = name, partition = p, error = %e, "cannot create topic");
+                    drop(opened);
                     for q in 0..=p {
                         let _ = std::fs::remove_dir_all(partition_dir(&self.dir, name, q));
                     }
@@ -289,9 +312,21 @@ impl LogManager {
             partitions: opened,
             overrides: RwLock::new(overrides),
         });
-        topics.insert(name.to_string(), topic.clone());
+        self.topics
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, topic_id = %util::uuid_to_base64(&id), "created topic");
         Ok(topic)
+    }
+
+    /// Reserve `name` while its partitions are made; None when it is reserved already.
+    fn reserve(&self, name: &str) -> Option<Reservation<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.insert(name.to_string()).then(|| Reservation {
+            busy: &self.busy,
+            name: name.to_string(),
+        })
     }
 
     fn validate_new_topic_locked(
@@ -327,23 +362,28 @@ impl LogManager {
         Ok(())
     }
 
-    /// Grow a topic to `count` partitions (Kafka never shrinks one).
+    /// Grow a topic to `count` partitions (Kafka never shrinks one). The new
+    /// partitions are made without holding the topic table (see `busy`).
     pub fn add_partitions(&self, name: &str, count: i32, now_ms: i64) -> Result<()> {
-        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-        let topic = topics
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::UnknownTopicOrPartition {
-                topic: name.to_string(),
-                partition: -1,
-            })?;
+        let unknown = || Error::UnknownTopicOrPartition {
+            topic: name.to_string(),
+            partition: -1,
+        };
+        let (topic, _reserved) = {
+            let topics = self.read_topics();
+            let topic = topics.get(name).cloned().ok_or_else(unknown)?;
+            let reserved = self
+                .reserve(name)
+                .ok_or(Error::InvalidRequest(format!("partitions of {name} are being changed")))?;
+            (topic, reserved)
+        };
         let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(Error::InvalidPartitions(count));
         }
         let config = topic.partitions[0].config();
         let mut partitions = topic.partitions.clone();
-        for p in current..count {
+        let made = (current..count).try_for_each(|p| {
             let dir = partition_dir(&self.dir, name, p);
             std::fs::create_dir_all(&dir)?;
             write_topic_id(&dir, &topic.id)?;
@@ -355,8 +395,27 @@ impl LogManager {
                 true,
                 now_ms,
             )?));
+            Ok::<_, Error>(())
+        });
+        let remove_new = || {
+            for p in current..count {
+                let _ = std::fs::remove_dir_all(partition_dir(&self.dir, name, p));
+            }
+        };
+        if let Err(e) = made.and_then(|_| Ok(util::sync_dir(&self.dir)?)) {
+            tracing::error!(topic = name, error = %e, "cannot add partitions");
+            drop(partitions);
+            remove_new();
+            return Err(e);
         }
-        util::sync_dir(&self.dir)?;
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        if !topics.get(name).is_some_and(|t| Arc::ptr_eq(t, &topic)) {
+            // Deleted (and perhaps re-created) meanwhile.
+            drop(topics);
+            drop(partitions);
+            remove_new();
+            return Err(unknown());
+        }
         topics.insert(
             name.to_string(),
             Arc::new(Topic {
@@ -376,6 +435,9 @@ impl LogManager {
     /// topic leaves memory, so a crash after that finishes the deletion at the next
     /// start, and a crash before it leaves the whole topic.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid> {
+        let _reserved = self
+            .reserve(name)
+            .ok_or(Error::InvalidRequest(format!("partitions of {name} are being changed")))?;
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         let topic = topics
             .get(name)
