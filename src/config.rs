@@ -149,6 +149,9 @@ pub struct Config {
     /// (Kafka's controller.max.records.per.batch, 10,000): each costs three open
     /// files, so an unbounded request could exhaust the broker's descriptors.
     pub max_partitions_per_request: usize,
+    /// fetch.max.bytes: the most record bytes one Fetch response carries (but
+    /// always at least one batch), whatever the client asks for.
+    pub fetch_max_bytes: usize,
     pub group: GroupConfig,
 }
 
@@ -171,6 +174,7 @@ impl Config {
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
             max_partitions_per_request: 10_000,
+            fetch_max_bytes: 57_671_680,
             group: GroupConfig::default(),
         }
     }
@@ -227,6 +231,7 @@ impl Config {
             ),
             max_connections: pick(None, p.parse("max.connections")?, 10_000),
             max_partitions_per_request: pick(None, p.parse("controller.max.records.per.batch")?, 10_000),
+            fetch_max_bytes: pick(None, p.parse("fetch.max.bytes")?, 57_671_680),
             group: {
                 let d = GroupConfig::default();
                 GroupConfig {

@@ -232,18 +232,7 @@ async fn lying_and_poisoned_batches_are_refused() {
 
     // Compression bombs: 256 MiB of zeros in 250 KB of gzip, 1 GiB in 33 KB of
     // zstd, to a compacted topic (whose keys are checked) and a normal one.
-    let mut create_compacted = CreateTopicsRequest::default();
-    let mut topic = create_topics_request::CreatableTopic::default();
-    topic.name = name("bombs");
-    topic.num_partitions = 1;
-    topic.replication_factor = 1;
-    let mut cfg = create_topics_request::CreatableTopicConfig::default();
-    cfg.name = kafka_protocol::protocol::StrBytes::from_static_str("cleanup.policy");
-    cfg.value = Some(kafka_protocol::protocol::StrBytes::from_static_str("compact"));
-    topic.configs.push(cfg);
-    create_compacted.topics.push(topic);
-    create_compacted.timeout_ms = 5000;
-    assert_eq!(w.call(5, &create_compacted).await.topics[0].error_code, 0);
+    create_topic(&mut w, "bombs", 1, &[("cleanup.policy", "compact")]).await;
     let bombs = [
         ("bombs", compression::GZIP, 256 << 20),
         ("bombs", compression::ZSTD, 1 << 30),
@@ -362,4 +351,76 @@ async fn huge_partition_counts_are_refused_and_large_ones_block_nobody() {
     let r = w.receive::<CreateTopicsRequest>(5, correlation).await;
     assert_eq!(r.topics[0].error_code, 0);
     assert_eq!(r.topics[0].num_partitions, 2000);
+}
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Item 8: Fetch is bounded: a partition named 30,000 times is served once, the
+/// response honours max_bytes across partitions (only the first partition with
+/// data may exceed it, by one batch), max_bytes = i32::MAX gives a valid frame
+/// within the broker's fetch.max.bytes, and large ranges that clients leave unread
+/// are not copied into the broker's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::spawn(dir.path(), &[]);
+    let mut w = Wire::connect(broker.addr()).await;
+    let id = create(&mut w, "big", 1).await;
+    let big = record_batch(1_000_000, None);
+    for i in 0..60 {
+        assert_eq!(produce(&mut w, "big", 0, big.clone()).await, (0, i));
+    }
+    let small = create_topic(&mut w, "two", 2, &[]).await;
+    for p in 0..2 {
+        assert_eq!(produce(&mut w, "two", p, record_batch(600_000, None)).await, (0, 0));
+    }
+
+    // One partition, 30,000 times.
+    let mut many = fetch_request("two", small, 0, 0);
+    many.topics[0].partitions = (0..30_000).map(|_| many.topics[0].partitions[0].clone()).collect();
+    let r = w.call(12, &many).await;
+    assert_eq!(r.responses.iter().map(|t| t.partitions.len()).sum::<usize>(), 1);
+
+    // Two partitions with a 600 KB batch each, max_bytes 1 MB: the first gets its
+    // batch, the second nothing, as Kafka answers.
+    let mut both = fetch_request("two", small, 0, 0);
+    let mut second = both.topics[0].partitions[0].clone();
+    second.partition = 1;
+    both.topics[0].partitions.push(second);
+    both.max_bytes = 1_000_000;
+    let r = w.call(12, &both).await;
+    let sizes: Vec<usize> = r.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .collect();
+    assert!(sizes[0] > 600_000 && sizes[1] == 0, "{sizes:?}");
+
+    // Everything at once: the answer is a valid frame capped by fetch.max.bytes.
+    let mut all = fetch_request("big", id, 0, 0);
+    all.max_bytes = i32::MAX;
+    all.topics[0].partitions[0].partition_max_bytes = i32::MAX;
+    let r = w.call(12, &all).await;
+    let got = r.responses[0].partitions[0].records.as_ref().unwrap().len();
+    assert!(got > 50_000_000 && got <= 57_671_680, "{got}");
+
+    // Ten clients ask for ~55 MB each and never read the answer.
+    let before = rss_kb(broker.child.id(), "VmRSS:");
+    let mut idle = Vec::new();
+    for _ in 0..10 {
+        let mut c = Wire::connect(broker.addr()).await;
+        c.send(12, &all).await;
+        idle.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let after = rss_kb(broker.child.id(), "VmRSS:");
+    assert!(after < before + 100 * 1024, "RSS {before} kB -> {after} kB");
+    drop(idle);
 }

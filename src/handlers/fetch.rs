@@ -35,9 +35,17 @@ fn error_partition(index: i32, code: ResponseError) -> PartitionData {
     p
 }
 
+/// Record bytes one response may carry whatever the limits asked for: a frame's
+/// size must fit an i32, and Kafka's own cap (`fetch.max.bytes`) is far below.
+const RESPONSE_DATA_CAP: usize = 1 << 30;
+
 /// One pass over every partition: what can be sent now (records as stand-ins for
-/// their file ranges), and its size.
+/// their file ranges), and its size. Kafka's limits: `max_bytes` for the whole
+/// response and `partition_max_bytes` per partition, except that the first
+/// partition with data always gets at least one whole batch (so a batch larger
+/// than the limits is never stuck); later ones get only batches that fit.
 fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchResponse, Splices, usize, bool) {
+    let max_bytes = max_bytes.min(RESPONSE_DATA_CAP);
     let mut response = FetchResponse::default();
     let mut splices = Splices::default();
     let mut total = 0usize;
@@ -66,10 +74,13 @@ fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchRespons
             let (log_start, high_watermark) = partition.offsets();
             let budget = max_bytes.saturating_sub(total);
             let limit = (fp.partition_max_bytes.max(0) as usize).min(budget);
+            let first_with_data = total == 0;
             let read = if limit == 0 {
                 Ok(None)
             } else {
-                partition.read_slice(fp.fetch_offset, limit)
+                partition
+                    .read_slice(fp.fetch_offset, limit)
+                    .map(|slice| slice.filter(|s| first_with_data || s.len <= limit))
             };
             let read = read.and_then(|slice| match slice {
                 Some(slice) => Ok(splices.stand_in(slice)?),
@@ -101,22 +112,33 @@ fn read_once(wanted: &[Wanted], version: i16, max_bytes: usize) -> (FetchRespons
     (response, splices, total, any_error)
 }
 
-#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> (FetchResponse, Splices) {
-    let version = ctx.api_version;
-    let wanted: Vec<Wanted> = request
-        .topics
+/// Resolve each topic once (by id from v13, by name before), keeping only the
+/// first mention of each partition: a full fetch names a partition once, and one
+/// that names it thousands of times must not be served thousands of times.
+fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<Wanted> {
+    let mut seen = std::collections::HashSet::new();
+    topics
         .into_iter()
-        .map(|t| Wanted {
-            topic: if version >= 13 {
+        .map(|mut t| {
+            let topic = if version >= 13 {
                 broker.logs.topic_by_id(&t.topic_id)
             } else {
                 broker.logs.topic(t.topic.as_str())
-            },
-            request: t,
+            };
+            let key = (t.topic.clone(), t.topic_id);
+            t.partitions.retain(|p| seen.insert((key.clone(), p.partition)));
+            Wanted { topic, request: t }
         })
-        .collect();
-    let max_bytes = request.max_bytes.max(0) as usize;
+        .filter(|w| !w.request.partitions.is_empty())
+        .collect()
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> (FetchResponse, Splices) {
+    let version = ctx.api_version;
+    let wanted = resolve(broker, version, request.topics);
+    // The broker's fetch.max.bytes caps what a client may ask for.
+    let max_bytes = (request.max_bytes.max(0) as usize).min(broker.config.fetch_max_bytes);
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let waker = Arc::new(Notify::new());

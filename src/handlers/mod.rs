@@ -150,7 +150,15 @@ fn frame_spliced<R: Encodable>(
             reason: e.to_string(),
         }
     })?;
-    Ok(out.finish())
+    out.finish().ok_or_else(|| {
+        tracing::error!(api = ?api, version, "response larger than a frame can be");
+        CodecError {
+            what: "frame the response of",
+            api,
+            version,
+            reason: "larger than 2 GiB".into(),
+        }
+    })
 }
 
 /// The answer to a request this broker does not serve: the correlation id and

@@ -30,15 +30,38 @@ use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::log::segment::FileSlice;
 
-/// Largest file range that gets a stand-in; a larger one is read into memory.
-const MAX_SPLICE_LEN: usize = 32 << 20;
+/// Largest file range that gets a stand-in: more than any response carries (the
+/// fetch handler caps record data at 1 GiB), so fetched data is never copied into
+/// memory. A larger range would be read in.
+const MAX_SPLICE_LEN: usize = 1 << 30;
 /// Most stand-ins in one response; more partitions with data are read into memory.
 const MAX_SPLICES: usize = 4096;
 
-/// The stand-ins' backing: never read or written. Allocated zeroed (calloc, so
-/// mmap'd zero pages) on first use, it takes address space but no memory; a static
-/// array would be 32 MiB of the binary.
-static STAND_IN: LazyLock<Box<[u8]>> = LazyLock::new(|| vec![0; MAX_SPLICE_LEN + MAX_SPLICES].into_boxed_slice());
+/// The stand-ins' backing: never written, and read only if a codec copied a
+/// stand-in where a file range should be (then clients would get zeros, never
+/// another client's memory). A read-only anonymous mapping, made on first use: it
+/// takes address space but no memory and no commit charge. Empty if it cannot be
+/// mapped, and then every range is read into memory instead.
+static STAND_IN: LazyLock<&'static [u8]> = LazyLock::new(|| {
+    let len = MAX_SPLICE_LEN + MAX_SPLICES;
+    // SAFETY: a fresh private anonymous mapping, not aliased by anything; it is
+    // never unmapped, so the 'static slice over it stays valid.
+    unsafe {
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        if at == libc::MAP_FAILED {
+            tracing::warn!("no address space for fetch stand-ins; fetched data is copied");
+            return &[];
+        }
+        std::slice::from_raw_parts(at as *const u8, len)
+    }
+});
 
 /// The file ranges a response's stand-ins refer to, numbered by their position.
 #[derive(Debug, Default)]
@@ -51,13 +74,15 @@ impl Splices {
     /// too large to splice, the records themselves, read from the file.
     pub fn stand_in(&mut self, slice: FileSlice) -> io::Result<Bytes> {
         let k = self.files.len();
-        if k >= MAX_SPLICES || slice.len > MAX_SPLICE_LEN || slice.len == 0 {
+        let backing: &'static [u8] = *STAND_IN;
+        let Some(stand_in) = backing.get(k..k + slice.len) else {
+            return slice.read();
+        };
+        if k >= MAX_SPLICES || slice.len == 0 {
             return slice.read();
         }
-        let len = slice.len;
         self.files.push(slice);
-        let backing: &'static [u8] = &STAND_IN;
-        Ok(Bytes::from_static(&backing[k..k + len]))
+        Ok(Bytes::from_static(stand_in))
     }
 }
 
@@ -182,14 +207,18 @@ impl SpliceBuf {
     /// The number of the stand-in at `src`, if it is one.
     fn stand_in_of(&self, src: &[u8]) -> Option<usize> {
         let k = (src.as_ptr() as usize).checked_sub(STAND_IN.as_ptr() as usize)?;
+        if STAND_IN.is_empty() {
+            return None;
+        }
         (k < self.splices.len() && !src.is_empty()).then_some(k)
     }
 
     /// The finished frame, its first four bytes (written as a placeholder by the
-    /// caller) set to the length of everything after them.
-    pub fn finish(mut self) -> ResponseFrame {
+    /// caller) set to the length of everything after them; None when that length
+    /// does not fit the i32 a frame's size is.
+    pub fn finish(mut self) -> Option<ResponseFrame> {
         let total = self.before + self.current.len();
-        let size = ((total - 4) as i32).to_be_bytes();
+        let size = i32::try_from(total.checked_sub(4)?).ok()?.to_be_bytes();
         match self.chunks.first_mut() {
             // The size prefix is in the first cut-off piece: rebuild that (small) piece.
             Some(Chunk::Bytes(first)) => {
@@ -202,7 +231,7 @@ impl SpliceBuf {
         if !self.current.is_empty() {
             self.chunks.push(Chunk::Bytes(self.current.freeze()));
         }
-        ResponseFrame { chunks: self.chunks }
+        Some(ResponseFrame { chunks: self.chunks })
     }
 }
 
@@ -318,7 +347,7 @@ mod tests {
             );
             spliced.put_i32(0);
             build(stand_ins.clone()).encode(&mut spliced, version).unwrap();
-            let frame = spliced.finish();
+            let frame = spliced.finish().unwrap();
             assert_eq!(frame.chunks.iter().filter(|c| matches!(c, Chunk::File(_))).count(), 2);
 
             let mut plain = BytesMut::new();
@@ -337,7 +366,7 @@ mod tests {
         let mut b = SpliceBuf::new(Splices::default(), 16);
         b.put_i32(0);
         b.put_slice(b"hello");
-        let frame = b.finish();
+        let frame = b.finish().unwrap();
         assert_eq!(frame.chunks.len(), 1);
         assert_eq!(&frame.to_bytes().unwrap()[..], b"\0\0\0\x05hello");
     }

@@ -183,3 +183,23 @@ pub async fn list_offset(wire: &mut Wire, topic: &str, partition: i32, timestamp
     let p = &resp.topics[0].partitions[0];
     (p.error_code, p.offset)
 }
+
+/// CreateTopics for one topic with `configs`; returns its id (the error code must be 0).
+pub async fn create_topic(wire: &mut Wire, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> uuid::Uuid {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    for (k, v) in configs {
+        let mut c = create_topics_request::CreatableTopicConfig::default();
+        c.name = StrBytes::from_string(k.to_string());
+        c.value = Some(StrBytes::from_string(v.to_string()));
+        t.configs.push(c);
+    }
+    let mut r = CreateTopicsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 30_000;
+    let created = wire.call(5, &r).await;
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    created.topics[0].topic_id
+}
