@@ -152,6 +152,16 @@ pub struct Config {
     /// fetch.max.bytes: the most record bytes one Fetch response carries (but
     /// always at least one batch), whatever the client asks for.
     pub fetch_max_bytes: usize,
+    /// connections.max.idle.ms: a connection with nothing sent and nothing in
+    /// flight for this long is closed.
+    pub connections_max_idle_ms: u64,
+    /// max.connections.per.ip, and its per-address exceptions
+    /// (max.connections.per.ip.overrides, `host:count,…`).
+    pub max_connections_per_ip: usize,
+    pub max_connections_per_ip_overrides: HashMap<std::net::IpAddr, usize>,
+    /// queued.max.request.bytes: the memory all connections together may hold for
+    /// requests being read and decoded (see `server::limits`).
+    pub queued_max_request_bytes: usize,
     pub group: GroupConfig,
 }
 
@@ -175,6 +185,10 @@ impl Config {
             max_connections: 10_000,
             max_partitions_per_request: 10_000,
             fetch_max_bytes: 57_671_680,
+            connections_max_idle_ms: 600_000,
+            max_connections_per_ip: i32::MAX as usize,
+            max_connections_per_ip_overrides: HashMap::new(),
+            queued_max_request_bytes: DEFAULT_QUEUED_MAX_REQUEST_BYTES,
             group: GroupConfig::default(),
         }
     }
@@ -232,6 +246,21 @@ impl Config {
             max_connections: pick(None, p.parse("max.connections")?, 10_000),
             max_partitions_per_request: pick(None, p.parse("controller.max.records.per.batch")?, 10_000),
             fetch_max_bytes: pick(None, p.parse("fetch.max.bytes")?, 57_671_680),
+            connections_max_idle_ms: pick(None, p.parse("connections.max.idle.ms")?, 600_000),
+            max_connections_per_ip: pick(None, p.parse::<i64>("max.connections.per.ip")?, i32::MAX as i64).max(0)
+                as usize,
+            max_connections_per_ip_overrides: match p.string("max.connections.per.ip.overrides") {
+                Some(v) => parse_ip_overrides(&v)?,
+                None => HashMap::new(),
+            },
+            queued_max_request_bytes: match pick(
+                None,
+                p.parse::<i64>("queued.max.request.bytes")?,
+                DEFAULT_QUEUED_MAX_REQUEST_BYTES as i64,
+            ) {
+                n if n <= 0 => u32::MAX as usize,
+                n => n.min(u32::MAX as i64) as usize,
+            },
             group: {
                 let d = GroupConfig::default();
                 GroupConfig {
@@ -356,6 +385,46 @@ fn resolve_log(
         })
         .collect();
     Ok((log, normalised))
+}
+
+/// strom's default for queued.max.request.bytes. Kafka's is −1 (no bound); a
+/// bound by default keeps a few clients' half-sent 100 MiB requests (or a small
+/// request that decodes to gigabytes) from taking the broker's memory. −1 or 0
+/// lifts it (to 4 GiB).
+pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: usize = 512 << 20;
+
+/// Kafka's `max.connections.per.ip.overrides`: `host:count` pairs, comma
+/// separated; a host name stands for each address it resolves to.
+fn parse_ip_overrides(value: &str) -> Result<HashMap<std::net::IpAddr, usize>, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let invalid = |reason: String| ConfigError::Invalid {
+        key: "max.connections.per.ip.overrides",
+        value: value.to_string(),
+        reason,
+    };
+    let mut out = HashMap::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (host, count) = pair
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(format!("{pair:?} is not host:count")))?;
+        let count: usize = count
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("{count:?} is not a count")))?;
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<std::net::IpAddr> = match host.parse() {
+            Ok(ip) => vec![ip],
+            Err(_) => (host, 0)
+                .to_socket_addrs()
+                .map_err(|e| invalid(format!("cannot resolve {host}: {e}")))?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        for ip in addrs {
+            out.insert(ip, count);
+        }
+    }
+    Ok(out)
 }
 
 fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {

@@ -424,3 +424,136 @@ async fn fetches_are_bounded() {
     assert!(after < before + 100 * 1024, "RSS {before} kB -> {after} kB");
     drop(idle);
 }
+
+/// A raw connection from `local` (any 127.x address) to the broker.
+async fn connect_from(local: &str, broker: &BrokerProcess) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    socket.connect(broker.addr()).await.unwrap()
+}
+
+/// Whether the broker closed `stream` (read gives EOF or a reset) within `wait`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(wait, stream.read(&mut byte)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+async fn api_versions_ok(stream: tokio::net::TcpStream) -> bool {
+    let mut w = Wire::over(stream);
+    let c = w.send(3, &ApiVersionsRequest::default()).await;
+    let Ok(Some(frame)) = tokio::time::timeout(std::time::Duration::from_secs(10), w.read_frame()).await else {
+        return false;
+    };
+    frame.len() > 4 && i32::from_be_bytes(frame[..4].try_into().unwrap()) == c
+}
+
+/// Item 9: idle connections are closed after connections.max.idle.ms, one
+/// address cannot take more than max.connections.per.ip (with per-address
+/// overrides), and requests being read share queued.max.request.bytes, so
+/// half-sent huge requests and a small request that decodes to gigabytes cannot
+/// take the broker's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_and_request_memory_are_bounded() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::spawn(
+        dir.path(),
+        &[
+            "--override",
+            "connections.max.idle.ms=700",
+            "--override",
+            "max.connections.per.ip=5",
+            "--override",
+            "max.connections.per.ip.overrides=127.0.0.2:8",
+            "--override",
+            "queued.max.request.bytes=134217728",
+        ],
+    );
+
+    // Idle: closed after 0.7 s; a busy connection stays.
+    let mut idle = connect_from("127.0.0.1", &broker).await;
+    let mut busy = Wire::connect(broker.addr()).await;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(busy.call(3, &ApiVersionsRequest::default()).await.error_code, 0);
+    }
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(3)).await,
+        "idle connection closed"
+    );
+    drop(busy);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Per address: 127.0.0.1 gets 5, 127.0.0.2 its override of 8.
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let s = connect_from("127.0.0.1", &broker).await;
+        held.push(s);
+    }
+    let mut sixth = connect_from("127.0.0.1", &broker).await;
+    assert!(
+        closed_within(&mut sixth, Duration::from_secs(3)).await,
+        "the sixth is refused"
+    );
+    for _ in 0..8 {
+        assert!(api_versions_ok(connect_from("127.0.0.2", &broker).await).await);
+    }
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Ten clients each send 30 of a 40 MiB Produce request and stall: at most
+    // 128 MiB of them is read; an ApiVersions is still answered.
+    let base = rss_kb(broker.child.id(), "VmRSS:");
+    let mut stalled = Vec::new();
+    for i in 0..10 {
+        let mut s = connect_from(if i < 4 { "127.0.0.1" } else { "127.0.0.2" }, &broker).await;
+        stalled.push(tokio::spawn(async move {
+            let mut head = Vec::new();
+            head.extend_from_slice(&(40i32 << 20).to_be_bytes());
+            head.extend_from_slice(&0i16.to_be_bytes()); // Produce
+            let _ = s.write_all(&head).await;
+            let chunk = vec![0u8; 1 << 20];
+            for _ in 0..30 {
+                if tokio::time::timeout(Duration::from_secs(5), s.write_all(&chunk))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let peak = rss_kb(broker.child.id(), "VmRSS:");
+    assert!(peak < base + 200 * 1024, "RSS {base} kB -> {peak} kB");
+
+    // A 30 MiB Metadata request of empty topic names would decode to gigabytes:
+    // its connection is closed before it is read.
+    let mut meta = connect_from("127.0.0.2", &broker).await;
+    let names = 15 << 20;
+    let mut body = Vec::with_capacity(30 << 20);
+    body.extend_from_slice(&3i16.to_be_bytes());
+    body.extend_from_slice(&4i16.to_be_bytes()); // v4: int32 array of int16 strings
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
+    body.extend_from_slice(&(names as i32).to_be_bytes());
+    body.resize(body.len() + 2 * names, 0);
+    body.push(1); // allow auto-creation
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    let _ = tokio::time::timeout(Duration::from_secs(5), meta.write_all(&frame)).await;
+    assert!(closed_within(&mut meta, Duration::from_secs(5)).await);
+    let after = rss_kb(broker.child.id(), "VmHWM:");
+    assert!(after < base + 400 * 1024, "peak RSS {after} kB");
+    assert!(api_versions_ok(connect_from("127.0.0.2", &broker).await).await);
+    for s in stalled {
+        s.abort();
+    }
+}

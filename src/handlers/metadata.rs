@@ -81,7 +81,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     };
     // Before v4 there is no flag: auto-creation is up to the broker alone.
     let may_create = broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    // Kafka collects the requested topics into a set: a name (or id) asked for
+    // many times is answered once.
+    let mut seen = std::collections::HashSet::new();
     for wanted in requested {
+        if !seen.insert((wanted.name.clone(), wanted.topic_id)) {
+            continue;
+        }
         let Some(name) = wanted.name.clone() else {
             // Lookup by topic id.
             response.topics.push(match broker.logs.topic_by_id(&wanted.topic_id) {

@@ -8,14 +8,18 @@
 //! are read and handled, and the writer sends every response in request order.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::time::Instant;
 
+use super::limits::ServerLimits;
 use crate::broker::{Broker, ListenerInfo};
 use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::frame::parse_frame;
@@ -23,6 +27,17 @@ use crate::protocol::header::parse_request;
 
 /// Responses waiting to be written before reading stops (backpressure).
 const MAX_QUEUED_RESPONSES: usize = 16;
+/// What one read asks for when the buffer is full.
+const READ_CHUNK: usize = 16 * 1024;
+/// An empty buffer larger than this is freed rather than kept for the next request.
+const IDLE_BUFFER: usize = 64 * 1024;
+
+/// The API key and size of the frame at the front of `buf`, once known.
+fn frame_head(buf: &[u8]) -> Option<(i16, usize)> {
+    let head: &[u8; 6] = buf.first_chunk()?;
+    let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    Some((i16::from_be_bytes([head[4], head[5]]), usize::try_from(size).ok()?))
+}
 
 pub struct Connection {
     broker: Arc<Broker>,
@@ -50,25 +65,56 @@ impl Connection {
         }
     }
 
-    pub async fn run(mut self, stream: TcpStream) {
+    pub async fn run(mut self, stream: TcpStream, limits: &ServerLimits) {
         tracing::debug!(peer = %self.peer, "connection opened");
-        let (mut reader, writer) = stream.into_split();
+        let (reader, writer) = stream.into_split();
         let (tx, rx) = mpsc::channel(MAX_QUEUED_RESPONSES);
-        let writing = tokio::spawn(write_responses(writer, rx));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let writing = tokio::spawn(write_responses(writer, rx, in_flight.clone()));
         let max = self.broker.config.socket_request_max_bytes;
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
+        let mut idle_deadline = Instant::now() + idle;
+        // An idle connection holds no buffer: one is taken when bytes arrive and
+        // given back once a large request is done with.
+        let mut buf = BytesMut::new();
+        let mut reserved: Option<OwnedSemaphorePermit> = None;
         'serve: loop {
             loop {
-                match parse_frame(&mut buf, max) {
-                    Ok(Some(frame)) => match self.process(frame).await {
-                        Ok(Reply::Nothing) => {}
-                        Ok(reply) => {
-                            if tx.send(reply).await.is_err() {
-                                break 'serve;
-                            }
+                if reserved.is_none() {
+                    match frame_head(&buf) {
+                        Some((api_key, size)) if size <= max => {
+                            let need = match limits.reservation(api_key, size) {
+                                Ok(need) => need,
+                                Err(e) => {
+                                    tracing::warn!(peer = %self.peer, error = %e, "closing connection");
+                                    break 'serve;
+                                }
+                            };
+                            reserved = tokio::select! {
+                                permit = limits.reserve(need) => permit,
+                                _ = self.shutdown.changed() => break 'serve,
+                            };
                         }
-                        Err(()) => break 'serve,
-                    },
+                        _ => {}
+                    }
+                }
+                match parse_frame(&mut buf, max) {
+                    Ok(Some(frame)) => {
+                        in_flight.fetch_add(1, Ordering::AcqRel);
+                        let processed = self.process(frame).await;
+                        reserved = None;
+                        match processed {
+                            Ok(Reply::Nothing) => {
+                                in_flight.fetch_sub(1, Ordering::AcqRel);
+                            }
+                            Ok(reply) => {
+                                if tx.send(reply).await.is_err() {
+                                    break 'serve;
+                                }
+                            }
+                            Err(()) => break 'serve,
+                        }
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(peer = %self.peer, error = %e, "closing connection");
@@ -76,14 +122,34 @@ impl Connection {
                     }
                 }
             }
+            if buf.is_empty() && buf.capacity() > IDLE_BUFFER {
+                buf = BytesMut::new();
+            }
             if *self.shutdown.borrow() {
                 break;
             }
             tokio::select! {
-                read = reader.read_buf(&mut buf) => match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                },
+                ready = reader.readable() => {
+                    if ready.is_err() {
+                        break;
+                    }
+                    if buf.capacity() == buf.len() {
+                        buf.reserve(READ_CHUNK);
+                    }
+                    match reader.try_read_buf(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => idle_deadline = Instant::now() + idle,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    }
+                }
+                _ = tokio::time::sleep_until(idle_deadline) => {
+                    if in_flight.load(Ordering::Acquire) == 0 {
+                        tracing::info!(peer = %self.peer, idle_ms = idle.as_millis() as u64, "closing idle connection (connections.max.idle.ms)");
+                        break;
+                    }
+                    idle_deadline = Instant::now() + idle;
+                }
                 _ = self.shutdown.changed() => break,
             }
         }
@@ -115,10 +181,20 @@ impl Connection {
     }
 }
 
+/// Counts a request as answered when dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Write responses in request order, waiting for deferred ones in their turn,
 /// then close the write side.
-async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) {
+async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, in_flight: Arc<AtomicUsize>) {
     while let Some(reply) = rx.recv().await {
+        let _done = InFlight(&in_flight);
         let response = match reply {
             Reply::Nothing => continue,
             Reply::Now(bytes) => bytes,

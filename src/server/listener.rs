@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::connection::Connection;
+use super::limits::ServerLimits;
 use crate::broker::{Broker, ListenerInfo};
 
 /// How long in-flight requests get to finish after shutdown begins.
@@ -20,6 +21,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let limits = ServerLimits::new(&broker.config);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut accept_loops = Vec::new();
     for (socket, info) in listeners {
@@ -27,7 +29,7 @@ pub async fn serve(
             broker.clone(),
             socket,
             info,
-            limit.clone(),
+            (limit.clone(), limits.clone()),
             shutdown.clone(),
             done_tx.clone(),
         )));
@@ -46,7 +48,7 @@ async fn accept_loop(
     broker: Arc<Broker>,
     socket: TcpListener,
     info: Arc<ListenerInfo>,
-    limit: Arc<Semaphore>,
+    (limit, limits): (Arc<Semaphore>, Arc<ServerLimits>),
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
@@ -67,11 +69,17 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => return,
         };
+        // Kafka closes a connection over max.connections.per.ip at once.
+        let Some(slot) = limits.admit(peer.ip()) else {
+            tracing::warn!(peer = %peer, "too many connections from this address; closing");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let conn = Connection::new(broker.clone(), info.clone(), peer, shutdown.clone(), done.clone());
+        let limits = limits.clone();
         tokio::spawn(async move {
-            conn.run(stream).await;
-            drop(permit);
+            conn.run(stream, &limits).await;
+            drop((permit, slot));
         });
     }
 }

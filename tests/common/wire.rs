@@ -20,8 +20,12 @@ pub struct Wire {
 
 impl Wire {
     pub async fn connect(addr: SocketAddr) -> Wire {
+        Wire::over(TcpStream::connect(addr).await.unwrap())
+    }
+
+    pub fn over(stream: TcpStream) -> Wire {
         Wire {
-            stream: TcpStream::connect(addr).await.unwrap(),
+            stream,
             next_correlation: 1,
         }
     }
