@@ -83,6 +83,12 @@ pub enum Error {
     NotCoordinator,
     #[error("{0}")]
     PolicyViolation(&'static str),
+    #[error("damaged log: {file} at byte {position}: {reason}; see `strom log check`")]
+    CorruptLog {
+        file: String,
+        position: u64,
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -122,6 +128,7 @@ impl Error {
             Error::CoordinatorNotAvailable => E::CoordinatorNotAvailable,
             Error::NotCoordinator => E::NotCoordinator,
             Error::PolicyViolation(_) => E::PolicyViolation,
+            Error::CorruptLog { .. } => E::KafkaStorageError,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod group;
 pub mod handlers;
 pub mod log;

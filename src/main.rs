@@ -45,6 +45,11 @@ enum Command {
         #[arg(short, long)]
         partition: Option<i32>,
     },
+    /// Check a data directory's log files, or repair them (with the broker stopped).
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Print records of a topic, then exit at its end (like kcat -e).
     Consume {
         #[command(flatten)]
@@ -64,6 +69,23 @@ enum Command {
         /// Keep waiting for new records instead of stopping at the end.
         #[arg(short, long)]
         follow: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Read every segment: framing, CRCs, offsets, indexes, gaps. Exit code 1 if
+    /// anything is wrong.
+    Check {
+        /// The data directory (log.dirs).
+        dir: std::path::PathBuf,
+    },
+    /// Truncate each damaged partition before its first bad batch (removing the
+    /// segments after it) and drop wrong indexes; a dry run unless --execute.
+    Repair {
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        execute: bool,
     },
 }
 
@@ -151,6 +173,7 @@ fn main() -> std::process::ExitCode {
         None => cli.serve,
         Some(Command::Topics { client, command }) => return run_tool(topics(client, command)),
         Some(Command::Groups { client, command }) => return run_tool(groups(client, command)),
+        Some(Command::Log { command }) => return log_tool(command),
         Some(Command::Produce {
             client,
             topic,
@@ -258,6 +281,56 @@ async fn groups(client: ClientArgs, command: GroupsCommand) -> Result<(), Client
             };
             groups::reset_offsets(bs, &group, &topic, to, execute, out).await
         }
+    }
+}
+
+/// `strom log check|repair`: offline, on the files.
+fn log_tool(command: LogCommand) -> std::process::ExitCode {
+    use strom::log::check;
+    let (dir, repair, execute) = match command {
+        LogCommand::Check { dir } => (dir, false, false),
+        LogCommand::Repair { dir, execute } => (dir, true, execute),
+    };
+    let checks = match check::check_data_dir(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strom: cannot read {}: {e}", dir.display());
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let mut problems = 0;
+    for c in &checks {
+        let state = if c.findings.is_empty() { "ok" } else { "PROBLEMS" };
+        println!(
+            "{}: {} segments, {} batches, log end offset {}: {state}",
+            c.dir.display(),
+            c.segments,
+            c.batches,
+            c.log_end_offset
+        );
+        for f in &c.findings {
+            let kind = if f.damage { "damaged" } else { "warning" };
+            println!("  {kind}: {} at byte {}: {}", f.file.display(), f.position, f.problem);
+        }
+        problems += c.findings.len();
+        if repair && !c.findings.is_empty() {
+            if !execute {
+                println!("  (dry run: --execute repairs it)");
+                continue;
+            }
+            match check::repair(&dir, c) {
+                Ok(done) => done.iter().for_each(|d| println!("  repaired: {d}")),
+                Err(e) => {
+                    eprintln!("strom: repair of {} failed: {e}", c.dir.display());
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+    if problems == 0 || (repair && execute) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
 

@@ -2,8 +2,9 @@
 //! owns topics; each partition is a [`partition_log::Partition`] made of
 //! [`segment`]s, each with an [`offset_index`] and a [`time_index`].
 
+pub mod check;
 pub mod config;
-mod index_file;
+pub(crate) mod index_file;
 pub mod manager;
 pub mod offset_index;
 pub mod partition_log;

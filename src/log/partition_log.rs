@@ -114,7 +114,28 @@ impl PartitionLog {
     }
 }
 
-fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+/// Log offsets that no segment holds: a segment file truncated or deleted by
+/// something other than the broker. Consumers would skip them without a word, so
+/// the broker says it. (On a compacted topic the cleaner may leave such gaps.)
+fn report_gaps<'a>(dir: &Path, config: &LogConfig, segments: impl Iterator<Item = &'a LogSegment>) {
+    if config.cleanup_compact {
+        return;
+    }
+    let mut previous: Option<&LogSegment> = None;
+    for seg in segments {
+        if let Some(p) = previous.filter(|p| p.next_offset() < seg.base_offset) {
+            tracing::error!(
+                dir = %dir.display(),
+                missing_from = p.next_offset(),
+                missing_to = seg.base_offset - 1,
+                "offsets missing from the log (a segment truncated or deleted); see `strom log check`"
+            );
+        }
+        previous = Some(seg);
+    }
+}
+
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
@@ -164,6 +185,7 @@ impl Partition {
             }
         };
         let _ = std::fs::remove_file(dir.join(SNAPSHOT_FILE));
+        report_gaps(dir, &config, sealed.values().map(|s| &**s).chain([&*active]));
         let first_base = sealed.keys().next().copied().unwrap_or(active.base_offset);
         let log_start_offset = retention::read_log_start(dir)
             .unwrap_or(first_base)
@@ -350,7 +372,7 @@ impl Partition {
     pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>> {
         let mut offset = offset;
         loop {
-            let (file, from, end, next_base, hint) = {
+            let (file, from, end, next_base, hint, verified, segment_end, base) = {
                 let log = self.lock();
                 let leo = log.log_end_offset();
                 if offset == leo {
@@ -368,17 +390,39 @@ impl Partition {
                 // The batch sought starts at or after `from`, so a boundary at or
                 // below from + max_bytes is within reach of any read of it.
                 let hint = seg.boundary_at_or_below(from + max_bytes as u64);
-                (seg.file(), from, seg.size(), next, hint)
+                let (verified, segment_end) = (seg.verified(), seg.next_offset());
+                (
+                    seg.file(),
+                    from,
+                    seg.size(),
+                    next,
+                    hint,
+                    verified,
+                    segment_end,
+                    seg.base_offset,
+                )
+            };
+            let corrupt = |position: u64, reason: &'static str| {
+                let file = segment::segment_path(&self.dir, base, "log").display().to_string();
+                tracing::error!(%file, position, offset, reason, "damaged log data; refusing to serve it");
+                Error::CorruptLog { file, position, reason }
             };
             match segment::find_batch(&file, from, end, offset)? {
                 Some(b) => {
                     let len = segment::batch_extent(&file, b.position, end, max_bytes, hint)?;
-                    return Ok((len > 0).then_some(FileSlice {
+                    let slice = FileSlice {
                         file,
                         position: b.position,
                         len: len as usize,
-                    }));
+                    };
+                    if let Some((position, reason)) = slice.check(&verified)? {
+                        return Err(corrupt(position, reason));
+                    }
+                    return Ok((len > 0).then_some(slice));
                 }
+                // The segment says it holds `offset`, but its batches do not lead
+                // there: a damaged length sent the walk astray.
+                None if offset < segment_end => return Err(corrupt(from, "batch lengths do not lead to the offset")),
                 None => match next_base {
                     Some(next) => offset = next,
                     None => return Ok(None),

@@ -46,6 +46,34 @@ pub struct LogSegment {
     /// The file holds the partial write of a failed append past `size`, still to
     /// be cut off; readers never look past `size`.
     log_longer_than_size: bool,
+    /// Bytes of the file known to hold intact batches (see [`Verified`]).
+    verified: Arc<Verified>,
+}
+
+/// The range of a segment file whose batches are known to be intact since this
+/// broker opened it: what it appended itself (validated on produce), what recovery
+/// validated, and what fetches have checked. Data at rest is checked (CRC, framing,
+/// offsets) the first time a fetch would send it, so each byte is read once more
+/// per broker start, and a damaged batch is reported instead of served.
+#[derive(Debug, Default)]
+pub struct Verified(std::sync::Mutex<std::ops::Range<u64>>);
+
+impl Verified {
+    fn covers(&self, r: &std::ops::Range<u64>) -> bool {
+        let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        v.start <= r.start && r.end <= v.end
+    }
+
+    /// Add a range of intact batches: merged when it touches the known range,
+    /// taking its place when that is empty.
+    pub fn add(&self, r: std::ops::Range<u64>) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if v.is_empty() {
+            *v = r;
+        } else if r.start <= v.end && v.start <= r.end {
+            *v = v.start.min(r.start)..v.end.max(r.end);
+        }
+    }
 }
 
 /// The segment being appended to.
@@ -98,6 +126,9 @@ impl LogSegment {
     }
     pub fn first_append_ms(&self) -> Option<u64> {
         self.first_append_ms
+    }
+    pub fn verified(&self) -> Arc<Verified> {
+        self.verified.clone()
     }
 
     /// Byte position from which to scan for `offset`.
@@ -171,6 +202,7 @@ impl LogSegment {
             bytes_since_index_entry: 0,
             first_append_ms: None,
             log_longer_than_size: false,
+            verified: Arc::default(),
         };
         let log = seg.log.clone();
         if !rebuild {
@@ -198,6 +230,9 @@ impl LogSegment {
             seg.next_offset = b.header.last_offset() + 1;
             on_batch(b);
         })?;
+        if recover {
+            seg.verified.add(0..end);
+        }
         if end < size {
             tracing::error!(
                 segment = %segment_path(dir, base_offset, "log").display(),
@@ -291,6 +326,7 @@ impl ActiveSegment {
             bytes_since_index_entry: 0,
             first_append_ms: None,
             log_longer_than_size: false,
+            verified: Arc::default(),
         }))
     }
 
@@ -333,6 +369,7 @@ impl ActiveSegment {
             return Err(e);
         }
         self.0.size += (BATCH_HEADER_LEN + rest.len()) as u64;
+        self.0.verified.add(position..self.0.size);
         self.0.next_offset = header.last_offset() + 1;
         self.0.first_append_ms.get_or_insert(now_ms);
         self.0.index_batch(position as u32, header, index_interval);
@@ -361,7 +398,7 @@ impl SealedSegment {
 /// Whether a trusted-looking offset index agrees with its log: its last entry must
 /// point at a batch with the entry's offset. Catches an index left from other data
 /// (a segment file replaced or truncated by hand) before lookups go astray.
-fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> io::Result<bool> {
+pub(crate) fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> io::Result<bool> {
     let Some((offset, position)) = index.last() else {
         return Ok(true);
     };
@@ -390,7 +427,7 @@ pub fn scan(file: &File, from: u64, end: u64, validate: bool, mut f: impl FnMut(
             match records::next_batch(rest) {
                 Ok(Some(h)) => {
                     let batch = &rest[..h.total_size()];
-                    if validate && records::validate_batch(batch, &h).is_err() {
+                    if validate && records::verify_stored_batch(batch, &h).is_err() {
                         return Ok(pos + consumed as u64);
                     }
                     f(&ScannedBatch {
@@ -419,7 +456,7 @@ pub fn scan(file: &File, from: u64, end: u64, validate: bool, mut f: impl FnMut(
             buf.resize(total as usize, 0);
             file.read_exact_at(&mut buf, pos)?;
             match records::next_batch(&buf) {
-                Ok(Some(h)) if !validate || records::validate_batch(&buf, &h).is_ok() => {
+                Ok(Some(h)) if !validate || records::verify_stored_batch(&buf, &h).is_ok() => {
                     f(&ScannedBatch {
                         position: pos,
                         header: h,
@@ -470,6 +507,67 @@ impl FileSlice {
         let mut buf = BytesMut::zeroed(self.len);
         self.file.read_exact_at(&mut buf, self.position)?;
         Ok(buf.freeze())
+    }
+
+    /// Check the batches of the range before they are served, unless `verified`
+    /// covers it already: each must frame, pass [`records::verify_stored_batch`],
+    /// and start after the previous one ends. The first bad one's position and
+    /// what is wrong with it.
+    pub fn check(&self, verified: &Verified) -> io::Result<Option<(u64, &'static str)>> {
+        let range = self.position..self.position + self.len as u64;
+        if verified.covers(&range) {
+            return Ok(None);
+        }
+        let mut pos = self.position;
+        let mut previous_last: Option<i64> = None;
+        let mut buf = Vec::new();
+        while pos < range.end {
+            let want = ((range.end - pos) as usize).min(SCAN_CHUNK);
+            buf.resize(want, 0);
+            self.file.read_exact_at(&mut buf, pos)?;
+            let mut consumed = 0;
+            loop {
+                let rest = &buf[consumed..];
+                let h = match records::next_batch(rest) {
+                    Ok(Some(h)) => h,
+                    Ok(None) if consumed > 0 || want == SCAN_CHUNK => break,
+                    Ok(None) | Err(_) => return Ok(Some((pos + consumed as u64, "batch length out of bounds"))),
+                };
+                let at = pos + consumed as u64;
+                if let Err(why) = records::verify_stored_batch(&rest[..h.total_size()], &h) {
+                    return Ok(Some((at, why)));
+                }
+                if previous_last.is_some_and(|last| h.base_offset <= last) {
+                    return Ok(Some((at, "offsets do not increase")));
+                }
+                previous_last = Some(h.last_offset());
+                consumed += h.total_size();
+            }
+            if consumed == 0 {
+                // One batch larger than the chunk: read it whole.
+                let mut len = [0u8; records::LOG_OVERHEAD];
+                self.file.read_exact_at(&mut len, pos)?;
+                let total =
+                    records::LOG_OVERHEAD as u64 + u64::from(u32::from_be_bytes([len[8], len[9], len[10], len[11]]));
+                if pos + total > range.end {
+                    return Ok(Some((pos, "batch length out of bounds")));
+                }
+                buf.resize(total as usize, 0);
+                self.file.read_exact_at(&mut buf, pos)?;
+                let h = match records::next_batch(&buf) {
+                    Ok(Some(h)) if records::verify_stored_batch(&buf, &h).is_ok() => h,
+                    _ => return Ok(Some((pos, "corrupt batch"))),
+                };
+                if previous_last.is_some_and(|last| h.base_offset <= last) {
+                    return Ok(Some((pos, "offsets do not increase")));
+                }
+                previous_last = Some(h.last_offset());
+                consumed = h.total_size();
+            }
+            pos += consumed as u64;
+        }
+        verified.add(range);
+        Ok(None)
     }
 }
 
