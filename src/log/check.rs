@@ -20,7 +20,7 @@ use super::manager::CLEAN_SHUTDOWN_FILE;
 use super::offset_index::OffsetIndex;
 use super::partition_log::list_segments;
 use super::producer_state::SNAPSHOT_FILE;
-use super::segment::{scan, segment_path, FileSlice, Verified};
+use super::segment::{scan, segment_path, Check, FileSlice, Verified};
 
 /// One thing found wrong.
 #[derive(Debug, Clone)]
@@ -79,23 +79,15 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
         let path = segment_path(dir, base, "log");
         let file = File::open(&path)?;
         let size = file.metadata()?.len();
-        let mut first_bad_order: Option<u64> = None;
         let mut last: Option<i64> = None;
         let mut batches = 0;
-        let end = scan(&file, 0, size, true, |b| {
-            let h = &b.header;
-            let in_order = match last {
-                None => h.base_offset >= base,
-                Some(l) => h.base_offset > l,
-            };
-            if first_bad_order.is_none() {
-                if !in_order {
-                    first_bad_order = Some(b.position);
-                } else {
-                    last = Some(h.last_offset());
-                    batches += 1;
-                }
-            }
+        let check_batches = Check::Batches {
+            segment_base: base,
+            first_offset: base,
+        };
+        let end = scan(&file, 0, size, check_batches, |b| {
+            last = Some(b.header.last_offset());
+            batches += 1;
         })?;
         check.batches += batches;
         let mut note = |position: u64, problem: String, damage: bool| {
@@ -109,18 +101,20 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
         if let Some(next) = expected_next.filter(|&n| n < base) {
             note(0, format!("offsets {next}..{} are in no segment", base - 1), false);
         }
-        let damaged_at = match first_bad_order {
-            Some(p) if p < end => Some((p, "offsets do not increase".to_string())),
-            _ if end < size => {
-                let rest = FileSlice {
-                    file: std::sync::Arc::new(file.try_clone()?),
-                    position: end,
-                    len: (size - end) as usize,
-                };
-                let why = rest.check(&Verified::default())?.map_or("torn batch", |(_, why)| why);
-                Some((end, why.to_string()))
-            }
-            _ => None,
+        let damaged_at = if end < size {
+            let rest = FileSlice {
+                file: std::sync::Arc::new(file.try_clone()?),
+                position: end,
+                len: (size - end) as usize,
+            };
+            let why = match rest.check(&Verified::default())? {
+                Some((_, why)) => why,
+                None if end + 12 > size => "torn batch",
+                None => "offsets do not follow the previous batch",
+            };
+            Some((end, why.to_string()))
+        } else {
+            None
         };
         if let Some((position, why)) = damaged_at {
             note(position, format!("{why}; {} bytes after it", size - position), true);

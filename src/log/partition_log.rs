@@ -176,7 +176,9 @@ impl Partition {
                         Some(p) => p,
                         None => {
                             let mut p = ProducerStateManager::default();
-                            segment::scan(&seg.file(), 0, seg.size(), false, |b| p.update(&b.header))?;
+                            segment::scan(&seg.file(), 0, seg.size(), segment::Check::Framing, |b| {
+                                p.update(&b.header)
+                            })?;
                             p
                         }
                     };
@@ -189,7 +191,8 @@ impl Partition {
         let first_base = sealed.keys().next().copied().unwrap_or(active.base_offset);
         let log_start_offset = retention::read_log_start(dir)
             .unwrap_or(first_base)
-            .clamp(first_base, active.next_offset());
+            .max(first_base)
+            .min(active.next_offset());
         let leo = active.next_offset();
         Ok(Partition {
             topic: topic.to_string(),

@@ -213,7 +213,12 @@ impl LogSegment {
                 seg.max_timestamp = ts;
                 seg.offset_of_max_timestamp = off;
             }
-            let end = scan(&log, from, size, false, |b| {
+            let first_offset = seg.index.last().map_or(base_offset, |(o, _)| o);
+            let check = Check::Batches {
+                segment_base: base_offset,
+                first_offset,
+            };
+            let end = scan(&log, from, size, check, |b| {
                 seg.next_offset = b.header.last_offset() + 1;
                 seg.note_timestamp(&b.header);
             })?;
@@ -225,14 +230,16 @@ impl LogSegment {
             drop(seg);
             return LogSegment::open(dir, base_offset, true, index_interval, on_batch);
         }
-        let end = scan(&log, 0, size, recover, |b| {
+        let check = Check::Batches {
+            segment_base: base_offset,
+            first_offset: base_offset,
+        };
+        let end = scan(&log, 0, size, check, |b| {
             seg.index_batch(b.position as u32, &b.header, index_interval);
             seg.next_offset = b.header.last_offset() + 1;
             on_batch(b);
         })?;
-        if recover {
-            seg.verified.add(0..end);
-        }
+        seg.verified.add(0..end);
         if end < size {
             tracing::error!(
                 segment = %segment_path(dir, base_offset, "log").display(),
@@ -410,11 +417,46 @@ pub(crate) fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> i
     Ok(BatchHeader::parse(&head).is_some_and(|h| h.base_offset == offset && h.magic == records::MAGIC_V2))
 }
 
+/// What [`scan`] checks of each batch beyond its framing.
+#[derive(Debug, Clone, Copy)]
+pub enum Check {
+    Framing,
+    /// Everything recovery relies on: [`records::verify_stored_batch`] (magic, CRC),
+    /// offsets that grow from `first_offset` on, and that stay within what the
+    /// segment's indexes can express relative to `segment_base`.
+    Batches {
+        segment_base: i64,
+        first_offset: i64,
+    },
+}
+
+impl Check {
+    /// Whether the batch `h` (bytes `batch`) may follow; `next` is the lowest base
+    /// offset it may have, advanced past it when it is accepted.
+    fn accepts(&self, batch: &[u8], h: &BatchHeader, next: &mut i64) -> bool {
+        let Check::Batches { segment_base, .. } = *self else {
+            return true;
+        };
+        let fits = h
+            .base_offset
+            .checked_add(h.last_offset_delta as i64)
+            .is_some_and(|last| last - segment_base <= i32::MAX as i64);
+        if !fits || h.base_offset < *next || records::verify_stored_batch(batch, h).is_err() {
+            return false;
+        }
+        *next = h.last_offset() + 1;
+        true
+    }
+}
+
 /// Walk the batches of `file` in `[from, end)`, calling `f` for each complete one
-/// (and, with `validate`, each one whose CRC and format check out). Returns the
-/// position after the last batch accepted: `end` unless the file has a torn or
-/// corrupt tail.
-pub fn scan(file: &File, from: u64, end: u64, validate: bool, mut f: impl FnMut(&ScannedBatch)) -> io::Result<u64> {
+/// that passes `check`. Returns the position after the last batch accepted: `end`
+/// unless the file has a torn or damaged tail.
+pub fn scan(file: &File, from: u64, end: u64, check: Check, mut f: impl FnMut(&ScannedBatch)) -> io::Result<u64> {
+    let mut next = match check {
+        Check::Framing => i64::MIN,
+        Check::Batches { first_offset, .. } => first_offset,
+    };
     let mut pos = from;
     let mut buf = Vec::new();
     while pos < end {
@@ -426,8 +468,7 @@ pub fn scan(file: &File, from: u64, end: u64, validate: bool, mut f: impl FnMut(
             let rest = &buf[consumed..];
             match records::next_batch(rest) {
                 Ok(Some(h)) => {
-                    let batch = &rest[..h.total_size()];
-                    if validate && records::verify_stored_batch(batch, &h).is_err() {
+                    if !check.accepts(&rest[..h.total_size()], &h, &mut next) {
                         return Ok(pos + consumed as u64);
                     }
                     f(&ScannedBatch {
@@ -456,7 +497,7 @@ pub fn scan(file: &File, from: u64, end: u64, validate: bool, mut f: impl FnMut(
             buf.resize(total as usize, 0);
             file.read_exact_at(&mut buf, pos)?;
             match records::next_batch(&buf) {
-                Ok(Some(h)) if !validate || records::verify_stored_batch(&buf, &h).is_ok() => {
+                Ok(Some(h)) if check.accepts(&buf, &h, &mut next) => {
                     f(&ScannedBatch {
                         position: pos,
                         header: h,
