@@ -25,6 +25,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== unit and integration tests"
 cargo test --workspace --locked --all-targets
 
+echo "== fuzz: every target for 20 s from the committed corpus (cargo-fuzz, where a nightly toolchain exists)"
+bash scripts/fuzz.sh 20
+
 echo "== compat: kcat"
 bash compat/kcat/run.sh target/debug/strom
 
