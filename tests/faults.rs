@@ -142,31 +142,7 @@ fn edited(b: &[u8], edit: impl FnOnce(&mut BatchHeader)) -> Bytes {
 }
 
 fn compressed(codec: Compression, n: usize) -> Vec<u8> {
-    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-    let recs: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(format!("value-{i}"))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: codec,
-    };
-    RecordBatchEncoder::encode(&mut buf, &recs, &options).unwrap();
-    buf.to_vec()
+    batch_records::testing::numbered_batch(codec, n).unwrap()
 }
 
 /// Items 2, 3 and 6: batches whose record count lies, whose codec does not exist,

@@ -322,11 +322,59 @@ pub fn rebuild(header: &BatchHeader, kept: &[RecordView]) -> Result<Bytes> {
     Ok(Bytes::from(super::records::encode_batch(&header, &section)))
 }
 
-/// Hostile batches for tests (unit, fault and fuzz seeds).
+/// Batches for tests (unit, fault and fuzz seeds), honest and hostile.
 #[doc(hidden)]
 pub mod testing {
     use super::*;
     use crate::protocol::records;
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+    /// A batch as a client encodes it with `codec`: one record per (key, value),
+    /// offset deltas from 0, timestamps a millisecond apart from 1,700,000,000,000.
+    pub fn client_batch(
+        codec: Compression,
+        records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
+    ) -> std::io::Result<Vec<u8>> {
+        let recs: Vec<Record> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: 1_700_000_000_000 + i as i64,
+                key,
+                value,
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: codec,
+        };
+        RecordBatchEncoder::encode(&mut buf, &recs, &options).map_err(std::io::Error::other)?;
+        Ok(buf.to_vec())
+    }
+
+    /// `n` records `key-i` → `value-i` with `codec`.
+    pub fn numbered_batch(codec: Compression, n: usize) -> std::io::Result<Vec<u8>> {
+        client_batch(
+            codec,
+            (0..n).map(|i| {
+                (
+                    Some(Bytes::from(format!("key-{i}"))),
+                    Some(Bytes::from(format!("value-{i}"))),
+                )
+            }),
+        )
+    }
 
     /// A batch of one record whose value is `size` zero bytes, compressed as a
     /// stream with gzip or zstd: a few kilobytes that expand to `size`.
@@ -383,42 +431,13 @@ mod tests {
     use super::*;
     use crate::protocol::records::{self, build_batch, NewRecord};
 
+    /// Records with `keys`; the second one's value is null (a tombstone).
     fn batch_with(keys: &[Option<&str>], codec: kafka_protocol::records::Compression) -> Bytes {
-        use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-        let recs: Vec<Record> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: 1000 + i as i64,
-                key: k.map(|k| Bytes::from(k.to_string())),
-                value: if i == 1 {
-                    None
-                } else {
-                    Some(Bytes::from(format!("v{i}")))
-                },
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &recs,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: codec,
-            },
-        )
-        .unwrap();
-        buf.freeze()
+        let records = keys.iter().enumerate().map(|(i, k)| {
+            let value = (i != 1).then(|| Bytes::from(format!("v{i}")));
+            (k.map(|k| Bytes::from(k.to_string())), value)
+        });
+        Bytes::from(testing::client_batch(codec, records).unwrap())
     }
 
     #[test]
