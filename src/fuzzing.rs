@@ -92,33 +92,31 @@ fn walk_all(batch: &[u8], header: &BatchHeader) {
 }
 
 /// Recovery of a partition directory holding one damaged segment: the first two
-/// bytes give the length of an offset index to write beside it, the rest is the
-/// `.log` file. The partition is opened after an unclean and after a clean
-/// shutdown, and read from every offset it claims.
+/// bytes say whether the last shutdown was clean (top bit) and the length of an
+/// offset index to write beside it; the rest is the `.log` file. The partition is
+/// opened, read from every offset it claims (up to 64), by time, and appended to.
 pub fn segment(data: &[u8], dir: &Path) {
     let [i0, i1, rest @ ..] = data else { return };
-    let index_len = (u16::from_be_bytes([*i0, *i1]) as usize).min(rest.len()) / 8 * 8;
+    let clean = i0 & 0x80 != 0;
+    let index_len = (u16::from_be_bytes([i0 & 0x7f, *i1]) as usize).min(rest.len()) / 8 * 8;
     let (index, log) = rest.split_at(index_len);
-    for clean in [false, true] {
-        let _ = std::fs::remove_dir_all(dir);
-        if std::fs::create_dir_all(dir).is_err() {
-            return;
-        }
-        let write = |ext: &str, bytes: &[u8]| std::fs::write(dir.join(format!("00000000000000000000.{ext}")), bytes);
-        if write("log", log).and_then(|_| write("index", index)).is_err() {
-            return;
-        }
-        let config = LogConfig::default();
-        let Ok(p) = Partition::open("fuzz", 0, dir, config, clean, 0) else {
-            continue;
-        };
-        let (start, end) = p.offsets();
-        for offset in start..end.min(start + 64) {
-            let _ = p.read(offset, 1 << 20);
-        }
-        let _ = p.offset_for_timestamp(0);
-        let _ = p.max_timestamp();
-        let head = [0u8; BATCH_HEADER_LEN];
-        let _ = p.append(&head, 0);
+    let _ = std::fs::remove_dir_all(dir);
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
     }
+    let write = |ext: &str, bytes: &[u8]| std::fs::write(dir.join(format!("00000000000000000000.{ext}")), bytes);
+    if write("log", log).and_then(|_| write("index", index)).is_err() {
+        return;
+    }
+    let Ok(p) = Partition::open("fuzz", 0, dir, LogConfig::default(), clean, 0) else {
+        return;
+    };
+    let (start, end) = p.offsets();
+    for offset in start..end.min(start.saturating_add(64)) {
+        let _ = p.read(offset, 1 << 20);
+    }
+    let _ = p.offset_for_timestamp(0);
+    let _ = p.max_timestamp();
+    let head = [0u8; BATCH_HEADER_LEN];
+    let _ = p.append(&head, 0);
 }
