@@ -19,6 +19,11 @@ use crate::config::Config;
 
 /// Memory reserved per wire byte of a request that is not a Produce.
 pub const DECODE_FACTOR: usize = 64;
+/// Requests this small (ApiVersions, Heartbeat, Metadata of a few topics) need no
+/// reservation, so that clients stalled in huge requests, holding all of it, cannot
+/// stop everyone else's small ones: 10,000 connections decoding one each at once
+/// take at most 2.5 GiB.
+const SMALL_REQUEST: usize = 4096;
 const PRODUCE: i16 = 0;
 
 pub struct ServerLimits {
@@ -74,6 +79,8 @@ impl ServerLimits {
 
     /// Count a new connection from `ip`; None when the address has its maximum.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        // A client reaching an IPv6 listener over IPv4 counts as its IPv4 address.
+        let ip = ip.to_canonical();
         let max = self.per_ip_overrides.get(&ip).copied().unwrap_or(self.per_ip_max);
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = per_ip.entry(ip).or_insert(0);
@@ -90,8 +97,12 @@ impl ServerLimits {
         })
     }
 
-    /// Memory to reserve for a request of `size` bytes of api `api_key`.
+    /// Memory to reserve for a request of `size` bytes of api `api_key` (0 for a
+    /// small one).
     pub fn reservation(&self, api_key: i16, size: usize) -> Result<u32, RequestTooLarge> {
+        if size <= SMALL_REQUEST {
+            return Ok(0);
+        }
         let need = if api_key == PRODUCE {
             size
         } else {
@@ -108,8 +119,12 @@ impl ServerLimits {
         Ok(need as u32)
     }
 
-    /// Wait until `bytes` of request memory are free and take them.
+    /// Wait until `bytes` of request memory are free and take them (None for
+    /// nothing to reserve).
     pub async fn reserve(&self, bytes: u32) -> Option<OwnedSemaphorePermit> {
+        if bytes == 0 {
+            return None;
+        }
         self.request_bytes.clone().acquire_many_owned(bytes).await.ok()
     }
 }
@@ -141,6 +156,7 @@ mod tests {
         config.queued_max_request_bytes = 64 << 20;
         let limits = ServerLimits::new(&config);
         assert_eq!(limits.reservation(0, 60 << 20).unwrap(), 60 << 20);
+        assert_eq!(limits.reservation(3, 4096).unwrap(), 0, "small requests need none");
         assert_eq!(limits.reservation(3, 1 << 20).unwrap(), 64 << 20);
         assert!(limits.reservation(3, (1 << 20) + 1).is_err());
         assert!(limits.reservation(0, 65 << 20).is_err());
