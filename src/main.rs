@@ -163,9 +163,31 @@ enum GroupsCommand {
     },
 }
 
+/// stderr for log lines, with write errors ignored: on a full disk (or a closed
+/// pipe) the broker must go on serving and shutting down, not panic in its logger.
+struct LogOutput;
+
+impl std::io::Write for LogOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// The last words of a failed run, where printing may itself fail.
+fn say(message: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "strom: {message}");
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(|| LogOutput)
         .init();
     let cli = Cli::parse();
     let args = match cli.command {
@@ -210,21 +232,21 @@ fn main() -> std::process::ExitCode {
     let config = match Config::resolve(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("strom: {e}");
+            say(format_args!("{e}"));
             return std::process::ExitCode::from(2);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("strom: cannot start the runtime: {e}");
+            say(format_args!("cannot start the runtime: {e}"));
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(serve(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("strom: {e}");
+            say(format_args!("{e}"));
             std::process::ExitCode::FAILURE
         }
     }
@@ -339,14 +361,14 @@ fn run_tool<E: std::fmt::Display>(tool: impl std::future::Future<Output = Result
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("strom: cannot start the runtime: {e}");
+            say(format_args!("cannot start the runtime: {e}"));
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(tool) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("strom: {e}");
+            say(format_args!("{e}"));
             std::process::ExitCode::FAILURE
         }
     }

@@ -86,6 +86,26 @@ async fn a_full_disk_neither_duplicates_nor_loses_a_batch() {
     assert_eq!(leo, 2, "the second batch was taken once it could be");
 }
 
+/// Item 1: a broker whose log output cannot be written (its disk is full, here
+/// /dev/full) starts, serves produce requests and shuts down on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwritable_log_output_stops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::path::Path::new("/dev/full");
+    let mut broker = BrokerProcess::spawn_logging_to(dir.path(), common::process::free_port(), &[], Some(full));
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "quiet", 1).await;
+    for i in 0..3 {
+        assert_eq!(produce(&mut w, "quiet", 0, record_batch(100, None)).await, (0, i));
+    }
+    // An error that is logged: a corrupt batch.
+    let mut bad = record_batch(100, None).to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(produce(&mut w, "quiet", 0, Bytes::from(bad)).await.0, 2);
+    assert!(broker.terminate().success());
+}
+
 /// Item 1: kill -9 on a full disk, then a start on that full disk: reads are
 /// served, writes refused with KAFKA_STORAGE_ERROR, and accepted again once space
 /// returns; a SIGTERM on a full disk still shuts down, and nothing is lost.

@@ -367,11 +367,12 @@ impl ActiveSegment {
             // A failed append leaves the log exactly as it was: whatever part of
             // the batch reached the file is cut off again, so a retry cannot add a
             // second copy. Shrinking a file needs no free space.
+            let truncated = self.0.log.set_len(position);
+            self.0.log_longer_than_size = truncated.is_err();
             let path = segment_path(&self.0.dir, self.0.base_offset, "log");
-            tracing::error!(segment = %path.display(), position, error = %e, "append failed; truncating the partial write");
-            if let Err(t) = self.0.log.set_len(position) {
-                tracing::error!(segment = %path.display(), error = %t, "could not truncate a failed append");
-                self.0.log_longer_than_size = true;
+            tracing::error!(segment = %path.display(), position, error = %e, "append failed; its partial write was cut off");
+            if let Err(t) = truncated {
+                tracing::error!(segment = %path.display(), error = %t, "could not truncate a failed append; retrying at the next one");
             }
             return Err(e);
         }

@@ -27,9 +27,19 @@ impl BrokerProcess {
     }
 
     pub fn spawn_on(dir: &Path, port: u16, extra: &[&str]) -> BrokerProcess {
+        Self::spawn_logging_to(dir, port, extra, None)
+    }
+
+    /// Like `spawn_on`, with the broker's output going to `output` (e.g.
+    /// /dev/full) instead of a log file.
+    pub fn spawn_logging_to(dir: &Path, port: u16, extra: &[&str], output: Option<&Path>) -> BrokerProcess {
         let log_dir = tempfile::tempdir().unwrap();
-        let log = log_dir.path().join("strom.log");
-        let out = std::fs::File::create(&log).unwrap();
+        let log = output.map_or_else(|| log_dir.path().join("strom.log"), Path::to_path_buf);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_strom"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--advertised-listener", &format!("127.0.0.1:{port}")])
