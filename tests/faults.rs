@@ -622,23 +622,37 @@ async fn damaged_files_are_detected_reported_and_repaired() {
     let mut data = std::fs::read(&logs[2]).unwrap();
     data[8..12].copy_from_slice(&7i32.to_be_bytes());
     std::fs::write(&logs[2], &data).unwrap();
+    // The fourth segment's second batch gets a length of 0: once, fetches of it
+    // answered "no data", for good.
+    let mut data = std::fs::read(&logs[3]).unwrap();
+    let first_len = records::next_batch(&data).unwrap().unwrap().total_size();
+    data[first_len + 8..first_len + 12].copy_from_slice(&0i32.to_be_bytes());
+    std::fs::write(&logs[3], &data).unwrap();
     let first_of = |log: &std::path::Path| -> i64 { log.file_stem().unwrap().to_str().unwrap().parse().unwrap() };
-    let (second, third) = (first_of(&logs[1]), first_of(&logs[2]));
+    let (second, third, fourth) = (first_of(&logs[1]), first_of(&logs[2]), first_of(&logs[3]));
+    let sizes =
+        |logs: &[std::path::PathBuf]| -> Vec<u64> { logs.iter().map(|l| l.metadata().unwrap().len()).collect() };
+    let before = sizes(&logs);
 
     let broker = BrokerProcess::spawn_on(dir.path(), port, &args);
+    assert_eq!(sizes(&logs), before, "a clean start cuts nothing off, damaged or not");
     let mut w = Wire::connect(broker.addr()).await;
-    let r = w.call(12, &fetch_at(0)).await;
-    assert_eq!(
-        r.responses[0].partitions[0].error_code, 0,
-        "the intact first segment is served"
-    );
-    for offset in [second, third] {
+    for offset in [0, fourth, first_of(&logs[4])] {
+        let r = w.call(12, &fetch_at(offset)).await;
+        assert_eq!(r.responses[0].partitions[0].error_code, 0, "offset {offset} is intact");
+    }
+    for offset in [second, third, fourth + 1] {
         let r = w.call(12, &fetch_at(offset)).await;
         assert_eq!(
             r.responses[0].partitions[0].error_code, KAFKA_STORAGE_ERROR,
             "offset {offset}"
         );
     }
+    assert_eq!(
+        list_offset(&mut w, "dmg", 0, -1).await,
+        (0, 12),
+        "nothing lost at the end"
+    );
     let log = broker.log_text();
     let name = logs[1].file_name().unwrap().to_str().unwrap();
     assert!(log.contains("damaged log data") && log.contains(name), "{log}");

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::producer_state::{ProducerStateManager, SequenceCheck, SNAPSHOT_FILE};
-use super::segment::{self, ActiveSegment, FileSlice, LogSegment, SealedSegment};
+use super::segment::{self, ActiveSegment, FileSlice, LogSegment, Open, SealedSegment};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::protocol::batch_records::{self, Walk};
@@ -163,14 +163,43 @@ impl Partition {
             None => ActiveSegment::create(dir, 0)?,
             Some((&last, older)) => {
                 for &base in older {
-                    let seg = LogSegment::open(dir, base, false, interval, |_| {})?;
+                    let seg = LogSegment::open(dir, base, Open::Load, interval, |_| {})?;
                     sealed.insert(base, SealedSegment::from_opened(seg));
                 }
+                // A damaged sealed segment ends where the next one begins.
+                let mut next_base = last;
+                for seg in sealed.values_mut().rev() {
+                    if seg.damaged_at().is_some() {
+                        seg.assume_next_offset(next_base);
+                    }
+                    next_base = seg.base_offset;
+                }
+                let mode = if clean { Open::Load } else { Open::Recover };
                 let mut rebuilt = false;
-                let seg = LogSegment::open(dir, last, !clean, interval, |b| {
+                let mut seg = LogSegment::open(dir, last, mode, interval, |b| {
                     rebuilt = true;
                     producers.update(&b.header)
                 })?;
+                if seg.damaged_at().is_some() {
+                    // Damage in the last segment after a clean shutdown: its end
+                    // offset was recorded with the producer snapshot. Keep it whole
+                    // as a sealed segment and go on in a new one; without that
+                    // record, recover it as after a crash.
+                    match ProducerStateManager::snapshot_offset(dir).filter(|&o| o >= seg.next_offset()) {
+                        Some(end) => {
+                            seg.assume_next_offset(end);
+                            sealed.insert(last, SealedSegment::from_opened(seg));
+                            seg = ActiveSegment::create(dir, end)?.into_inner();
+                        }
+                        None => {
+                            drop(seg);
+                            producers = ProducerStateManager::default();
+                            seg =
+                                LogSegment::open(dir, last, Open::Recover, interval, |b| producers.update(&b.header))?;
+                            rebuilt = true;
+                        }
+                    }
+                }
                 if !rebuilt {
                     producers = match ProducerStateManager::read_snapshot(dir, seg.next_offset()) {
                         Some(p) => p,
@@ -418,10 +447,13 @@ impl Partition {
                         position: b.position,
                         len: len as usize,
                     };
+                    if len == 0 {
+                        return Err(corrupt(b.position, "batch length out of bounds"));
+                    }
                     if let Some((position, reason)) = slice.check(&verified)? {
                         return Err(corrupt(position, reason));
                     }
-                    return Ok((len > 0).then_some(slice));
+                    return Ok(Some(slice));
                 }
                 // The segment says it holds `offset`, but its batches do not lead
                 // there: a damaged length sent the walk astray.

@@ -148,6 +148,14 @@ impl ProducerStateManager {
         crate::util::write_atomically(&dir.join(SNAPSHOT_FILE), &out)
     }
 
+    /// The log end offset an intact snapshot was taken at (a clean shutdown's).
+    pub fn snapshot_offset(dir: &Path) -> Option<i64> {
+        let raw = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
+        let (body, crc) = raw.split_at(raw.len().checked_sub(4)?);
+        let offset: [u8; 8] = body.get(..8)?.try_into().ok()?;
+        (crc32c::crc32c(body).to_be_bytes() == crc).then_some(i64::from_be_bytes(offset))
+    }
+
     /// Load the snapshot if it exists, is intact and was taken at `next_offset`.
     pub fn read_snapshot(dir: &Path, next_offset: i64) -> Option<ProducerStateManager> {
         let raw = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;

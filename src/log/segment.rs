@@ -48,6 +48,17 @@ pub struct LogSegment {
     log_longer_than_size: bool,
     /// Bytes of the file known to hold intact batches (see [`Verified`]).
     verified: Arc<Verified>,
+    /// Where loading found damage, if it did.
+    damaged_at: Option<u64>,
+}
+
+/// How [`LogSegment::open`] treats what does not check out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// After an unclean shutdown: cut the file after the last good batch.
+    Recover,
+    /// Otherwise: keep the file, record the damage.
+    Load,
 }
 
 /// The range of a segment file whose batches are known to be intact since this
@@ -146,17 +157,21 @@ impl LogSegment {
         self.time_index.lookup(timestamp)
     }
 
-    /// Open an existing segment. With `recover`, every batch is validated (length,
-    /// CRC) and the file is truncated after the last good one, the indexes rebuilt,
-    /// and each surviving batch reported to `on_batch`. Without it, the indexes are
-    /// trusted when sane and rebuilt when not.
+    /// Open an existing segment. With [`Open::Recover`] every batch is checked
+    /// (framing, CRC, offsets), the file is truncated after the last good one, the
+    /// indexes rebuilt, and each surviving batch reported to `on_batch`. With
+    /// [`Open::Load`] the indexes are trusted when sane (rebuilt when not), and
+    /// damage found on the way is recorded ([`LogSegment::damaged_at`]) but the
+    /// file is left as it is: after a clean shutdown nothing was being written, so
+    /// what does not check out is damage to report, not a torn write to cut off.
     pub fn open(
         dir: &Path,
         base_offset: i64,
-        recover: bool,
+        mode: Open,
         index_interval: u64,
         mut on_batch: impl FnMut(&ScannedBatch),
     ) -> io::Result<LogSegment> {
+        let recover = mode == Open::Recover;
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -203,6 +218,7 @@ impl LogSegment {
             first_append_ms: None,
             log_longer_than_size: false,
             verified: Arc::default(),
+            damaged_at: None,
         };
         let log = seg.log.clone();
         if !rebuild {
@@ -222,13 +238,11 @@ impl LogSegment {
                 seg.next_offset = b.header.last_offset() + 1;
                 seg.note_timestamp(&b.header);
             })?;
-            if end == size {
-                seg.bytes_since_index_entry = size - from;
-                return Ok(seg);
+            seg.bytes_since_index_entry = end - from;
+            if end < size {
+                seg.damaged(end);
             }
-            // Trailing bytes that do not frame as batches: recover the segment.
-            drop(seg);
-            return LogSegment::open(dir, base_offset, true, index_interval, on_batch);
+            return Ok(seg);
         }
         let check = Check::Batches {
             segment_base: base_offset,
@@ -240,7 +254,9 @@ impl LogSegment {
             on_batch(b);
         })?;
         seg.verified.add(0..end);
-        if end < size {
+        if end < size && !recover {
+            seg.damaged(end);
+        } else if end < size {
             tracing::error!(
                 segment = %segment_path(dir, base_offset, "log").display(),
                 valid_bytes = end,
@@ -252,6 +268,27 @@ impl LogSegment {
             seg.size = end;
         }
         Ok(seg)
+    }
+
+    fn damaged(&mut self, position: u64) {
+        tracing::error!(
+            segment = %segment_path(&self.dir, self.base_offset, "log").display(),
+            position,
+            "damaged batch: the segment is kept as it is, and fetches of what follows are refused; see `strom log check`"
+        );
+        self.damaged_at = Some(position);
+    }
+
+    /// Where damage was found when the segment was loaded (see [`Open::Load`]).
+    pub fn damaged_at(&self) -> Option<u64> {
+        self.damaged_at
+    }
+
+    /// The batches after a damaged spot cannot be read, so the segment's end
+    /// offset comes from elsewhere: the next segment's base offset, or the log end
+    /// offset recorded at the last clean shutdown.
+    pub fn assume_next_offset(&mut self, next_offset: i64) {
+        self.next_offset = self.next_offset.max(next_offset);
     }
 
     fn note_timestamp(&mut self, h: &BatchHeader) {
@@ -334,11 +371,16 @@ impl ActiveSegment {
             first_append_ms: None,
             log_longer_than_size: false,
             verified: Arc::default(),
+            damaged_at: None,
         }))
     }
 
     pub fn from_opened(seg: LogSegment) -> ActiveSegment {
         ActiveSegment(seg)
+    }
+
+    pub fn into_inner(self) -> LogSegment {
+        self.0
     }
 
     /// Append one batch whose base offset has already been assigned, given as its
@@ -400,6 +442,11 @@ impl ActiveSegment {
 impl SealedSegment {
     pub fn from_opened(seg: LogSegment) -> SealedSegment {
         SealedSegment(seg)
+    }
+
+    /// See [`LogSegment::assume_next_offset`].
+    pub fn assume_next_offset(&mut self, next_offset: i64) {
+        self.0.assume_next_offset(next_offset)
     }
 }
 
