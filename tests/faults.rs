@@ -532,6 +532,43 @@ async fn connections_and_request_memory_are_bounded() {
     assert!(peak < base + 200 * 1024, "RSS {base} kB -> {peak} kB");
     assert!(api_versions_ok(connect_from("127.0.0.2", &broker).await).await);
 
+    for s in stalled {
+        s.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Five clients send just the head of a 1 MiB Metadata request (64 MiB to
+    // decode) and stall. Two of them get the whole pool; small requests are still
+    // answered; a 64 KiB Metadata request waits until the stalled ones are cut
+    // off: by connections.max.idle.ms (0.7 s here) when nothing more comes, by
+    // their time to send (31 s) when it trickles in.
+    let mut heads = Vec::new();
+    for _ in 0..5 {
+        let mut s = connect_from("127.0.0.3", &broker).await;
+        let mut head = (1i32 << 20).to_be_bytes().to_vec();
+        head.extend_from_slice(&[0, 3, 0, 4, 0, 0]);
+        s.write_all(&head).await.unwrap();
+        heads.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(api_versions_ok(connect_from("127.0.0.1", &broker).await).await);
+    let mut w = Wire::over(connect_from("127.0.0.1", &broker).await);
+    let many: Vec<String> = (0..3000).map(|i| format!("no-such-topic-{i:05}")).collect();
+    let names: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut request = metadata_request(&names);
+    request.allow_auto_topic_creation = false;
+    let answered = tokio::time::timeout(Duration::from_secs(90), w.call(12, &request)).await;
+    assert!(
+        answered.is_ok_and(|r| r.topics.len() == 3000),
+        "a 64 KiB Metadata request is answered"
+    );
+    for mut s in heads {
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)).await,
+            "stalled requests are cut off"
+        );
+    }
+
     // A 30 MiB Metadata request of empty topic names would decode to gigabytes:
     // its connection is closed before it is read.
     let mut meta = connect_from("127.0.0.2", &broker).await;
@@ -551,9 +588,6 @@ async fn connections_and_request_memory_are_bounded() {
     let after = rss_kb(broker.child.id(), "VmHWM:");
     assert!(after < base + 400 * 1024, "peak RSS {after} kB");
     assert!(api_versions_ok(connect_from("127.0.0.2", &broker).await).await);
-    for s in stalled {
-        s.abort();
-    }
 }
 
 fn segments_of(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::limits::ServerLimits;
+use super::limits::{Reservation, ServerLimits};
 use crate::broker::{Broker, ListenerInfo};
 use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::frame::parse_frame;
@@ -27,16 +27,42 @@ use crate::protocol::header::parse_request;
 
 /// Responses waiting to be written before reading stops (backpressure).
 const MAX_QUEUED_RESPONSES: usize = 16;
-/// What one read asks for when the buffer is full.
+/// What one read asks for when the buffer is full, and the most read before the
+/// size and API of the next frame are known.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long a client has to send the rest of a request whose memory is reserved:
+/// 30 s (librdkafka's and Java's request timeout) plus a second per MiB. A client
+/// that sends a large request's head and stalls holds its reservation no longer.
+fn time_to_send(size: usize) -> Duration {
+    Duration::from_secs(30 + (size >> 20) as u64)
+}
 /// An empty buffer larger than this is freed rather than kept for the next request.
 const IDLE_BUFFER: usize = 64 * 1024;
 
-/// The API key and size of the frame at the front of `buf`, once known.
+/// Resolves when the client has closed the connection (without reading what it
+/// sent); pending forever otherwise.
+async fn client_gone(reader: &mut tokio::net::tcp::OwnedReadHalf) {
+    let mut probe = [0u8; 1];
+    loop {
+        match reader.peek(&mut probe).await {
+            Ok(0) | Err(_) => return,
+            // Data is waiting: the client is there. Look again in a while.
+            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// The API key and size of the frame at the front of `buf`, once known (−1 for
+/// the key of a frame too short to have one). None for a negative size, which
+/// `parse_frame` refuses.
 fn frame_head(buf: &[u8]) -> Option<(i16, usize)> {
-    let head: &[u8; 6] = buf.first_chunk()?;
-    let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-    Some((i16::from_be_bytes([head[4], head[5]]), usize::try_from(size).ok()?))
+    let size: &[u8; 4] = buf.first_chunk()?;
+    let size = usize::try_from(i32::from_be_bytes(*size)).ok()?;
+    if size < 2 {
+        return Some((-1, size));
+    }
+    let key = buf.get(4..6)?;
+    Some((i16::from_be_bytes([key[0], key[1]]), size))
 }
 
 pub struct Connection {
@@ -65,9 +91,9 @@ impl Connection {
         }
     }
 
-    pub async fn run(mut self, stream: TcpStream, limits: &ServerLimits) {
+    pub async fn run(mut self, stream: TcpStream, limits: &Arc<ServerLimits>) {
         tracing::debug!(peer = %self.peer, "connection opened");
-        let (reader, writer) = stream.into_split();
+        let (mut reader, writer) = stream.into_split();
         let (tx, rx) = mpsc::channel(MAX_QUEUED_RESPONSES);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let writing = tokio::spawn(write_responses(writer, rx, in_flight.clone()));
@@ -77,50 +103,53 @@ impl Connection {
         // An idle connection holds no buffer: one is taken when bytes arrive and
         // given back once a large request is done with.
         let mut buf = BytesMut::new();
-        let mut reserved: Option<OwnedSemaphorePermit> = None;
+        // Request memory held for the frame at the front of `buf` (see limits.rs),
+        // and when that frame must have arrived by.
+        let mut held: Option<Reservation> = None;
+        let mut frame_deadline: Option<Instant> = None;
         'serve: loop {
-            loop {
-                if reserved.is_none() {
-                    match frame_head(&buf) {
-                        Some((api_key, size)) if size <= max => {
-                            let need = match limits.reservation(api_key, size) {
-                                Ok(need) => need,
-                                Err(e) => {
-                                    tracing::warn!(peer = %self.peer, error = %e, "closing connection");
-                                    break 'serve;
-                                }
-                            };
-                            reserved = tokio::select! {
-                                permit = limits.reserve(need) => permit,
-                                _ = self.shutdown.changed() => break 'serve,
-                            };
+            while let Some((api_key, size)) = frame_head(&buf).filter(|&(_, size)| size <= max) {
+                if frame_deadline.is_none() {
+                    let cost = match limits.cost(api_key, size) {
+                        Ok(cost) => cost,
+                        Err(e) => {
+                            tracing::warn!(peer = %self.peer, error = %e, "closing connection");
+                            break 'serve;
                         }
-                        _ => {}
-                    }
+                    };
+                    held = tokio::select! {
+                        held = limits.reserve(cost) => held,
+                        _ = self.shutdown.changed() => break 'serve,
+                        // A client that gives up while waiting is let go at once.
+                        _ = client_gone(&mut reader) => break 'serve,
+                    };
+                    frame_deadline = Some(Instant::now() + time_to_send(size));
                 }
-                match parse_frame(&mut buf, max) {
-                    Ok(Some(frame)) => {
-                        in_flight.fetch_add(1, Ordering::AcqRel);
-                        let processed = self.process(frame).await;
-                        reserved = None;
-                        match processed {
-                            Ok(Reply::Nothing) => {
-                                in_flight.fetch_sub(1, Ordering::AcqRel);
-                            }
-                            Ok(reply) => {
-                                if tx.send(reply).await.is_err() {
-                                    break 'serve;
-                                }
-                            }
-                            Err(()) => break 'serve,
+                if buf.len() < 4 + size {
+                    break;
+                }
+                let Ok(Some(frame)) = parse_frame(&mut buf, max) else {
+                    break 'serve;
+                };
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                let processed = self.process(frame).await;
+                (held, frame_deadline) = (None, None);
+                match processed {
+                    Ok(Reply::Nothing) => {
+                        in_flight.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    Ok(reply) => {
+                        if tx.send(reply).await.is_err() {
+                            break 'serve;
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(peer = %self.peer, error = %e, "closing connection");
-                        break 'serve;
-                    }
+                    Err(()) => break 'serve,
                 }
+            }
+            // A size that is negative or above socket.request.max.bytes.
+            if let Err(e) = parse_frame(&mut buf, max) {
+                tracing::warn!(peer = %self.peer, error = %e, "closing connection");
+                break 'serve;
             }
             if buf.is_empty() && buf.capacity() > IDLE_BUFFER {
                 buf = BytesMut::new();
@@ -136,7 +165,9 @@ impl Connection {
                     if buf.capacity() == buf.len() {
                         buf.reserve(READ_CHUNK);
                     }
-                    match reader.try_read_buf(&mut buf) {
+                    // Until a frame's reservation is held, read no more than a chunk.
+                    let limit = if held.is_some() { usize::MAX } else { READ_CHUNK };
+                    match reader.try_read_buf(&mut (&mut buf).limit(limit)) {
                         Ok(0) => break,
                         Ok(_) => idle_deadline = Instant::now() + idle,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -149,6 +180,10 @@ impl Connection {
                         break;
                     }
                     idle_deadline = Instant::now() + idle;
+                }
+                _ = tokio::time::sleep_until(frame_deadline.unwrap_or(idle_deadline)), if frame_deadline.is_some() => {
+                    tracing::warn!(peer = %self.peer, "closing connection: a request was not sent in time");
+                    break;
                 }
                 _ = self.shutdown.changed() => break,
             }

@@ -3,17 +3,25 @@
 //! decoded (`queued.max.request.bytes`). The total connection count
 //! (`max.connections`) is the listener's semaphore.
 //!
-//! Request memory is reserved before a frame is read: its size for Produce (whose
-//! records stay in the frame's buffer), and a multiple of it for every other API,
-//! whose decoded form can be many times the bytes (a Metadata request of empty
-//! topic names decodes to ~40 bytes of structs per 2 bytes of wire). A connection
-//! whose reservation must wait stops reading, and TCP pushes back on its client.
+//! Request memory works as Kafka's memory pool does. Once a frame's size and API
+//! are known, its whole cost is reserved before the rest of it is read: its size
+//! for Produce (whose records stay in the frame's buffer), and 64 times its size
+//! for every other API, whose decoded form can be that much larger (a Metadata
+//! request of empty topic names decodes to ~40 bytes of structs per 2 bytes of
+//! wire). A connection that cannot have its reservation stops reading, holding
+//! nothing, and TCP pushes back on its client; nobody waits while holding, so
+//! the pool cannot deadlock. Like Kafka's non-strict pool, a reservation is
+//! granted whenever any memory is free, so the pool may be overdrawn by one
+//! request and a request never waits for a fragment that never comes. A request
+//! that could never fit closes its connection; one that is not sent in time
+//! (see `connection.rs`) gives its reservation back. Requests of at most 4 KiB
+//! need none.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 use crate::config::Config;
 
@@ -27,7 +35,9 @@ const SMALL_REQUEST: usize = 4096;
 const PRODUCE: i16 = 0;
 
 pub struct ServerLimits {
-    request_bytes: Arc<Semaphore>,
+    /// Request memory still free; below zero while overdrawn.
+    request_bytes: Mutex<i64>,
+    request_bytes_freed: Notify,
     request_bytes_max: usize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     per_ip_max: usize,
@@ -64,12 +74,10 @@ pub struct RequestTooLarge {
 
 impl ServerLimits {
     pub fn new(config: &Config) -> Arc<ServerLimits> {
-        let max = config
-            .queued_max_request_bytes
-            .min(Semaphore::MAX_PERMITS)
-            .min(u32::MAX as usize);
+        let max = config.queued_max_request_bytes.min(u32::MAX as usize);
         Arc::new(ServerLimits {
-            request_bytes: Arc::new(Semaphore::new(max)),
+            request_bytes: Mutex::new(max as i64),
+            request_bytes_freed: Notify::new(),
             request_bytes_max: max,
             per_ip: Mutex::new(HashMap::new()),
             per_ip_max: config.max_connections_per_ip,
@@ -97,17 +105,14 @@ impl ServerLimits {
         })
     }
 
-    /// Memory to reserve for a request of `size` bytes of api `api_key` (0 for a
-    /// small one).
-    pub fn reservation(&self, api_key: i16, size: usize) -> Result<u32, RequestTooLarge> {
+    /// The memory a whole request of `size` bytes of api `api_key` holds while it
+    /// is read and decoded (0 for a small one); an error if that is more than
+    /// there is at all.
+    pub fn cost(&self, api_key: i16, size: usize) -> Result<u32, RequestTooLarge> {
         if size <= SMALL_REQUEST {
             return Ok(0);
         }
-        let need = if api_key == PRODUCE {
-            size
-        } else {
-            size.saturating_mul(DECODE_FACTOR)
-        };
+        let need = self.cost_of_bytes(api_key, size) as usize;
         if need > self.request_bytes_max {
             return Err(RequestTooLarge {
                 size,
@@ -119,13 +124,51 @@ impl ServerLimits {
         Ok(need as u32)
     }
 
-    /// Wait until `bytes` of request memory are free and take them (None for
-    /// nothing to reserve).
-    pub async fn reserve(&self, bytes: u32) -> Option<OwnedSemaphorePermit> {
+    /// The memory `bytes` received of a request of api `api_key` stand for.
+    pub fn cost_of_bytes(&self, api_key: i16, bytes: usize) -> u32 {
+        let need = if api_key == PRODUCE {
+            bytes
+        } else {
+            bytes.saturating_mul(DECODE_FACTOR)
+        };
+        need.min(u32::MAX as usize) as u32
+    }
+
+    /// Wait until some request memory is free, then take `bytes` of it (none for
+    /// 0), given back when the reservation is dropped.
+    pub async fn reserve(self: &Arc<Self>, bytes: u32) -> Option<Reservation> {
         if bytes == 0 {
             return None;
         }
-        self.request_bytes.clone().acquire_many_owned(bytes).await.ok()
+        loop {
+            let freed = self.request_bytes_freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut free = self.request_bytes.lock().unwrap_or_else(|e| e.into_inner());
+                if *free > 0 {
+                    *free -= bytes as i64;
+                    return Some(Reservation {
+                        limits: self.clone(),
+                        bytes,
+                    });
+                }
+            }
+            freed.await;
+        }
+    }
+}
+
+/// Request memory taken from the pool, given back when dropped.
+pub struct Reservation {
+    limits: Arc<ServerLimits>,
+    bytes: u32,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        *self.limits.request_bytes.lock().unwrap_or_else(|e| e.into_inner()) += self.bytes as i64;
+        self.limits.request_bytes_freed.notify_waiters();
     }
 }
 
@@ -155,10 +198,10 @@ mod tests {
         let mut config = Config::for_dir("/nonexistent");
         config.queued_max_request_bytes = 64 << 20;
         let limits = ServerLimits::new(&config);
-        assert_eq!(limits.reservation(0, 60 << 20).unwrap(), 60 << 20);
-        assert_eq!(limits.reservation(3, 4096).unwrap(), 0, "small requests need none");
-        assert_eq!(limits.reservation(3, 1 << 20).unwrap(), 64 << 20);
-        assert!(limits.reservation(3, (1 << 20) + 1).is_err());
-        assert!(limits.reservation(0, 65 << 20).is_err());
+        assert_eq!(limits.cost(0, 60 << 20).unwrap(), 60 << 20);
+        assert_eq!(limits.cost(3, 4096).unwrap(), 0, "small requests need none");
+        assert_eq!(limits.cost(3, 1 << 20).unwrap(), 64 << 20);
+        assert!(limits.cost(3, (1 << 20) + 1).is_err());
+        assert!(limits.cost(0, 65 << 20).is_err());
     }
 }
