@@ -74,6 +74,8 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
     };
     let bases = list_segments(dir)?;
     check.segments = bases.len();
+    // The cleaner leaves offsets out of compacted logs: not a gap to report there.
+    let compacted = is_compacted(dir);
     let mut expected_next: Option<i64> = None;
     for (i, &base) in bases.iter().enumerate() {
         let path = segment_path(dir, base, "log");
@@ -98,7 +100,7 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
                 damage,
             })
         };
-        if let Some(next) = expected_next.filter(|&n| n < base) {
+        if let Some(next) = expected_next.filter(|&n| n < base && !compacted) {
             note(0, format!("offsets {next}..{} are in no segment", base - 1), false);
         }
         let damaged_at = if end < size {
@@ -149,6 +151,24 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
     Ok(check)
 }
 
+/// Whether the topic of partition directory `dir` is compacted, by its config
+/// overrides (kept with partition 0) or by being the offsets topic.
+fn is_compacted(dir: &Path) -> bool {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let Some((topic, _)) = name.rsplit_once('-') else {
+        return false;
+    };
+    if topic == super::manager::OFFSETS_TOPIC {
+        return true;
+    }
+    let Some(parent) = dir.parent() else { return false };
+    let overrides = super::manager::read_overrides(&parent.join(format!("{topic}-0")));
+    overrides.get("cleanup.policy").is_some_and(|p| p.contains("compact"))
+}
+
 /// Make the repair that `check` describes; returns what was done.
 pub fn repair(data_dir: &Path, check: &PartitionCheck) -> io::Result<Vec<String>> {
     let dir = &check.dir;
@@ -187,5 +207,44 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::{self, tests::sample_batch};
+
+    /// A partition directory `name` with segments at 0 and 10, three records each:
+    /// offsets 3..9 are in neither.
+    fn gapped(root: &Path, name: &str, configs: &str) -> PathBuf {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("topic-config.properties"), configs).unwrap();
+        for base in [0, 10] {
+            let mut b = sample_batch(3, 0);
+            records::assign_offsets(&mut b, base, 0);
+            std::fs::write(segment_path(&dir, base, "log"), &b).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn gaps_are_reported_except_where_compaction_leaves_them() {
+        let root = tempfile::tempdir().unwrap();
+        let plain = check_partition(&gapped(root.path(), "plain-0", "")).unwrap();
+        assert!(
+            plain.findings.iter().any(|f| f.problem.contains("3..9")),
+            "{:?}",
+            plain.findings
+        );
+        assert!(!plain.is_damaged());
+        let compacted = check_partition(&gapped(root.path(), "kept-0", "cleanup.policy=compact\n")).unwrap();
+        assert!(
+            compacted.findings.iter().all(|f| !f.problem.contains("no segment")),
+            "{:?}",
+            compacted.findings
+        );
+        assert_eq!(compacted.batches, 2);
     }
 }

@@ -122,7 +122,7 @@ fn read_topic_id(dir: &Path) -> Option<Uuid> {
     util::uuid_from_base64(props.get("topic_id")?)
 }
 
-fn read_overrides(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn read_overrides(dir: &Path) -> BTreeMap<String, String> {
     match std::fs::read_to_string(dir.join(TOPIC_CONFIG)) {
         Ok(text) => crate::config::parse_properties(&text).into_iter().collect(),
         Err(_) => BTreeMap::new(),
