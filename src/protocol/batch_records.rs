@@ -301,14 +301,20 @@ pub fn rebuild(header: &BatchHeader, kept: &[RecordView]) -> Result<Bytes> {
     for r in kept {
         plain.put_slice(&r.raw);
     }
+    rebuild_from_raw(header, &plain, kept.len())
+}
+
+/// [`rebuild`] from the kept records' raw bytes, back to back (`count` of them):
+/// what the cleaner keeps, one batch at a time, without a copy per record.
+pub fn rebuild_from_raw(header: &BatchHeader, plain: &[u8], count: usize) -> Result<Bytes> {
     let mut section = BytesMut::new();
     let fail = |_| Error::CorruptMessage("record batch does not compress");
     let fill = |out: &mut BytesMut| {
-        out.put_slice(&plain);
+        out.put_slice(plain);
         Ok(())
     };
     match header.attributes & CODEC_MASK {
-        0 => section.put_slice(&plain),
+        0 => section.put_slice(plain),
         1 => Gzip::compress(&mut section, fill).map_err(fail)?,
         2 => Snappy::compress(&mut section, fill).map_err(fail)?,
         3 => Lz4::compress(&mut section, fill).map_err(fail)?,
@@ -316,7 +322,7 @@ pub fn rebuild(header: &BatchHeader, kept: &[RecordView]) -> Result<Bytes> {
         _ => return Err(Error::CorruptMessage("unknown compression codec")),
     }
     let header = BatchHeader {
-        records_count: kept.len() as i32,
+        records_count: count as i32,
         ..*header
     };
     Ok(Bytes::from(super::records::encode_batch(&header, &section)))

@@ -16,10 +16,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use bytes::Bytes;
-
 use super::*;
-use crate::protocol::batch_records;
+use crate::protocol::batch_records::{self, Walk};
 
 /// What one cleaning pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -62,17 +60,62 @@ pub(super) fn recover_swaps(dir: &Path) -> io::Result<()> {
     crate::util::sync_dir(dir)
 }
 
-/// Every batch of a segment file, with its bytes.
-fn batches_of(file: &File, size: u64) -> io::Result<Vec<(BatchHeader, Bytes)>> {
-    let mut raw = vec![0u8; size as usize];
-    file.read_exact_at(&mut raw, 0)?;
-    let raw = Bytes::from(raw);
-    let mut out = Vec::new();
-    for (pos, h) in records::Batches::new(&raw) {
-        out.push((h, raw.slice(pos..pos + h.total_size())));
-    }
-    Ok(out)
+/// The batches of a segment file one at a time, each read on its own: memory is
+/// one batch, never the segment.
+struct BatchReader<'a> {
+    file: &'a File,
+    position: u64,
+    size: u64,
 }
+
+impl BatchReader<'_> {
+    fn next_batch(&mut self) -> Result<Option<(BatchHeader, Vec<u8>)>> {
+        if self.position + records::BATCH_HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let mut head = [0u8; records::BATCH_HEADER_LEN];
+        self.file.read_exact_at(&mut head, self.position)?;
+        let Some(h) = BatchHeader::parse(&head)
+            .filter(|h| h.batch_length as usize >= records::BATCH_HEADER_LEN - records::LOG_OVERHEAD)
+        else {
+            return Err(Error::CorruptMessage("damaged batch in a segment being cleaned"));
+        };
+        if self.position + h.total_size() as u64 > self.size {
+            return Err(Error::CorruptMessage("damaged batch in a segment being cleaned"));
+        }
+        let mut batch = vec![0u8; h.total_size()];
+        self.file.read_exact_at(&mut batch, self.position)?;
+        self.position += h.total_size() as u64;
+        Ok(Some((h, batch)))
+    }
+}
+
+fn batches(seg: &Cleanable) -> BatchReader<'_> {
+    BatchReader {
+        file: &seg.file,
+        position: 0,
+        size: seg.size,
+    }
+}
+
+/// A key as the cleaner remembers it: 128 bits of SipHash, as Kafka keeps an MD5
+/// of each key in its dedupe buffer, so the map costs the same per key whatever
+/// the keys' sizes.
+fn key_hash(key: &[u8]) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |seed: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        seed.hash(&mut h);
+        key.hash(&mut h);
+        h.finish() as u128
+    };
+    (half(0x5374_726f_6d21) << 64) | half(0x636c_6561_6e21)
+}
+
+/// Most keys the cleaner's map holds (Kafka: log.cleaner.dedupe.buffer.size,
+/// 128 MiB, at 24 bytes a key); cleaning stops at the segment that fills it and
+/// goes on from there the next time.
+const MAX_KEYS: usize = (128 << 20) / 24;
 
 impl Partition {
     /// Compact this partition if it is compacted and dirty enough.
@@ -101,44 +144,62 @@ impl Partition {
         if total == 0 || dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64 {
             return Ok(CleanStats::default());
         }
-        // Pass 1: the latest offset of every key in the cleanable range.
-        let mut latest: HashMap<Bytes, i64> = HashMap::new();
+        // Pass 1: the latest offset of every key, over as many whole segments as
+        // the map can hold.
+        let max_uncompressed = batch_records::max_uncompressed(config.message_max_bytes);
+        let mut latest: HashMap<u128, i64> = HashMap::new();
+        let mut covered = 0;
         for seg in &segments {
-            for (h, batch) in batches_of(&seg.file, seg.size)? {
-                for r in batch_records::records(&batch, &h)? {
+            let mut reader = batches(seg);
+            while let Some((h, batch)) = reader.next_batch()? {
+                batch_records::walk(&batch, &h, max_uncompressed, |r| {
                     if let Some(key) = r.key {
-                        latest.insert(key, h.base_offset + r.offset_delta as i64);
+                        latest.insert(key_hash(key), h.base_offset + r.offset_delta as i64);
                     }
-                }
+                    Ok(Walk::Continue)
+                })?;
+            }
+            covered += 1;
+            if latest.len() >= MAX_KEYS {
+                break;
             }
         }
-        // Pass 2: rewrite each segment with what survives.
+        // Pass 2: rewrite each segment with what survives, batch by batch.
         let tombstone_horizon = now_ms - config.delete_retention_ms;
         let mut stats = CleanStats::default();
-        for seg in &segments {
-            let mut out: Vec<u8> = Vec::with_capacity(seg.size as usize);
-            for (h, batch) in batches_of(&seg.file, seg.size)? {
-                let all = batch_records::records(&batch, &h)?;
-                let kept: Vec<_> = all
-                    .iter()
-                    .filter(|r| {
-                        let offset = h.base_offset + r.offset_delta as i64;
-                        let newest = r.key.as_ref().and_then(|k| latest.get(k)) == Some(&offset);
-                        newest && !(r.value_is_null && h.max_timestamp < tombstone_horizon)
-                    })
-                    .cloned()
-                    .collect();
-                stats.records_kept += kept.len();
-                stats.records_dropped += all.len() - kept.len();
-                if kept.len() == all.len() {
-                    out.extend_from_slice(&batch);
-                } else if !kept.is_empty() {
-                    out.extend_from_slice(&batch_records::rebuild(&h, &kept)?);
+        for seg in &segments[..covered] {
+            let cleaned = path_with(&self.dir, seg.base, ".cleaned");
+            let mut out = std::io::BufWriter::new(File::create(&cleaned)?);
+            let mut reader = batches(seg);
+            while let Some((h, batch)) = reader.next_batch()? {
+                // The kept records' raw bytes, back to back: at most the batch's
+                // (bounded) decompressed size.
+                let (mut all, mut kept, mut plain) = (0, 0, Vec::new());
+                batch_records::walk(&batch, &h, max_uncompressed, |r| {
+                    all += 1;
+                    let offset = h.base_offset + r.offset_delta as i64;
+                    let newest = r.key.and_then(|k| latest.get(&key_hash(k))) == Some(&offset);
+                    let expired_tombstone = r.value.is_none() && h.max_timestamp < tombstone_horizon;
+                    if newest && !expired_tombstone {
+                        kept += 1;
+                        plain.extend_from_slice(r.raw);
+                    }
+                    Ok(Walk::Continue)
+                })?;
+                stats.records_kept += kept;
+                stats.records_dropped += all - kept;
+                if kept == all {
+                    out.write_all(&batch)?;
+                } else if kept > 0 {
+                    out.write_all(&batch_records::rebuild_from_raw(&h, &plain, kept)?)?;
                 }
             }
-            self.swap_in(seg.base, &out)?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            self.swap_in(seg.base)?;
             stats.segments += 1;
         }
+        let segments = &segments[..covered];
         let mut log = self.lock();
         log.cleaned_up_to = segments.last().map(|s| s.base + 1).unwrap_or(log.cleaned_up_to);
         drop(log);
@@ -153,15 +214,11 @@ impl Partition {
         Ok(stats)
     }
 
-    /// Replace sealed segment `base` by `data`, crash-safely (see the module docs).
-    fn swap_in(&self, base: i64, data: &[u8]) -> Result<()> {
+    /// Replace sealed segment `base` by its fsynced `.cleaned` file, crash-safely
+    /// (see the module docs).
+    fn swap_in(&self, base: i64) -> Result<()> {
         let cleaned = path_with(&self.dir, base, ".cleaned");
         let swap = path_with(&self.dir, base, ".swap");
-        {
-            let mut f = File::create(&cleaned)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-        }
         std::fs::rename(&cleaned, &swap)?;
         crate::util::sync_dir(&self.dir)?;
         let mut log = self.lock();
