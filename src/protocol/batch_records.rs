@@ -514,6 +514,19 @@ mod tests {
     }
 
     #[test]
+    fn bytes_after_a_compressed_payload_are_refused() {
+        for codec in all_codecs().into_iter().skip(1) {
+            let b = batch_with(&[Some("a"), Some("b")], codec);
+            let h = records::next_batch(&b).unwrap().unwrap();
+            let mut section = b[BATCH_HEADER_LEN..].to_vec();
+            section.extend_from_slice(&[0x42; 16]);
+            let trailing = records::encode_batch(&h, &section);
+            let h = records::next_batch(&trailing).unwrap().unwrap();
+            assert!(count(&trailing, &h, 1 << 20).is_err(), "{codec:?}");
+        }
+    }
+
+    #[test]
     fn unknown_codecs_and_undecodable_payloads_are_refused() {
         for codec in 5..=7 {
             let b = batch_with(&[Some("a")], kafka_protocol::records::Compression::None);

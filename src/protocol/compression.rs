@@ -37,7 +37,7 @@ pub fn reader(codec: i16, section: &[u8], max_bytes: u64) -> Result<Box<dyn Read
         NONE => Box::new(section),
         GZIP => Box::new(flate2::bufread::MultiGzDecoder::new(section)),
         SNAPPY => Box::new(SnappyReader::new(section, max_bytes)?),
-        LZ4 => Box::new(lz4::Decoder::new(section).map_err(corrupt)?),
+        LZ4 => Box::new(Lz4Whole(Some(lz4::Decoder::new(section).map_err(corrupt)?))),
         ZSTD => {
             let mut d = zstd::stream::read::Decoder::with_buffer(section).map_err(corrupt)?;
             d.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(corrupt)?;
@@ -77,6 +77,29 @@ impl<R: Read> Read for Bounded<R> {
             return Err(too_large());
         }
         self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// An LZ4 frame that must fill the section: the decoder stops at the frame's
+/// end, so bytes after it would otherwise pass unseen.
+struct Lz4Whole<'a>(Option<lz4::Decoder<&'a [u8]>>);
+
+impl Read for Lz4Whole<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(decoder) = self.0.as_mut() else {
+            return Ok(0);
+        };
+        let n = decoder.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(decoder) = self.0.take() {
+                let (rest, finished) = decoder.finish();
+                finished?;
+                if !rest.is_empty() {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the LZ4 frame"));
+                }
+            }
+        }
         Ok(n)
     }
 }
