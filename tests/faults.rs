@@ -662,6 +662,12 @@ async fn damaged_files_are_detected_reported_and_repaired() {
     let first_len = records::next_batch(&data).unwrap().unwrap().total_size();
     data[first_len + 8..first_len + 12].copy_from_slice(&0i32.to_be_bytes());
     std::fs::write(&logs[3], &data).unwrap();
+    // The fifth segment's second batch gets a base offset far past the log's end
+    // (the CRC does not cover it).
+    let mut data = std::fs::read(&logs[4]).unwrap();
+    let first_len = records::next_batch(&data).unwrap().unwrap().total_size();
+    data[first_len..first_len + 8].copy_from_slice(&999_999i64.to_be_bytes());
+    std::fs::write(&logs[4], &data).unwrap();
     let first_of = |log: &std::path::Path| -> i64 { log.file_stem().unwrap().to_str().unwrap().parse().unwrap() };
     let (second, third, fourth) = (first_of(&logs[1]), first_of(&logs[2]), first_of(&logs[3]));
     let sizes =
@@ -675,7 +681,7 @@ async fn damaged_files_are_detected_reported_and_repaired() {
         let r = w.call(12, &fetch_at(offset)).await;
         assert_eq!(r.responses[0].partitions[0].error_code, 0, "offset {offset} is intact");
     }
-    for offset in [second, third, fourth + 1] {
+    for offset in [second, third, fourth + 1, first_of(&logs[4]) + 1] {
         let r = w.call(12, &fetch_at(offset)).await;
         assert_eq!(
             r.responses[0].partitions[0].error_code, KAFKA_STORAGE_ERROR,
@@ -697,9 +703,10 @@ async fn damaged_files_are_detected_reported_and_repaired() {
         !ok && report.contains("CRC mismatch") && report.contains(name),
         "{report}"
     );
+    let before = segments_of(&part);
     let (_, dry) = strom_log(&["repair"], dir.path());
     assert!(dry.contains("dry run"));
-    assert_eq!(segments_of(&part).len(), logs.len(), "a dry run changes nothing");
+    assert_eq!(segments_of(&part), before, "a dry run changes nothing");
     let (ok, done) = strom_log(&["repair", "--execute"], dir.path());
     assert!(ok && done.contains("truncated"), "{done}");
     let (_, report) = strom_log(&["check"], dir.path());
@@ -853,4 +860,50 @@ async fn the_cleaner_keeps_its_memory_bounded() {
     }
     let peak = rss_kb(broker.child.id(), "VmHWM:");
     assert!(peak < base + 200 * 1024, "cleaner peak RSS {base} kB -> {peak} kB");
+}
+
+/// Damage anywhere in the last segment, found or not at a clean start, never costs
+/// records acknowledged afterwards: the log goes on in a new segment, so a crash
+/// recovery (which cuts at the first bad batch of the active segment) cannot
+/// reach back into the damaged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_in_the_last_segment_never_costs_new_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--override", "log.segment.bytes=20000"];
+    let mut broker = BrokerProcess::spawn(dir.path(), &args);
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "tail", 1).await;
+    for i in 0..40 {
+        assert_eq!(produce(&mut w, "tail", 0, record_batch(900, None)).await, (0, i));
+    }
+    assert!(broker.terminate().success());
+    let port = broker.port;
+    drop(broker);
+    // The third batch of the last segment, well before its last index entry.
+    let last = segments_of(&dir.path().join("tail-0")).pop().unwrap();
+    let mut data = std::fs::read(&last).unwrap();
+    let mut at = 0;
+    for _ in 0..2 {
+        at += records::next_batch(&data[at..]).unwrap().unwrap().total_size();
+    }
+    data[at + 8..at + 12].copy_from_slice(&0i32.to_be_bytes());
+    std::fs::write(&last, &data).unwrap();
+
+    let mut broker = BrokerProcess::spawn_on(dir.path(), port, &args);
+    let mut w = Wire::connect(broker.addr()).await;
+    for i in 40..50 {
+        assert_eq!(produce(&mut w, "tail", 0, record_batch(900, None)).await, (0, i));
+    }
+    broker.kill9();
+    drop(broker);
+    let broker = BrokerProcess::spawn_on(dir.path(), port, &args);
+    let mut w = Wire::connect(broker.addr()).await;
+    assert_eq!(
+        list_offset(&mut w, "tail", 0, -1).await,
+        (0, 50),
+        "every acknowledged record is there"
+    );
+    let id = create(&mut w, "tail", 1).await;
+    let r = w.call(12, &fetch_request("tail", id, 45, 0)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
 }

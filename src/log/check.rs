@@ -20,7 +20,7 @@ use super::manager::CLEAN_SHUTDOWN_FILE;
 use super::offset_index::OffsetIndex;
 use super::partition_log::list_segments;
 use super::producer_state::SNAPSHOT_FILE;
-use super::segment::{scan, segment_path, Check, FileSlice, Verified};
+use super::segment::{scan_why, segment_path, Check};
 
 /// One thing found wrong.
 #[derive(Debug, Clone)]
@@ -83,11 +83,7 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
         let size = file.metadata()?.len();
         let mut last: Option<i64> = None;
         let mut batches = 0;
-        let check_batches = Check::Batches {
-            segment_base: base,
-            first_offset: base,
-        };
-        let end = scan(&file, 0, size, check_batches, |b| {
+        let (end, why) = scan_why(&file, 0, size, Check::segment(base, base), |b| {
             last = Some(b.header.last_offset());
             batches += 1;
         })?;
@@ -103,21 +99,7 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
         if let Some(next) = expected_next.filter(|&n| n < base && !compacted) {
             note(0, format!("offsets {next}..{} are in no segment", base - 1), false);
         }
-        let damaged_at = if end < size {
-            let rest = FileSlice {
-                file: std::sync::Arc::new(file.try_clone()?),
-                position: end,
-                len: (size - end) as usize,
-            };
-            let why = match rest.check(&Verified::default())? {
-                Some((_, why)) => why,
-                None if end + 12 > size => "torn batch",
-                None => "offsets do not follow the previous batch",
-            };
-            Some((end, why.to_string()))
-        } else {
-            None
-        };
+        let damaged_at = (end < size).then(|| (end, why.unwrap_or("damaged batch").to_string()));
         if let Some((position, why)) = damaged_at {
             note(position, format!("{why}; {} bytes after it", size - position), true);
             check.truncate = Some((base, position));

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::producer_state::{ProducerStateManager, SequenceCheck, SNAPSHOT_FILE};
+use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::{self, ActiveSegment, FileSlice, LogSegment, Open, SealedSegment};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
@@ -105,6 +105,11 @@ impl PartitionLog {
 
     fn roll(&mut self, dir: &Path) -> io::Result<()> {
         let next = ActiveSegment::create(dir, self.log_end_offset())?;
+        // Producer state as of the new segment's start, for recovery after a
+        // crash (best effort: without it recovery knows only the new segment).
+        if let Err(e) = self.producers.write_snapshot(dir, next.base_offset) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not snapshot producer state at a roll");
+        }
         let old = std::mem::replace(&mut self.active, next);
         let sealed = old.seal();
         self.unflushed_files.extend(sealed.sync_handles()?);
@@ -169,18 +174,43 @@ impl Partition {
                 // A damaged sealed segment ends where the next one begins.
                 let mut next_base = last;
                 for seg in sealed.values_mut().rev() {
+                    seg.limit_next_offset(next_base);
                     if seg.damaged_at().is_some() {
                         seg.assume_next_offset(next_base);
                     }
                     next_base = seg.base_offset;
                 }
                 let mode = if clean { Open::Load } else { Open::Recover };
+                // After a crash, producer state is the snapshot taken where the
+                // active segment begins (at its roll, or the clean start before
+                // it), brought up to date by the batches recovery finds.
+                if !clean {
+                    if let Some(p) = ProducerStateManager::read_snapshot(dir, last) {
+                        producers = p;
+                    }
+                }
                 let mut rebuilt = false;
                 let mut seg = LogSegment::open(dir, last, mode, interval, |b| {
                     rebuilt = true;
                     producers.update(&b.header)
                 })?;
-                if seg.damaged_at().is_some() {
+                if clean {
+                    // Nothing past the end offset recorded at the clean shutdown.
+                    if let Some(end) = ProducerStateManager::snapshot_offset(dir) {
+                        seg.limit_next_offset(end.max(last));
+                    }
+                }
+                if seg.damaged_at().is_none() && !seg.is_empty() && !seg.fully_verified() {
+                    // Loaded after a clean shutdown without reading all of it: it
+                    // may hold damage not seen yet. Appending after that would put
+                    // new records where a later crash recovery, which cuts at the
+                    // first bad batch, would take them away. So the log goes on in
+                    // a new segment, and the old one is only ever read.
+                    let end = seg.next_offset();
+                    sealed.insert(last, SealedSegment::from_opened(seg));
+                    seg = ActiveSegment::create(dir, end)?.into_inner();
+                    rebuilt = false;
+                } else if seg.damaged_at().is_some() {
                     // Damage in the last segment after a clean shutdown: its end
                     // offset was recorded with the producer snapshot. Keep it whole
                     // as a sealed segment and go on in a new one; without that
@@ -215,7 +245,9 @@ impl Partition {
                 ActiveSegment::from_opened(seg)
             }
         };
-        let _ = std::fs::remove_file(dir.join(SNAPSHOT_FILE));
+        // The snapshot stays: taken at the clean shutdown's end offset, which is
+        // where the new active segment begins, it is what a crash recovery of
+        // that segment starts from.
         report_gaps(dir, &config, sealed.values().map(|s| &**s).chain([&*active]));
         let first_base = sealed.keys().next().copied().unwrap_or(active.base_offset);
         let log_start_offset = retention::read_log_start(dir)
@@ -439,19 +471,40 @@ impl Partition {
                 tracing::error!(%file, position, offset, reason, "damaged log data; refusing to serve it");
                 Error::CorruptLog { file, position, reason }
             };
-            match segment::find_batch(&file, from, end, offset)? {
+            let found =
+                segment::find_batch(&file, from, end, offset).map_err(|e| match segment::Damaged::position(&e) {
+                    Some(position) => corrupt(position, "batch header out of bounds or order"),
+                    None => e.into(),
+                })?;
+            match found {
                 Some(b) => {
+                    // The base offset is not covered by the CRC: it must at least lie
+                    // within the segment.
+                    if b.header.base_offset < base || b.header.last_offset() >= segment_end {
+                        return Err(corrupt(b.position, "batch offsets outside its segment"));
+                    }
                     let len = segment::batch_extent(&file, b.position, end, max_bytes, hint)?;
-                    let slice = FileSlice {
+                    if len == 0 {
+                        return Err(corrupt(b.position, "batch length out of bounds"));
+                    }
+                    let mut slice = FileSlice {
                         file,
                         position: b.position,
                         len: len as usize,
                     };
-                    if len == 0 {
-                        return Err(corrupt(b.position, "batch length out of bounds"));
-                    }
-                    if let Some((position, reason)) = slice.check(&verified)? {
-                        return Err(corrupt(position, reason));
+                    let check = segment::Check::Batches {
+                        segment_base: base,
+                        first_offset: base,
+                        end_offset: segment_end,
+                    };
+                    match slice.check(&verified, check)? {
+                        // The intact batches before the damage are served; the
+                        // fetch that reaches the damage is refused.
+                        Some((position, _)) if position > slice.position => {
+                            slice.len = (position - slice.position) as usize;
+                        }
+                        Some((position, reason)) => return Err(corrupt(position, reason)),
+                        None => {}
                     }
                     return Ok(Some(slice));
                 }

@@ -141,6 +141,10 @@ impl LogSegment {
     pub fn verified(&self) -> Arc<Verified> {
         self.verified.clone()
     }
+    /// Whether every batch of the file has been checked since it was opened.
+    pub fn fully_verified(&self) -> bool {
+        self.verified.covers(&(0..self.size))
+    }
 
     /// Byte position from which to scan for `offset`.
     pub fn locate(&self, offset: i64) -> u64 {
@@ -230,10 +234,7 @@ impl LogSegment {
                 seg.offset_of_max_timestamp = off;
             }
             let first_offset = seg.index.last().map_or(base_offset, |(o, _)| o);
-            let check = Check::Batches {
-                segment_base: base_offset,
-                first_offset,
-            };
+            let check = Check::segment(base_offset, first_offset);
             let end = scan(&log, from, size, check, |b| {
                 seg.next_offset = b.header.last_offset() + 1;
                 seg.note_timestamp(&b.header);
@@ -244,10 +245,7 @@ impl LogSegment {
             }
             return Ok(seg);
         }
-        let check = Check::Batches {
-            segment_base: base_offset,
-            first_offset: base_offset,
-        };
+        let check = Check::segment(base_offset, base_offset);
         let end = scan(&log, 0, size, check, |b| {
             seg.index_batch(b.position as u32, &b.header, index_interval);
             seg.next_offset = b.header.last_offset() + 1;
@@ -289,6 +287,21 @@ impl LogSegment {
     /// offset recorded at the last clean shutdown.
     pub fn assume_next_offset(&mut self, next_offset: i64) {
         self.next_offset = self.next_offset.max(next_offset);
+    }
+
+    /// Offsets at or past `end` belong elsewhere (the next segment, or past the
+    /// log end recorded at a clean shutdown): a batch that claims them is damage.
+    pub fn limit_next_offset(&mut self, end: i64) {
+        if self.next_offset > end {
+            tracing::error!(
+                segment = %segment_path(&self.dir, self.base_offset, "log").display(),
+                claimed = self.next_offset,
+                end,
+                "damaged batch offsets: the segment claims offsets past its end; fetches of them are refused"
+            );
+            self.next_offset = end;
+            self.damaged_at.get_or_insert(0);
+        }
     }
 
     fn note_timestamp(&mut self, h: &BatchHeader) {
@@ -448,6 +461,11 @@ impl SealedSegment {
     pub fn assume_next_offset(&mut self, next_offset: i64) {
         self.0.assume_next_offset(next_offset)
     }
+
+    /// See [`LogSegment::limit_next_offset`].
+    pub fn limit_next_offset(&mut self, end: i64) {
+        self.0.limit_next_offset(end)
+    }
 }
 
 /// Whether a trusted-looking offset index agrees with its log: its last entry must
@@ -470,37 +488,69 @@ pub(crate) fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> i
 pub enum Check {
     Framing,
     /// Everything recovery relies on: [`records::verify_stored_batch`] (magic, CRC),
-    /// offsets that grow from `first_offset` on, and that stay within what the
-    /// segment's indexes can express relative to `segment_base`.
+    /// offsets that grow from `first_offset` on, stay below `end_offset`, and stay
+    /// within what the segment's indexes can express relative to `segment_base`.
     Batches {
         segment_base: i64,
         first_offset: i64,
+        end_offset: i64,
     },
 }
 
 impl Check {
-    /// Whether the batch `h` (bytes `batch`) may follow; `next` is the lowest base
-    /// offset it may have, advanced past it when it is accepted.
-    fn accepts(&self, batch: &[u8], h: &BatchHeader, next: &mut i64) -> bool {
-        let Check::Batches { segment_base, .. } = *self else {
-            return true;
+    /// All of a segment's batches, wherever it ends.
+    pub fn segment(segment_base: i64, first_offset: i64) -> Check {
+        Check::Batches {
+            segment_base,
+            first_offset,
+            end_offset: i64::MAX,
+        }
+    }
+
+    /// Whether the batch `h` (bytes `batch`) may follow, or what is wrong with it;
+    /// `next` is the lowest base offset it may have, advanced past it when it is
+    /// accepted.
+    fn accepts(&self, batch: &[u8], h: &BatchHeader, next: &mut i64) -> Result<(), &'static str> {
+        let Check::Batches {
+            segment_base,
+            end_offset,
+            ..
+        } = *self
+        else {
+            return Ok(());
         };
-        let fits = h
+        records::verify_stored_batch(batch, h)?;
+        let last = h
             .base_offset
             .checked_add(h.last_offset_delta as i64)
-            .is_some_and(|last| last - segment_base <= i32::MAX as i64);
-        if !fits || h.base_offset < *next || records::verify_stored_batch(batch, h).is_err() {
-            return false;
+            .filter(|&last| last - segment_base <= i32::MAX as i64 && last < end_offset);
+        let Some(last) = last else {
+            return Err("offsets outside the segment");
+        };
+        if h.base_offset < *next {
+            return Err("offsets do not increase");
         }
-        *next = h.last_offset() + 1;
-        true
+        *next = last + 1;
+        Ok(())
     }
 }
 
 /// Walk the batches of `file` in `[from, end)`, calling `f` for each complete one
 /// that passes `check`. Returns the position after the last batch accepted: `end`
 /// unless the file has a torn or damaged tail.
-pub fn scan(file: &File, from: u64, end: u64, check: Check, mut f: impl FnMut(&ScannedBatch)) -> io::Result<u64> {
+pub fn scan(file: &File, from: u64, end: u64, check: Check, f: impl FnMut(&ScannedBatch)) -> io::Result<u64> {
+    Ok(scan_why(file, from, end, check, f)?.0)
+}
+
+/// [`scan`], also saying what is wrong where it stopped early.
+pub fn scan_why(
+    file: &File,
+    from: u64,
+    end: u64,
+    check: Check,
+    mut f: impl FnMut(&ScannedBatch),
+) -> io::Result<(u64, Option<&'static str>)> {
+    const TORN: &str = "batch length out of bounds";
     let mut next = match check {
         Check::Framing => i64::MIN,
         Check::Batches { first_offset, .. } => first_offset,
@@ -516,8 +566,8 @@ pub fn scan(file: &File, from: u64, end: u64, check: Check, mut f: impl FnMut(&S
             let rest = &buf[consumed..];
             match records::next_batch(rest) {
                 Ok(Some(h)) => {
-                    if !check.accepts(&rest[..h.total_size()], &h, &mut next) {
-                        return Ok(pos + consumed as u64);
+                    if let Err(why) = check.accepts(&rest[..h.total_size()], &h, &mut next) {
+                        return Ok((pos + consumed as u64, Some(why)));
                     }
                     f(&ScannedBatch {
                         position: pos + consumed as u64,
@@ -526,59 +576,86 @@ pub fn scan(file: &File, from: u64, end: u64, check: Check, mut f: impl FnMut(&S
                     consumed += h.total_size();
                 }
                 Ok(None) => break,
-                Err(_) => return Ok(pos + consumed as u64),
+                Err(_) => return Ok((pos + consumed as u64, Some(TORN))),
             }
         }
         if consumed == 0 {
             // The next batch is larger than the chunk, or incomplete at the end.
             let header_end = pos + records::LOG_OVERHEAD as u64;
             if want < SCAN_CHUNK || header_end > end {
-                return Ok(pos);
+                return Ok((pos, Some(TORN)));
             }
             let mut len = [0u8; 12];
             file.read_exact_at(&mut len, pos)?;
             let total =
                 records::LOG_OVERHEAD as u64 + i32::from_be_bytes([len[8], len[9], len[10], len[11]]).max(0) as u64;
             if pos + total > end {
-                return Ok(pos);
+                return Ok((pos, Some(TORN)));
             }
             buf.resize(total as usize, 0);
             file.read_exact_at(&mut buf, pos)?;
-            match records::next_batch(&buf) {
-                Ok(Some(h)) if check.accepts(&buf, &h, &mut next) => {
-                    f(&ScannedBatch {
-                        position: pos,
-                        header: h,
-                    });
-                    pos += h.total_size() as u64;
-                }
-                _ => return Ok(pos),
+            let h = match records::next_batch(&buf) {
+                Ok(Some(h)) => h,
+                _ => return Ok((pos, Some(TORN))),
+            };
+            if let Err(why) = check.accepts(&buf, &h, &mut next) {
+                return Ok((pos, Some(why)));
             }
+            f(&ScannedBatch {
+                position: pos,
+                header: h,
+            });
+            pos += h.total_size() as u64;
         } else {
             pos += consumed as u64;
         }
     }
-    Ok(pos)
+    Ok((pos, None))
 }
 
 /// Find the first batch in `[from, end)` whose last offset is at least `offset`.
+/// `Ok(None)` at the end. A header that cannot be (a length below a header's,
+/// offsets that do not grow from one batch to the next, or that overflow) is damage:
+/// an error naming its position.
 pub fn find_batch(file: &File, from: u64, end: u64, offset: i64) -> io::Result<Option<ScannedBatch>> {
     let mut pos = from;
     let mut header = [0u8; BATCH_HEADER_LEN];
+    let mut previous_last: Option<i64> = None;
     while pos + BATCH_HEADER_LEN as u64 <= end {
         file.read_exact_at(&mut header, pos)?;
-        let Some(h) = BatchHeader::parse(&header) else {
-            return Ok(None);
+        let damaged = || io::Error::new(io::ErrorKind::InvalidData, Damaged(pos));
+        let h = BatchHeader::parse(&header).ok_or_else(damaged)?;
+        let sane_length = h.batch_length as i64 >= (BATCH_HEADER_LEN - records::LOG_OVERHEAD) as i64;
+        let last = h
+            .base_offset
+            .checked_add(h.last_offset_delta as i64)
+            .filter(|_| h.last_offset_delta >= 0);
+        let follows = previous_last.is_none_or(|p| h.base_offset > p);
+        let Some(last) = last.filter(|_| sane_length && follows) else {
+            return Err(damaged());
         };
-        if h.last_offset() >= offset {
+        if last >= offset {
             return Ok(Some(ScannedBatch {
                 position: pos,
                 header: h,
             }));
         }
+        previous_last = Some(last);
         pos += h.total_size() as u64;
     }
     Ok(None)
+}
+
+/// The error [`find_batch`] returns for damage, with its position.
+#[derive(Debug, thiserror::Error)]
+#[error("damaged batch header at byte {0}")]
+pub struct Damaged(pub u64);
+
+impl Damaged {
+    /// The position, if `e` is a [`Damaged`].
+    pub fn position(e: &io::Error) -> Option<u64> {
+        e.get_ref().and_then(|i| i.downcast_ref::<Damaged>()).map(|d| d.0)
+    }
 }
 
 /// A range of a segment file holding whole record batches: what a fetch sends,
@@ -599,61 +676,16 @@ impl FileSlice {
     }
 
     /// Check the batches of the range before they are served, unless `verified`
-    /// covers it already: each must frame, pass [`records::verify_stored_batch`],
-    /// and start after the previous one ends. The first bad one's position and
-    /// what is wrong with it.
-    pub fn check(&self, verified: &Verified) -> io::Result<Option<(u64, &'static str)>> {
+    /// covers it already: `check` (framing, CRC, offsets within the segment and
+    /// growing). The first bad one's position and what is wrong with it.
+    pub fn check(&self, verified: &Verified, check: Check) -> io::Result<Option<(u64, &'static str)>> {
         let range = self.position..self.position + self.len as u64;
         if verified.covers(&range) {
             return Ok(None);
         }
-        let mut pos = self.position;
-        let mut previous_last: Option<i64> = None;
-        let mut buf = Vec::new();
-        while pos < range.end {
-            let want = ((range.end - pos) as usize).min(SCAN_CHUNK);
-            buf.resize(want, 0);
-            self.file.read_exact_at(&mut buf, pos)?;
-            let mut consumed = 0;
-            loop {
-                let rest = &buf[consumed..];
-                let h = match records::next_batch(rest) {
-                    Ok(Some(h)) => h,
-                    Ok(None) if consumed > 0 || want == SCAN_CHUNK => break,
-                    Ok(None) | Err(_) => return Ok(Some((pos + consumed as u64, "batch length out of bounds"))),
-                };
-                let at = pos + consumed as u64;
-                if let Err(why) = records::verify_stored_batch(&rest[..h.total_size()], &h) {
-                    return Ok(Some((at, why)));
-                }
-                if previous_last.is_some_and(|last| h.base_offset <= last) {
-                    return Ok(Some((at, "offsets do not increase")));
-                }
-                previous_last = Some(h.last_offset());
-                consumed += h.total_size();
-            }
-            if consumed == 0 {
-                // One batch larger than the chunk: read it whole.
-                let mut len = [0u8; records::LOG_OVERHEAD];
-                self.file.read_exact_at(&mut len, pos)?;
-                let total =
-                    records::LOG_OVERHEAD as u64 + u64::from(u32::from_be_bytes([len[8], len[9], len[10], len[11]]));
-                if pos + total > range.end {
-                    return Ok(Some((pos, "batch length out of bounds")));
-                }
-                buf.resize(total as usize, 0);
-                self.file.read_exact_at(&mut buf, pos)?;
-                let h = match records::next_batch(&buf) {
-                    Ok(Some(h)) if records::verify_stored_batch(&buf, &h).is_ok() => h,
-                    _ => return Ok(Some((pos, "corrupt batch"))),
-                };
-                if previous_last.is_some_and(|last| h.base_offset <= last) {
-                    return Ok(Some((pos, "offsets do not increase")));
-                }
-                previous_last = Some(h.last_offset());
-                consumed = h.total_size();
-            }
-            pos += consumed as u64;
+        let (end, why) = scan_why(&self.file, range.start, range.end, check, |_| {})?;
+        if end < range.end {
+            return Ok(Some((end, why.unwrap_or("damaged batch"))));
         }
         verified.add(range);
         Ok(None)
@@ -672,7 +704,7 @@ pub fn batch_extent(file: &File, from: u64, end: u64, max_bytes: usize, hint: u6
         let mut head = [0u8; records::LOG_OVERHEAD];
         file.read_exact_at(&mut head, pos)?;
         let len = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-        Ok((len > 0).then_some(records::LOG_OVERHEAD as u64 + len as u64))
+        Ok((len > 0).then(|| records::LOG_OVERHEAD as u64 + len as u64))
     };
     let Some(first) = batch_len(from)? else {
         return Ok(0);

@@ -42,10 +42,11 @@ const IDLE_BUFFER: usize = 64 * 1024;
 /// Resolves when the client has closed the connection (without reading what it
 /// sent); pending forever otherwise.
 async fn client_gone(reader: &mut tokio::net::tcp::OwnedReadHalf) {
-    let mut probe = [0u8; 1];
     loop {
-        match reader.peek(&mut probe).await {
-            Ok(0) | Err(_) => return,
+        match reader.ready(tokio::io::Interest::READABLE).await {
+            // The peer's half-close is seen even behind unread data.
+            Ok(ready) if ready.is_read_closed() => return,
+            Err(_) => return,
             // Data is waiting: the client is there. Look again in a while.
             Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }

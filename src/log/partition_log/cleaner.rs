@@ -232,7 +232,8 @@ impl Partition {
         std::fs::rename(&swap, segment::segment_path(&self.dir, base, "log"))?;
         crate::util::sync_dir(&self.dir)?;
         let interval = self.config().index_interval_bytes;
-        let reopened = LogSegment::open(&self.dir, base, Open::Load, interval, |_| {})?;
+        // A new file, indexes to build: read it all (which also checks it).
+        let reopened = LogSegment::open(&self.dir, base, Open::Recover, interval, |_| {})?;
         log.sealed.insert(base, SealedSegment::from_opened(reopened));
         Ok(())
     }
