@@ -590,6 +590,19 @@ async fn connections_and_request_memory_are_bounded() {
     assert!(api_versions_ok(connect_from("127.0.0.2", &broker).await).await);
 }
 
+/// Start a broker on `dir` with `args`, write `batches` one-record batches of
+/// `size` bytes to a new one-partition `topic`, stop it cleanly; its port.
+async fn filled_and_stopped(dir: &std::path::Path, args: &[&str], topic: &str, batches: i64, size: usize) -> u16 {
+    let mut broker = BrokerProcess::spawn(dir, args);
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, topic, 1).await;
+    for i in 0..batches {
+        assert_eq!(produce(&mut w, topic, 0, record_batch(size, None)).await, (0, i));
+    }
+    assert!(broker.terminate().success());
+    broker.port
+}
+
 fn segments_of(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut logs: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -620,15 +633,7 @@ async fn damaged_files_are_detected_reported_and_repaired() {
     let dir = tempfile::tempdir().unwrap();
     let part = dir.path().join("dmg-0");
     let args = ["--override", "log.segment.bytes=12000"];
-    let mut broker = BrokerProcess::spawn(dir.path(), &args);
-    let mut w = Wire::connect(broker.addr()).await;
-    let id = create(&mut w, "dmg", 1).await;
-    for i in 0..12 {
-        assert_eq!(produce(&mut w, "dmg", 0, record_batch(5000, None)).await, (0, i));
-    }
-    assert!(broker.terminate().success());
-    let port = broker.port;
-    drop(broker);
+    let port = filled_and_stopped(dir.path(), &args, "dmg", 12, 5000).await;
     let logs = segments_of(&part);
     assert!(logs.len() >= 4, "{logs:?}");
     assert!(strom_log(&["check"], dir.path()).0, "a healthy log checks out");
@@ -643,6 +648,7 @@ async fn damaged_files_are_detected_reported_and_repaired() {
     let broker = BrokerProcess::spawn_on(dir.path(), port, &args);
     assert!(index.exists() && time_index.exists());
     let mut w = Wire::connect(broker.addr()).await;
+    let id = create(&mut w, "dmg", 1).await;
     let fetch_at = |offset| fetch_request("dmg", id, offset, 0);
     let r = w.call(12, &fetch_at(3)).await;
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
@@ -730,15 +736,7 @@ async fn damaged_files_are_detected_reported_and_repaired() {
 async fn a_missing_segment_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["--override", "log.segment.bytes=12000"];
-    let mut broker = BrokerProcess::spawn(dir.path(), &args);
-    let mut w = Wire::connect(broker.addr()).await;
-    create(&mut w, "gap", 1).await;
-    for i in 0..8 {
-        assert_eq!(produce(&mut w, "gap", 0, record_batch(5000, None)).await, (0, i));
-    }
-    assert!(broker.terminate().success());
-    let port = broker.port;
-    drop(broker);
+    let port = filled_and_stopped(dir.path(), &args, "gap", 8, 5000).await;
     let logs = segments_of(&dir.path().join("gap-0"));
     for ext in ["log", "index", "timeindex"] {
         std::fs::remove_file(logs[1].with_extension(ext)).unwrap();
@@ -870,15 +868,7 @@ async fn the_cleaner_keeps_its_memory_bounded() {
 async fn damage_in_the_last_segment_never_costs_new_records() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["--override", "log.segment.bytes=20000"];
-    let mut broker = BrokerProcess::spawn(dir.path(), &args);
-    let mut w = Wire::connect(broker.addr()).await;
-    create(&mut w, "tail", 1).await;
-    for i in 0..40 {
-        assert_eq!(produce(&mut w, "tail", 0, record_batch(900, None)).await, (0, i));
-    }
-    assert!(broker.terminate().success());
-    let port = broker.port;
-    drop(broker);
+    let port = filled_and_stopped(dir.path(), &args, "tail", 40, 900).await;
     // The third batch of the last segment, well before its last index entry.
     let last = segments_of(&dir.path().join("tail-0")).pop().unwrap();
     let mut data = std::fs::read(&last).unwrap();
