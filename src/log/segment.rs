@@ -482,4 +482,4 @@ pub(crate) fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> i
 }
 
 mod scan;
-pub use scan::{batch_extent, find_batch, read_batches, scan, scan_why, Check, Damaged, FileSlice};
+pub use scan::{batch_extent, find_batch, scan, scan_why, Check, Damaged, FileSlice};

@@ -255,15 +255,3 @@ pub fn batch_extent(file: &File, from: u64, end: u64, max_bytes: usize, hint: u6
     }
     Ok(pos - from)
 }
-
-/// Read whole batches starting at `from` (a batch boundary) up to `max_bytes`, but
-/// always at least one batch, never past `end`.
-pub fn read_batches(file: &Arc<File>, from: u64, end: u64, max_bytes: usize) -> io::Result<Bytes> {
-    let len = batch_extent(file, from, end, max_bytes, from)?;
-    FileSlice {
-        file: file.clone(),
-        position: from,
-        len: len as usize,
-    }
-    .read()
-}
