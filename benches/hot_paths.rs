@@ -14,8 +14,9 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, TopicName}
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use strom::log::offset_index::OffsetIndex;
 use strom::log::segment::ActiveSegment;
-use strom::protocol::records::{self, BatchHeader, NewRecord};
 use strom::protocol::{frame, header};
+use strom::record::batch::{self, BatchHeader};
+use strom::record::records::{self, NewRecord};
 
 /// A batch of `n` records with 1 KiB values, as a client would send it.
 fn batch(n: usize) -> Vec<u8> {
@@ -84,8 +85,8 @@ fn batch_header(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(b.len() as u64));
         g.bench_function(format!("{n}x1KiB"), |bench| {
             bench.iter(|| {
-                let h = records::next_batch(black_box(&b)).unwrap().unwrap();
-                records::validate_batch(&b, &h).unwrap();
+                let h = batch::next_batch(black_box(&b)).unwrap().unwrap();
+                batch::validate_batch(&b, &h).unwrap();
                 black_box(h)
             })
         });
@@ -126,12 +127,12 @@ fn segment_append(c: &mut Criterion) {
             let start = Instant::now();
             for i in 0..iters {
                 let base = i as i64 * 16;
-                records::assign_offsets(&mut b16, base, 0);
+                batch::assign_offsets(&mut b16, base, 0);
                 let h = BatchHeader {
                     base_offset: base,
                     ..header
                 };
-                let (head, rest) = b16.split_at(records::BATCH_HEADER_LEN);
+                let (head, rest) = b16.split_at(batch::BATCH_HEADER_LEN);
                 seg.append(head.try_into().unwrap(), rest, &h, 4096, 0).unwrap();
             }
             let elapsed = start.elapsed();

@@ -11,10 +11,10 @@ use bytes::{Bytes, BytesMut};
 use crate::handlers::APIS;
 use crate::log::config::LogConfig;
 use crate::log::partition_log::Partition;
-use crate::protocol::batch_records::{self, Walk};
 use crate::protocol::frame::parse_frame;
 use crate::protocol::header::parse_request;
-use crate::protocol::records::{self, BatchHeader, BATCH_HEADER_LEN};
+use crate::record::batch::{self, BatchHeader, BATCH_HEADER_LEN};
+use crate::record::records::{self, Walk};
 
 /// Frames and request headers, as they come off a socket.
 pub fn frames(data: &[u8]) {
@@ -39,10 +39,10 @@ pub fn request(data: &[u8]) {
 /// A produce request's batch, as the broker validates it: framing, header, CRC,
 /// then every record (of any codec).
 pub fn batch(data: &[u8]) {
-    let Ok(Some(header)) = records::next_batch(data) else {
+    let Ok(Some(header)) = batch::next_batch(data) else {
         return;
     };
-    if records::validate_batch(data, &header).is_ok() {
+    if batch::validate_batch(data, &header).is_ok() {
         walk_all(data, &header);
     }
 }
@@ -59,7 +59,7 @@ pub fn records(data: &[u8]) {
         base_offset: 0,
         batch_length: 0,
         partition_leader_epoch: 0,
-        magic: records::MAGIC_V2,
+        magic: batch::MAGIC_V2,
         crc: 0,
         attributes: (*codec & 0x07) as i16,
         last_offset_delta: count.wrapping_sub(1),
@@ -70,22 +70,22 @@ pub fn records(data: &[u8]) {
         base_sequence: -1,
         records_count: count,
     };
-    let batch = records::encode_batch(&header, section);
-    if let Ok(Some(h)) = records::next_batch(&batch) {
-        if records::validate_batch(&batch, &h).is_ok() {
+    let batch = batch::encode_batch(&header, section);
+    if let Ok(Some(h)) = batch::next_batch(&batch) {
+        if batch::validate_batch(&batch, &h).is_ok() {
             walk_all(&batch, &h);
         }
     }
     let owned = Bytes::from(batch);
-    if let Ok(Some(h)) = records::next_batch(&owned) {
-        if let Ok(kept) = batch_records::records(&owned, &h) {
-            let _ = batch_records::rebuild(&h, &kept);
+    if let Ok(Some(h)) = batch::next_batch(&owned) {
+        if let Ok(kept) = records::records(&owned, &h) {
+            let _ = records::rebuild(&h, &kept);
         }
     }
 }
 
 fn walk_all(batch: &[u8], header: &BatchHeader) {
-    let _ = batch_records::walk(batch, header, 4 << 20, |r| {
+    let _ = records::walk(batch, header, 4 << 20, |r| {
         std::hint::black_box(r);
         Ok(Walk::Continue)
     });

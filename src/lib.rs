@@ -19,6 +19,7 @@ pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod protocol;
+pub mod record;
 pub mod server;
 pub mod util;
 

@@ -9,8 +9,9 @@ use common::process::{BrokerProcess, Tmpfs};
 use common::wire::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::records::Compression;
-use strom::protocol::records::{self, build_batch, BatchHeader, NewRecord, ProducerIds};
-use strom::protocol::{batch_records, compression};
+use strom::record::batch::{self, BatchHeader};
+use strom::record::compression;
+use strom::record::records::{self, build_batch, NewRecord, ProducerIds};
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
 
@@ -156,13 +157,13 @@ async fn a_broker_starts_serves_and_stops_on_a_full_disk() {
 /// `b` with its header edited by `edit` and a valid CRC again: a lie a client
 /// could really send.
 fn edited(b: &[u8], edit: impl FnOnce(&mut BatchHeader)) -> Bytes {
-    let mut h = records::next_batch(b).unwrap().unwrap();
+    let mut h = batch::next_batch(b).unwrap().unwrap();
     edit(&mut h);
-    Bytes::from(records::encode_batch(&h, &b[records::BATCH_HEADER_LEN..]))
+    Bytes::from(batch::encode_batch(&h, &b[batch::BATCH_HEADER_LEN..]))
 }
 
 fn compressed(codec: Compression, n: usize) -> Vec<u8> {
-    batch_records::testing::numbered_batch(codec, n).unwrap()
+    records::testing::numbered_batch(codec, n).unwrap()
 }
 
 /// Items 2, 3 and 6: batches whose record count lies, whose codec does not exist,
@@ -201,7 +202,7 @@ async fn lying_and_poisoned_batches_are_refused() {
         if codec != Compression::None {
             let mut garbage = honest.clone();
             let len = garbage.len();
-            for b in &mut garbage[records::BATCH_HEADER_LEN + 4..len] {
+            for b in &mut garbage[batch::BATCH_HEADER_LEN + 4..len] {
                 *b = b.wrapping_mul(31).wrapping_add(7);
             }
             let (code, _) = produce(&mut w, "lies", 0, edited(&garbage, |_| {})).await;
@@ -235,7 +236,7 @@ async fn lying_and_poisoned_batches_are_refused() {
         ("lies", compression::ZSTD, 1 << 30),
     ];
     for (topic, codec, size) in bombs {
-        let (bomb, _) = batch_records::testing::bomb(codec, size).unwrap();
+        let (bomb, _) = records::testing::bomb(codec, size).unwrap();
         assert!(bomb.len() < 1 << 20);
         assert_eq!(
             produce(&mut w, topic, 0, Bytes::from(bomb)).await.0,
@@ -665,13 +666,13 @@ async fn damaged_files_are_detected_reported_and_repaired() {
     // The fourth segment's second batch gets a length of 0: once, fetches of it
     // answered "no data", for good.
     let mut data = std::fs::read(&logs[3]).unwrap();
-    let first_len = records::next_batch(&data).unwrap().unwrap().total_size();
+    let first_len = batch::next_batch(&data).unwrap().unwrap().total_size();
     data[first_len + 8..first_len + 12].copy_from_slice(&0i32.to_be_bytes());
     std::fs::write(&logs[3], &data).unwrap();
     // The fifth segment's second batch gets a base offset far past the log's end
     // (the CRC does not cover it).
     let mut data = std::fs::read(&logs[4]).unwrap();
-    let first_len = records::next_batch(&data).unwrap().unwrap().total_size();
+    let first_len = batch::next_batch(&data).unwrap().unwrap().total_size();
     data[first_len..first_len + 8].copy_from_slice(&999_999i64.to_be_bytes());
     std::fs::write(&logs[4], &data).unwrap();
     let first_of = |log: &std::path::Path| -> i64 { log.file_stem().unwrap().to_str().unwrap().parse().unwrap() };
@@ -839,7 +840,7 @@ async fn the_cleaner_keeps_its_memory_bounded() {
             Some(Bytes::from_static(b"v")),
         )
     });
-    let batch = batch_records::testing::client_batch(Compression::Zstd, records).unwrap();
+    let batch = records::testing::client_batch(Compression::Zstd, records).unwrap();
     let produced = batch.len() as u64;
     assert_eq!(produce(&mut w, "tiny", 0, Bytes::from(batch)).await, (0, 0));
     // A second batch rolls the segment, so the first can be cleaned.
@@ -874,7 +875,7 @@ async fn damage_in_the_last_segment_never_costs_new_records() {
     let mut data = std::fs::read(&last).unwrap();
     let mut at = 0;
     for _ in 0..2 {
-        at += records::next_batch(&data[at..]).unwrap().unwrap().total_size();
+        at += batch::next_batch(&data[at..]).unwrap().unwrap().total_size();
     }
     data[at + 8..at + 12].copy_from_slice(&0i32.to_be_bytes());
     std::fs::write(&last, &data).unwrap();

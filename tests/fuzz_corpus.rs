@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::Compression;
 use strom::fuzzing;
-use strom::protocol::records;
+use strom::record::batch;
 
 fn corpus(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)
@@ -57,7 +57,7 @@ fn segment() {
 }
 
 fn batch_of(codec: Compression, n: usize) -> Vec<u8> {
-    strom::protocol::batch_records::testing::numbered_batch(codec, n).unwrap()
+    strom::record::records::testing::numbered_batch(codec, n).unwrap()
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn write_seeds() {
         write("batch", name, &b);
         let mut r = vec![b[21] & 0x07];
         r.extend_from_slice(&3i32.to_be_bytes());
-        r.extend_from_slice(&b[records::BATCH_HEADER_LEN..]);
+        r.extend_from_slice(&b[batch::BATCH_HEADER_LEN..]);
         write("records", name, &r);
     }
     // Request bodies: each API's default request at its highest version.
@@ -117,7 +117,7 @@ fn write_seeds() {
     let mut next = 0i64;
     for (_, codec) in &codecs[..3] {
         let mut b = batch_of(*codec, 3);
-        records::assign_offsets(&mut b, next, 0);
+        batch::assign_offsets(&mut b, next, 0);
         next += 3;
         log.extend_from_slice(&b);
     }
@@ -126,7 +126,7 @@ fn write_seeds() {
     write("segment", "three-batches", &plain);
     let mut indexed = vec![0, 8];
     indexed.extend_from_slice(&3u32.to_be_bytes());
-    let second = records::next_batch(&log).unwrap().unwrap().total_size() as u32;
+    let second = batch::next_batch(&log).unwrap().unwrap().total_size() as u32;
     indexed.extend_from_slice(&second.to_be_bytes());
     indexed.extend_from_slice(&log);
     write("segment", "indexed", &indexed);

@@ -11,8 +11,9 @@ use kafka_protocol::messages::*;
 use super::partitioner::partition_for;
 use super::{list_offsets, partitions_of, s};
 use crate::client::{Client, ClientError};
-use crate::protocol::batch_records;
-use crate::protocol::records::{self, build_batch, NewRecord};
+use crate::record::batch;
+use crate::record::records;
+use crate::record::records::{build_batch, NewRecord};
 
 /// `strom produce TOPIC`: one record per line of standard input; with a key
 /// separator, the text before it is the key (partitioned as Kafka's default
@@ -112,9 +113,9 @@ pub async fn consume(
         for pd in r.responses.iter().flat_map(|t| t.partitions.iter()) {
             ClientError::check(pd.error_code, None)?;
             let data = pd.records.clone().unwrap_or_default();
-            for (pos, h) in records::Batches::new(&data) {
+            for (pos, h) in batch::Batches::new(&data) {
                 let batch = data.slice(pos..pos + h.total_size());
-                let recs = batch_records::records(&batch, &h).map_err(|e| ClientError::Protocol(e.to_string()))?;
+                let recs = records::records(&batch, &h).map_err(|e| ClientError::Protocol(e.to_string()))?;
                 for rec in recs {
                     let offset = h.base_offset + rec.offset_delta as i64;
                     if offset < positions[&pd.partition_index] || max.is_some_and(|m| printed >= m) {

@@ -141,7 +141,7 @@ impl GroupCoordinator {
             if batches.is_empty() {
                 break;
             }
-            for (_, h) in crate::protocol::records::Batches::new(&batches) {
+            for (_, h) in crate::record::batch::Batches::new(&batches) {
                 offset = h.last_offset() + 1;
             }
             for record in store::decode_batches(batches)? {

@@ -20,11 +20,13 @@
 //!                        subscription: bytes, assignment: bytes
 //! ```
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::records::RecordBatchDecoder;
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
-use crate::protocol::records::{build_batch, NewRecord};
+use crate::record::batch;
+use crate::record::reader::ByteReader;
+use crate::record::records;
+use crate::record::records::{build_batch, NewRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
@@ -87,34 +89,37 @@ fn put_bytes(b: &mut BytesMut, data: &[u8]) {
     b.put_slice(data);
 }
 
-struct Reader(Bytes);
+/// The fields of one key or value, read with the record format's byte reader;
+/// byte fields are shared with the batch they came from, not copied.
+struct Fields<'a> {
+    bytes: &'a Bytes,
+    r: ByteReader<'a>,
+}
 
-impl Reader {
-    fn need(&self, n: usize) -> Result<()> {
-        if self.0.remaining() < n {
-            return Err(Error::CorruptMessage("truncated __consumer_offsets record"));
+const TRUNCATED: Error = Error::CorruptMessage("truncated __consumer_offsets record");
+
+impl<'a> Fields<'a> {
+    fn new(bytes: &'a Bytes) -> Self {
+        Fields {
+            bytes,
+            r: ByteReader::new(bytes),
         }
-        Ok(())
     }
     fn i16(&mut self) -> Result<i16> {
-        self.need(2)?;
-        Ok(self.0.get_i16())
+        self.r.i16().ok_or(TRUNCATED)
     }
     fn i32(&mut self) -> Result<i32> {
-        self.need(4)?;
-        Ok(self.0.get_i32())
+        self.r.i32().ok_or(TRUNCATED)
     }
     fn i64(&mut self) -> Result<i64> {
-        self.need(8)?;
-        Ok(self.0.get_i64())
+        self.r.i64().ok_or(TRUNCATED)
     }
     fn nullable_string(&mut self) -> Result<Option<String>> {
         let len = self.i16()?;
         if len < 0 {
             return Ok(None);
         }
-        self.need(len as usize)?;
-        let raw = self.0.split_to(len as usize);
+        let raw = self.r.take(len as usize).ok_or(TRUNCATED)?;
         String::from_utf8(raw.to_vec())
             .map(Some)
             .map_err(|_| Error::CorruptMessage("non-UTF-8 string in __consumer_offsets"))
@@ -124,8 +129,8 @@ impl Reader {
     }
     fn bytes(&mut self) -> Result<Bytes> {
         let len = self.i32()?.max(0) as usize;
-        self.need(len)?;
-        Ok(self.0.split_to(len))
+        let raw = self.r.take(len).ok_or(TRUNCATED)?;
+        Ok(self.bytes.slice_ref(raw))
     }
 }
 
@@ -187,14 +192,14 @@ impl StoreRecord {
     }
 
     fn decode(key: Bytes, value: Option<Bytes>) -> Result<StoreRecord> {
-        let mut k = Reader(key);
+        let mut k = Fields::new(&key);
         match k.i16()? {
             0 | 1 => {
                 let (group, topic, partition) = (k.string()?, k.string()?, k.i32()?);
                 let value = match value {
                     None => None,
                     Some(v) => {
-                        let mut v = Reader(v);
+                        let mut v = Fields::new(&v);
                         let version = v.i16()?;
                         let offset = v.i64()?;
                         let leader_epoch = if version >= 3 { v.i32()? } else { -1 };
@@ -220,7 +225,7 @@ impl StoreRecord {
                 let value = match value {
                     None => None,
                     Some(v) => {
-                        let mut v = Reader(v);
+                        let mut v = Fields::new(&v);
                         let _version = v.i16()?;
                         let protocol_type = v.string()?;
                         let generation_id = v.i32()?;
@@ -272,16 +277,19 @@ pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Vec<u8> {
 }
 
 /// The records of stored batches, in order.
-pub fn decode_batches(mut batches: Bytes) -> Result<Vec<StoreRecord>> {
-    let sets = RecordBatchDecoder::decode_all(&mut batches)
-        .map_err(|_| Error::CorruptMessage("__consumer_offsets batch does not decode"))?;
+pub fn decode_batches(batches: Bytes) -> Result<Vec<StoreRecord>> {
     let mut out = Vec::new();
-    for set in sets {
-        for r in set.records {
+    let mut pos = 0;
+    while pos < batches.len() {
+        let header = batch::next_batch(&batches[pos..])?
+            .ok_or(Error::CorruptMessage("__consumer_offsets batch is truncated"))?;
+        let one = batches.slice(pos..pos + header.total_size());
+        for r in records::records(&one, &header)? {
             if let Some(key) = r.key {
                 out.push(StoreRecord::decode(key, r.value)?);
             }
         }
+        pos += header.total_size();
     }
     Ok(out)
 }

@@ -195,7 +195,7 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::records::{self, tests::sample_batch};
+    use crate::record::batch::{self, tests::sample_batch};
 
     /// A partition directory `name` with segments at 0 and 10, three records each:
     /// offsets 3..9 are in neither.
@@ -205,7 +205,7 @@ mod tests {
         std::fs::write(dir.join("topic-config.properties"), configs).unwrap();
         for base in [0, 10] {
             let mut b = sample_batch(3, 0);
-            records::assign_offsets(&mut b, base, 0);
+            batch::assign_offsets(&mut b, base, 0);
             std::fs::write(segment_path(&dir, base, "log"), &b).unwrap();
         }
         dir

@@ -507,7 +507,7 @@ impl LogManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::records::tests::sample_batch;
+    use crate::record::batch::tests::sample_batch;
 
     #[test]
     fn topic_names_follow_kafkas_rules() {

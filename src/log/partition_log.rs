@@ -21,11 +21,12 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::producer_state::{ProducerStateManager, SequenceCheck};
-use super::segment::{self, ActiveSegment, FileSlice, LogSegment, Open, SealedSegment};
+use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
-use crate::protocol::batch_records::{self, Walk};
-use crate::protocol::records::{self, BatchHeader};
+use crate::record::batch::{self, BatchHeader};
+use crate::record::file_slice::FileSlice;
+use crate::record::records::{self, Walk};
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,7 +320,7 @@ impl Partition {
     /// producer's sequence, assign offsets, write it, wake waiting fetches.
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();
-        let header = match records::next_batch(batch)? {
+        let header = match batch::next_batch(batch)? {
             Some(h) if h.total_size() == batch.len() => h,
             Some(_) => {
                 return Err(Error::InvalidRecord(
@@ -334,15 +335,15 @@ impl Partition {
                 max: config.message_max_bytes,
             });
         }
-        records::validate_batch(batch, &header)?;
+        batch::validate_batch(batch, &header)?;
         if header.is_transactional() || header.is_control() {
             return Err(Error::TransactionsUnsupported);
         }
         // Every record is walked (compressed ones as a bounded stream), as Kafka's
         // LogValidator does: a count or offset delta that lies would move the log
         // end offset, and a record that does not decode would stop consumers.
-        let max_uncompressed = batch_records::max_uncompressed(config.message_max_bytes);
-        batch_records::walk(batch, &header, max_uncompressed, |r| {
+        let max_uncompressed = records::max_uncompressed(config.message_max_bytes);
+        records::walk(batch, &header, max_uncompressed, |r| {
             // Compaction keeps the latest record per key: a record without one
             // could never be compacted, so Kafka refuses it.
             if config.cleanup_compact && r.key.is_none() {
@@ -352,12 +353,12 @@ impl Partition {
         })?;
         // The broker edits only the header: a copy of it is edited and written
         // before the client's records.
-        let Some((head, rest)) = batch.split_first_chunk::<{ records::BATCH_HEADER_LEN }>() else {
+        let Some((head, rest)) = batch.split_first_chunk::<{ batch::BATCH_HEADER_LEN }>() else {
             return Err(Error::CorruptMessage("record batch is truncated"));
         };
         let mut head = *head;
         let log_append_time = if config.log_append_time {
-            records::set_log_append_time(&mut head, rest, now_ms);
+            batch::set_log_append_time(&mut head, rest, now_ms);
             now_ms
         } else {
             -1
@@ -383,7 +384,7 @@ impl Partition {
         if !active.is_empty() && (too_big || too_old || offsets_overflow) {
             log.roll(&self.dir)?;
         }
-        records::assign_offsets(&mut head, base_offset, 0);
+        batch::assign_offsets(&mut head, base_offset, 0);
         let header = BatchHeader {
             base_offset,
             partition_leader_epoch: 0,

@@ -23,7 +23,8 @@ use std::io;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::protocol::records::BatchHeader;
+use crate::record::batch::BatchHeader;
+use crate::record::reader::ByteReader;
 
 const BATCHES_KEPT: usize = 5;
 pub const SNAPSHOT_FILE: &str = "producer.snapshot";
@@ -152,8 +153,8 @@ impl ProducerStateManager {
     pub fn snapshot_offset(dir: &Path) -> Option<i64> {
         let raw = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
         let (body, crc) = raw.split_at(raw.len().checked_sub(4)?);
-        let offset: [u8; 8] = body.get(..8)?.try_into().ok()?;
-        (crc32c::crc32c(body).to_be_bytes() == crc).then_some(i64::from_be_bytes(offset))
+        let offset = ByteReader::new(body).i64()?;
+        (crc32c::crc32c(body).to_be_bytes() == crc).then_some(offset)
     }
 
     /// Load the snapshot if it exists, is intact and was taken at `next_offset`.
@@ -163,7 +164,7 @@ impl ProducerStateManager {
         if crc32c::crc32c(body).to_be_bytes() != crc {
             return None;
         }
-        let mut r = Reader(body);
+        let mut r = ByteReader::new(body);
         if r.i64()? != next_offset {
             return None;
         }
@@ -186,35 +187,10 @@ impl ProducerStateManager {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let (a, rest) = self.0.split_first_chunk::<N>()?;
-        self.0 = rest;
-        Some(*a)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take::<1>().map(|b| b[0])
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take().map(i16::from_be_bytes)
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take().map(i32::from_be_bytes)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take().map(u32::from_be_bytes)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take().map(i64::from_be_bytes)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::records::tests::sample_batch;
+    use crate::record::batch::tests::sample_batch;
 
     fn batch(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
         let mut h = BatchHeader::parse(&sample_batch(1, 0)).unwrap();

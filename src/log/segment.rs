@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
-use crate::protocol::records::{self, BatchHeader, BATCH_HEADER_LEN};
+use crate::record::batch::{self, BatchHeader, BATCH_HEADER_LEN};
 
 /// How much log data one read of a scan pulls in.
 const SCAN_CHUNK: usize = 1 << 20;
@@ -478,8 +478,8 @@ pub(crate) fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> i
         return Ok(false);
     }
     log.read_exact_at(&mut head, position as u64)?;
-    Ok(BatchHeader::parse(&head).is_some_and(|h| h.base_offset == offset && h.magic == records::MAGIC_V2))
+    Ok(BatchHeader::parse(&head).is_some_and(|h| h.base_offset == offset && h.magic == batch::MAGIC_V2))
 }
 
 mod scan;
-pub use scan::{batch_extent, find_batch, scan, scan_why, Check, Damaged, FileSlice};
+pub use scan::{batch_extent, check_slice, find_batch, scan, scan_why, Check, Damaged};

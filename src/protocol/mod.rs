@@ -1,8 +1,5 @@
-//! The wire: frames, request headers, and record-batch views. Raw bytes never leave
-//! this layer except as opaque record batches.
+//! The wire: frames, request headers, and response frames. Record batches pass
+//! through as opaque bytes (their format is [`crate::record`]'s).
 
-pub mod batch_records;
-pub mod compression;
 pub mod frame;
 pub mod header;
-pub mod records;

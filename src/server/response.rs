@@ -28,7 +28,7 @@ use kafka_protocol::protocol::buf::ByteBufMut;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::tcp::OwnedWriteHalf;
 
-use crate::log::segment::FileSlice;
+use crate::record::file_slice::FileSlice;
 
 /// Largest file range that gets a stand-in: more than any response carries (the
 /// fetch handler caps record data at 1 GiB), so fetched data is never copied into

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use super::*;
-use crate::protocol::batch_records::{self, Walk};
+use crate::record::records::{self, Walk};
 
 /// What one cleaning pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -70,13 +70,13 @@ struct BatchReader<'a> {
 
 impl BatchReader<'_> {
     fn next_batch(&mut self) -> Result<Option<(BatchHeader, Vec<u8>)>> {
-        if self.position + records::BATCH_HEADER_LEN as u64 > self.size {
+        if self.position + batch::BATCH_HEADER_LEN as u64 > self.size {
             return Ok(None);
         }
-        let mut head = [0u8; records::BATCH_HEADER_LEN];
+        let mut head = [0u8; batch::BATCH_HEADER_LEN];
         self.file.read_exact_at(&mut head, self.position)?;
         let Some(h) = BatchHeader::parse(&head)
-            .filter(|h| h.batch_length as usize >= records::BATCH_HEADER_LEN - records::LOG_OVERHEAD)
+            .filter(|h| h.batch_length as usize >= batch::BATCH_HEADER_LEN - batch::LOG_OVERHEAD)
         else {
             return Err(Error::CorruptMessage("damaged batch in a segment being cleaned"));
         };
@@ -146,13 +146,13 @@ impl Partition {
         }
         // Pass 1: the latest offset of every key, over as many whole segments as
         // the map can hold.
-        let max_uncompressed = batch_records::max_uncompressed(config.message_max_bytes);
+        let max_uncompressed = records::max_uncompressed(config.message_max_bytes);
         let mut latest: HashMap<u128, i64> = HashMap::new();
         let mut covered = 0;
         for seg in &segments {
             let mut reader = batches(seg);
             while let Some((h, batch)) = reader.next_batch()? {
-                batch_records::walk(&batch, &h, max_uncompressed, |r| {
+                records::walk(&batch, &h, max_uncompressed, |r| {
                     if let Some(key) = r.key {
                         latest.insert(key_hash(key), h.base_offset + r.offset_delta as i64);
                     }
@@ -175,7 +175,7 @@ impl Partition {
                 // The kept records' raw bytes, back to back: at most the batch's
                 // (bounded) decompressed size.
                 let (mut all, mut kept, mut plain) = (0, 0, Vec::new());
-                batch_records::walk(&batch, &h, max_uncompressed, |r| {
+                records::walk(&batch, &h, max_uncompressed, |r| {
                     all += 1;
                     let offset = h.base_offset + r.offset_delta as i64;
                     let newest = r.key.and_then(|k| latest.get(&key_hash(k))) == Some(&offset);
@@ -191,7 +191,7 @@ impl Partition {
                 if kept == all {
                     out.write_all(&batch)?;
                 } else if kept > 0 {
-                    out.write_all(&batch_records::rebuild_from_raw(&h, &plain, kept)?)?;
+                    out.write_all(&records::rebuild_from_raw(&h, &plain, kept)?)?;
                 }
             }
             let file = out.into_inner().map_err(|e| e.into_error())?;

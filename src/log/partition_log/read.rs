@@ -79,7 +79,7 @@ impl Partition {
                         first_offset: base,
                         end_offset: segment_end,
                     };
-                    match slice.check(&verified, check)? {
+                    match segment::check_slice(&slice, &verified, check)? {
                         // The intact batches before the damage are served; the
                         // fetch that reaches the damage is refused.
                         Some((position, _)) if position > slice.position => {
@@ -160,8 +160,8 @@ fn first_record_where(
     let mut batch = vec![0u8; h.total_size()];
     file.read_exact_at(&mut batch, b.position)?;
     let mut found = None;
-    let max_uncompressed = batch_records::max_uncompressed(batch.len());
-    batch_records::walk(&batch, h, max_uncompressed, |r| {
+    let max_uncompressed = records::max_uncompressed(batch.len());
+    records::walk(&batch, h, max_uncompressed, |r| {
         let ts = h.base_timestamp.saturating_add(r.timestamp_delta);
         if wanted(ts) {
             found = Some((ts, h.base_offset + r.offset_delta as i64));

@@ -1,8 +1,8 @@
 //! Unit tests of the partition log: appends, reads, rolls, recovery, timestamps,
 //! idempotence, group commit.
 use super::*;
-use crate::protocol::batch_records;
-use crate::protocol::records::tests::sample_batch;
+use crate::record::batch::tests::sample_batch;
+use crate::record::records;
 
 fn config() -> LogConfig {
     LogConfig {
@@ -26,7 +26,7 @@ fn read_all(p: &Partition, from: i64) -> Vec<i64> {
         if bytes.is_empty() {
             return bases;
         }
-        for (_, h) in records::Batches::new(&bytes) {
+        for (_, h) in batch::Batches::new(&bytes) {
             bases.push(h.base_offset);
             offset = h.last_offset() + 1;
         }
@@ -43,7 +43,7 @@ fn appends_assign_offsets_and_reads_return_whole_batches() {
     assert_eq!(bases, (0..50).map(|i| i * 3).collect::<Vec<_>>());
     // An offset inside a batch returns that whole batch.
     let b = p.read(31, 10).unwrap();
-    let (_, h) = records::Batches::new(&b).next().unwrap();
+    let (_, h) = batch::Batches::new(&b).next().unwrap();
     assert_eq!(h.base_offset, 30);
     assert!(matches!(p.read(151, 10), Err(Error::OffsetOutOfRange { .. })));
     assert!(p.read(150, 10).unwrap().is_empty());
@@ -337,9 +337,9 @@ fn all_records(p: &Partition) -> Vec<(i64, String, bool)> {
         if data.is_empty() {
             return out;
         }
-        for (pos, h) in records::Batches::new(&data) {
+        for (pos, h) in batch::Batches::new(&data) {
             let batch = data.slice(pos..pos + h.total_size());
-            for r in batch_records::records(&batch, &h).unwrap() {
+            for r in records::records(&batch, &h).unwrap() {
                 out.push((
                     h.base_offset + r.offset_delta as i64,
                     String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
@@ -470,7 +470,7 @@ fn reads_take_exactly_the_whole_batches_that_fit() {
             let slice = p.read_slice(layout[start].0, max_bytes).unwrap().unwrap();
             assert_eq!(slice.len, expected, "start {start}, max_bytes {max_bytes}");
             let bytes = slice.read().unwrap();
-            let batches: Vec<_> = records::Batches::new(&bytes).collect();
+            let batches: Vec<_> = batch::Batches::new(&bytes).collect();
             assert_eq!(batches[0].1.base_offset, layout[start].0);
             assert_eq!(
                 batches.last().unwrap().0 + batches.last().unwrap().1.total_size(),
@@ -494,8 +494,8 @@ fn log_append_time_batches_are_stored_with_a_valid_crc() {
     let info = p.append(&sent, 77_000).unwrap();
     assert_eq!(info.log_append_time, 77_000);
     let stored = p.read(0, 1 << 20).unwrap();
-    let h = records::next_batch(&stored).unwrap().unwrap();
-    records::validate_batch(&stored, &h).unwrap();
+    let h = batch::next_batch(&stored).unwrap().unwrap();
+    batch::validate_batch(&stored, &h).unwrap();
     assert_eq!((h.attributes & 0x08, h.max_timestamp), (0x08, 77_000));
-    assert_eq!(&stored[records::BATCH_HEADER_LEN..], &sent[records::BATCH_HEADER_LEN..]);
+    assert_eq!(&stored[batch::BATCH_HEADER_LEN..], &sent[batch::BATCH_HEADER_LEN..]);
 }

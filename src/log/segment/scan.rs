@@ -1,22 +1,20 @@
 //! Reading a segment file batch by batch: the checks recovery, fetches and
 //! `strom log check` share ([`Check`], [`scan`]), finding the batch of an offset,
-//! and the file ranges a fetch sends ([`FileSlice`]).
+//! and checking the file ranges a fetch sends ([`check_slice`]).
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
-
-use bytes::{Bytes, BytesMut};
 
 use super::{ScannedBatch, Verified, SCAN_CHUNK};
-use crate::protocol::records::{self, BatchHeader, BATCH_HEADER_LEN};
+use crate::record::batch::{self, BatchHeader, BATCH_HEADER_LEN};
+use crate::record::file_slice::FileSlice;
 
 /// What [`scan`] checks of each batch beyond its framing.
 #[derive(Debug, Clone, Copy)]
 pub enum Check {
     Framing,
-    /// Everything recovery relies on: [`records::verify_stored_batch`] (magic, CRC),
+    /// Everything recovery relies on: [`batch::verify_stored_batch`] (magic, CRC),
     /// offsets that grow from `first_offset` on, stay below `end_offset`, and stay
     /// within what the segment's indexes can express relative to `segment_base`.
     Batches {
@@ -48,7 +46,7 @@ impl Check {
         else {
             return Ok(());
         };
-        records::verify_stored_batch(batch, h)?;
+        batch::verify_stored_batch(batch, h)?;
         let last = h
             .base_offset
             .checked_add(h.last_offset_delta as i64)
@@ -93,7 +91,7 @@ pub fn scan_why(
         let mut consumed = 0usize;
         loop {
             let rest = &buf[consumed..];
-            match records::next_batch(rest) {
+            match batch::next_batch(rest) {
                 Ok(Some(h)) => {
                     if let Err(why) = check.accepts(&rest[..h.total_size()], &h, &mut next) {
                         return Ok((pos + consumed as u64, Some(why)));
@@ -110,20 +108,20 @@ pub fn scan_why(
         }
         if consumed == 0 {
             // The next batch is larger than the chunk, or incomplete at the end.
-            let header_end = pos + records::LOG_OVERHEAD as u64;
+            let header_end = pos + batch::LOG_OVERHEAD as u64;
             if want < SCAN_CHUNK || header_end > end {
                 return Ok((pos, Some(TORN)));
             }
-            let mut len = [0u8; 12];
-            file.read_exact_at(&mut len, pos)?;
-            let total =
-                records::LOG_OVERHEAD as u64 + i32::from_be_bytes([len[8], len[9], len[10], len[11]]).max(0) as u64;
+            let mut head = [0u8; batch::LOG_OVERHEAD];
+            file.read_exact_at(&mut head, pos)?;
+            let length = batch::batch_length(&head).unwrap_or(0);
+            let total = batch::LOG_OVERHEAD as u64 + length.max(0) as u64;
             if pos + total > end {
                 return Ok((pos, Some(TORN)));
             }
             buf.resize(total as usize, 0);
             file.read_exact_at(&mut buf, pos)?;
-            let h = match records::next_batch(&buf) {
+            let h = match batch::next_batch(&buf) {
                 Ok(Some(h)) => h,
                 _ => return Ok((pos, Some(TORN))),
             };
@@ -154,7 +152,7 @@ pub fn find_batch(file: &File, from: u64, end: u64, offset: i64) -> io::Result<O
         file.read_exact_at(&mut header, pos)?;
         let damaged = || io::Error::new(io::ErrorKind::InvalidData, Damaged(pos));
         let h = BatchHeader::parse(&header).ok_or_else(damaged)?;
-        let sane_length = h.batch_length as i64 >= (BATCH_HEADER_LEN - records::LOG_OVERHEAD) as i64;
+        let sane_length = h.batch_length as i64 >= (BATCH_HEADER_LEN - batch::LOG_OVERHEAD) as i64;
         let last = h
             .base_offset
             .checked_add(h.last_offset_delta as i64)
@@ -187,38 +185,20 @@ impl Damaged {
     }
 }
 
-/// A range of a segment file holding whole record batches: what a fetch sends,
-/// straight from the file to the socket.
-#[derive(Debug, Clone)]
-pub struct FileSlice {
-    pub file: Arc<File>,
-    pub position: u64,
-    pub len: usize,
-}
-
-impl FileSlice {
-    /// The bytes of the range, read into memory.
-    pub fn read(&self) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(self.len);
-        self.file.read_exact_at(&mut buf, self.position)?;
-        Ok(buf.freeze())
+/// Check the batches of `slice` before they are served, unless `verified` covers
+/// it already: `check` (framing, CRC, offsets within the segment and growing). The
+/// first bad one's position and what is wrong with it.
+pub fn check_slice(slice: &FileSlice, verified: &Verified, check: Check) -> io::Result<Option<(u64, &'static str)>> {
+    let range = slice.range();
+    if verified.covers(&range) {
+        return Ok(None);
     }
-
-    /// Check the batches of the range before they are served, unless `verified`
-    /// covers it already: `check` (framing, CRC, offsets within the segment and
-    /// growing). The first bad one's position and what is wrong with it.
-    pub fn check(&self, verified: &Verified, check: Check) -> io::Result<Option<(u64, &'static str)>> {
-        let range = self.position..self.position + self.len as u64;
-        if verified.covers(&range) {
-            return Ok(None);
-        }
-        let (end, why) = scan_why(&self.file, range.start, range.end, check, |_| {})?;
-        if end < range.end {
-            return Ok(Some((end, why.unwrap_or("damaged batch"))));
-        }
-        verified.add(range);
-        Ok(None)
+    let (end, why) = scan_why(&slice.file, range.start, range.end, check, |_| {})?;
+    if end < range.end {
+        return Ok(Some((end, why.unwrap_or("damaged batch"))));
     }
+    verified.add(range);
+    Ok(None)
 }
 
 /// How many bytes of whole batches start at `from` (a batch boundary): as many as
@@ -227,13 +207,13 @@ impl FileSlice {
 /// or below `from + max_bytes`, from which the walk may start instead of `from`.
 pub fn batch_extent(file: &File, from: u64, end: u64, max_bytes: usize, hint: u64) -> io::Result<u64> {
     let batch_len = |pos: u64| -> io::Result<Option<u64>> {
-        if pos + records::LOG_OVERHEAD as u64 > end {
+        if pos + batch::LOG_OVERHEAD as u64 > end {
             return Ok(None);
         }
-        let mut head = [0u8; records::LOG_OVERHEAD];
+        let mut head = [0u8; batch::LOG_OVERHEAD];
         file.read_exact_at(&mut head, pos)?;
-        let len = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-        Ok((len > 0).then(|| records::LOG_OVERHEAD as u64 + len as u64))
+        let len = batch::batch_length(&head).unwrap_or(0);
+        Ok((len > 0).then(|| batch::LOG_OVERHEAD as u64 + len as u64))
     };
     let Some(first) = batch_len(from)? else {
         return Ok(0);

@@ -26,29 +26,49 @@
 //! Because the CRC starts at the attributes, assigning the base offset and leader
 //! epoch never requires a new checksum.
 
+use super::reader::{i32_at, ByteReader};
 use crate::error::{Error, Result};
 
+/// Where each header field starts, in bytes from the start of the batch (the
+/// layout above). Everything that reads or edits a header in place uses these.
+pub mod at {
+    pub const BASE_OFFSET: usize = 0;
+    pub const BATCH_LENGTH: usize = 8;
+    pub const PARTITION_LEADER_EPOCH: usize = 12;
+    pub const MAGIC: usize = 16;
+    pub const CRC: usize = 17;
+    /// The CRC covers everything from here to the end of the batch.
+    pub const ATTRIBUTES: usize = 21;
+    pub const LAST_OFFSET_DELTA: usize = 23;
+    pub const BASE_TIMESTAMP: usize = 27;
+    pub const MAX_TIMESTAMP: usize = 35;
+    pub const PRODUCER_ID: usize = 43;
+    pub const PRODUCER_EPOCH: usize = 51;
+    pub const BASE_SEQUENCE: usize = 53;
+    pub const RECORDS_COUNT: usize = 57;
+    pub const RECORDS: usize = 61;
+}
+
 /// Bytes before `batch_length`'s payload starts: base_offset + batch_length.
-pub const LOG_OVERHEAD: usize = 12;
+pub const LOG_OVERHEAD: usize = at::PARTITION_LEADER_EPOCH;
 /// Size of the full v2 batch header.
-pub const BATCH_HEADER_LEN: usize = 61;
+pub const BATCH_HEADER_LEN: usize = at::RECORDS;
 /// The only record format this broker stores.
 pub const MAGIC_V2: i8 = 2;
 
-const CRC_OFFSET: usize = 17;
 /// length, attributes, timestamp delta, offset delta, key length, value length and
 /// header count: seven varints of at least one byte each.
 const MIN_RECORD_SIZE: usize = 7;
-const ATTRIBUTES_OFFSET: usize = 21;
 
-fn i16_at(b: &[u8], at: usize) -> i16 {
-    i16::from_be_bytes([b[at], b[at + 1]])
-}
-fn i32_at(b: &[u8], at: usize) -> i32 {
-    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-fn i64_at(b: &[u8], at: usize) -> i64 {
-    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+/// Attribute bits.
+pub const CODEC_MASK: i16 = 0x07;
+const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+const TRANSACTIONAL_BIT: i16 = 0x10;
+const CONTROL_BIT: i16 = 0x20;
+
+/// The `batch_length` field of the batch starting `b`, if `b` reaches that far.
+pub fn batch_length(b: &[u8]) -> Option<i32> {
+    i32_at(b, at::BATCH_LENGTH)
 }
 
 /// The header fields of one record batch.
@@ -73,23 +93,22 @@ impl BatchHeader {
     /// Parse the header at the start of `b`, which must hold at least
     /// [`BATCH_HEADER_LEN`] bytes. Checks nothing beyond the length.
     pub fn parse(b: &[u8]) -> Option<BatchHeader> {
-        if b.len() < BATCH_HEADER_LEN {
-            return None;
-        }
+        // Field by field, in the order of the layout above.
+        let mut r = ByteReader::new(b.get(..BATCH_HEADER_LEN)?);
         Some(BatchHeader {
-            base_offset: i64_at(b, 0),
-            batch_length: i32_at(b, 8),
-            partition_leader_epoch: i32_at(b, 12),
-            magic: b[16] as i8,
-            crc: u32::from_be_bytes(b[CRC_OFFSET..CRC_OFFSET + 4].try_into().expect("4")),
-            attributes: i16_at(b, ATTRIBUTES_OFFSET),
-            last_offset_delta: i32_at(b, 23),
-            base_timestamp: i64_at(b, 27),
-            max_timestamp: i64_at(b, 35),
-            producer_id: i64_at(b, 43),
-            producer_epoch: i16_at(b, 51),
-            base_sequence: i32_at(b, 53),
-            records_count: i32_at(b, 57),
+            base_offset: r.i64()?,
+            batch_length: r.i32()?,
+            partition_leader_epoch: r.i32()?,
+            magic: r.i8()?,
+            crc: r.u32()?,
+            attributes: r.i16()?,
+            last_offset_delta: r.i32()?,
+            base_timestamp: r.i64()?,
+            max_timestamp: r.i64()?,
+            producer_id: r.i64()?,
+            producer_epoch: r.i16()?,
+            base_sequence: r.i32()?,
+            records_count: r.i32()?,
         })
     }
 
@@ -116,17 +135,17 @@ impl BatchHeader {
     }
 
     pub fn is_transactional(&self) -> bool {
-        self.attributes & 0x10 != 0
+        self.attributes & TRANSACTIONAL_BIT != 0
     }
 
     pub fn is_control(&self) -> bool {
-        self.attributes & 0x20 != 0
+        self.attributes & CONTROL_BIT != 0
     }
 
     /// message.timestamp.type=LogAppendTime: every record's timestamp is the
     /// batch's max timestamp.
     pub fn is_log_append_time(&self) -> bool {
-        self.attributes & 0x08 != 0
+        self.attributes & TIMESTAMP_TYPE_BIT != 0
     }
 }
 
@@ -137,7 +156,9 @@ pub fn next_batch(buf: &[u8]) -> Result<Option<BatchHeader>> {
     if buf.len() < LOG_OVERHEAD {
         return Ok(None);
     }
-    let batch_length = i32_at(buf, 8);
+    let Some(batch_length) = batch_length(buf) else {
+        return Ok(None);
+    };
     if (batch_length as i64) < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i64 {
         return Err(Error::CorruptMessage("batch length smaller than a batch header"));
     }
@@ -154,7 +175,7 @@ pub fn validate_batch(batch: &[u8], header: &BatchHeader) -> Result<()> {
             "only record batch format v2 (magic 2) is accepted",
         ));
     }
-    if crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..header.total_size()]) != header.crc {
+    if crc32c::crc32c(&batch[at::ATTRIBUTES..header.total_size()]) != header.crc {
         return Err(Error::CorruptMessage("record batch CRC mismatch"));
     }
     if header.records_count <= 0 {
@@ -165,7 +186,7 @@ pub fn validate_batch(batch: &[u8], header: &BatchHeader) -> Result<()> {
     }
     // An uncompressed record takes at least 7 bytes (seven one-byte varints), so a
     // count the bytes cannot hold is a lie that would move offsets arbitrarily.
-    let uncompressed = header.attributes & 0x07 == 0;
+    let uncompressed = header.attributes & CODEC_MASK == 0;
     if uncompressed && header.records_count as usize * MIN_RECORD_SIZE > header.total_size() - BATCH_HEADER_LEN {
         return Err(Error::InvalidRecord("record count exceeds what the batch can hold"));
     }
@@ -190,8 +211,8 @@ pub fn encode_batch(h: &BatchHeader, section: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&h.base_sequence.to_be_bytes());
     out.extend_from_slice(&h.records_count.to_be_bytes());
     out.extend_from_slice(section);
-    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
-    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    let crc = crc32c::crc32c(&out[at::ATTRIBUTES..]);
+    out[at::CRC..at::ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
     out
 }
 
@@ -205,7 +226,7 @@ pub fn verify_stored_batch(batch: &[u8], header: &BatchHeader) -> std::result::R
     if header.last_offset_delta < 0 || header.records_count < 0 {
         return Err("negative offset delta or record count");
     }
-    match batch.get(ATTRIBUTES_OFFSET..header.total_size()) {
+    match batch.get(at::ATTRIBUTES..header.total_size()) {
         Some(covered) if crc32c::crc32c(covered) == header.crc => Ok(()),
         Some(_) => Err("CRC mismatch"),
         None => Err("batch shorter than its length"),
@@ -215,8 +236,8 @@ pub fn verify_stored_batch(batch: &[u8], header: &BatchHeader) -> std::result::R
 /// Assign the broker's offsets and leader epoch to a batch about to be appended.
 /// Neither field is covered by the CRC.
 pub fn assign_offsets(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
-    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
-    batch[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+    batch[at::BASE_OFFSET..at::BATCH_LENGTH].copy_from_slice(&base_offset.to_be_bytes());
+    batch[at::PARTITION_LEADER_EPOCH..at::MAGIC].copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
 /// message.timestamp.type=LogAppendTime: mark the batch's timestamps as the
@@ -224,71 +245,11 @@ pub fn assign_offsets(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
 /// (`head`, edited apart from the records, `rest`) and covered by the CRC, which is
 /// computed again.
 pub fn set_log_append_time(head: &mut [u8; BATCH_HEADER_LEN], rest: &[u8], now_ms: i64) {
-    let attributes = i16_at(head, ATTRIBUTES_OFFSET) | 0x08;
-    head[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
-    head[35..43].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES_OFFSET..]), rest);
-    head[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-}
-
-/// A record to put in a batch built by [`build_batch`].
-#[derive(Debug, Clone, Default)]
-pub struct NewRecord {
-    pub key: Option<bytes::Bytes>,
-    pub value: Option<bytes::Bytes>,
-    pub timestamp: i64,
-}
-
-/// The producer of a batch: id, epoch and first sequence (idempotent producers).
-#[derive(Debug, Clone, Copy)]
-pub struct ProducerIds {
-    pub id: i64,
-    pub epoch: i16,
-    pub first_sequence: i32,
-}
-
-/// Encode an uncompressed v2 batch, as a client would: for the records the broker
-/// writes itself (`__consumer_offsets`) and for tests. Offsets start at 0; the
-/// broker assigns the real ones on append.
-pub fn build_batch(records: &[NewRecord], producer: Option<ProducerIds>) -> Vec<u8> {
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-    let p = producer.unwrap_or(ProducerIds {
-        id: -1,
-        epoch: -1,
-        first_sequence: 0,
-    });
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: p.id,
-            producer_epoch: p.epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder keeps records in one batch while offset − sequence is
-            // constant; without a producer the sequence is not used.
-            sequence: p.first_sequence.wrapping_add(i as i32),
-            timestamp: r.timestamp,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encoding to memory cannot fail");
-    buf.to_vec()
+    let attributes = i16::from_be_bytes([head[at::ATTRIBUTES], head[at::ATTRIBUTES + 1]]) | TIMESTAMP_TYPE_BIT;
+    head[at::ATTRIBUTES..at::LAST_OFFSET_DELTA].copy_from_slice(&attributes.to_be_bytes());
+    head[at::MAX_TIMESTAMP..at::PRODUCER_ID].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[at::ATTRIBUTES..]), rest);
+    head[at::CRC..at::ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Iterate the complete batches at the start of `buf`, stopping at the first
@@ -327,6 +288,7 @@ impl Iterator for Batches<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::record::records::{build_batch, NewRecord};
 
     /// A real v2 batch of `n` records, as a client would send it.
     pub fn sample_batch(n: i32, base_timestamp: i64) -> Vec<u8> {

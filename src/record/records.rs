@@ -21,9 +21,13 @@ use std::io::Read;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::records::{
+    Compression, Record as EncoderRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
+use super::batch::{BatchHeader, BATCH_HEADER_LEN, CODEC_MASK};
 use super::compression;
-use super::records::{BatchHeader, BATCH_HEADER_LEN};
+use super::reader::{ByteReader, VARINT_MAX, VARLONG_MAX};
 use crate::error::{Error, Result};
 
 /// One record, pointing into the batch (uncompressed) or the walker's buffer.
@@ -55,11 +59,6 @@ pub enum Walk {
     Stop,
 }
 
-const CODEC_MASK: i16 = 0x07;
-/// Varint size limits: 5 bytes hold any i32, 10 any i64.
-const VARINT_MAX: usize = 5;
-const VARLONG_MAX: usize = 10;
-
 /// The most bytes a batch's records may decompress to: far above what any client
 /// puts in one batch (they bound batches by their uncompressed size, about
 /// `message.max.bytes`), low enough that a compression bomb costs little.
@@ -70,7 +69,7 @@ pub fn max_uncompressed(message_max_bytes: usize) -> u64 {
 /// Walk every record of a complete batch in order, as Kafka's LogValidator does:
 /// the batch must hold exactly `records_count` well-formed records whose offset
 /// deltas grow up to `last_offset_delta` (0, 1, 2, … for a batch as clients send
-/// it, which [`super::records::validate_batch`] checks has last delta = count − 1); compressed records are decompressed as a stream, at
+/// it, which [`super::batch::validate_batch`] checks has last delta = count − 1); compressed records are decompressed as a stream, at
 /// most `max_uncompressed` bytes, keeping one record in memory at a time.
 /// `f` may stop the walk early (then the rest is not checked).
 pub fn walk(
@@ -129,12 +128,12 @@ impl RecordSource for SliceSource<'_> {
         if self.rest.is_empty() {
             return Ok(None);
         }
-        let mut body = self.rest;
+        let mut body = ByteReader::new(self.rest);
         let length = varint(&mut body, VARINT_MAX)?;
-        let prefix = self.rest.len() - body.len();
+        let prefix = self.rest.len() - body.rest().len();
         let total = usize::try_from(length)
             .ok()
-            .filter(|&l| l > 0 && l <= body.len())
+            .filter(|&l| l > 0 && l <= body.rest().len())
             .ok_or(Error::CorruptMessage("record length out of bounds"))?
             + prefix;
         let (raw, rest) = self.rest.split_at(total);
@@ -183,7 +182,7 @@ impl<R: Read> RecordSource for ReaderSource<R> {
                 return Err(Error::CorruptMessage("varint too long in a record"));
             }
         }
-        let length = varint(&mut &self.buf[..], VARINT_MAX)?;
+        let length = varint(&mut ByteReader::new(&self.buf), VARINT_MAX)?;
         let length = usize::try_from(length)
             .ok()
             .filter(|&l| l > 0)
@@ -207,47 +206,32 @@ impl<R: Read> RecordSource for ReaderSource<R> {
     }
 }
 
-/// A zigzag varint of at most `max` bytes, as Kafka's records use.
-fn varint(buf: &mut &[u8], max: usize) -> Result<i64> {
-    let mut value: u64 = 0;
-    for i in 0..max {
-        let Some((&b, rest)) = buf.split_first() else {
-            return Err(Error::CorruptMessage("truncated varint in a record"));
-        };
-        *buf = rest;
-        value |= ((b & 0x7f) as u64) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
-        }
-    }
-    Err(Error::CorruptMessage("varint too long in a record"))
+/// A zigzag varint of at most `max` bytes.
+fn varint(r: &mut ByteReader<'_>, max: usize) -> Result<i64> {
+    r.varint(max)
+        .ok_or(Error::CorruptMessage("truncated or overlong varint in a record"))
 }
 
 /// A length-prefixed field: None for length −1, an error for other negatives or
 /// a length past the record's end.
-fn field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
-    let len = varint(buf, VARINT_MAX)?;
+fn field<'a>(r: &mut ByteReader<'a>) -> Result<Option<&'a [u8]>> {
+    let len = varint(r, VARINT_MAX)?;
     if len == -1 {
         return Ok(None);
     }
-    let len = usize::try_from(len)
+    usize::try_from(len)
         .ok()
-        .filter(|&l| l <= buf.len())
-        .ok_or(Error::CorruptMessage("record field longer than its record"))?;
-    let (value, rest) = buf.split_at(len);
-    *buf = rest;
-    Ok(Some(value))
+        .and_then(|len| r.take(len))
+        .map(Some)
+        .ok_or(Error::CorruptMessage("record field longer than its record"))
 }
 
 /// Parse one raw record (length prefix included), checking that its fields and
 /// headers fill exactly its length.
 fn parse(raw: &[u8]) -> Result<Record<'_>> {
-    let mut body = raw;
+    let mut body = ByteReader::new(raw);
     varint(&mut body, VARINT_MAX)?; // the length, checked by the source
-    let Some((_attributes, rest)) = body.split_first() else {
-        return Err(Error::CorruptMessage("empty record"));
-    };
-    body = rest;
+    body.u8().ok_or(Error::CorruptMessage("empty record"))?; // attributes, unused
     let timestamp_delta = varint(&mut body, VARLONG_MAX)?;
     let offset_delta = i32::try_from(varint(&mut body, VARINT_MAX)?)
         .map_err(|_| Error::CorruptMessage("record offset delta out of range"))?;
@@ -325,15 +309,75 @@ pub fn rebuild_from_raw(header: &BatchHeader, plain: &[u8], count: usize) -> Res
         records_count: count as i32,
         ..*header
     };
-    Ok(Bytes::from(super::records::encode_batch(&header, &section)))
+    Ok(Bytes::from(super::batch::encode_batch(&header, &section)))
+}
+
+/// A record to put in a batch built by [`build_batch`].
+#[derive(Debug, Clone, Default)]
+pub struct NewRecord {
+    pub key: Option<bytes::Bytes>,
+    pub value: Option<bytes::Bytes>,
+    pub timestamp: i64,
+}
+
+/// The producer of a batch: id, epoch and first sequence (idempotent producers).
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerIds {
+    pub id: i64,
+    pub epoch: i16,
+    pub first_sequence: i32,
+}
+
+/// Encode an uncompressed v2 batch, as a client would: for the records the broker
+/// writes itself (`__consumer_offsets`) and for tests. Offsets start at 0; the
+/// broker assigns the real ones on append.
+pub fn build_batch(records: &[NewRecord], producer: Option<ProducerIds>) -> Vec<u8> {
+    let p = producer.unwrap_or(ProducerIds {
+        id: -1,
+        epoch: -1,
+        first_sequence: 0,
+    });
+    let records: Vec<EncoderRecord> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| EncoderRecord {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: p.id,
+            producer_epoch: p.epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder keeps records in one batch while offset − sequence is
+            // constant; without a producer the sequence is not used.
+            sequence: p.first_sequence.wrapping_add(i as i32),
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    encode(&records, Compression::None).expect("encoding uncompressed records to memory cannot fail")
+}
+
+/// One v2 batch of `records`, by kafka-protocol's encoder.
+fn encode(records: &[EncoderRecord], compression: Compression) -> std::io::Result<Vec<u8>> {
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, records, &options).map_err(std::io::Error::other)?;
+    Ok(buf.to_vec())
 }
 
 /// Batches for tests (unit, fault and fuzz seeds), honest and hostile.
 #[doc(hidden)]
 pub mod testing {
     use super::*;
-    use crate::protocol::records;
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use crate::record::batch;
+    use kafka_protocol::records::Record;
 
     /// A batch as a client encodes it with `codec`: one record per (key, value),
     /// offset deltas from 0, timestamps a millisecond apart from 1,700,000,000,000.
@@ -360,13 +404,7 @@ pub mod testing {
                 headers: Default::default(),
             })
             .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: codec,
-        };
-        RecordBatchEncoder::encode(&mut buf, &recs, &options).map_err(std::io::Error::other)?;
-        Ok(buf.to_vec())
+        encode(&recs, codec)
     }
 
     /// `n` records `key-i` → `value-i` with `codec`.
@@ -417,16 +455,16 @@ pub mod testing {
             fill(&mut e, size)?;
             e.finish()?
         };
-        let template = records::build_batch(&[records::NewRecord::default()], None);
+        let template = build_batch(&[NewRecord::default()], None);
         let header = |b: &[u8]| {
-            records::next_batch(b)
+            batch::next_batch(b)
                 .ok()
                 .flatten()
                 .ok_or_else(|| std::io::Error::other("batch does not frame"))
         };
         let mut h = header(&template)?;
         h.attributes = codec;
-        let b = records::encode_batch(&h, &section);
+        let b = batch::encode_batch(&h, &section);
         let h = header(&b)?;
         Ok((b, h))
     }
@@ -435,7 +473,7 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::records::{self, build_batch, NewRecord};
+    use crate::record::batch;
 
     /// Records with `keys`; the second one's value is null (a tombstone).
     fn batch_with(keys: &[Option<&str>], codec: kafka_protocol::records::Compression) -> Bytes {
@@ -451,7 +489,7 @@ mod tests {
         use kafka_protocol::records::Compression as C;
         for codec in [C::None, C::Gzip, C::Snappy, C::Lz4, C::Zstd] {
             let b = batch_with(&[Some("a"), Some("b"), None, Some("d")], codec);
-            let h = records::next_batch(&b).unwrap().unwrap();
+            let h = batch::next_batch(&b).unwrap().unwrap();
             let rs = records(&b, &h).unwrap();
             assert_eq!(rs.len(), 4, "{codec:?}");
             assert_eq!(rs[0].key.as_deref(), Some(&b"a"[..]));
@@ -461,7 +499,7 @@ mod tests {
             assert_eq!(rs[3].timestamp_delta, 3);
             let kept = vec![rs[0].clone(), rs[3].clone()];
             let rebuilt = rebuild(&h, &kept).unwrap();
-            let h2 = records::next_batch(&rebuilt).unwrap().unwrap();
+            let h2 = batch::next_batch(&rebuilt).unwrap().unwrap();
             assert_eq!(h2.records_count, 2);
             assert_eq!(h2.last_offset(), h.last_offset(), "the last offset is kept");
             assert_eq!(h2.attributes, h.attributes, "same codec");
@@ -478,10 +516,10 @@ mod tests {
 
     /// `b` with its header edited by `edit` and its CRC made right again.
     fn edited(b: &[u8], edit: impl FnOnce(&mut BatchHeader)) -> (Vec<u8>, BatchHeader) {
-        let mut h = records::next_batch(b).unwrap().unwrap();
+        let mut h = batch::next_batch(b).unwrap().unwrap();
         edit(&mut h);
-        let out = records::encode_batch(&h, &b[BATCH_HEADER_LEN..]);
-        let h = records::next_batch(&out).unwrap().unwrap();
+        let out = batch::encode_batch(&h, &b[BATCH_HEADER_LEN..]);
+        let h = batch::next_batch(&out).unwrap().unwrap();
         (out, h)
     }
 
@@ -498,7 +536,7 @@ mod tests {
     fn record_counts_that_lie_are_refused_for_every_codec() {
         for codec in all_codecs() {
             let b = batch_with(&[Some("a"), Some("b"), Some("c")], codec);
-            let h = records::next_batch(&b).unwrap().unwrap();
+            let h = batch::next_batch(&b).unwrap().unwrap();
             assert_eq!(count(&b, &h, 1 << 20).unwrap(), 3, "{codec:?}");
             for claimed in [i32::MAX, 4, 2, 1] {
                 let (lie, h) = edited(&b, |h| {
@@ -517,11 +555,11 @@ mod tests {
     fn bytes_after_a_compressed_payload_are_refused() {
         for codec in all_codecs().into_iter().skip(1) {
             let b = batch_with(&[Some("a"), Some("b")], codec);
-            let h = records::next_batch(&b).unwrap().unwrap();
+            let h = batch::next_batch(&b).unwrap().unwrap();
             let mut section = b[BATCH_HEADER_LEN..].to_vec();
             section.extend_from_slice(&[0x42; 16]);
-            let trailing = records::encode_batch(&h, &section);
-            let h = records::next_batch(&trailing).unwrap().unwrap();
+            let trailing = batch::encode_batch(&h, &section);
+            let h = batch::next_batch(&trailing).unwrap().unwrap();
             assert!(count(&trailing, &h, 1 << 20).is_err(), "{codec:?}");
         }
     }
@@ -570,7 +608,7 @@ mod tests {
             }],
             None,
         ));
-        let mut h = records::next_batch(&b).unwrap().unwrap();
+        let mut h = batch::next_batch(&b).unwrap().unwrap();
         h.records_count = 3;
         assert!(records(&b, &h).is_err());
     }
