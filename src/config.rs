@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::group::state::GroupConfig;
+use crate::log::config::LogConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -164,8 +165,6 @@ pub struct Config {
     pub queued_max_request_bytes: usize,
     pub group: GroupConfig,
 }
-
-pub use crate::log::config::LogConfig;
 
 impl Config {
     /// A configuration for tests and embedding: listen on `127.0.0.1:0`, data in `dir`.
@@ -459,18 +458,7 @@ pub fn read_properties(path: &Path) -> Result<HashMap<String, String>, ConfigErr
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(parse_properties(&text))
-}
-
-pub fn parse_properties(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|l| {
-            let at = l.find(['=', ':'])?;
-            Some((l[..at].trim().to_string(), l[at + 1..].trim().to_string()))
-        })
-        .collect()
+    Ok(crate::util::properties::parse(&text))
 }
 
 #[cfg(test)]

@@ -23,5 +23,5 @@ pub mod record;
 pub mod server;
 pub mod util;
 
-pub use broker::{start, RunningBroker};
 pub use config::Config;
+pub use server::{start, RunningBroker};

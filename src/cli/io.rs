@@ -28,7 +28,7 @@ pub async fn produce(
     let partitions = partitions_of(&mut client, topic).await?;
     let count = partitions.len() as i32;
     let mut by_partition: BTreeMap<i32, Vec<NewRecord>> = BTreeMap::new();
-    let now = crate::util::now_ms();
+    let now = crate::util::clock::now_ms();
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line?;
         let (key, value) = match key_separator.and_then(|sep| line.split_once(sep)) {

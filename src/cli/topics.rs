@@ -23,7 +23,7 @@ pub async fn list(bootstrap: &str, out: Output) -> Result<(), ClientError> {
             (
                 t.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
                 t.partitions.len(),
-                crate::util::uuid_to_base64(&t.topic_id),
+                crate::util::uuid::to_base64(&t.topic_id),
             )
         })
         .collect();
@@ -121,7 +121,7 @@ pub async fn describe(bootstrap: &str, name: &str, out: Output) -> Result<(), Cl
             overrides.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         out.print_json(json!({
             "name": name,
-            "topicId": crate::util::uuid_to_base64(&t.topic_id),
+            "topicId": crate::util::uuid::to_base64(&t.topic_id),
             "partitions": parts,
             "configs": cfg,
         }));
@@ -134,7 +134,7 @@ pub async fn describe(bootstrap: &str, name: &str, out: Output) -> Result<(), Cl
         .join(",");
     println!(
         "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tConfigs: {cfg}\n",
-        crate::util::uuid_to_base64(&t.topic_id),
+        crate::util::uuid::to_base64(&t.topic_id),
         partitions.len()
     );
     let rows: Vec<Vec<String>> = partitions

@@ -1,4 +1,5 @@
 //! Broker identity: node id, cluster id, and producer-id allocation.
 
-pub mod metadata;
+pub mod meta_properties;
+pub mod metadata_cache;
 pub mod producer_ids;

@@ -37,7 +37,7 @@ impl ProducerIdManager {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.0 >= state.1 {
             let end = state.0 + BLOCK;
-            util::write_atomically(&self.path, end.to_string().as_bytes())?;
+            util::fs::write_atomically(&self.path, end.to_string().as_bytes())?;
             state.1 = end;
         }
         let id = state.0;

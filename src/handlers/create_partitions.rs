@@ -10,7 +10,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::log::manager::is_internal_topic;
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 /// Check that the topic can grow to `count` partitions.
 fn check(broker: &Broker, name: &str, count: i32, assigned: Option<usize>) -> Result<()> {
@@ -66,7 +66,7 @@ pub async fn handle(
             match check(broker, t.name.as_str(), t.count, assigned) {
                 Ok(()) if !request.validate_only => {
                     let (b, name, count) = (broker.clone(), t.name.to_string(), t.count);
-                    crate::util::blocking(move || b.logs.add_partitions(&name, count, now_ms())).await
+                    crate::util::fs::blocking(move || b.logs.add_partitions(&name, count, now_ms())).await
                 }
                 checked => checked,
             }

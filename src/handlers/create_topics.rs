@@ -13,7 +13,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::log::config::describe_topic;
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 /// Partition count, replication factor and validated configs.
 fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<String, String>)> {
@@ -91,7 +91,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
                 // Thousands of partitions take seconds of file work: off the
                 // async workers, so other connections are served meanwhile.
                 let (b, name, c) = (broker.clone(), t.name.to_string(), configs.clone());
-                crate::util::blocking(move || b.logs.create_topic(&name, partitions, &c, now_ms()))
+                crate::util::fs::blocking(move || b.logs.create_topic(&name, partitions, &c, now_ms()))
                     .await
                     .map(|topic| (topic.id, partitions, replication, configs))
             }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse {

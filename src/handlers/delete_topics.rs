@@ -10,7 +10,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::log::manager::is_internal_topic;
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 async fn delete(broker: &Arc<Broker>, name: Option<&str>, id: uuid::Uuid) -> Result<(String, uuid::Uuid)> {
     let name = match name {
@@ -29,7 +29,7 @@ async fn delete(broker: &Arc<Broker>, name: Option<&str>, id: uuid::Uuid) -> Res
         });
     }
     let (b, n) = (broker.clone(), name.clone());
-    let id = crate::util::blocking(move || b.logs.delete_topic(&n)).await?;
+    let id = crate::util::fs::blocking(move || b.logs.delete_topic(&n)).await?;
     // Committed offsets of a deleted topic go with it.
     broker.groups.topic_deleted(&name, now_ms()).await?;
     Ok((name, id))

@@ -25,7 +25,7 @@ pub async fn handle(
         .canonicalize()
         .unwrap_or(broker.config.data_dir.clone());
     result.log_dir = StrBytes::from_string(dir.display().to_string());
-    let (total, usable) = crate::util::disk_space(&dir).unwrap_or((-1, -1));
+    let (total, usable) = crate::util::fs::disk_space(&dir).unwrap_or((-1, -1));
     result.total_bytes = total;
     result.usable_bytes = usable;
     for topic in broker.logs.topics() {

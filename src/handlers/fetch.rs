@@ -17,7 +17,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::log::manager::Topic;
-use crate::server::response::Splices;
+use crate::protocol::response::{Spliced, Splices};
 
 /// The topics of a request, resolved once (by id from v13, by name before).
 struct Wanted {
@@ -134,7 +134,7 @@ fn resolve(broker: &Broker, version: i16, topics: Vec<FetchTopic>) -> Vec<Wanted
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> (FetchResponse, Splices) {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> Spliced<FetchResponse> {
     let version = ctx.api_version;
     let wanted = resolve(broker, version, request.topics);
     // The broker's fetch.max.bytes caps what a client may ask for.
@@ -157,7 +157,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         }
         let (response, splices, bytes, any_error) = read_once(&wanted, version, max_bytes);
         if bytes >= min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
-            return (response, splices);
+            return Spliced {
+                message: response,
+                splices,
+            };
         }
         tokio::select! {
             _ = waker.notified() => {}

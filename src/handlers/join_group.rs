@@ -13,7 +13,7 @@ use super::{str_bytes, unless_shutting_down, RequestContext};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::group::member::JoinArgs;
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: JoinGroupRequest) -> JoinGroupResponse {

@@ -14,7 +14,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::log::manager::{is_internal_topic, validate_topic_name, Topic};
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 /// Kafka's value for "authorized operations were not requested".
 const OPERATIONS_OMITTED: i32 = i32::MIN;

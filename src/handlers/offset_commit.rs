@@ -9,7 +9,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::store::CommittedOffset;
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse {

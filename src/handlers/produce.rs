@@ -8,12 +8,12 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::RequestContext;
+use super::{RequestContext, Unanswered};
 use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::log::manager::is_internal_topic;
 use crate::log::partition_log::{AppendInfo, Partition};
-use crate::util::now_ms;
+use crate::util::clock::now_ms;
 
 fn partition_error(index: i32, e: &Error) -> PartitionProduceResponse {
     let mut r = PartitionProduceResponse::default();
@@ -73,8 +73,11 @@ impl Appended {
 /// Append every batch, then (acks=-1) wait until they are durable. Everything up to
 /// the wait runs before the connection's next request is handled.
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> ProduceResponse {
-    append(broker, request).durable().await
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Unanswered<ProduceResponse> {
+    // acks=0: the client expects no response at all.
+    let answered = request.acks != 0;
+    let response = append(broker, request).durable().await;
+    Unanswered(answered.then_some(response))
 }
 
 /// Append every partition's batch, in the order of the request.

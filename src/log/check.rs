@@ -180,7 +180,7 @@ pub fn repair(data_dir: &Path, check: &PartitionCheck) -> io::Result<Vec<String>
     if !done.is_empty() {
         remove_if_present(&dir.join(SNAPSHOT_FILE))?;
         remove_if_present(&data_dir.join(CLEAN_SHUTDOWN_FILE))?;
-        crate::util::sync_dir(dir)?;
+        crate::util::fs::sync_dir(dir)?;
     }
     Ok(done)
 }

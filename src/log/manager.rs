@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
 
 use super::partition_log::Partition;
-use crate::config::LogConfig;
 use crate::error::{Error, Result};
+use crate::log::config::LogConfig;
 use crate::util;
 
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -118,13 +118,13 @@ fn delete_dir_name(topic: &str, partition: i32, id: &Uuid) -> String {
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
     let text = std::fs::read_to_string(dir.join(PARTITION_METADATA)).ok()?;
-    let props = crate::config::parse_properties(&text);
-    util::uuid_from_base64(props.get("topic_id")?)
+    let props = crate::util::properties::parse(&text);
+    util::uuid::from_base64(props.get("topic_id")?)
 }
 
 pub(crate) fn read_overrides(dir: &Path) -> BTreeMap<String, String> {
     match std::fs::read_to_string(dir.join(TOPIC_CONFIG)) {
-        Ok(text) => crate::config::parse_properties(&text).into_iter().collect(),
+        Ok(text) => crate::util::properties::parse(&text).into_iter().collect(),
         Err(_) => BTreeMap::new(),
     }
 }
@@ -134,12 +134,12 @@ fn write_overrides(dir: &Path, overrides: &BTreeMap<String, String>) -> std::io:
     for (k, v) in overrides {
         text.push_str(&format!("{k}={v}\n"));
     }
-    util::write_atomically(&dir.join(TOPIC_CONFIG), text.as_bytes())
+    util::fs::write_atomically(&dir.join(TOPIC_CONFIG), text.as_bytes())
 }
 
 fn write_topic_id(dir: &Path, id: &Uuid) -> std::io::Result<()> {
-    let text = format!("version: 0\ntopic_id: {}\n", util::uuid_to_base64(id));
-    util::write_atomically(&dir.join(PARTITION_METADATA), text.as_bytes())
+    let text = format!("version: 0\ntopic_id: {}\n", util::uuid::to_base64(id));
+    util::fs::write_atomically(&dir.join(PARTITION_METADATA), text.as_bytes())
 }
 
 impl LogManager {
@@ -204,7 +204,7 @@ impl LogManager {
         }
         if clean {
             std::fs::remove_file(&marker)?;
-            util::sync_dir(dir)?;
+            util::fs::sync_dir(dir)?;
         }
         tracing::info!(topics = topics.len(), clean_shutdown = clean, "log manager loaded");
         Ok(LogManager {
@@ -305,7 +305,7 @@ impl LogManager {
                 }
             }
         }
-        util::sync_dir(&self.dir)?;
+        util::fs::sync_dir(&self.dir)?;
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id,
@@ -316,7 +316,7 @@ impl LogManager {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), topic.clone());
-        tracing::info!(topic = name, partitions, topic_id = %util::uuid_to_base64(&id), "created topic");
+        tracing::info!(topic = name, partitions, topic_id = %util::uuid::to_base64(&id), "created topic");
         Ok(topic)
     }
 
@@ -402,7 +402,7 @@ impl LogManager {
                 let _ = std::fs::remove_dir_all(partition_dir(&self.dir, name, p));
             }
         };
-        if let Err(e) = made.and_then(|_| Ok(util::sync_dir(&self.dir)?)) {
+        if let Err(e) = made.and_then(|_| Ok(util::fs::sync_dir(&self.dir)?)) {
             tracing::error!(topic = name, error = %e, "cannot add partitions");
             drop(partitions);
             remove_new();
@@ -460,7 +460,7 @@ impl LogManager {
             }
             doomed.push((p.dir().to_path_buf(), to));
         }
-        util::sync_dir(&self.dir)?;
+        util::fs::sync_dir(&self.dir)?;
         topics.remove(name);
         drop(topics);
         for (_, d) in doomed {
@@ -499,7 +499,7 @@ impl LogManager {
             tracing::error!(error = %e, "shutdown was not clean; the next start recovers the log");
             return Err(e.into());
         }
-        util::write_atomically(&self.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        util::fs::write_atomically(&self.dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
         Ok(())
     }
 }

@@ -22,8 +22,8 @@ use tokio::sync::Notify;
 
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
-use crate::config::LogConfig;
 use crate::error::{Error, Result};
+use crate::log::config::LogConfig;
 use crate::record::batch::{self, BatchHeader};
 use crate::record::file_slice::FileSlice;
 use crate::record::records::{self, Walk};
@@ -448,7 +448,7 @@ impl Partition {
                 f.sync_data()?;
             }
             if dir_dirty {
-                crate::util::sync_dir(&dir)?;
+                crate::util::fs::sync_dir(&dir)?;
             }
             Ok(())
         })

@@ -146,7 +146,7 @@ impl ProducerStateManager {
         }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
-        crate::util::write_atomically(&dir.join(SNAPSHOT_FILE), &out)
+        crate::util::fs::write_atomically(&dir.join(SNAPSHOT_FILE), &out)
     }
 
     /// The log end offset an intact snapshot was taken at (a clean shutdown's).

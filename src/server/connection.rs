@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::limits::{Reservation, ServerLimits};
-use crate::broker::{Broker, ListenerInfo};
+use crate::broker::Broker;
+use crate::cluster::metadata_cache::ListenerInfo;
 use crate::handlers::{self, Reply, RequestContext};
 use crate::protocol::frame::parse_frame;
 use crate::protocol::header::parse_request;

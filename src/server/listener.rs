@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::connection::Connection;
 use super::limits::ServerLimits;
-use crate::broker::{Broker, ListenerInfo};
+use crate::broker::Broker;
+use crate::cluster::metadata_cache::ListenerInfo;
 
 /// How long in-flight requests get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

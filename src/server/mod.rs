@@ -1,6 +1,117 @@
-//! Sockets: accepting connections and running each one.
+//! Sockets: binding the listeners, accepting connections and running each one;
+//! starting and stopping a whole broker.
 
 pub mod connection;
 pub mod limits;
 pub mod listener;
-pub mod response;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::cluster::metadata_cache::ListenerInfo;
+use crate::config::{Config, Listener};
+use crate::error::Result;
+
+/// A broker serving in the background.
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    pub listeners: Vec<ListenerInfo>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl RunningBroker {
+    /// The address of the first listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.listeners[0].bound
+    }
+
+    /// Stop accepting, answer what is in flight, flush and close the log.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Wait until the broker stops (it stops only through `shutdown`).
+    pub async fn wait(self) -> Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// A handle that triggers shutdown from elsewhere (e.g. a signal handler).
+    pub fn shutdown_trigger(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+fn advertised_for(config: &Config, listener: &Listener, bound: SocketAddr) -> (String, i32) {
+    match config.advertised_listeners.iter().find(|a| a.name == listener.name) {
+        Some(a) if a.port != 0 => (a.host.clone(), a.port as i32),
+        Some(a) => (a.host.clone(), bound.port() as i32),
+        None => {
+            let host = if bound.ip().is_unspecified() {
+                "localhost".to_string()
+            } else {
+                bound.ip().to_string()
+            };
+            (host, bound.port() as i32)
+        }
+    }
+}
+
+/// Open the data directory, bind every listener and start serving.
+pub async fn start(config: Config) -> Result<RunningBroker> {
+    let started = std::time::Instant::now();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let broker = Arc::new(Broker::open(config, shutdown_rx.clone())?);
+    let config = &broker.config;
+    let mut bound = Vec::new();
+    let mut listeners = Vec::new();
+    for l in &config.listeners {
+        let socket = TcpListener::bind(l.address()).await?;
+        let addr = socket.local_addr()?;
+        let (advertised_host, advertised_port) = advertised_for(config, l, addr);
+        let info = ListenerInfo {
+            name: l.name.clone(),
+            bound: addr,
+            advertised_host,
+            advertised_port,
+        };
+        tracing::info!(
+            listener = %info.name,
+            listen = %addr,
+            advertised = %format!("{}:{}", info.advertised_host, info.advertised_port),
+            data_dir = %config.data_dir.display(),
+            cluster_id = %broker.identity.cluster_id,
+            node_id = broker.node_id(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "strom is serving"
+        );
+        bound.push((socket, Arc::new(info.clone())));
+        listeners.push(info);
+    }
+    let background = broker.spawn_background(&shutdown_rx);
+    let serving = broker.clone();
+    let task = tokio::spawn(async move {
+        listener::serve(serving.clone(), bound, shutdown_rx).await;
+        for task in background {
+            task.abort();
+        }
+        let closing = serving.clone();
+        tokio::task::spawn_blocking(move || closing.logs.close())
+            .await
+            .map_err(std::io::Error::other)??;
+        tracing::info!("strom stopped cleanly");
+        Ok(())
+    });
+    Ok(RunningBroker {
+        broker,
+        listeners,
+        shutdown: shutdown_tx,
+        task,
+    })
+}

@@ -57,7 +57,7 @@ pub(super) fn recover_swaps(dir: &Path) -> io::Result<()> {
             std::fs::rename(&path, segment::segment_path(dir, base, "log"))?;
         }
     }
-    crate::util::sync_dir(dir)
+    crate::util::fs::sync_dir(dir)
 }
 
 /// The batches of a segment file one at a time, each read on its own: memory is
@@ -220,7 +220,7 @@ impl Partition {
         let cleaned = path_with(&self.dir, base, ".cleaned");
         let swap = path_with(&self.dir, base, ".swap");
         std::fs::rename(&cleaned, &swap)?;
-        crate::util::sync_dir(&self.dir)?;
+        crate::util::fs::sync_dir(&self.dir)?;
         let mut log = self.lock();
         let Some(old) = log.sealed.remove(&base) else {
             // Deleted by retention or DeleteRecords meanwhile: nothing to replace.
@@ -230,7 +230,7 @@ impl Partition {
         };
         old.delete_files()?;
         std::fs::rename(&swap, segment::segment_path(&self.dir, base, "log"))?;
-        crate::util::sync_dir(&self.dir)?;
+        crate::util::fs::sync_dir(&self.dir)?;
         let interval = self.config().index_interval_bytes;
         // A new file, indexes to build: read it all (which also checks it).
         let reopened = LogSegment::open(&self.dir, base, Open::Recover, interval, |_| {})?;

@@ -33,7 +33,7 @@ impl PartitionLog {
     fn advance_log_start(&mut self, dir: &Path, offset: i64) -> io::Result<()> {
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
-            crate::util::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())?;
+            crate::util::fs::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())?;
         }
         Ok(())
     }

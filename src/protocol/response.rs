@@ -86,6 +86,13 @@ impl Splices {
     }
 }
 
+/// A response message whose record fields are stand-ins for the file ranges in
+/// `splices` (a fetch response).
+pub struct Spliced<T> {
+    pub message: T,
+    pub splices: Splices,
+}
+
 /// One piece of a response.
 #[derive(Debug)]
 pub enum Chunk {

@@ -28,7 +28,7 @@ impl ClusterIdentity {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(META_PROPERTIES);
         if path.exists() {
-            let props = crate::config::read_properties(&path).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+            let props = util::properties::parse(&std::fs::read_to_string(&path)?);
             let recorded: Option<i32> = props.get("node.id").and_then(|v| v.parse().ok());
             if recorded.is_some_and(|r| r != node_id) {
                 return Err(Error::InvalidRequest(format!(
@@ -44,9 +44,9 @@ impl ClusterIdentity {
                 });
             }
         }
-        let cluster_id = util::uuid_to_base64(&uuid::Uuid::new_v4());
+        let cluster_id = util::uuid::to_base64(&uuid::Uuid::new_v4());
         let text = format!("#strom broker identity\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n");
-        util::write_atomically(&path, text.as_bytes())?;
+        util::fs::write_atomically(&path, text.as_bytes())?;
         Ok(ClusterIdentity { node_id, cluster_id })
     }
 }
