@@ -14,13 +14,16 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::group::coordinator::GroupCoordinator;
 use crate::log::manager::LogManager;
+use crate::replica::replica_manager::ReplicaManager;
 use crate::util::clock::now_ms;
 
 /// Everything a request handler may reach.
 pub struct Broker {
     pub config: Config,
     pub identity: ClusterIdentity,
-    pub logs: LogManager,
+    pub logs: Arc<LogManager>,
+    /// Appends with acks and fetches with waits (Kafka's ReplicaManager).
+    pub replicas: ReplicaManager,
     pub producer_ids: ProducerIdManager,
     pub groups: GroupCoordinator,
     /// Flips to `true` when shutdown begins; long waits select on it.
@@ -32,12 +35,13 @@ impl Broker {
     /// ids and the group coordinator's state.
     pub fn open(config: Config, shutting_down: watch::Receiver<bool>) -> Result<Broker> {
         let identity = ClusterIdentity::load_or_create(&config.data_dir, config.node_id)?;
-        let logs = LogManager::open(&config.data_dir, config.log.clone(), now_ms())?;
+        let logs = Arc::new(LogManager::open(&config.data_dir, config.log.clone(), now_ms())?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
         Ok(Broker {
             config,
             identity,
+            replicas: ReplicaManager::new(logs.clone(), shutting_down.clone()),
             logs,
             producer_ids,
             groups,
@@ -97,7 +101,7 @@ async fn every_partition(
     interval_ms: u64,
     what: &'static str,
     mut shutdown: watch::Receiver<bool>,
-    work: fn(&crate::log::partition_log::Partition, i64) -> crate::error::Result<()>,
+    work: fn(&crate::log::unified_log::UnifiedLog, i64) -> crate::error::Result<()>,
 ) {
     let tick = Duration::from_millis(interval_ms.max(10));
     loop {

@@ -34,6 +34,8 @@ pub enum Error {
     CorruptMessage(&'static str),
     #[error("invalid record: {0}")]
     InvalidRecord(&'static str),
+    #[error("acks={0}: only 0, 1 and -1 (all) are valid")]
+    InvalidRequiredAcks(i16),
     #[error("producer {producer_id}: out of order sequence {found}, expected {expected}")]
     OutOfOrderSequence {
         producer_id: i64,
@@ -106,6 +108,7 @@ impl Error {
             Error::MessageTooLarge { .. } => E::MessageTooLarge,
             Error::CorruptMessage(_) => E::CorruptMessage,
             Error::InvalidRecord(_) => E::InvalidRecord,
+            Error::InvalidRequiredAcks(_) => E::InvalidRequiredAcks,
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::TransactionsUnsupported => E::TransactionalIdAuthorizationFailed,

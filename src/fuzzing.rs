@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::handlers::APIS;
 use crate::log::config::LogConfig;
-use crate::log::partition_log::Partition;
+use crate::log::unified_log::UnifiedLog;
 use crate::protocol::frame::parse_frame;
 use crate::protocol::header::parse_request;
 use crate::record::batch::{self, BatchHeader, BATCH_HEADER_LEN};
@@ -108,7 +108,7 @@ pub fn segment(data: &[u8], dir: &Path) {
     if write("log", log).and_then(|_| write("index", index)).is_err() {
         return;
     }
-    let Ok(p) = Partition::open("fuzz", 0, dir, LogConfig::default(), clean, 0) else {
+    let Ok(p) = UnifiedLog::open("fuzz", 0, dir, LogConfig::default(), clean, 0) else {
         return;
     };
     let (start, end) = p.offsets();

@@ -4,7 +4,7 @@
 //! - [`protocol`]: TCP bytes → frames → request headers; record batches as opaque bytes.
 //! - [`server`]: one task per connection; responses in request order; shutdown.
 //! - [`handlers`]: one file per Kafka API; decode → validate → call the domain → respond.
-//! - [`log`]: the record-batch log store (LogManager, Partition, LogSegment, indexes).
+//! - [`log`]: the record-batch log store (LogManager, UnifiedLog, LogSegment, indexes).
 //! - [`group`]: the group coordinator (classic protocol) and committed offsets.
 //! - [`cluster`]: broker identity and producer ids.
 
@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod log;
 pub mod protocol;
 pub mod record;
+pub mod replica;
 pub mod server;
 pub mod util;
 

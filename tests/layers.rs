@@ -33,7 +33,10 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
 /// The code of a file without comments and without its `#[cfg(test)] mod tests`
 /// (tests may reach anywhere).
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests").or_else(|| text.find("#[cfg(test)]\npub(crate) mod tests")) {
+    let text = match text
+        .find("#[cfg(test)]\nmod tests")
+        .or_else(|| text.find("#[cfg(test)]\npub(crate) mod tests"))
+    {
         Some(at) => &text[..at],
         None => text,
     };
@@ -51,7 +54,10 @@ fn crate_paths(code: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut rest = code;
     while let Some(at) = rest.find("crate::") {
-        let preceded_by_word = rest[..at].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let preceded_by_word = rest[..at]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
         rest = &rest[at + "crate::".len()..];
         if preceded_by_word {
             continue;
@@ -96,12 +102,7 @@ fn graph(depth: usize) -> Graph {
 
 /// A circle of modules, if there is one.
 fn circle(g: &Graph) -> Option<Vec<String>> {
-    fn visit(
-        g: &Graph,
-        node: &str,
-        stack: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
+    fn visit(g: &Graph, node: &str, stack: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
         if let Some(at) = stack.iter().position(|n| n == node) {
             let mut c = stack[at..].to_vec();
             c.push(node.to_string());
@@ -140,15 +141,33 @@ fn nothing_imports_upward() {
     let g = graph(1);
     // (module, modules it must not name)
     let rules: &[(&str, &[&str])] = &[
-        ("record", &["protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster", "config"]),
-        ("protocol", &["server", "handlers", "broker", "replica", "log", "group", "cluster"]),
-        ("log", &["protocol", "server", "handlers", "broker", "replica", "group", "cluster", "config"]),
+        (
+            "record",
+            &[
+                "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster", "config",
+            ],
+        ),
+        (
+            "protocol",
+            &["server", "handlers", "broker", "replica", "log", "group", "cluster"],
+        ),
+        (
+            "log",
+            &[
+                "protocol", "server", "handlers", "broker", "replica", "group", "cluster", "config",
+            ],
+        ),
         ("replica", &["protocol", "server", "handlers", "broker"]),
         ("group", &["protocol", "server", "handlers", "broker", "replica"]),
         ("cluster", &["protocol", "server", "handlers", "broker"]),
         ("handlers", &["server"]),
         ("broker", &["server", "handlers", "protocol"]),
-        ("util", &["record", "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster"]),
+        (
+            "util",
+            &[
+                "record", "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster",
+            ],
+        ),
     ];
     let mut wrong = Vec::new();
     for (module, forbidden) in rules {

@@ -15,7 +15,7 @@ use super::state::{Group, GroupConfig, GroupState};
 use super::store::{self, CommittedOffset, GroupRecord, MemberRecord, StoreRecord};
 use crate::error::{Error, Result};
 use crate::log::manager::{LogManager, OFFSETS_TOPIC};
-use crate::log::partition_log::Partition;
+use crate::log::unified_log::UnifiedLog;
 
 /// Kafka's offset.metadata.max.bytes.
 const OFFSET_METADATA_MAX_BYTES: usize = 4096;
@@ -50,7 +50,7 @@ pub struct MemberDescription {
 
 pub struct GroupCoordinator {
     config: GroupConfig,
-    log: Arc<Partition>,
+    log: Arc<UnifiedLog>,
     inner: Mutex<Inner>,
 }
 

@@ -215,6 +215,12 @@ pub async fn unless_shutting_down<T>(
     }
 }
 
+/// The error code and message of a failed partition, group or resource, as
+/// every response that carries both sets them.
+pub fn error_message(e: &crate::error::Error) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+    (e.wire_code(), Some(str_bytes(&e.to_string())))
+}
+
 /// A response string from a Rust one.
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use super::index_file::IndexFile;
 use super::manager::CLEAN_SHUTDOWN_FILE;
 use super::offset_index::OffsetIndex;
-use super::partition_log::list_segments;
 use super::producer_state::SNAPSHOT_FILE;
 use super::segment::{scan_why, segment_path, Check};
+use super::unified_log::list_segments;
 
 /// One thing found wrong.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
-use super::partition_log::Partition;
+use super::unified_log::UnifiedLog;
 use crate::error::{Error, Result};
 use crate::log::config::LogConfig;
 use crate::util;
@@ -40,7 +40,7 @@ const TOPIC_CONFIG: &str = "topic-config.properties";
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
-    pub partitions: Vec<Arc<Partition>>,
+    pub partitions: Vec<Arc<UnifiedLog>>,
     /// The topic's config overrides (Kafka's DYNAMIC_TOPIC_CONFIG), normalised.
     overrides: RwLock<BTreeMap<String, String>>,
 }
@@ -190,7 +190,7 @@ impl LogManager {
             });
             let partitions = dirs
                 .into_iter()
-                .map(|(p, d)| Partition::open(&name, p, &d, config.clone(), clean, now_ms).map(Arc::new))
+                .map(|(p, d)| UnifiedLog::open(&name, p, &d, config.clone(), clean, now_ms).map(Arc::new))
                 .collect::<Result<Vec<_>>>()?;
             topics.insert(
                 name.clone(),
@@ -234,7 +234,7 @@ impl LogManager {
         all
     }
 
-    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<UnifiedLog>> {
         self.topic(topic)
             .and_then(|t| {
                 usize::try_from(partition)
@@ -292,7 +292,7 @@ impl LogManager {
                     }
                 })
                 .map_err(Error::from)
-                .and_then(|_| Partition::open(name, p, &dir, config.clone(), true, now_ms));
+                .and_then(|_| UnifiedLog::open(name, p, &dir, config.clone(), true, now_ms));
             match made {
                 Ok(part) => opened.push(Arc::new(part)),
                 Err(e) => {
@@ -387,7 +387,7 @@ impl LogManager {
             let dir = partition_dir(&self.dir, name, p);
             std::fs::create_dir_all(&dir)?;
             write_topic_id(&dir, &topic.id)?;
-            partitions.push(Arc::new(Partition::open(
+            partitions.push(Arc::new(UnifiedLog::open(
                 name,
                 p,
                 &dir,
@@ -474,7 +474,7 @@ impl LogManager {
     }
 
     /// Partitions whose unflushed data is older than their `flush.ms`.
-    pub fn flush_overdue(&self, now_ms: i64) -> Vec<Arc<Partition>> {
+    pub fn flush_overdue(&self, now_ms: i64) -> Vec<Arc<UnifiedLog>> {
         self.read_topics()
             .values()
             .flat_map(|t| t.partitions.iter())

@@ -1,5 +1,5 @@
 //! The record-batch log store, in Kafka's vocabulary: a [`manager::LogManager`]
-//! owns topics; each partition is a [`partition_log::Partition`] made of
+//! owns topics; each partition is a [`unified_log::UnifiedLog`] made of
 //! [`segment`]s, each with an [`offset_index`] and a [`time_index`].
 
 pub mod check;
@@ -7,7 +7,7 @@ pub mod config;
 pub(crate) mod index_file;
 pub mod manager;
 pub mod offset_index;
-pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
 pub mod time_index;
+pub mod unified_log;

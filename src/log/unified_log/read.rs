@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Partition {
+impl UnifiedLog {
     /// Whole batches from `offset` on, up to `max_bytes` but at least one batch.
     /// Empty when `offset` is the log end offset.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Bytes> {

@@ -39,7 +39,7 @@ impl PartitionLog {
     }
 }
 
-fn delete_files(partition: &Partition, doomed: Vec<SealedSegment>) {
+fn delete_files(partition: &UnifiedLog, doomed: Vec<SealedSegment>) {
     for seg in doomed {
         if let Err(e) = seg.delete_files() {
             tracing::error!(topic = %partition.topic, partition = partition.index, base = seg.base_offset, error = %e, "cannot delete segment files");
@@ -47,7 +47,7 @@ fn delete_files(partition: &Partition, doomed: Vec<SealedSegment>) {
     }
 }
 
-impl Partition {
+impl UnifiedLog {
     /// DeleteRecords: make `offset` (−1: the high watermark) the new log start
     /// offset, deleting segments that end before it. Returns the new low watermark.
     pub fn delete_records(&self, offset: i64) -> Result<i64> {

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
@@ -42,15 +41,13 @@ pub struct AppendInfo {
     pub log_append_time: i64,
 }
 
-pub struct Partition {
+pub struct UnifiedLog {
     pub topic: String,
     pub index: i32,
     dir: PathBuf,
     /// The topic's effective config; replaced when the topic's configs change.
     config: std::sync::RwLock<Arc<LogConfig>>,
     log: Mutex<PartitionLog>,
-    /// Long-polling fetches to wake on the next append.
-    waiters: Mutex<Vec<Arc<Notify>>>,
     /// Serialises fsyncs; whoever holds it syncs everything appended so far, so one
     /// fsync covers every batch that arrived while the previous one ran.
     flush_lock: tokio::sync::Mutex<()>,
@@ -154,11 +151,18 @@ pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     Ok(bases)
 }
 
-impl Partition {
+impl UnifiedLog {
     /// Open the partition in `dir`, creating an empty log if there is none. After an
     /// unclean shutdown (`clean == false`) the active segment is recovered batch by
     /// batch and its torn tail truncated.
-    pub fn open(topic: &str, index: i32, dir: &Path, config: LogConfig, clean: bool, now_ms: i64) -> Result<Partition> {
+    pub fn open(
+        topic: &str,
+        index: i32,
+        dir: &Path,
+        config: LogConfig,
+        clean: bool,
+        now_ms: i64,
+    ) -> Result<UnifiedLog> {
         std::fs::create_dir_all(dir)?;
         cleaner::recover_swaps(dir)?;
         let bases = list_segments(dir)?;
@@ -256,7 +260,7 @@ impl Partition {
             .max(first_base)
             .min(active.next_offset());
         let leo = active.next_offset();
-        Ok(Partition {
+        Ok(UnifiedLog {
             topic: topic.to_string(),
             index,
             dir: dir.to_path_buf(),
@@ -272,7 +276,6 @@ impl Partition {
                 last_flush_ms: now_ms,
                 cleaned_up_to: 0,
             }),
-            waiters: Mutex::new(Vec::new()),
             flush_lock: tokio::sync::Mutex::new(()),
             flushed_offset: AtomicI64::new(if clean { leo } else { 0 }),
             fsyncs: AtomicU64::new(0),
@@ -402,25 +405,7 @@ impl Partition {
             log_append_time,
         };
         drop(log);
-        self.wake_waiters();
         Ok(info)
-    }
-
-    fn wake_waiters(&self) {
-        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
-        for w in waiters {
-            w.notify_one();
-        }
-    }
-
-    /// Ask to be woken (once) by the next append. Registrations of fetches that
-    /// have since finished are dropped here.
-    pub fn register_waiter(&self, waker: &Arc<Notify>) {
-        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        waiters.retain(|w| Arc::strong_count(w) > 1);
-        if !waiters.iter().any(|w| Arc::ptr_eq(w, waker)) {
-            waiters.push(waker.clone());
-        }
     }
 
     /// Make everything up to `offset` durable. Concurrent callers share fsyncs:

@@ -11,14 +11,14 @@ fn config() -> LogConfig {
     }
 }
 
-fn append_n(p: &Partition, batches: usize, per_batch: i32) {
+fn append_n(p: &UnifiedLog, batches: usize, per_batch: i32) {
     for i in 0..batches {
         let b = sample_batch(per_batch, 1_000 + i as i64 * 10);
         p.append(&b, 0).unwrap();
     }
 }
 
-fn read_all(p: &Partition, from: i64) -> Vec<i64> {
+fn read_all(p: &UnifiedLog, from: i64) -> Vec<i64> {
     let mut offset = from;
     let mut bases = Vec::new();
     loop {
@@ -36,7 +36,7 @@ fn read_all(p: &Partition, from: i64) -> Vec<i64> {
 #[test]
 fn appends_assign_offsets_and_reads_return_whole_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     append_n(&p, 50, 3);
     assert_eq!(p.log_end_offset(), 150);
     let bases = read_all(&p, 0);
@@ -56,13 +56,13 @@ fn segments_roll_on_size_and_reads_cross_them() {
         segment_bytes: 1024,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
     append_n(&p, 40, 2);
     assert!(p.segment_count() > 3, "{} segments", p.segment_count());
     assert_eq!(read_all(&p, 0).len(), 40);
     p.close().unwrap();
     drop(p);
-    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
     assert_eq!(p.log_end_offset(), 80);
     assert_eq!(read_all(&p, 0).len(), 40);
     assert_eq!(read_all(&p, 41)[0], 40);
@@ -75,7 +75,7 @@ fn segments_roll_on_age() {
         roll_ms: 1000,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
     p.append(&sample_batch(1, 0), 10_000).unwrap();
     p.append(&sample_batch(1, 0), 10_500).unwrap();
     assert_eq!(p.segment_count(), 1);
@@ -86,7 +86,7 @@ fn segments_roll_on_age() {
 #[test]
 fn recovery_truncates_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     append_n(&p, 10, 2);
     drop(p); // no clean close: a crash
     let log = segment::segment_path(dir.path(), 0, "log");
@@ -94,7 +94,7 @@ fn recovery_truncates_a_torn_tail() {
     let mut torn = std::fs::read(&log).unwrap();
     torn.extend_from_slice(&sample_batch(4, 0)[..30]);
     std::fs::write(&log, &torn).unwrap();
-    let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), false, 0).unwrap();
     assert_eq!(std::fs::metadata(&log).unwrap().len(), good);
     assert_eq!(p.log_end_offset(), 20);
     assert_eq!(read_all(&p, 0).len(), 10);
@@ -106,7 +106,7 @@ fn recovery_truncates_a_torn_tail() {
 #[test]
 fn recovery_truncates_a_corrupted_batch_and_what_follows() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     append_n(&p, 10, 2);
     drop(p);
     let log = segment::segment_path(dir.path(), 0, "log");
@@ -114,7 +114,7 @@ fn recovery_truncates_a_corrupted_batch_and_what_follows() {
     let batch_len = sample_batch(2, 0).len();
     data[batch_len * 7 + 70] ^= 0x55; // inside the 8th batch's records
     std::fs::write(&log, &data).unwrap();
-    let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), false, 0).unwrap();
     assert_eq!(p.log_end_offset(), 14);
     assert_eq!(std::fs::metadata(&log).unwrap().len(), (batch_len * 7) as u64);
 }
@@ -126,13 +126,13 @@ fn missing_or_corrupt_indexes_are_rebuilt() {
         segment_bytes: 2048,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
     append_n(&p, 60, 2);
     p.close().unwrap();
     drop(p);
     std::fs::remove_file(segment::segment_path(dir.path(), 0, "index")).unwrap();
     std::fs::write(segment::segment_path(dir.path(), 0, "timeindex"), [7u8; 5]).unwrap();
-    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
     assert_eq!(read_all(&p, 0).len(), 60);
     assert_eq!(p.offset_for_timestamp(1_000).unwrap(), Some((1_000, 0)));
     assert!(
@@ -150,7 +150,7 @@ fn timestamps_find_offsets() {
         segment_bytes: 1500,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
     // batch i has records with timestamps 1000+10i, 1000+10i+1, 1000+10i+2
     append_n(&p, 30, 3);
     assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((1000, 0)));
@@ -164,7 +164,7 @@ fn timestamps_find_offsets() {
 #[test]
 fn idempotent_retries_are_acknowledged_with_original_offsets() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     let idempotent = |seq: i32| {
         let mut b = sample_batch(2, 0);
         b[43..51].copy_from_slice(&5i64.to_be_bytes());
@@ -185,11 +185,11 @@ fn idempotent_retries_are_acknowledged_with_original_offsets() {
     // The state survives a clean restart through the snapshot…
     p.close().unwrap();
     drop(p);
-    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     assert_eq!(p.append(&idempotent(2), 0).unwrap().base_offset, 2);
     drop(p);
     // …and a crash through recovery of the active segment.
-    let p = Partition::open("t", 0, dir.path(), config(), false, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), false, 0).unwrap();
     assert_eq!(p.append(&idempotent(2), 0).unwrap().base_offset, 2);
     assert_eq!(p.append(&idempotent(4), 0).unwrap().base_offset, 4);
 }
@@ -201,7 +201,7 @@ fn bad_batches_are_rejected_without_touching_the_log() {
         message_max_bytes: 100,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
     let big = sample_batch(10, 0);
     assert!(matches!(p.append(&big, 0), Err(Error::MessageTooLarge { .. })));
     let mut bad = sample_batch(1, 0);
@@ -217,7 +217,7 @@ fn bad_batches_are_rejected_without_touching_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_fsync_covers_every_batch_waiting_for_it() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
+    let p = Arc::new(UnifiedLog::open("t", 0, dir.path(), config(), false, 0).unwrap());
     // Twenty acks=-1 producers append, then all wait for durability at once.
     let ends: Vec<i64> = (0..20)
         .map(|_| p.append(&sample_batch(1, 0), 0).unwrap().log_end_offset)
@@ -244,7 +244,7 @@ async fn one_fsync_covers_every_batch_waiting_for_it() {
 #[tokio::test]
 async fn flush_covers_everything_appended_before_it() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Arc::new(Partition::open("t", 0, dir.path(), config(), false, 0).unwrap());
+    let p = Arc::new(UnifiedLog::open("t", 0, dir.path(), config(), false, 0).unwrap());
     append_n(&p, 3, 1);
     p.set_config(LogConfig {
         flush_interval_ms: 5,
@@ -263,7 +263,7 @@ fn delete_records_advances_the_log_start_and_drops_whole_segments() {
         segment_bytes: 1024,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
     append_n(&p, 40, 2);
     let before = p.segment_count();
     assert_eq!(p.delete_records(31).unwrap(), 31);
@@ -274,7 +274,7 @@ fn delete_records_advances_the_log_start_and_drops_whole_segments() {
     assert_eq!(p.delete_records(10).unwrap(), 31, "never moves backwards");
     p.close().unwrap();
     drop(p);
-    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
     assert_eq!(p.log_start_offset(), 31, "persisted");
     assert_eq!(p.delete_records(-1).unwrap(), 80);
 }
@@ -288,7 +288,7 @@ fn retention_by_time_and_size() {
         retention_bytes: 3000,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
     append_n(&p, 60, 2); // timestamps 1000..1590
     let size = p.size_bytes();
     assert!(size > 3000);
@@ -329,7 +329,7 @@ fn keyed_batch(records: &[(&str, Option<&str>)], timestamp: i64) -> Vec<u8> {
 }
 
 /// (offset, key, is a tombstone) of every record from the start.
-fn all_records(p: &Partition) -> Vec<(i64, String, bool)> {
+fn all_records(p: &UnifiedLog) -> Vec<(i64, String, bool)> {
     let mut out = Vec::new();
     let mut offset = p.log_start_offset();
     loop {
@@ -365,7 +365,7 @@ fn compacted_config() -> LogConfig {
 #[test]
 fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
     let writes: &[(&str, Option<&str>)] = &[
         ("a", Some("a1")),
         ("b", Some("b1")),
@@ -407,7 +407,7 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
     p.append(&keyed_batch(&[("d", Some("d1"))], 9_000), 0).unwrap();
     p.close().unwrap();
     drop(p);
-    let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
     assert_eq!(p.log_end_offset(), 23);
     assert!(all_records(&p).iter().any(|r| r.0 == 22 && r.1 == "d"));
 }
@@ -415,7 +415,7 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
 #[test]
 fn a_crash_in_the_middle_of_cleaning_recovers_a_consistent_log() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
     for i in 0..12 {
         p.append(&keyed_batch(&[("k", Some("v"))], i), 0).unwrap();
     }
@@ -425,7 +425,7 @@ fn a_crash_in_the_middle_of_cleaning_recovers_a_consistent_log() {
     let first = segment::segment_path(dir.path(), 0, "log");
     // 1. A half-written .cleaned file: dropped, the old segment stays.
     std::fs::write(dir.path().join(format!("{:020}.log.cleaned", 0)), b"partial garbage").unwrap();
-    let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
     assert_eq!(all_records(&p), before);
     assert!(!dir.path().join(format!("{:020}.log.cleaned", 0)).exists());
     drop(p);
@@ -433,13 +433,13 @@ fn a_crash_in_the_middle_of_cleaning_recovers_a_consistent_log() {
     let content = std::fs::read(&first).unwrap();
     std::fs::write(dir.path().join(format!("{:020}.log.swap", 0)), &content).unwrap();
     std::fs::remove_file(&first).unwrap();
-    let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
     assert_eq!(all_records(&p), before);
     assert!(first.exists());
     drop(p);
     // 3. A .swap next to the old segment: the swap replaces it.
     std::fs::write(dir.path().join(format!("{:020}.log.swap", 0)), &content).unwrap();
-    let p = Partition::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
     assert_eq!(all_records(&p), before);
     assert!(!dir.path().join(format!("{:020}.log.swap", 0)).exists());
 }
@@ -449,7 +449,7 @@ fn a_crash_in_the_middle_of_cleaning_recovers_a_consistent_log() {
 #[test]
 fn reads_take_exactly_the_whole_batches_that_fit() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Partition::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     // Batches of 1..=7 records: sizes vary, and the index (every 200 bytes) has
     // entries that land inside every read.
     let mut layout = Vec::new(); // (base offset, size)
@@ -489,7 +489,7 @@ fn log_append_time_batches_are_stored_with_a_valid_crc() {
         log_append_time: true,
         ..config()
     };
-    let p = Partition::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
     let sent = sample_batch(3, 1_000);
     let info = p.append(&sent, 77_000).unwrap();
     assert_eq!(info.log_append_time, 77_000);

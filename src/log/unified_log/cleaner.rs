@@ -117,7 +117,7 @@ fn key_hash(key: &[u8]) -> u128 {
 /// goes on from there the next time.
 const MAX_KEYS: usize = (128 << 20) / 24;
 
-impl Partition {
+impl UnifiedLog {
     /// Compact this partition if it is compacted and dirty enough.
     pub fn clean(&self, now_ms: i64) -> Result<CleanStats> {
         let config = self.config();

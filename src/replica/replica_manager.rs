@@ -1,0 +1,232 @@
+//! Appending with acks and fetching with waits, for every partition this broker
+//! leads (on one broker: all of them).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use super::delayed_fetch::{DelayedFetches, TopicPartition};
+use crate::error::{Error, Result};
+use crate::log::manager::{is_internal_topic, LogManager};
+use crate::log::unified_log::{AppendInfo, UnifiedLog};
+use crate::record::file_slice::FileSlice;
+use crate::util::clock::now_ms;
+
+/// Record bytes one fetch may carry whatever the limits asked for: a frame's size
+/// must fit an i32, and Kafka's own cap (`fetch.max.bytes`) is far below.
+const FETCH_DATA_CAP: usize = 1 << 30;
+
+/// What a produce request asks to wait for before it is answered (`acks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// 0: no answer at all.
+    None,
+    /// 1: the leader has the batch in its log.
+    Leader,
+    /// −1 (all): every in-sync replica has it; on one broker, fsynced.
+    All,
+}
+
+impl TryFrom<i16> for Acks {
+    type Error = Error;
+    fn try_from(acks: i16) -> Result<Acks> {
+        match acks {
+            0 => Ok(Acks::None),
+            1 => Ok(Acks::Leader),
+            -1 => Ok(Acks::All),
+            other => Err(Error::InvalidRequiredAcks(other)),
+        }
+    }
+}
+
+/// One partition's batch in a produce request.
+#[derive(Debug)]
+pub struct AppendRequest {
+    pub topic: String,
+    pub partition: i32,
+    pub records: Option<Bytes>,
+}
+
+/// One partition a fetch reads, its log resolved by the caller (`None`: no such
+/// topic or partition).
+pub struct FetchPartition {
+    pub log: Option<Arc<UnifiedLog>>,
+    pub topic: String,
+    pub partition: i32,
+    pub fetch_offset: i64,
+    /// The request's `partition_max_bytes`.
+    pub max_bytes: i32,
+}
+
+/// A fetch's limits, as the request gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchParams {
+    pub max_wait: Duration,
+    pub min_bytes: usize,
+    /// For the whole response (already capped by `fetch.max.bytes`).
+    pub max_bytes: usize,
+}
+
+/// What a fetch got from one partition: whole batches as a file range (or none),
+/// and the partition's offsets at the time of the read.
+#[derive(Debug)]
+pub struct FetchPartitionData {
+    pub records: Result<Option<FileSlice>>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+pub struct ReplicaManager {
+    logs: Arc<LogManager>,
+    delayed_fetches: DelayedFetches,
+    /// Flips to `true` when shutdown begins: waiting fetches answer at once.
+    shutting_down: watch::Receiver<bool>,
+}
+
+impl ReplicaManager {
+    pub fn new(logs: Arc<LogManager>, shutting_down: watch::Receiver<bool>) -> ReplicaManager {
+        ReplicaManager {
+            logs,
+            delayed_fetches: DelayedFetches::default(),
+            shutting_down,
+        }
+    }
+
+    /// Append each batch in order, then wait as `acks` asks: with `All`, until
+    /// every appended batch is fsynced (fsyncs of different partitions and requests
+    /// overlap and are shared). Every append happens before the first wait, so a
+    /// connection's requests are appended in their order. One result per request,
+    /// in order.
+    pub async fn append_records(&self, acks: i16, requests: Vec<AppendRequest>) -> Vec<Result<AppendInfo>> {
+        let acks = match Acks::try_from(acks) {
+            Ok(acks) => acks,
+            Err(_) => return requests.iter().map(|_| Err(Error::InvalidRequiredAcks(acks))).collect(),
+        };
+        let now = now_ms();
+        let mut results = Vec::with_capacity(requests.len());
+        let mut durable = Vec::new();
+        for (i, request) in requests.into_iter().enumerate() {
+            let appended = self.append_one(request, now);
+            if let Ok((log, info)) = &appended {
+                if acks == Acks::All {
+                    durable.push((i, log.clone(), info.log_end_offset));
+                } else if info.flush_due {
+                    flush_in_background(log.clone(), info.log_end_offset);
+                }
+            }
+            results.push(appended.map(|(_, info)| info));
+        }
+        for (i, log, offset) in durable {
+            if let Err(e) = log.flush_to(offset, now_ms()).await {
+                tracing::error!(topic = %log.topic, partition = log.index, error = %e, "fsync failed");
+                results[i] = Err(Error::Io(e));
+            }
+        }
+        results
+    }
+
+    fn append_one(&self, request: AppendRequest, now: i64) -> Result<(Arc<UnifiedLog>, AppendInfo)> {
+        if is_internal_topic(&request.topic) {
+            return Err(Error::InvalidTopic {
+                name: request.topic,
+                reason: "internal topics are written by the broker only",
+            });
+        }
+        let log = self.logs.partition(&request.topic, request.partition)?;
+        let records = request
+            .records
+            .filter(|r| !r.is_empty())
+            .ok_or(Error::InvalidRecord("no records"))?;
+        // The batch is kept as sent and written from the request's buffer; only its
+        // base offset and leader epoch are set, in a copy of the header.
+        let info = log.append(&records, now)?;
+        // On one broker the high watermark is the log end offset: the new data is
+        // readable now.
+        self.delayed_fetches.complete(&(request.topic, request.partition));
+        Ok((log, info))
+    }
+
+    /// Read whole batches from each partition, waiting up to `max_wait` until at
+    /// least `min_bytes` are there (woken by appends, never by a timer loop), an
+    /// error occurs, or the broker shuts down. One result per partition, in order.
+    pub async fn fetch_messages(&self, params: FetchParams, partitions: &[FetchPartition]) -> Vec<FetchPartitionData> {
+        let deadline = Instant::now() + params.max_wait;
+        let waker = Arc::new(Notify::new());
+        let mut shutdown = self.shutting_down.clone();
+        let keys: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|p| p.log.is_some())
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect();
+        loop {
+            // Watch before reading, so an append between the read and the wait
+            // still wakes this fetch.
+            for key in &keys {
+                self.delayed_fetches.watch(key, &waker);
+            }
+            let (read, bytes) = read_from_logs(partitions, params.max_bytes);
+            let any_error = read.iter().any(|r| r.records.is_err());
+            if bytes >= params.min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
+                return read;
+            }
+            tokio::select! {
+                _ = waker.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+fn flush_in_background(log: Arc<UnifiedLog>, offset: i64) {
+    tokio::spawn(async move {
+        if let Err(e) = log.flush_to(offset, now_ms()).await {
+            tracing::error!(topic = %log.topic, partition = log.index, error = %e, "flush failed");
+        }
+    });
+}
+
+/// One pass over every partition, and the bytes found. Kafka's limits: `max_bytes`
+/// for the whole response and each partition's own `max_bytes`, except that the
+/// first partition with data always gets at least one whole batch (so a batch
+/// larger than the limits is never stuck); later ones get only batches that fit.
+fn read_from_logs(partitions: &[FetchPartition], max_bytes: usize) -> (Vec<FetchPartitionData>, usize) {
+    let max_bytes = max_bytes.min(FETCH_DATA_CAP);
+    let mut total = 0usize;
+    let read = partitions
+        .iter()
+        .map(|p| {
+            let Some(log) = &p.log else {
+                return FetchPartitionData {
+                    records: Err(Error::UnknownTopicOrPartition {
+                        topic: p.topic.clone(),
+                        partition: p.partition,
+                    }),
+                    high_watermark: -1,
+                    log_start_offset: -1,
+                };
+            };
+            let (log_start_offset, high_watermark) = log.offsets();
+            let limit = (p.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+            let first_with_data = total == 0;
+            let records = if limit == 0 {
+                Ok(None)
+            } else {
+                log.read_slice(p.fetch_offset, limit)
+                    .map(|slice| slice.filter(|s| first_with_data || s.len <= limit))
+            };
+            if let Ok(Some(slice)) = &records {
+                total += slice.len;
+            }
+            FetchPartitionData {
+                records,
+                high_watermark,
+                log_start_offset,
+            }
+        })
+        .collect();
+    (read, total)
+}
