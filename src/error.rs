@@ -44,8 +44,8 @@ pub enum Error {
     },
     #[error("producer {producer_id}: epoch {epoch} is older than {current}")]
     InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
-    #[error("transactional producers are not supported yet")]
-    TransactionsUnsupported,
+    #[error("transactional and control batches are not supported yet")]
+    TransactionalBatchesUnsupported,
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("invalid config: {0}")]
@@ -79,9 +79,11 @@ pub enum Error {
     GroupSubscribedToTopic(String),
     #[error("offset metadata of {0} bytes is too large")]
     OffsetMetadataTooLarge(usize),
-    #[error("this broker is not the coordinator for that key")]
-    CoordinatorNotAvailable,
-    #[error("the broker is shutting down")]
+    /// No coordinator exists for this kind of key (transactions, for now).
+    #[error("no coordinator is available for {0}")]
+    CoordinatorNotAvailable(&'static str),
+    /// This broker was the coordinator but no longer is: it is shutting down.
+    #[error("this broker is no longer the coordinator: it is shutting down")]
     NotCoordinator,
     #[error("{0}")]
     PolicyViolation(&'static str),
@@ -111,7 +113,7 @@ impl Error {
             Error::InvalidRequiredAcks(_) => E::InvalidRequiredAcks,
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
-            Error::TransactionsUnsupported => E::TransactionalIdAuthorizationFailed,
+            Error::TransactionalBatchesUnsupported => E::UnsupportedForMessageFormat,
             Error::InvalidRequest(_) => E::InvalidRequest,
             Error::InvalidConfig(_) => E::InvalidConfig,
             Error::UnsupportedVersion { .. } => E::UnsupportedVersion,
@@ -128,7 +130,7 @@ impl Error {
             Error::NonEmptyGroup(_) => E::NonEmptyGroup,
             Error::GroupSubscribedToTopic(_) => E::GroupSubscribedToTopic,
             Error::OffsetMetadataTooLarge(_) => E::OffsetMetadataTooLarge,
-            Error::CoordinatorNotAvailable => E::CoordinatorNotAvailable,
+            Error::CoordinatorNotAvailable(_) => E::CoordinatorNotAvailable,
             Error::NotCoordinator => E::NotCoordinator,
             Error::PolicyViolation(_) => E::PolicyViolation,
             Error::CorruptLog { .. } => E::KafkaStorageError,

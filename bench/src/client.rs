@@ -38,6 +38,8 @@ pub type Result<T> = std::result::Result<T, BenchError>;
 pub struct Env {
     pub bootstrap: String,
     pub properties: Vec<(String, String)>,
+    /// The broker's process, whose CPU time `produce` and `consume` report.
+    pub broker_pid: Option<u32>,
 }
 
 impl Env {

@@ -8,6 +8,7 @@ use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::client::{unix_micros, BenchError, Env, Result};
+use crate::cpu;
 use crate::report::Run;
 
 #[derive(Args, Debug, Clone)]
@@ -56,6 +57,9 @@ pub fn run(env: &Env, args: &ConsumeArgs) -> Result<Run> {
     if expected == 0 {
         return Err(BenchError::Failed(format!("topic {} holds no records", args.topic)));
     }
+    // The broker's CPU is counted from the subscription (the group join is a small
+    // part of it): the fetches that bring the first records come before the clock.
+    let cpu = cpu::Meter::start(env.broker_pid);
     let subscribed = Instant::now();
     consumer.subscribe(&[&args.topic])?;
     let (mut received, mut bytes) = (0u64, 0u64);
@@ -81,6 +85,7 @@ pub fn run(env: &Env, args: &ConsumeArgs) -> Result<Run> {
             }
         }
     }
+    let broker_cpu = cpu.elapsed();
     let Some(first) = first else {
         return Err(BenchError::Failed(format!("no record arrived from {}", args.topic)));
     };
@@ -94,7 +99,8 @@ pub fn run(env: &Env, args: &ConsumeArgs) -> Result<Run> {
         received,
         bytes,
         (last - first).as_secs_f64(),
-    );
+    )
+    .with_broker_cpu(broker_cpu);
     run.errors = expected.saturating_sub(received);
     Ok(run)
 }

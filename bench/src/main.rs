@@ -9,10 +9,14 @@
 //! - `all`: every one of them once, with the defaults of docs/BENCHMARKS.md.
 //!
 //! Results print as a table, or as JSON with `--json`. MB is 10^6 bytes of record
-//! values (keys, headers and protocol overhead are not counted).
+//! values (keys, headers and protocol overhead are not counted). `produce` and
+//! `consume` also report the broker's CPU seconds (user + system) over the measured
+//! phase and per GB (10^9 bytes) of record values, when the broker process is known:
+//! `--broker-pid`, or else the process listening on a loopback bootstrap port.
 
 mod client;
 mod consume;
+mod cpu;
 mod latency;
 mod produce;
 mod report;
@@ -45,6 +49,10 @@ struct Cli {
     /// Extra librdkafka property for every client, e.g. -X socket.send.buffer.bytes=1048576.
     #[arg(long = "set", short = 'X', global = true, value_parser = client::parse_property)]
     properties: Vec<(String, String)>,
+    /// The broker's process id, for its CPU time; by default the process listening on
+    /// the bootstrap port when that is a loopback address, or none (no CPU figures).
+    #[arg(long, global = true)]
+    broker_pid: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -129,7 +137,11 @@ fn main() -> ExitCode {
     let env = client::Env {
         bootstrap: cli.bootstrap.clone(),
         properties: cli.properties.clone(),
+        broker_pid: cli.broker_pid.or_else(|| cpu::find_broker(&cli.bootstrap)),
     };
+    if env.broker_pid.is_none() && !matches!(cli.command, Command::Latency(_)) {
+        eprintln!("strom-bench: broker process not found (see --broker-pid), no CPU figures");
+    }
     let runs = match &cli.command {
         Command::Produce(a) => produce::run(&env, a).map(|r| vec![r]),
         Command::Consume(a) => consume::run(&env, a).map(|r| vec![r]),

@@ -14,6 +14,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 
 use crate::client::{payload, BenchError, Env, Result, TopicArgs};
+use crate::cpu;
 use crate::report::Run;
 
 #[derive(Args, Debug, Clone)]
@@ -120,6 +121,7 @@ pub fn run(env: &Env, args: &ProduceArgs) -> Result<Run> {
     env.partitions(&topic)?;
     let deliveries = Arc::new(Deliveries::default());
     let producers = args.producers.max(1);
+    let cpu = cpu::Meter::start(env.broker_pid);
     let start = Instant::now();
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..producers)
@@ -138,6 +140,7 @@ pub fn run(env: &Env, args: &ProduceArgs) -> Result<Run> {
             .collect()
     });
     let seconds = start.elapsed().as_secs_f64();
+    let broker_cpu = cpu.elapsed();
     results.into_iter().collect::<Result<Vec<()>>>()?;
     let delivered = deliveries.delivered.load(Ordering::Relaxed);
     let mut run = Run::new(
@@ -153,7 +156,8 @@ pub fn run(env: &Env, args: &ProduceArgs) -> Result<Run> {
         delivered,
         delivered * args.record_size as u64,
         seconds,
-    );
+    )
+    .with_broker_cpu(broker_cpu);
     run.errors = deliveries.failed.load(Ordering::Relaxed);
     if let Some(e) = deliveries
         .first_error

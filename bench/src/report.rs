@@ -30,6 +30,10 @@ pub struct Run {
     pub errors: u64,
     /// End-to-end latency, for the latency run.
     pub latency_ms: Option<Latency>,
+    /// The broker's CPU seconds (user + system) over the measured part, when known.
+    pub broker_cpu_s: Option<f64>,
+    /// `broker_cpu_s` per 10^9 bytes of record values.
+    pub broker_cpu_s_per_gb: Option<f64>,
 }
 
 impl Run {
@@ -46,7 +50,18 @@ impl Run {
             mb_per_sec: bytes as f64 / seconds / 1e6,
             errors: 0,
             latency_ms: None,
+            broker_cpu_s: None,
+            broker_cpu_s_per_gb: None,
         }
+    }
+
+    /// With the broker's CPU seconds over the measured part.
+    pub fn with_broker_cpu(mut self, seconds: Option<f64>) -> Run {
+        self.broker_cpu_s = seconds;
+        self.broker_cpu_s_per_gb = seconds
+            .filter(|_| self.bytes > 0)
+            .map(|s| s / (self.bytes as f64 / 1e9));
+        self
     }
 }
 
@@ -93,8 +108,19 @@ impl Report {
         let _ = writeln!(out, "broker {}", self.bootstrap);
         let _ = writeln!(
             out,
-            "{:<22} {:>10} {:>8} {:>12} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8}",
-            "run", "records", "seconds", "msg/s", "MB/s", "errors", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+            "{:<22} {:>10} {:>8} {:>12} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
+            "run",
+            "records",
+            "seconds",
+            "msg/s",
+            "MB/s",
+            "errors",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "cpu s",
+            "cpu s/GB"
         );
         for r in &self.runs {
             let lat = |f: fn(&Latency) -> f64| {
@@ -103,9 +129,10 @@ impl Report {
                     .map(|l| format!("{:.2}", f(l)))
                     .unwrap_or_default()
             };
+            let cpu = |v: Option<f64>| v.map(|s| format!("{s:.3}")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{:<22} {:>10} {:>8.2} {:>12.0} {:>9.1} {:>7} {:>8} {:>8} {:>8} {:>8}",
+                "{:<22} {:>10} {:>8.2} {:>12.0} {:>9.1} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
                 r.name,
                 r.records,
                 r.seconds,
@@ -116,6 +143,8 @@ impl Report {
                 lat(|l| l.p99),
                 lat(|l| l.p999),
                 lat(|l| l.max),
+                cpu(r.broker_cpu_s),
+                cpu(r.broker_cpu_s_per_gb),
             );
         }
         for r in &self.runs {
@@ -154,5 +183,21 @@ mod tests {
         assert!(report.to_table().contains("produce"));
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["runs"][0]["records"], 2000);
+        assert_eq!(json["runs"][0]["broker_cpu_s"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn broker_cpu_is_per_gb_of_record_values() {
+        let r = Run::new("consume".into(), "t".into(), vec![], 1000, 500_000_000, 1.0).with_broker_cpu(Some(0.2));
+        assert_eq!((r.broker_cpu_s, r.broker_cpu_s_per_gb), (Some(0.2), Some(0.4)));
+        let report = Report {
+            bootstrap: "b:1".into(),
+            runs: vec![r],
+        };
+        assert!(report.to_table().contains("0.400"));
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["runs"][0]["broker_cpu_s_per_gb"], 0.4);
+        let none = Run::new("c".into(), "t".into(), vec![], 0, 0, 1.0).with_broker_cpu(Some(0.1));
+        assert_eq!((none.broker_cpu_s, none.broker_cpu_s_per_gb), (Some(0.1), None));
     }
 }

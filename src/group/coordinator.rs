@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::member::{JoinArgs, JoinResult, Member, SyncResult};
+use super::record_serde::{self, CoordinatorRecord, GroupMetadataValue, MemberMetadata, OffsetCommitValue};
 use super::state::{Group, GroupConfig, GroupState};
-use super::store::{self, CommittedOffset, GroupRecord, MemberRecord, StoreRecord};
 use crate::error::{Error, Result};
 use crate::log::manager::{LogManager, OFFSETS_TOPIC};
 use crate::log::unified_log::UnifiedLog;
@@ -25,7 +25,7 @@ pub type TopicPartition = (String, i32);
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,
-    offsets: HashMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
+    offsets: HashMap<String, BTreeMap<TopicPartition, OffsetCommitValue>>,
 }
 
 /// A group as DescribeGroups shows it.
@@ -54,9 +54,9 @@ pub struct GroupCoordinator {
     inner: Mutex<Inner>,
 }
 
-fn group_record(g: &Group, now: i64) -> StoreRecord {
+fn group_record(g: &Group, now: i64) -> CoordinatorRecord {
     let protocol = g.protocol_name.clone().unwrap_or_default();
-    let value = (g.state != GroupState::Dead).then(|| GroupRecord {
+    let value = (g.state != GroupState::Dead).then(|| GroupMetadataValue {
         protocol_type: g.protocol_type.clone().unwrap_or_default(),
         generation_id: g.generation_id,
         protocol_name: g.protocol_name.clone(),
@@ -65,7 +65,7 @@ fn group_record(g: &Group, now: i64) -> StoreRecord {
         members: g
             .members
             .values()
-            .map(|m| MemberRecord {
+            .map(|m| MemberMetadata {
                 member_id: m.member_id.clone(),
                 group_instance_id: m.group_instance_id.clone(),
                 client_id: m.client_id.clone(),
@@ -77,13 +77,13 @@ fn group_record(g: &Group, now: i64) -> StoreRecord {
             })
             .collect(),
     });
-    StoreRecord::Group {
+    CoordinatorRecord::GroupMetadata {
         group: g.group_id.clone(),
         value,
     }
 }
 
-fn restore_group(group_id: &str, r: GroupRecord, now: i64) -> Group {
+fn restore_group(group_id: &str, r: GroupMetadataValue, now: i64) -> Group {
     let protocol = r.protocol_name.clone().unwrap_or_default();
     let members = r
         .members
@@ -144,7 +144,7 @@ impl GroupCoordinator {
             for (_, h) in crate::record::batch::Batches::new(&batches) {
                 offset = h.last_offset() + 1;
             }
-            for record in store::decode_batches(batches)? {
+            for record in record_serde::decode_batches(batches)? {
                 replayed += 1;
                 Self::apply(&mut inner, record, now);
             }
@@ -161,9 +161,9 @@ impl GroupCoordinator {
         })
     }
 
-    fn apply(inner: &mut Inner, record: StoreRecord, now: i64) {
+    fn apply(inner: &mut Inner, record: CoordinatorRecord, now: i64) {
         match record {
-            StoreRecord::Offset {
+            CoordinatorRecord::OffsetCommit {
                 group,
                 topic,
                 partition,
@@ -182,10 +182,10 @@ impl GroupCoordinator {
                     inner.offsets.remove(&group);
                 }
             }
-            StoreRecord::Group { group, value: None } => {
+            CoordinatorRecord::GroupMetadata { group, value: None } => {
                 inner.groups.remove(&group);
             }
-            StoreRecord::Group { group, value: Some(r) } => {
+            CoordinatorRecord::GroupMetadata { group, value: Some(r) } => {
                 inner.groups.insert(group.clone(), restore_group(&group, r, now));
             }
         }
@@ -196,8 +196,8 @@ impl GroupCoordinator {
     }
 
     /// Append records to the internal log; returns the offset to flush to.
-    fn append(&self, records: &[StoreRecord], now: i64) -> Result<i64> {
-        let batch = store::encode_batch(records, now);
+    fn append(&self, records: &[CoordinatorRecord], now: i64) -> Result<i64> {
+        let batch = record_serde::encode_batch(records, now);
         Ok(self.log.append(&batch, now)?.log_end_offset)
     }
 
@@ -337,7 +337,7 @@ impl GroupCoordinator {
         member_id: &str,
         instance: Option<&str>,
         generation_id: i32,
-        offsets: Vec<(TopicPartition, CommittedOffset)>,
+        offsets: Vec<(TopicPartition, OffsetCommitValue)>,
         topic_exists: impl Fn(&str, i32) -> bool,
         now: i64,
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
@@ -363,7 +363,7 @@ impl GroupCoordinator {
                         partition: tp.1,
                     })
                 } else {
-                    records.push(StoreRecord::Offset {
+                    records.push(CoordinatorRecord::OffsetCommit {
                         group: group_id.to_string(),
                         topic: tp.0.clone(),
                         partition: tp.1,
@@ -396,7 +396,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         partitions: Option<Vec<TopicPartition>>,
-    ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
+    ) -> Vec<(TopicPartition, Option<OffsetCommitValue>)> {
         let inner = self.lock();
         let stored = inner.offsets.get(group_id);
         match partitions {
@@ -423,7 +423,7 @@ impl GroupCoordinator {
                     if t != topic {
                         return true;
                     }
-                    records.push(StoreRecord::Offset {
+                    records.push(CoordinatorRecord::OffsetCommit {
                         group: group.clone(),
                         topic: t.clone(),
                         partition: *p,
@@ -516,19 +516,19 @@ impl GroupCoordinator {
                 None if has_offsets => {}
                 None => return Err(Error::GroupIdNotFound(group_id.to_string())),
             }
-            let mut records: Vec<StoreRecord> = inner
+            let mut records: Vec<CoordinatorRecord> = inner
                 .offsets
                 .remove(group_id)
                 .unwrap_or_default()
                 .into_keys()
-                .map(|(topic, partition)| StoreRecord::Offset {
+                .map(|(topic, partition)| CoordinatorRecord::OffsetCommit {
                     group: group_id.to_string(),
                     topic,
                     partition,
                     value: None,
                 })
                 .collect();
-            records.push(StoreRecord::Group {
+            records.push(CoordinatorRecord::GroupMetadata {
                 group: group_id.to_string(),
                 value: None,
             });
@@ -565,7 +565,7 @@ impl GroupCoordinator {
                     continue;
                 }
                 if stored.remove(&tp).is_some() {
-                    records.push(StoreRecord::Offset {
+                    records.push(CoordinatorRecord::OffsetCommit {
                         group: group_id.to_string(),
                         topic: tp.0.clone(),
                         partition: tp.1,

@@ -4,8 +4,8 @@
 pub mod assignment;
 pub mod coordinator;
 pub mod member;
+pub mod record_serde;
 pub mod state;
-pub mod store;
 
 #[cfg(test)]
 mod tests;

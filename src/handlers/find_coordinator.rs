@@ -18,7 +18,7 @@ fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<i32, Error> {
     match key_type {
         GROUP_KEY if key.is_empty() => Err(Error::InvalidGroupId(key.to_string())),
         GROUP_KEY => Ok(broker.node_id()),
-        _ => Err(Error::CoordinatorNotAvailable),
+        _ => Err(Error::CoordinatorNotAvailable("this key type (transactions are not supported yet)")),
     }
 }
 

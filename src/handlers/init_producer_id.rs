@@ -15,7 +15,8 @@ fn allocate(broker: &Broker, request: &InitProducerIdRequest) -> Result<(i64, i1
         Some(id) if id.is_empty() => {
             return Err(Error::InvalidRequest("empty transactional id".into()));
         }
-        Some(_) => return Err(Error::TransactionsUnsupported),
+        // FindCoordinator names no transaction coordinator either.
+        Some(_) => return Err(Error::CoordinatorNotAvailable("transactional ids")),
     }
     let (id, epoch) = (request.producer_id.0, request.producer_epoch);
     if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::group::store::CommittedOffset;
+use crate::group::record_serde::OffsetCommitValue;
 use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
@@ -21,7 +21,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
             t.partitions.iter().map(|p| {
                 (
                     (t.name.to_string(), p.partition_index),
-                    CommittedOffset {
+                    OffsetCommitValue {
                         offset: p.committed_offset,
                         leader_epoch: p.committed_leader_epoch,
                         metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),

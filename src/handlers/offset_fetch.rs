@@ -13,10 +13,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::coordinator::TopicPartition;
-use crate::group::store::CommittedOffset;
+use crate::group::record_serde::OffsetCommitValue;
 
 /// A topic's partitions and their committed offsets.
-type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+type TopicOffsets = (String, Vec<(i32, Option<OffsetCommitValue>)>);
 
 /// Committed offsets by topic, in request order, or all stored.
 fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>) -> Vec<TopicOffsets> {
@@ -32,7 +32,7 @@ fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>) -> 
 
 /// Offset, leader epoch and metadata as the response carries them (−1 and empty
 /// for a partition without a committed offset).
-fn fields(v: Option<CommittedOffset>) -> (i64, i32, Option<StrBytes>) {
+fn fields(v: Option<OffsetCommitValue>) -> (i64, i32, Option<StrBytes>) {
     match v {
         Some(c) => (c.offset, c.leader_epoch, Some(StrBytes::from_string(c.metadata))),
         None => (-1, -1, Some(StrBytes::default())),

@@ -340,7 +340,7 @@ impl UnifiedLog {
         }
         batch::validate_batch(batch, &header)?;
         if header.is_transactional() || header.is_control() {
-            return Err(Error::TransactionsUnsupported);
+            return Err(Error::TransactionalBatchesUnsupported);
         }
         // Every record is walked (compressed ones as a bounded stream), as Kafka's
         // LogValidator does: a count or offset delta that lies would move the log

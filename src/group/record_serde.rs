@@ -1,4 +1,5 @@
-//! The durable form of committed offsets and group metadata: records in the
+//! The `__consumer_offsets` record codec (the serde half of Kafka's
+//! GroupMetadataManager): the durable form of committed offsets and group metadata: records in the
 //! internal topic `__consumer_offsets`, in the key and value layouts Kafka uses
 //! there, replayed at start (the last record for a key wins; a null value, a
 //! tombstone, deletes it).
@@ -29,7 +30,7 @@ use crate::record::records;
 use crate::record::records::{build_batch, NewRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedOffset {
+pub struct OffsetCommitValue {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: String,
@@ -37,7 +38,7 @@ pub struct CommittedOffset {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberRecord {
+pub struct MemberMetadata {
     pub member_id: String,
     pub group_instance_id: Option<String>,
     pub client_id: String,
@@ -49,26 +50,29 @@ pub struct MemberRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRecord {
+pub struct GroupMetadataValue {
     pub protocol_type: String,
     pub generation_id: i32,
     pub protocol_name: Option<String>,
     pub leader_id: Option<String>,
     pub state_timestamp: i64,
-    pub members: Vec<MemberRecord>,
+    pub members: Vec<MemberMetadata>,
 }
 
+/// One record of `__consumer_offsets`: a key (which kind, and of what) and its
+/// value, `None` for a tombstone. Kafka's OffsetCommitKey/Value and
+/// GroupMetadataKey/Value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreRecord {
-    Offset {
+pub enum CoordinatorRecord {
+    OffsetCommit {
         group: String,
         topic: String,
         partition: i32,
-        value: Option<CommittedOffset>,
+        value: Option<OffsetCommitValue>,
     },
-    Group {
+    GroupMetadata {
         group: String,
-        value: Option<GroupRecord>,
+        value: Option<GroupMetadataValue>,
     },
 }
 
@@ -134,11 +138,11 @@ impl<'a> Fields<'a> {
     }
 }
 
-impl StoreRecord {
+impl CoordinatorRecord {
     fn key(&self) -> Bytes {
         let mut b = BytesMut::new();
         match self {
-            StoreRecord::Offset {
+            CoordinatorRecord::OffsetCommit {
                 group,
                 topic,
                 partition,
@@ -149,7 +153,7 @@ impl StoreRecord {
                 put_string(&mut b, topic);
                 b.put_i32(*partition);
             }
-            StoreRecord::Group { group, .. } => {
+            CoordinatorRecord::GroupMetadata { group, .. } => {
                 b.put_i16(2);
                 put_string(&mut b, group);
             }
@@ -160,15 +164,16 @@ impl StoreRecord {
     fn value(&self) -> Option<Bytes> {
         let mut b = BytesMut::new();
         match self {
-            StoreRecord::Offset { value: None, .. } | StoreRecord::Group { value: None, .. } => return None,
-            StoreRecord::Offset { value: Some(v), .. } => {
+            CoordinatorRecord::OffsetCommit { value: None, .. }
+            | CoordinatorRecord::GroupMetadata { value: None, .. } => return None,
+            CoordinatorRecord::OffsetCommit { value: Some(v), .. } => {
                 b.put_i16(3);
                 b.put_i64(v.offset);
                 b.put_i32(v.leader_epoch);
                 put_string(&mut b, &v.metadata);
                 b.put_i64(v.commit_timestamp);
             }
-            StoreRecord::Group { value: Some(g), .. } => {
+            CoordinatorRecord::GroupMetadata { value: Some(g), .. } => {
                 b.put_i16(3);
                 put_string(&mut b, &g.protocol_type);
                 b.put_i32(g.generation_id);
@@ -191,7 +196,7 @@ impl StoreRecord {
         Some(b.freeze())
     }
 
-    fn decode(key: Bytes, value: Option<Bytes>) -> Result<StoreRecord> {
+    fn decode(key: Bytes, value: Option<Bytes>) -> Result<CoordinatorRecord> {
         let mut k = Fields::new(&key);
         match k.i16()? {
             0 | 1 => {
@@ -205,7 +210,7 @@ impl StoreRecord {
                         let leader_epoch = if version >= 3 { v.i32()? } else { -1 };
                         let metadata = v.string()?;
                         let commit_timestamp = v.i64()?;
-                        Some(CommittedOffset {
+                        Some(OffsetCommitValue {
                             offset,
                             leader_epoch,
                             metadata,
@@ -213,7 +218,7 @@ impl StoreRecord {
                         })
                     }
                 };
-                Ok(StoreRecord::Offset {
+                Ok(CoordinatorRecord::OffsetCommit {
                     group,
                     topic,
                     partition,
@@ -235,7 +240,7 @@ impl StoreRecord {
                         let count = v.i32()?.max(0);
                         let mut members = Vec::new();
                         for _ in 0..count {
-                            members.push(MemberRecord {
+                            members.push(MemberMetadata {
                                 member_id: v.string()?,
                                 group_instance_id: v.nullable_string()?,
                                 client_id: v.string()?,
@@ -246,7 +251,7 @@ impl StoreRecord {
                                 assignment: v.bytes()?,
                             });
                         }
-                        Some(GroupRecord {
+                        Some(GroupMetadataValue {
                             protocol_type,
                             generation_id,
                             protocol_name,
@@ -256,7 +261,7 @@ impl StoreRecord {
                         })
                     }
                 };
-                Ok(StoreRecord::Group { group, value })
+                Ok(CoordinatorRecord::GroupMetadata { group, value })
             }
             _ => Err(Error::CorruptMessage("unknown __consumer_offsets key version")),
         }
@@ -264,7 +269,7 @@ impl StoreRecord {
 }
 
 /// One record batch holding `records`, ready to append.
-pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Vec<u8> {
+pub fn encode_batch(records: &[CoordinatorRecord], now_ms: i64) -> Vec<u8> {
     let records: Vec<NewRecord> = records
         .iter()
         .map(|r| NewRecord {
@@ -277,7 +282,7 @@ pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Vec<u8> {
 }
 
 /// The records of stored batches, in order.
-pub fn decode_batches(batches: Bytes) -> Result<Vec<StoreRecord>> {
+pub fn decode_batches(batches: Bytes) -> Result<Vec<CoordinatorRecord>> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < batches.len() {
@@ -286,7 +291,7 @@ pub fn decode_batches(batches: Bytes) -> Result<Vec<StoreRecord>> {
         let one = batches.slice(pos..pos + header.total_size());
         for r in records::records(&one, &header)? {
             if let Some(key) = r.key {
-                out.push(StoreRecord::decode(key, r.value)?);
+                out.push(CoordinatorRecord::decode(key, r.value)?);
             }
         }
         pos += header.total_size();
@@ -301,32 +306,32 @@ mod tests {
     #[test]
     fn records_round_trip_through_a_batch() {
         let records = vec![
-            StoreRecord::Offset {
+            CoordinatorRecord::OffsetCommit {
                 group: "g".into(),
                 topic: "orders".into(),
                 partition: 3,
-                value: Some(CommittedOffset {
+                value: Some(OffsetCommitValue {
                     offset: 42,
                     leader_epoch: 0,
                     metadata: "checkpoint ✓".into(),
                     commit_timestamp: 1_700_000_000_000,
                 }),
             },
-            StoreRecord::Offset {
+            CoordinatorRecord::OffsetCommit {
                 group: "g".into(),
                 topic: "orders".into(),
                 partition: 4,
                 value: None,
             },
-            StoreRecord::Group {
+            CoordinatorRecord::GroupMetadata {
                 group: "g".into(),
-                value: Some(GroupRecord {
+                value: Some(GroupMetadataValue {
                     protocol_type: "consumer".into(),
                     generation_id: 7,
                     protocol_name: Some("range".into()),
                     leader_id: Some("m1".into()),
                     state_timestamp: 5,
-                    members: vec![MemberRecord {
+                    members: vec![MemberMetadata {
                         member_id: "m1".into(),
                         group_instance_id: Some("i1".into()),
                         client_id: "c".into(),
@@ -338,7 +343,7 @@ mod tests {
                     }],
                 }),
             },
-            StoreRecord::Group {
+            CoordinatorRecord::GroupMetadata {
                 group: "gone".into(),
                 value: None,
             },
