@@ -230,3 +230,115 @@ fn read_from_logs(partitions: &[FetchPartition], max_bytes: usize) -> (Vec<Fetch
         .collect();
     (read, total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::config::LogConfig;
+    use crate::record::records::{build_batch, NewRecord};
+
+    fn manager(dir: &std::path::Path) -> (ReplicaManager, Arc<UnifiedLog>, watch::Sender<bool>) {
+        let logs = Arc::new(LogManager::open(dir, LogConfig::default(), 0).unwrap());
+        let topic = logs.create_topic("t", 1, &Default::default(), 0).unwrap();
+        let (stop, shutting_down) = watch::channel(false);
+        (
+            ReplicaManager::new(logs, shutting_down),
+            topic.partitions[0].clone(),
+            stop,
+        )
+    }
+
+    fn one_record() -> Bytes {
+        Bytes::from(build_batch(&[NewRecord::default()], None))
+    }
+
+    fn wanting(log: &Arc<UnifiedLog>, offset: i64) -> Vec<FetchPartition> {
+        vec![FetchPartition {
+            log: Some(log.clone()),
+            topic: "t".into(),
+            partition: 0,
+            fetch_offset: offset,
+            max_bytes: 1 << 20,
+        }]
+    }
+
+    fn params(max_wait_ms: u64) -> FetchParams {
+        FetchParams {
+            max_wait: Duration::from_millis(max_wait_ms),
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+        }
+    }
+
+    fn append() -> Vec<AppendRequest> {
+        vec![AppendRequest {
+            topic: "t".into(),
+            partition: 0,
+            records: Some(one_record()),
+        }]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_without_data_waits_exactly_max_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let (replicas, log, _stop) = manager(dir.path());
+        let started = Instant::now();
+        let read = replicas.fetch_messages(params(30_000), &wanting(&log, 0)).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(30_000));
+        assert!(matches!(read[0].records, Ok(None)));
+        assert_eq!(read[0].high_watermark, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_append_completes_a_waiting_fetch_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (replicas, log, _stop) = manager(dir.path());
+        let replicas = Arc::new(replicas);
+        let fetching = {
+            let (replicas, log) = (replicas.clone(), log.clone());
+            tokio::spawn(async move { replicas.fetch_messages(params(30_000), &wanting(&log, 0)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        let appended = replicas.append_records(1, append()).await;
+        assert_eq!(appended[0].as_ref().unwrap().base_offset, 0);
+        let read = fetching.await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO, "woken by the append, not a timer");
+        assert!(read[0].records.as_ref().unwrap().as_ref().is_some_and(|s| s.len > 0));
+        assert_eq!(read[0].high_watermark, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_answers_waiting_fetches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (replicas, log, stop) = manager(dir.path());
+        let replicas = Arc::new(replicas);
+        let fetching = {
+            let (replicas, log) = (replicas.clone(), log.clone());
+            tokio::spawn(async move { replicas.fetch_messages(params(30_000), &wanting(&log, 0)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stop.send(true).unwrap();
+        let started = Instant::now();
+        fetching.await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn acks_are_checked_and_internal_topics_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (replicas, _log, _stop) = manager(dir.path());
+        let r = replicas.append_records(2, append()).await;
+        assert!(matches!(r[0], Err(Error::InvalidRequiredAcks(2))));
+        let internal = vec![AppendRequest {
+            topic: "__consumer_offsets".into(),
+            partition: 0,
+            records: Some(one_record()),
+        }];
+        let r = replicas.append_records(1, internal).await;
+        assert!(matches!(r[0], Err(Error::InvalidTopic { .. })));
+        // acks=all returns once fsynced.
+        let r = replicas.append_records(-1, append()).await;
+        assert_eq!(r[0].as_ref().unwrap().log_end_offset, 1);
+    }
+}
