@@ -1,12 +1,18 @@
 //! strom: a Kafka-compatible message broker.
 //!
-//! The data path, layer by layer (each talks only to the one below it):
-//! - [`protocol`]: TCP bytes → frames → request headers; record batches as opaque bytes.
-//! - [`server`]: one task per connection; responses in request order; shutdown.
-//! - [`handlers`]: one file per Kafka API; decode → validate → call the domain → respond.
-//! - [`log`]: the record-batch log store (LogManager, UnifiedLog, LogSegment, indexes).
-//! - [`group`]: the group coordinator (classic protocol) and committed offsets.
-//! - [`cluster`]: broker identity and producer ids.
+//! The layers, top down (each uses only those below it; `tests/layers.rs` checks):
+//! - [`server`]: listeners, one task per connection, responses in request order,
+//!   starting and stopping a broker.
+//! - [`handlers`]: THE table of APIs, and one file per Kafka API: decode → call → respond.
+//! - [`protocol`]: frames, request headers, the codec, zero-copy response frames.
+//! - [`broker`]: the state handlers reach, and its background tasks.
+//! - [`replica`]: Kafka's ReplicaManager: append with acks, fetch with waits.
+//! - [`group`]: the group coordinator (classic protocol) and `__consumer_offsets`.
+//! - [`cluster`]: broker identity, producer ids, the metadata cache.
+//! - [`log`]: the log store (LogManager, UnifiedLog, LogSegment, indexes).
+//! - [`record`]: the record-batch format, a leaf. [`util`]: files, clock, UUIDs.
+//!
+//! docs/ARCHITECTURE.md walks a produce and a fetch through these files.
 
 pub mod broker;
 pub mod cli;

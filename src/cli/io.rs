@@ -68,7 +68,7 @@ pub async fn produce(
     Ok(())
 }
 
-/// `strom consume TOPIC`: print records (values, or key<sep>value) from the
+/// `strom consume TOPIC`: print records (values, or `key<sep>value`) from the
 /// beginning or the end; stop at the end unless `follow`, or after `max` records.
 pub async fn consume(
     bootstrap: &str,

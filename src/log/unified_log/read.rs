@@ -13,7 +13,7 @@ impl UnifiedLog {
         }
     }
 
-    /// Where in which file the batches of [`Partition::read`] are, without reading
+    /// Where in which file the batches of [`UnifiedLog::read`] are, without reading
     /// them: what a fetch sends to the socket. None when `offset` is the log end offset.
     pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>> {
         let mut offset = offset;
