@@ -48,7 +48,7 @@ pub(super) fn apply(
 pub(super) fn error_fields(r: Result<()>) -> (i16, Option<StrBytes>) {
     match r {
         Ok(()) => (0, None),
-        Err(e) => (e.wire_code(), Some(StrBytes::from_string(e.to_string()))),
+        Err(e) => super::error_message(&e),
     }
 }
 

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -72,8 +71,7 @@ pub async fn handle(
             }
         };
         if let Err(e) = result {
-            r.error_code = e.wire_code();
-            r.error_message = Some(StrBytes::from_string(e.to_string()));
+            (r.error_code, r.error_message) = super::error_message(&e);
         }
         r.name = t.name;
         response.results.push(r);

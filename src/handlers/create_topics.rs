@@ -117,8 +117,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
             }
             Err(e) => {
                 tracing::debug!(topic = %t.name.as_str(), error = %e, "create topic refused");
-                r.error_code = e.wire_code();
-                r.error_message = Some(StrBytes::from_string(e.to_string()));
+                (r.error_code, r.error_message) = super::error_message(&e);
                 r.num_partitions = -1;
                 r.replication_factor = -1;
                 r.configs = None;

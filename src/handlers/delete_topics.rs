@@ -61,8 +61,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteT
             Err(e) => {
                 r.name = name.map(|n| TopicName(StrBytes::from_string(n)));
                 r.topic_id = id;
-                r.error_code = e.wire_code();
-                r.error_message = Some(StrBytes::from_string(e.to_string()));
+                (r.error_code, r.error_message) = super::error_message(&e);
             }
         }
         response.responses.push(r);

@@ -92,8 +92,7 @@ pub async fn handle(
                     .collect();
             }
             Err(e) => {
-                r.error_code = e.wire_code();
-                r.error_message = Some(StrBytes::from_string(e.to_string()));
+                (r.error_code, r.error_message) = super::error_message(&e);
             }
         }
         r.resource_name = resource.resource_name;

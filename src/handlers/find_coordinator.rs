@@ -44,8 +44,7 @@ pub async fn handle(
                 Err(e) => {
                     c.node_id = BrokerId(-1);
                     c.port = -1;
-                    c.error_code = e.wire_code();
-                    c.error_message = Some(StrBytes::from_string(e.to_string()));
+                    (c.error_code, c.error_message) = super::error_message(&e);
                 }
             }
             c.key = key;
@@ -62,8 +61,7 @@ pub async fn handle(
         Err(e) => {
             response.node_id = BrokerId(-1);
             response.port = -1;
-            response.error_code = e.wire_code();
-            response.error_message = Some(StrBytes::from_string(e.to_string()));
+            (response.error_code, response.error_message) = super::error_message(&e);
         }
     }
     response

@@ -278,6 +278,15 @@ mod tests {
         }]
     }
 
+    /// A fetch from offset 0 waiting up to 30 s, in its own task.
+    fn spawn_fetch(
+        replicas: &Arc<ReplicaManager>,
+        log: &Arc<UnifiedLog>,
+    ) -> tokio::task::JoinHandle<Vec<FetchPartitionData>> {
+        let (replicas, log) = (replicas.clone(), log.clone());
+        tokio::spawn(async move { replicas.fetch_messages(params(30_000), &wanting(&log, 0)).await })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_fetch_without_data_waits_exactly_max_wait() {
         let dir = tempfile::tempdir().unwrap();
@@ -294,10 +303,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (replicas, log, _stop) = manager(dir.path());
         let replicas = Arc::new(replicas);
-        let fetching = {
-            let (replicas, log) = (replicas.clone(), log.clone());
-            tokio::spawn(async move { replicas.fetch_messages(params(30_000), &wanting(&log, 0)).await })
-        };
+        let fetching = spawn_fetch(&replicas, &log);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
         let appended = replicas.append_records(1, append()).await;
@@ -313,10 +319,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (replicas, log, stop) = manager(dir.path());
         let replicas = Arc::new(replicas);
-        let fetching = {
-            let (replicas, log) = (replicas.clone(), log.clone());
-            tokio::spawn(async move { replicas.fetch_messages(params(30_000), &wanting(&log, 0)).await })
-        };
+        let fetching = spawn_fetch(&replicas, &log);
         tokio::time::sleep(Duration::from_millis(10)).await;
         stop.send(true).unwrap();
         let started = Instant::now();
