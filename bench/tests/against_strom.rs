@@ -56,6 +56,9 @@ async fn all_runs_produce_consume_and_latency() {
         assert_eq!(r["bytes"], 300_000, "{r}");
         assert_eq!(r["errors"], 0, "{r}");
         assert!(r["msgs_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+        // The broker is this test process, found by its listening port.
+        assert!(r["broker_cpu_s"].as_f64().unwrap() >= 0.0, "{r}");
+        assert!(r["broker_cpu_s_per_gb"].as_f64().is_some(), "{r}");
     }
     // The consumer read the acks=1 run's topic.
     assert_eq!(runs[2]["topic"], runs[0]["topic"]);

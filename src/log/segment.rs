@@ -89,6 +89,40 @@ impl Verified {
 #[derive(Debug)]
 pub struct ActiveSegment(LogSegment);
 
+/// One batch's place at the end of the active segment's file.
+#[derive(Debug)]
+pub struct SegmentWrite {
+    file: Arc<File>,
+    position: u64,
+    path: PathBuf,
+}
+
+impl SegmentWrite {
+    /// Write one batch whose base offset has already been assigned, given as its
+    /// header (where the broker's edits are) and the records after it, so that the
+    /// client's records are written from where they arrived, never copied.
+    ///
+    /// A failed write leaves the file as it was: whatever part of the batch reached
+    /// it is cut off again (shrinking a file needs no free space), so a retry cannot
+    /// add a second copy. The error, and whether the cut-off worked.
+    pub fn write(&self, head: &[u8; BATCH_HEADER_LEN], rest: &[u8]) -> Result<(), (io::Error, bool)> {
+        let written = self
+            .file
+            .write_all_at(head, self.position)
+            .and_then(|_| self.file.write_all_at(rest, self.position + BATCH_HEADER_LEN as u64));
+        let Err(e) = written else {
+            return Ok(());
+        };
+        let truncated = self.file.set_len(self.position);
+        let (segment, position) = (self.path.display(), self.position);
+        tracing::error!(%segment, position, error = %e, "append failed; its partial write was cut off");
+        if let Err(t) = &truncated {
+            tracing::error!(%segment, error = %t, "could not truncate a failed append; retrying at the next one");
+        }
+        Err((e, truncated.is_ok()))
+    }
+}
+
 /// A segment that will never be written again.
 #[derive(Debug)]
 pub struct SealedSegment(LogSegment);
@@ -394,9 +428,25 @@ impl ActiveSegment {
         self.0
     }
 
-    /// Append one batch whose base offset has already been assigned, given as its
-    /// header (where the broker's edits are) and the records after it, so that the
-    /// client's records are written from where they arrived, never copied.
+    /// Where the next batch goes, to be written by [`SegmentWrite::write`] without
+    /// holding the partition's lock (so fetches are not stalled by a slow write),
+    /// then accounted for by [`Self::appended`] or [`Self::write_failed`]. A partial
+    /// write an earlier failed append could not cut off is cut off first.
+    pub fn next_write(&mut self) -> io::Result<SegmentWrite> {
+        let position = self.0.size;
+        if self.0.log_longer_than_size {
+            self.0.log.set_len(position)?;
+            self.0.log_longer_than_size = false;
+        }
+        Ok(SegmentWrite {
+            file: self.0.log.clone(),
+            position,
+            path: segment_path(&self.0.dir, self.0.base_offset, "log"),
+        })
+    }
+
+    /// [`Self::next_write`], [`SegmentWrite::write`] and [`Self::appended`] in one
+    /// call, for a caller that holds the segment alone.
     pub fn append(
         &mut self,
         head: &[u8; BATCH_HEADER_LEN],
@@ -405,36 +455,36 @@ impl ActiveSegment {
         index_interval: u64,
         now_ms: u64,
     ) -> io::Result<()> {
-        let position = self.0.size;
-        if self.0.log_longer_than_size {
-            // An earlier failed append could not be cut off: try again first.
-            self.0.log.set_len(position)?;
-            self.0.log_longer_than_size = false;
-        }
-        let written = self
-            .0
-            .log
-            .write_all_at(head, position)
-            .and_then(|_| self.0.log.write_all_at(rest, position + BATCH_HEADER_LEN as u64));
-        if let Err(e) = written {
-            // A failed append leaves the log exactly as it was: whatever part of
-            // the batch reached the file is cut off again, so a retry cannot add a
-            // second copy. Shrinking a file needs no free space.
-            let truncated = self.0.log.set_len(position);
-            self.0.log_longer_than_size = truncated.is_err();
-            let path = segment_path(&self.0.dir, self.0.base_offset, "log");
-            tracing::error!(segment = %path.display(), position, error = %e, "append failed; its partial write was cut off");
-            if let Err(t) = truncated {
-                tracing::error!(segment = %path.display(), error = %t, "could not truncate a failed append; retrying at the next one");
-            }
+        let write = self.next_write()?;
+        if let Err((e, cut_off)) = write.write(head, rest) {
+            self.write_failed(cut_off);
             return Err(e);
         }
-        self.0.size += (BATCH_HEADER_LEN + rest.len()) as u64;
-        self.0.verified.add(position..self.0.size);
+        self.appended(&write, head.len() + rest.len(), header, index_interval, now_ms);
+        Ok(())
+    }
+
+    /// A [`SegmentWrite`] failed; `cut_off`: its partial write was removed again.
+    /// If not, the next [`Self::next_write`] removes it.
+    pub fn write_failed(&mut self, cut_off: bool) {
+        self.0.log_longer_than_size = !cut_off;
+    }
+
+    /// Account for the batch `write` put in the file: readers see it from now on.
+    pub fn appended(
+        &mut self,
+        write: &SegmentWrite,
+        len: usize,
+        header: &BatchHeader,
+        index_interval: u64,
+        now_ms: u64,
+    ) {
+        debug_assert_eq!(write.position, self.0.size, "one write at a time, at the end");
+        self.0.size = write.position + len as u64;
+        self.0.verified.add(write.position..self.0.size);
         self.0.next_offset = header.last_offset() + 1;
         self.0.first_append_ms.get_or_insert(now_ms);
-        self.0.index_batch(position as u32, header, index_interval);
-        Ok(())
+        self.0.index_batch(write.position as u32, header, index_interval);
     }
 
     /// Close the segment for writing.

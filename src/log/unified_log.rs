@@ -51,6 +51,10 @@ pub struct UnifiedLog {
     /// Serialises fsyncs; whoever holds it syncs everything appended so far, so one
     /// fsync covers every batch that arrived while the previous one ran.
     flush_lock: tokio::sync::Mutex<()>,
+    /// Held by whoever changes the active segment (an append across its write, a
+    /// roll, closing), always taken before `log`: the write itself happens
+    /// without `log`, so reads of the partition go on meanwhile.
+    append_lock: Mutex<()>,
     flushed_offset: AtomicI64,
     /// fsync rounds performed, for tests and metrics.
     fsyncs: AtomicU64,
@@ -277,6 +281,7 @@ impl UnifiedLog {
                 cleaned_up_to: 0,
             }),
             flush_lock: tokio::sync::Mutex::new(()),
+            append_lock: Mutex::new(()),
             flushed_offset: AtomicI64::new(if clean { leo } else { 0 }),
             fsyncs: AtomicU64::new(0),
         })
@@ -367,6 +372,10 @@ impl UnifiedLog {
             -1
         };
         let header = BatchHeader::parse(&head).ok_or(Error::CorruptMessage("record batch is truncated"))?;
+        // Appends are serialised by `append_lock`, and the partition's state is
+        // locked only around the write, not across it: fetches read while the
+        // `pwrite` runs, and see the batch once it is accounted for.
+        let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock();
         if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header)? {
             return Ok(AppendInfo {
@@ -393,8 +402,17 @@ impl UnifiedLog {
             partition_leader_epoch: 0,
             ..header
         };
+        let write = log.active.next_write()?;
+        drop(log);
+        let written = write.write(&head, rest);
+        let mut log = self.lock();
+        if let Err((e, cut_off)) = written {
+            log.active.write_failed(cut_off);
+            return Err(e.into());
+        }
+        let len = batch.len();
         log.active
-            .append(&head, rest, &header, config.index_interval_bytes, now_ms.max(0) as u64)?;
+            .appended(&write, len, &header, config.index_interval_bytes, now_ms.max(0) as u64);
         log.producers.update(&header);
         log.unflushed_messages += header.records_count as u64;
         let info = AppendInfo {
@@ -472,6 +490,7 @@ impl UnifiedLog {
     /// a shutdown half-way); the first error is returned, and the caller then leaves
     /// no clean-shutdown marker, so the next start recovers this partition.
     pub fn close(&self) -> io::Result<()> {
+        let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock();
         let mut first_error = None;
         let mut note = |what: &str, r: io::Result<()>| {

@@ -78,6 +78,8 @@ impl UnifiedLog {
         if !config.cleanup_delete {
             return Ok(0);
         }
+        // It may roll the active segment: no append may be writing to it.
+        let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock();
         let expired = |seg: &LogSegment| {
             config.retention_ms >= 0 && !seg.is_empty() && seg.max_timestamp() < now_ms - config.retention_ms
