@@ -144,14 +144,52 @@ impl ResponseFrame {
 
     /// Write the frame; file ranges go from the page cache to the socket.
     pub async fn write_to(&self, writer: &mut OwnedWriteHalf) -> io::Result<()> {
-        for c in &self.chunks {
+        for (i, c) in self.chunks.iter().enumerate() {
+            let last = i + 1 == self.chunks.len();
             match c {
-                Chunk::Bytes(b) => writer.write_all(b).await?,
+                Chunk::Bytes(b) if last => writer.write_all(b).await?,
+                // More of the frame follows: the kernel holds these bytes back to
+                // send them with the records instead of as a small segment of
+                // their own (which the client's kernel would process, and often
+                // wake the client for, separately).
+                Chunk::Bytes(b) => send_more(writer, b).await?,
                 Chunk::File(f) => send_file(writer, f).await?,
             }
         }
         Ok(())
     }
+}
+
+/// `send(2)` `bytes` with MSG_MORE, waiting while the socket is full.
+async fn send_more(writer: &mut OwnedWriteHalf, mut bytes: &[u8]) -> io::Result<()> {
+    let stream = writer.as_ref();
+    let socket = stream.as_raw_fd();
+    while !bytes.is_empty() {
+        stream.writable().await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            // SAFETY: `bytes` is a live slice of `bytes.len()` bytes and the socket
+            // stays open for the call (the stream is borrowed).
+            let n = unsafe {
+                libc::send(
+                    socket,
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match sent {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// `sendfile(2)` the whole of `slice` to the socket, waiting while it is full.

@@ -76,25 +76,39 @@ pub fn walk(
     batch: &[u8],
     header: &BatchHeader,
     max_uncompressed: u64,
-    mut f: impl FnMut(&Record<'_>) -> Result<Walk>,
+    f: impl FnMut(&Record<'_>) -> Result<Walk>,
 ) -> Result<()> {
     let section = batch
         .get(BATCH_HEADER_LEN..header.total_size())
         .ok_or(Error::CorruptMessage("record batch is truncated"))?;
     let codec = header.attributes & CODEC_MASK;
-    let mut source: Box<dyn RecordSource + '_> = if codec == compression::NONE {
-        Box::new(SliceSource { rest: section })
+    if codec == compression::NONE {
+        walk_source(SliceSource { rest: section }, header, f)
     } else {
-        Box::new(ReaderSource {
-            reader: std::io::BufReader::new(compression::reader(codec, section, max_uncompressed)?),
-            buf: Vec::new(),
-        })
-    };
+        let reader = std::io::BufReader::new(compression::reader(codec, section, max_uncompressed)?);
+        walk_source(
+            ReaderSource {
+                reader,
+                buf: Vec::new(),
+            },
+            header,
+            f,
+        )
+    }
+}
+
+/// [`walk`] over the raw records `source` yields (one walker for every codec,
+/// monomorphised for each source).
+fn walk_source(
+    mut source: impl RecordSource,
+    header: &BatchHeader,
+    mut f: impl FnMut(&Record<'_>) -> Result<Walk>,
+) -> Result<()> {
     let mut previous_delta = -1;
     for _ in 0..header.records_count.max(0) {
-        let raw = source
-            .next_record()?
-            .ok_or(Error::InvalidRecord("the batch holds fewer records than its count"))?;
+        let Some(raw) = source.next_record()? else {
+            return Err(Error::InvalidRecord("the batch holds fewer records than its count"));
+        };
         let record = parse(raw)?;
         // Deltas grow and end at last_offset_delta; a compacted batch may skip
         // some, and a client's batch (count = last delta + 1) so runs 0, 1, 2, ….
@@ -131,11 +145,13 @@ impl RecordSource for SliceSource<'_> {
         let mut body = ByteReader::new(self.rest);
         let length = varint(&mut body, VARINT_MAX)?;
         let prefix = self.rest.len() - body.rest().len();
-        let total = usize::try_from(length)
+        let Some(length) = usize::try_from(length)
             .ok()
             .filter(|&l| l > 0 && l <= body.rest().len())
-            .ok_or(Error::CorruptMessage("record length out of bounds"))?
-            + prefix;
+        else {
+            return Err(Error::CorruptMessage("record length out of bounds"));
+        };
+        let total = length + prefix;
         let (raw, rest) = self.rest.split_at(total);
         self.rest = rest;
         Ok(Some(raw))
@@ -208,8 +224,11 @@ impl<R: Read> RecordSource for ReaderSource<R> {
 
 /// A zigzag varint of at most `max` bytes.
 fn varint(r: &mut ByteReader<'_>, max: usize) -> Result<i64> {
-    r.varint(max)
-        .ok_or(Error::CorruptMessage("truncated or overlong varint in a record"))
+    // Not `ok_or`: that builds (and drops) an Error for every good varint.
+    match r.varint(max) {
+        Some(v) => Ok(v),
+        None => Err(Error::CorruptMessage("truncated or overlong varint in a record")),
+    }
 }
 
 /// A length-prefixed field: None for length −1, an error for other negatives or
@@ -219,11 +238,10 @@ fn field<'a>(r: &mut ByteReader<'a>) -> Result<Option<&'a [u8]>> {
     if len == -1 {
         return Ok(None);
     }
-    usize::try_from(len)
-        .ok()
-        .and_then(|len| r.take(len))
-        .map(Some)
-        .ok_or(Error::CorruptMessage("record field longer than its record"))
+    match usize::try_from(len).ok().and_then(|len| r.take(len)) {
+        Some(value) => Ok(Some(value)),
+        None => Err(Error::CorruptMessage("record field longer than its record")),
+    }
 }
 
 /// Parse one raw record (length prefix included), checking that its fields and
@@ -231,7 +249,9 @@ fn field<'a>(r: &mut ByteReader<'a>) -> Result<Option<&'a [u8]>> {
 fn parse(raw: &[u8]) -> Result<Record<'_>> {
     let mut body = ByteReader::new(raw);
     varint(&mut body, VARINT_MAX)?; // the length, checked by the source
-    body.u8().ok_or(Error::CorruptMessage("empty record"))?; // attributes, unused
+    if body.u8().is_none() {
+        return Err(Error::CorruptMessage("empty record")); // attributes, unused
+    }
     let timestamp_delta = varint(&mut body, VARLONG_MAX)?;
     let offset_delta = i32::try_from(varint(&mut body, VARINT_MAX)?)
         .map_err(|_| Error::CorruptMessage("record offset delta out of range"))?;

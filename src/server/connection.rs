@@ -102,6 +102,11 @@ impl Connection {
         let max = self.broker.config.socket_request_max_bytes;
         let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let mut idle_deadline = Instant::now() + idle;
+        // One timer for the whole connection, moved lazily: reads only push
+        // `idle_deadline`, and the timer is re-armed when it fires early, instead
+        // of a timer made and dropped on every read.
+        let idle_timer = tokio::time::sleep_until(idle_deadline);
+        tokio::pin!(idle_timer);
         // An idle connection holds no buffer: one is taken when bytes arrive and
         // given back once a large request is done with.
         let mut buf = BytesMut::new();
@@ -176,12 +181,17 @@ impl Connection {
                         Err(_) => break,
                     }
                 }
-                _ = tokio::time::sleep_until(idle_deadline) => {
+                _ = &mut idle_timer => {
+                    if Instant::now() < idle_deadline {
+                        idle_timer.as_mut().reset(idle_deadline);
+                        continue;
+                    }
                     if in_flight.load(Ordering::Acquire) == 0 {
                         tracing::info!(peer = %self.peer, idle_ms = idle.as_millis() as u64, "closing idle connection (connections.max.idle.ms)");
                         break;
                     }
                     idle_deadline = Instant::now() + idle;
+                    idle_timer.as_mut().reset(idle_deadline);
                 }
                 _ = tokio::time::sleep_until(frame_deadline.unwrap_or(idle_deadline)), if frame_deadline.is_some() => {
                     tracing::warn!(peer = %self.peer, "closing connection: a request was not sent in time");
