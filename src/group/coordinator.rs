@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::member::{JoinArgs, JoinResult, Member, SyncResult};
+use super::member::{JoinArgs, JoinResult, Member, MemberProfile, MemberRef, SyncResult};
 use super::record_serde::{self, CoordinatorRecord, GroupMetadataValue, MemberMetadata, OffsetCommitValue};
 use super::state::{Group, GroupConfig, GroupState};
 use crate::error::{Error, Result};
@@ -66,13 +66,10 @@ fn group_record(g: &Group, now: i64) -> CoordinatorRecord {
             .members
             .values()
             .map(|m| MemberMetadata {
-                member_id: m.member_id.clone(),
-                group_instance_id: m.group_instance_id.clone(),
-                client_id: m.client_id.clone(),
-                client_host: m.client_host.clone(),
-                rebalance_timeout_ms: m.rebalance_timeout_ms,
-                session_timeout_ms: m.session_timeout_ms,
-                subscription: m.metadata_for(&protocol),
+                profile: MemberProfile {
+                    protocols: vec![(protocol.clone(), m.metadata_for(&protocol))],
+                    ..m.profile.clone()
+                },
                 assignment: m.assignment.clone(),
             })
             .collect(),
@@ -84,25 +81,12 @@ fn group_record(g: &Group, now: i64) -> CoordinatorRecord {
 }
 
 fn restore_group(group_id: &str, r: GroupMetadataValue, now: i64) -> Group {
-    let protocol = r.protocol_name.clone().unwrap_or_default();
     let members = r
         .members
         .into_iter()
-        .map(|m| {
-            let args = JoinArgs {
-                member_id: m.member_id.clone(),
-                group_instance_id: m.group_instance_id,
-                client_id: m.client_id,
-                client_host: m.client_host,
-                session_timeout_ms: m.session_timeout_ms,
-                rebalance_timeout_ms: m.rebalance_timeout_ms,
-                protocol_type: r.protocol_type.clone(),
-                protocols: vec![(protocol.clone(), m.subscription)],
-                require_known_member_id: false,
-            };
-            let mut member = Member::new(m.member_id, &args, now);
-            member.assignment = m.assignment;
-            member
+        .map(|m| Member {
+            assignment: m.assignment,
+            ..Member::new(m.profile, now)
         })
         .collect();
     let protocol_type = Some(r.protocol_type).filter(|p| !p.is_empty());
@@ -229,11 +213,11 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(Error::InvalidGroupId(group_id.to_string()));
         }
-        let member_id = args.member_id.clone();
+        let member_id = args.profile.member_id.clone();
         let pending = {
             let mut inner = self.lock();
-            if !inner.groups.contains_key(group_id) && !args.member_id.is_empty() {
-                return Err(Error::UnknownMemberId(args.member_id));
+            if !inner.groups.contains_key(group_id) && !args.profile.member_id.is_empty() {
+                return Err(Error::UnknownMemberId(args.profile.member_id));
             }
             let group = inner
                 .groups
@@ -266,18 +250,17 @@ impl GroupCoordinator {
     pub async fn sync(
         &self,
         group_id: &str,
-        member_id: &str,
-        instance: Option<&str>,
-        generation_id: i32,
+        caller: MemberRef<'_>,
         assignments: Vec<(String, Bytes)>,
         now: i64,
     ) -> Result<SyncResult> {
+        let member_id = caller.member_id;
         let (pending, end) = {
             let mut inner = self.lock();
             let Some(group) = inner.groups.get_mut(group_id) else {
                 return Err(Error::UnknownMemberId(member_id.to_string()));
             };
-            let pending = group.sync(member_id, instance, generation_id, assignments, now);
+            let pending = group.sync(caller, assignments, now);
             let end = self.persist_if_dirty(group, now);
             (pending, end)
         };
@@ -286,20 +269,13 @@ impl GroupCoordinator {
         pending.resolve(member_id).await
     }
 
-    pub fn heartbeat(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        instance: Option<&str>,
-        generation: i32,
-        now: i64,
-    ) -> Result<()> {
+    pub fn heartbeat(&self, group_id: &str, caller: MemberRef<'_>, now: i64) -> Result<()> {
         let mut inner = self.lock();
         let group = inner
             .groups
             .get_mut(group_id)
-            .ok_or_else(|| Error::UnknownMemberId(member_id.to_string()))?;
-        group.heartbeat(member_id, instance, generation, now)
+            .ok_or_else(|| Error::UnknownMemberId(caller.member_id.to_string()))?;
+        group.heartbeat(caller, now)
     }
 
     /// Remove leaving members; one result per member.
@@ -330,13 +306,10 @@ impl GroupCoordinator {
 
     /// Commit offsets for a group member (or a simple consumer with generation −1).
     /// Returns a result per partition; the group-level check fails them all.
-    #[allow(clippy::too_many_arguments)]
     pub async fn commit(
         &self,
         group_id: &str,
-        member_id: &str,
-        instance: Option<&str>,
-        generation_id: i32,
+        caller: MemberRef<'_>,
         offsets: Vec<(TopicPartition, OffsetCommitValue)>,
         topic_exists: impl Fn(&str, i32) -> bool,
         now: i64,
@@ -347,9 +320,9 @@ impl GroupCoordinator {
         let (results, end) = {
             let mut inner = self.lock();
             match inner.groups.get(group_id) {
-                Some(g) => g.validate_commit(member_id, instance, generation_id)?,
-                None if generation_id < 0 => {}
-                None => return Err(Error::UnknownMemberId(member_id.to_string())),
+                Some(g) => g.validate_commit(caller)?,
+                None if caller.generation_id < 0 => {}
+                None => return Err(Error::UnknownMemberId(caller.member_id.to_string())),
             }
             let mut results = Vec::new();
             let mut records = Vec::new();
@@ -466,10 +439,10 @@ impl GroupCoordinator {
                 .members
                 .values()
                 .map(|m| MemberDescription {
-                    member_id: m.member_id.clone(),
-                    group_instance_id: m.group_instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
+                    member_id: m.profile.member_id.clone(),
+                    group_instance_id: m.profile.group_instance_id.clone(),
+                    client_id: m.profile.client_id.clone(),
+                    client_host: m.profile.client_host.clone(),
                     metadata: if stable {
                         m.metadata_for(&protocol)
                     } else {

@@ -54,31 +54,56 @@ impl<T> Pending<T> {
     }
 }
 
-/// What a member asked for when joining.
-#[derive(Debug, Clone)]
-pub struct JoinArgs {
+/// Who a member is and what it supports: the one description of a member that
+/// a JoinGroup brings, the group keeps, and `__consumer_offsets` stores (Kafka's
+/// MemberMetadata, less the group's view of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberProfile {
     pub member_id: String,
+    /// Static membership (KIP-345).
     pub group_instance_id: Option<String>,
     pub client_id: String,
     pub client_host: String,
     pub session_timeout_ms: i32,
     pub rebalance_timeout_ms: i32,
-    pub protocol_type: String,
+    /// The protocols it supports with their metadata, in its order of preference.
     pub protocols: Vec<(String, Bytes)>,
+}
+
+/// Who sends a SyncGroup, Heartbeat or OffsetCommit: the member id, its static
+/// instance id, and the generation it believes is current (−1 for a simple
+/// consumer's commit).
+#[derive(Debug, Clone, Copy)]
+pub struct MemberRef<'a> {
+    pub member_id: &'a str,
+    pub instance: Option<&'a str>,
+    pub generation_id: i32,
+}
+
+impl<'a> MemberRef<'a> {
+    pub fn new(member_id: &'a str, instance: Option<&'a str>, generation_id: i32) -> Self {
+        MemberRef {
+            member_id,
+            instance,
+            generation_id,
+        }
+    }
+}
+
+/// What a member asked for when joining.
+#[derive(Debug, Clone)]
+pub struct JoinArgs {
+    pub profile: MemberProfile,
+    pub protocol_type: String,
     /// JoinGroup v4+: a new member must first be given an id (KIP-394).
     pub require_known_member_id: bool,
 }
 
+/// A member as the group keeps it: its profile, its assignment, the requests it
+/// is waiting on, and its session.
 #[derive(Debug)]
 pub struct Member {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout_ms: i32,
-    pub rebalance_timeout_ms: i32,
-    /// In the member's order of preference.
-    pub protocols: Vec<(String, Bytes)>,
+    pub profile: MemberProfile,
     pub assignment: Bytes,
     pub awaiting_join: Option<oneshot::Sender<Result<JoinResult, Error>>>,
     pub awaiting_sync: Option<oneshot::Sender<Result<SyncResult, Error>>>,
@@ -87,33 +112,37 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn new(member_id: String, args: &JoinArgs, now: i64) -> Member {
+    /// A member with `profile` (its id already assigned) and no assignment yet.
+    pub fn new(profile: MemberProfile, now: i64) -> Member {
         Member {
-            member_id,
-            group_instance_id: args.group_instance_id.clone(),
-            client_id: args.client_id.clone(),
-            client_host: args.client_host.clone(),
-            session_timeout_ms: args.session_timeout_ms,
-            rebalance_timeout_ms: args.rebalance_timeout_ms,
-            protocols: args.protocols.clone(),
+            heartbeat_deadline: now + profile.session_timeout_ms as i64,
+            profile,
             assignment: Bytes::new(),
             awaiting_join: None,
             awaiting_sync: None,
-            heartbeat_deadline: now + args.session_timeout_ms as i64,
         }
     }
 
-    /// Take what a rejoin may change.
-    pub fn update(&mut self, args: &JoinArgs) {
-        self.client_id = args.client_id.clone();
-        self.client_host = args.client_host.clone();
-        self.session_timeout_ms = args.session_timeout_ms;
-        self.rebalance_timeout_ms = args.rebalance_timeout_ms;
-        self.protocols = args.protocols.clone();
+    pub fn id(&self) -> &str {
+        &self.profile.member_id
+    }
+
+    /// Take what a rejoin may change: everything but the member's ids.
+    pub fn update(&mut self, profile: &MemberProfile) {
+        let (member_id, instance) = (
+            std::mem::take(&mut self.profile.member_id),
+            self.profile.group_instance_id.take(),
+        );
+        self.profile = MemberProfile {
+            member_id,
+            group_instance_id: instance,
+            ..profile.clone()
+        };
     }
 
     pub fn metadata_for(&self, protocol: &str) -> Bytes {
-        self.protocols
+        self.profile
+            .protocols
             .iter()
             .find(|(name, _)| name == protocol)
             .map(|(_, m)| m.clone())
@@ -121,7 +150,7 @@ impl Member {
     }
 
     pub fn touch(&mut self, now: i64) {
-        self.heartbeat_deadline = now + self.session_timeout_ms as i64;
+        self.heartbeat_deadline = now + self.profile.session_timeout_ms as i64;
     }
 
     /// Answer a waiting JoinGroup or SyncGroup with an error (the member was

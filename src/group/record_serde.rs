@@ -23,6 +23,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::member::MemberProfile;
 use crate::error::{Error, Result};
 use crate::record::batch;
 use crate::record::reader::ByteReader;
@@ -39,13 +40,9 @@ pub struct OffsetCommitValue {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberMetadata {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub rebalance_timeout_ms: i32,
-    pub session_timeout_ms: i32,
-    pub subscription: Bytes,
+    /// Its `protocols` hold one entry: the group's protocol and the member's
+    /// subscription for it (the record keeps only that).
+    pub profile: MemberProfile,
     pub assignment: Bytes,
 }
 
@@ -182,13 +179,14 @@ impl CoordinatorRecord {
                 b.put_i64(g.state_timestamp);
                 b.put_i32(g.members.len() as i32);
                 for m in &g.members {
-                    put_string(&mut b, &m.member_id);
-                    put_nullable_string(&mut b, m.group_instance_id.as_deref());
-                    put_string(&mut b, &m.client_id);
-                    put_string(&mut b, &m.client_host);
-                    b.put_i32(m.rebalance_timeout_ms);
-                    b.put_i32(m.session_timeout_ms);
-                    put_bytes(&mut b, &m.subscription);
+                    let p = &m.profile;
+                    put_string(&mut b, &p.member_id);
+                    put_nullable_string(&mut b, p.group_instance_id.as_deref());
+                    put_string(&mut b, &p.client_id);
+                    put_string(&mut b, &p.client_host);
+                    b.put_i32(p.rebalance_timeout_ms);
+                    b.put_i32(p.session_timeout_ms);
+                    put_bytes(&mut b, p.protocols.first().map_or(&[][..], |(_, s)| s));
                     put_bytes(&mut b, &m.assignment);
                 }
             }
@@ -240,14 +238,23 @@ impl CoordinatorRecord {
                         let count = v.i32()?.max(0);
                         let mut members = Vec::new();
                         for _ in 0..count {
+                            let member_id = v.string()?;
+                            let group_instance_id = v.nullable_string()?;
+                            let client_id = v.string()?;
+                            let client_host = v.string()?;
+                            let rebalance_timeout_ms = v.i32()?;
+                            let session_timeout_ms = v.i32()?;
+                            let subscription = v.bytes()?;
                             members.push(MemberMetadata {
-                                member_id: v.string()?,
-                                group_instance_id: v.nullable_string()?,
-                                client_id: v.string()?,
-                                client_host: v.string()?,
-                                rebalance_timeout_ms: v.i32()?,
-                                session_timeout_ms: v.i32()?,
-                                subscription: v.bytes()?,
+                                profile: MemberProfile {
+                                    member_id,
+                                    group_instance_id,
+                                    client_id,
+                                    client_host,
+                                    session_timeout_ms,
+                                    rebalance_timeout_ms,
+                                    protocols: vec![(protocol_name.clone().unwrap_or_default(), subscription)],
+                                },
                                 assignment: v.bytes()?,
                             });
                         }
@@ -332,13 +339,15 @@ mod tests {
                     leader_id: Some("m1".into()),
                     state_timestamp: 5,
                     members: vec![MemberMetadata {
-                        member_id: "m1".into(),
-                        group_instance_id: Some("i1".into()),
-                        client_id: "c".into(),
-                        client_host: "/127.0.0.1".into(),
-                        rebalance_timeout_ms: 300_000,
-                        session_timeout_ms: 45_000,
-                        subscription: Bytes::from_static(b"sub"),
+                        profile: MemberProfile {
+                            member_id: "m1".into(),
+                            group_instance_id: Some("i1".into()),
+                            client_id: "c".into(),
+                            client_host: "/127.0.0.1".into(),
+                            rebalance_timeout_ms: 300_000,
+                            session_timeout_ms: 45_000,
+                            protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
+                        },
                         assignment: Bytes::from_static(b"assign"),
                     }],
                 }),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
-use super::member::{JoinArgs, JoinResult, JoinedMember, Member, Pending};
+use super::member::{JoinArgs, JoinResult, JoinedMember, Member, MemberProfile, Pending};
 use crate::error::{Error, Result};
 
 mod membership;
@@ -134,10 +134,10 @@ impl Group {
             g.protocol_name = protocol_name;
             g.leader_id = leader_id;
             for m in members {
-                if let Some(instance) = &m.group_instance_id {
-                    g.static_members.insert(instance.clone(), m.member_id.clone());
+                if let Some(instance) = &m.profile.group_instance_id {
+                    g.static_members.insert(instance.clone(), m.profile.member_id.clone());
                 }
-                g.members.insert(m.member_id.clone(), m);
+                g.members.insert(m.profile.member_id.clone(), m);
             }
         }
         g
@@ -174,46 +174,48 @@ impl Group {
     }
 
     fn try_join(&mut self, args: JoinArgs, config: &GroupConfig, now: i64) -> Result<Pending<JoinResult>> {
-        if args.session_timeout_ms < config.min_session_timeout_ms
-            || args.session_timeout_ms > config.max_session_timeout_ms
+        if args.profile.session_timeout_ms < config.min_session_timeout_ms
+            || args.profile.session_timeout_ms > config.max_session_timeout_ms
         {
-            return Err(Error::InvalidSessionTimeout(args.session_timeout_ms));
+            return Err(Error::InvalidSessionTimeout(args.profile.session_timeout_ms));
         }
         if self.state == GroupState::Dead {
-            return Err(Error::UnknownMemberId(args.member_id));
+            return Err(Error::UnknownMemberId(args.profile.member_id));
         }
         if !self.supports(&args) {
             return Err(Error::InconsistentGroupProtocol);
         }
-        if args.member_id.is_empty() {
+        if args.profile.member_id.is_empty() {
             return self.join_new_member(args, config, now);
         }
-        if self.pending_members.remove(&args.member_id).is_some() {
-            let id = args.member_id.clone();
+        if self.pending_members.remove(&args.profile.member_id).is_some() {
+            let id = args.profile.member_id.clone();
             return Ok(self.add_member_and_rebalance(id, &args, config, now));
         }
-        self.check_member(&args.member_id, args.group_instance_id.as_deref())?;
-        let member = &self.members[&args.member_id];
-        let unchanged = member.protocols == args.protocols;
-        let is_leader = self.leader_id.as_deref() == Some(args.member_id.as_str());
+        self.check_member(&args.profile.member_id, args.profile.group_instance_id.as_deref())?;
+        let member = &self.members[&args.profile.member_id];
+        let unchanged = member.profile.protocols == args.profile.protocols;
+        let is_leader = self.leader_id.as_deref() == Some(args.profile.member_id.as_str());
         match self.state {
             GroupState::PreparingRebalance => Ok(self.rejoin(&args, now)),
-            GroupState::CompletingRebalance if unchanged => Ok(Pending::Ready(Ok(self.join_result(&args.member_id)))),
+            GroupState::CompletingRebalance if unchanged => {
+                Ok(Pending::Ready(Ok(self.join_result(&args.profile.member_id))))
+            }
             GroupState::Stable if unchanged && !is_leader => {
-                self.members[&args.member_id].touch(now);
-                Ok(Pending::Ready(Ok(self.join_result(&args.member_id))))
+                self.members[&args.profile.member_id].touch(now);
+                Ok(Pending::Ready(Ok(self.join_result(&args.profile.member_id))))
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
                 self.prepare_rebalance(config, now);
                 Ok(self.rejoin(&args, now))
             }
-            GroupState::Empty | GroupState::Dead => Err(Error::UnknownMemberId(args.member_id)),
+            GroupState::Empty | GroupState::Dead => Err(Error::UnknownMemberId(args.profile.member_id)),
         }
     }
 
     fn join_new_member(&mut self, args: JoinArgs, config: &GroupConfig, now: i64) -> Result<Pending<JoinResult>> {
-        let new_id = format!("{}-{}", args.client_id, uuid::Uuid::new_v4());
-        if let Some(instance) = &args.group_instance_id {
+        let new_id = format!("{}-{}", args.profile.client_id, uuid::Uuid::new_v4());
+        if let Some(instance) = &args.profile.group_instance_id {
             if let Some(old_id) = self.static_members.get(instance).cloned() {
                 return Ok(self.replace_static_member(&old_id, new_id, &args, config, now));
             }
@@ -221,7 +223,7 @@ impl Group {
         }
         if args.require_known_member_id {
             self.pending_members
-                .insert(new_id.clone(), now + args.session_timeout_ms as i64);
+                .insert(new_id.clone(), now + args.profile.session_timeout_ms as i64);
             return Err(Error::MemberIdRequired(new_id));
         }
         Ok(self.add_member_and_rebalance(new_id, &args, config, now))
@@ -230,8 +232,8 @@ impl Group {
     /// A known member rejoins during a rebalance: hold its JoinGroup.
     fn rejoin(&mut self, args: &JoinArgs, now: i64) -> Pending<JoinResult> {
         let (tx, rx) = oneshot::channel();
-        let member = &mut self.members[&args.member_id];
-        member.update(args);
+        let member = &mut self.members[&args.profile.member_id];
+        member.update(&args.profile);
         member.touch(now);
         if let Some(old) = member.awaiting_join.replace(tx) {
             let _ = old.send(Err(Error::RebalanceInProgress));
@@ -248,9 +250,15 @@ impl Group {
         now: i64,
     ) -> Pending<JoinResult> {
         let (tx, rx) = oneshot::channel();
-        let mut member = Member::new(member_id.clone(), args, now);
+        let mut member = Member::new(
+            MemberProfile {
+                member_id: member_id.clone(),
+                ..args.profile.clone()
+            },
+            now,
+        );
         member.awaiting_join = Some(tx);
-        if let Some(instance) = &args.group_instance_id {
+        if let Some(instance) = &args.profile.group_instance_id {
             self.static_members.insert(instance.clone(), member_id.clone());
         }
         if self.members.is_empty() {
@@ -279,14 +287,14 @@ impl Group {
         let Some(mut member) = self.members.shift_remove(old_id) else {
             return self.add_member_and_rebalance(new_id, args, config, now);
         };
-        let instance = args.group_instance_id.clone().unwrap_or_default();
+        let instance = args.profile.group_instance_id.clone().unwrap_or_default();
         member.fail_waiters(
             || Error::FencedInstanceId(instance.clone()),
             || Error::FencedInstanceId(instance.clone()),
         );
-        let unchanged = member.protocols == args.protocols;
-        member.member_id = new_id.clone();
-        member.update(args);
+        let unchanged = member.profile.protocols == args.profile.protocols;
+        member.profile.member_id = new_id.clone();
+        member.update(&args.profile);
         member.touch(now);
         self.static_members.insert(instance, new_id.clone());
         if self.leader_id.as_deref() == Some(old_id) {
@@ -316,8 +324,8 @@ impl Group {
             self.members
                 .values()
                 .map(|m| JoinedMember {
-                    member_id: m.member_id.clone(),
-                    group_instance_id: m.group_instance_id.clone(),
+                    member_id: m.profile.member_id.clone(),
+                    group_instance_id: m.profile.group_instance_id.clone(),
                     metadata: m.metadata_for(&protocol),
                 })
                 .collect()
@@ -337,22 +345,23 @@ impl Group {
 
     /// Whether a joining member's protocol type and protocols fit the group.
     fn supports(&self, args: &JoinArgs) -> bool {
-        if args.protocol_type.is_empty() || args.protocols.is_empty() {
+        if args.protocol_type.is_empty() || args.profile.protocols.is_empty() {
             return false;
         }
         let others: Vec<&Member> = self
             .members
             .values()
-            .filter(|m| m.member_id != args.member_id)
+            .filter(|m| m.profile.member_id != args.profile.member_id)
             .collect();
         if others.is_empty() {
             return true;
         }
         self.protocol_type.as_deref() == Some(args.protocol_type.as_str())
             && args
+                .profile
                 .protocols
                 .iter()
-                .any(|(p, _)| others.iter().all(|m| m.protocols.iter().any(|(q, _)| q == p)))
+                .any(|(p, _)| others.iter().all(|m| m.profile.protocols.iter().any(|(q, _)| q == p)))
     }
 
     /// Kafka's choice: among protocols every member supports, the one most members
@@ -360,14 +369,19 @@ impl Group {
     fn select_protocol(&self) -> Option<String> {
         let first = self.members.values().next()?;
         let candidates: Vec<&String> = first
+            .profile
             .protocols
             .iter()
             .map(|(p, _)| p)
-            .filter(|p| self.members.values().all(|m| m.protocols.iter().any(|(q, _)| q == *p)))
+            .filter(|p| {
+                self.members
+                    .values()
+                    .all(|m| m.profile.protocols.iter().any(|(q, _)| q == *p))
+            })
             .collect();
         let mut votes: IndexMap<&String, usize> = candidates.iter().map(|c| (*c, 0)).collect();
         for m in self.members.values() {
-            if let Some((p, _)) = m.protocols.iter().find(|(p, _)| candidates.contains(&p)) {
+            if let Some((p, _)) = m.profile.protocols.iter().find(|(p, _)| candidates.contains(&p)) {
                 *votes.entry(p).or_default() += 1;
             }
         }
@@ -387,7 +401,7 @@ impl Group {
         let timeout = self
             .members
             .values()
-            .map(|m| m.rebalance_timeout_ms as i64)
+            .map(|m| m.profile.rebalance_timeout_ms as i64)
             .max()
             .unwrap_or(0);
         self.join_not_before = if self.state == GroupState::Empty {
@@ -415,7 +429,7 @@ impl Group {
             .members
             .values()
             .filter(|m| m.awaiting_join.is_none())
-            .map(|m| m.member_id.clone())
+            .map(|m| m.profile.member_id.clone())
             .collect();
         for id in gone {
             self.remove_member(&id);
@@ -449,7 +463,7 @@ impl Group {
 
     fn remove_member(&mut self, member_id: &str) -> Option<Member> {
         let member = self.members.shift_remove(member_id)?;
-        if let Some(instance) = &member.group_instance_id {
+        if let Some(instance) = &member.profile.group_instance_id {
             if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
                 self.static_members.remove(instance);
             }

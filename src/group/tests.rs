@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::member::{JoinArgs, JoinResult, Pending, SyncResult};
+use super::member::{JoinArgs, JoinResult, MemberProfile, MemberRef, Pending, SyncResult};
 use super::state::{Group, GroupConfig, GroupState};
 use crate::error::Error;
 
@@ -15,17 +15,19 @@ fn config(delay: i64) -> GroupConfig {
 
 fn args(member_id: &str, protocols: &[(&str, &[u8])]) -> JoinArgs {
     JoinArgs {
-        member_id: member_id.to_string(),
-        group_instance_id: None,
-        client_id: "client".into(),
-        client_host: "/127.0.0.1".into(),
-        session_timeout_ms: 10_000,
-        rebalance_timeout_ms: 30_000,
+        profile: MemberProfile {
+            member_id: member_id.to_string(),
+            group_instance_id: None,
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            protocols: protocols
+                .iter()
+                .map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m)))
+                .collect(),
+        },
         protocol_type: "consumer".into(),
-        protocols: protocols
-            .iter()
-            .map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m)))
-            .collect(),
         require_known_member_id: true,
     }
 }
@@ -52,7 +54,10 @@ fn join_new(g: &mut Group, cfg: &GroupConfig, a: JoinArgs, now: i64) -> (String,
     };
     let second = g.join(
         JoinArgs {
-            member_id: id.clone(),
+            profile: MemberProfile {
+                member_id: id.clone(),
+                ..a.profile
+            },
             ..a
         },
         cfg,
@@ -74,9 +79,7 @@ fn stable_single(g: &mut Group, cfg: &GroupConfig) -> String {
     let (id, mut p) = join_new(g, cfg, args("", RANGE), 0);
     let r = joined(&mut p);
     let mut s = g.sync(
-        &id,
-        None,
-        r.generation_id,
+        MemberRef::new(&id, None, r.generation_id),
         vec![(id.clone(), Bytes::from_static(b"all"))],
         0,
     );
@@ -118,7 +121,7 @@ fn followers_wait_for_the_leaders_assignment() {
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert!(poll(&mut fp).is_none(), "held until the leader rejoins");
     assert!(matches!(
-        g.heartbeat(&leader, None, 1, 20),
+        g.heartbeat(MemberRef::new(&leader, None, 1), 20),
         Err(Error::RebalanceInProgress)
     ));
     let mut lp = g.join(args(&leader, RANGE), &cfg, 30);
@@ -128,18 +131,18 @@ fn followers_wait_for_the_leaders_assignment() {
     assert_eq!(lr.members.len(), 2);
     assert!(fr.members.is_empty());
     // The follower's sync waits; the leader's sync answers both.
-    let mut fs = g.sync(&follower, None, 2, vec![], 40);
+    let mut fs = g.sync(MemberRef::new(&follower, None, 2), vec![], 40);
     assert!(poll(&mut fs).is_none());
     let assignments = vec![
         (leader.clone(), Bytes::from_static(b"p0")),
         (follower.clone(), Bytes::from_static(b"p1")),
     ];
-    let mut ls = g.sync(&leader, None, 2, assignments, 50);
+    let mut ls = g.sync(MemberRef::new(&leader, None, 2), assignments, 50);
     assert_eq!(synced(&mut ls).assignment, Bytes::from_static(b"p0"));
     assert_eq!(synced(&mut fs).assignment, Bytes::from_static(b"p1"));
     assert_eq!(g.state, GroupState::Stable);
     assert!(g.take_dirty());
-    g.heartbeat(&follower, None, 2, 60).unwrap();
+    g.heartbeat(MemberRef::new(&follower, None, 2), 60).unwrap();
 }
 
 #[test]
@@ -148,30 +151,30 @@ fn sync_and_heartbeat_errors() {
     let mut g = Group::new("g");
     let id = stable_single(&mut g, &cfg);
     assert!(matches!(
-        poll(&mut g.sync(&id, None, 9, vec![], 0)),
+        poll(&mut g.sync(MemberRef::new(&id, None, 9), vec![], 0)),
         Some(Err(Error::IllegalGeneration { found: 9, current: 1 }))
     ));
     assert!(matches!(
-        poll(&mut g.sync("nobody", None, 1, vec![], 0)),
+        poll(&mut g.sync(MemberRef::new("nobody", None, 1), vec![], 0)),
         Some(Err(Error::UnknownMemberId(_)))
     ));
     assert!(matches!(
-        g.heartbeat(&id, None, 0, 0),
+        g.heartbeat(MemberRef::new(&id, None, 0), 0),
         Err(Error::IllegalGeneration { .. })
     ));
     assert!(matches!(
-        g.heartbeat("nobody", None, 1, 0),
+        g.heartbeat(MemberRef::new("nobody", None, 1), 0),
         Err(Error::UnknownMemberId(_))
     ));
     // Stable: a sync returns the assignment at once.
     assert_eq!(
-        synced(&mut g.sync(&id, None, 1, vec![], 0)).assignment,
+        synced(&mut g.sync(MemberRef::new(&id, None, 1), vec![], 0)).assignment,
         Bytes::from_static(b"all")
     );
     // During a rebalance, sync says so.
     let _newcomer = join_new(&mut g, &cfg, args("", RANGE), 0);
     assert!(matches!(
-        poll(&mut g.sync(&id, None, 1, vec![], 0)),
+        poll(&mut g.sync(MemberRef::new(&id, None, 1), vec![], 0)),
         Some(Err(Error::RebalanceInProgress))
     ));
 }
@@ -181,7 +184,7 @@ fn silent_members_expire_after_their_session_timeout() {
     let cfg = config(0);
     let mut g = Group::new("g");
     let id = stable_single(&mut g, &cfg);
-    g.heartbeat(&id, None, 1, 5_000).unwrap();
+    g.heartbeat(MemberRef::new(&id, None, 1), 5_000).unwrap();
     g.tick(&cfg, 14_999);
     assert_eq!(g.members.len(), 1);
     g.tick(&cfg, 15_000);
@@ -198,7 +201,7 @@ fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
     let (newcomer, mut p) = join_new(&mut g, &cfg, args("", RANGE), 1_000);
     // The old member keeps heartbeating but never rejoins.
     for t in (2_000..31_000).step_by(2_000) {
-        let _ = g.heartbeat(&stale, None, 1, t);
+        let _ = g.heartbeat(MemberRef::new(&stale, None, 1), t);
         g.tick(&cfg, t);
     }
     assert!(poll(&mut p).is_none());
@@ -207,7 +210,7 @@ fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
     assert_eq!(r.leader, newcomer);
     assert_eq!(g.members.len(), 1);
     assert!(matches!(
-        g.heartbeat(&stale, None, 2, 31_000),
+        g.heartbeat(MemberRef::new(&stale, None, 2), 31_000),
         Err(Error::UnknownMemberId(_))
     ));
 }
@@ -234,14 +237,12 @@ fn a_restarted_static_member_takes_its_place_without_a_rebalance() {
     let cfg = config(0);
     let mut g = Group::new("g");
     let mut a = args("", RANGE);
-    a.group_instance_id = Some("inst".into());
+    a.profile.group_instance_id = Some("inst".into());
     let mut p = g.join(a.clone(), &cfg, 0); // static members need no MEMBER_ID_REQUIRED
     let r = joined(&mut p);
     let old = r.member_id.clone();
     synced(&mut g.sync(
-        &old,
-        Some("inst"),
-        1,
+        MemberRef::new(&old, Some("inst"), 1),
         vec![(old.clone(), Bytes::from_static(b"mine"))],
         0,
     ));
@@ -256,12 +257,12 @@ fn a_restarted_static_member_takes_its_place_without_a_rebalance() {
     assert!(g.take_dirty(), "the new member id is recorded");
     let new_id = r2.member_id;
     assert_eq!(
-        synced(&mut g.sync(&new_id, Some("inst"), 1, vec![], 100)).assignment,
+        synced(&mut g.sync(MemberRef::new(&new_id, Some("inst"), 1), vec![], 100)).assignment,
         Bytes::from_static(b"mine")
     );
     // The old incarnation is fenced.
     assert!(matches!(
-        g.heartbeat(&old, Some("inst"), 1, 100),
+        g.heartbeat(MemberRef::new(&old, Some("inst"), 1), 100),
         Err(Error::FencedInstanceId(_))
     ));
     // Leaving by instance id works.
@@ -279,11 +280,11 @@ fn protocols_must_be_compatible_and_sessions_in_range() {
         poll(&mut g.join(other.clone(), &cfg, 0)),
         Some(Err(Error::InconsistentGroupProtocol))
     ));
-    other.protocols = RANGE
+    other.profile.protocols = RANGE
         .iter()
         .map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m)))
         .collect();
-    other.session_timeout_ms = 10;
+    other.profile.session_timeout_ms = 10;
     assert!(matches!(
         poll(&mut g.join(other, &cfg, 0)),
         Some(Err(Error::InvalidSessionTimeout(10)))
@@ -311,21 +312,21 @@ fn the_protocol_most_members_prefer_wins() {
 fn commits_are_checked_against_membership() {
     let cfg = config(0);
     let mut g = Group::new("g");
-    g.validate_commit("", None, -1).unwrap();
+    g.validate_commit(MemberRef::new("", None, -1)).unwrap();
     let (id, mut p) = join_new(&mut g, &cfg, args("", RANGE), 0);
     joined(&mut p);
     assert!(matches!(
-        g.validate_commit(&id, None, 1),
+        g.validate_commit(MemberRef::new(&id, None, 1)),
         Err(Error::RebalanceInProgress)
     ));
     assert!(matches!(
-        g.validate_commit("", None, -1),
+        g.validate_commit(MemberRef::new("", None, -1)),
         Err(Error::UnknownMemberId(_))
     ));
-    synced(&mut g.sync(&id, None, 1, vec![], 0));
-    g.validate_commit(&id, None, 1).unwrap();
+    synced(&mut g.sync(MemberRef::new(&id, None, 1), vec![], 0));
+    g.validate_commit(MemberRef::new(&id, None, 1)).unwrap();
     assert!(matches!(
-        g.validate_commit(&id, None, 0),
+        g.validate_commit(MemberRef::new(&id, None, 0)),
         Err(Error::IllegalGeneration { .. })
     ));
     assert!(matches!(g.mark_dead(), Err(Error::NonEmptyGroup(_))));

@@ -6,6 +6,7 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::group::member::MemberRef;
 use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "trace", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
@@ -13,9 +14,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Heartbe
     let mut response = HeartbeatResponse::default();
     if let Err(e) = broker.groups.heartbeat(
         request.group_id.as_str(),
-        request.member_id.as_str(),
-        request.group_instance_id.as_deref(),
-        request.generation_id,
+        MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id),
         now_ms(),
     ) {
         response.error_code = e.wire_code();

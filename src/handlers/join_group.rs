@@ -12,13 +12,13 @@ use kafka_protocol::protocol::StrBytes;
 use super::{str_bytes, unless_shutting_down, RequestContext};
 use crate::broker::Broker;
 use crate::error::Error;
-use crate::group::member::JoinArgs;
+use crate::group::member::{JoinArgs, MemberProfile};
 use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.api_version;
-    let args = JoinArgs {
+    let profile = MemberProfile {
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         client_id: ctx.client_id.clone().unwrap_or_default(),
@@ -30,12 +30,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: JoinGro
         } else {
             request.session_timeout_ms
         },
-        protocol_type: request.protocol_type.to_string(),
         protocols: request
             .protocols
             .iter()
             .map(|p| (p.name.to_string(), p.metadata.clone()))
             .collect(),
+    };
+    let args = JoinArgs {
+        profile,
+        protocol_type: request.protocol_type.to_string(),
         require_known_member_id: version >= 4,
     };
     let joined = unless_shutting_down(broker, broker.groups.join(request.group_id.as_str(), args, now_ms())).await;

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::group::member::MemberRef;
 use crate::group::record_serde::OffsetCommitValue;
 use crate::util::clock::now_ms;
 
@@ -36,9 +37,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
         .groups
         .commit(
             request.group_id.as_str(),
-            request.member_id.as_str(),
-            request.group_instance_id.as_deref(),
-            request.generation_id_or_member_epoch,
+            MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id_or_member_epoch),
             offsets,
             |topic, partition| logs.partition(topic, partition).is_ok(),
             now,

@@ -7,6 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{unless_shutting_down, RequestContext};
 use crate::broker::Broker;
+use crate::group::member::MemberRef;
 use crate::error::Error;
 use crate::util::clock::now_ms;
 
@@ -19,9 +20,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: SyncGro
         .collect();
     let sync = broker.groups.sync(
         request.group_id.as_str(),
-        request.member_id.as_str(),
-        request.group_instance_id.as_deref(),
-        request.generation_id,
+        MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id),
         assignments,
         now_ms(),
     );

@@ -8,17 +8,15 @@ use tokio::sync::oneshot;
 
 use super::{Group, GroupConfig, GroupState};
 use crate::error::{Error, Result};
-use crate::group::member::{Pending, SyncResult};
+use crate::group::member::{MemberRef, Pending, SyncResult};
 
 impl Group {
-    pub fn sync(
-        &mut self,
-        member_id: &str,
-        instance: Option<&str>,
-        generation_id: i32,
-        assignments: Vec<(String, Bytes)>,
-        now: i64,
-    ) -> Pending<SyncResult> {
+    pub fn sync(&mut self, caller: MemberRef<'_>, assignments: Vec<(String, Bytes)>, now: i64) -> Pending<SyncResult> {
+        let MemberRef {
+            member_id,
+            instance,
+            generation_id,
+        } = caller;
         let checked = match self.state {
             GroupState::Empty | GroupState::Dead => Err(Error::UnknownMemberId(member_id.to_string())),
             _ => self
@@ -38,7 +36,7 @@ impl Group {
                 if self.leader_id.as_deref() == Some(member_id) {
                     let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
                     for m in self.members.values_mut() {
-                        m.assignment = given.remove(&m.member_id).unwrap_or_default();
+                        m.assignment = given.remove(&m.profile.member_id).unwrap_or_default();
                     }
                     self.state = GroupState::Stable;
                     self.dirty = true;
@@ -63,7 +61,12 @@ impl Group {
         }
     }
 
-    pub fn heartbeat(&mut self, member_id: &str, instance: Option<&str>, generation_id: i32, now: i64) -> Result<()> {
+    pub fn heartbeat(&mut self, caller: MemberRef<'_>, now: i64) -> Result<()> {
+        let MemberRef {
+            member_id,
+            instance,
+            generation_id,
+        } = caller;
         if matches!(self.state, GroupState::Empty | GroupState::Dead) {
             return Err(Error::UnknownMemberId(member_id.to_string()));
         }
@@ -106,7 +109,12 @@ impl Group {
     /// Whether an offset commit from this member and generation is allowed.
     /// Simple consumers (generation −1, no member id) may commit only to a group
     /// without members.
-    pub fn validate_commit(&self, member_id: &str, instance: Option<&str>, generation_id: i32) -> Result<()> {
+    pub fn validate_commit(&self, caller: MemberRef<'_>) -> Result<()> {
+        let MemberRef {
+            member_id,
+            instance,
+            generation_id,
+        } = caller;
         if generation_id < 0 && member_id.is_empty() && self.members.is_empty() {
             return Ok(());
         }
@@ -130,7 +138,7 @@ impl Group {
             .members
             .values()
             .filter(|m| m.heartbeat_deadline <= now && !(preparing && m.awaiting_join.is_some()))
-            .map(|m| m.member_id.clone())
+            .map(|m| m.profile.member_id.clone())
             .collect();
         for id in expired {
             tracing::info!(group = %self.group_id, member = %id, "member expired after its session timeout");
