@@ -15,11 +15,11 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::index_file::IndexFile;
 use super::manager::CLEAN_SHUTDOWN_FILE;
 use super::offset_index::OffsetIndex;
 use super::producer_state::SNAPSHOT_FILE;
 use super::segment::{scan_why, segment_path, Check};
+use super::time_index::TimeIndex;
 use super::unified_log::list_segments;
 
 /// One thing found wrong.
@@ -121,7 +121,7 @@ pub fn check_partition(dir: &Path) -> io::Result<PartitionCheck> {
             Some(index) => super::segment::index_matches_log(&file, &index, size)?,
             None => false,
         };
-        let time_ok = IndexFile::<12>::open(&segment_path(dir, base, "timeindex"))?.is_some();
+        let time_ok = TimeIndex::open(&segment_path(dir, base, "timeindex"), base)?.is_some();
         if !index_ok || !time_ok {
             let what = if index_ok { "timeindex" } else { "index" };
             note(0, format!("{what} file missing or inconsistent with the log"), false);

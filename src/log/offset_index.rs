@@ -15,99 +15,101 @@
 use std::io;
 use std::path::Path;
 
-use super::index_file::IndexFile;
+use super::index_file::{IndexEntry, IndexFile};
+use crate::record::reader::ByteReader;
 
-const ENTRY_SIZE: usize = 8;
+/// (relative offset, position): the layout above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetEntry {
+    relative_offset: u32,
+    position: u32,
+}
+
+impl IndexEntry for OffsetEntry {
+    const SIZE: usize = 8;
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = ByteReader::new(bytes);
+        Some(OffsetEntry {
+            relative_offset: r.u32()?,
+            position: r.u32()?,
+        })
+    }
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.relative_offset.to_be_bytes());
+        out[4..8].copy_from_slice(&self.position.to_be_bytes());
+    }
+}
 
 #[derive(Debug)]
 pub struct OffsetIndex {
-    file: IndexFile<ENTRY_SIZE>,
+    file: IndexFile<OffsetEntry>,
     base_offset: i64,
-    entries: Vec<(u32, u32)>,
 }
 
 impl OffsetIndex {
-    /// Open (or create) the index at `path`. Entries that are not strictly increasing
-    /// or point past `log_size` mean the file is corrupt: `Ok(None)`, rebuild it.
+    /// The index at `path`, unless it must be rebuilt: missing, torn, out of
+    /// order, or pointing past the end of a log of `log_size` bytes.
     pub fn open(path: &Path, base_offset: i64, log_size: u64) -> io::Result<Option<OffsetIndex>> {
-        let Some((file, raw)) = IndexFile::open(path)? else {
+        let in_order =
+            |a: &OffsetEntry, b: &OffsetEntry| a.relative_offset < b.relative_offset && a.position < b.position;
+        let Some(file) = IndexFile::open(path, in_order)? else {
             return Ok(None);
         };
-        let entries: Vec<(u32, u32)> = raw
-            .iter()
-            .map(|e| {
-                (
-                    u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
-                    u32::from_be_bytes([e[4], e[5], e[6], e[7]]),
-                )
-            })
-            .collect();
-        let ordered = entries.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
-        let in_bounds = entries.last().is_none_or(|e| (e.1 as u64) < log_size);
-        if !ordered || !in_bounds {
+        if file.last().is_some_and(|e| e.position as u64 >= log_size) {
             return Ok(None);
         }
-        Ok(Some(OffsetIndex {
-            file,
-            base_offset,
-            entries,
-        }))
+        Ok(Some(OffsetIndex { file, base_offset }))
     }
 
-    /// Start an empty index at `path`, replacing whatever was there.
     pub fn create(path: &Path, base_offset: i64) -> io::Result<OffsetIndex> {
-        let file = IndexFile::create(path)?;
         Ok(OffsetIndex {
-            file,
+            file: IndexFile::create(path)?,
             base_offset,
-            entries: Vec::new(),
         })
     }
 
-    /// Record that the batch starting at `offset` sits at `position`.
+    /// Index the batch at `position` starting at `offset`, if both grew.
     pub fn append(&mut self, offset: i64, position: u32) {
-        let rel = (offset - self.base_offset) as u32;
-        if self.entries.last().is_some_and(|e| e.0 >= rel || e.1 >= position) {
+        let relative_offset = (offset - self.base_offset) as u32;
+        if self
+            .file
+            .last()
+            .is_some_and(|e| e.relative_offset >= relative_offset || e.position >= position)
+        {
             return;
         }
-        let mut e = [0u8; 8];
-        e[..4].copy_from_slice(&rel.to_be_bytes());
-        e[4..].copy_from_slice(&position.to_be_bytes());
-        self.file.append(&e);
-        self.entries.push((rel, position));
+        self.file.append(OffsetEntry {
+            relative_offset,
+            position,
+        });
     }
 
-    /// The greatest indexed (offset, position) at or below `offset`, or the segment
-    /// start when no entry is that low.
+    /// The greatest indexed (offset, position) at or below `offset`: where a scan
+    /// for it may start.
     pub fn lookup(&self, offset: i64) -> (i64, u32) {
         let rel = offset - self.base_offset;
-        let i = self.entries.partition_point(|e| (e.0 as i64) <= rel);
-        if i == 0 {
-            (self.base_offset, 0)
-        } else {
-            let (r, p) = self.entries[i - 1];
-            (self.base_offset + r as i64, p)
+        let entries = self.file.entries();
+        let i = entries.partition_point(|e| (e.relative_offset as i64) <= rel);
+        match i.checked_sub(1).map(|i| entries[i]) {
+            None => (self.base_offset, 0),
+            Some(e) => (self.base_offset + e.relative_offset as i64, e.position),
         }
     }
 
-    /// The greatest indexed position at or below `position`, or 0: always where a
-    /// batch starts.
+    /// The greatest indexed batch position at or below `position`.
     pub fn floor_position(&self, position: u64) -> u64 {
-        let i = self.entries.partition_point(|e| e.1 as u64 <= position);
-        if i == 0 {
-            0
-        } else {
-            self.entries[i - 1].1 as u64
-        }
+        let entries = self.file.entries();
+        let i = entries.partition_point(|e| e.position as u64 <= position);
+        i.checked_sub(1).map_or(0, |i| entries[i].position as u64)
     }
 
-    /// The last entry, if any.
     pub fn last(&self) -> Option<(i64, u32)> {
-        self.entries.last().map(|&(r, p)| (self.base_offset + r as i64, p))
+        self.file
+            .last()
+            .map(|e| (self.base_offset + e.relative_offset as i64, e.position))
     }
 
-    /// The file, for fsyncs.
-    pub fn file(&self) -> &IndexFile<ENTRY_SIZE> {
+    pub fn file(&self) -> &IndexFile<OffsetEntry> {
         &self.file
     }
 }

@@ -19,82 +19,78 @@
 use std::io;
 use std::path::Path;
 
-use super::index_file::IndexFile;
+use super::index_file::{IndexEntry, IndexFile};
+use crate::record::reader::ByteReader;
 
-const ENTRY_SIZE: usize = 12;
+/// (timestamp, relative offset): the layout above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeEntry {
+    timestamp: i64,
+    relative_offset: u32,
+}
+
+impl IndexEntry for TimeEntry {
+    const SIZE: usize = 12;
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = ByteReader::new(bytes);
+        Some(TimeEntry {
+            timestamp: r.i64()?,
+            relative_offset: r.u32()?,
+        })
+    }
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&self.relative_offset.to_be_bytes());
+    }
+}
 
 #[derive(Debug)]
 pub struct TimeIndex {
-    file: IndexFile<ENTRY_SIZE>,
+    file: IndexFile<TimeEntry>,
     base_offset: i64,
-    entries: Vec<(i64, u32)>,
 }
 
 impl TimeIndex {
-    /// Open (or create) the index; `Ok(None)` if it is torn or out of order.
+    /// The index at `path`, unless it must be rebuilt (missing, torn, out of order).
     pub fn open(path: &Path, base_offset: i64) -> io::Result<Option<TimeIndex>> {
-        let Some((file, raw)) = IndexFile::open(path)? else {
-            return Ok(None);
-        };
-        let entries: Vec<(i64, u32)> = raw
-            .iter()
-            .map(|e| {
-                (
-                    i64::from_be_bytes(e[..8].try_into().expect("8 bytes")),
-                    u32::from_be_bytes(e[8..].try_into().expect("4 bytes")),
-                )
-            })
-            .collect();
-        if !entries.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1) {
-            return Ok(None);
-        }
-        Ok(Some(TimeIndex {
-            file,
-            base_offset,
-            entries,
-        }))
+        let in_order =
+            |a: &TimeEntry, b: &TimeEntry| a.timestamp < b.timestamp && a.relative_offset <= b.relative_offset;
+        Ok(IndexFile::open(path, in_order)?.map(|file| TimeIndex { file, base_offset }))
     }
 
     pub fn create(path: &Path, base_offset: i64) -> io::Result<TimeIndex> {
-        let file = IndexFile::create(path)?;
         Ok(TimeIndex {
-            file,
+            file: IndexFile::create(path)?,
             base_offset,
-            entries: Vec::new(),
         })
     }
 
-    /// Append (timestamp, offset) if the timestamp is greater than the last entry's.
+    /// Index `timestamp` as first reached by the batch at `offset`, if it grew.
     pub fn maybe_append(&mut self, timestamp: i64, offset: i64) {
-        if self.entries.last().is_some_and(|e| e.0 >= timestamp) {
+        if self.file.last().is_some_and(|e| e.timestamp >= timestamp) {
             return;
         }
-        let rel = (offset - self.base_offset) as u32;
-        let mut e = [0u8; 12];
-        e[..8].copy_from_slice(&timestamp.to_be_bytes());
-        e[8..].copy_from_slice(&rel.to_be_bytes());
-        self.file.append(&e);
-        self.entries.push((timestamp, rel));
+        self.file.append(TimeEntry {
+            timestamp,
+            relative_offset: (offset - self.base_offset) as u32,
+        });
     }
 
-    /// The offset to start searching from for the first record with a timestamp at
-    /// or after `timestamp`.
+    /// The offset of the first batch that may hold a record at or after `timestamp`.
     pub fn lookup(&self, timestamp: i64) -> i64 {
-        let i = self.entries.partition_point(|e| e.0 <= timestamp);
-        if i == 0 {
-            self.base_offset
-        } else {
-            self.base_offset + self.entries[i - 1].1 as i64
-        }
+        let entries = self.file.entries();
+        let i = entries.partition_point(|e| e.timestamp <= timestamp);
+        self.base_offset + i.checked_sub(1).map_or(0, |i| entries[i].relative_offset as i64)
     }
 
-    /// The last entry: (max timestamp, offset of the batch that reached it).
     pub fn last(&self) -> Option<(i64, i64)> {
-        self.entries.last().map(|&(t, r)| (t, self.base_offset + r as i64))
+        self.file
+            .last()
+            .map(|e| (e.timestamp, self.base_offset + e.relative_offset as i64))
     }
 
     /// The file, for fsyncs.
-    pub fn file(&self) -> &IndexFile<ENTRY_SIZE> {
+    pub fn file(&self) -> &IndexFile<TimeEntry> {
         &self.file
     }
 }
