@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cluster::meta_properties::ClusterIdentity;
+use crate::cluster::metadata_cache::MetadataCache;
 use crate::cluster::producer_ids::ProducerIdManager;
 use crate::config::Config;
 use crate::error::Result;
@@ -20,7 +21,8 @@ use crate::util::clock::now_ms;
 /// Everything a request handler may reach.
 pub struct Broker {
     pub config: Config,
-    pub identity: ClusterIdentity,
+    /// The cluster as clients are told it: ids, brokers, listeners, leaders.
+    pub metadata: MetadataCache,
     pub logs: Arc<LogManager>,
     /// Appends with acks and fetches with waits (Kafka's ReplicaManager).
     pub replicas: ReplicaManager,
@@ -40,7 +42,7 @@ impl Broker {
         let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
         Ok(Broker {
             config,
-            identity,
+            metadata: MetadataCache::new(identity),
             replicas: ReplicaManager::new(logs.clone(), shutting_down.clone()),
             logs,
             producer_ids,
@@ -50,7 +52,7 @@ impl Broker {
     }
 
     pub fn node_id(&self) -> i32 {
-        self.identity.node_id
+        self.metadata.node_id()
     }
 
     /// Start the background tasks; they end when `shutdown` flips. Returns

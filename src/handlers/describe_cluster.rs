@@ -16,14 +16,22 @@ pub async fn handle(
     _request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let mut response = DescribeClusterResponse::default();
-    response.cluster_id = StrBytes::from_string(broker.identity.cluster_id.clone());
-    response.controller_id = BrokerId(broker.node_id());
+    let metadata = &broker.metadata;
+    response.cluster_id = StrBytes::from_string(metadata.cluster_id().to_string());
+    response.controller_id = BrokerId(metadata.controller_id());
     response.cluster_authorized_operations = i32::MIN;
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(broker.node_id());
-    b.host = StrBytes::from_string(ctx.listener.advertised_host.clone());
-    b.port = ctx.listener.advertised_port;
-    response.brokers = vec![b];
+    response.brokers = metadata
+        .alive_brokers(&ctx.listener.name)
+        .into_iter()
+        .map(|node| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = BrokerId(node.id);
+            b.host = StrBytes::from_string(node.host);
+            b.port = node.port;
+            b.rack = node.rack.map(StrBytes::from_string);
+            b
+        })
+        .collect();
     // v1: endpoint type 1 (brokers) is the only one a broker answers.
     response.endpoint_type = 1;
     response

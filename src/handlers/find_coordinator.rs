@@ -9,17 +9,25 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::cluster::metadata_cache::Node;
 use crate::error::Error;
+use crate::log::manager::OFFSETS_TOPIC;
 
 const GROUP_KEY: i8 = 0;
 
-/// (node, error) for one key.
-fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<i32, Error> {
-    match key_type {
-        GROUP_KEY if key.is_empty() => Err(Error::InvalidGroupId(key.to_string())),
-        GROUP_KEY => Ok(broker.node_id()),
-        _ => Err(Error::CoordinatorNotAvailable("this key type (transactions are not supported yet)")),
-    }
+/// The coordinator of one key, at its address on the client's listener.
+fn locate(broker: &Broker, listener: &str, key_type: i8, key: &str) -> Result<Node, Error> {
+    let node = match key_type {
+        GROUP_KEY if key.is_empty() => return Err(Error::InvalidGroupId(key.to_string())),
+        // Every group's coordinator is the leader of its __consumer_offsets
+        // partition: on one broker, this one.
+        GROUP_KEY => broker.metadata.leader(OFFSETS_TOPIC, 0),
+        _ => return Err(Error::CoordinatorNotAvailable("this key type (transactions are not supported yet)")),
+    };
+    broker
+        .metadata
+        .node(node, listener)
+        .ok_or(Error::CoordinatorNotAvailable("the coordinator's listener"))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -28,18 +36,17 @@ pub async fn handle(
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let host = StrBytes::from_string(ctx.listener.advertised_host.clone());
-    let port = ctx.listener.advertised_port;
+    let listener = ctx.listener.name.as_str();
     let mut response = FindCoordinatorResponse::default();
     if ctx.api_version >= 4 {
         // v4+: a batch of keys, one coordinator entry each.
         for key in request.coordinator_keys {
             let mut c = Coordinator::default();
-            match locate(broker, request.key_type, key.as_str()) {
+            match locate(broker, listener, request.key_type, key.as_str()) {
                 Ok(node) => {
-                    c.node_id = BrokerId(node);
-                    c.host = host.clone();
-                    c.port = port;
+                    c.node_id = BrokerId(node.id);
+                    c.host = StrBytes::from_string(node.host);
+                    c.port = node.port;
                 }
                 Err(e) => {
                     c.node_id = BrokerId(-1);
@@ -52,11 +59,11 @@ pub async fn handle(
         }
         return response;
     }
-    match locate(broker, request.key_type, request.key.as_str()) {
+    match locate(broker, listener, request.key_type, request.key.as_str()) {
         Ok(node) => {
-            response.node_id = BrokerId(node);
-            response.host = host;
-            response.port = port;
+            response.node_id = BrokerId(node.id);
+            response.host = StrBytes::from_string(node.host);
+            response.port = node.port;
         }
         Err(e) => {
             response.node_id = BrokerId(-1);

@@ -20,7 +20,6 @@ use crate::util::clock::now_ms;
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id());
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
     t.topic_id = topic.id;
@@ -30,6 +29,7 @@ fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
         .partitions
         .iter()
         .map(|p| {
+            let node = BrokerId(broker.metadata.leader(&topic.name, p.index));
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p.index;
             mp.leader_id = node;
@@ -55,13 +55,21 @@ fn failed(name: Option<TopicName>, id: uuid::Uuid, code: ResponseError) -> Metad
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let version = ctx.api_version;
     let mut response = MetadataResponse::default();
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(broker.node_id());
-    b.host = StrBytes::from_string(ctx.listener.advertised_host.clone());
-    b.port = ctx.listener.advertised_port;
-    response.brokers = vec![b];
-    response.cluster_id = Some(StrBytes::from_string(broker.identity.cluster_id.clone()));
-    response.controller_id = BrokerId(broker.node_id());
+    let metadata = &broker.metadata;
+    response.brokers = metadata
+        .alive_brokers(&ctx.listener.name)
+        .into_iter()
+        .map(|node| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(node.id);
+            b.host = StrBytes::from_string(node.host);
+            b.port = node.port;
+            b.rack = node.rack.map(StrBytes::from_string);
+            b
+        })
+        .collect();
+    response.cluster_id = Some(StrBytes::from_string(metadata.cluster_id().to_string()));
+    response.controller_id = BrokerId(metadata.controller_id());
     response.cluster_authorized_operations = OPERATIONS_OMITTED;
 
     // v0: an empty list means all topics; v1+: null means all topics.

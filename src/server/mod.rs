@@ -86,7 +86,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
             listen = %addr,
             advertised = %format!("{}:{}", info.advertised_host, info.advertised_port),
             data_dir = %config.data_dir.display(),
-            cluster_id = %broker.identity.cluster_id,
+            cluster_id = %broker.metadata.cluster_id(),
             node_id = broker.node_id(),
             startup_ms = started.elapsed().as_millis() as u64,
             "strom is serving"
@@ -94,6 +94,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
         bound.push((socket, Arc::new(info.clone())));
         listeners.push(info);
     }
+    broker.metadata.register_listeners(listeners.clone());
     let background = broker.spawn_background(&shutdown_rx);
     let serving = broker.clone();
     let task = tokio::spawn(async move {
