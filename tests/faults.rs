@@ -11,7 +11,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::records::Compression;
 use strom::record::batch::{self, BatchHeader};
 use strom::record::compression;
-use strom::record::records::{self, build_batch, NewRecord, ProducerIds};
+use strom::record::records::{build_batch, NewRecord, ProducerIds};
+use strom::record::testing;
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
 
@@ -163,7 +164,7 @@ fn edited(b: &[u8], edit: impl FnOnce(&mut BatchHeader)) -> Bytes {
 }
 
 fn compressed(codec: Compression, n: usize) -> Vec<u8> {
-    records::testing::numbered_batch(codec, n).unwrap()
+    testing::numbered_batch(codec, n).unwrap()
 }
 
 /// Items 2, 3 and 6: batches whose record count lies, whose codec does not exist,
@@ -236,7 +237,7 @@ async fn lying_and_poisoned_batches_are_refused() {
         ("lies", compression::ZSTD, 1 << 30),
     ];
     for (topic, codec, size) in bombs {
-        let (bomb, _) = records::testing::bomb(codec, size).unwrap();
+        let (bomb, _) = testing::bomb(codec, size).unwrap();
         assert!(bomb.len() < 1 << 20);
         assert_eq!(
             produce(&mut w, topic, 0, Bytes::from(bomb)).await.0,
@@ -840,7 +841,7 @@ async fn the_cleaner_keeps_its_memory_bounded() {
             Some(Bytes::from_static(b"v")),
         )
     });
-    let batch = records::testing::client_batch(Compression::Zstd, records).unwrap();
+    let batch = testing::client_batch(Compression::Zstd, records).unwrap();
     let produced = batch.len() as u64;
     assert_eq!(produce(&mut w, "tiny", 0, Bytes::from(batch)).await, (0, 0));
     // A second batch rolls the segment, so the first can be cleaned.

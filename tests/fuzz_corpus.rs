@@ -57,7 +57,7 @@ fn segment() {
 }
 
 fn batch_of(codec: Compression, n: usize) -> Vec<u8> {
-    strom::record::records::testing::numbered_batch(codec, n).unwrap()
+    strom::record::testing::numbered_batch(codec, n).unwrap()
 }
 
 #[test]

@@ -15,3 +15,5 @@ pub mod compression;
 pub mod file_slice;
 pub mod reader;
 pub mod records;
+#[doc(hidden)]
+pub mod testing;
