@@ -2,6 +2,11 @@
 //! has fewer than `min_bytes` to send registers a waker with every partition it
 //! reads; an append to one of them (or, with replication, a high-watermark move)
 //! completes the watch, and the fetch reads again. Nothing polls on a timer.
+//!
+//! Only appends through the replica manager complete watches. The group
+//! coordinator writes `__consumer_offsets` straight to its log, so a client
+//! long-polling that internal topic (a debugging tool, say) gets new records at
+//! its `max_wait_ms` rather than at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
