@@ -46,6 +46,17 @@ async fn fill(p: &FutureProducer, topic: &str, partitions: i32, per_partition: u
     }
 }
 
+/// One "end" record to each partition, and wait until the group has read them all:
+/// every record sent before them (in each partition's order) has been delivered by
+/// then, so counts taken afterwards are final.
+async fn read_to_the_end(p: &FutureProducer, topic: &str, partitions: i32, members: &[&GroupMember]) {
+    fill(p, topic, partitions, 1, "end").await;
+    eventually(30, "the end records", || {
+        count_tagged(members, "end") == partitions as usize
+    })
+    .await;
+}
+
 fn all_records(members: &[&GroupMember]) -> Vec<(i32, i64, Vec<u8>)> {
     members.iter().flat_map(|m| m.records()).collect()
 }
@@ -78,8 +89,11 @@ async fn three_consumers_split_six_partitions_and_rebalance_when_one_leaves() {
     fill(&p, "g-orders", 6, 50, "first").await;
     let refs: Vec<&GroupMember> = members.iter().collect();
     eventually(30, "300 records consumed", || all_records(&refs).len() >= 300).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let consumed = all_records(&refs);
+    read_to_the_end(&p, "g-orders", 6, &refs).await;
+    let consumed: Vec<_> = all_records(&refs)
+        .into_iter()
+        .filter(|r| r.2.starts_with(b"first"))
+        .collect();
     assert_eq!(consumed.len(), 300, "every record exactly once");
     let unique: HashSet<_> = consumed.iter().map(|r| (r.0, r.1)).collect();
     assert_eq!(unique.len(), 300);
@@ -178,8 +192,12 @@ async fn commits_survive_a_broker_restart_and_consumers_resume_from_them() {
     fill(&p, "g-resume", 2, 20, "after").await;
     let mut second = GroupMember::start(&bootstrap, "resumer", "g-resume", &[]);
     eventually(30, "the 40 new records", || second.records().len() >= 40).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let seen = second.records();
+    read_to_the_end(&p, "g-resume", 2, &[&second]).await;
+    let seen: Vec<_> = second
+        .records()
+        .into_iter()
+        .filter(|r| !r.2.starts_with(b"end"))
+        .collect();
     assert_eq!(seen.len(), 40, "resumed from the committed offsets");
     assert!(seen.iter().all(|r| r.2.starts_with(b"after")));
     second.stop().await;
@@ -200,6 +218,8 @@ async fn a_static_member_restarts_without_a_rebalance() {
     .await;
     let before = first.assignment();
     let other_events = other.events().len();
+    let groups = &broker.running.as_ref().unwrap().broker.groups;
+    let generation = groups.describe("static-g").generation_id;
     // A static member does not leave on close; its restart takes over its place.
     first.stop().await;
     let mut restarted = GroupMember::start(&bootstrap, "static-g", "g-static", &static_conf);
@@ -207,7 +227,13 @@ async fn a_static_member_restarts_without_a_rebalance() {
         restarted.assignment() == before
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A rebalance always starts a new generation; the static member's return did not.
+    let after = groups.describe("static-g");
+    assert_eq!(
+        (after.generation_id, after.state),
+        (generation, "Stable"),
+        "no rebalance"
+    );
     assert_eq!(other.events().len(), other_events, "the other member saw no rebalance");
     assert_eq!(other.assignment().len(), 2);
     restarted.stop().await;

@@ -33,6 +33,8 @@ struct Inner {
 pub struct GroupDescription {
     pub group_id: String,
     pub state: &'static str,
+    /// −1 for a group that does not exist. (Not in DescribeGroups; for tools.)
+    pub generation_id: i32,
     pub protocol_type: String,
     pub protocol_name: String,
     pub members: Vec<MemberDescription>,
@@ -422,6 +424,7 @@ impl GroupCoordinator {
             return GroupDescription {
                 group_id: group_id.to_string(),
                 state: GroupState::Dead.as_str(),
+                generation_id: -1,
                 protocol_type: String::new(),
                 protocol_name: String::new(),
                 members: Vec::new(),
@@ -433,6 +436,7 @@ impl GroupCoordinator {
         GroupDescription {
             group_id: g.group_id.clone(),
             state: g.state.as_str(),
+            generation_id: g.generation_id,
             protocol_type: g.protocol_type.clone().unwrap_or_default(),
             protocol_name: if stable { protocol.clone() } else { String::new() },
             members: g
