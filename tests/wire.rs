@@ -430,3 +430,52 @@ async fn each_listener_advertises_its_own_address() {
         ("127.0.0.1", listeners[1].bound.port() as i32)
     );
 }
+
+#[tokio::test]
+async fn requests_sent_before_a_half_close_are_all_served() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "halfclose", 1).await;
+    // 500 acks=0 produces, pipelined, then the client shuts its sending side.
+    let mut sender = Wire::connect(broker.addr()).await;
+    for _ in 0..500 {
+        sender
+            .send(9, &produce_request("halfclose", 0, batch(1, -1, 0, 0), 0))
+            .await;
+    }
+    tokio::io::AsyncWriteExt::shutdown(&mut sender.stream).await.unwrap();
+    assert!(
+        sender.read_frame().await.is_none(),
+        "acks=0: no response, then the close"
+    );
+    let mut end = 0;
+    for _ in 0..100 {
+        end = list_offset(&mut w, "halfclose", 0, -1).await.1;
+        if end == 500 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(end, 500, "every request sent before the FIN was appended");
+}
+
+#[tokio::test]
+async fn a_long_poll_abandoned_by_its_client_frees_the_connection() {
+    let broker = TestBroker::start_with(|c| c.max_connections = 2).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let id = create(&mut w, "abandoned", 1).await;
+    // The second (last) connection long-polls for 30 s, then its client goes away.
+    let mut poller = Wire::connect(broker.addr()).await;
+    poller.send(12, &fetch_request("abandoned", id, 0, 30_000)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(poller);
+    // Its slot is free long before the poll would have ended.
+    let started = Instant::now();
+    let mut again = Wire::connect(broker.addr()).await;
+    let r = again.call(12, &metadata_request(&["abandoned"])).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "served at once, not after the poll"
+    );
+}

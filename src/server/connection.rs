@@ -8,7 +8,7 @@
 //! are read and handled, and the writer sends every response in request order.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,7 +98,20 @@ impl Connection {
         let (mut reader, writer) = stream.into_split();
         let (tx, rx) = mpsc::channel(MAX_QUEUED_RESPONSES);
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let writing = tokio::spawn(write_responses(writer, rx, in_flight.clone()));
+        // The peer closed its side: replies still being produced (long polls,
+        // rebalances) are dropped instead of holding the connection until they
+        // end, as Kafka drops responses for a closed channel.
+        let (peer_gone, peer_gone_rx) = watch::channel(false);
+        // When the writer last wrote, in ms since `epoch`: writing is activity too.
+        let epoch = Instant::now();
+        let last_write = Arc::new(AtomicU64::new(0));
+        let writer_side = Writer {
+            in_flight: in_flight.clone(),
+            peer_gone: peer_gone_rx,
+            epoch,
+            last_write: last_write.clone(),
+        };
+        let writing = tokio::spawn(write_responses(writer, rx, writer_side));
         let max = self.broker.config.socket_request_max_bytes;
         let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let mut idle_deadline = Instant::now() + idle;
@@ -124,11 +137,16 @@ impl Connection {
                             break 'serve;
                         }
                     };
+                    // A frame already whole in the buffer is served even if the
+                    // client has half-closed since (it sent the request, and an
+                    // acks=0 produce expects nothing back): only a client that can
+                    // no longer finish its frame is let go while it waits.
+                    let whole = buf.len() >= 4 + size;
                     held = tokio::select! {
+                        biased;
                         held = limits.reserve(cost) => held,
                         _ = self.shutdown.changed() => break 'serve,
-                        // A client that gives up while waiting is let go at once.
-                        _ = client_gone(&mut reader) => break 'serve,
+                        _ = client_gone(&mut reader), if !whole => break 'serve,
                     };
                     frame_deadline = Some(Instant::now() + time_to_send(size));
                 }
@@ -167,6 +185,7 @@ impl Connection {
             tokio::select! {
                 ready = reader.readable() => {
                     if ready.is_err() {
+                        let _ = peer_gone.send(true);
                         break;
                     }
                     if buf.capacity() == buf.len() {
@@ -175,13 +194,21 @@ impl Connection {
                     // Until a frame's reservation is held, read no more than a chunk.
                     let limit = if held.is_some() { usize::MAX } else { READ_CHUNK };
                     match reader.try_read_buf(&mut (&mut buf).limit(limit)) {
-                        Ok(0) => break,
+                        Ok(0) => {
+                            let _ = peer_gone.send(true);
+                            break;
+                        }
                         Ok(_) => idle_deadline = Instant::now() + idle,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
+                        Err(_) => {
+                            let _ = peer_gone.send(true);
+                            break;
+                        }
                     }
                 }
                 _ = &mut idle_timer => {
+                    let wrote = epoch + Duration::from_millis(last_write.load(Ordering::Relaxed)) + idle;
+                    idle_deadline = idle_deadline.max(wrote);
                     if Instant::now() < idle_deadline {
                         idle_timer.as_mut().reset(idle_deadline);
                         continue;
@@ -237,31 +264,52 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// What the writer shares with the reading side of its connection.
+struct Writer {
+    in_flight: Arc<AtomicUsize>,
+    /// Flips to true when the peer has closed its side.
+    peer_gone: watch::Receiver<bool>,
+    epoch: Instant,
+    /// When a response was last written, in ms since `epoch`.
+    last_write: Arc<AtomicU64>,
+}
+
 /// Write responses in request order, waiting for deferred ones in their turn,
 /// then close the write side.
-async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, in_flight: Arc<AtomicUsize>) {
+async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, mut side: Writer) {
     while let Some(reply) = rx.recv().await {
-        let _done = InFlight(&in_flight);
+        let _done = InFlight(&side.in_flight);
         let response = match reply {
             Reply::Nothing => continue,
             Reply::Now(bytes) => bytes,
-            Reply::Later(task) => match task.await {
-                Ok(Ok(Some(bytes))) => bytes,
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "closing connection");
-                    break;
+            Reply::Later(mut task) => {
+                let done = tokio::select! {
+                    done = &mut task => done,
+                    _ = side.peer_gone.wait_for(|gone| *gone) => {
+                        task.abort();
+                        continue;
+                    }
+                };
+                match done {
+                    Ok(Ok(Some(bytes))) => bytes,
+                    Ok(Ok(None)) => continue,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "closing connection");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "request handler failed");
+                        break;
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "request handler failed");
-                    break;
-                }
-            },
+            }
         };
         if let Err(e) = response.write_to(&mut writer).await {
             tracing::debug!(error = %e, "write failed, closing connection");
             break;
         }
+        let since = side.epoch.elapsed().as_millis() as u64;
+        side.last_write.store(since, Ordering::Relaxed);
     }
     let _ = writer.shutdown().await;
 }
