@@ -183,7 +183,7 @@ impl GroupCoordinator {
 
     /// Append records to the internal log; returns the offset to flush to.
     fn append(&self, records: &[CoordinatorRecord], now: i64) -> Result<i64> {
-        let batch = record_serde::encode_batch(records, now);
+        let batch = record_serde::encode_batch(records, now)?;
         Ok(self.log.append(&batch, now)?.log_end_offset)
     }
 

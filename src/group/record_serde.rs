@@ -73,21 +73,35 @@ pub enum CoordinatorRecord {
     },
 }
 
-fn put_string(b: &mut BytesMut, s: &str) {
-    b.put_i16(s.len() as i16);
-    b.put_slice(s.as_bytes());
+/// A string longer than its i16 length prefix can say. Writing it anyway would
+/// let its bytes be read back as other fields (a forged commit, say), so the
+/// record is refused instead.
+fn too_long(what: &str) -> Error {
+    Error::InvalidRequest(format!("{what} longer than {} bytes", i16::MAX))
 }
 
-fn put_nullable_string(b: &mut BytesMut, s: Option<&str>) {
+fn put_string(b: &mut BytesMut, s: &str) -> Result<()> {
+    let len = i16::try_from(s.len()).map_err(|_| too_long("a group, member, topic or protocol name"))?;
+    b.put_i16(len);
+    b.put_slice(s.as_bytes());
+    Ok(())
+}
+
+fn put_nullable_string(b: &mut BytesMut, s: Option<&str>) -> Result<()> {
     match s {
         Some(s) => put_string(b, s),
-        None => b.put_i16(-1),
+        None => {
+            b.put_i16(-1);
+            Ok(())
+        }
     }
 }
 
-fn put_bytes(b: &mut BytesMut, data: &[u8]) {
-    b.put_i32(data.len() as i32);
+fn put_bytes(b: &mut BytesMut, data: &[u8]) -> Result<()> {
+    let len = i32::try_from(data.len()).map_err(|_| too_long("member metadata"))?;
+    b.put_i32(len);
     b.put_slice(data);
+    Ok(())
 }
 
 /// The fields of one key or value, read with the record format's byte reader;
@@ -136,7 +150,7 @@ impl<'a> Fields<'a> {
 }
 
 impl CoordinatorRecord {
-    fn key(&self) -> Bytes {
+    fn key(&self) -> Result<Bytes> {
         let mut b = BytesMut::new();
         match self {
             CoordinatorRecord::OffsetCommit {
@@ -146,52 +160,52 @@ impl CoordinatorRecord {
                 ..
             } => {
                 b.put_i16(1);
-                put_string(&mut b, group);
-                put_string(&mut b, topic);
+                put_string(&mut b, group)?;
+                put_string(&mut b, topic)?;
                 b.put_i32(*partition);
             }
             CoordinatorRecord::GroupMetadata { group, .. } => {
                 b.put_i16(2);
-                put_string(&mut b, group);
+                put_string(&mut b, group)?;
             }
         }
-        b.freeze()
+        Ok(b.freeze())
     }
 
-    fn value(&self) -> Option<Bytes> {
+    fn value(&self) -> Result<Option<Bytes>> {
         let mut b = BytesMut::new();
         match self {
             CoordinatorRecord::OffsetCommit { value: None, .. }
-            | CoordinatorRecord::GroupMetadata { value: None, .. } => return None,
+            | CoordinatorRecord::GroupMetadata { value: None, .. } => return Ok(None),
             CoordinatorRecord::OffsetCommit { value: Some(v), .. } => {
                 b.put_i16(3);
                 b.put_i64(v.offset);
                 b.put_i32(v.leader_epoch);
-                put_string(&mut b, &v.metadata);
+                put_string(&mut b, &v.metadata)?;
                 b.put_i64(v.commit_timestamp);
             }
             CoordinatorRecord::GroupMetadata { value: Some(g), .. } => {
                 b.put_i16(3);
-                put_string(&mut b, &g.protocol_type);
+                put_string(&mut b, &g.protocol_type)?;
                 b.put_i32(g.generation_id);
-                put_nullable_string(&mut b, g.protocol_name.as_deref());
-                put_nullable_string(&mut b, g.leader_id.as_deref());
+                put_nullable_string(&mut b, g.protocol_name.as_deref())?;
+                put_nullable_string(&mut b, g.leader_id.as_deref())?;
                 b.put_i64(g.state_timestamp);
                 b.put_i32(g.members.len() as i32);
                 for m in &g.members {
                     let p = &m.profile;
-                    put_string(&mut b, &p.member_id);
-                    put_nullable_string(&mut b, p.group_instance_id.as_deref());
-                    put_string(&mut b, &p.client_id);
-                    put_string(&mut b, &p.client_host);
+                    put_string(&mut b, &p.member_id)?;
+                    put_nullable_string(&mut b, p.group_instance_id.as_deref())?;
+                    put_string(&mut b, &p.client_id)?;
+                    put_string(&mut b, &p.client_host)?;
                     b.put_i32(p.rebalance_timeout_ms);
                     b.put_i32(p.session_timeout_ms);
-                    put_bytes(&mut b, p.protocols.first().map_or(&[][..], |(_, s)| s));
-                    put_bytes(&mut b, &m.assignment);
+                    put_bytes(&mut b, p.protocols.first().map_or(&[][..], |(_, s)| s))?;
+                    put_bytes(&mut b, &m.assignment)?;
                 }
             }
         }
-        Some(b.freeze())
+        Ok(Some(b.freeze()))
     }
 
     fn decode(key: Bytes, value: Option<Bytes>) -> Result<CoordinatorRecord> {
@@ -275,17 +289,20 @@ impl CoordinatorRecord {
     }
 }
 
-/// One record batch holding `records`, ready to append.
-pub fn encode_batch(records: &[CoordinatorRecord], now_ms: i64) -> Vec<u8> {
-    let records: Vec<NewRecord> = records
+/// One record batch holding `records`, ready to append; an error when a field
+/// does not fit its layout.
+pub fn encode_batch(records: &[CoordinatorRecord], now_ms: i64) -> Result<Vec<u8>> {
+    let records = records
         .iter()
-        .map(|r| NewRecord {
-            key: Some(r.key()),
-            value: r.value(),
-            timestamp: now_ms,
+        .map(|r| {
+            Ok(NewRecord {
+                key: Some(r.key()?),
+                value: r.value()?,
+                timestamp: now_ms,
+            })
         })
-        .collect();
-    build_batch(&records, None)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(build_batch(&records, None))
 }
 
 /// The records of stored batches, in order.
@@ -357,7 +374,20 @@ mod tests {
                 value: None,
             },
         ];
-        let batch = encode_batch(&records, 0);
+        let batch = encode_batch(&records, 0).unwrap();
         assert_eq!(decode_batches(Bytes::from(batch)).unwrap(), records);
+    }
+
+    #[test]
+    fn a_name_longer_than_its_length_prefix_is_refused_not_written() {
+        // 65,542 bytes whose tail would read back as another group's commit.
+        let group = format!("{}{}", "x".repeat(65_536), "victim");
+        let commit = CoordinatorRecord::OffsetCommit {
+            group,
+            topic: "t".into(),
+            partition: 0,
+            value: None,
+        };
+        assert!(matches!(encode_batch(&[commit], 0), Err(Error::InvalidRequest(_))));
     }
 }
