@@ -65,8 +65,10 @@ struct PartitionLog {
     active: ActiveSegment,
     log_start_offset: i64,
     producers: ProducerStateManager,
-    /// Files of sealed segments not yet fsynced.
-    unflushed_files: Vec<File>,
+    /// Base offsets of sealed segments not yet fsynced. (Their base offsets, not
+    /// file handles: a handle kept per roll until the next fsync ran out of file
+    /// descriptors under acks=0/1 traffic, and kept deleted segments' space.)
+    unflushed_segments: Vec<i64>,
     /// A segment file was created since the last directory fsync.
     dir_dirty: bool,
     unflushed_messages: u64,
@@ -105,6 +107,18 @@ impl PartitionLog {
         (seg, Some(next))
     }
 
+    /// Handles to fsync every sealed segment not yet fsynced (deleted ones need
+    /// none), which are then no longer counted as unflushed.
+    fn take_unflushed_files(&mut self) -> io::Result<Vec<File>> {
+        let mut files = Vec::new();
+        for base in std::mem::take(&mut self.unflushed_segments) {
+            if let Some(seg) = self.sealed.get(&base) {
+                files.extend(seg.sync_handles()?);
+            }
+        }
+        Ok(files)
+    }
+
     fn roll(&mut self, dir: &Path) -> io::Result<()> {
         let next = ActiveSegment::create(dir, self.log_end_offset())?;
         // Producer state as of the new segment's start, for recovery after a
@@ -114,7 +128,7 @@ impl PartitionLog {
         }
         let old = std::mem::replace(&mut self.active, next);
         let sealed = old.seal();
-        self.unflushed_files.extend(sealed.sync_handles()?);
+        self.unflushed_segments.push(sealed.base_offset);
         self.sealed.insert(sealed.base_offset, sealed);
         self.dir_dirty = true;
         Ok(())
@@ -274,7 +288,7 @@ impl UnifiedLog {
                 active,
                 log_start_offset,
                 producers,
-                unflushed_files: Vec::new(),
+                unflushed_segments: Vec::new(),
                 dir_dirty: true,
                 unflushed_messages: 0,
                 last_flush_ms: now_ms,
@@ -438,7 +452,7 @@ impl UnifiedLog {
         }
         let (files, dir_dirty, leo) = {
             let mut log = self.lock();
-            let mut files = std::mem::take(&mut log.unflushed_files);
+            let mut files = log.take_unflushed_files()?;
             files.push(log.active.file().try_clone()?);
             let dirty = std::mem::take(&mut log.dir_dirty);
             log.unflushed_messages = 0;
@@ -499,8 +513,13 @@ impl UnifiedLog {
                 first_error.get_or_insert(e);
             }
         };
-        for f in std::mem::take(&mut log.unflushed_files) {
-            note("fsync of a sealed segment", f.sync_data());
+        match log.take_unflushed_files() {
+            Ok(files) => {
+                for f in files {
+                    note("fsync of a sealed segment", f.sync_data());
+                }
+            }
+            Err(e) => note("opening sealed segments for fsync", Err(e)),
         }
         note("closing the active segment", log.active.close());
         let leo = log.log_end_offset();
