@@ -29,11 +29,12 @@ impl PartitionLog {
         doomed
     }
 
-    /// Move the log start offset forward to `offset` and persist it.
+    /// Move the log start offset forward to `offset` and persist it. Memory
+    /// changes only once the file is written, so a failure leaves both as they were.
     fn advance_log_start(&mut self, dir: &Path, offset: i64) -> io::Result<()> {
         if offset > self.log_start_offset {
-            self.log_start_offset = offset;
             crate::util::fs::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())?;
+            self.log_start_offset = offset;
         }
         Ok(())
     }
@@ -112,12 +113,19 @@ impl UnifiedLog {
                 cut = seg.next_offset();
             }
         }
-        let doomed = log.take_segments_below(cut);
-        if doomed.is_empty() {
+        // The first segment that stays, and so the new log start offset: persisted
+        // before any segment leaves, so a failure (a full disk, no file
+        // descriptors left) leaves every segment in the log, none orphaned on disk.
+        let first_left = log
+            .sealed
+            .values()
+            .find(|s| s.next_offset() > cut)
+            .map_or(log.active.base_offset, |s| s.base_offset);
+        if !log.sealed.values().next().is_some_and(|s| s.next_offset() <= cut) {
             return Ok(0);
         }
-        let first_left = log.sealed.keys().next().copied().unwrap_or(log.active.base_offset);
         log.advance_log_start(&self.dir, first_left)?;
+        let doomed = log.take_segments_below(cut);
         drop(log);
         let n = doomed.len();
         tracing::info!(topic = %self.topic, partition = self.index, segments = n, "retention deleted segments");

@@ -315,6 +315,44 @@ fn retention_by_time_and_size() {
     assert_eq!(p.apply_retention(i64::MAX / 2).unwrap(), 0);
 }
 
+#[test]
+fn retention_that_cannot_record_the_new_log_start_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 1024,
+        retention_ms: -1,
+        retention_bytes: 3000,
+        ..config()
+    };
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    append_n(&p, 60, 2);
+    let logs_on_disk = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+            .count()
+    };
+    let (segments, files) = (p.segment_count(), logs_on_disk());
+    // The log start offset cannot be written: a directory stands where it goes.
+    let blocker = dir.path().join(retention::LOG_START_FILE);
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    assert!(p.apply_retention(10_000).is_err());
+    assert_eq!(
+        (p.segment_count(), logs_on_disk()),
+        (segments, files),
+        "nothing taken, nothing orphaned"
+    );
+    assert_eq!(p.log_start_offset(), 0);
+    assert_eq!(read_all(&p, 0).len(), 60, "every batch still readable");
+    std::fs::remove_dir_all(&blocker).unwrap();
+    assert!(p.apply_retention(10_000).unwrap() > 0);
+    assert_eq!(
+        logs_on_disk(),
+        p.segment_count(),
+        "the deleted segments' files are gone"
+    );
+}
+
 /// A batch of (key, value) records; a `None` value is a tombstone.
 fn keyed_batch(records: &[(&str, Option<&str>)], timestamp: i64) -> Vec<u8> {
     let records: Vec<records::NewRecord> = records
