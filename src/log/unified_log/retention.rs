@@ -121,7 +121,7 @@ impl UnifiedLog {
             .values()
             .find(|s| s.next_offset() > cut)
             .map_or(log.active.base_offset, |s| s.base_offset);
-        if !log.sealed.values().next().is_some_and(|s| s.next_offset() <= cut) {
+        if log.sealed.values().next().is_none_or(|s| s.next_offset() > cut) {
             return Ok(0);
         }
         log.advance_log_start(&self.dir, first_left)?;
