@@ -212,10 +212,12 @@ fn read_from_logs(partitions: &[FetchPartition], max_bytes: usize) -> (Vec<Fetch
             let (log_start_offset, high_watermark) = log.offsets();
             let limit = (p.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let first_with_data = total == 0;
-            let records = if limit == 0 {
+            // The first partition with data gets its first batch even when its
+            // limit is 0 (Kafka's minOneMessage); the others only what fits.
+            let records = if limit == 0 && !first_with_data {
                 Ok(None)
             } else {
-                log.read_slice(p.fetch_offset, limit)
+                log.read_slice(p.fetch_offset, limit.max(1))
                     .map(|slice| slice.filter(|s| first_with_data || s.len <= limit))
             };
             if let Ok(Some(slice)) = &records {
@@ -325,6 +327,27 @@ mod tests {
         let started = Instant::now();
         fetching.await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn the_first_partition_gets_a_whole_batch_whatever_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (replicas, log, _stop) = manager(dir.path());
+        replicas.append_records(1, append()).await[0].as_ref().unwrap();
+        for (partition_max, response_max) in [(0, 1 << 20), (1, 1 << 20), (1 << 20, 0)] {
+            let mut wanted = wanting(&log, 0);
+            wanted[0].max_bytes = partition_max;
+            let params = FetchParams {
+                max_bytes: response_max,
+                ..params(0)
+            };
+            let read = replicas.fetch_messages(params, &wanted).await;
+            let slice = read[0].records.as_ref().unwrap().as_ref();
+            assert!(
+                slice.is_some_and(|s| s.len > 0),
+                "limits {partition_max}/{response_max}"
+            );
+        }
     }
 
     #[tokio::test]
