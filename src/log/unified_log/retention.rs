@@ -17,14 +17,26 @@ pub(super) fn read_log_start(dir: &Path) -> Option<i64> {
 }
 
 impl PartitionLog {
+    /// Where the sealed segment at `base` ends in offset space: the next segment's
+    /// base offset. (Not its own next offset: compaction may have removed its last
+    /// records, or all of them, and the offsets up to the next segment are still
+    /// its own — a log start among them must keep it, as Kafka decides by the next
+    /// segment's base offset too.)
+    fn segment_end(&self, base: i64) -> i64 {
+        self.sealed
+            .range(base + 1..)
+            .next()
+            .map_or(self.active.base_offset, |(&next, _)| next)
+    }
+
     /// Take the sealed segments that end at or before `offset` out of the log.
     fn take_segments_below(&mut self, offset: i64) -> Vec<SealedSegment> {
         let mut doomed = Vec::new();
-        while let Some((&base, seg)) = self.sealed.iter().next() {
-            if seg.next_offset() > offset {
+        while let Some(&base) = self.sealed.keys().next() {
+            if self.segment_end(base) > offset {
                 break;
             }
-            doomed.push(self.sealed.remove(&base).expect("present"));
+            doomed.extend(self.sealed.remove(&base));
         }
         doomed
     }
@@ -94,23 +106,27 @@ impl UnifiedLog {
             if !(seg.is_empty() || expired(seg)) {
                 break;
             }
-            cut = cut.max(seg.next_offset());
+            cut = cut.max(log.segment_end(seg.base_offset));
         }
         if config.retention_bytes >= 0 {
             let mut total: u64 = log.segments().map(|s| s.size()).sum();
             total -= log
                 .sealed
                 .values()
-                .take_while(|s| s.next_offset() <= cut)
+                .take_while(|s| log.segment_end(s.base_offset) <= cut)
                 .map(|s| s.size())
                 .sum::<u64>();
             let time_cut = cut;
-            for seg in log.sealed.values().skip_while(|s| s.next_offset() <= time_cut) {
+            for seg in log
+                .sealed
+                .values()
+                .skip_while(|s| log.segment_end(s.base_offset) <= time_cut)
+            {
                 if total.saturating_sub(seg.size()) < config.retention_bytes as u64 {
                     break;
                 }
                 total -= seg.size();
-                cut = seg.next_offset();
+                cut = log.segment_end(seg.base_offset);
             }
         }
         // The first segment that stays, and so the new log start offset: persisted
@@ -119,9 +135,9 @@ impl UnifiedLog {
         let first_left = log
             .sealed
             .values()
-            .find(|s| s.next_offset() > cut)
+            .find(|s| log.segment_end(s.base_offset) > cut)
             .map_or(log.active.base_offset, |s| s.base_offset);
-        if log.sealed.values().next().is_none_or(|s| s.next_offset() > cut) {
+        if log.sealed.keys().next().is_none_or(|&base| log.segment_end(base) > cut) {
             return Ok(0);
         }
         log.advance_log_start(&self.dir, first_left)?;

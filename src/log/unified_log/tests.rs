@@ -451,6 +451,32 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
 }
 
 #[test]
+fn a_log_start_in_a_segment_compaction_emptied_keeps_that_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 200, // two one-record batches a segment
+        ..compacted_config()
+    };
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg, true, 0).unwrap();
+    // One key written ten times: compaction empties every sealed segment, which
+    // then end (by their own records) at their base offsets.
+    for i in 0..10 {
+        p.append(&keyed_batch(&[("k", Some("v"))], 1_000 + i), 0).unwrap();
+    }
+    p.clean(5_000).unwrap();
+    let left: Vec<i64> = all_records(&p).iter().map(|r| r.0).collect();
+    assert!(left.iter().all(|&o| o >= 6), "offsets 0..6 compacted away: {left:?}");
+    // DeleteRecords to 3, inside the emptied segment [2, 4): it must stay, or the
+    // log start would lie before the first segment and reads of it fail as damage.
+    assert_eq!(p.delete_records(3).unwrap(), 3);
+    assert!(
+        p.read_slice(3, 1 << 20).unwrap().is_some(),
+        "reads from the log start go on"
+    );
+    assert_eq!(all_records(&p).iter().map(|r| r.0).collect::<Vec<_>>(), left);
+}
+
+#[test]
 fn a_crash_in_the_middle_of_cleaning_recovers_a_consistent_log() {
     let dir = tempfile::tempdir().unwrap();
     let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
