@@ -60,6 +60,8 @@ pub struct LogManager {
     /// are made without holding `topics`, so a large creation never stalls the
     /// broker's other requests; the name is reserved here meanwhile.
     busy: Mutex<HashSet<String>>,
+    /// The data directory's lock, held while the manager lives.
+    _lock: std::fs::File,
 }
 
 /// A topic name reserved in [`LogManager::busy`] until dropped.
@@ -146,6 +148,7 @@ impl LogManager {
     /// Load every partition under `dir` (created if missing).
     pub fn open(dir: &Path, base: LogConfig, now_ms: i64) -> Result<LogManager> {
         std::fs::create_dir_all(dir)?;
+        let lock = util::fs::lock_dir(dir)?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
         // topic -> (id, partition -> directory)
@@ -212,6 +215,7 @@ impl LogManager {
             base,
             topics: RwLock::new(topics),
             busy: Mutex::new(HashSet::new()),
+            _lock: lock,
         })
     }
 
@@ -509,6 +513,23 @@ mod tests {
     use super::*;
     use crate::record::batch::tests::sample_batch;
 
+    /// What a data directory holds besides the broker's `.lock` file.
+    fn entries_besides_the_lock(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != ".lock")
+            .count()
+    }
+
+    #[test]
+    fn a_data_directory_serves_one_broker_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(LogManager::open(dir.path(), LogConfig::default(), 0).is_err());
+        drop(first);
+        LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    }
+
     #[test]
     fn topic_names_follow_kafkas_rules() {
         assert!(validate_topic_name("orders.created_v1-2").is_ok());
@@ -558,7 +579,7 @@ mod tests {
         m.partition(&name, 1).unwrap().append(&sample_batch(2, 0), 0).unwrap();
         m.delete_topic(&name).unwrap();
         assert!(m.topic(&name).is_none());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(entries_besides_the_lock(dir.path()), 0);
         m.create_topic(&name, 2, &BTreeMap::new(), 0).unwrap();
         assert_eq!(m.partition(&name, 1).unwrap().log_end_offset(), 0, "no old records");
         m.delete_topic(&name).unwrap();
@@ -592,10 +613,11 @@ mod tests {
         m.create_topic("gone", 2, &BTreeMap::new(), 0).unwrap();
         m.delete_topic("gone").unwrap();
         assert!(m.topic("gone").is_none());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(entries_besides_the_lock(dir.path()), 0);
         assert!(m.delete_topic("gone").is_err());
         // An interrupted deletion is finished at start.
         std::fs::create_dir(dir.path().join("x-0.abc-delete")).unwrap();
+        drop(m);
         LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
         assert!(!dir.path().join("x-0.abc-delete").exists());
     }

@@ -31,6 +31,36 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
+/// Lock `dir` for this process alone, as Kafka does with its `.lock` file: two
+/// brokers on one data directory would both recover and append to the same
+/// segments and damage them. The lock lasts as long as the returned file is open
+/// (and ends with the process, however it ends).
+pub fn lock_dir(dir: &Path) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "{} is in use by another process (it holds {})",
+                    dir.display(),
+                    path.display()
+                ),
+            ));
+        }
+        return Err(e);
+    }
+    Ok(file)
+}
+
 /// fsync a directory, making file creations, renames and deletions in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -52,6 +82,16 @@ pub fn disk_space(path: &Path) -> Option<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_is_locked_for_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_dir(dir.path()).unwrap();
+        let second = lock_dir(dir.path()).unwrap_err();
+        assert_eq!(second.kind(), io::ErrorKind::ResourceBusy);
+        drop(held);
+        lock_dir(dir.path()).unwrap();
+    }
 
     #[test]
     fn atomic_write_replaces_content() {
