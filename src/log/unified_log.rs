@@ -108,15 +108,22 @@ impl PartitionLog {
     }
 
     /// Handles to fsync every sealed segment not yet fsynced (deleted ones need
-    /// none), which are then no longer counted as unflushed.
-    fn take_unflushed_files(&mut self) -> io::Result<Vec<File>> {
+    /// none), and the base offsets they are for. The segments stay counted as
+    /// unflushed until [`Self::flushed`] says the fsync worked: a failure (no file
+    /// descriptors left, an I/O error) must not let a later flush skip them.
+    fn unflushed_files(&self) -> io::Result<(Vec<File>, Vec<i64>)> {
         let mut files = Vec::new();
-        for base in std::mem::take(&mut self.unflushed_segments) {
-            if let Some(seg) = self.sealed.get(&base) {
+        for base in &self.unflushed_segments {
+            if let Some(seg) = self.sealed.get(base) {
                 files.extend(seg.sync_handles()?);
             }
         }
-        Ok(files)
+        Ok((files, self.unflushed_segments.clone()))
+    }
+
+    /// The segments of `bases` are fsynced.
+    fn flushed(&mut self, bases: &[i64]) {
+        self.unflushed_segments.retain(|b| !bases.contains(b));
     }
 
     fn roll(&mut self, dir: &Path) -> io::Result<()> {
@@ -450,14 +457,14 @@ impl UnifiedLog {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let (files, dir_dirty, leo) = {
+        let (files, sealed, dir_dirty, leo) = {
             let mut log = self.lock();
-            let mut files = log.take_unflushed_files()?;
+            let (mut files, sealed) = log.unflushed_files()?;
             files.push(log.active.file().try_clone()?);
             let dirty = std::mem::take(&mut log.dir_dirty);
             log.unflushed_messages = 0;
             log.last_flush_ms = now_ms;
-            (files, dirty, log.log_end_offset())
+            (files, sealed, dirty, log.log_end_offset())
         };
         let dir = self.dir.clone();
         let synced = tokio::task::spawn_blocking(move || -> io::Result<()> {
@@ -476,6 +483,7 @@ impl UnifiedLog {
             self.lock().dir_dirty |= dir_dirty;
             return Err(e);
         }
+        self.lock().flushed(&sealed);
         self.flushed_offset.fetch_max(leo, Ordering::AcqRel);
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -513,10 +521,16 @@ impl UnifiedLog {
                 first_error.get_or_insert(e);
             }
         };
-        match log.take_unflushed_files() {
-            Ok(files) => {
-                for f in files {
-                    note("fsync of a sealed segment", f.sync_data());
+        match log.unflushed_files() {
+            Ok((files, sealed)) => {
+                let mut synced = true;
+                for f in &files {
+                    let r = f.sync_data();
+                    synced &= r.is_ok();
+                    note("fsync of a sealed segment", r);
+                }
+                if synced {
+                    log.flushed(&sealed);
                 }
             }
             Err(e) => note("opening sealed segments for fsync", Err(e)),

@@ -563,3 +563,26 @@ fn log_append_time_batches_are_stored_with_a_valid_crc() {
     assert_eq!((h.attributes & 0x08, h.max_timestamp), (0x08, 77_000));
     assert_eq!(&stored[batch::BATCH_HEADER_LEN..], &sent[batch::BATCH_HEADER_LEN..]);
 }
+
+#[tokio::test]
+async fn a_failed_flush_leaves_its_segments_to_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let partition_dir = dir.path().join("t-0");
+    std::fs::create_dir(&partition_dir).unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 1024,
+        ..config()
+    };
+    let p = Arc::new(UnifiedLog::open("t", 0, &partition_dir, cfg, true, 0).unwrap());
+    append_n(&p, 100, 2);
+    let unflushed = p.lock().unflushed_segments.len();
+    assert!(unflushed > 2, "rolled: {unflushed}");
+    // The directory's fsync fails: it is not where the log thinks it is.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&partition_dir, &moved).unwrap();
+    assert!(p.flush_to(p.log_end_offset(), 0).await.is_err());
+    assert_eq!(p.lock().unflushed_segments.len(), unflushed, "still owed an fsync");
+    std::fs::rename(&moved, &partition_dir).unwrap();
+    p.flush_to(p.log_end_offset(), 0).await.unwrap();
+    assert!(p.lock().unflushed_segments.is_empty());
+}
