@@ -460,13 +460,34 @@ async fn requests_sent_before_a_half_close_are_all_served() {
 }
 
 #[tokio::test]
+async fn a_half_closed_client_still_gets_its_acks_all_responses() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create(&mut w, "halfclose-all", 1).await;
+    let mut sender = Wire::connect(broker.addr()).await;
+    let mut sent = Vec::new();
+    for _ in 0..200 {
+        sent.push(sender.send(9, &produce_request("halfclose-all", 0, batch(1, -1, 0, 0), -1)).await);
+    }
+    tokio::io::AsyncWriteExt::shutdown(&mut sender.stream).await.unwrap();
+    for correlation in sent {
+        let r = sender.receive::<ProduceRequest>(9, correlation).await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    assert_eq!(list_offset(&mut w, "halfclose-all", 0, -1).await.1, 200);
+}
+
+#[tokio::test]
 async fn a_long_poll_abandoned_by_its_client_frees_the_connection() {
     let broker = TestBroker::start_with(|c| c.max_connections = 2).await;
     let mut w = Wire::connect(broker.addr()).await;
     let id = create(&mut w, "abandoned", 1).await;
-    // The second (last) connection long-polls for 30 s, then its client goes away.
+    // The second (last) connection sends more 30 s long polls than the
+    // connection queues, then its client goes away.
     let mut poller = Wire::connect(broker.addr()).await;
-    poller.send(12, &fetch_request("abandoned", id, 0, 30_000)).await;
+    for _ in 0..40 {
+        poller.send(12, &fetch_request("abandoned", id, 0, 30_000)).await;
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(poller);
     // Its slot is free long before the poll would have ended.

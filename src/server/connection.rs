@@ -98,10 +98,12 @@ impl Connection {
         let (mut reader, writer) = stream.into_split();
         let (tx, rx) = mpsc::channel(MAX_QUEUED_RESPONSES);
         let in_flight = Arc::new(AtomicUsize::new(0));
-        // The peer closed its side: replies still being produced (long polls,
-        // rebalances) are dropped instead of holding the connection until they
-        // end, as Kafka drops responses for a closed channel.
-        let (peer_gone, peer_gone_rx) = watch::channel(false);
+        // When the peer closed its side: replies still being produced a grace
+        // period later (long polls, rebalances) are dropped instead of holding
+        // the connection until they end, as Kafka drops responses for a closed
+        // channel; quick ones (an acks=all fsync) are still written to a client
+        // that only half-closed.
+        let (peer_gone, peer_gone_rx) = watch::channel(None::<Instant>);
         // When the writer last wrote, in ms since `epoch`: writing is activity too.
         let epoch = Instant::now();
         let last_write = Arc::new(AtomicU64::new(0));
@@ -164,9 +166,21 @@ impl Connection {
                         in_flight.fetch_sub(1, Ordering::AcqRel);
                     }
                     Ok(reply) => {
-                        if tx.send(reply).await.is_err() {
+                        // A full queue waits for the writer; a peer that closes
+                        // meanwhile is noted, so the writer stops waiting for its
+                        // long polls and the queue drains.
+                        let permit = tokio::select! {
+                            biased;
+                            permit = tx.reserve() => permit,
+                            _ = client_gone(&mut reader), if peer_gone.borrow().is_none() => {
+                                let _ = peer_gone.send(Some(Instant::now()));
+                                tx.reserve().await
+                            }
+                        };
+                        let Ok(permit) = permit else {
                             break 'serve;
-                        }
+                        };
+                        permit.send(reply);
                     }
                     Err(()) => break 'serve,
                 }
@@ -185,7 +199,7 @@ impl Connection {
             tokio::select! {
                 ready = reader.readable() => {
                     if ready.is_err() {
-                        let _ = peer_gone.send(true);
+                        let _ = peer_gone.send(Some(Instant::now()));
                         break;
                     }
                     if buf.capacity() == buf.len() {
@@ -195,13 +209,13 @@ impl Connection {
                     let limit = if held.is_some() { usize::MAX } else { READ_CHUNK };
                     match reader.try_read_buf(&mut (&mut buf).limit(limit)) {
                         Ok(0) => {
-                            let _ = peer_gone.send(true);
+                            let _ = peer_gone.send(Some(Instant::now()));
                             break;
                         }
                         Ok(_) => idle_deadline = Instant::now() + idle,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                         Err(_) => {
-                            let _ = peer_gone.send(true);
+                            let _ = peer_gone.send(Some(Instant::now()));
                             break;
                         }
                     }
@@ -264,11 +278,29 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// How long replies still being produced may finish after the peer closed its
+/// side: enough for an fsync, far less than a long poll.
+const PEER_GONE_GRACE: Duration = Duration::from_secs(1);
+
+/// Returns `grace` after the peer closed its side (at once if that is long past).
+async fn gone_for(peer_gone: &mut watch::Receiver<Option<Instant>>, grace: Duration) {
+    let since = match peer_gone.wait_for(Option::is_some).await {
+        Ok(since) => *since,
+        // The reading side is done and said nothing: the peer is not gone.
+        Err(_) => None,
+    };
+    let Some(since) = since else {
+        return std::future::pending().await;
+    };
+    tokio::time::sleep_until(since + grace).await;
+}
+
 /// What the writer shares with the reading side of its connection.
 struct Writer {
     in_flight: Arc<AtomicUsize>,
     /// Flips to true when the peer has closed its side.
-    peer_gone: watch::Receiver<bool>,
+    /// When the peer closed its side, once it has.
+    peer_gone: watch::Receiver<Option<Instant>>,
     epoch: Instant,
     /// When a response was last written, in ms since `epoch`.
     last_write: Arc<AtomicU64>,
@@ -285,7 +317,7 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Repl
             Reply::Later(mut task) => {
                 let done = tokio::select! {
                     done = &mut task => done,
-                    _ = side.peer_gone.wait_for(|gone| *gone) => {
+                    _ = gone_for(&mut side.peer_gone, PEER_GONE_GRACE) => {
                         task.abort();
                         continue;
                     }
