@@ -247,6 +247,16 @@ async fn group_errors_are_kafkas() {
         24,
         "INVALID_GROUP_ID"
     );
+    // A static member id longer than older responses can carry (flexible v6+
+    // allows it): refused, so it cannot make its group unanswerable.
+    let mut long = join_request("busy", "");
+    long.group_instance_id = Some(s(&"i".repeat(40_000)));
+    assert_eq!(w.call(7, &long).await.error_code, 42, "INVALID_REQUEST");
+    assert_eq!(
+        w.call(4, &hb).await.error_code,
+        25,
+        "the connection and group still answer"
+    );
 }
 
 #[tokio::test]

@@ -467,7 +467,11 @@ async fn a_half_closed_client_still_gets_its_acks_all_responses() {
     let mut sender = Wire::connect(broker.addr()).await;
     let mut sent = Vec::new();
     for _ in 0..200 {
-        sent.push(sender.send(9, &produce_request("halfclose-all", 0, batch(1, -1, 0, 0), -1)).await);
+        sent.push(
+            sender
+                .send(9, &produce_request("halfclose-all", 0, batch(1, -1, 0, 0), -1))
+                .await,
+        );
     }
     tokio::io::AsyncWriteExt::shutdown(&mut sender.stream).await.unwrap();
     for correlation in sent {

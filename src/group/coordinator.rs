@@ -102,6 +102,9 @@ fn restore_group(group_id: &str, r: GroupMetadataValue, now: i64) -> Group {
     )
 }
 
+/// The longest group id, instance id or protocol name: an i16-prefixed string.
+const NAME_MAX: usize = i16::MAX as usize;
+
 impl GroupCoordinator {
     /// Open the coordinator on `__consumer_offsets` (created if missing), replaying
     /// every stored record.
@@ -212,8 +215,20 @@ impl GroupCoordinator {
     // ---- membership -------------------------------------------------------------
 
     pub async fn join(&self, group_id: &str, args: JoinArgs, now: i64) -> Result<JoinResult> {
-        if group_id.is_empty() {
+        if group_id.is_empty() || group_id.len() > NAME_MAX {
             return Err(Error::InvalidGroupId(group_id.to_string()));
+        }
+        // Flexible JoinGroup versions allow longer strings than the group's record
+        // and the older responses that carry them can hold: one such member would
+        // make its whole group unanswerable.
+        let p = &args.profile;
+        let too_long = p.group_instance_id.as_ref().is_some_and(|i| i.len() > NAME_MAX)
+            || args.protocol_type.len() > NAME_MAX
+            || p.protocols.iter().any(|(name, _)| name.len() > NAME_MAX);
+        if too_long {
+            return Err(Error::InvalidRequest(format!(
+                "group instance ids, protocol types and protocol names are at most {NAME_MAX} bytes"
+            )));
         }
         let member_id = args.profile.member_id.clone();
         let pending = {

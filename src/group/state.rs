@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 
 mod membership;
 
+/// Most bytes of a client id a generated member id starts with.
+const MEMBER_ID_PREFIX_MAX: usize = 255;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     /// No members (there may be committed offsets).
@@ -214,7 +217,12 @@ impl Group {
     }
 
     fn join_new_member(&mut self, args: JoinArgs, config: &GroupConfig, now: i64) -> Result<Pending<JoinResult>> {
-        let new_id = format!("{}-{}", args.profile.client_id, uuid::Uuid::new_v4());
+        // Kafka's form, client id then a UUID, with the client id cut short so the
+        // id always fits every response version that carries it (a 32 KiB client
+        // id would make the member id unencodable there, and lock its group out).
+        let client_id = args.profile.client_id.as_str();
+        let prefix = &client_id[..client_id.floor_char_boundary(MEMBER_ID_PREFIX_MAX)];
+        let new_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
         if let Some(instance) = &args.profile.group_instance_id {
             if let Some(old_id) = self.static_members.get(instance).cloned() {
                 return Ok(self.replace_static_member(&old_id, new_id, &args, config, now));

@@ -88,6 +88,17 @@ fn stable_single(g: &mut Group, cfg: &GroupConfig) -> String {
 }
 
 #[test]
+fn member_ids_fit_every_response_whatever_the_client_id() {
+    let cfg = config(0);
+    let mut g = Group::new("g");
+    let mut a = args("", RANGE);
+    a.profile.client_id = "c".repeat(40_000);
+    let (id, _) = join_new(&mut g, &cfg, a, 0);
+    assert!(id.len() <= 255 + 1 + 36, "{} bytes", id.len());
+    assert!(id.starts_with("ccc"));
+}
+
+#[test]
 fn first_join_requires_a_member_id_then_completes() {
     let cfg = config(0);
     let mut g = Group::new("g");
