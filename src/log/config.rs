@@ -37,6 +37,38 @@ pub struct LogConfig {
     pub delete_retention_ms: i64,
     /// min.cleanable.dirty.ratio
     pub min_cleanable_dirty_ratio: f64,
+    /// compression.type: `producer` keeps the producer's codec.
+    pub compression_type: String,
+    pub compression_gzip_level: i32,
+    pub compression_lz4_level: i32,
+    pub compression_zstd_level: i32,
+    /// file.delete.delay.ms
+    pub file_delete_delay_ms: i64,
+    pub follower_replication_throttled_replicas: String,
+    pub leader_replication_throttled_replicas: String,
+    /// local.retention.bytes / .ms (−2: as retention.*), for tiered storage.
+    pub local_retention_bytes: i64,
+    pub local_retention_ms: i64,
+    /// max.compaction.lag.ms
+    pub max_compaction_lag_ms: i64,
+    /// message.timestamp.after.max.ms / before.max.ms
+    pub message_timestamp_after_max_ms: i64,
+    pub message_timestamp_before_max_ms: i64,
+    /// min.insync.replicas
+    pub min_insync_replicas: i32,
+    pub preallocate: bool,
+    pub remote_log_copy_disable: bool,
+    pub remote_log_delete_on_disable: bool,
+    pub remote_storage_enable: bool,
+    /// segment.index.bytes
+    pub segment_index_bytes: i32,
+    /// segment.jitter.ms
+    pub segment_jitter_ms: i64,
+    pub unclean_leader_election_enable: bool,
+    /// Kafka 3.9's, accepted and reported as deprecated.
+    pub message_format_version: String,
+    pub message_downconversion_enable: bool,
+    pub message_timestamp_difference_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -56,6 +88,29 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             delete_retention_ms: 24 * 60 * 60 * 1000,
             min_cleanable_dirty_ratio: 0.5,
+            compression_type: "producer".into(),
+            compression_gzip_level: -1,
+            compression_lz4_level: 9,
+            compression_zstd_level: 3,
+            file_delete_delay_ms: 60_000,
+            follower_replication_throttled_replicas: String::new(),
+            leader_replication_throttled_replicas: String::new(),
+            local_retention_bytes: -2,
+            local_retention_ms: -2,
+            max_compaction_lag_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
+            message_timestamp_before_max_ms: i64::MAX,
+            min_insync_replicas: 1,
+            preallocate: false,
+            remote_log_copy_disable: false,
+            remote_log_delete_on_disable: false,
+            remote_storage_enable: false,
+            segment_index_bytes: 10 * 1024 * 1024,
+            segment_jitter_ms: 0,
+            unclean_leader_election_enable: false,
+            message_format_version: "3.0-IV1".into(),
+            message_downconversion_enable: true,
+            message_timestamp_difference_max_ms: i64::MAX,
         }
     }
 }
@@ -63,6 +118,7 @@ impl Default for LogConfig {
 /// The type DescribeConfigs reports (Kafka's ConfigType codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
+    Boolean = 1,
     String = 2,
     Int = 3,
     Long = 5,
@@ -73,6 +129,8 @@ pub enum ConfigType {
 /// One topic config: its name, its broker synonym, how to read and set it.
 pub struct ConfigDef {
     pub name: &'static str,
+    /// The broker config that sets its default; empty for the few (replication
+    /// throttles, tiered storage switches) that only exist per topic.
     pub broker_name: &'static str,
     pub kind: ConfigType,
     pub doc: &'static str,
@@ -86,7 +144,7 @@ impl ConfigDef {
     }
 }
 
-fn long(v: &str, min: i64) -> Result<i64, String> {
+pub(super) fn long(v: &str, min: i64) -> Result<i64, String> {
     let n: i64 = v.trim().parse().map_err(|_| format!("{v:?} is not a number"))?;
     if n < min {
         return Err(format!("{n} is below the minimum {min}"));
@@ -118,174 +176,17 @@ fn render_policy(c: &LogConfig) -> String {
     }
 }
 
-/// Every topic config strom honours, in Kafka's alphabetical order.
-pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    ConfigDef {
-        name: "cleanup.policy",
-        broker_name: "log.cleanup.policy",
-        kind: ConfigType::List,
-        doc: "delete: old segments are removed by retention; compact: only the latest record per key is kept",
-        get: render_policy,
-        set: |c, v| {
-            (c.cleanup_delete, c.cleanup_compact) = policy(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "delete.retention.ms",
-        broker_name: "log.cleaner.delete.retention.ms",
-        kind: ConfigType::Long,
-        doc: "how long tombstones are kept on compacted topics",
-        get: |c| c.delete_retention_ms.to_string(),
-        set: |c, v| {
-            c.delete_retention_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "flush.messages",
-        broker_name: "log.flush.interval.messages",
-        kind: ConfigType::Long,
-        doc: "fsync after this many messages (acks=-1 always fsyncs)",
-        get: |c| c.flush_interval_messages.to_string(),
-        set: |c, v| {
-            c.flush_interval_messages = long(v, 1)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "flush.ms",
-        broker_name: "log.flush.interval.ms",
-        kind: ConfigType::Long,
-        doc: "fsync data older than this",
-        get: |c| c.flush_interval_ms.to_string(),
-        set: |c, v| {
-            c.flush_interval_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "index.interval.bytes",
-        broker_name: "log.index.interval.bytes",
-        kind: ConfigType::Int,
-        doc: "bytes of log between two offset-index entries",
-        get: |c| c.index_interval_bytes.to_string(),
-        set: |c, v| {
-            c.index_interval_bytes = long(v, 0)? as u64;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "max.message.bytes",
-        broker_name: "message.max.bytes",
-        kind: ConfigType::Int,
-        doc: "the largest record batch accepted",
-        get: |c| c.message_max_bytes.to_string(),
-        set: |c, v| {
-            c.message_max_bytes = long(v, 0)?.min(i32::MAX as i64) as usize;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "message.timestamp.type",
-        broker_name: "log.message.timestamp.type",
-        kind: ConfigType::String,
-        doc: "CreateTime keeps the producer's timestamps; LogAppendTime sets the broker's",
-        get: |c| {
-            if c.log_append_time {
-                "LogAppendTime"
-            } else {
-                "CreateTime"
-            }
-            .into()
-        },
-        set: |c, v| {
-            c.log_append_time = match v.trim() {
-                "CreateTime" => false,
-                "LogAppendTime" => true,
-                other => return Err(format!("{other:?} is not CreateTime or LogAppendTime")),
-            };
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "min.cleanable.dirty.ratio",
-        broker_name: "log.cleaner.min.cleanable.ratio",
-        kind: ConfigType::Double,
-        doc: "compact once this share of the log is not yet compacted",
-        get: |c| c.min_cleanable_dirty_ratio.to_string(),
-        set: |c, v| {
-            let r: f64 = v.trim().parse().map_err(|_| format!("{v:?} is not a number"))?;
-            if !(0.0..=1.0).contains(&r) {
-                return Err(format!("{r} is not between 0 and 1"));
-            }
-            c.min_cleanable_dirty_ratio = r;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "min.compaction.lag.ms",
-        broker_name: "log.cleaner.min.compaction.lag.ms",
-        kind: ConfigType::Long,
-        doc: "records younger than this are never compacted",
-        get: |c| c.min_compaction_lag_ms.to_string(),
-        set: |c, v| {
-            c.min_compaction_lag_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "retention.bytes",
-        broker_name: "log.retention.bytes",
-        kind: ConfigType::Long,
-        doc: "delete the oldest segments while a partition is larger than this (-1: no limit)",
-        get: |c| c.retention_bytes.to_string(),
-        set: |c, v| {
-            c.retention_bytes = long(v, -1)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "retention.ms",
-        broker_name: "log.retention.ms",
-        kind: ConfigType::Long,
-        doc: "delete segments whose newest record is older than this (-1: keep forever)",
-        get: |c| c.retention_ms.to_string(),
-        set: |c, v| {
-            c.retention_ms = long(v, -1)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "segment.bytes",
-        broker_name: "log.segment.bytes",
-        kind: ConfigType::Int,
-        doc: "roll the active segment at this size",
-        get: |c| c.segment_bytes.to_string(),
-        set: |c, v| {
-            c.segment_bytes = long(v, 14)?.min(i32::MAX as i64) as u64;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "segment.ms",
-        broker_name: "log.roll.ms",
-        kind: ConfigType::Long,
-        doc: "roll the active segment once it is this old",
-        get: |c| c.roll_ms.to_string(),
-        set: |c, v| {
-            c.roll_ms = long(v, 1)? as u64;
-            Ok(())
-        },
-    },
-];
+mod table;
+pub use table::TOPIC_CONFIGS;
 
 pub fn topic_config(name: &str) -> Option<&'static ConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
 pub fn broker_config(name: &str) -> Option<&'static ConfigDef> {
-    TOPIC_CONFIGS.iter().find(|d| d.broker_name == name)
+    TOPIC_CONFIGS
+        .iter()
+        .find(|d| !d.broker_name.is_empty() && d.broker_name == name)
 }
 
 impl LogConfig {
@@ -368,6 +269,115 @@ mod tests {
         }
     }
 
+    /// Kafka 4.1's topic configs, and the three Kafka 3.9 still took.
+    const KAFKA_TOPIC_CONFIGS: &[&str] = &[
+        "cleanup.policy",
+        "compression.gzip.level",
+        "compression.lz4.level",
+        "compression.type",
+        "compression.zstd.level",
+        "delete.retention.ms",
+        "file.delete.delay.ms",
+        "flush.messages",
+        "flush.ms",
+        "follower.replication.throttled.replicas",
+        "index.interval.bytes",
+        "leader.replication.throttled.replicas",
+        "local.retention.bytes",
+        "local.retention.ms",
+        "max.compaction.lag.ms",
+        "max.message.bytes",
+        "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.type",
+        "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms",
+        "min.insync.replicas",
+        "preallocate",
+        "remote.log.copy.disable",
+        "remote.log.delete.on.disable",
+        "remote.storage.enable",
+        "retention.bytes",
+        "retention.ms",
+        "segment.bytes",
+        "segment.index.bytes",
+        "segment.jitter.ms",
+        "segment.ms",
+        "unclean.leader.election.enable",
+        "message.downconversion.enable",
+        "message.format.version",
+        "message.timestamp.difference.max.ms",
+    ];
+
+    #[test]
+    fn every_kafka_topic_config_is_known_with_kafkas_default() {
+        let names: Vec<&str> = TOPIC_CONFIGS.iter().map(|d| d.name).collect();
+        let mut expected = KAFKA_TOPIC_CONFIGS.to_vec();
+        expected.sort();
+        assert_eq!(names, expected, "the table, in alphabetical order");
+        let c = LogConfig::default();
+        let value = |n: &str| topic_config(n).unwrap().value(&c);
+        for (name, default) in [
+            ("compression.type", "producer"),
+            ("compression.gzip.level", "-1"),
+            ("compression.lz4.level", "9"),
+            ("compression.zstd.level", "3"),
+            ("file.delete.delay.ms", "60000"),
+            ("leader.replication.throttled.replicas", ""),
+            ("local.retention.ms", "-2"),
+            ("max.compaction.lag.ms", "9223372036854775807"),
+            ("message.timestamp.after.max.ms", "3600000"),
+            ("message.timestamp.before.max.ms", "9223372036854775807"),
+            ("min.insync.replicas", "1"),
+            ("preallocate", "false"),
+            ("remote.storage.enable", "false"),
+            ("segment.index.bytes", "10485760"),
+            ("segment.jitter.ms", "0"),
+            ("unclean.leader.election.enable", "false"),
+            ("message.format.version", "3.0-IV1"),
+            ("message.downconversion.enable", "true"),
+        ] {
+            assert_eq!(value(name), default, "{name}");
+        }
+    }
+
+    #[test]
+    fn new_configs_are_validated_as_kafka_does() {
+        let base = LogConfig::default();
+        let check = |k: &str, v: &str| {
+            let mut o = BTreeMap::new();
+            o.insert(k.to_string(), v.to_string());
+            validate_overrides(&base, &o)
+        };
+        for (k, v) in [
+            ("compression.type", "zstd"),
+            ("compression.gzip.level", "9"),
+            ("compression.zstd.level", "-5"),
+            ("min.insync.replicas", "2"),
+            ("preallocate", "TRUE"),
+            ("leader.replication.throttled.replicas", "0:1,1:2"),
+            ("follower.replication.throttled.replicas", "*"),
+            ("message.format.version", "2.8-IV1"),
+            ("local.retention.bytes", "-2"),
+        ] {
+            assert!(check(k, v).is_ok(), "{k}={v}");
+        }
+        for (k, v) in [
+            ("compression.type", "brotli"),
+            ("compression.gzip.level", "0"),
+            ("compression.lz4.level", "18"),
+            ("min.insync.replicas", "0"),
+            ("preallocate", "yes"),
+            ("leader.replication.throttled.replicas", "0-1"),
+            ("remote.storage.enable", "true"),
+            ("segment.index.bytes", "3"),
+            ("message.format.version", "latest"),
+            ("local.retention.ms", "-3"),
+        ] {
+            assert!(check(k, v).is_err(), "{k}={v}");
+        }
+    }
+
     #[test]
     fn broker_keys_set_defaults() {
         let mut c = LogConfig::default();
@@ -419,7 +429,9 @@ pub fn describe_topic(
             if let Some(v) = broker_overrides.get(def.broker_name) {
                 synonyms.push((def.broker_name.to_string(), v.clone(), ConfigSource::StaticBroker));
             }
-            synonyms.push((def.broker_name.to_string(), def.value(&defaults), ConfigSource::Default));
+            if !def.broker_name.is_empty() {
+                synonyms.push((def.broker_name.to_string(), def.value(&defaults), ConfigSource::Default));
+            }
             let (value, source) = match topic_overrides.get(def.name) {
                 Some(v) => (v.clone(), ConfigSource::DynamicTopic),
                 None if broker_overrides.contains_key(def.broker_name) => {
@@ -446,6 +458,7 @@ pub fn describe_broker(broker: &LogConfig, broker_overrides: &BTreeMap<String, S
     let defaults = LogConfig::default();
     let mut entries: Vec<ConfigEntry> = TOPIC_CONFIGS
         .iter()
+        .filter(|def| !def.broker_name.is_empty())
         .map(|def| {
             let explicit = broker_overrides.contains_key(def.broker_name);
             let source = if explicit {
