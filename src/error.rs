@@ -34,6 +34,8 @@ pub enum Error {
     CorruptMessage(&'static str),
     #[error("invalid record: {0}")]
     InvalidRecord(&'static str),
+    #[error("record timestamp {timestamp} is too far from the broker's time {now} (message.timestamp.before.max.ms / after.max.ms)")]
+    InvalidTimestamp { timestamp: i64, now: i64 },
     #[error("acks={0}: only 0, 1 and -1 (all) are valid")]
     InvalidRequiredAcks(i16),
     #[error("producer {producer_id}: out of order sequence {found}, expected {expected}")]
@@ -111,6 +113,7 @@ impl Error {
             Error::CorruptMessage(_) => E::CorruptMessage,
             Error::InvalidRecord(_) => E::InvalidRecord,
             Error::InvalidRequiredAcks(_) => E::InvalidRequiredAcks,
+            Error::InvalidTimestamp { .. } => E::InvalidTimestamp,
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::TransactionalBatchesUnsupported => E::UnsupportedForMessageFormat,

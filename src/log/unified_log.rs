@@ -378,6 +378,16 @@ impl UnifiedLog {
             if config.cleanup_compact && r.key.is_none() {
                 return Err(Error::InvalidRecord("compacted topics need a key on every record"));
             }
+            // message.timestamp.before/after.max.ms, for the producer's own
+            // timestamps only (−1, "none", is let through, as in Kafka).
+            let timestamp = header.base_timestamp.saturating_add(r.timestamp_delta);
+            if !config.log_append_time && timestamp >= 0 {
+                let behind = now_ms.saturating_sub(timestamp);
+                let ahead = timestamp.saturating_sub(now_ms);
+                if behind > config.message_timestamp_before_max_ms || ahead > config.message_timestamp_after_max_ms {
+                    return Err(Error::InvalidTimestamp { timestamp, now: now_ms });
+                }
+            }
             Ok(Walk::Continue)
         })?;
         // The broker edits only the header: a copy of it is edited and written

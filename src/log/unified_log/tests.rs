@@ -586,3 +586,33 @@ async fn a_failed_flush_leaves_its_segments_to_the_next_one() {
     p.flush_to(p.log_end_offset(), 0).await.unwrap();
     assert!(p.lock().unflushed_segments.is_empty());
 }
+
+#[test]
+fn timestamps_too_far_from_the_broker_clock_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        message_timestamp_after_max_ms: 1_000,
+        message_timestamp_before_max_ms: 10_000,
+        ..config()
+    };
+    let p = UnifiedLog::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
+    let now = 1_000_000;
+    let at = |t: i64| sample_batch(2, t);
+    assert!(p.append(&at(now + 500), now).is_ok(), "within after.max.ms");
+    assert!(p.append(&at(now - 9_000), now).is_ok(), "within before.max.ms");
+    for t in [now + 2_000, now - 20_000] {
+        let refused = p.append(&at(t), now);
+        assert!(
+            matches!(refused, Err(Error::InvalidTimestamp { .. })),
+            "{t}: {refused:?}"
+        );
+        assert_eq!(refused.unwrap_err().wire_code(), 32, "INVALID_TIMESTAMP");
+    }
+    // LogAppendTime topics replace the producer's timestamps: nothing to check.
+    p.set_config(LogConfig {
+        log_append_time: true,
+        ..cfg
+    });
+    assert!(p.append(&at(now + 2_000), now).is_ok());
+    assert_eq!(p.log_end_offset(), 6);
+}
