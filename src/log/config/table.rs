@@ -71,6 +71,23 @@ fn format_version(v: &str) -> Result<String, String> {
     }
 }
 
+/// A config held in one field of [`LogConfig`] and set by one parser.
+macro_rules! config {
+    ($name:literal, $broker:literal, $kind:ident, $field:ident = |$v:ident| $parse:expr, $doc:literal) => {
+        ConfigDef {
+            name: $name,
+            broker_name: $broker,
+            kind: ConfigType::$kind,
+            doc: $doc,
+            get: |c| c.$field.to_string(),
+            set: |c, $v| {
+                c.$field = $parse?;
+                Ok(())
+            },
+        }
+    };
+}
+
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef {
         name: "cleanup.policy",
@@ -83,105 +100,15 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
             Ok(())
         },
     },
-    ConfigDef {
-        name: "compression.gzip.level",
-        broker_name: "compression.gzip.level",
-        kind: ConfigType::Int,
-        doc: "gzip level when compression.type is gzip (1 to 9, or -1 for the codec default)",
-        get: |c| c.compression_gzip_level.to_string(),
-        set: |c, v| {
-            c.compression_gzip_level = gzip_level(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "compression.lz4.level",
-        broker_name: "compression.lz4.level",
-        kind: ConfigType::Int,
-        doc: "lz4 level when compression.type is lz4",
-        get: |c| c.compression_lz4_level.to_string(),
-        set: |c, v| {
-            c.compression_lz4_level = int(v, 1, 17)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "compression.type",
-        broker_name: "compression.type",
-        kind: ConfigType::String,
-        doc: "the codec batches are stored with; producer keeps the one the producer used (accepted; strom stores batches as sent)",
-        get: |c| c.compression_type.clone(),
-        set: |c, v| {
-            c.compression_type = one_of(v, &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "compression.zstd.level",
-        broker_name: "compression.zstd.level",
-        kind: ConfigType::Int,
-        doc: "zstd level when compression.type is zstd",
-        get: |c| c.compression_zstd_level.to_string(),
-        set: |c, v| {
-            c.compression_zstd_level = int(v, -131072, 22)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "delete.retention.ms",
-        broker_name: "log.cleaner.delete.retention.ms",
-        kind: ConfigType::Long,
-        doc: "how long tombstones are kept on compacted topics",
-        get: |c| c.delete_retention_ms.to_string(),
-        set: |c, v| {
-            c.delete_retention_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "file.delete.delay.ms",
-        broker_name: "log.segment.delete.delay.ms",
-        kind: ConfigType::Long,
-        doc: "wait before a deleted segment is removed from disk (accepted; strom removes it at once)",
-        get: |c| c.file_delete_delay_ms.to_string(),
-        set: |c, v| {
-            c.file_delete_delay_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "flush.messages",
-        broker_name: "log.flush.interval.messages",
-        kind: ConfigType::Long,
-        doc: "fsync after this many messages (acks=-1 always fsyncs)",
-        get: |c| c.flush_interval_messages.to_string(),
-        set: |c, v| {
-            c.flush_interval_messages = long(v, 1)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "flush.ms",
-        broker_name: "log.flush.interval.ms",
-        kind: ConfigType::Long,
-        doc: "fsync data older than this",
-        get: |c| c.flush_interval_ms.to_string(),
-        set: |c, v| {
-            c.flush_interval_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "follower.replication.throttled.replicas",
-        broker_name: "",
-        kind: ConfigType::List,
-        doc: "replicas throttled on the follower side (no replication on one broker)",
-        get: |c| c.follower_replication_throttled_replicas.clone(),
-        set: |c, v| {
-            c.follower_replication_throttled_replicas = throttled(v)?;
-            Ok(())
-        },
-    },
+    config!("compression.gzip.level", "compression.gzip.level", Int, compression_gzip_level = |v| gzip_level(v), "gzip level when compression.type is gzip (1 to 9, or -1 for the codec default)"),
+    config!("compression.lz4.level", "compression.lz4.level", Int, compression_lz4_level = |v| int(v, 1, 17), "lz4 level when compression.type is lz4"),
+    config!("compression.type", "compression.type", String, compression_type = |v| one_of(v, &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), "the codec batches are stored with; producer keeps the one the producer used (accepted; strom stores batches as sent)"),
+    config!("compression.zstd.level", "compression.zstd.level", Int, compression_zstd_level = |v| int(v, -131072, 22), "zstd level when compression.type is zstd"),
+    config!("delete.retention.ms", "log.cleaner.delete.retention.ms", Long, delete_retention_ms = |v| long(v, 0), "how long tombstones are kept on compacted topics"),
+    config!("file.delete.delay.ms", "log.segment.delete.delay.ms", Long, file_delete_delay_ms = |v| long(v, 0), "wait before a deleted segment is removed from disk (accepted; strom removes it at once)"),
+    config!("flush.messages", "log.flush.interval.messages", Long, flush_interval_messages = |v| long(v, 1), "fsync after this many messages (acks=-1 always fsyncs)"),
+    config!("flush.ms", "log.flush.interval.ms", Long, flush_interval_ms = |v| long(v, 0), "fsync data older than this"),
+    config!("follower.replication.throttled.replicas", "", List, follower_replication_throttled_replicas = |v| throttled(v), "replicas throttled on the follower side (no replication on one broker)"),
     ConfigDef {
         name: "index.interval.bytes",
         broker_name: "log.index.interval.bytes",
@@ -193,50 +120,10 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
             Ok(())
         },
     },
-    ConfigDef {
-        name: "leader.replication.throttled.replicas",
-        broker_name: "",
-        kind: ConfigType::List,
-        doc: "replicas throttled on the leader side (no replication on one broker)",
-        get: |c| c.leader_replication_throttled_replicas.clone(),
-        set: |c, v| {
-            c.leader_replication_throttled_replicas = throttled(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "local.retention.bytes",
-        broker_name: "log.local.retention.bytes",
-        kind: ConfigType::Long,
-        doc: "with tiered storage, bytes kept on local disk (-2: retention.bytes); no tiered storage here",
-        get: |c| c.local_retention_bytes.to_string(),
-        set: |c, v| {
-            c.local_retention_bytes = long(v, -2)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "local.retention.ms",
-        broker_name: "log.local.retention.ms",
-        kind: ConfigType::Long,
-        doc: "with tiered storage, time kept on local disk (-2: retention.ms); no tiered storage here",
-        get: |c| c.local_retention_ms.to_string(),
-        set: |c, v| {
-            c.local_retention_ms = long(v, -2)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "max.compaction.lag.ms",
-        broker_name: "log.cleaner.max.compaction.lag.ms",
-        kind: ConfigType::Long,
-        doc: "longest a record may stay uncompacted (accepted)",
-        get: |c| c.max_compaction_lag_ms.to_string(),
-        set: |c, v| {
-            c.max_compaction_lag_ms = long(v, 1)?;
-            Ok(())
-        },
-    },
+    config!("leader.replication.throttled.replicas", "", List, leader_replication_throttled_replicas = |v| throttled(v), "replicas throttled on the leader side (no replication on one broker)"),
+    config!("local.retention.bytes", "log.local.retention.bytes", Long, local_retention_bytes = |v| long(v, -2), "with tiered storage, bytes kept on local disk (-2: retention.bytes); no tiered storage here"),
+    config!("local.retention.ms", "log.local.retention.ms", Long, local_retention_ms = |v| long(v, -2), "with tiered storage, time kept on local disk (-2: retention.ms); no tiered storage here"),
+    config!("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", Long, max_compaction_lag_ms = |v| long(v, 1), "longest a record may stay uncompacted (accepted)"),
     ConfigDef {
         name: "max.message.bytes",
         broker_name: "message.max.bytes",
@@ -248,61 +135,11 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
             Ok(())
         },
     },
-    ConfigDef {
-        name: "message.downconversion.enable",
-        broker_name: "log.message.downconversion.enable",
-        kind: ConfigType::Boolean,
-        doc: "deprecated (Kafka 3.9): down-convert records for old fetchers",
-        get: |c| c.message_downconversion_enable.to_string(),
-        set: |c, v| {
-            c.message_downconversion_enable = boolean(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "message.format.version",
-        broker_name: "log.message.format.version",
-        kind: ConfigType::String,
-        doc: "deprecated (Kafka 3.9): ignored, batches are stored in format v2",
-        get: |c| c.message_format_version.clone(),
-        set: |c, v| {
-            c.message_format_version = format_version(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "message.timestamp.after.max.ms",
-        broker_name: "log.message.timestamp.after.max.ms",
-        kind: ConfigType::Long,
-        doc: "how far ahead of the broker clock a CreateTime timestamp may be (accepted)",
-        get: |c| c.message_timestamp_after_max_ms.to_string(),
-        set: |c, v| {
-            c.message_timestamp_after_max_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "message.timestamp.before.max.ms",
-        broker_name: "log.message.timestamp.before.max.ms",
-        kind: ConfigType::Long,
-        doc: "how far behind the broker clock a CreateTime timestamp may be (accepted)",
-        get: |c| c.message_timestamp_before_max_ms.to_string(),
-        set: |c, v| {
-            c.message_timestamp_before_max_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "message.timestamp.difference.max.ms",
-        broker_name: "log.message.timestamp.difference.max.ms",
-        kind: ConfigType::Long,
-        doc: "deprecated (Kafka 3.9): largest gap between a timestamp and the broker clock",
-        get: |c| c.message_timestamp_difference_max_ms.to_string(),
-        set: |c, v| {
-            c.message_timestamp_difference_max_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
+    config!("message.downconversion.enable", "log.message.downconversion.enable", Boolean, message_downconversion_enable = |v| boolean(v), "deprecated (Kafka 3.9): down-convert records for old fetchers"),
+    config!("message.format.version", "log.message.format.version", String, message_format_version = |v| format_version(v), "deprecated (Kafka 3.9): ignored, batches are stored in format v2"),
+    config!("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", Long, message_timestamp_after_max_ms = |v| long(v, 0), "how far ahead of the broker clock a CreateTime timestamp may be (accepted)"),
+    config!("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", Long, message_timestamp_before_max_ms = |v| long(v, 0), "how far behind the broker clock a CreateTime timestamp may be (accepted)"),
+    config!("message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", Long, message_timestamp_difference_max_ms = |v| long(v, 0), "deprecated (Kafka 3.9): largest gap between a timestamp and the broker clock"),
     ConfigDef {
         name: "message.timestamp.type",
         broker_name: "log.message.timestamp.type",
@@ -340,94 +177,14 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
             Ok(())
         },
     },
-    ConfigDef {
-        name: "min.compaction.lag.ms",
-        broker_name: "log.cleaner.min.compaction.lag.ms",
-        kind: ConfigType::Long,
-        doc: "records younger than this are never compacted",
-        get: |c| c.min_compaction_lag_ms.to_string(),
-        set: |c, v| {
-            c.min_compaction_lag_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "min.insync.replicas",
-        broker_name: "min.insync.replicas",
-        kind: ConfigType::Int,
-        doc: "in-sync replicas an acks=all write needs (accepted; one broker has one)",
-        get: |c| c.min_insync_replicas.to_string(),
-        set: |c, v| {
-            c.min_insync_replicas = int(v, 1, i32::MAX as i64)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "preallocate",
-        broker_name: "log.preallocate",
-        kind: ConfigType::Boolean,
-        doc: "preallocate segment files when they are created (accepted)",
-        get: |c| c.preallocate.to_string(),
-        set: |c, v| {
-            c.preallocate = boolean(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "remote.log.copy.disable",
-        broker_name: "",
-        kind: ConfigType::Boolean,
-        doc: "stop copying segments to tiered storage (no tiered storage here)",
-        get: |c| c.remote_log_copy_disable.to_string(),
-        set: |c, v| {
-            c.remote_log_copy_disable = boolean(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "remote.log.delete.on.disable",
-        broker_name: "",
-        kind: ConfigType::Boolean,
-        doc: "delete tiered data when tiered storage is turned off (no tiered storage here)",
-        get: |c| c.remote_log_delete_on_disable.to_string(),
-        set: |c, v| {
-            c.remote_log_delete_on_disable = boolean(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "remote.storage.enable",
-        broker_name: "",
-        kind: ConfigType::Boolean,
-        doc: "tiered storage for the topic: this broker has none, so only false is accepted",
-        get: |c| c.remote_storage_enable.to_string(),
-        set: |c, v| {
-            c.remote_storage_enable = no_tiered_storage(v)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "retention.bytes",
-        broker_name: "log.retention.bytes",
-        kind: ConfigType::Long,
-        doc: "delete the oldest segments while a partition is larger than this (-1: no limit)",
-        get: |c| c.retention_bytes.to_string(),
-        set: |c, v| {
-            c.retention_bytes = long(v, -1)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "retention.ms",
-        broker_name: "log.retention.ms",
-        kind: ConfigType::Long,
-        doc: "delete segments whose newest record is older than this (-1: keep forever)",
-        get: |c| c.retention_ms.to_string(),
-        set: |c, v| {
-            c.retention_ms = long(v, -1)?;
-            Ok(())
-        },
-    },
+    config!("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", Long, min_compaction_lag_ms = |v| long(v, 0), "records younger than this are never compacted"),
+    config!("min.insync.replicas", "min.insync.replicas", Int, min_insync_replicas = |v| int(v, 1, i32::MAX as i64), "in-sync replicas an acks=all write needs (accepted; one broker has one)"),
+    config!("preallocate", "log.preallocate", Boolean, preallocate = |v| boolean(v), "preallocate segment files when they are created (accepted)"),
+    config!("remote.log.copy.disable", "", Boolean, remote_log_copy_disable = |v| boolean(v), "stop copying segments to tiered storage (no tiered storage here)"),
+    config!("remote.log.delete.on.disable", "", Boolean, remote_log_delete_on_disable = |v| boolean(v), "delete tiered data when tiered storage is turned off (no tiered storage here)"),
+    config!("remote.storage.enable", "", Boolean, remote_storage_enable = |v| no_tiered_storage(v), "tiered storage for the topic: this broker has none, so only false is accepted"),
+    config!("retention.bytes", "log.retention.bytes", Long, retention_bytes = |v| long(v, -1), "delete the oldest segments while a partition is larger than this (-1: no limit)"),
+    config!("retention.ms", "log.retention.ms", Long, retention_ms = |v| long(v, -1), "delete segments whose newest record is older than this (-1: keep forever)"),
     ConfigDef {
         name: "segment.bytes",
         broker_name: "log.segment.bytes",
@@ -439,28 +196,8 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
             Ok(())
         },
     },
-    ConfigDef {
-        name: "segment.index.bytes",
-        broker_name: "log.index.size.max.bytes",
-        kind: ConfigType::Int,
-        doc: "size of a segment's offset index (accepted; strom's indexes grow as needed)",
-        get: |c| c.segment_index_bytes.to_string(),
-        set: |c, v| {
-            c.segment_index_bytes = int(v, 4, i32::MAX as i64)?;
-            Ok(())
-        },
-    },
-    ConfigDef {
-        name: "segment.jitter.ms",
-        broker_name: "log.roll.jitter.ms",
-        kind: ConfigType::Long,
-        doc: "random time taken off segment.ms so segments do not all roll at once (accepted)",
-        get: |c| c.segment_jitter_ms.to_string(),
-        set: |c, v| {
-            c.segment_jitter_ms = long(v, 0)?;
-            Ok(())
-        },
-    },
+    config!("segment.index.bytes", "log.index.size.max.bytes", Int, segment_index_bytes = |v| int(v, 4, i32::MAX as i64), "size of a segment's offset index (accepted; strom's indexes grow as needed)"),
+    config!("segment.jitter.ms", "log.roll.jitter.ms", Long, segment_jitter_ms = |v| long(v, 0), "random time taken off segment.ms so segments do not all roll at once (accepted)"),
     ConfigDef {
         name: "segment.ms",
         broker_name: "log.roll.ms",
@@ -472,15 +209,5 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
             Ok(())
         },
     },
-    ConfigDef {
-        name: "unclean.leader.election.enable",
-        broker_name: "unclean.leader.election.enable",
-        kind: ConfigType::Boolean,
-        doc: "let an out-of-sync replica lead (no replication on one broker)",
-        get: |c| c.unclean_leader_election_enable.to_string(),
-        set: |c, v| {
-            c.unclean_leader_election_enable = boolean(v)?;
-            Ok(())
-        },
-    },
+    config!("unclean.leader.election.enable", "unclean.leader.election.enable", Boolean, unclean_leader_election_enable = |v| boolean(v), "let an out-of-sync replica lead (no replication on one broker)"),
 ];
