@@ -34,8 +34,10 @@ pub enum Error {
     CorruptMessage(&'static str),
     #[error("invalid record: {0}")]
     InvalidRecord(&'static str),
-    #[error("record timestamp {timestamp} is too far from the broker's time {now} (message.timestamp.before.max.ms / after.max.ms)")]
-    InvalidTimestamp { timestamp: i64, now: i64 },
+    /// Records of a batch that failed the per-record checks (KIP-467): the whole
+    /// batch is refused, and the response names the bad records.
+    #[error("{0}")]
+    RejectedRecords(RejectedRecords),
     #[error("acks={0}: only 0, 1 and -1 (all) are valid")]
     InvalidRequiredAcks(i16),
     #[error("producer {producer_id}: out of order sequence {found}, expected {expected}")]
@@ -97,6 +99,34 @@ pub enum Error {
     },
 }
 
+/// The records of one batch that failed the per-record checks, by their index in
+/// the batch, with why; `any_timestamp` when one of them failed the timestamp
+/// check, which makes the batch's error INVALID_TIMESTAMP (else INVALID_RECORD).
+#[derive(Debug, Default)]
+pub struct RejectedRecords {
+    pub errors: Vec<(i32, String)>,
+    pub any_timestamp: bool,
+}
+
+impl std::fmt::Display for RejectedRecords {
+    /// Kafka's message for the batch (its LogValidator's wording, in substance).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.any_timestamp {
+            return write!(f, "One or more records have been rejected due to invalid timestamp");
+        }
+        write!(
+            f,
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [",
+            self.errors.len()
+        )?;
+        for (i, (index, message)) in self.errors.iter().take(3).enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}RecordError(batchIndex={index}, message='{message}')")?;
+        }
+        write!(f, "]")
+    }
+}
+
 impl Error {
     /// The Kafka error code a client sees for this error.
     pub fn code(&self) -> ResponseError {
@@ -113,7 +143,8 @@ impl Error {
             Error::CorruptMessage(_) => E::CorruptMessage,
             Error::InvalidRecord(_) => E::InvalidRecord,
             Error::InvalidRequiredAcks(_) => E::InvalidRequiredAcks,
-            Error::InvalidTimestamp { .. } => E::InvalidTimestamp,
+            Error::RejectedRecords(r) if r.any_timestamp => E::InvalidTimestamp,
+            Error::RejectedRecords(_) => E::InvalidRecord,
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::TransactionalBatchesUnsupported => E::UnsupportedForMessageFormat,

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::{error_message, RequestContext, Unanswered};
+use super::{error_message, str_bytes, RequestContext, Unanswered};
 use crate::broker::Broker;
+use crate::error::Error;
 use crate::replica::replica_manager::AppendRequest;
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
@@ -49,6 +52,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
                 r.base_offset = -1;
                 r.log_append_time_ms = -1;
                 r.log_start_offset = -1;
+                // KIP-467: which records of the batch were bad (v8+; older
+                // versions do not carry the field and the codec leaves it out).
+                if let Error::RejectedRecords(rejected) = &e {
+                    r.record_errors = rejected
+                        .errors
+                        .iter()
+                        .map(|(index, message)| {
+                            let mut b = BatchIndexAndErrorMessage::default();
+                            b.batch_index = *index;
+                            b.batch_index_error_message = Some(str_bytes(message));
+                            b
+                        })
+                        .collect();
+                }
             }
         }
     }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
-use crate::error::{Error, Result};
+use crate::error::{Error, RejectedRecords, Result};
 use crate::log::config::LogConfig;
 use crate::record::batch::{self, BatchHeader};
 use crate::record::file_slice::FileSlice;
@@ -372,24 +372,30 @@ impl UnifiedLog {
         // LogValidator does: a count or offset delta that lies would move the log
         // end offset, and a record that does not decode would stop consumers.
         let max_uncompressed = records::max_uncompressed(config.message_max_bytes);
+        // A record that fails a check does not stop the walk: Kafka (KIP-467)
+        // refuses the batch but names every bad record, so that a client can
+        // resend the good ones.
+        let mut rejected = RejectedRecords::default();
+        let mut index = 0i32;
         records::walk(batch, &header, max_uncompressed, |r| {
             // Compaction keeps the latest record per key: a record without one
             // could never be compacted, so Kafka refuses it.
             if config.cleanup_compact && r.key.is_none() {
-                return Err(Error::InvalidRecord("compacted topics need a key on every record"));
+                let message = format!(
+                    "Compacted topic cannot accept message without key in topic partition {}-{}",
+                    self.topic, self.index
+                );
+                rejected.errors.push((index, message));
+            } else if let Some(message) = timestamp_error(&config, &header, r.timestamp_delta, r.offset_delta, now_ms) {
+                rejected.errors.push((index, message));
+                rejected.any_timestamp = true;
             }
-            // message.timestamp.before/after.max.ms, for the producer's own
-            // timestamps only (−1, "none", is let through, as in Kafka).
-            let timestamp = header.base_timestamp.saturating_add(r.timestamp_delta);
-            if !config.log_append_time && timestamp >= 0 {
-                let behind = now_ms.saturating_sub(timestamp);
-                let ahead = timestamp.saturating_sub(now_ms);
-                if behind > config.message_timestamp_before_max_ms || ahead > config.message_timestamp_after_max_ms {
-                    return Err(Error::InvalidTimestamp { timestamp, now: now_ms });
-                }
-            }
+            index += 1;
             Ok(Walk::Continue)
         })?;
+        if !rejected.errors.is_empty() {
+            return Err(Error::RejectedRecords(rejected));
+        }
         // The broker edits only the header: a copy of it is edited and written
         // before the client's records.
         let Some((head, rest)) = batch.split_first_chunk::<{ batch::BATCH_HEADER_LEN }>() else {
@@ -574,3 +580,32 @@ pub use cleaner::CleanStats;
 
 #[cfg(test)]
 mod tests;
+
+/// Why a record's own timestamp is refused, if it is: message.timestamp.before
+/// and after.max.ms, for CreateTime topics only, and never for −1 ("none"), as in
+/// Kafka.
+fn timestamp_error(
+    config: &LogConfig,
+    header: &BatchHeader,
+    delta: i64,
+    offset_delta: i32,
+    now_ms: i64,
+) -> Option<String> {
+    let timestamp = header.base_timestamp.saturating_add(delta);
+    if config.log_append_time || timestamp < 0 {
+        return None;
+    }
+    let (before, after) = (
+        config.message_timestamp_before_max_ms,
+        config.message_timestamp_after_max_ms,
+    );
+    if now_ms.saturating_sub(timestamp) <= before && timestamp.saturating_sub(now_ms) <= after {
+        return None;
+    }
+    Some(format!(
+        "Timestamp {timestamp} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
+        header.base_offset.saturating_add(i64::from(offset_delta)),
+        now_ms.saturating_sub(before),
+        now_ms.saturating_add(after),
+    ))
+}

@@ -602,10 +602,18 @@ fn timestamps_too_far_from_the_broker_clock_are_refused() {
     assert!(p.append(&at(now - 9_000), now).is_ok(), "within before.max.ms");
     for t in [now + 2_000, now - 20_000] {
         let refused = p.append(&at(t), now);
-        assert!(
-            matches!(refused, Err(Error::InvalidTimestamp { .. })),
-            "{t}: {refused:?}"
-        );
+        match &refused {
+            Err(Error::RejectedRecords(r)) => {
+                let indexes: Vec<i32> = r.errors.iter().map(|e| e.0).collect();
+                assert_eq!(indexes, [0, 1], "both records named");
+                assert!(
+                    r.errors[0].1.starts_with(&format!("Timestamp {t} of message")),
+                    "{}",
+                    r.errors[0].1
+                );
+            }
+            other => panic!("{t}: {other:?}"),
+        }
         assert_eq!(refused.unwrap_err().wire_code(), 32, "INVALID_TIMESTAMP");
     }
     // LogAppendTime topics replace the producer's timestamps: nothing to check.

@@ -1,0 +1,107 @@
+//! Topic configs that change what the broker does, and the per-record produce
+//! errors of KIP-467, seen by real clients and raw requests.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::wire::{self, Wire};
+use common::*;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureRecord;
+use strom::record::records::{build_batch, NewRecord};
+
+/// Every tenth record, from the fourth, has no key.
+fn keyless(i: usize) -> bool {
+    i % 10 == 3
+}
+
+fn hundred_records() -> Vec<NewRecord> {
+    (0..100)
+        .map(|i| NewRecord {
+            key: (!keyless(i)).then(|| Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(format!("value-{i}"))),
+            timestamp: strom::util::clock::now_ms(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_errors_name_the_keyless_records_of_a_batch_to_a_compacted_topic() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "compacted", 1, &[("cleanup.policy", "compact")]).await;
+    let batch = Bytes::from(build_batch(&hundred_records(), None));
+    for version in [8, 9] {
+        let r = w
+            .call(version, &wire::produce_request("compacted", 0, batch.clone(), -1))
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 87, "INVALID_RECORD");
+        let named: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+        let expected: Vec<i32> = (0..100).filter(|i| keyless(*i)).map(|i| i as i32).collect();
+        assert_eq!(named, expected, "v{version}");
+        let first = p.record_errors[0]
+            .batch_index_error_message
+            .as_deref()
+            .unwrap_or_default();
+        assert!(
+            first.starts_with("Compacted topic cannot accept message without key"),
+            "{first}"
+        );
+        let message = p.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains("10 record errors"), "{message}");
+    }
+    // Nothing of the refused batch was written.
+    assert_eq!(wire::list_offset(&mut w, "compacted", 0, -1).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rdkafka_tells_the_bad_records_from_the_good_ones_rejected_with_them() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "compacted", 1, &[("cleanup.policy", "compact")]).await;
+
+    // One batch of 100: librdkafka holds them until the batch is full.
+    let p = producer(
+        &broker.bootstrap(),
+        &[("linger.ms", "2000"), ("batch.num.messages", "100"), ("retries", "0")],
+    );
+    let sends: Vec<_> = (0..100)
+        .map(|i| {
+            let key = format!("key-{i}");
+            let record = FutureRecord::to("compacted").partition(0).payload("v");
+            let record = if keyless(i) { record } else { record.key(&key) };
+            p.send_result(record).map_err(|(e, _)| e).expect("queued")
+        })
+        .collect();
+    for (i, sent) in sends.into_iter().enumerate() {
+        let code = match sent.await.expect("delivery report") {
+            Err((KafkaError::MessageProduction(code), _)) => code,
+            other => panic!("record {i}: {other:?}"),
+        };
+        let expected = if keyless(i) {
+            RDKafkaErrorCode::InvalidRecord
+        } else {
+            RDKafkaErrorCode::InvalidDifferentRecord
+        };
+        assert_eq!(code, expected, "record {i}");
+    }
+
+    // One record per batch: only the keyless ones fail.
+    let p = producer(&broker.bootstrap(), &[("linger.ms", "0"), ("retries", "0")]);
+    let mut delivered = 0;
+    for i in 0..100 {
+        let key = format!("key-{i}");
+        let record = FutureRecord::to("compacted").partition(0).payload("v");
+        let record = if keyless(i) { record } else { record.key(&key) };
+        match p.send(record, Duration::from_secs(10)).await {
+            Ok(_) => delivered += 1,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord), _)) => assert!(keyless(i), "{i}"),
+            Err(e) => panic!("record {i}: {e:?}"),
+        }
+    }
+    assert_eq!(delivered, 90);
+    assert_eq!(wire::list_offset(&mut w, "compacted", 0, -1).await, (0, 90));
+}
