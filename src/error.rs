@@ -38,6 +38,13 @@ pub enum Error {
     /// batch is refused, and the response names the bad records.
     #[error("{0}")]
     RejectedRecords(RejectedRecords),
+    #[error("partition {topic}-{partition} has {in_sync} in-sync replica(s), fewer than its min.insync.replicas={min_insync}, which acks=all writes need")]
+    NotEnoughReplicas {
+        topic: String,
+        partition: i32,
+        in_sync: i32,
+        min_insync: i32,
+    },
     #[error("acks={0}: only 0, 1 and -1 (all) are valid")]
     InvalidRequiredAcks(i16),
     #[error("producer {producer_id}: out of order sequence {found}, expected {expected}")]
@@ -143,6 +150,7 @@ impl Error {
             Error::CorruptMessage(_) => E::CorruptMessage,
             Error::InvalidRecord(_) => E::InvalidRecord,
             Error::InvalidRequiredAcks(_) => E::InvalidRequiredAcks,
+            Error::NotEnoughReplicas { .. } => E::NotEnoughReplicas,
             Error::RejectedRecords(r) if r.any_timestamp => E::InvalidTimestamp,
             Error::RejectedRecords(_) => E::InvalidRecord,
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,

@@ -105,3 +105,35 @@ async fn rdkafka_tells_the_bad_records_from_the_good_ones_rejected_with_them() {
     assert_eq!(delivered, 90);
     assert_eq!(wire::list_offset(&mut w, "compacted", 0, -1).await, (0, 90));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_insync_replicas_above_one_refuses_acks_all_writes() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "safe", 1, &[("min.insync.replicas", "2")]).await;
+    let produce =
+        |acks: i16| wire::produce_request("safe", 0, wire::batch(3, -1, 0, strom::util::clock::now_ms()), acks);
+    let r = w.call(9, &produce(-1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 19, "NOT_ENOUGH_REPLICAS");
+    assert!(p
+        .error_message
+        .as_deref()
+        .unwrap_or_default()
+        .contains("min.insync.replicas=2"));
+    // acks=1 does not wait for replicas, so min.insync.replicas does not apply.
+    let r = w.call(9, &produce(1)).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(
+        wire::list_offset(&mut w, "safe", 0, -1).await,
+        (0, 3),
+        "only the acks=1 batch"
+    );
+    // Lowered at run time, acks=all works again.
+    let (code, _) = wire::incremental_alter(&mut w, 2, "safe", &[("min.insync.replicas", 0, Some("1"))]).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        w.call(9, &produce(-1)).await.responses[0].partition_responses[0].error_code,
+        0
+    );
+}

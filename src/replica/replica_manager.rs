@@ -109,7 +109,7 @@ impl ReplicaManager {
         let mut results = Vec::with_capacity(requests.len());
         let mut durable = Vec::new();
         for (i, request) in requests.into_iter().enumerate() {
-            let appended = self.append_one(request, now);
+            let appended = self.append_one(request, acks, now);
             if let Ok((log, info)) = &appended {
                 if acks == Acks::All {
                     durable.push((i, log.clone(), info.log_end_offset));
@@ -128,7 +128,7 @@ impl ReplicaManager {
         results
     }
 
-    fn append_one(&self, request: AppendRequest, now: i64) -> Result<(Arc<UnifiedLog>, AppendInfo)> {
+    fn append_one(&self, request: AppendRequest, acks: Acks, now: i64) -> Result<(Arc<UnifiedLog>, AppendInfo)> {
         if is_internal_topic(&request.topic) {
             return Err(Error::InvalidTopic {
                 name: request.topic,
@@ -136,6 +136,18 @@ impl ReplicaManager {
             });
         }
         let log = self.logs.partition(&request.topic, request.partition)?;
+        // An acks=all write needs min.insync.replicas in-sync replicas; this broker
+        // is the only replica, so a topic asking for more refuses such writes
+        // (Kafka's leader does the same check before appending).
+        let min_insync = log.config().min_insync_replicas;
+        if acks == Acks::All && min_insync > IN_SYNC_REPLICAS {
+            return Err(Error::NotEnoughReplicas {
+                topic: request.topic,
+                partition: request.partition,
+                in_sync: IN_SYNC_REPLICAS,
+                min_insync,
+            });
+        }
         let records = request
             .records
             .filter(|r| !r.is_empty())
@@ -180,6 +192,9 @@ impl ReplicaManager {
         }
     }
 }
+
+/// The replicas in sync with each partition's leader: on one broker, the leader.
+const IN_SYNC_REPLICAS: i32 = 1;
 
 fn flush_in_background(log: Arc<UnifiedLog>, offset: i64) {
     tokio::spawn(async move {

@@ -207,3 +207,30 @@ pub async fn create_topic(wire: &mut Wire, topic: &str, partitions: i32, configs
     assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
     created.topics[0].topic_id
 }
+
+/// IncrementalAlterConfigs (v1) on one resource (2 topic, 4 broker) with
+/// (name, operation, value) triples (0 set, 1 delete, 2 append, 3 subtract);
+/// returns the resource's error code and message.
+pub async fn incremental_alter(
+    wire: &mut Wire,
+    resource_type: i8,
+    resource: &str,
+    configs: &[(&str, i8, Option<&str>)],
+) -> (i16, Option<String>) {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let mut r = AlterConfigsResource::default();
+    r.resource_type = resource_type;
+    r.resource_name = StrBytes::from_string(resource.to_string());
+    for (name, op, value) in configs {
+        let mut c = AlterableConfig::default();
+        c.name = StrBytes::from_string(name.to_string());
+        c.config_operation = *op;
+        c.value = value.map(|v| StrBytes::from_string(v.to_string()));
+        r.configs.push(c);
+    }
+    let mut req = IncrementalAlterConfigsRequest::default();
+    req.resources = vec![r];
+    let resp = wire.call(1, &req).await;
+    let r = &resp.responses[0];
+    (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))
+}

@@ -178,7 +178,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         },
     },
     config!("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", Long, min_compaction_lag_ms = |v| long(v, 0), "records younger than this are never compacted"),
-    config!("min.insync.replicas", "min.insync.replicas", Int, min_insync_replicas = |v| int(v, 1, i32::MAX as i64), "in-sync replicas an acks=all write needs (accepted; one broker has one)"),
+    config!("min.insync.replicas", "min.insync.replicas", Int, min_insync_replicas = |v| int(v, 1, i32::MAX as i64), "in-sync replicas an acks=all write needs: above 1, acks=all writes get NOT_ENOUGH_REPLICAS (one broker is one replica)"),
     config!("preallocate", "log.preallocate", Boolean, preallocate = |v| boolean(v), "preallocate segment files when they are created (accepted)"),
     config!("remote.log.copy.disable", "", Boolean, remote_log_copy_disable = |v| boolean(v), "stop copying segments to tiered storage (no tiered storage here)"),
     config!("remote.log.delete.on.disable", "", Boolean, remote_log_delete_on_disable = |v| boolean(v), "delete tiered data when tiered storage is turned off (no tiered storage here)"),
