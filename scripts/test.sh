@@ -2,7 +2,8 @@
 # Every test strom has, on a fresh machine: installs what is missing (kcat, Node.js
 # and the npm packages of each suite), then
 # unit and integration tests (with a real librdkafka through the rdkafka crate),
-# lints, and the kcat compatibility suite against the real binary.
+# lints, and the compatibility suites (kcat, kafkajs, sarama, confluent-kafka)
+# against the real binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,9 @@ bash compat/kafkajs/run.sh target/debug/strom
 
 echo "== examples/shop: the order pipeline end to end, and docker-compose"
 bash examples/shop/run-tests.sh target/debug/strom
+
+echo "== compat: sarama 1.22 (Go, Debian's package, old protocol versions)"
+SARAMA_VERSIONS="default 0.10.0.0 0.11.0.0" bash compat/go/run.sh target/debug/strom
 
 echo "== compat: confluent-kafka (Python) AdminClient, in a venv"
 bash compat/python/run.sh target/debug/strom

@@ -30,9 +30,13 @@ pub fn frames(data: &[u8]) {
 pub fn request(data: &[u8]) {
     let [which, version, body @ ..] = data else { return };
     let spec = &APIS[*which as usize % APIS.len()];
-    let span = (spec.max - spec.advertised_min + 3) as u8;
-    let version = spec.advertised_min - 1 + (version % span) as i16;
-    let mut body = Bytes::copy_from_slice(body);
+    let span = (spec.max - spec.min + 3) as u8;
+    let version = spec.min - 1 + (version % span) as i16;
+    let body = Bytes::copy_from_slice(body);
+    // Old versions are rewritten first, as the broker does.
+    let Some((version, mut body)) = crate::protocol::legacy::upgrade_request(spec.key, version, body) else {
+        return;
+    };
     let _ = kafka_protocol::messages::RequestKind::decode(spec.key, &mut body, version);
 }
 

@@ -90,8 +90,8 @@ fn write_seeds() {
             Ok(k) => k.encode(&mut body, version).is_ok(),
             Err(_) => false,
         };
-        let span = (spec.max - spec.advertised_min + 3) as u8;
-        let mut input = vec![i as u8, (version - spec.advertised_min + 1) as u8 % span];
+        let span = (spec.max - spec.min + 3) as u8;
+        let mut input = vec![i as u8, (version - spec.min + 1) as u8 % span];
         if encoded {
             input.extend_from_slice(&body);
         }

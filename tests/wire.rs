@@ -19,9 +19,11 @@ async fn every_advertised_version_of_every_api_answers() {
     let mut w = Wire::connect(broker.addr()).await;
     let versions = w.call(3, &ApiVersionsRequest::default()).await;
     assert_eq!(versions.error_code, 0);
+    // The versions the codec still encodes; the older ones Kafka 3.9 served are
+    // sent as hand-built bytes in tests/old_versions.rs.
     let range = |key: ApiKey| {
         let v = versions.api_keys.iter().find(|k| k.api_key == key as i16).unwrap();
-        v.min_version..=v.max_version
+        v.min_version.max(key.valid_versions().min)..=v.max_version
     };
     for v in range(ApiKey::ApiVersions) {
         let r = w.call(v, &ApiVersionsRequest::default()).await;
@@ -35,9 +37,6 @@ async fn every_advertised_version_of_every_api_answers() {
     }
     let mut produced = 0i64;
     for v in range(ApiKey::Produce) {
-        if v < 3 {
-            continue; // advertised for librdkafka's sake, answered UNSUPPORTED_VERSION
-        }
         let r = w
             .call(v, &produce_request("all-versions", 0, batch(2, -1, 0, 1000), 1))
             .await;
@@ -107,8 +106,8 @@ async fn unsupported_apis_and_versions_get_an_answer_and_the_connection_keeps_se
     let answer = w.read_frame().await.expect("an answer");
     assert_eq!(&answer[..4], &77i32.to_be_bytes());
     assert_eq!(&answer[4..6], &35i16.to_be_bytes());
-    // Produce v2: advertised, not served.
-    let (h, corr) = w.header(ApiKey::Produce, 2);
+    // Produce v99: a version no Kafka has.
+    let (h, corr) = w.header(ApiKey::Produce, 99);
     let mut raw = BytesMut::new();
     h.encode(&mut raw, 1).unwrap();
     raw.put_slice(&[0, 1, 0, 0, 0x13, 0x88, 0, 0, 0, 0]);

@@ -17,7 +17,7 @@ pub fn table(error_code: i16) -> ApiVersionsResponse {
         .map(|s| {
             let mut v = ApiVersion::default();
             v.api_key = s.key as i16;
-            v.min_version = s.advertised_min;
+            v.min_version = s.min;
             v.max_version = s.max;
             v
         })

@@ -81,6 +81,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
     for t in request.topics {
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
+        // null on success, as Kafka answers (the codec's default is "").
+        r.error_message = None;
         let planned = budget.map_err(|e| e()).and_then(|_| plan(broker, &t));
         let created = match planned {
             Err(e) => Err(e),

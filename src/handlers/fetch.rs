@@ -16,6 +16,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::protocol::response::{Spliced, Splices};
+use crate::record::legacy;
 use crate::replica::replica_manager::{FetchParams, FetchPartition};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -67,15 +68,24 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         max_bytes: (request.max_bytes.max(0) as usize).min(broker.config.fetch_max_bytes),
     };
     let read = broker.replicas.fetch_messages(params, &wanted).await;
+    // Fetch v0–3 clients read message sets of magic 0 (v0–1) or 1 (v2–3): the
+    // records are converted in memory for them, as Kafka did.
+    let old_magic = match ctx.wire_version {
+        0 | 1 => Some(0),
+        2 | 3 => Some(1),
+        _ => None,
+    };
     let mut splices = Splices::default();
     let partitions = response.responses.iter_mut().flat_map(|t| t.partitions.iter_mut());
     for (pd, ((data, w), topic_known)) in partitions.zip(read.into_iter().zip(&wanted).zip(topic_known)) {
         pd.high_watermark = data.high_watermark;
         pd.last_stable_offset = data.high_watermark;
         pd.log_start_offset = data.log_start_offset;
-        let records = data
-            .records
-            .and_then(|slice| Ok(slice.map(|s| splices.stand_in(s)).transpose()?.unwrap_or_default()));
+        let records = data.records.and_then(|slice| match (slice, old_magic) {
+            (None, _) => Ok(Default::default()),
+            (Some(s), None) => Ok(splices.stand_in(s)?),
+            (Some(s), Some(magic)) => legacy::down_convert(&s.read()?, magic, w.fetch_offset),
+        });
         match records {
             Ok(records) => pd.records = Some(records),
             Err(e) => {

@@ -23,16 +23,14 @@ use crate::cluster::metadata_cache::ListenerInfo;
 pub use crate::protocol::codec::CodecError;
 use crate::protocol::codec::{self, decode};
 use crate::protocol::header::Request;
+use crate::protocol::legacy;
 use crate::protocol::response::{ResponseFrame, Spliced, Splices};
 
 /// An implemented API and the versions it is advertised and served with.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiSpec {
     pub key: ApiKey,
-    /// Lowest version advertised in ApiVersions.
-    pub advertised_min: i16,
-    /// Lowest version actually served; versions below it (but advertised) are
-    /// answered with UNSUPPORTED_VERSION.
+    /// Lowest version served (and advertised in ApiVersions).
     pub min: i16,
     pub max: i16,
 }
@@ -41,17 +39,17 @@ pub struct ApiSpec {
 /// it returns.
 type Serve = fn(&Arc<Broker>, &RequestContext, Bytes) -> Result<Reply, CodecError>;
 
-/// The table: `Key min..=max [advertised from v] => module;` declares the module,
-/// its [`ApiSpec`] in [`APIS`] and its route in [`SERVE`], in the same order.
+/// The table: `Key min..=max => module;` declares the module, its [`ApiSpec`] in
+/// [`APIS`] and its route in [`SERVE`], in the same order. Versions below what the
+/// codec knows are rewritten to the oldest it does ([`legacy`]).
 macro_rules! apis {
-    ($( $key:ident $min:literal ..= $max:literal $(advertised from $adv:literal)? => $module:ident; )*) => {
+    ($( $key:ident $min:literal ..= $max:literal => $module:ident; )*) => {
         $( mod $module; )*
 
         /// Every API strom implements, with the versions it serves.
         pub const APIS: &[ApiSpec] = &[$(
             ApiSpec {
                 key: ApiKey::$key,
-                advertised_min: apis!(@first $($adv,)? $min),
                 min: $min,
                 max: $max,
             },
@@ -60,44 +58,45 @@ macro_rules! apis {
         /// Each API's route, in the order of [`APIS`].
         const SERVE: &[Serve] = &[$(
             |broker, ctx, body| {
-                let request = decode(ApiKey::$key, ctx.api_version, body)?;
-                let (broker, ctx) = (broker.clone(), ctx.clone());
+                let (version, body) = legacy::upgrade_request(ApiKey::$key, ctx.api_version, body)
+                    .ok_or_else(|| CodecError::malformed(ApiKey::$key, ctx.api_version))?;
+                let request = decode(ApiKey::$key, version, body)?;
+                let (broker, ctx) = (broker.clone(), RequestContext { api_version: version, ..ctx.clone() });
                 run(async move { $module::handle(&broker, &ctx, request).await.respond(ApiKey::$key, &ctx) })
             },
         )*];
     };
-    (@first $first:literal $(, $rest:literal)*) => { $first };
 }
 
 apis! {
-    // Produce is advertised from v0 as Kafka 4 does: librdkafka before 2.11.1
-    // disables compression otherwise. v0–2 are answered with UNSUPPORTED_VERSION.
-    Produce 3..=10 advertised from 0 => produce;
-    Fetch 4..=16 => fetch;
-    ListOffsets 1..=7 => list_offsets;
+    // Kafka 3.9's lowest versions throughout (v0), for the clients Kafka 4 left
+    // behind; librdkafka before 2.11.1 also needs Produce v0 advertised to compress.
+    Produce 0..=10 => produce;
+    Fetch 0..=16 => fetch;
+    ListOffsets 0..=7 => list_offsets;
     Metadata 0..=12 => metadata;
     ApiVersions 0..=4 => api_versions;
-    CreateTopics 2..=7 => create_topics;
-    DeleteTopics 1..=6 => delete_topics;
+    CreateTopics 0..=7 => create_topics;
+    DeleteTopics 0..=6 => delete_topics;
     InitProducerId 0..=4 => init_producer_id;
     FindCoordinator 0..=4 => find_coordinator;
     JoinGroup 0..=9 => join_group;
     SyncGroup 0..=5 => sync_group;
     Heartbeat 0..=4 => heartbeat;
     LeaveGroup 0..=5 => leave_group;
-    OffsetCommit 2..=9 => offset_commit;
-    OffsetFetch 1..=9 => offset_fetch;
+    OffsetCommit 0..=9 => offset_commit;
+    OffsetFetch 0..=9 => offset_fetch;
     DescribeGroups 0..=5 => describe_groups;
     ListGroups 0..=4 => list_groups;
     DeleteGroups 0..=2 => delete_groups;
     OffsetDelete 0..=0 => offset_delete;
-    DescribeConfigs 1..=4 => describe_configs;
+    DescribeConfigs 0..=4 => describe_configs;
     AlterConfigs 0..=2 => alter_configs;
     IncrementalAlterConfigs 0..=1 => incremental_alter_configs;
     CreatePartitions 0..=3 => create_partitions;
     DeleteRecords 0..=2 => delete_records;
     DescribeCluster 0..=1 => describe_cluster;
-    DescribeLogDirs 1..=4 => describe_log_dirs;
+    DescribeLogDirs 0..=4 => describe_log_dirs;
 }
 
 pub fn spec(api_key: i16) -> Option<&'static ApiSpec> {
@@ -108,7 +107,12 @@ pub fn spec(api_key: i16) -> Option<&'static ApiSpec> {
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub peer: std::net::SocketAddr,
+    /// The version the request is decoded and answered at: the client's, or for
+    /// versions the codec no longer knows, the oldest it does ([`legacy`]).
     pub api_version: i16,
+    /// The version the client sent, for what the rewrite cannot express (message
+    /// formats v0/v1 in Produce v0–2 and Fetch v0–3).
+    pub wire_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<String>,
     pub listener: Arc<ListenerInfo>,
@@ -122,13 +126,34 @@ pub trait Respond: Send + 'static {
 
 impl<T: Encodable + Send + 'static> Respond for T {
     fn respond(self, api: ApiKey, ctx: &RequestContext) -> Result<Option<ResponseFrame>, CodecError> {
-        codec::encode(api, ctx.api_version, ctx.correlation_id, &self, Splices::default()).map(Some)
+        frame(api, ctx, &self, Splices::default()).map(Some)
     }
+}
+
+/// The response frame in the client's version: encoded as is, or for an old
+/// version encoded at the bridge version and rewritten down.
+fn frame<T: Encodable>(
+    api: ApiKey,
+    ctx: &RequestContext,
+    message: &T,
+    splices: Splices,
+) -> Result<ResponseFrame, CodecError> {
+    if ctx.wire_version == ctx.api_version {
+        return codec::encode(api, ctx.api_version, ctx.correlation_id, message, splices);
+    }
+    codec::encode_downgraded(
+        api,
+        ctx.api_version,
+        ctx.wire_version,
+        ctx.correlation_id,
+        message,
+        splices,
+    )
 }
 
 impl<T: Encodable + Send + 'static> Respond for Spliced<T> {
     fn respond(self, api: ApiKey, ctx: &RequestContext) -> Result<Option<ResponseFrame>, CodecError> {
-        codec::encode(api, ctx.api_version, ctx.correlation_id, &self.message, self.splices).map(Some)
+        frame(api, ctx, &self.message, self.splices).map(Some)
     }
 }
 
@@ -192,6 +217,7 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
         // KIP-511: answer in the v0 layout with the full table.
         let v0 = RequestContext {
             api_version: 0,
+            wire_version: 0,
             ..ctx.clone()
         };
         let response = api_versions::table(kafka_protocol::error::ResponseError::UnsupportedVersion.code());
@@ -234,8 +260,8 @@ mod tests {
     fn registry_is_within_what_the_codec_can_encode() {
         for s in APIS {
             let codec = s.key.valid_versions();
-            assert!(s.min >= codec.min && s.max <= codec.max, "{:?}", s.key);
-            assert!(s.advertised_min <= s.min);
+            let lowest = legacy::bridge(s.key).map_or(codec.min, |bridge| bridge.min(s.min));
+            assert!(s.min >= lowest && s.max <= codec.max, "{:?}", s.key);
         }
     }
 
@@ -249,9 +275,15 @@ mod tests {
     }
 
     #[test]
-    fn produce_is_advertised_from_v0_but_served_from_v3() {
-        let p = spec(0).unwrap();
-        assert_eq!((p.advertised_min, p.min, p.max), (0, 3, 10));
+    fn kafka_3_9s_lowest_versions_are_served() {
+        for key in [
+            ApiKey::Produce,
+            ApiKey::Fetch,
+            ApiKey::OffsetCommit,
+            ApiKey::DescribeConfigs,
+        ] {
+            assert_eq!(spec(key as i16).unwrap().min, 0, "{key:?}");
+        }
         assert!(spec(9999).is_none());
     }
 }

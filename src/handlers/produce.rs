@@ -30,6 +30,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
                 topic: topic.name.to_string(),
                 partition: data.index,
                 records: data.records,
+                message_set_allowed: ctx.wire_version < 3,
             });
         }
         response.responses.push(tr);

@@ -19,6 +19,18 @@ pub struct CodecError {
     reason: String,
 }
 
+impl CodecError {
+    /// A request of an old version that does not parse ([`super::legacy`]).
+    pub fn malformed(api: ApiKey, version: i16) -> CodecError {
+        CodecError {
+            what: "decode",
+            api,
+            version,
+            reason: "malformed request".into(),
+        }
+    }
+}
+
 /// Decode a request body of `api` at `version`.
 pub fn decode<R: Decodable>(api: ApiKey, version: i16, mut body: Bytes) -> Result<R, CodecError> {
     R::decode(&mut body, version).map_err(|e| CodecError {
@@ -59,6 +71,41 @@ pub fn encode<R: Encodable>(
             reason: "larger than 2 GiB".into(),
         }
     })
+}
+
+/// Frame a response to a request of an old `version` ([`super::legacy`]):
+/// encoded at `bridge`, the oldest version the codec knows, and rewritten down.
+/// Old versions carry no file ranges: their records were converted in memory.
+pub fn encode_downgraded<R: Encodable>(
+    api: ApiKey,
+    bridge: i16,
+    version: i16,
+    correlation_id: i32,
+    response: &R,
+    splices: Splices,
+) -> Result<ResponseFrame, CodecError> {
+    let bug = |reason: &str| {
+        tracing::error!(api = ?api, version, reason, "response does not encode");
+        CodecError {
+            what: "encode the response of",
+            api,
+            version,
+            reason: reason.into(),
+        }
+    };
+    if !splices.is_empty() {
+        return Err(bug("file ranges in a response to an old version"));
+    }
+    let mut body = BytesMut::with_capacity(256);
+    response.encode(&mut body, bridge).map_err(|e| bug(&e.to_string()))?;
+    let body = super::legacy::downgrade_response(api, version, &body).ok_or_else(|| bug("rewrite failed"))?;
+    let size = i32::try_from(4 + body.len()).map_err(|_| bug("larger than 2 GiB"))?;
+    let mut out = BytesMut::with_capacity(8 + body.len());
+    out.put_i32(size);
+    // Every old version has the v0 response header: the correlation id alone.
+    out.put_i32(correlation_id);
+    out.put_slice(&body);
+    Ok(out.freeze().into())
 }
 
 /// The answer to a request this broker does not serve: the correlation id and

@@ -4,4 +4,5 @@
 pub mod codec;
 pub mod frame;
 pub mod header;
+pub mod legacy;
 pub mod response;

@@ -70,6 +70,11 @@ pub struct Splices {
 }
 
 impl Splices {
+    /// Whether no file range was put in the response.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
     /// `Bytes` to put in a message where `slice`'s records belong. When too many or
     /// too large to splice, the records themselves, read from the file.
     pub fn stand_in(&mut self, slice: FileSlice) -> io::Result<Bytes> {

@@ -7,12 +7,15 @@
 //! - [`records`]: the records inside a batch, walked in place with one bounded
 //!   walker; rebuilding a batch from some of its records (the cleaner).
 //! - [`compression`]: bounded decompression per codec.
+//! - [`legacy`]: message sets v0/v1, converted to v2 on produce and back on fetch
+//!   for the clients that still use them.
 //! - [`reader`]: the one big-endian and varint reader everything here parses with.
 //! - [`file_slice`]: a range of a file holding whole batches, sent by `sendfile`.
 
 pub mod batch;
 pub mod compression;
 pub mod file_slice;
+pub mod legacy;
 pub mod reader;
 pub mod records;
 #[doc(hidden)]

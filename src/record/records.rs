@@ -352,6 +352,21 @@ pub struct ProducerIds {
 /// writes itself (`__consumer_offsets`) and for tests. Offsets start at 0; the
 /// broker assigns the real ones on append.
 pub fn build_batch(records: &[NewRecord], producer: Option<ProducerIds>) -> Vec<u8> {
+    build_compressed_batch(records, producer, compression::NONE)
+        .expect("encoding uncompressed records to memory cannot fail")
+}
+
+/// [`build_batch`] with the records compressed by `codec` (a batch attributes'
+/// codec number).
+pub fn build_compressed_batch(records: &[NewRecord], producer: Option<ProducerIds>, codec: i16) -> Result<Vec<u8>> {
+    let compression = match codec {
+        compression::NONE => Compression::None,
+        compression::GZIP => Compression::Gzip,
+        compression::SNAPPY => Compression::Snappy,
+        compression::LZ4 => Compression::Lz4,
+        compression::ZSTD => Compression::Zstd,
+        _ => return Err(Error::CorruptMessage("unknown compression codec")),
+    };
     let p = producer.unwrap_or(ProducerIds {
         id: -1,
         epoch: -1,
@@ -378,7 +393,7 @@ pub fn build_batch(records: &[NewRecord], producer: Option<ProducerIds>) -> Vec<
             headers: Default::default(),
         })
         .collect();
-    encode(&records, Compression::None).expect("encoding uncompressed records to memory cannot fail")
+    encode(&records, compression).map_err(|_| Error::CorruptMessage("records do not compress"))
 }
 
 /// One v2 batch of `records`, by kafka-protocol's encoder.

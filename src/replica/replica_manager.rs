@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
 use crate::record::file_slice::FileSlice;
+use crate::record::{legacy, records};
 use crate::util::clock::now_ms;
 
 /// Record bytes one fetch may carry whatever the limits asked for: a frame's size
@@ -48,6 +49,9 @@ pub struct AppendRequest {
     pub topic: String,
     pub partition: i32,
     pub records: Option<Bytes>,
+    /// The records may be a v0/v1 message set (Produce v0–2): it is converted to
+    /// a v2 batch before the append, as Kafka's LogValidator did.
+    pub message_set_allowed: bool,
 }
 
 /// One partition a fetch reads, its log resolved by the caller (`None`: no such
@@ -148,10 +152,14 @@ impl ReplicaManager {
                 min_insync,
             });
         }
-        let records = request
+        let mut records = request
             .records
             .filter(|r| !r.is_empty())
             .ok_or(Error::InvalidRecord("no records"))?;
+        if request.message_set_allowed && legacy::is_message_set(&records) {
+            let max_uncompressed = records::max_uncompressed(log.config().message_max_bytes);
+            records = Bytes::from(legacy::up_convert(&records, max_uncompressed)?);
+        }
         // The batch is kept as sent and written from the request's buffer; only its
         // base offset and leader epoch are set, in a copy of the header.
         let info = log.append(&records, now)?;
@@ -292,6 +300,7 @@ mod tests {
             topic: "t".into(),
             partition: 0,
             records: Some(one_record()),
+            message_set_allowed: false,
         }]
     }
 
@@ -375,6 +384,7 @@ mod tests {
             topic: "__consumer_offsets".into(),
             partition: 0,
             records: Some(one_record()),
+            message_set_allowed: false,
         }];
         let r = replicas.append_records(1, internal).await;
         assert!(matches!(r[0], Err(Error::InvalidTopic { .. })));

@@ -259,6 +259,7 @@ impl Connection {
         let ctx = RequestContext {
             peer: self.peer,
             api_version: request.api_version,
+            wire_version: request.api_version,
             correlation_id: request.correlation_id,
             client_id: request.client_id.clone(),
             listener: self.listener.clone(),
