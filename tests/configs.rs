@@ -137,3 +137,83 @@ async fn min_insync_replicas_above_one_refuses_acks_all_writes() {
         0
     );
 }
+
+/// Codec (attributes bits 0–2) and records (key, value) of every batch of
+/// partition 0, fetched raw.
+async fn stored_batches(w: &mut Wire, topic: &str, id: uuid::Uuid) -> Vec<(i16, Vec<(Option<Bytes>, Option<Bytes>)>)> {
+    let f = w.call(12, &wire::fetch_request(topic, id, 0, 100)).await;
+    let data = f.responses[0].partitions[0].records.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(h) = strom::record::batch::next_batch(&data[at..]).unwrap() {
+        let batch = data.slice(at..at + h.total_size());
+        let records = strom::record::records::records(&batch, &h).unwrap();
+        out.push((
+            h.attributes & 7,
+            records.into_iter().map(|r| (r.key, r.value)).collect(),
+        ));
+        at += h.total_size();
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compression_type_recompresses_each_batch_to_the_topics_codec() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let zstd = wire::create_topic(&mut w, "zstd-topic", 1, &[("compression.type", "zstd")]).await;
+    let plain = wire::create_topic(&mut w, "plain-topic", 1, &[("compression.type", "uncompressed")]).await;
+    let kept = wire::create_topic(&mut w, "producer-topic", 1, &[]).await;
+    // An idempotent librdkafka producer compressing with lz4, 3 batches of 20.
+    let p = producer(
+        &broker.bootstrap(),
+        &[
+            ("compression.codec", "lz4"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "50"),
+        ],
+    );
+    for topic in ["zstd-topic", "plain-topic", "producer-topic"] {
+        for round in 0..3 {
+            let sends: Vec<_> = (0..20)
+                .map(|i| {
+                    let (k, v) = (
+                        format!("k{round}-{i}"),
+                        format!("value {round}-{i} {}", "x".repeat(100)),
+                    );
+                    p.send_result(FutureRecord::to(topic).partition(0).key(&k).payload(&v))
+                        .map_err(|(e, _)| e)
+                        .unwrap()
+                })
+                .collect();
+            for s in sends {
+                s.await.unwrap().unwrap();
+            }
+        }
+    }
+    for (topic, id, codec) in [
+        ("zstd-topic", zstd, 4),
+        ("plain-topic", plain, 0),
+        ("producer-topic", kept, 3),
+    ] {
+        let batches = stored_batches(&mut w, topic, id).await;
+        assert!(!batches.is_empty());
+        let mut n = 0;
+        for (stored_codec, records) in &batches {
+            assert_eq!(*stored_codec, codec, "{topic}");
+            for (k, v) in records {
+                let (round, i) = (n / 20, n % 20);
+                assert_eq!(k.as_deref(), Some(format!("k{round}-{i}").as_bytes()), "{topic}");
+                assert!(v
+                    .as_deref()
+                    .unwrap()
+                    .starts_with(format!("value {round}-{i} ").as_bytes()));
+                n += 1;
+            }
+        }
+        assert_eq!(n, 60, "{topic}");
+        // librdkafka reads them back too.
+        let consumed = consume(&broker.bootstrap(), topic, 1, 60).await;
+        assert_eq!(consumed.len(), 60, "{topic}");
+    }
+}

@@ -190,6 +190,20 @@ pub fn broker_config(name: &str) -> Option<&'static ConfigDef> {
 }
 
 impl LogConfig {
+    /// The codec (and level, where the codec has one) batches are stored with,
+    /// or `None` for `producer`: as the producer sent them.
+    pub fn target_codec(&self) -> Option<(i16, Option<i32>)> {
+        use crate::record::compression as c;
+        Some(match self.compression_type.as_str() {
+            "uncompressed" => (c::NONE, None),
+            "gzip" => (c::GZIP, Some(self.compression_gzip_level)),
+            "snappy" => (c::SNAPPY, None),
+            "lz4" => (c::LZ4, Some(self.compression_lz4_level)),
+            "zstd" => (c::ZSTD, Some(self.compression_zstd_level)),
+            _ => return None,
+        })
+    }
+
     /// Set one topic config by its Kafka name, validating the value.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let def = topic_config(name).ok_or_else(|| format!("unknown topic config {name:?}"))?;

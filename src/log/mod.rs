@@ -5,6 +5,7 @@
 pub mod check;
 pub mod config;
 pub(crate) mod index_file;
+pub mod log_validator;
 pub mod manager;
 pub mod offset_index;
 pub mod producer_state;

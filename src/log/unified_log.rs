@@ -19,9 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use super::log_validator;
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
-use crate::error::{Error, RejectedRecords, Result};
+use crate::error::{Error, Result};
 use crate::log::config::LogConfig;
 use crate::record::batch::{self, BatchHeader};
 use crate::record::file_slice::FileSlice;
@@ -349,53 +350,8 @@ impl UnifiedLog {
     /// producer's sequence, assign offsets, write it, wake waiting fetches.
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();
-        let header = match batch::next_batch(batch)? {
-            Some(h) if h.total_size() == batch.len() => h,
-            Some(_) => {
-                return Err(Error::InvalidRecord(
-                    "a produce request must carry exactly one record batch",
-                ))
-            }
-            None => return Err(Error::CorruptMessage("record batch is truncated")),
-        };
-        if batch.len() > config.message_max_bytes {
-            return Err(Error::MessageTooLarge {
-                size: batch.len(),
-                max: config.message_max_bytes,
-            });
-        }
-        batch::validate_batch(batch, &header)?;
-        if header.is_transactional() || header.is_control() {
-            return Err(Error::TransactionalBatchesUnsupported);
-        }
-        // Every record is walked (compressed ones as a bounded stream), as Kafka's
-        // LogValidator does: a count or offset delta that lies would move the log
-        // end offset, and a record that does not decode would stop consumers.
-        let max_uncompressed = records::max_uncompressed(config.message_max_bytes);
-        // A record that fails a check does not stop the walk: Kafka (KIP-467)
-        // refuses the batch but names every bad record, so that a client can
-        // resend the good ones.
-        let mut rejected = RejectedRecords::default();
-        let mut index = 0i32;
-        records::walk(batch, &header, max_uncompressed, |r| {
-            // Compaction keeps the latest record per key: a record without one
-            // could never be compacted, so Kafka refuses it.
-            if config.cleanup_compact && r.key.is_none() {
-                let message = format!(
-                    "Compacted topic cannot accept message without key in topic partition {}-{}",
-                    self.topic, self.index
-                );
-                rejected.errors.push((index, message));
-            } else if let Some(message) = timestamp_error(&config, &header, r.timestamp_delta, r.offset_delta, now_ms) {
-                rejected.errors.push((index, message));
-                rejected.any_timestamp = true;
-            }
-            index += 1;
-            Ok(Walk::Continue)
-        })?;
-        if !rejected.errors.is_empty() {
-            return Err(Error::RejectedRecords(rejected));
-        }
+        let batch = log_validator::validate(&self.topic, self.index, &config, batch, now_ms)?;
+        let batch = &batch[..];
         // The broker edits only the header: a copy of it is edited and written
         // before the client's records.
         let Some((head, rest)) = batch.split_first_chunk::<{ batch::BATCH_HEADER_LEN }>() else {
@@ -580,32 +536,3 @@ pub use cleaner::CleanStats;
 
 #[cfg(test)]
 mod tests;
-
-/// Why a record's own timestamp is refused, if it is: message.timestamp.before
-/// and after.max.ms, for CreateTime topics only, and never for −1 ("none"), as in
-/// Kafka.
-fn timestamp_error(
-    config: &LogConfig,
-    header: &BatchHeader,
-    delta: i64,
-    offset_delta: i32,
-    now_ms: i64,
-) -> Option<String> {
-    let timestamp = header.base_timestamp.saturating_add(delta);
-    if config.log_append_time || timestamp < 0 {
-        return None;
-    }
-    let (before, after) = (
-        config.message_timestamp_before_max_ms,
-        config.message_timestamp_after_max_ms,
-    );
-    if now_ms.saturating_sub(timestamp) <= before && timestamp.saturating_sub(now_ms) <= after {
-        return None;
-    }
-    Some(format!(
-        "Timestamp {timestamp} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
-        header.base_offset.saturating_add(i64::from(offset_delta)),
-        now_ms.saturating_sub(before),
-        now_ms.saturating_add(after),
-    ))
-}

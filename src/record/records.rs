@@ -20,7 +20,6 @@
 use std::io::Read;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::records::{
     Compression, Record as EncoderRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -311,22 +310,23 @@ pub fn rebuild(header: &BatchHeader, kept: &[RecordView]) -> Result<Bytes> {
 /// [`rebuild`] from the kept records' raw bytes, back to back (`count` of them):
 /// what the cleaner keeps, one batch at a time, without a copy per record.
 pub fn rebuild_from_raw(header: &BatchHeader, plain: &[u8], count: usize) -> Result<Bytes> {
-    let mut section = BytesMut::new();
-    let fail = |_| Error::CorruptMessage("record batch does not compress");
-    let fill = |out: &mut BytesMut| {
-        out.put_slice(plain);
-        Ok(())
-    };
-    match header.attributes & CODEC_MASK {
-        0 => section.put_slice(plain),
-        1 => Gzip::compress(&mut section, fill).map_err(fail)?,
-        2 => Snappy::compress(&mut section, fill).map_err(fail)?,
-        3 => Lz4::compress(&mut section, fill).map_err(fail)?,
-        4 => Zstd::compress(&mut section, fill).map_err(fail)?,
-        _ => return Err(Error::CorruptMessage("unknown compression codec")),
-    }
+    rebuild_with_codec(header, plain, count, header.attributes & CODEC_MASK, None)
+}
+
+/// A batch of `header` holding `count` records (their raw bytes back to back in
+/// `plain`), compressed with `codec` at `level` (`None`: the codec's default) —
+/// what a topic's compression.type makes of a producer's batch.
+pub fn rebuild_with_codec(
+    header: &BatchHeader,
+    plain: &[u8],
+    count: usize,
+    codec: i16,
+    level: Option<i32>,
+) -> Result<Bytes> {
+    let section = compression::compress(codec, level, plain)?;
     let header = BatchHeader {
         records_count: count as i32,
+        attributes: (header.attributes & !CODEC_MASK) | codec,
         ..*header
     };
     Ok(Bytes::from(super::batch::encode_batch(&header, &section)))

@@ -102,7 +102,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     },
     config!("compression.gzip.level", "compression.gzip.level", Int, compression_gzip_level = |v| gzip_level(v), "gzip level when compression.type is gzip (1 to 9, or -1 for the codec default)"),
     config!("compression.lz4.level", "compression.lz4.level", Int, compression_lz4_level = |v| int(v, 1, 17), "lz4 level when compression.type is lz4"),
-    config!("compression.type", "compression.type", String, compression_type = |v| one_of(v, &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), "the codec batches are stored with; producer keeps the one the producer used (accepted; strom stores batches as sent)"),
+    config!("compression.type", "compression.type", String, compression_type = |v| one_of(v, &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), "the codec batches are stored with: producer keeps the producer's, any other recompresses each batch on append"),
     config!("compression.zstd.level", "compression.zstd.level", Int, compression_zstd_level = |v| int(v, -131072, 22), "zstd level when compression.type is zstd"),
     config!("delete.retention.ms", "log.cleaner.delete.retention.ms", Long, delete_retention_ms = |v| long(v, 0), "how long tombstones are kept on compacted topics"),
     config!("file.delete.delay.ms", "log.segment.delete.delay.ms", Long, file_delete_delay_ms = |v| long(v, 0), "wait before a deleted segment is removed from disk (accepted; strom removes it at once)"),
