@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::cluster::dynamic_config::{DynamicBrokerConfig, Scope};
 use crate::cluster::meta_properties::ClusterIdentity;
 use crate::cluster::metadata_cache::MetadataCache;
 use crate::cluster::producer_ids::ProducerIdManager;
@@ -24,6 +25,8 @@ pub struct Broker {
     /// The cluster as clients are told it: ids, brokers, listeners, leaders.
     pub metadata: MetadataCache,
     pub logs: Arc<LogManager>,
+    /// The `log.*` defaults changed at run time (this broker's and the cluster's).
+    pub dynamic_config: DynamicBrokerConfig,
     /// Appends with acks and fetches with waits (Kafka's ReplicaManager).
     pub replicas: ReplicaManager,
     pub producer_ids: ProducerIdManager,
@@ -37,7 +40,13 @@ impl Broker {
     /// ids and the group coordinator's state.
     pub fn open(config: Config, shutting_down: watch::Receiver<bool>) -> Result<Broker> {
         let identity = ClusterIdentity::load_or_create(&config.data_dir, config.node_id)?;
-        let logs = Arc::new(LogManager::open(&config.data_dir, config.log.clone(), now_ms())?);
+        let dynamic_config =
+            DynamicBrokerConfig::open(&config.data_dir, config.log.clone(), config.log_overrides.clone())?;
+        let logs = Arc::new(LogManager::open(
+            &config.data_dir,
+            dynamic_config.effective(),
+            now_ms(),
+        )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
         Ok(Broker {
@@ -45,6 +54,7 @@ impl Broker {
             metadata: MetadataCache::new(identity),
             replicas: ReplicaManager::new(logs.clone(), shutting_down.clone()),
             logs,
+            dynamic_config,
             producer_ids,
             groups,
             shutting_down,
@@ -53,6 +63,21 @@ impl Broker {
 
     pub fn node_id(&self) -> i32 {
         self.metadata.node_id()
+    }
+
+    /// Replace the dynamic configs of `scope` (AlterConfigs on a broker resource):
+    /// validated and persisted, then every topic without an override of its own
+    /// follows at once.
+    pub fn alter_broker_configs(
+        &self,
+        scope: Scope,
+        settings: std::collections::BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<()> {
+        self.dynamic_config.alter(scope, settings, validate_only, |effective| {
+            self.logs.set_base_config(effective);
+            tracing::info!(?scope, "dynamic broker configs changed");
+        })
     }
 
     /// Start the background tasks; they end when `shutdown` flips. Returns

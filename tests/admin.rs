@@ -75,14 +75,15 @@ async fn topic_configs_are_created_described_altered_and_persisted() {
         (Some("604800000".into()), ConfigSource::Default),
         "not named in AlterConfigs: back to the default"
     );
-    // Broker configs: read-only, with their sources.
+    // Broker configs, with their sources; the log ones may change at run time.
     let described = a
         .describe_configs(&[ResourceSpecifier::Broker(0)], &AdminOptions::new())
         .await
         .unwrap();
     let b = described.into_iter().next().unwrap().unwrap();
     let retention = b.get("log.retention.ms").unwrap();
-    assert!(retention.is_read_only);
+    assert!(!retention.is_read_only);
+    assert!(b.get("log.message.format.version").unwrap().is_read_only);
     assert_eq!(retention.value.as_deref(), Some("604800000"));
     // Configs survive a restart.
     drop(a);

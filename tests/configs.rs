@@ -217,3 +217,135 @@ async fn compression_type_recompresses_each_batch_to_the_topics_codec() {
         assert_eq!(consumed.len(), 60, "{topic}");
     }
 }
+
+/// (value, source, read_only) of each config of a resource (2 topic, 4 broker).
+async fn describe(
+    w: &mut Wire,
+    resource_type: i8,
+    name: &str,
+) -> std::collections::HashMap<String, (String, i8, bool)> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::DescribeConfigsRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let mut r = DescribeConfigsResource::default();
+    r.resource_type = resource_type;
+    r.resource_name = StrBytes::from_string(name.to_string());
+    r.configuration_keys = None;
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = vec![r];
+    req.include_synonyms = true;
+    let resp = w.call(4, &req).await;
+    assert_eq!(resp.results[0].error_code, 0, "{:?}", resp.results[0].error_message);
+    resp.results[0]
+        .configs
+        .iter()
+        .map(|c| {
+            let value = c.value.as_deref().unwrap_or_default().to_string();
+            (c.name.to_string(), (value, c.config_source, c.read_only))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_broker_configs_change_retention_live_and_survive_a_restart() {
+    let mut broker = TestBroker::start_with(|c| c.retention_check_interval_ms = 100).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    // A topic with no retention of its own: it follows the broker's default.
+    wire::create_topic(&mut w, "follows", 1, &[("segment.bytes", "2000")]).await;
+    let p = producer(&broker.bootstrap(), &[("linger.ms", "0")]);
+    let old = strom::util::clock::now_ms() - 3_600_000;
+    for i in 0..40 {
+        let v = format!("old-{i:040}");
+        let record = FutureRecord::to("follows").key("k").payload(&v).timestamp(old);
+        p.send(record, Duration::from_secs(10)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        wire::list_offset(&mut w, "follows", 0, -2).await,
+        (0, 0),
+        "7 days: nothing expired"
+    );
+
+    // Kafka's non-dynamic configs are refused with its message.
+    let (code, message) = wire::incremental_alter(&mut w, 4, "0", &[("num.partitions", 0, Some("3"))]).await;
+    assert_eq!(code, 40, "INVALID_CONFIG");
+    assert!(message.unwrap().contains("Cannot update these configs dynamically"));
+    let (code, _) = wire::incremental_alter(&mut w, 4, "0", &[("log.retention.ms", 0, Some("soon"))]).await;
+    assert_eq!(code, 40);
+    let (code, _) = wire::incremental_alter(&mut w, 4, "7", &[("log.retention.ms", 0, Some("1"))]).await;
+    assert_ne!(code, 0, "another broker's id");
+
+    // This broker: one minute; the cluster default: a segment size.
+    let (code, message) = wire::incremental_alter(&mut w, 4, "0", &[("log.retention.ms", 0, Some("60000"))]).await;
+    assert_eq!(code, 0, "{message:?}");
+    let (code, _) = wire::incremental_alter(&mut w, 4, "", &[("log.segment.bytes", 0, Some("1048576"))]).await;
+    assert_eq!(code, 0);
+    let mut start = 0;
+    for _ in 0..100 {
+        start = wire::list_offset(&mut w, "follows", 0, -2).await.1;
+        if start == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(start, 40, "the new retention applied without a restart");
+
+    for restarted in [false, true] {
+        let b = describe(&mut w, 4, "0").await;
+        assert_eq!(
+            b["log.retention.ms"],
+            ("60000".into(), 2, false),
+            "DYNAMIC_BROKER_CONFIG (restart {restarted})"
+        );
+        assert_eq!(
+            b["log.segment.bytes"],
+            ("1048576".into(), 3, false),
+            "DYNAMIC_DEFAULT_BROKER_CONFIG"
+        );
+        assert!(b["log.message.format.version"].2, "read-only");
+        let d = describe(&mut w, 4, "").await;
+        assert_eq!(
+            d.keys().collect::<Vec<_>>(),
+            ["log.segment.bytes"],
+            "the default resource shows its own"
+        );
+        let t = describe(&mut w, 2, "follows").await;
+        assert_eq!(t["retention.ms"], ("60000".into(), 2, false));
+        assert_eq!(t["segment.bytes"].1, 1, "the topic's own override");
+        if !restarted {
+            broker.restart(|c| c.retention_check_interval_ms = 100).await;
+            w = Wire::connect(broker.addr()).await;
+        }
+    }
+
+    // Deleting the setting falls back to the static default (7 days).
+    let (code, _) = wire::incremental_alter(&mut w, 4, "0", &[("log.retention.ms", 1, None)]).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        describe(&mut w, 2, "follows").await["retention.ms"],
+        ("604800000".into(), 5, false)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rdkafka_admin_alters_and_describes_broker_configs() {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ConfigSource, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let broker = TestBroker::start().await;
+    let a: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let alter = AlterConfig::new(ResourceSpecifier::Broker(0)).set("log.cleaner.min.compaction.lag.ms", "5000");
+    let r = a.alter_configs(&[alter], &AdminOptions::new()).await.unwrap();
+    r[0].as_ref().expect("altered");
+    let described = a
+        .describe_configs(&[ResourceSpecifier::Broker(0)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described[0].as_ref().unwrap();
+    let entry = resource.get("log.cleaner.min.compaction.lag.ms").unwrap();
+    assert_eq!(entry.value.as_deref(), Some("5000"));
+    assert_eq!(entry.source, ConfigSource::DynamicBroker);
+    assert!(!entry.is_read_only);
+}

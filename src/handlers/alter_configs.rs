@@ -1,6 +1,6 @@
-//! AlterConfigs (33): replace a topic's whole set of config overrides (the
-//! incremental form is [`super::incremental_alter_configs`]). Broker configs are
-//! static here (flags and server.properties).
+//! AlterConfigs (33): replace a topic's whole set of config overrides, or the
+//! dynamic configs of this broker (resource name: its id) or of every broker
+//! (empty name). The incremental form is [`super::incremental_alter_configs`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,9 +13,21 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe_configs::{BROKER, TOPIC};
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::cluster::dynamic_config::Scope;
 use crate::error::{Error, Result};
 
-/// Validate and (unless `validate_only`) apply a topic's new override set.
+/// Which dynamic layer a broker resource name means: this broker's id, or the
+/// empty name for the cluster-wide default.
+pub(super) fn broker_scope(broker: &Broker, name: &str) -> Result<Scope> {
+    match name {
+        "" => Ok(Scope::ClusterDefault),
+        n if n == broker.node_id().to_string() => Ok(Scope::Broker),
+        n => Err(Error::InvalidRequest(format!("this is broker {}, not {n}", broker.node_id()))),
+    }
+}
+
+/// Validate and (unless `validate_only`) apply a resource's new settings: a
+/// topic's override set or a broker layer.
 pub(super) fn apply(
     broker: &Broker,
     resource_type: i8,
@@ -38,9 +50,7 @@ pub(super) fn apply(
                 broker.logs.set_overrides(name, &overrides)
             }
         }
-        BROKER => Err(Error::InvalidConfig(
-            "broker configs are static in strom: set them with flags or in server.properties".into(),
-        )),
+        BROKER => broker.alter_broker_configs(broker_scope(broker, name)?, overrides?, validate_only),
         other => Err(Error::InvalidRequest(format!("resource type {other} is not supported"))),
     }
 }

@@ -103,7 +103,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
                 r.topic_id = id;
                 r.num_partitions = partitions;
                 r.replication_factor = replication;
-                let entries = describe_topic(broker.logs.base_config(), &broker.config.log_overrides, &configs);
+                let entries = describe_topic(&broker.logs.base_config(), &broker.dynamic_config.layers(), &configs);
                 r.configs = Some(
                     entries
                         .into_iter()

@@ -1,5 +1,5 @@
 //! DescribeConfigs (32): a topic's configs with their sources and synonyms, or the
-//! broker's (read-only) defaults.
+//! broker's defaults (this broker's, or the cluster-wide dynamic ones).
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::cluster::dynamic_config::Scope;
 use crate::error::{Error, Result};
 use crate::log::config::{describe_broker, describe_topic, ConfigEntry};
 
@@ -26,18 +27,19 @@ pub fn entries(broker: &Broker, resource_type: i8, name: &str) -> Result<Vec<Con
                 partition: -1,
             })?;
             Ok(describe_topic(
-                broker.logs.base_config(),
-                &broker.config.log_overrides,
+                &broker.logs.base_config(),
+                &broker.dynamic_config.layers(),
                 &topic.overrides(),
             ))
         }
-        BROKER if name.is_empty() || name == broker.node_id().to_string() => {
-            Ok(describe_broker(broker.logs.base_config(), &broker.config.log_overrides))
+        BROKER => {
+            let scope = super::alter_configs::broker_scope(broker, name)?;
+            Ok(describe_broker(
+                &broker.logs.base_config(),
+                &broker.dynamic_config.layers(),
+                scope == Scope::ClusterDefault,
+            ))
         }
-        BROKER => Err(Error::InvalidRequest(format!(
-            "this is broker {}, not {name}",
-            broker.node_id()
-        ))),
         other => Err(Error::InvalidRequest(format!("resource type {other} is not supported"))),
     }
 }

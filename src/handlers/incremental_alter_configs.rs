@@ -1,5 +1,6 @@
-//! IncrementalAlterConfigs (44): change a topic's config overrides one at a
-//! time: SET, DELETE, APPEND to or SUBTRACT from a list.
+//! IncrementalAlterConfigs (44): change a topic's config overrides, or a broker
+//! layer's dynamic configs, one at a time: SET, DELETE, APPEND to or SUBTRACT
+//! from a list.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,35 +8,34 @@ use std::sync::Arc;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::alter_configs::{apply, error_fields};
+use super::alter_configs::{apply, broker_scope, error_fields};
+use super::describe_configs::BROKER;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
-use crate::log::config::{topic_config, ConfigType};
+use crate::log::config::{broker_config, topic_config, ConfigDef, ConfigType};
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-/// A topic's overrides after incremental operations.
-fn incremental(broker: &Broker, topic: &str, ops: &[(String, i8, Option<String>)]) -> Result<BTreeMap<String, String>> {
-    let current = broker.logs.topic(topic).map(|t| t.overrides()).unwrap_or_default();
-    let effective = broker
-        .logs
-        .base_config()
-        .with_overrides(&current)
-        .map_err(Error::InvalidConfig)?;
+/// A resource's settings after incremental operations: a topic's overrides, or
+/// a broker layer's settings.
+fn incremental(broker: &Broker, resource_type: i8, name: &str, ops: &[(String, i8, Option<String>)]) -> Result<BTreeMap<String, String>> {
+    let (current, effective, lookup): (_, _, fn(&str) -> Option<&'static ConfigDef>) = match resource_type {
+        BROKER => {
+            let scope = broker_scope(broker, name)?;
+            (broker.dynamic_config.current(scope), broker.dynamic_config.effective(), broker_config)
+        }
+        _ => {
+            let current = broker.logs.topic(name).map(|t| t.overrides()).unwrap_or_default();
+            let effective = broker.logs.base_config().with_overrides(&current).map_err(Error::InvalidConfig)?;
+            (current, effective, topic_config)
+        }
+    };
     let mut next = current;
     for (name, op, value) in ops {
-        let def = topic_config(name).ok_or_else(|| Error::InvalidConfig(format!("unknown topic config {name:?}")))?;
-        let list = |m: &BTreeMap<String, String>| -> Vec<String> {
-            let v = m.get(name).cloned().unwrap_or_else(|| def.value(&effective));
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        };
         match (*op, value) {
             (SET, Some(v)) => {
                 next.insert(name.clone(), v.clone());
@@ -43,8 +43,19 @@ fn incremental(broker: &Broker, topic: &str, ops: &[(String, i8, Option<String>)
             (DELETE, _) => {
                 next.remove(name);
             }
-            (APPEND | SUBTRACT, Some(v)) if def.kind == ConfigType::List => {
-                let mut items = list(&next);
+            (APPEND | SUBTRACT, Some(v)) => {
+                let def = lookup(name).ok_or_else(|| unknown(resource_type, name))?;
+                if def.kind != ConfigType::List {
+                    return Err(Error::InvalidConfig(format!(
+                        "Config value append/subtract is not allowed for config {name}: it is not a list"
+                    )));
+                }
+                let current = next.get(name).cloned().unwrap_or_else(|| def.value(&effective));
+                let mut items: Vec<String> = current
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     if *op == APPEND && !items.iter().any(|i| i == item) {
                         items.push(item.to_string());
@@ -55,15 +66,20 @@ fn incremental(broker: &Broker, topic: &str, ops: &[(String, i8, Option<String>)
                 }
                 next.insert(name.clone(), items.join(","));
             }
-            (APPEND | SUBTRACT, _) => {
-                return Err(Error::InvalidConfig(format!(
-                    "{name} is not a list: APPEND and SUBTRACT do not apply"
-                )))
+            (SET | APPEND | SUBTRACT, None) => {
+                return Err(Error::InvalidConfig(format!("Null value not supported for: {name}")))
             }
-            (other, _) => return Err(Error::InvalidConfig(format!("operation {other} needs a value"))),
+            (other, _) => return Err(Error::InvalidRequest(format!("Unknown operation type {other}"))),
         }
     }
     Ok(next)
+}
+
+fn unknown(resource_type: i8, name: &str) -> Error {
+    match resource_type {
+        BROKER => Error::InvalidConfig(format!("Cannot update these configs dynamically: Set({name})")),
+        _ => Error::InvalidConfig(format!("Unknown topic config name: {name}")),
+    }
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -86,7 +102,7 @@ pub async fn handle(
             })
             .collect();
         let name = resource.resource_name.as_str();
-        let next = incremental(broker, name, &ops);
+        let next = incremental(broker, resource.resource_type, name, &ops);
         let result = apply(broker, resource.resource_type, name, next, request.validate_only);
         let mut r = IncrementalResult::default();
         (r.error_code, r.error_message) = error_fields(result);

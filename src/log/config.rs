@@ -176,7 +176,9 @@ fn render_policy(c: &LogConfig) -> String {
     }
 }
 
+mod describe;
 mod table;
+pub use describe::{describe_broker, describe_topic, is_dynamic, BrokerLayers, ConfigEntry, ConfigSource};
 pub use table::TOPIC_CONFIGS;
 
 pub fn topic_config(name: &str) -> Option<&'static ConfigDef> {
@@ -206,14 +208,14 @@ impl LogConfig {
 
     /// Set one topic config by its Kafka name, validating the value.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let def = topic_config(name).ok_or_else(|| format!("unknown topic config {name:?}"))?;
-        (def.set)(self, value).map_err(|e| format!("invalid value for {name}: {e}"))
+        let def = topic_config(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+        (def.set)(self, value).map_err(|e| invalid_value(name, value, &e))
     }
 
     /// Set one broker default by its Kafka broker key.
     pub fn set_broker(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let def = broker_config(name).ok_or_else(|| format!("unknown broker config {name:?}"))?;
-        (def.set)(self, value).map_err(|e| format!("invalid value for {name}: {e}"))
+        let def = broker_config(name).ok_or_else(|| format!("Unknown broker config name: {name}"))?;
+        (def.set)(self, value).map_err(|e| invalid_value(name, value, &e))
     }
 
     /// This config with a topic's overrides applied.
@@ -224,6 +226,11 @@ impl LogConfig {
         }
         Ok(c)
     }
+}
+
+/// Kafka's text for a value its validator refuses (ConfigException).
+fn invalid_value(name: &str, value: &str, reason: &str) -> String {
+    format!("Invalid value {value} for configuration {name}: {reason}")
 }
 
 /// Validate a set of topic overrides and return them normalised (as DescribeConfigs
@@ -401,105 +408,4 @@ mod tests {
         assert_eq!(c.retention_ms, 5000);
         assert!(c.set_broker("retention.ms", "5").is_err());
     }
-}
-
-/// Where a config value comes from (Kafka's DescribeConfigs ConfigSource codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigSource {
-    DynamicTopic = 1,
-    StaticBroker = 4,
-    Default = 5,
-}
-
-/// One config as DescribeConfigs and CreateTopics (v5+) show it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigEntry {
-    pub name: String,
-    pub value: String,
-    pub source: ConfigSource,
-    pub read_only: bool,
-    pub kind: ConfigType,
-    pub doc: &'static str,
-    /// The value's synonyms in order of precedence: the topic override, the
-    /// broker's setting, the default.
-    pub synonyms: Vec<(String, String, ConfigSource)>,
-}
-
-/// Every config of a topic: its override, else the broker's setting, else Kafka's
-/// default, with the synonyms that explain it.
-pub fn describe_topic(
-    broker: &LogConfig,
-    broker_overrides: &BTreeMap<String, String>,
-    topic_overrides: &BTreeMap<String, String>,
-) -> Vec<ConfigEntry> {
-    let defaults = LogConfig::default();
-    TOPIC_CONFIGS
-        .iter()
-        .map(|def| {
-            let mut synonyms = Vec::new();
-            if let Some(v) = topic_overrides.get(def.name) {
-                synonyms.push((def.name.to_string(), v.clone(), ConfigSource::DynamicTopic));
-            }
-            if let Some(v) = broker_overrides.get(def.broker_name) {
-                synonyms.push((def.broker_name.to_string(), v.clone(), ConfigSource::StaticBroker));
-            }
-            if !def.broker_name.is_empty() {
-                synonyms.push((def.broker_name.to_string(), def.value(&defaults), ConfigSource::Default));
-            }
-            let (value, source) = match topic_overrides.get(def.name) {
-                Some(v) => (v.clone(), ConfigSource::DynamicTopic),
-                None if broker_overrides.contains_key(def.broker_name) => {
-                    (def.value(broker), ConfigSource::StaticBroker)
-                }
-                None => (def.value(broker), ConfigSource::Default),
-            };
-            ConfigEntry {
-                name: def.name.to_string(),
-                value,
-                source,
-                read_only: false,
-                kind: def.kind,
-                doc: def.doc,
-                synonyms,
-            }
-        })
-        .collect()
-}
-
-/// The broker's `log.*` defaults, as a broker resource shows them: read-only (they
-/// come from flags and server.properties).
-pub fn describe_broker(broker: &LogConfig, broker_overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
-    let defaults = LogConfig::default();
-    let mut entries: Vec<ConfigEntry> = TOPIC_CONFIGS
-        .iter()
-        .filter(|def| !def.broker_name.is_empty())
-        .map(|def| {
-            let explicit = broker_overrides.contains_key(def.broker_name);
-            let source = if explicit {
-                ConfigSource::StaticBroker
-            } else {
-                ConfigSource::Default
-            };
-            let mut synonyms = Vec::new();
-            if explicit {
-                synonyms.push((
-                    def.broker_name.to_string(),
-                    def.value(broker),
-                    ConfigSource::StaticBroker,
-                ));
-            }
-            synonyms.push((def.broker_name.to_string(), def.value(&defaults), ConfigSource::Default));
-            ConfigEntry {
-                name: def.broker_name.to_string(),
-                value: def.value(broker),
-                source,
-                read_only: true,
-                kind: def.kind,
-                doc: def.doc,
-                synonyms,
-            }
-        })
-        .collect();
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    entries
 }

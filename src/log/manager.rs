@@ -53,8 +53,13 @@ impl Topic {
 
 pub struct LogManager {
     dir: PathBuf,
-    /// The broker's defaults of every topic config.
-    base: LogConfig,
+    /// The broker's defaults of every topic config (its effective config:
+    /// replaced when dynamic broker configs change).
+    base: RwLock<Arc<LogConfig>>,
+    /// Held while a topic's effective config is computed and installed, so a
+    /// change of the broker's defaults and one of a topic's overrides never
+    /// interleave.
+    reconfiguring: std::sync::Mutex<()>,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Names of topics whose partitions are being created or added. Their files
     /// are made without holding `topics`, so a large creation never stalls the
@@ -212,7 +217,8 @@ impl LogManager {
         tracing::info!(topics = topics.len(), clean_shutdown = clean, "log manager loaded");
         Ok(LogManager {
             dir: dir.to_path_buf(),
-            base,
+            base: RwLock::new(Arc::new(base)),
+            reconfiguring: std::sync::Mutex::new(()),
             topics: RwLock::new(topics),
             busy: Mutex::new(HashSet::new()),
             _lock: lock,
@@ -257,13 +263,28 @@ impl LogManager {
     }
 
     /// The broker's defaults of every topic config.
-    pub fn base_config(&self) -> &LogConfig {
-        &self.base
+    pub fn base_config(&self) -> Arc<LogConfig> {
+        self.base.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replace the broker's defaults (dynamic broker configs): every topic's
+    /// effective config is recomputed at once, its own overrides kept.
+    pub fn set_base_config(&self, base: LogConfig) {
+        let _reconfiguring = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
+        for topic in self.topics() {
+            match base.with_overrides(&topic.overrides()) {
+                Ok(config) => topic.partitions.iter().for_each(|p| p.set_config(config.clone())),
+                Err(e) => {
+                    tracing::error!(topic = %topic.name, error = %e, "topic config kept: overrides no longer apply")
+                }
+            }
+        }
+        *self.base.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(base);
     }
 
     /// Validate config overrides; returns them normalised.
     pub fn validate_overrides(&self, overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
-        super::config::validate_overrides(&self.base, overrides).map_err(Error::InvalidConfig)
+        super::config::validate_overrides(&self.base_config(), overrides).map_err(Error::InvalidConfig)
     }
 
     /// Create a topic with a new id; its partition directories persist it.
@@ -275,7 +296,10 @@ impl LogManager {
         now_ms: i64,
     ) -> Result<Arc<Topic>> {
         let overrides = self.validate_overrides(overrides)?;
-        let config = self.base.with_overrides(&overrides).map_err(Error::InvalidConfig)?;
+        let config = self
+            .base_config()
+            .with_overrides(&overrides)
+            .map_err(Error::InvalidConfig)?;
         let _reserved = {
             let topics = self.read_topics();
             self.validate_new_topic_locked(&topics, name, partitions)?;
@@ -355,8 +379,12 @@ impl LogManager {
             topic: name.to_string(),
             partition: -1,
         })?;
+        let _reconfiguring = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
         let overrides = self.validate_overrides(overrides)?;
-        let config = self.base.with_overrides(&overrides).map_err(Error::InvalidConfig)?;
+        let config = self
+            .base_config()
+            .with_overrides(&overrides)
+            .map_err(Error::InvalidConfig)?;
         write_overrides(topic.partitions[0].dir(), &overrides)?;
         for p in &topic.partitions {
             p.set_config(config.clone());
