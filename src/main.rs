@@ -26,6 +26,13 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// Configs of a topic, a broker or the broker defaults: describe, alter.
+    Configs {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: ConfigsCommand,
+    },
     /// Consumer groups: list, describe with lag, delete, reset offsets.
     Groups {
         #[command(flatten)]
@@ -135,6 +142,52 @@ enum TopicsCommand {
     Delete { topic: String },
 }
 
+/// Whose configs: exactly one of --topic, --broker, --broker-defaults.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct ConfigTarget {
+    #[arg(long)]
+    topic: Option<String>,
+    #[arg(long)]
+    broker: Option<i32>,
+    /// The dynamic defaults of every broker.
+    #[arg(long)]
+    broker_defaults: bool,
+}
+
+impl ConfigTarget {
+    fn target(self) -> strom::cli::configs::Target {
+        use strom::cli::configs::Target;
+        match (self.topic, self.broker) {
+            (Some(t), _) => Target::Topic(t),
+            (None, Some(b)) => Target::Broker(b),
+            (None, None) => Target::BrokerDefaults,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ConfigsCommand {
+    /// The configs set on a topic or broker (every config with --all), with sources.
+    Describe {
+        #[command(flatten)]
+        target: ConfigTarget,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Set or delete configs (IncrementalAlterConfigs).
+    Alter {
+        #[command(flatten)]
+        target: ConfigTarget,
+        /// KEY=VALUE (repeatable)
+        #[arg(long = "set", value_parser = strom::cli::topics::key_value)]
+        set: Vec<(String, String)>,
+        /// KEY (repeatable): back to the next layer's value
+        #[arg(long = "delete")]
+        delete: Vec<String>,
+    },
+}
+
 #[derive(Subcommand)]
 enum GroupsCommand {
     /// Every group with its state.
@@ -195,6 +248,7 @@ fn main() -> std::process::ExitCode {
         None => cli.serve,
         Some(Command::Topics { client, command }) => return run_tool(topics(client, command)),
         Some(Command::Groups { client, command }) => return run_tool(groups(client, command)),
+        Some(Command::Configs { client, command }) => return run_tool(configs(client, command)),
         Some(Command::Log { command }) => return log_tool(command),
         Some(Command::Produce {
             client,
@@ -249,6 +303,15 @@ fn main() -> std::process::ExitCode {
             say(format_args!("{e}"));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+async fn configs(client: ClientArgs, command: ConfigsCommand) -> Result<(), ClientError> {
+    use strom::cli::configs;
+    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    match command {
+        ConfigsCommand::Describe { target, all } => configs::describe(bs, &target.target(), all, out).await,
+        ConfigsCommand::Alter { target, set, delete } => configs::alter(bs, &target.target(), &set, &delete, out).await,
     }
 }
 

@@ -212,3 +212,40 @@ async fn topics_produce_consume_and_reset_offsets_from_the_cli() {
     let (ok, _, err) = run(args(&bs, "topics create bad --config retention.ms=soon"), "").await;
     assert!(!ok && err.contains("InvalidConfig"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_describe_and_alter_topics_brokers_and_broker_defaults() {
+    let broker = TestBroker::start().await;
+    let bs = broker.bootstrap();
+    let (ok, _, err) = run(args(&bs, "topics create cfg"), "").await;
+    assert!(ok, "{err}");
+    for (target, key, value) in [
+        ("--topic cfg", "retention.ms", "1000"),
+        ("--broker 0", "log.retention.bytes", "1073741824"),
+        ("--broker-defaults", "log.segment.bytes", "104857600"),
+    ] {
+        let (ok, out, err) = run(args(&bs, &format!("configs alter {target} --set {key}={value}")), "").await;
+        assert!(ok && out.contains("Altered the configs of"), "{target}: {err}");
+        let (ok, out, err) = run(args(&bs, &format!("configs describe {target} --json")), "").await;
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let entry = v.as_array().unwrap().iter().find(|e| e["name"] == key).expect(key);
+        assert_eq!(entry["value"], value, "{target}");
+        assert!(entry["source"].as_str().unwrap().starts_with("DYNAMIC_"), "{entry}");
+    }
+    // A topic follows the broker's dynamic setting, shown with its source.
+    let (ok, out, _) = run(args(&bs, "configs describe --topic cfg --all"), "").await;
+    assert!(ok);
+    let line = out.lines().find(|l| l.starts_with("retention.bytes ")).unwrap();
+    assert!(
+        line.contains("1073741824") && line.contains("DYNAMIC_BROKER_CONFIG"),
+        "{line}"
+    );
+    // Deleting returns to the next layer; a static-only config is refused.
+    let (ok, _, err) = run(args(&bs, "configs alter --topic cfg --delete retention.ms"), "").await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(args(&bs, "configs alter --broker 0 --set num.partitions=4"), "").await;
+    assert!(!ok && err.contains("Cannot update these configs dynamically"), "{err}");
+    let (ok, _, err) = run(args(&bs, "configs describe --topic cfg --broker 0"), "").await;
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+}

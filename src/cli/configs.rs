@@ -1,0 +1,135 @@
+//! `strom configs describe|alter` (like kafka-configs): the configs of a topic,
+//! of a broker, or the cluster-wide broker defaults, over DescribeConfigs and
+//! IncrementalAlterConfigs.
+
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::*;
+use serde_json::json;
+
+use super::{print_table, s, Output};
+use crate::client::{Client, ClientError};
+
+/// Whose configs.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Topic(String),
+    Broker(i32),
+    /// The dynamic defaults of every broker (the empty broker resource name).
+    BrokerDefaults,
+}
+
+impl Target {
+    fn resource(&self) -> (i8, String) {
+        match self {
+            Target::Topic(t) => (2, t.clone()),
+            Target::Broker(id) => (4, id.to_string()),
+            Target::BrokerDefaults => (4, String::new()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Topic(t) => format!("topic {t}"),
+            Target::Broker(id) => format!("broker {id}"),
+            Target::BrokerDefaults => "the broker defaults".into(),
+        }
+    }
+}
+
+/// Kafka's names of DescribeConfigs' config sources.
+fn source_name(source: i8) -> &'static str {
+    match source {
+        1 => "DYNAMIC_TOPIC_CONFIG",
+        2 => "DYNAMIC_BROKER_CONFIG",
+        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        4 => "STATIC_BROKER_CONFIG",
+        5 => "DEFAULT_CONFIG",
+        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The configs of `target`: those set anywhere (not Kafka's defaults), or with
+/// `all`, every one.
+pub async fn describe(bootstrap: &str, target: &Target, all: bool, out: Output) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let (resource_type, name) = target.resource();
+    let mut res = DescribeConfigsResource::default();
+    res.resource_type = resource_type;
+    res.resource_name = s(&name);
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = vec![res];
+    let r = client.call(1, &req).await?;
+    let result = &r.results[0];
+    ClientError::check(result.error_code, result.error_message.as_deref())?;
+    let mut rows: Vec<(String, String, &'static str, bool)> = result
+        .configs
+        .iter()
+        .filter(|c| all || c.config_source != 5)
+        .map(|c| {
+            let value = match c.is_sensitive {
+                true => "(sensitive)".to_string(),
+                false => c.value.as_deref().unwrap_or("").to_string(),
+            };
+            (c.name.to_string(), value, source_name(c.config_source), c.read_only)
+        })
+        .collect();
+    rows.sort();
+    if out.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(n, v, src, ro)| json!({"name": n, "value": v, "source": src, "readOnly": ro}))
+            .collect();
+        out.print_json(json!(v));
+        return Ok(());
+    }
+    println!("Configs of {}:", target.describe());
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(n, v, src, ro)| vec![n, v, src.to_string(), if ro { "read-only" } else { "" }.to_string()])
+        .collect();
+    print_table(&["NAME", "VALUE", "SOURCE", ""], &rows);
+    Ok(())
+}
+
+/// Set and delete configs of `target`, one IncrementalAlterConfigs request.
+pub async fn alter(
+    bootstrap: &str,
+    target: &Target,
+    set: &[(String, String)],
+    delete: &[String],
+    out: Output,
+) -> Result<(), ClientError> {
+    if set.is_empty() && delete.is_empty() {
+        return Err(ClientError::Usage(
+            "nothing to alter: give --set KEY=VALUE or --delete KEY".into(),
+        ));
+    }
+    let mut client = Client::connect(bootstrap).await?;
+    let (resource_type, name) = target.resource();
+    let op = |k: &str, op: i8, v: Option<&str>| {
+        let mut c = AlterableConfig::default();
+        c.name = s(k);
+        c.config_operation = op;
+        c.value = v.map(s);
+        c
+    };
+    let mut res = AlterConfigsResource::default();
+    res.resource_type = resource_type;
+    res.resource_name = s(&name);
+    res.configs = set
+        .iter()
+        .map(|(k, v)| op(k, 0, Some(v)))
+        .chain(delete.iter().map(|k| op(k, 1, None)))
+        .collect();
+    let mut req = IncrementalAlterConfigsRequest::default();
+    req.resources = vec![res];
+    let r = client.call(1, &req).await?;
+    ClientError::check(r.responses[0].error_code, r.responses[0].error_message.as_deref())?;
+    out.done(
+        &format!("Altered the configs of {}.", target.describe()),
+        json!({"resourceType": resource_type, "name": name, "altered": true}),
+    );
+    Ok(())
+}
