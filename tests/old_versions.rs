@@ -473,3 +473,68 @@ async fn malformed_old_requests_close_only_their_connection() {
     let r = call(&mut other, ApiKey::Produce, 0, &produce_body("c", &set)).await;
     assert_eq!(produce_result(r, 0).0, 2, "CORRUPT_MESSAGE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_without_timestamps_are_kept_for_the_retention_time() {
+    // v0 messages carry no timestamp (−1): retention goes by the segment file's
+    // modification time, as Kafka's does, not by −1 (which is always "expired").
+    let broker = TestBroker::start_with(|c| c.retention_check_interval_ms = 50).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "untimed", 1, &[("segment.bytes", "200")]).await;
+    for _ in 0..5 {
+        let r = call(
+            &mut w,
+            ApiKey::Produce,
+            0,
+            &produce_body("untimed", &message_set(0, 3, 0)),
+        )
+        .await;
+        assert_eq!(produce_result(r, 0).0, 0);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        wire::list_offset(&mut w, "untimed", 0, -2).await,
+        (0, 0),
+        "nothing deleted"
+    );
+    // With a retention shorter than the files' age, they go.
+    let (code, _) = wire::incremental_alter(&mut w, 2, "untimed", &[("retention.ms", 0, Some("100"))]).await;
+    assert_eq!(code, 0);
+    let mut start = 0;
+    for _ in 0..50 {
+        start = wire::list_offset(&mut w, "untimed", 0, -2).await.1;
+        if start == 15 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(start, 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_conversion_is_bounded_by_what_the_fetcher_asked_for() {
+    // Three gzip batches of one 5 MB record of zeros: a few kilobytes each on
+    // disk, 15 MB converted. A v0 fetcher asking for 1 MB gets the first message
+    // only (one message at least, as Kafka), then the next on its next fetch.
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "zeros", 1, &[]).await;
+    for _ in 0..3 {
+        let record = NewRecord {
+            key: None,
+            value: Some(Bytes::from(vec![0u8; 5 << 20])),
+            timestamp: strom::util::clock::now_ms(),
+        };
+        let batch = strom::record::records::build_compressed_batch(&[record], None, 1).unwrap();
+        assert!(batch.len() < 64 << 10);
+        assert_eq!(wire::produce(&mut w, "zeros", 0, Bytes::from(batch)).await.0, 0);
+    }
+    for offset in 0..3 {
+        let (error, _, set) = fetch_old(&mut w, 0, "zeros", offset).await;
+        assert_eq!(error, 0);
+        let messages = parse_set(set);
+        assert_eq!(messages.len(), 1, "offset {offset}");
+        assert_eq!(messages[0].0, offset);
+        assert_eq!(messages[0].4.len(), 5 << 20);
+    }
+}

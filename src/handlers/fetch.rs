@@ -75,6 +75,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         2 | 3 => Some(1),
         _ => None,
     };
+    // Converted, records can be far larger than what was read (a compressed batch
+    // may hold megabytes of zeros): each partition gets what it asked for, from
+    // a budget of the broker's fetch.max.bytes for the whole response, and never
+    // less than what was read (one message at least).
+    let mut conversion_budget = broker.config.fetch_max_bytes;
     let mut splices = Splices::default();
     let partitions = response.responses.iter_mut().flat_map(|t| t.partitions.iter_mut());
     for (pd, ((data, w), topic_known)) in partitions.zip(read.into_iter().zip(&wanted).zip(topic_known)) {
@@ -84,7 +89,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         let records = data.records.and_then(|slice| match (slice, old_magic) {
             (None, _) => Ok(Default::default()),
             (Some(s), None) => Ok(splices.stand_in(s)?),
-            (Some(s), Some(magic)) => legacy::down_convert(&s.read()?, magic, w.fetch_offset),
+            (Some(s), Some(magic)) => {
+                let limit = s.len.max((w.max_bytes.max(0) as usize).min(conversion_budget));
+                let converted = legacy::down_convert(&s.read()?, magic, w.fetch_offset, limit)?;
+                conversion_budget = conversion_budget.saturating_sub(converted.len());
+                Ok(converted)
+            }
         });
         match records {
             Ok(records) => pd.records = Some(records),

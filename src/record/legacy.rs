@@ -20,11 +20,11 @@ use std::io::Read;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::batch::{self, CODEC_MASK};
+use super::batch::{self, BatchHeader, CODEC_MASK};
 use super::compression;
 use super::reader::ByteReader;
-use super::records::{self, build_compressed_batch, NewRecord, Walk};
-use crate::error::{Error, Result};
+use super::records::{self, Walk};
+use crate::error::{Error, RejectedRecords, Result};
 
 /// Where a message's magic byte is: after offset, size and CRC.
 const MAGIC_AT: usize = 16;
@@ -102,21 +102,16 @@ fn crc32(b: &[u8]) -> u32 {
 /// A produced v0/v1 message set as one v2 batch, compressed as the set was (its
 /// compressed messages' codec), holding at most `max_uncompressed` bytes of
 /// decompressed messages. v0 messages have no timestamp (−1); the messages of a
-/// compressed v1 message keep their own.
+/// compressed v1 message keep their own. Records are written straight into the
+/// batch's records section, one pass, no per-record allocation.
 pub fn up_convert(set: &[u8], max_uncompressed: u64) -> Result<Vec<u8>> {
-    let mut records = Vec::new();
+    let mut section = RecordsSection::default();
     let mut codec = compression::NONE;
     let mut budget = max_uncompressed;
-    let record = |m: &Message<'_>, timestamp: i64| NewRecord {
-        key: m.key.map(Bytes::copy_from_slice),
-        value: m.value.map(Bytes::copy_from_slice),
-        timestamp,
-    };
     messages(set, |wrapper| {
         let wrapper_codec = i16::from(wrapper.attributes) & CODEC_MASK;
         if wrapper_codec == compression::NONE {
-            records.push(record(&wrapper, wrapper.timestamp));
-            return Ok(());
+            return section.push(&wrapper, wrapper.timestamp);
         }
         codec = wrapper_codec;
         let compressed = wrapper
@@ -137,23 +132,108 @@ pub fn up_convert(set: &[u8], max_uncompressed: u64) -> Result<Vec<u8>> {
             } else {
                 inner.timestamp
             };
-            records.push(record(&inner, timestamp));
-            Ok(())
+            section.push(&inner, timestamp)
         })
     })?;
-    if records.is_empty() {
-        return Err(Error::InvalidRecord("message set holds no messages"));
+    section.finish(codec)
+}
+
+/// The records section of the v2 batch a message set becomes, being written.
+#[derive(Default)]
+struct RecordsSection {
+    plain: Vec<u8>,
+    count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    /// Messages with a negative timestamp other than −1 ("none"), which Kafka
+    /// refuses (INVALID_TIMESTAMP).
+    bad_timestamps: RejectedRecords,
+}
+
+impl RecordsSection {
+    fn push(&mut self, m: &Message<'_>, timestamp: i64) -> Result<()> {
+        if timestamp < -1 {
+            let message = format!("Invalid negative timestamp {timestamp}");
+            self.bad_timestamps.errors.push((self.count, message));
+            self.bad_timestamps.any_timestamp = true;
+        }
+        if self.count == 0 {
+            (self.base_timestamp, self.max_timestamp) = (timestamp, timestamp);
+        }
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        // A v2 record: length, attributes, timestamp delta, offset delta, key,
+        // value, no headers (varints zigzag-encoded).
+        let mut body = Vec::with_capacity(16 + m.key.map_or(0, <[u8]>::len) + m.value.map_or(0, <[u8]>::len));
+        body.push(0);
+        put_varlong(&mut body, timestamp.wrapping_sub(self.base_timestamp));
+        put_varlong(&mut body, i64::from(self.count));
+        for field in [m.key, m.value] {
+            match field {
+                Some(b) => {
+                    put_varlong(&mut body, b.len() as i64);
+                    body.extend_from_slice(b);
+                }
+                None => put_varlong(&mut body, -1),
+            }
+        }
+        put_varlong(&mut body, 0);
+        put_varlong(&mut self.plain, body.len() as i64);
+        self.plain.extend_from_slice(&body);
+        self.count = self
+            .count
+            .checked_add(1)
+            .ok_or(Error::InvalidRecord("message set holds too many messages"))?;
+        Ok(())
     }
-    build_compressed_batch(&records, None, codec)
+
+    fn finish(self, codec: i16) -> Result<Vec<u8>> {
+        if !self.bad_timestamps.errors.is_empty() {
+            return Err(Error::RejectedRecords(self.bad_timestamps));
+        }
+        if self.count == 0 {
+            return Err(Error::InvalidRecord("message set holds no messages"));
+        }
+        let header = BatchHeader {
+            base_offset: 0,
+            batch_length: 0,
+            partition_leader_epoch: -1,
+            magic: batch::MAGIC_V2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: self.count - 1,
+            base_timestamp: self.base_timestamp,
+            max_timestamp: self.max_timestamp,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: self.count,
+        };
+        Ok(records::rebuild_with_codec(&header, &self.plain, self.count as usize, codec, None)?.to_vec())
+    }
+}
+
+/// A zigzag varint (Kafka's varlong; a varint is the same for i32 values).
+fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
 }
 
 /// The records at or after `from_offset` of the v2 batches in `data`, as an
 /// uncompressed message set of `magic` (0 or 1) for an old fetcher. Transaction
 /// markers are left out and headers dropped (the old formats have neither), as in
-/// Kafka's down-conversion.
-pub fn down_convert(data: &[u8], magic: i8, from_offset: i64) -> Result<Bytes> {
+/// Kafka's down-conversion. Decompressed records can be far larger than what was
+/// read: the set stops at `limit` bytes (but holds at least one message), and the
+/// client asks again from where it ends.
+pub fn down_convert(data: &[u8], magic: i8, from_offset: i64, limit: usize) -> Result<Bytes> {
     let mut out = BytesMut::new();
     for (at, header) in batch::Batches::new(data) {
+        if out.len() >= limit {
+            break;
+        }
         if header.is_control() {
             continue;
         }
@@ -164,10 +244,13 @@ pub fn down_convert(data: &[u8], magic: i8, from_offset: i64) -> Result<Bytes> {
             if offset < from_offset {
                 return Ok(Walk::Continue);
             }
+            if !out.is_empty() && out.len() + r.raw.len() + 34 > limit {
+                return Ok(Walk::Stop);
+            }
             let timestamp = if log_append_time {
                 header.max_timestamp
             } else {
-                header.base_timestamp.saturating_add(r.timestamp_delta)
+                header.base_timestamp.wrapping_add(r.timestamp_delta)
             };
             put_message(&mut out, offset, magic, log_append_time, timestamp, r.key, r.value);
             Ok(Walk::Continue)
@@ -290,7 +373,7 @@ mod tests {
         let mut batch = up_convert(&message_set(1, &msgs, 0), 1 << 20).unwrap();
         batch::assign_offsets(&mut batch, 40, 0);
         for magic in [0, 1] {
-            let set = down_convert(&batch, magic, 41).unwrap();
+            let set = down_convert(&batch, magic, 41, 1 << 20).unwrap();
             // Only offset 41, and converting it back gives the same record.
             assert_eq!(&set[..8], &41i64.to_be_bytes());
             assert_eq!(set[MAGIC_AT], magic as u8);
@@ -319,5 +402,53 @@ mod tests {
         );
         assert!(matches!(up_convert(&nested, 1 << 20), Err(Error::InvalidRecord(_))));
         assert!(up_convert(&[], 1 << 20).is_err());
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn old_fetches_stop_at_the_limit_but_hold_one_message() {
+        let mut set = BytesMut::new();
+        for i in 0..100 {
+            put_message(&mut set, i, 1, false, 1_000 + i, Some(b"k"), Some(&[7u8; 1000]));
+        }
+        let mut batch = up_convert(&set, 1 << 20).unwrap();
+        batch::assign_offsets(&mut batch, 0, 0);
+        let converted = down_convert(&batch, 1, 0, 10_000).unwrap();
+        assert!(
+            converted.len() <= 10_000 && converted.len() > 8_000,
+            "{}",
+            converted.len()
+        );
+        let one = down_convert(&batch, 1, 5, 1).unwrap();
+        assert_eq!(&one[..8], &5i64.to_be_bytes(), "at least one message");
+        assert!(one.len() < 1100);
+    }
+
+    #[test]
+    fn negative_timestamps_other_than_none_are_refused() {
+        let mut set = BytesMut::new();
+        put_message(&mut set, 0, 1, false, -1, None, Some(b"none is fine"));
+        put_message(&mut set, 1, 1, false, i64::MIN, None, Some(b"x"));
+        put_message(&mut set, 2, 1, false, -5, None, Some(b"y"));
+        match up_convert(&set, 1 << 20) {
+            Err(Error::RejectedRecords(r)) => {
+                assert!(r.any_timestamp);
+                assert_eq!(r.errors.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // −1 and the largest timestamp together: the delta wraps, as in Kafka's
+        // batches, and reads back exactly.
+        let mut set = BytesMut::new();
+        put_message(&mut set, 0, 1, false, -1, None, Some(b"a"));
+        put_message(&mut set, 1, 1, false, i64::MAX, None, Some(b"b"));
+        let batch = up_convert(&set, 1 << 20).unwrap();
+        let back = down_convert(&batch, 1, 0, 1 << 20).unwrap();
+        let second_ts = &back[back.len() - 4 - 1 - 4 - 8..][..8];
+        assert_eq!(second_ts, &i64::MAX.to_be_bytes());
     }
 }

@@ -82,7 +82,8 @@ impl UnifiedLog {
         Ok(low)
     }
 
-    /// Delete whole segments past `retention.ms` (by their newest timestamp) and,
+    /// Delete whole segments past `retention.ms` (by their newest timestamp, or
+    /// their file's modification time when no record has one) and,
     /// oldest first, while the partition exceeds `retention.bytes`. An expired
     /// active segment is rolled first, so it can go too. Returns how many segments
     /// were deleted.
@@ -95,7 +96,7 @@ impl UnifiedLog {
         let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock();
         let expired = |seg: &LogSegment| {
-            config.retention_ms >= 0 && !seg.is_empty() && seg.max_timestamp() < now_ms - config.retention_ms
+            config.retention_ms >= 0 && !seg.is_empty() && seg.largest_timestamp() < now_ms - config.retention_ms
         };
         if log.sealed.values().all(|s| expired(s)) && expired(&log.active) {
             log.roll(&self.dir)?;
