@@ -155,6 +155,7 @@ async fn every_partition(
 async fn enforce_retention(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
     let interval = broker.config.retention_check_interval_ms;
     every_partition(broker, interval, "retention", shutdown, |p, now| {
+        p.delete_retired(now);
         p.apply_retention(now).map(|_| ())
     })
     .await
@@ -163,5 +164,9 @@ async fn enforce_retention(broker: Arc<Broker>, shutdown: watch::Receiver<bool>)
 /// Compact `cleanup.policy=compact` partitions every `log.cleaner.backoff.ms`.
 async fn clean_logs(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
     let interval = broker.config.cleaner_backoff_ms;
-    every_partition(broker, interval, "cleaner", shutdown, |p, now| p.clean(now).map(|_| ())).await
+    every_partition(broker, interval, "cleaner", shutdown, |p, now| {
+        p.delete_retired(now);
+        p.clean(now).map(|_| ())
+    })
+    .await
 }

@@ -538,3 +538,19 @@ async fn down_conversion_is_bounded_by_what_the_fetcher_asked_for() {
         assert_eq!(messages[0].4.len(), 5 << 20);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_without_down_conversion_refuses_old_fetchers() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "v2-only", 1, &[("message.downconversion.enable", "false")]).await;
+    wire::produce(
+        &mut w,
+        "v2-only",
+        0,
+        wire::batch(2, -1, 0, strom::util::clock::now_ms()),
+    )
+    .await;
+    let (error, _, set) = fetch_old(&mut w, 2, "v2-only", 0).await;
+    assert_eq!((error, set.len()), (35, 0), "UNSUPPORTED_VERSION");
+}

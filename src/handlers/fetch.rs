@@ -89,6 +89,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         let records = data.records.and_then(|slice| match (slice, old_magic) {
             (None, _) => Ok(Default::default()),
             (Some(s), None) => Ok(splices.stand_in(s)?),
+            // A topic with message.downconversion.enable=false serves no old
+            // fetcher (Kafka 3.x: UNSUPPORTED_VERSION).
+            (Some(_), Some(_)) if w.log.as_ref().is_some_and(|l| !l.config().message_downconversion_enable) => {
+                Err(Error::UnsupportedVersion {
+                    api_key: 1,
+                    version: ctx.wire_version,
+                })
+            }
             (Some(s), Some(magic)) => {
                 let limit = s.len.max((w.max_bytes.max(0) as usize).min(conversion_budget));
                 let converted = legacy::down_convert(&s.read()?, magic, w.fetch_offset, limit)?;

@@ -19,6 +19,9 @@ use crate::record::batch::{self, BatchHeader, BATCH_HEADER_LEN};
 /// How much log data one read of a scan pulls in.
 const SCAN_CHUNK: usize = 1 << 20;
 
+/// What a deleted segment's files are renamed with until they go.
+pub const DELETED_SUFFIX: &str = ".deleted";
+
 pub fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
 }
@@ -89,75 +92,6 @@ impl Verified {
 #[derive(Debug)]
 pub struct ActiveSegment(LogSegment);
 
-/// One batch's place at the end of the active segment's file.
-#[derive(Debug)]
-pub struct SegmentWrite {
-    file: Arc<File>,
-    position: u64,
-    path: PathBuf,
-}
-
-impl SegmentWrite {
-    /// Write one batch whose base offset has already been assigned, given as its
-    /// header (where the broker's edits are) and the records after it, so that the
-    /// client's records are written from where they arrived, never copied.
-    ///
-    /// A failed write leaves the file as it was: whatever part of the batch reached
-    /// it is cut off again (shrinking a file needs no free space), so a retry cannot
-    /// add a second copy. The error, and whether the cut-off worked.
-    pub fn write(&self, head: &[u8; BATCH_HEADER_LEN], rest: &[u8]) -> Result<(), (io::Error, bool)> {
-        let written = write_all_at2(&self.file, head, rest, self.position);
-        let Err(e) = written else {
-            return Ok(());
-        };
-        let truncated = self.file.set_len(self.position);
-        let (segment, position) = (self.path.display(), self.position);
-        tracing::error!(%segment, position, error = %e, "append failed; its partial write was cut off");
-        if let Err(t) = &truncated {
-            tracing::error!(%segment, error = %t, "could not truncate a failed append; retrying at the next one");
-        }
-        Err((e, truncated.is_ok()))
-    }
-}
-
-/// Write `head` then `rest` at `position` with `pwritev(2)`: one system call for a
-/// batch whose header the broker edited apart from its records.
-fn write_all_at2(file: &File, mut head: &[u8], mut rest: &[u8], mut position: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    while !(head.is_empty() && rest.is_empty()) {
-        let iov = [
-            libc::iovec {
-                iov_base: head.as_ptr() as *mut libc::c_void,
-                iov_len: head.len(),
-            },
-            libc::iovec {
-                iov_base: rest.as_ptr() as *mut libc::c_void,
-                iov_len: rest.len(),
-            },
-        ];
-        let offset = libc::off_t::try_from(position).map_err(io::Error::other)?;
-        // SAFETY: both iovecs describe live slices that outlive the call, and the
-        // descriptor is open (the file is borrowed).
-        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), 2, offset) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let n = n as usize;
-        position += n as u64;
-        let from_head = n.min(head.len());
-        head = &head[from_head..];
-        rest = &rest[n - from_head..];
-    }
-    Ok(())
-}
-
 /// A segment that will never be written again.
 #[derive(Debug)]
 pub struct SealedSegment(LogSegment);
@@ -192,6 +126,22 @@ impl LogSegment {
     }
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
+    }
+    /// Entries in the offset index and in the time index.
+    pub fn index_entries(&self) -> (usize, usize) {
+        (
+            self.index.file().entries().len(),
+            self.time_index.file().entries().len(),
+        )
+    }
+    /// The max timestamp of the segment's first batch (−1 if it has none or
+    /// cannot be read): when its oldest data arrived, for max.compaction.lag.ms.
+    pub fn first_batch_timestamp(&self) -> i64 {
+        let mut head = [0u8; crate::record::batch::BATCH_HEADER_LEN];
+        match self.log.read_exact_at(&mut head, 0) {
+            Ok(()) => BatchHeader::parse(&head).map_or(-1, |h| h.max_timestamp),
+            Err(_) => -1,
+        }
     }
     /// The newest timestamp for time retention: the greatest record timestamp,
     /// or, when no record has one (messages of format v0), when the file was last
@@ -430,6 +380,23 @@ impl LogSegment {
         self.time_index.file().sync()
     }
 
+    /// Rename the segment's files to `*.deleted` (after it is no longer referenced
+    /// by the log), for deletion after `file.delete.delay.ms`; their new paths.
+    pub fn retire_files(&self) -> io::Result<Vec<PathBuf>> {
+        let mut retired = Vec::new();
+        for ext in ["log", "index", "timeindex"] {
+            let path = segment_path(&self.dir, self.base_offset, ext);
+            let mut name = path.clone().into_os_string();
+            name.push(DELETED_SUFFIX);
+            match std::fs::rename(&path, &name) {
+                Ok(()) => retired.push(PathBuf::from(name)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(retired)
+    }
+
     /// Remove the segment's files (after it is no longer referenced by the log).
     pub fn delete_files(&self) -> io::Result<()> {
         for ext in ["log", "index", "timeindex"] {
@@ -536,9 +503,23 @@ impl ActiveSegment {
         self.0.index_batch(write.position as u32, header, index_interval);
     }
 
-    /// Close the segment for writing.
+    /// Reserve `bytes` of disk for the file (`preallocate`), without changing its
+    /// length: readers, recovery and sizes see only what was written. Best effort.
+    pub fn preallocate(&self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        if let Err(e) = crate::util::fs::reserve(&self.0.log, bytes) {
+            tracing::warn!(segment = %segment_path(&self.0.dir, self.0.base_offset, "log").display(), error = %e, "cannot preallocate the segment");
+        }
+    }
+
+    /// Close the segment for writing; disk reserved past its end is given back.
     pub fn seal(mut self) -> SealedSegment {
         self.0.finish();
+        if let Err(e) = crate::util::fs::release_past_end(&self.0.log, self.0.size) {
+            tracing::warn!(segment = %segment_path(&self.0.dir, self.0.base_offset, "log").display(), error = %e, "cannot release preallocated space");
+        }
         SealedSegment(self.0)
     }
 
@@ -581,4 +562,6 @@ pub(crate) fn index_matches_log(log: &File, index: &OffsetIndex, size: u64) -> i
 }
 
 mod scan;
+mod write;
 pub use scan::{batch_extent, check_slice, find_batch, scan, scan_why, Check, Damaged};
+pub use write::SegmentWrite;

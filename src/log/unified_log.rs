@@ -57,6 +57,9 @@ pub struct UnifiedLog {
     /// without `log`, so reads of the partition go on meanwhile.
     append_lock: Mutex<()>,
     flushed_offset: AtomicI64,
+    /// Files of deleted segments (renamed `*.deleted`) and when they go
+    /// (`file.delete.delay.ms`).
+    retired: Mutex<Vec<(PathBuf, i64)>>,
     /// fsync rounds performed, for tests and metrics.
     fsyncs: AtomicU64,
 }
@@ -127,8 +130,11 @@ impl PartitionLog {
         self.unflushed_segments.retain(|b| !bases.contains(b));
     }
 
-    fn roll(&mut self, dir: &Path) -> io::Result<()> {
+    /// Seal the active segment and start a new one (`preallocate` bytes reserved
+    /// for it).
+    fn roll(&mut self, dir: &Path, preallocate: u64) -> io::Result<()> {
         let next = ActiveSegment::create(dir, self.log_end_offset())?;
+        next.preallocate(preallocate);
         // Producer state as of the new segment's start, for recovery after a
         // crash (best effort: without it recovery knows only the new segment).
         if let Err(e) = self.producers.write_snapshot(dir, next.base_offset) {
@@ -164,6 +170,18 @@ fn report_gaps<'a>(dir: &Path, config: &LogConfig, segments: impl Iterator<Item 
     }
 }
 
+/// Files of segments deleted before the last stop, whose delay was not over:
+/// nothing reads them any more.
+fn remove_retired(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.to_string_lossy().ends_with(segment::DELETED_SUFFIX) {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -191,12 +209,17 @@ impl UnifiedLog {
     ) -> Result<UnifiedLog> {
         std::fs::create_dir_all(dir)?;
         cleaner::recover_swaps(dir)?;
+        remove_retired(dir)?;
         let bases = list_segments(dir)?;
         let interval = config.index_interval_bytes;
         let mut producers = ProducerStateManager::default();
         let mut sealed = BTreeMap::new();
         let active = match bases.split_last() {
-            None => ActiveSegment::create(dir, 0)?,
+            None => {
+                let first = ActiveSegment::create(dir, 0)?;
+                first.preallocate(roll::preallocation(&config));
+                first
+            }
             Some((&last, older)) => {
                 for &base in older {
                     let seg = LogSegment::open(dir, base, Open::Load, interval, |_| {})?;
@@ -305,6 +328,7 @@ impl UnifiedLog {
             flush_lock: tokio::sync::Mutex::new(()),
             append_lock: Mutex::new(()),
             flushed_offset: AtomicI64::new(if clean { leo } else { 0 }),
+            retired: Mutex::new(Vec::new()),
             fsyncs: AtomicU64::new(0),
         })
     }
@@ -380,14 +404,8 @@ impl UnifiedLog {
             });
         }
         let base_offset = log.log_end_offset();
-        let active = &log.active;
-        let too_big = active.size() + batch.len() as u64 > config.segment_bytes;
-        let too_old = active
-            .first_append_ms()
-            .is_some_and(|t| now_ms.saturating_sub(t as i64) as u64 >= config.roll_ms);
-        let offsets_overflow = base_offset + header.last_offset_delta as i64 - active.base_offset > i32::MAX as i64;
-        if !active.is_empty() && (too_big || too_old || offsets_overflow) {
-            log.roll(&self.dir)?;
+        if self.should_roll(&config, &log.active, batch.len(), &header, base_offset, now_ms) {
+            log.roll(&self.dir, roll::preallocation(&config))?;
         }
         batch::assign_offsets(&mut head, base_offset, 0);
         let header = BatchHeader {
@@ -531,8 +549,11 @@ impl UnifiedLog {
 mod cleaner;
 mod read;
 mod retention;
+mod roll;
 
 pub use cleaner::CleanStats;
 
+#[cfg(test)]
+mod config_tests;
 #[cfg(test)]
 mod tests;

@@ -66,6 +66,32 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Reserve disk blocks for the first `bytes` of `file` without changing its
+/// length (fallocate with KEEP_SIZE): appends then never wait for the file
+/// system to find space, and the file stays contiguous.
+pub fn reserve(file: &File, bytes: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid open descriptor; fallocate only changes the file's blocks.
+    if unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Give back blocks reserved past `len`, the file's length (see [`reserve`]), if
+/// there are any: truncating a file to its own length frees what lies past it
+/// (a hole punched past the end would not, on ext4).
+pub fn release_past_end(file: &File, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    // Within a block or two of the end: nothing was reserved.
+    if m.len() != len || m.blocks() * 512 <= len + (64 << 10) {
+        return Ok(());
+    }
+    file.set_len(len)
+}
+
 /// (total, usable) bytes of the file system holding `path`.
 pub fn disk_space(path: &Path) -> Option<(i64, i64)> {
     use std::os::unix::ffi::OsStrExt;
@@ -91,6 +117,29 @@ mod tests {
         assert_eq!(second.kind(), io::ErrorKind::ResourceBusy);
         drop(held);
         lock_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn reserved_space_keeps_the_length_and_is_given_back() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(dir.path().join("seg"))
+            .unwrap();
+        f.write_all(b"data").unwrap();
+        if reserve(&f, 4 << 20).is_err() {
+            return; // a file system without fallocate: nothing to check
+        }
+        let m = f.metadata().unwrap();
+        assert_eq!(m.len(), 4);
+        assert!(m.blocks() * 512 >= 4 << 20, "reserved");
+        release_past_end(&f, 4).unwrap();
+        assert!(f.metadata().unwrap().blocks() * 512 < 1 << 20, "given back");
+        assert_eq!(fs::read(dir.path().join("seg")).unwrap(), b"data");
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     config!("compression.type", "compression.type", String, compression_type = |v| one_of(v, &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), "the codec batches are stored with: producer keeps the producer's, any other recompresses each batch on append"),
     config!("compression.zstd.level", "compression.zstd.level", Int, compression_zstd_level = |v| int(v, -131072, 22), "zstd level when compression.type is zstd"),
     config!("delete.retention.ms", "log.cleaner.delete.retention.ms", Long, delete_retention_ms = |v| long(v, 0), "how long tombstones are kept on compacted topics"),
-    config!("file.delete.delay.ms", "log.segment.delete.delay.ms", Long, file_delete_delay_ms = |v| long(v, 0), "wait before a deleted segment is removed from disk (accepted; strom removes it at once)"),
+    config!("file.delete.delay.ms", "log.segment.delete.delay.ms", Long, file_delete_delay_ms = |v| long(v, 0), "wait before a deleted segment's files (renamed *.deleted) are removed from disk"),
     config!("flush.messages", "log.flush.interval.messages", Long, flush_interval_messages = |v| long(v, 1), "fsync after this many messages (acks=-1 always fsyncs)"),
     config!("flush.ms", "log.flush.interval.ms", Long, flush_interval_ms = |v| long(v, 0), "fsync data older than this"),
     config!("follower.replication.throttled.replicas", "", List, follower_replication_throttled_replicas = |v| throttled(v), "replicas throttled on the follower side (no replication on one broker)"),
@@ -123,7 +123,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     config!("leader.replication.throttled.replicas", "", List, leader_replication_throttled_replicas = |v| throttled(v), "replicas throttled on the leader side (no replication on one broker)"),
     config!("local.retention.bytes", "log.local.retention.bytes", Long, local_retention_bytes = |v| long(v, -2), "with tiered storage, bytes kept on local disk (-2: retention.bytes); no tiered storage here"),
     config!("local.retention.ms", "log.local.retention.ms", Long, local_retention_ms = |v| long(v, -2), "with tiered storage, time kept on local disk (-2: retention.ms); no tiered storage here"),
-    config!("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", Long, max_compaction_lag_ms = |v| long(v, 1), "longest a record may stay uncompacted (accepted)"),
+    config!("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", Long, max_compaction_lag_ms = |v| long(v, 1), "longest a record may stay uncompacted: older dirty records are compacted whatever the dirty ratio"),
     ConfigDef {
         name: "max.message.bytes",
         broker_name: "message.max.bytes",
@@ -179,7 +179,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     },
     config!("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", Long, min_compaction_lag_ms = |v| long(v, 0), "records younger than this are never compacted"),
     config!("min.insync.replicas", "min.insync.replicas", Int, min_insync_replicas = |v| int(v, 1, i32::MAX as i64), "in-sync replicas an acks=all write needs: above 1, acks=all writes get NOT_ENOUGH_REPLICAS (one broker is one replica)"),
-    config!("preallocate", "log.preallocate", Boolean, preallocate = |v| boolean(v), "preallocate segment files when they are created (accepted)"),
+    config!("preallocate", "log.preallocate", Boolean, preallocate = |v| boolean(v), "reserve segment.bytes of disk for each new segment file"),
     config!("remote.log.copy.disable", "", Boolean, remote_log_copy_disable = |v| boolean(v), "stop copying segments to tiered storage (no tiered storage here)"),
     config!("remote.log.delete.on.disable", "", Boolean, remote_log_delete_on_disable = |v| boolean(v), "delete tiered data when tiered storage is turned off (no tiered storage here)"),
     config!("remote.storage.enable", "", Boolean, remote_storage_enable = |v| no_tiered_storage(v), "tiered storage for the topic: this broker has none, so only false is accepted"),
@@ -196,8 +196,8 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
             Ok(())
         },
     },
-    config!("segment.index.bytes", "log.index.size.max.bytes", Int, segment_index_bytes = |v| int(v, 4, i32::MAX as i64), "size of a segment's offset index (accepted; strom's indexes grow as needed)"),
-    config!("segment.jitter.ms", "log.roll.jitter.ms", Long, segment_jitter_ms = |v| long(v, 0), "random time taken off segment.ms so segments do not all roll at once (accepted)"),
+    config!("segment.index.bytes", "log.index.size.max.bytes", Int, segment_index_bytes = |v| int(v, 4, i32::MAX as i64), "most bytes of a segment's offset or time index; a full index rolls the segment"),
+    config!("segment.jitter.ms", "log.roll.jitter.ms", Long, segment_jitter_ms = |v| long(v, 0), "most time taken off segment.ms, per segment, so segments do not all roll at once"),
     ConfigDef {
         name: "segment.ms",
         broker_name: "log.roll.ms",

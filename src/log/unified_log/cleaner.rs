@@ -1,6 +1,8 @@
 //! The log cleaner: compaction of `cleanup.policy=compact` topics, as Kafka does it.
 //!
 //! Once the share of the log not yet compacted reaches `min.cleanable.dirty.ratio`,
+//! or its oldest dirty record is older than `max.compaction.lag.ms` (on compacted
+//! topics the active segment also rolls by then, so its records become cleanable),
 //! the sealed segments older than `min.compaction.lag.ms` are rewritten keeping,
 //! per key, only the record with the greatest offset. Tombstones (null values) are
 //! dropped once older than `delete.retention.ms`. Offsets never change (gaps are
@@ -124,7 +126,7 @@ impl UnifiedLog {
         if !config.cleanup_compact {
             return Ok(CleanStats::default());
         }
-        let (segments, dirty_from) = {
+        let (segments, dirty_from, first_dirty_timestamp) = {
             let log = self.lock();
             let horizon = now_ms - config.min_compaction_lag_ms;
             let segments: Vec<Cleanable> = log
@@ -137,11 +139,22 @@ impl UnifiedLog {
                     size: s.size(),
                 })
                 .collect();
-            (segments, log.cleaned_up_to)
+            let first_dirty = log
+                .sealed
+                .range(log.cleaned_up_to..)
+                .next()
+                .map(|(_, s)| s.first_batch_timestamp());
+            (segments, log.cleaned_up_to, first_dirty.unwrap_or(-1))
         };
         let total: u64 = segments.iter().map(|s| s.size).sum();
         let dirty: u64 = segments.iter().filter(|s| s.base >= dirty_from).map(|s| s.size).sum();
-        if total == 0 || dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64 {
+        // max.compaction.lag.ms: dirty records older than it are compacted now,
+        // however small the dirty share (Kafka's "compaction delay").
+        let overdue = config.max_compaction_lag_ms > 0
+            && first_dirty_timestamp >= 0
+            && first_dirty_timestamp < now_ms.saturating_sub(config.max_compaction_lag_ms);
+        let dirty_enough = dirty as f64 >= config.min_cleanable_dirty_ratio * total as f64;
+        if total == 0 || dirty == 0 || !(dirty_enough || overdue) {
             return Ok(CleanStats::default());
         }
         // Pass 1: the latest offset of every key, over as many whole segments as
@@ -228,7 +241,8 @@ impl UnifiedLog {
             std::fs::remove_file(&swap)?;
             return Ok(());
         };
-        old.delete_files()?;
+        // The old files make way for the new one (renamed `*.deleted`, or gone).
+        retention::delete_files(self, vec![old], crate::util::clock::now_ms());
         std::fs::rename(&swap, segment::segment_path(&self.dir, base, "log"))?;
         crate::util::fs::sync_dir(&self.dir)?;
         let interval = self.config().index_interval_bytes;

@@ -52,15 +52,47 @@ impl PartitionLog {
     }
 }
 
-fn delete_files(partition: &UnifiedLog, doomed: Vec<SealedSegment>) {
+/// Delete the files of segments the log no longer holds: after
+/// `file.delete.delay.ms` (renamed `*.deleted` meanwhile, as Kafka does, so that
+/// reads already under way finish), or at once when it is 0.
+pub(super) fn delete_files(partition: &UnifiedLog, doomed: Vec<SealedSegment>, now_ms: i64) {
+    let delay = partition.config().file_delete_delay_ms;
     for seg in doomed {
-        if let Err(e) = seg.delete_files() {
+        let done = if delay <= 0 {
+            seg.delete_files()
+        } else {
+            seg.retire_files().map(|paths| {
+                let due = now_ms.saturating_add(delay);
+                let mut retired = partition.retired.lock().unwrap_or_else(|e| e.into_inner());
+                retired.extend(paths.into_iter().map(|p| (p, due)));
+            })
+        };
+        if let Err(e) = done {
             tracing::error!(topic = %partition.topic, partition = partition.index, base = seg.base_offset, error = %e, "cannot delete segment files");
         }
     }
 }
 
 impl UnifiedLog {
+    /// Delete the retired segment files whose `file.delete.delay.ms` is over.
+    pub fn delete_retired(&self, now_ms: i64) {
+        let due: Vec<PathBuf> = {
+            let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+            let (due, later) = std::mem::take(&mut *retired)
+                .into_iter()
+                .partition(|(_, at)| *at <= now_ms);
+            *retired = later;
+            due.into_iter().map(|(p, _)| p).collect()
+        };
+        for path in due {
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::error!(file = %path.display(), error = %e, "cannot delete a retired segment file");
+                }
+            }
+        }
+    }
+
     /// DeleteRecords: make `offset` (−1: the high watermark) the new log start
     /// offset, deleting segments that end before it. Returns the new low watermark.
     pub fn delete_records(&self, offset: i64) -> Result<i64> {
@@ -78,7 +110,7 @@ impl UnifiedLog {
         let low = log.log_start_offset;
         let doomed = log.take_segments_below(low);
         drop(log);
-        delete_files(self, doomed);
+        delete_files(self, doomed, crate::util::clock::now_ms());
         Ok(low)
     }
 
@@ -99,7 +131,7 @@ impl UnifiedLog {
             config.retention_ms >= 0 && !seg.is_empty() && seg.largest_timestamp() < now_ms - config.retention_ms
         };
         if log.sealed.values().all(|s| expired(s)) && expired(&log.active) {
-            log.roll(&self.dir)?;
+            log.roll(&self.dir, super::roll::preallocation(&config))?;
         }
         let mut cut = log.log_start_offset;
         for seg in log.sealed.values() {
@@ -146,7 +178,7 @@ impl UnifiedLog {
         drop(log);
         let n = doomed.len();
         tracing::info!(topic = %self.topic, partition = self.index, segments = n, "retention deleted segments");
-        delete_files(self, doomed);
+        delete_files(self, doomed, now_ms);
         Ok(n)
     }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::record::batch::tests::sample_batch;
 use crate::record::records;
 
-fn config() -> LogConfig {
+pub(super) fn config() -> LogConfig {
     LogConfig {
         index_interval_bytes: 200,
         ..LogConfig::default()
@@ -18,7 +18,7 @@ fn append_n(p: &UnifiedLog, batches: usize, per_batch: i32) {
     }
 }
 
-fn read_all(p: &UnifiedLog, from: i64) -> Vec<i64> {
+pub(super) fn read_all(p: &UnifiedLog, from: i64) -> Vec<i64> {
     let mut offset = from;
     let mut bases = Vec::new();
     loop {
@@ -354,7 +354,7 @@ fn retention_that_cannot_record_the_new_log_start_deletes_nothing() {
 }
 
 /// A batch of (key, value) records; a `None` value is a tombstone.
-fn keyed_batch(records: &[(&str, Option<&str>)], timestamp: i64) -> Vec<u8> {
+pub(super) fn keyed_batch(records: &[(&str, Option<&str>)], timestamp: i64) -> Vec<u8> {
     let records: Vec<records::NewRecord> = records
         .iter()
         .map(|(k, v)| records::NewRecord {
@@ -367,7 +367,7 @@ fn keyed_batch(records: &[(&str, Option<&str>)], timestamp: i64) -> Vec<u8> {
 }
 
 /// (offset, key, is a tombstone) of every record from the start.
-fn all_records(p: &UnifiedLog) -> Vec<(i64, String, bool)> {
+pub(super) fn all_records(p: &UnifiedLog) -> Vec<(i64, String, bool)> {
     let mut out = Vec::new();
     let mut offset = p.log_start_offset();
     loop {
@@ -389,7 +389,7 @@ fn all_records(p: &UnifiedLog) -> Vec<(i64, String, bool)> {
     }
 }
 
-fn compacted_config() -> LogConfig {
+pub(super) fn compacted_config() -> LogConfig {
     LogConfig {
         segment_bytes: 400,
         cleanup_compact: true,
@@ -585,42 +585,4 @@ async fn a_failed_flush_leaves_its_segments_to_the_next_one() {
     std::fs::rename(&moved, &partition_dir).unwrap();
     p.flush_to(p.log_end_offset(), 0).await.unwrap();
     assert!(p.lock().unflushed_segments.is_empty());
-}
-
-#[test]
-fn timestamps_too_far_from_the_broker_clock_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig {
-        message_timestamp_after_max_ms: 1_000,
-        message_timestamp_before_max_ms: 10_000,
-        ..config()
-    };
-    let p = UnifiedLog::open("t", 0, dir.path(), cfg.clone(), true, 0).unwrap();
-    let now = 1_000_000;
-    let at = |t: i64| sample_batch(2, t);
-    assert!(p.append(&at(now + 500), now).is_ok(), "within after.max.ms");
-    assert!(p.append(&at(now - 9_000), now).is_ok(), "within before.max.ms");
-    for t in [now + 2_000, now - 20_000] {
-        let refused = p.append(&at(t), now);
-        match &refused {
-            Err(Error::RejectedRecords(r)) => {
-                let indexes: Vec<i32> = r.errors.iter().map(|e| e.0).collect();
-                assert_eq!(indexes, [0, 1], "both records named");
-                assert!(
-                    r.errors[0].1.starts_with(&format!("Timestamp {t} of message")),
-                    "{}",
-                    r.errors[0].1
-                );
-            }
-            other => panic!("{t}: {other:?}"),
-        }
-        assert_eq!(refused.unwrap_err().wire_code(), 32, "INVALID_TIMESTAMP");
-    }
-    // LogAppendTime topics replace the producer's timestamps: nothing to check.
-    p.set_config(LogConfig {
-        log_append_time: true,
-        ..cfg
-    });
-    assert!(p.append(&at(now + 2_000), now).is_ok());
-    assert_eq!(p.log_end_offset(), 6);
 }
