@@ -349,3 +349,127 @@ async fn rdkafka_admin_alters_and_describes_broker_configs() {
     assert_eq!(entry.source, ConfigSource::DynamicBroker);
     assert!(!entry.is_read_only);
 }
+
+/// Name → (value, source) of every config of topic `every`.
+async fn described(
+    a: &rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
+) -> std::collections::HashMap<String, (String, rdkafka::admin::ConfigSource)> {
+    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+    let r = a
+        .describe_configs(&[ResourceSpecifier::Topic("every")], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = r.into_iter().next().unwrap().unwrap();
+    resource
+        .entries
+        .into_iter()
+        .map(|e| (e.name.clone(), (e.value.clone().unwrap_or_default(), e.source)))
+        .collect()
+}
+
+/// Every topic config with two values that are not its default.
+const EVERY_CONFIG: &[(&str, &str, &str)] = &[
+    ("cleanup.policy", "compact", "compact,delete"),
+    ("compression.gzip.level", "5", "9"),
+    ("compression.lz4.level", "5", "12"),
+    ("compression.type", "zstd", "gzip"),
+    ("compression.zstd.level", "7", "-1"),
+    ("delete.retention.ms", "1000", "2000"),
+    ("file.delete.delay.ms", "1000", "0"),
+    ("flush.messages", "100", "1"),
+    ("flush.ms", "1000", "2000"),
+    ("follower.replication.throttled.replicas", "*", "0:0"),
+    ("index.interval.bytes", "1024", "2048"),
+    ("leader.replication.throttled.replicas", "*", "0:0"),
+    ("local.retention.bytes", "1000", "-1"),
+    ("local.retention.ms", "1000", "-1"),
+    ("max.compaction.lag.ms", "100000", "200000"),
+    ("max.message.bytes", "2000000", "3000000"),
+    ("message.timestamp.after.max.ms", "1000", "2000"),
+    ("message.timestamp.before.max.ms", "1000", "2000"),
+    ("message.timestamp.type", "LogAppendTime", "LogAppendTime"),
+    ("min.cleanable.dirty.ratio", "0.1", "0.2"),
+    ("min.compaction.lag.ms", "10", "20"),
+    ("min.insync.replicas", "2", "3"),
+    ("preallocate", "true", "true"),
+    ("remote.log.copy.disable", "true", "true"),
+    ("remote.log.delete.on.disable", "true", "true"),
+    ("remote.storage.enable", "false", "false"),
+    ("retention.bytes", "1000000", "2000000"),
+    ("retention.ms", "100000", "200000"),
+    ("segment.bytes", "1048576", "2097152"),
+    ("segment.index.bytes", "4096", "8192"),
+    ("segment.jitter.ms", "10", "20"),
+    ("segment.ms", "100000", "200000"),
+    ("unclean.leader.election.enable", "true", "true"),
+    ("message.downconversion.enable", "false", "false"),
+    ("message.format.version", "2.8-IV1", "3.0-IV1"),
+    ("message.timestamp.difference.max.ms", "1000", "2000"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_topic_config_round_trips_through_the_rdkafka_admin_client() {
+    use rdkafka::admin::{
+        AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+    };
+    use rdkafka::client::DefaultClientContext;
+    let mut broker = TestBroker::start().await;
+    let admin = |bs: String| -> AdminClient<DefaultClientContext> {
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bs)
+            .create()
+            .unwrap()
+    };
+    let a = admin(broker.bootstrap());
+    let opts = AdminOptions::new();
+    // CreateTopics with every config.
+    let mut topic = NewTopic::new("every", 1, TopicReplication::Fixed(1));
+    for (name, first, _) in EVERY_CONFIG {
+        topic = topic.set(name, first);
+    }
+    for r in a.create_topics(&[topic], &opts).await.unwrap() {
+        r.unwrap();
+    }
+    let d = described(&a).await;
+    for (name, first, _) in EVERY_CONFIG {
+        assert_eq!(
+            d[*name],
+            (first.to_string(), ConfigSource::DynamicTopic),
+            "{name} after CreateTopics"
+        );
+    }
+    // AlterConfigs (the whole set) with the second values.
+    let mut alter = AlterConfig::new(ResourceSpecifier::Topic("every"));
+    for (name, _, second) in EVERY_CONFIG {
+        alter = alter.set(name, second);
+    }
+    a.alter_configs(&[alter], &opts).await.unwrap()[0].as_ref().unwrap();
+    let d = described(&a).await;
+    for (name, _, second) in EVERY_CONFIG {
+        assert_eq!(
+            d[*name],
+            (second.to_string(), ConfigSource::DynamicTopic),
+            "{name} after AlterConfigs"
+        );
+    }
+    // They survive a restart.
+    drop(a);
+    broker.restart(|_| {}).await;
+    let a = admin(broker.bootstrap());
+    let after = described(&a).await;
+    assert_eq!(after, d, "after a restart");
+    // IncrementalAlterConfigs: set the first values back, then delete them all.
+    let mut w = Wire::connect(broker.addr()).await;
+    let set: Vec<(&str, i8, Option<&str>)> = EVERY_CONFIG.iter().map(|(n, f, _)| (*n, 0, Some(*f))).collect();
+    assert_eq!(wire::incremental_alter(&mut w, 2, "every", &set).await.0, 0);
+    let d = described(&a).await;
+    for (name, first, _) in EVERY_CONFIG {
+        assert_eq!(d[*name].0, *first, "{name} after IncrementalAlterConfigs");
+    }
+    let delete: Vec<(&str, i8, Option<&str>)> = EVERY_CONFIG.iter().map(|(n, _, _)| (*n, 1, None)).collect();
+    assert_eq!(wire::incremental_alter(&mut w, 2, "every", &delete).await.0, 0);
+    let d = described(&a).await;
+    for (name, _, _) in EVERY_CONFIG {
+        assert_eq!(d[*name].1, ConfigSource::Default, "{name} deleted");
+    }
+}
