@@ -93,6 +93,36 @@ pub async fn describe(bootstrap: &str, target: &Target, all: bool, out: Output) 
     Ok(())
 }
 
+/// SET each of `set` and DELETE each of `delete` on one resource, in one
+/// IncrementalAlterConfigs request.
+pub async fn incremental_alter(
+    client: &mut Client,
+    resource_type: i8,
+    name: &str,
+    set: &[(String, String)],
+    delete: &[String],
+) -> Result<(), ClientError> {
+    let op = |k: &str, op: i8, v: Option<&str>| {
+        let mut c = AlterableConfig::default();
+        c.name = s(k);
+        c.config_operation = op;
+        c.value = v.map(s);
+        c
+    };
+    let mut res = AlterConfigsResource::default();
+    res.resource_type = resource_type;
+    res.resource_name = s(name);
+    res.configs = set
+        .iter()
+        .map(|(k, v)| op(k, 0, Some(v)))
+        .chain(delete.iter().map(|k| op(k, 1, None)))
+        .collect();
+    let mut req = IncrementalAlterConfigsRequest::default();
+    req.resources = vec![res];
+    let r = client.call(1, &req).await?;
+    ClientError::check(r.responses[0].error_code, r.responses[0].error_message.as_deref())
+}
+
 /// Set and delete configs of `target`, one IncrementalAlterConfigs request.
 pub async fn alter(
     bootstrap: &str,
@@ -108,25 +138,7 @@ pub async fn alter(
     }
     let mut client = Client::connect(bootstrap).await?;
     let (resource_type, name) = target.resource();
-    let op = |k: &str, op: i8, v: Option<&str>| {
-        let mut c = AlterableConfig::default();
-        c.name = s(k);
-        c.config_operation = op;
-        c.value = v.map(s);
-        c
-    };
-    let mut res = AlterConfigsResource::default();
-    res.resource_type = resource_type;
-    res.resource_name = s(&name);
-    res.configs = set
-        .iter()
-        .map(|(k, v)| op(k, 0, Some(v)))
-        .chain(delete.iter().map(|k| op(k, 1, None)))
-        .collect();
-    let mut req = IncrementalAlterConfigsRequest::default();
-    req.resources = vec![res];
-    let r = client.call(1, &req).await?;
-    ClientError::check(r.responses[0].error_code, r.responses[0].error_message.as_deref())?;
+    incremental_alter(&mut client, resource_type, &name, set, delete).await?;
     out.done(
         &format!("Altered the configs of {}.", target.describe()),
         json!({"resourceType": resource_type, "name": name, "altered": true}),

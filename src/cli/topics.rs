@@ -4,7 +4,6 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::*;
 
 use serde_json::json;
@@ -177,25 +176,7 @@ pub async fn alter(
         ClientError::check(r.results[0].error_code, r.results[0].error_message.as_deref())?;
     }
     if !set.is_empty() || !delete.is_empty() {
-        let op = |k: &str, op: i8, v: Option<&str>| {
-            let mut c = AlterableConfig::default();
-            c.name = s(k);
-            c.config_operation = op;
-            c.value = v.map(s);
-            c
-        };
-        let mut res = AlterConfigsResource::default();
-        res.resource_type = 2;
-        res.resource_name = s(name);
-        res.configs = set
-            .iter()
-            .map(|(k, v)| op(k, 0, Some(v)))
-            .chain(delete.iter().map(|k| op(k, 1, None)))
-            .collect();
-        let mut req = IncrementalAlterConfigsRequest::default();
-        req.resources = vec![res];
-        let r = client.call(1, &req).await?;
-        ClientError::check(r.responses[0].error_code, r.responses[0].error_message.as_deref())?;
+        super::configs::incremental_alter(&mut client, 2, name, set, delete).await?;
     }
     out.done(
         &format!("Altered topic {name}."),

@@ -314,22 +314,28 @@ func (f failures) err() error {
 	return errors.New(strings.Join(f, "\n     "))
 }
 
-// seed writes the records with the setup version to partition 0 of a new
-// topic, so that reading back can be checked when producing failed.
-func seed(topic string, values []string, tag string) (map[int32][]want, error) {
+// sendSetup sends msgs (partitions chosen in them) with a producer of the
+// setup version, filling in their offsets.
+func sendSetup(msgs []*sarama.ProducerMessage, tag string) error {
 	cfg := newConfig(setupVersion, tag+"/setup")
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	p, err := sarama.NewSyncProducer(bootstrap, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer closeQuietly(p)
+	return p.SendMessages(msgs)
+}
+
+// seed writes the records with the setup version to partition 0 of a new
+// topic, so that reading back can be checked when producing failed.
+func seed(topic string, values []string, tag string) (map[int32][]want, error) {
 	var msgs []*sarama.ProducerMessage
 	for _, v := range values {
 		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)})
 	}
-	if err := p.SendMessages(msgs); err != nil {
+	if err := sendSetup(msgs, tag); err != nil {
 		return nil, err
 	}
 	expect := map[int32][]want{}
@@ -355,6 +361,15 @@ func readBack(v sarama.KafkaVersion, tag, topic string, expect map[int32][]want,
 	}
 }
 
+// numbered returns prefix-0 … prefix-(n-1), the values a check produces.
+func numbered(prefix string, n int) []string {
+	var values []string
+	for i := 0; i < n; i++ {
+		values = append(values, fmt.Sprintf("%s-%d", prefix, i))
+	}
+	return values
+}
+
 // ---------------------------------------------------------------------------
 // (a) SyncProducer
 
@@ -363,10 +378,7 @@ const nSync = 50
 func checkSyncProducer(v sarama.KafkaVersion, tag string, deadline time.Time) error {
 	var f failures
 	topic := "compat-go-sync-" + runID
-	var values []string
-	for i := 0; i < nSync; i++ {
-		values = append(values, fmt.Sprintf("sync-%d", i))
-	}
+	values := numbered("sync", nSync)
 	cfg := newConfig(v, tag)
 	cfg.Producer.Return.Successes = true
 	p, err := sarama.NewSyncProducer(bootstrap, cfg)
@@ -407,10 +419,7 @@ const nAsync = 200
 func checkAsyncProducer(v sarama.KafkaVersion, tag string, deadline time.Time) error {
 	var f failures
 	topic := "compat-go-async-" + runID
-	var values []string
-	for i := 0; i < nAsync; i++ {
-		values = append(values, fmt.Sprintf("async-%d", i))
-	}
+	values := numbered("async", nAsync)
 	produced := produceAsync(v, tag, topic, values, deadline, &f)
 	var byPart map[int32][]want
 	if produced != nil {
@@ -638,14 +647,6 @@ func uniq(xs []string) []string {
 // produceSetup writes n records spread evenly over the partitions, with the
 // setup version, and returns the end offset of each partition.
 func produceSetup(topic string, n int, tag string) (map[int32]int64, error) {
-	cfg := newConfig(setupVersion, tag+"/setup")
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer(bootstrap, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer closeQuietly(p)
 	var msgs []*sarama.ProducerMessage
 	for i := 0; i < n; i++ {
 		msgs = append(msgs, &sarama.ProducerMessage{
@@ -654,7 +655,7 @@ func produceSetup(topic string, n int, tag string) (map[int32]int64, error) {
 			Value:     sarama.StringEncoder(fmt.Sprintf("group-%d", i)),
 		})
 	}
-	if err := p.SendMessages(msgs); err != nil {
+	if err := sendSetup(msgs, tag); err != nil {
 		return nil, err
 	}
 	end := map[int32]int64{}
