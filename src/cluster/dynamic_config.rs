@@ -129,7 +129,8 @@ impl DynamicBrokerConfig {
         for (k, v) in &settings {
             let mut probe = self.static_log.clone();
             probe.set_broker(k, v).map_err(Error::InvalidConfig)?;
-            let def = crate::log::config::broker_config(k).expect("dynamic configs are broker configs");
+            let def = crate::log::config::broker_config(k)
+                .ok_or_else(|| Error::InvalidConfig(format!("Unknown broker config name: {k}")))?;
             normalised.insert(k.clone(), def.value(&probe));
         }
         match scope {
