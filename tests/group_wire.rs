@@ -181,10 +181,13 @@ async fn every_version_of_the_group_apis() {
         assert_eq!(r.groups[0].group_state.as_str(), "Empty", "DescribeGroups v{v}");
         assert_eq!(r.groups[1].group_state.as_str(), "Dead");
     }
-    for v in 0..=4i16 {
+    for v in 0..=5i16 {
         let mut req = ListGroupsRequest::default();
         if v >= 4 {
             req.states_filter = vec![s("Empty")];
+        }
+        if v >= 5 {
+            req.types_filter = vec![s("Classic")];
         }
         let r = w.call(v, &req).await;
         assert!(
@@ -192,6 +195,14 @@ async fn every_version_of_the_group_apis() {
             "ListGroups v{v}"
         );
     }
+    // v5's type filter: every group here is classic, none is a consumer group
+    // of the new protocol (KIP-848).
+    let mut req = ListGroupsRequest::default();
+    req.types_filter = vec![s("consumer")];
+    assert!(w.call(5, &req).await.groups.is_empty());
+    req.types_filter = vec![];
+    let r = w.call(5, &req).await;
+    assert!(r.groups.iter().all(|g| g.group_type.as_str() == "classic"));
     let mut od = OffsetDeleteRequest::default();
     od.group_id = GroupId(s("commit-v9"));
     let mut t = OffsetDeleteRequestTopic::default();

@@ -503,3 +503,33 @@ async fn a_long_poll_abandoned_by_its_client_frees_the_connection() {
         "served at once, not after the poll"
     );
 }
+
+#[tokio::test]
+async fn list_offsets_answers_earliest_local_and_latest_tiered_as_kafka_without_tiered_storage() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create_topic(&mut w, "tiers", 1, &[]).await;
+    produce(&mut w, "tiers", 0, batch(3, -1, 0, 1000)).await;
+    let query = |timestamp: i64| {
+        let mut q = ListOffsetsPartition::default();
+        q.timestamp = timestamp;
+        let mut t = ListOffsetsTopic::default();
+        t.name = name("tiers");
+        t.partitions = vec![q];
+        let mut req = ListOffsetsRequest::default();
+        req.topics = vec![t];
+        req
+    };
+    // −4: the first offset on local disk, which is the log start here.
+    let r = w.call(9, &query(-4)).await;
+    assert_eq!(
+        (r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].offset),
+        (0, 0)
+    );
+    // −5: the last tiered offset: nothing is tiered.
+    let r = w.call(9, &query(-5)).await;
+    assert_eq!(
+        (r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].offset),
+        (0, -1)
+    );
+}

@@ -1,4 +1,5 @@
-//! ListGroups (16): every group, optionally filtered by state (v4+).
+//! ListGroups (16): every group, optionally filtered by state (v4+) and by type
+//! (v5+: every group here is a classic one).
 
 use std::sync::Arc;
 
@@ -15,8 +16,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGro
     let wanted = |state: &str| {
         request.states_filter.is_empty() || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
     };
+    let classic_wanted =
+        request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
     for (id, protocol_type, state) in broker.groups.list() {
-        if !wanted(state) {
+        if !wanted(state) || !classic_wanted {
             continue;
         }
         let mut g = ListedGroup::default();

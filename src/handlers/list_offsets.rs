@@ -1,4 +1,5 @@
-//! ListOffsets (2): earliest (−2), latest (−1), max timestamp (−3, v7+), or the
+//! ListOffsets (2): earliest (−2), latest (−1), max timestamp (−3, v7+), earliest
+//! local (−4, v8+), latest tiered (−5, v9+), or the
 //! first offset whose record timestamp is at or after a given time (via the time
 //! index).
 
@@ -14,6 +15,10 @@ use crate::error::Result;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+/// v8+ (KIP-405): the first offset still on local disk.
+const EARLIEST_LOCAL: i64 = -4;
+/// v9+ (KIP-1005): the last offset in tiered storage.
+const LATEST_TIERED: i64 = -5;
 
 /// (timestamp, offset) for one query.
 fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Result<(i64, i64)> {
@@ -22,9 +27,12 @@ fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Resul
         LATEST => (-1, p.high_watermark()),
         EARLIEST => (-1, p.log_start_offset()),
         MAX_TIMESTAMP => p.max_timestamp()?.unwrap_or((-1, -1)),
+        // The whole log is local, and nothing is tiered: Kafka's answers
+        // without remote storage.
+        EARLIEST_LOCAL => (-1, p.log_start_offset()),
+        LATEST_TIERED => (-1, -1),
         t if t >= 0 => p.offset_for_timestamp(t)?.unwrap_or((-1, -1)),
-        // Other negative specs (e.g. −4, earliest-local, −5 tiered) mean the
-        // earliest here: the whole log is local.
+        // Any other negative spec: the earliest.
         _ => (-1, p.log_start_offset()),
     })
 }

@@ -72,8 +72,8 @@ apis! {
     // Kafka 3.9's lowest versions throughout (v0), for the clients Kafka 4 left
     // behind; librdkafka before 2.11.1 also needs Produce v0 advertised to compress.
     Produce 0..=10 => produce;
-    Fetch 0..=16 => fetch;
-    ListOffsets 0..=7 => list_offsets;
+    Fetch 0..=17 => fetch;
+    ListOffsets 0..=9 => list_offsets;
     Metadata 0..=12 => metadata;
     ApiVersions 0..=4 => api_versions;
     CreateTopics 0..=7 => create_topics;
@@ -87,7 +87,7 @@ apis! {
     OffsetCommit 0..=9 => offset_commit;
     OffsetFetch 0..=9 => offset_fetch;
     DescribeGroups 0..=5 => describe_groups;
-    ListGroups 0..=4 => list_groups;
+    ListGroups 0..=5 => list_groups;
     DeleteGroups 0..=2 => delete_groups;
     OffsetDelete 0..=0 => offset_delete;
     DescribeConfigs 0..=4 => describe_configs;
