@@ -15,7 +15,7 @@ use crate::cluster::producer_ids::ProducerIdManager;
 use crate::config::Config;
 use crate::error::Result;
 use crate::group::coordinator::GroupCoordinator;
-use crate::log::manager::LogManager;
+use crate::log::manager::{ConfigChange, LogManager};
 use crate::replica::replica_manager::ReplicaManager;
 use crate::util::clock::now_ms;
 
@@ -65,16 +65,11 @@ impl Broker {
         self.metadata.node_id()
     }
 
-    /// Replace the dynamic configs of `scope` (AlterConfigs on a broker resource):
-    /// validated and persisted, then every topic without an override of its own
-    /// follows at once.
-    pub fn alter_broker_configs(
-        &self,
-        scope: Scope,
-        settings: std::collections::BTreeMap<String, String>,
-        validate_only: bool,
-    ) -> Result<()> {
-        self.dynamic_config.alter(scope, settings, validate_only, |effective| {
+    /// Change the dynamic configs of `scope` (AlterConfigs on a broker resource)
+    /// to what `change` makes of them: validated and persisted, then every topic
+    /// without an override of its own follows at once.
+    pub fn alter_broker_configs(&self, scope: Scope, change: ConfigChange<'_>, validate_only: bool) -> Result<()> {
+        self.dynamic_config.alter(scope, change, validate_only, |effective| {
             self.logs.set_base_config(effective);
             tracing::info!(?scope, "dynamic broker configs changed");
         })

@@ -111,8 +111,29 @@ pub enum Error {
 /// check, which makes the batch's error INVALID_TIMESTAMP (else INVALID_RECORD).
 #[derive(Debug, Default)]
 pub struct RejectedRecords {
-    pub errors: Vec<(i32, String)>,
+    /// Batch indexes of the bad records, in order.
+    pub indexes: Vec<i32>,
+    /// Why, for the first [`RejectedRecords::MESSAGES`] of them; the rest go
+    /// without a message (null on the wire), so that a batch of a million bad
+    /// records does not make a response of a hundred megabytes.
+    pub messages: Vec<String>,
     pub any_timestamp: bool,
+}
+
+impl RejectedRecords {
+    pub const MESSAGES: usize = 100;
+
+    /// Record `index` as bad; `why` is asked only while messages are kept.
+    pub fn push(&mut self, index: i32, why: impl FnOnce() -> String) {
+        if self.messages.len() < Self::MESSAGES {
+            self.messages.push(why());
+        }
+        self.indexes.push(index);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.indexes.is_empty()
+    }
 }
 
 impl std::fmt::Display for RejectedRecords {
@@ -124,9 +145,9 @@ impl std::fmt::Display for RejectedRecords {
         write!(
             f,
             "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [",
-            self.errors.len()
+            self.indexes.len()
         )?;
-        for (i, (index, message)) in self.errors.iter().take(3).enumerate() {
+        for (i, (index, message)) in self.indexes.iter().zip(&self.messages).take(3).enumerate() {
             let sep = if i == 0 { "" } else { ", " };
             write!(f, "{sep}RecordError(batchIndex={index}, message='{message}')")?;
         }

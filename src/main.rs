@@ -438,6 +438,13 @@ fn run_tool<E: std::fmt::Display>(tool: impl std::future::Future<Output = Result
 }
 
 async fn serve(config: Config) -> strom::error::Result<()> {
+    // Each segment keeps three files open, and each connection one: the soft
+    // limit (often 1024) goes up to the hard one, as Kafka's packaging asks of
+    // operators.
+    match strom::util::fs::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let running = strom::start(config).await?;
     let trigger = running.shutdown_trigger();
     tokio::spawn(async move {

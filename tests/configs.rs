@@ -473,3 +473,75 @@ async fn every_topic_config_round_trips_through_the_rdkafka_admin_client() {
         assert_eq!(d[*name].1, ConfigSource::Default, "{name} deleted");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_errors_list_every_bad_record_but_explain_only_the_first_hundred() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "keyless", 1, &[("cleanup.policy", "compact")]).await;
+    let records: Vec<NewRecord> = (0..5000)
+        .map(|_| NewRecord {
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            timestamp: strom::util::clock::now_ms(),
+        })
+        .collect();
+    let batch = Bytes::from(build_batch(&records, None));
+    let r = w.call(9, &wire::produce_request("keyless", 0, batch, -1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.record_errors.len(), 5000);
+    let explained = p
+        .record_errors
+        .iter()
+        .filter(|e| e.batch_index_error_message.is_some())
+        .count();
+    assert_eq!(explained, 100);
+    assert!(p
+        .record_errors
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.batch_index == i as i32));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_incremental_alters_of_one_resource_lose_nothing() {
+    // Four clients, each setting its own config of the same topic (and of the
+    // broker) over and over: every one's last value must stay.
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    wire::create_topic(&mut w, "busy", 1, &[]).await;
+    let (topic_keys, broker_keys) = (
+        ["retention.ms", "segment.ms", "delete.retention.ms", "flush.ms"],
+        [
+            "log.retention.ms",
+            "log.roll.ms",
+            "log.cleaner.delete.retention.ms",
+            "log.flush.interval.ms",
+        ],
+    );
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let addr = broker.addr();
+        let (tk, bk) = (topic_keys[i], broker_keys[i]);
+        tasks.push(tokio::spawn(async move {
+            let mut w = Wire::connect(addr).await;
+            for n in 0..50 {
+                let v = (100_000 + n).to_string();
+                assert_eq!(
+                    wire::incremental_alter(&mut w, 2, "busy", &[(tk, 0, Some(&v))]).await.0,
+                    0
+                );
+                assert_eq!(wire::incremental_alter(&mut w, 4, "0", &[(bk, 0, Some(&v))]).await.0, 0);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let topic = describe(&mut w, 2, "busy").await;
+    let brk = describe(&mut w, 4, "0").await;
+    for i in 0..4 {
+        assert_eq!(topic[topic_keys[i]].0, "100049", "{}", topic_keys[i]);
+        assert_eq!(brk[broker_keys[i]].0, "100049", "{}", broker_keys[i]);
+    }
+}

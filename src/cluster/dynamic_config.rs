@@ -60,7 +60,11 @@ impl DynamicBrokerConfig {
                     ("cluster_default", &mut layers.dynamic_default),
                 ] {
                     for (k, v) in parsed[key].as_object().into_iter().flatten() {
-                        let value = v.as_str().unwrap_or_default();
+                        let value = match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        let value = value.as_str();
                         let mut probe = static_log.clone();
                         match probe.set_broker(k, value) {
                             Ok(()) if is_dynamic(k) => {
@@ -105,17 +109,20 @@ impl DynamicBrokerConfig {
         }
     }
 
-    /// Replace the settings of `scope` with `settings` (validated, normalised);
-    /// unless `validate_only`, persist them and hand the new effective config to
-    /// `apply` (still serialised with other changes, so they apply in order).
+    /// Replace the settings of `scope` with what `change` makes of the current
+    /// ones (given with the effective config), validated and normalised; unless
+    /// `validate_only`, persist them and hand the new effective config to `apply`.
+    /// All of it serialised with other changes, so none is lost and they apply in
+    /// order.
     pub fn alter(
         &self,
         scope: Scope,
-        settings: BTreeMap<String, String>,
+        change: impl FnOnce(&BTreeMap<String, String>, &LogConfig) -> Result<BTreeMap<String, String>>,
         validate_only: bool,
         apply: impl FnOnce(LogConfig),
     ) -> Result<()> {
         let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let settings = change(&self.current(scope), &self.effective())?;
         let fixed: Vec<&String> = settings.keys().filter(|k| !is_dynamic(k)).collect();
         if !fixed.is_empty() {
             let names: Vec<&str> = fixed.iter().map(|k| k.as_str()).collect();
@@ -138,6 +145,7 @@ impl DynamicBrokerConfig {
             Scope::ClusterDefault => layers.dynamic_default = normalised,
         }
         let effective = layers.effective(&self.static_log).map_err(Error::InvalidConfig)?;
+        effective.check().map_err(Error::InvalidConfig)?;
         if validate_only {
             return Ok(());
         }
@@ -160,7 +168,11 @@ mod tests {
     fn settings_are_validated_persisted_and_reloaded() {
         let dir = tempfile::tempdir().unwrap();
         let d = DynamicBrokerConfig::open(dir.path(), LogConfig::default(), BTreeMap::new()).unwrap();
-        let set = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let set = |pairs: &[(&str, &str)]| {
+            let m: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Box::new(move |_: &BTreeMap<String, String>, _: &LogConfig| Ok(m))
+                as crate::log::manager::ConfigChange<'static>
+        };
         let ignore = |_| {};
         let e = d
             .alter(Scope::Broker, set(&[("num.partitions", "3")]), false, ignore)

@@ -15,6 +15,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::dynamic_config::Scope;
 use crate::error::{Error, Result};
+use crate::log::manager::ConfigChange;
 
 /// Which dynamic layer a broker resource name means: this broker's id, or the
 /// empty name for the cluster-wide default.
@@ -26,33 +27,32 @@ pub(super) fn broker_scope(broker: &Broker, name: &str) -> Result<Scope> {
     }
 }
 
-/// Validate and (unless `validate_only`) apply a resource's new settings: a
-/// topic's override set or a broker layer.
+/// Validate and (unless `validate_only`) apply what `change` makes of a
+/// resource's settings: a topic's override set or a broker layer. The change is
+/// computed under the lock its resource's changes take, so none is lost.
 pub(super) fn apply(
     broker: &Broker,
     resource_type: i8,
     name: &str,
-    overrides: Result<BTreeMap<String, String>>,
+    change: ConfigChange<'_>,
     validate_only: bool,
 ) -> Result<()> {
     match resource_type {
-        TOPIC => {
-            if broker.logs.topic(name).is_none() {
-                return Err(Error::UnknownTopicOrPartition {
-                    topic: name.to_string(),
-                    partition: -1,
-                });
-            }
-            let overrides = overrides?;
-            if validate_only {
-                broker.logs.validate_overrides(&overrides).map(|_| ())
-            } else {
-                broker.logs.set_overrides(name, &overrides)
-            }
-        }
-        BROKER => broker.alter_broker_configs(broker_scope(broker, name)?, overrides?, validate_only),
+        TOPIC => broker.logs.update_overrides(name, change, validate_only),
+        BROKER => broker.alter_broker_configs(broker_scope(broker, name)?, change, validate_only),
         other => Err(Error::InvalidRequest(format!("resource type {other} is not supported"))),
     }
+}
+
+/// Kafka refuses a request naming one config twice.
+pub(super) fn no_duplicates<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(Error::InvalidRequest(format!("Error due to duplicate config keys: {name}")));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn error_fields(r: Result<()>) -> (i16, Option<StrBytes>) {
@@ -66,19 +66,17 @@ pub(super) fn error_fields(r: Result<()>) -> (i16, Option<StrBytes>) {
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for resource in request.resources {
-        // Non-incremental: the given configs become the whole override set.
+        // Non-incremental: the given configs become the whole set.
         let overrides: BTreeMap<String, String> = resource
             .configs
             .iter()
             .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
             .collect();
-        let result = apply(
-            broker,
-            resource.resource_type,
-            resource.resource_name.as_str(),
-            Ok(overrides),
-            request.validate_only,
-        );
+        let name = resource.resource_name.as_str();
+        let result = no_duplicates(resource.configs.iter().map(|c| c.name.as_str())).and_then(|()| {
+            let change: ConfigChange<'_> = Box::new(move |_, _| Ok(overrides));
+            apply(broker, resource.resource_type, name, change, request.validate_only)
+        });
         let mut r = AlterConfigsResourceResponse::default();
         (r.error_code, r.error_message) = error_fields(result);
         r.resource_type = resource.resource_type;

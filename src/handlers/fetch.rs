@@ -107,7 +107,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         match records {
             Ok(records) => pd.records = Some(records),
             Err(e) => {
-                if !matches!(e, Error::OffsetOutOfRange { .. } | Error::UnknownTopicOrPartition { .. }) {
+                let expected = matches!(
+                    e,
+                    Error::OffsetOutOfRange { .. } | Error::UnknownTopicOrPartition { .. } | Error::UnsupportedVersion { .. }
+                );
+                if !expected {
                     tracing::error!(topic = %w.topic, partition = w.partition, error = %e, "fetch read failed");
                 }
                 pd.error_code = match e {

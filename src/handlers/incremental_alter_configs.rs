@@ -8,33 +8,33 @@ use std::sync::Arc;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::alter_configs::{apply, broker_scope, error_fields};
+use super::alter_configs::{apply, error_fields, no_duplicates};
 use super::describe_configs::BROKER;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
-use crate::log::config::{broker_config, topic_config, ConfigDef, ConfigType};
+use crate::log::config::{broker_config, topic_config, ConfigDef, ConfigType, LogConfig};
+use crate::log::manager::ConfigChange;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-/// A resource's settings after incremental operations: a topic's overrides, or
-/// a broker layer's settings.
-fn incremental(broker: &Broker, resource_type: i8, name: &str, ops: &[(String, i8, Option<String>)]) -> Result<BTreeMap<String, String>> {
-    let (current, effective, lookup): (_, _, fn(&str) -> Option<&'static ConfigDef>) = match resource_type {
-        BROKER => {
-            let scope = broker_scope(broker, name)?;
-            (broker.dynamic_config.current(scope), broker.dynamic_config.effective(), broker_config)
-        }
-        _ => {
-            let current = broker.logs.topic(name).map(|t| t.overrides()).unwrap_or_default();
-            let effective = broker.logs.base_config().with_overrides(&current).map_err(Error::InvalidConfig)?;
-            (current, effective, topic_config)
-        }
+/// A resource's settings after incremental operations on `current` (a topic's
+/// overrides, or a broker layer's settings); `effective` gives the values lists
+/// are appended to.
+fn incremental(
+    resource_type: i8,
+    current: &BTreeMap<String, String>,
+    effective: &LogConfig,
+    ops: &[(String, i8, Option<String>)],
+) -> Result<BTreeMap<String, String>> {
+    let lookup: fn(&str) -> Option<&'static ConfigDef> = match resource_type {
+        BROKER => broker_config,
+        _ => topic_config,
     };
-    let mut next = current;
+    let mut next = current.clone();
     for (name, op, value) in ops {
         match (*op, value) {
             (SET, Some(v)) => {
@@ -50,7 +50,7 @@ fn incremental(broker: &Broker, resource_type: i8, name: &str, ops: &[(String, i
                         "Config value append/subtract is not allowed for config {name}: it is not a list"
                     )));
                 }
-                let current = next.get(name).cloned().unwrap_or_else(|| def.value(&effective));
+                let current = next.get(name).cloned().unwrap_or_else(|| def.value(effective));
                 let mut items: Vec<String> = current
                     .split(',')
                     .map(|s| s.trim().to_string())
@@ -102,8 +102,12 @@ pub async fn handle(
             })
             .collect();
         let name = resource.resource_name.as_str();
-        let next = incremental(broker, resource.resource_type, name, &ops);
-        let result = apply(broker, resource.resource_type, name, next, request.validate_only);
+        let resource_type = resource.resource_type;
+        let result = no_duplicates(ops.iter().map(|o| o.0.as_str())).and_then(|()| {
+            let change: ConfigChange<'_> =
+                Box::new(|current, effective| incremental(resource_type, current, effective, &ops));
+            apply(broker, resource_type, name, change, request.validate_only)
+        });
         let mut r = IncrementalResult::default();
         (r.error_code, r.error_message) = error_fields(result);
         r.resource_type = resource.resource_type;

@@ -57,12 +57,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
                 // versions do not carry the field and the codec leaves it out).
                 if let Error::RejectedRecords(rejected) = &e {
                     r.record_errors = rejected
-                        .errors
+                        .indexes
                         .iter()
-                        .map(|(index, message)| {
+                        .enumerate()
+                        .map(|(i, index)| {
                             let mut b = BatchIndexAndErrorMessage::default();
                             b.batch_index = *index;
-                            b.batch_index_error_message = Some(str_bytes(message));
+                            b.batch_index_error_message = rejected.messages.get(i).map(|m| str_bytes(m));
                             b
                         })
                         .collect();

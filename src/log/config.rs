@@ -218,6 +218,17 @@ impl LogConfig {
         (def.set)(self, value).map_err(|e| invalid_value(name, value, &e))
     }
 
+    /// The checks across configs Kafka makes (LogConfig.validateValues).
+    pub fn check(&self) -> Result<(), String> {
+        if self.min_compaction_lag_ms > self.max_compaction_lag_ms {
+            return Err(format!(
+                "conflict topic config setting min.compaction.lag.ms ({}) > max.compaction.lag.ms ({})",
+                self.min_compaction_lag_ms, self.max_compaction_lag_ms
+            ));
+        }
+        Ok(())
+    }
+
     /// This config with a topic's overrides applied.
     pub fn with_overrides(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {
         let mut c = self.clone();
@@ -240,6 +251,7 @@ pub fn validate_overrides(
     overrides: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, String> {
     let effective = base.with_overrides(overrides)?;
+    effective.check()?;
     Ok(overrides
         .keys()
         .map(|k| {
@@ -288,6 +300,21 @@ mod tests {
             bad.insert(k.to_string(), v.to_string());
             assert!(validate_overrides(&base, &bad).is_err(), "{k}={v}");
         }
+    }
+
+    #[test]
+    fn min_compaction_lag_above_max_is_a_conflict() {
+        let base = LogConfig::default();
+        let mut o = BTreeMap::new();
+        o.insert("min.compaction.lag.ms".to_string(), "60000".to_string());
+        o.insert("max.compaction.lag.ms".to_string(), "1".to_string());
+        let e = validate_overrides(&base, &o).unwrap_err();
+        assert!(
+            e.starts_with("conflict topic config setting min.compaction.lag.ms"),
+            "{e}"
+        );
+        o.insert("max.compaction.lag.ms".to_string(), "60000".to_string());
+        assert!(validate_overrides(&base, &o).is_ok());
     }
 
     /// Kafka 4.1's topic configs, and the three Kafka 3.9 still took.

@@ -52,11 +52,11 @@ pub fn validate<'a>(
         // Compaction keeps the latest record per key: a record without one
         // could never be compacted, so Kafka refuses it.
         if config.cleanup_compact && r.key.is_none() {
-            let message =
-                format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}");
-            rejected.errors.push((index, message));
+            rejected.push(index, || {
+                format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}")
+            });
         } else if let Some(message) = timestamp_error(config, &header, r.timestamp_delta, r.offset_delta, now_ms) {
-            rejected.errors.push((index, message));
+            rejected.push(index, || message);
             rejected.any_timestamp = true;
         }
         if recompress.is_some() {
@@ -65,7 +65,7 @@ pub fn validate<'a>(
         index += 1;
         Ok(Walk::Continue)
     })?;
-    if !rejected.errors.is_empty() {
+    if !rejected.is_empty() {
         return Err(Error::RejectedRecords(rejected));
     }
     let Some((codec, level)) = recompress else {

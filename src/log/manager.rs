@@ -51,6 +51,11 @@ impl Topic {
     }
 }
 
+/// A change of config settings: the new settings from the current ones and the
+/// effective config they make (AlterConfigs and IncrementalAlterConfigs).
+pub type ConfigChange<'a> =
+    Box<dyn FnOnce(&BTreeMap<String, String>, &LogConfig) -> Result<BTreeMap<String, String>> + 'a>;
+
 pub struct LogManager {
     dir: PathBuf,
     /// The broker's defaults of every topic config (its effective config:
@@ -340,6 +345,8 @@ impl LogManager {
             partitions: opened,
             overrides: RwLock::new(overrides),
         });
+        let _reconfiguring = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
+        self.settle_config(&topic);
         self.topics
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -373,18 +380,24 @@ impl LogManager {
         Ok(())
     }
 
-    /// Replace a topic's config overrides (validated, persisted, applied at once).
-    pub fn set_overrides(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<()> {
+    /// Change a topic's config overrides to what `change` makes of the current
+    /// ones (given with the topic's effective config): validated, and unless
+    /// `validate_only` persisted and applied at once. Read and written under one
+    /// lock, so concurrent changes never lose each other's settings.
+    pub fn update_overrides(&self, name: &str, change: ConfigChange<'_>, validate_only: bool) -> Result<()> {
+        let _reconfiguring = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
         let topic = self.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
             topic: name.to_string(),
             partition: -1,
         })?;
-        let _reconfiguring = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
-        let overrides = self.validate_overrides(overrides)?;
-        let config = self
-            .base_config()
-            .with_overrides(&overrides)
-            .map_err(Error::InvalidConfig)?;
+        let current = topic.overrides();
+        let base = self.base_config();
+        let effective = base.with_overrides(&current).map_err(Error::InvalidConfig)?;
+        let overrides = self.validate_overrides(&change(&current, &effective)?)?;
+        let config = base.with_overrides(&overrides).map_err(Error::InvalidConfig)?;
+        if validate_only {
+            return Ok(());
+        }
         write_overrides(topic.partitions[0].dir(), &overrides)?;
         for p in &topic.partitions {
             p.set_config(config.clone());
@@ -392,6 +405,20 @@ impl LogManager {
         *topic.overrides.write().unwrap_or_else(|e| e.into_inner()) = overrides;
         tracing::info!(topic = name, "topic configs changed");
         Ok(())
+    }
+
+    /// Replace a topic's config overrides (validated, persisted, applied at once).
+    pub fn set_overrides(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<()> {
+        self.update_overrides(name, Box::new(|_, _| Ok(overrides.clone())), false)
+    }
+
+    /// Give a new topic's partitions the config of the broker's defaults now (a
+    /// change of them may have happened while its files were made).
+    fn settle_config(&self, topic: &Topic) {
+        match self.base_config().with_overrides(&topic.overrides()) {
+            Ok(config) => topic.partitions.iter().for_each(|p| p.set_config(config.clone())),
+            Err(e) => tracing::error!(topic = %topic.name, error = %e, "topic config kept: overrides no longer apply"),
+        }
     }
 
     /// Grow a topic to `count` partitions (Kafka never shrinks one). The new
@@ -440,6 +467,8 @@ impl LogManager {
             remove_new();
             return Err(e);
         }
+        // The overrides and config as of now, under the lock their changes take.
+        let _reconfiguring = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         if !topics.get(name).is_some_and(|t| Arc::ptr_eq(t, &topic)) {
             // Deleted (and perhaps re-created) meanwhile.
@@ -448,15 +477,14 @@ impl LogManager {
             remove_new();
             return Err(unknown());
         }
-        topics.insert(
-            name.to_string(),
-            Arc::new(Topic {
-                name: name.to_string(),
-                id: topic.id,
-                partitions,
-                overrides: RwLock::new(topic.overrides()),
-            }),
-        );
+        let grown = Arc::new(Topic {
+            name: name.to_string(),
+            id: topic.id,
+            partitions,
+            overrides: RwLock::new(topic.overrides()),
+        });
+        self.settle_config(&grown);
+        topics.insert(name.to_string(), grown);
         tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
     }

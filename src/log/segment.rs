@@ -212,6 +212,11 @@ impl LogSegment {
             .write(true)
             .open(segment_path(dir, base_offset, "log"))?;
         let size = log.metadata()?.len();
+        // Disk reserved for it (`preallocate`) before a crash or restart: given
+        // back, as a sealed segment would have.
+        if let Err(e) = crate::util::fs::release_past_end(&log, size) {
+            tracing::warn!(segment = %segment_path(dir, base_offset, "log").display(), error = %e, "cannot release preallocated space");
+        }
         let index_path = segment_path(dir, base_offset, "index");
         let time_path = segment_path(dir, base_offset, "timeindex");
         let trusted = if recover {
@@ -509,7 +514,7 @@ impl ActiveSegment {
         if bytes == 0 {
             return;
         }
-        if let Err(e) = crate::util::fs::reserve(&self.0.log, bytes) {
+        if let Err(e) = crate::util::fs::reserve(&self.0.log, &self.0.dir, bytes) {
             tracing::warn!(segment = %segment_path(&self.0.dir, self.0.base_offset, "log").display(), error = %e, "cannot preallocate the segment");
         }
     }

@@ -153,8 +153,8 @@ struct RecordsSection {
 impl RecordsSection {
     fn push(&mut self, m: &Message<'_>, timestamp: i64) -> Result<()> {
         if timestamp < -1 {
-            let message = format!("Invalid negative timestamp {timestamp}");
-            self.bad_timestamps.errors.push((self.count, message));
+            self.bad_timestamps
+                .push(self.count, || format!("Invalid negative timestamp {timestamp}"));
             self.bad_timestamps.any_timestamp = true;
         }
         if self.count == 0 {
@@ -187,7 +187,7 @@ impl RecordsSection {
     }
 
     fn finish(self, codec: i16) -> Result<Vec<u8>> {
-        if !self.bad_timestamps.errors.is_empty() {
+        if !self.bad_timestamps.is_empty() {
             return Err(Error::RejectedRecords(self.bad_timestamps));
         }
         if self.count == 0 {
@@ -437,7 +437,7 @@ mod limit_tests {
         match up_convert(&set, 1 << 20) {
             Err(Error::RejectedRecords(r)) => {
                 assert!(r.any_timestamp);
-                assert_eq!(r.errors.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2]);
+                assert_eq!(r.indexes, [1, 2]);
             }
             other => panic!("{other:?}"),
         }

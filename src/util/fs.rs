@@ -68,13 +68,25 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Reserve disk blocks for the first `bytes` of `file` without changing its
 /// length (fallocate with KEEP_SIZE): appends then never wait for the file
-/// system to find space, and the file stays contiguous.
-pub fn reserve(file: &File, bytes: u64) -> io::Result<()> {
+/// system to find space, and the file stays contiguous. Never at the cost of the
+/// disk: nothing is reserved unless a tenth of the file system stays free after
+/// it, and a reservation that fails half way is given back.
+pub fn reserve(file: &File, dir: &Path, bytes: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let len = libc::off_t::try_from(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if let Some((total, usable)) = disk_space(dir) {
+        if usable.saturating_sub(len) < total / 10 {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "less than a tenth of the disk would stay free",
+            ));
+        }
+    }
     // SAFETY: a valid open descriptor; fallocate only changes the file's blocks.
     if unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) } != 0 {
-        return Err(io::Error::last_os_error());
+        let e = io::Error::last_os_error();
+        let _ = release_past_end(file, file.metadata()?.len());
+        return Err(e);
     }
     Ok(())
 }
@@ -90,6 +102,27 @@ pub fn release_past_end(file: &File, len: u64) -> io::Result<()> {
         return Ok(());
     }
     file.set_len(len)
+}
+
+/// Raise this process's soft limit of open files to its hard limit; the limit now.
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the one struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(limit.rlim_cur)
 }
 
 /// (total, usable) bytes of the file system holding `path`.
@@ -131,7 +164,7 @@ mod tests {
             .open(dir.path().join("seg"))
             .unwrap();
         f.write_all(b"data").unwrap();
-        if reserve(&f, 4 << 20).is_err() {
+        if reserve(&f, dir.path(), 4 << 20).is_err() {
             return; // a file system without fallocate: nothing to check
         }
         let m = f.metadata().unwrap();

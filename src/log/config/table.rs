@@ -131,14 +131,14 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         doc: "the largest record batch accepted",
         get: |c| c.message_max_bytes.to_string(),
         set: |c, v| {
-            c.message_max_bytes = long(v, 0)?.min(i32::MAX as i64) as usize;
+            c.message_max_bytes = int(v, 0, i32::MAX as i64)? as usize;
             Ok(())
         },
     },
     config!("message.downconversion.enable", "log.message.downconversion.enable", Boolean, message_downconversion_enable = |v| boolean(v), "deprecated (Kafka 3.9): down-convert records for old fetchers"),
     config!("message.format.version", "log.message.format.version", String, message_format_version = |v| format_version(v), "deprecated (Kafka 3.9): ignored, batches are stored in format v2"),
-    config!("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", Long, message_timestamp_after_max_ms = |v| long(v, 0), "how far ahead of the broker clock a CreateTime timestamp may be (accepted)"),
-    config!("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", Long, message_timestamp_before_max_ms = |v| long(v, 0), "how far behind the broker clock a CreateTime timestamp may be (accepted)"),
+    config!("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", Long, message_timestamp_after_max_ms = |v| long(v, 0), "how far ahead of the broker clock a CreateTime timestamp may be"),
+    config!("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", Long, message_timestamp_before_max_ms = |v| long(v, 0), "how far behind the broker clock a CreateTime timestamp may be"),
     config!("message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", Long, message_timestamp_difference_max_ms = |v| long(v, 0), "deprecated (Kafka 3.9): largest gap between a timestamp and the broker clock"),
     ConfigDef {
         name: "message.timestamp.type",
@@ -192,7 +192,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         doc: "roll the active segment at this size",
         get: |c| c.segment_bytes.to_string(),
         set: |c, v| {
-            c.segment_bytes = long(v, 14)?.min(i32::MAX as i64) as u64;
+            c.segment_bytes = int(v, 14, i32::MAX as i64)? as u64;
             Ok(())
         },
     },

@@ -27,12 +27,12 @@ fn timestamps_too_far_from_the_broker_clock_are_refused() {
         let refused = p.append(&at(t), now);
         match &refused {
             Err(Error::RejectedRecords(r)) => {
-                let indexes: Vec<i32> = r.errors.iter().map(|e| e.0).collect();
-                assert_eq!(indexes, [0, 1], "both records named");
+                let indexes = &r.indexes;
+                assert_eq!(*indexes, [0, 1], "both records named");
                 assert!(
-                    r.errors[0].1.starts_with(&format!("Timestamp {t} of message")),
+                    r.messages[0].starts_with(&format!("Timestamp {t} of message")),
                     "{}",
-                    r.errors[0].1
+                    r.messages[0]
                 );
             }
             other => panic!("{t}: {other:?}"),

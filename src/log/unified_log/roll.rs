@@ -42,15 +42,17 @@ impl UnifiedLog {
         too_big || too_old || index_full || offsets_overflow
     }
 
-    /// This segment's share of `segment.jitter.ms`: fixed for the segment (a hash
-    /// of the partition and its base offset, where Kafka draws it at random).
+    /// This segment's share of `segment.jitter.ms`, below `segment.ms` (so a huge
+    /// jitter never rolls every batch): fixed for the segment (a hash of the
+    /// partition and its base offset, where Kafka draws it at random).
     fn roll_jitter_ms(&self, config: &LogConfig, base_offset: i64) -> u64 {
-        if config.segment_jitter_ms <= 0 {
+        let bound = (config.segment_jitter_ms.max(0) as u64).min(config.roll_ms);
+        if bound == 0 {
             return 0;
         }
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (&self.topic, self.index, base_offset).hash(&mut h);
-        h.finish() % config.segment_jitter_ms as u64
+        h.finish() % bound
     }
 }
 
