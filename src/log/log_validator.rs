@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use super::config::LogConfig;
 use crate::error::{Error, RejectedRecords, Result};
 use crate::record::batch::{self, BatchHeader, CODEC_MASK};
+use crate::record::compression;
 use crate::record::records::{self, Walk};
 
 /// Validate `batch` for the partition `topic`-`partition`; the batch to append.
@@ -59,8 +60,15 @@ pub fn validate<'a>(
             rejected.push(index, || message);
             rejected.any_timestamp = true;
         }
-        if recompress.is_some() {
+        if let Some((codec, _)) = recompress {
             plain.extend_from_slice(r.raw);
+            // Stored uncompressed, the batch is at least this big already.
+            if codec == compression::NONE && plain.len() > config.message_max_bytes {
+                return Err(Error::MessageTooLarge {
+                    size: plain.len(),
+                    max: config.message_max_bytes,
+                });
+            }
         }
         index += 1;
         Ok(Walk::Continue)
