@@ -91,7 +91,24 @@ def test_the_admin_scenario(admin):
     assert len(cluster.nodes) == 1
     broker = ConfigResource(ConfigResource.Type.BROKER, str(cluster.nodes[0].id))
     broker_configs = wait(admin.describe_configs([broker]))[broker]
-    assert broker_configs["log.retention.ms"].is_read_only
+    assert broker_configs["log.message.format.version"].is_read_only
+    assert not broker_configs["log.retention.ms"].is_read_only
+
+    # A dynamic broker config: set on this broker, seen by the topic as its
+    # default, then deleted again.
+    wait(admin.incremental_alter_configs([ConfigResource(ConfigResource.Type.BROKER, str(cluster.nodes[0].id), incremental_configs=[
+        ConfigEntry("log.retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET)])]))
+    broker_configs = wait(admin.describe_configs([broker]))[broker]
+    assert broker_configs["log.retention.ms"].value == "7200000"
+    assert broker_configs["log.retention.ms"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert topic_configs(admin, topic)["retention.ms"].value == "7200000"
+    wait(admin.incremental_alter_configs([ConfigResource(ConfigResource.Type.BROKER, str(cluster.nodes[0].id), incremental_configs=[
+        ConfigEntry("log.retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)])]))
+    assert topic_configs(admin, topic)["retention.ms"].value == "604800000"
+    # Kafka's read-only broker configs are refused.
+    with pytest.raises(Exception):
+        wait(admin.incremental_alter_configs([ConfigResource(ConfigResource.Type.BROKER, str(cluster.nodes[0].id), incremental_configs=[
+            ConfigEntry("num.partitions", "3", incremental_operation=AlterConfigOpType.SET)])]))
 
     # Delete.
     wait(admin.delete_topics([topic]))
