@@ -63,8 +63,8 @@ const MIN_RECORD_SIZE: usize = 7;
 /// Attribute bits.
 pub const CODEC_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
-const TRANSACTIONAL_BIT: i16 = 0x10;
-const CONTROL_BIT: i16 = 0x20;
+pub const TRANSACTIONAL_BIT: i16 = 0x10;
+pub const CONTROL_BIT: i16 = 0x20;
 
 /// The `batch_length` field of the batch starting `b`, if `b` reaches that far.
 pub fn batch_length(b: &[u8]) -> Option<i32> {

@@ -23,7 +23,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::batch::{self, BatchHeader, CODEC_MASK};
 use super::compression;
 use super::reader::ByteReader;
-use super::records::{self, Walk};
+use super::records::{self, put_varlong, Walk};
 use crate::error::{Error, RejectedRecords, Result};
 
 /// Where a message's magic byte is: after offset, size and CRC.
@@ -210,16 +210,6 @@ impl RecordsSection {
         };
         Ok(records::rebuild_with_codec(&header, &self.plain, self.count as usize, codec, None)?.to_vec())
     }
-}
-
-/// A zigzag varint (Kafka's varlong; a varint is the same for i32 values).
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
 }
 
 /// The records at or after `from_offset` of the v2 batches in `data`, as an

@@ -7,6 +7,7 @@
 //! - [`records`]: the records inside a batch, walked in place with one bounded
 //!   walker; rebuilding a batch from some of its records (the cleaner).
 //! - [`compression`]: bounded decompression per codec.
+//! - [`control`]: transaction markers (control batches).
 //! - [`legacy`]: message sets v0/v1, converted to v2 on produce and back on fetch
 //!   for the clients that still use them.
 //! - [`reader`]: the one big-endian and varint reader everything here parses with.
@@ -14,6 +15,7 @@
 
 pub mod batch;
 pub mod compression;
+pub mod control;
 pub mod file_slice;
 pub mod legacy;
 pub mod reader;

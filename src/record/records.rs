@@ -332,6 +332,16 @@ pub fn rebuild_with_codec(
     Ok(Bytes::from(super::batch::encode_batch(&header, &section)))
 }
 
+/// Append a zigzag varint (Kafka's varlong; a varint is the same for i32 values).
+pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
 /// A record to put in a batch built by [`build_batch`].
 #[derive(Debug, Clone, Default)]
 pub struct NewRecord {
