@@ -55,6 +55,8 @@ pub enum Error {
     },
     #[error("producer {producer_id}: epoch {epoch} is older than {current}")]
     InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
+    #[error("{0}")]
+    InvalidTxnState(String),
     #[error("transactional and control batches are not supported yet")]
     TransactionalBatchesUnsupported,
     #[error("invalid request: {0}")]
@@ -177,6 +179,7 @@ impl Error {
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::TransactionalBatchesUnsupported => E::UnsupportedForMessageFormat,
+            Error::InvalidTxnState(_) => E::InvalidTxnState,
             Error::InvalidRequest(_) => E::InvalidRequest,
             Error::InvalidConfig(_) => E::InvalidConfig,
             Error::UnsupportedVersion { .. } => E::UnsupportedVersion,

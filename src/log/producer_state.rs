@@ -11,12 +11,20 @@
 //! - a producer the broker knows nothing about may start at any sequence (its
 //!   state may have expired or predate a restart).
 //!
+//! Transactions (KIP-98): a producer's transactional batches open a transaction at
+//! the first one's offset, which its marker (a control batch the coordinator
+//! writes) closes. The first offset of the oldest open transaction is the
+//! partition's first unstable offset, below which read_committed consumers read.
+//! A producer with an open transaction may not write outside it.
+//!
 //! On a clean shutdown the state is written to `producer.snapshot` in the partition
 //! directory; after a crash it is rebuilt from the batches of the active segment.
-//! Snapshot layout (big-endian): `next_offset: i64`, `count: u32`, then per producer
-//! `producer_id: i64, epoch: i16, batches: u8`, then per batch
-//! `first_seq: i32, last_seq: i32, base_offset: i64`, and last a CRC-32C (u32) of
-//! everything before it.
+//! Snapshot layout (big-endian): the magic `FF 'S' 'T' 02`, `next_offset: i64`,
+//! `count: u32`, then per producer `producer_id: i64, epoch: i16,
+//! coordinator_epoch: i32, txn_first_offset: i64 (−1: none), batches: u8`, then per
+//! batch `first_seq: i32, last_seq: i32, base_offset: i64`, and last a CRC-32C
+//! (u32) of everything before it. The first layout (no magic, no transaction
+//! fields) is still read.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -24,10 +32,14 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::record::batch::BatchHeader;
+use crate::record::control::{Marker, MarkerType};
 use crate::record::reader::ByteReader;
 
 const BATCHES_KEPT: usize = 5;
 pub const SNAPSHOT_FILE: &str = "producer.snapshot";
+/// Starts a snapshot of the layout with transactions (a negative next offset in
+/// the first layout, so never mistaken for one).
+const SNAPSHOT_MAGIC: [u8; 4] = [0xFF, b'S', b'T', 2];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchMeta {
@@ -36,10 +48,35 @@ pub struct BatchMeta {
     pub base_offset: i64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// The epoch of the coordinator that wrote the producer's last marker.
+    coordinator_epoch: i32,
+    /// Where the producer's open transaction begins, if one is open.
+    txn_first_offset: Option<i64>,
+}
+
+impl Default for ProducerEntry {
+    fn default() -> Self {
+        ProducerEntry {
+            epoch: 0,
+            batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            txn_first_offset: None,
+        }
+    }
+}
+
+/// A transaction a marker closed: its producer, the offsets from its first batch
+/// to its marker, and whether it was aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 /// The outcome of checking a batch against the producer's state.
@@ -80,6 +117,16 @@ impl ProducerStateManager {
                 current: entry.epoch,
             });
         }
+        // Markers carry no sequence.
+        if h.is_control() {
+            return Ok(SequenceCheck::Append);
+        }
+        if !h.is_transactional() && entry.txn_first_offset.is_some() && h.producer_epoch == entry.epoch {
+            return Err(Error::InvalidTxnState(format!(
+                "producer {} has an open transaction: its writes must be transactional",
+                h.producer_id
+            )));
+        }
         if h.producer_epoch > entry.epoch {
             if h.base_sequence != 0 {
                 return Err(Error::OutOfOrderSequence {
@@ -109,15 +156,29 @@ impl ProducerStateManager {
         Ok(SequenceCheck::Append)
     }
 
-    /// Record a batch that was appended at `h.base_offset`.
-    pub fn update(&mut self, h: &BatchHeader) {
+    /// Record a batch that was appended at `h.base_offset` (`marker`: what it
+    /// carries, if it is a transaction marker); the transaction it closed, if any.
+    pub fn update(&mut self, h: &BatchHeader, marker: Option<Marker>) -> Option<CompletedTxn> {
         if !h.is_idempotent() {
-            return;
+            return None;
         }
         let entry = self.producers.entry(h.producer_id).or_default();
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
+        }
+        if h.is_control() {
+            let marker = marker?;
+            entry.coordinator_epoch = marker.coordinator_epoch;
+            return entry.txn_first_offset.take().map(|first_offset| CompletedTxn {
+                producer_id: h.producer_id,
+                first_offset,
+                last_offset: h.base_offset,
+                aborted: marker.kind == MarkerType::Abort,
+            });
+        }
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(h.base_offset);
         }
         if entry.batches.len() == BATCHES_KEPT {
             entry.batches.pop_front();
@@ -127,16 +188,25 @@ impl ProducerStateManager {
             last_seq: h.last_sequence(),
             base_offset: h.base_offset,
         });
+        None
+    }
+
+    /// The first offset of the oldest open transaction, if any is open.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers.values().filter_map(|e| e.txn_first_offset).min()
     }
 
     /// Write the snapshot for a log whose end offset is `next_offset`.
     pub fn write_snapshot(&self, dir: &Path, next_offset: i64) -> io::Result<()> {
         let mut out = Vec::new();
+        out.extend_from_slice(&SNAPSHOT_MAGIC);
         out.extend_from_slice(&next_offset.to_be_bytes());
         out.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
         for (pid, e) in &self.producers {
             out.extend_from_slice(&pid.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
+            out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            out.extend_from_slice(&e.txn_first_offset.unwrap_or(-1).to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -153,7 +223,7 @@ impl ProducerStateManager {
     pub fn snapshot_offset(dir: &Path) -> Option<i64> {
         let raw = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
         let (body, crc) = raw.split_at(raw.len().checked_sub(4)?);
-        let offset = ByteReader::new(body).i64()?;
+        let offset = ByteReader::new(body.strip_prefix(&SNAPSHOT_MAGIC).unwrap_or(body)).i64()?;
         (crc32c::crc32c(body).to_be_bytes() == crc).then_some(offset)
     }
 
@@ -164,6 +234,10 @@ impl ProducerStateManager {
         if crc32c::crc32c(body).to_be_bytes() != crc {
             return None;
         }
+        let (with_txns, body) = match body.strip_prefix(&SNAPSHOT_MAGIC) {
+            Some(rest) => (true, rest),
+            None => (false, body),
+        };
         let mut r = ByteReader::new(body);
         if r.i64()? != next_offset {
             return None;
@@ -172,6 +246,10 @@ impl ProducerStateManager {
         for _ in 0..r.u32()? {
             let pid = r.i64()?;
             let epoch = r.i16()?;
+            let (coordinator_epoch, txn_first_offset) = match with_txns {
+                true => (r.i32()?, Some(r.i64()?).filter(|o| *o >= 0)),
+                false => (-1, None),
+            };
             let n = r.u8()?;
             let mut batches = VecDeque::new();
             for _ in 0..n {
@@ -181,7 +259,15 @@ impl ProducerStateManager {
                     base_offset: r.i64()?,
                 });
             }
-            producers.insert(pid, ProducerEntry { epoch, batches });
+            producers.insert(
+                pid,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    coordinator_epoch,
+                    txn_first_offset,
+                },
+            );
         }
         Some(ProducerStateManager { producers })
     }
@@ -208,7 +294,7 @@ mod tests {
         let mut s = ProducerStateManager::default();
         let b0 = batch(7, 0, 0, 3, 0);
         assert_eq!(s.check(&b0).unwrap(), SequenceCheck::Append);
-        s.update(&b0);
+        s.update(&b0, None);
         let gap = batch(7, 0, 5, 1, 3);
         assert!(matches!(
             s.check(&gap),
@@ -220,14 +306,14 @@ mod tests {
         ));
         let b1 = batch(7, 0, 3, 2, 3);
         assert_eq!(s.check(&b1).unwrap(), SequenceCheck::Append);
-        s.update(&b1);
+        s.update(&b1, None);
     }
 
     #[test]
     fn retries_are_duplicates_with_original_offsets() {
         let mut s = ProducerStateManager::default();
         for i in 0..6 {
-            s.update(&batch(1, 0, i * 2, 2, 100 + i as i64 * 2));
+            s.update(&batch(1, 0, i * 2, 2, 100 + i as i64 * 2), None);
         }
         // The last five are remembered; the first has been forgotten.
         assert_eq!(s.check(&batch(1, 0, 2, 2, -1)).unwrap(), SequenceCheck::Duplicate(102));
@@ -238,7 +324,7 @@ mod tests {
     #[test]
     fn epochs_fence_and_reset() {
         let mut s = ProducerStateManager::default();
-        s.update(&batch(1, 3, 0, 1, 0));
+        s.update(&batch(1, 3, 0, 1, 0), None);
         assert!(matches!(
             s.check(&batch(1, 2, 1, 1, 0)),
             Err(Error::InvalidProducerEpoch { .. })
@@ -252,7 +338,7 @@ mod tests {
     #[test]
     fn sequence_wraps_at_i32_max() {
         let mut s = ProducerStateManager::default();
-        s.update(&batch(1, 0, i32::MAX - 1, 2, 0));
+        s.update(&batch(1, 0, i32::MAX - 1, 2, 0), None);
         assert_eq!(s.check(&batch(1, 0, 0, 1, 2)).unwrap(), SequenceCheck::Append);
     }
 
@@ -260,8 +346,8 @@ mod tests {
     fn snapshot_round_trips_and_rejects_stale_or_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = ProducerStateManager::default();
-        s.update(&batch(1, 0, 0, 2, 10));
-        s.update(&batch(2, 1, 0, 1, 12));
+        s.update(&batch(1, 0, 0, 2, 10), None);
+        s.update(&batch(2, 1, 0, 1, 12), None);
         s.write_snapshot(dir.path(), 13).unwrap();
         let back = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
         assert_eq!(
@@ -271,8 +357,88 @@ mod tests {
         assert!(ProducerStateManager::read_snapshot(dir.path(), 14).is_none());
         let path = dir.path().join(SNAPSHOT_FILE);
         let mut raw = std::fs::read(&path).unwrap();
-        raw[9] ^= 1;
+        raw[13] ^= 1;
         std::fs::write(&path, raw).unwrap();
         assert!(ProducerStateManager::read_snapshot(dir.path(), 13).is_none());
+    }
+
+    fn transactional(mut h: BatchHeader) -> BatchHeader {
+        h.attributes |= crate::record::batch::TRANSACTIONAL_BIT;
+        h
+    }
+
+    fn marker(pid: i64, epoch: i16, offset: i64) -> BatchHeader {
+        let b = crate::record::control::marker_batch(
+            pid,
+            epoch,
+            Marker {
+                kind: MarkerType::Abort,
+                coordinator_epoch: 0,
+            },
+            0,
+        )
+        .unwrap();
+        let mut h = BatchHeader::parse(&b).unwrap();
+        h.base_offset = offset;
+        h
+    }
+
+    #[test]
+    fn open_transactions_set_the_first_unstable_offset_until_their_marker() {
+        let mut s = ProducerStateManager::default();
+        let abort = Some(Marker {
+            kind: MarkerType::Abort,
+            coordinator_epoch: 4,
+        });
+        s.update(&batch(9, 0, 0, 2, 0), None); // idempotent, not transactional
+        assert_eq!(s.first_unstable_offset(), None);
+        s.update(&transactional(batch(1, 0, 0, 2, 2)), None);
+        s.update(&transactional(batch(2, 0, 0, 1, 4)), None);
+        s.update(&transactional(batch(1, 0, 2, 1, 5)), None);
+        assert_eq!(s.first_unstable_offset(), Some(2));
+        // Outside its transaction, producer 1 may not write.
+        assert!(matches!(s.check(&batch(1, 0, 3, 1, 6)), Err(Error::InvalidTxnState(_))));
+        // A marker carries no sequence: it passes the check and closes the
+        // transaction, whose range it reports.
+        assert_eq!(s.check(&marker(1, 0, 6)).unwrap(), SequenceCheck::Append);
+        let done = s.update(&marker(1, 0, 6), abort).unwrap();
+        assert_eq!(
+            done,
+            CompletedTxn {
+                producer_id: 1,
+                first_offset: 2,
+                last_offset: 6,
+                aborted: true
+            }
+        );
+        assert_eq!(s.first_unstable_offset(), Some(4), "producer 2's is still open");
+        assert_eq!(s.update(&marker(1, 0, 7), abort), None, "nothing open to close");
+        // Open transactions survive a snapshot.
+        let dir = tempfile::tempdir().unwrap();
+        s.write_snapshot(dir.path(), 8).unwrap();
+        let back = ProducerStateManager::read_snapshot(dir.path(), 8).unwrap();
+        assert_eq!(back.first_unstable_offset(), Some(4));
+        assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(8));
+    }
+
+    #[test]
+    fn snapshots_of_the_first_layout_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        out.extend_from_slice(&13i64.to_be_bytes());
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(&1i64.to_be_bytes());
+        out.extend_from_slice(&0i16.to_be_bytes());
+        out.push(1);
+        for v in [0i32, 1] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(&10i64.to_be_bytes());
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        std::fs::write(dir.path().join(SNAPSHOT_FILE), out).unwrap();
+        assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(13));
+        let s = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
+        assert_eq!(s.check(&batch(1, 0, 0, 2, -1)).unwrap(), SequenceCheck::Duplicate(10));
     }
 }

@@ -115,6 +115,9 @@ impl Deref for SealedSegment {
 pub struct ScannedBatch {
     pub position: u64,
     pub header: BatchHeader,
+    /// The transaction marker of a control batch (read by scans, which have the
+    /// batch in hand; `None` from [`find_batch`], which reads headers only).
+    pub marker: Option<crate::record::control::Marker>,
 }
 
 impl LogSegment {

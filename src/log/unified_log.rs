@@ -246,7 +246,7 @@ impl UnifiedLog {
                 let mut rebuilt = false;
                 let mut seg = LogSegment::open(dir, last, mode, interval, |b| {
                     rebuilt = true;
-                    producers.update(&b.header)
+                    producers.update(&b.header, b.marker);
                 })?;
                 if clean {
                     // Nothing past the end offset recorded at the clean shutdown.
@@ -278,8 +278,9 @@ impl UnifiedLog {
                         None => {
                             drop(seg);
                             producers = ProducerStateManager::default();
-                            seg =
-                                LogSegment::open(dir, last, Open::Recover, interval, |b| producers.update(&b.header))?;
+                            seg = LogSegment::open(dir, last, Open::Recover, interval, |b| {
+                                producers.update(&b.header, b.marker);
+                            })?;
                             rebuilt = true;
                         }
                     }
@@ -290,7 +291,7 @@ impl UnifiedLog {
                         None => {
                             let mut p = ProducerStateManager::default();
                             segment::scan(&seg.file(), 0, seg.size(), segment::Check::Framing, |b| {
-                                p.update(&b.header)
+                                p.update(&b.header, b.marker);
                             })?;
                             p
                         }
@@ -424,7 +425,7 @@ impl UnifiedLog {
         let len = batch.len();
         log.active
             .appended(&write, len, &header, config.index_interval_bytes, now_ms.max(0) as u64);
-        log.producers.update(&header);
+        log.producers.update(&header, None);
         log.unflushed_messages += header.records_count as u64;
         let info = AppendInfo {
             base_offset,

@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 
 use super::{ScannedBatch, Verified, SCAN_CHUNK};
 use crate::record::batch::{self, BatchHeader, BATCH_HEADER_LEN};
+use crate::record::control;
 use crate::record::file_slice::FileSlice;
 
 /// What [`scan`] checks of each batch beyond its framing.
@@ -99,6 +100,7 @@ pub fn scan_why(
                     f(&ScannedBatch {
                         position: pos + consumed as u64,
                         header: h,
+                        marker: control::read_marker(&rest[..h.total_size()], &h),
                     });
                     consumed += h.total_size();
                 }
@@ -131,6 +133,7 @@ pub fn scan_why(
             f(&ScannedBatch {
                 position: pos,
                 header: h,
+                marker: control::read_marker(&buf, &h),
             });
             pos += h.total_size() as u64;
         } else {
@@ -165,6 +168,7 @@ pub fn find_batch(file: &File, from: u64, end: u64, offset: i64) -> io::Result<O
             return Ok(Some(ScannedBatch {
                 position: pos,
                 header: h,
+                marker: None,
             }));
         }
         previous_last = Some(last);
