@@ -21,7 +21,7 @@ pub trait IndexEntry: Copy + std::fmt::Debug {
 }
 
 /// Most bytes an entry may take ([`IndexEntry::SIZE`]).
-const MAX_ENTRY: usize = 16;
+const MAX_ENTRY: usize = 34;
 
 #[derive(Debug)]
 pub struct IndexFile<E> {

@@ -3,7 +3,7 @@
 //! records recompressed to the topic's `compression.type`.
 //!
 //! Checks, in Kafka's order: one whole batch, `max.message.bytes`, the batch header
-//! and CRC, no transactional or control batches (until transactions exist), then
+//! and CRC, no control batches (markers are the coordinator's), then
 //! every record (compressed ones as a bounded stream): it must decode, carry a key
 //! on a compacted topic, and (CreateTime topics) have a timestamp within
 //! `message.timestamp.before.max.ms` / `after.max.ms` of the broker's clock. A
@@ -37,8 +37,9 @@ pub fn validate<'a>(
     };
     too_large(batch.len(), config)?;
     batch::validate_batch(batch, &header)?;
-    if header.is_transactional() || header.is_control() {
-        return Err(Error::TransactionalBatchesUnsupported);
+    // Markers are the transaction coordinator's to write.
+    if header.is_control() {
+        return Err(Error::InvalidRecord("clients may not write control records"));
     }
     // compression.type other than `producer`: the records are stored with the
     // topic's codec (and level), as Kafka recompresses them on append.

@@ -11,4 +11,5 @@ pub mod offset_index;
 pub mod producer_state;
 pub mod segment;
 pub mod time_index;
+pub mod txn_index;
 pub mod unified_log;

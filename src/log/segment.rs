@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
+use super::txn_index::{AbortedTxn, TxnIndex};
 use crate::record::batch::{self, BatchHeader, BATCH_HEADER_LEN};
 
 /// How much log data one read of a scan pulls in.
@@ -35,6 +36,8 @@ pub struct LogSegment {
     size: u64,
     index: OffsetIndex,
     time_index: TimeIndex,
+    /// Aborted transactions whose marker is in this segment.
+    txn_index: TxnIndex,
     /// One past the last offset in the segment (base_offset when empty).
     next_offset: i64,
     /// Greatest batch max_timestamp, −1 when empty.
@@ -254,6 +257,7 @@ impl LogSegment {
             size,
             index,
             time_index,
+            txn_index: TxnIndex::open(&segment_path(dir, base_offset, "txnindex"))?,
             next_offset: base_offset,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
@@ -371,6 +375,7 @@ impl LogSegment {
         let mut files = vec![self.log.try_clone()?];
         files.extend(self.index.file().try_clone_file()?);
         files.extend(self.time_index.file().try_clone_file()?);
+        files.extend(self.txn_index.try_clone_file()?);
         Ok(files)
     }
 
@@ -382,7 +387,23 @@ impl LogSegment {
         }
     }
 
+    /// Aborted transactions whose marker is in this segment, by marker offset.
+    pub fn aborted_txns(&self) -> &[AbortedTxn] {
+        self.txn_index.entries()
+    }
+
+    /// Record an aborted transaction whose marker this segment holds.
+    pub fn add_aborted_txn(&mut self, entry: AbortedTxn) -> io::Result<()> {
+        self.txn_index.append(entry)
+    }
+
+    /// Forget the aborted transactions (recovery adds them again from the markers).
+    pub fn clear_aborted_txns(&mut self) -> io::Result<()> {
+        self.txn_index.clear()
+    }
+
     pub fn sync_all(&self) -> io::Result<()> {
+        self.txn_index.sync()?;
         self.log.sync_data()?;
         self.index.file().sync()?;
         self.time_index.file().sync()
@@ -392,7 +413,7 @@ impl LogSegment {
     /// by the log), for deletion after `file.delete.delay.ms`; their new paths.
     pub fn retire_files(&self) -> io::Result<Vec<PathBuf>> {
         let mut retired = Vec::new();
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let path = segment_path(&self.dir, self.base_offset, ext);
             let mut name = path.clone().into_os_string();
             name.push(DELETED_SUFFIX);
@@ -407,7 +428,7 @@ impl LogSegment {
 
     /// Remove the segment's files (after it is no longer referenced by the log).
     pub fn delete_files(&self) -> io::Result<()> {
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             match std::fs::remove_file(segment_path(&self.dir, self.base_offset, ext)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -433,6 +454,12 @@ impl ActiveSegment {
             size: 0,
             index: OffsetIndex::create(&segment_path(dir, base_offset, "index"), base_offset)?,
             time_index: TimeIndex::create(&segment_path(dir, base_offset, "timeindex"), base_offset)?,
+            txn_index: {
+                // A file left by a deleted segment of the same base is not this one's.
+                let mut t = TxnIndex::empty(&segment_path(dir, base_offset, "txnindex"));
+                t.clear()?;
+                t
+            },
             next_offset: base_offset,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
@@ -520,6 +547,11 @@ impl ActiveSegment {
         if let Err(e) = crate::util::fs::reserve(&self.0.log, &self.0.dir, bytes) {
             tracing::warn!(segment = %segment_path(&self.0.dir, self.0.base_offset, "log").display(), error = %e, "cannot preallocate the segment");
         }
+    }
+
+    /// Record an aborted transaction whose marker this segment holds.
+    pub fn add_aborted_txn(&mut self, entry: AbortedTxn) -> io::Result<()> {
+        self.0.add_aborted_txn(entry)
     }
 
     /// Close the segment for writing; disk reserved past its end is given back.

@@ -20,11 +20,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::log_validator;
-use super::producer_state::{ProducerStateManager, SequenceCheck};
+use super::producer_state::{CompletedTxn, ProducerStateManager, SequenceCheck};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
+use super::txn_index::AbortedTxn;
 use crate::error::{Error, Result};
 use crate::log::config::LogConfig;
 use crate::record::batch::{self, BatchHeader};
+use crate::record::control::{self, Marker};
 use crate::record::file_slice::FileSlice;
 use crate::record::records::{self, Walk};
 
@@ -170,6 +172,18 @@ fn report_gaps<'a>(dir: &Path, config: &LogConfig, segments: impl Iterator<Item 
     }
 }
 
+/// The aborted-transaction index entry of a transaction a marker just closed
+/// (none for a commit): its range, and the LSO once it is closed — the first
+/// offset of the oldest transaction still open, else just past the marker.
+fn aborted_entry(producers: &ProducerStateManager, txn: CompletedTxn) -> Option<AbortedTxn> {
+    txn.aborted.then(|| AbortedTxn {
+        producer_id: txn.producer_id,
+        first_offset: txn.first_offset,
+        last_offset: txn.last_offset,
+        last_stable_offset: producers.first_unstable_offset().unwrap_or(txn.last_offset + 1),
+    })
+}
+
 /// Files of segments deleted before the last stop, whose delay was not over:
 /// nothing reads them any more.
 fn remove_retired(dir: &Path) -> io::Result<()> {
@@ -244,10 +258,21 @@ impl UnifiedLog {
                     }
                 }
                 let mut rebuilt = false;
+                let mut aborted = Vec::new();
                 let mut seg = LogSegment::open(dir, last, mode, interval, |b| {
                     rebuilt = true;
-                    producers.update(&b.header, b.marker);
+                    if let Some(txn) = producers.update(&b.header, b.marker) {
+                        aborted.extend(aborted_entry(&producers, txn));
+                    }
                 })?;
+                if !clean {
+                    // The aborted transactions of the recovered segment, from its
+                    // markers (the index may have missed the last ones).
+                    seg.clear_aborted_txns()?;
+                    for entry in aborted {
+                        seg.add_aborted_txn(entry)?;
+                    }
+                }
                 if clean {
                     // Nothing past the end offset recorded at the clean shutdown.
                     if let Some(end) = ProducerStateManager::snapshot_offset(dir) {
@@ -376,7 +401,64 @@ impl UnifiedLog {
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();
         let batch = log_validator::validate(&self.topic, self.index, &config, batch, now_ms)?;
-        let batch = &batch[..];
+        self.append_validated(&config, &batch, None, now_ms)
+    }
+
+    /// Append the marker that ends producer `producer_id`'s transaction here (a
+    /// transaction coordinator's write, Kafka's WriteTxnMarkers).
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: Marker,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let config = self.config();
+        let batch = control::marker_batch(producer_id, producer_epoch, marker, now_ms)?;
+        self.append_validated(&config, &batch, Some(marker), now_ms)
+    }
+
+    /// The last stable offset: below it every transaction is decided, so
+    /// read_committed consumers read up to it. The first offset of the oldest open
+    /// transaction, else the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        let log = self.lock();
+        let hw = log.log_end_offset();
+        log.producers
+            .first_unstable_offset()
+            .map_or(hw, |first| first.max(log.log_start_offset).min(hw))
+    }
+
+    /// The aborted transactions a read_committed fetch of `[from, upper)` must
+    /// be told of, sorted by first offset (kafkajs reads the list in order).
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        let log = self.lock();
+        let mut found = Vec::new();
+        let ends_after_from =
+            |s: &&LogSegment| s.base_offset == log.active.base_offset || log.segment_end(s.base_offset) > from;
+        'segments: for seg in log.segments().filter(ends_after_from) {
+            for e in seg.aborted_txns() {
+                if e.last_offset >= from && e.first_offset < upper {
+                    found.push(*e);
+                }
+                if e.last_stable_offset >= upper {
+                    break 'segments;
+                }
+            }
+        }
+        found.sort_by_key(|e| e.first_offset);
+        found
+    }
+
+    /// Append a batch that passed validation (`marker`: what it carries, if it is
+    /// a transaction marker).
+    fn append_validated(
+        &self,
+        config: &LogConfig,
+        batch: &[u8],
+        marker: Option<Marker>,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
         // The broker edits only the header: a copy of it is edited and written
         // before the client's records.
         let Some((head, rest)) = batch.split_first_chunk::<{ batch::BATCH_HEADER_LEN }>() else {
@@ -405,8 +487,8 @@ impl UnifiedLog {
             });
         }
         let base_offset = log.log_end_offset();
-        if self.should_roll(&config, &log.active, batch.len(), &header, base_offset, now_ms) {
-            log.roll(&self.dir, roll::preallocation(&config))?;
+        if self.should_roll(config, &log.active, batch.len(), &header, base_offset, now_ms) {
+            log.roll(&self.dir, roll::preallocation(config))?;
         }
         batch::assign_offsets(&mut head, base_offset, 0);
         let header = BatchHeader {
@@ -425,7 +507,11 @@ impl UnifiedLog {
         let len = batch.len();
         log.active
             .appended(&write, len, &header, config.index_interval_bytes, now_ms.max(0) as u64);
-        log.producers.update(&header, None);
+        if let Some(txn) = log.producers.update(&header, marker) {
+            if let Some(entry) = aborted_entry(&log.producers, txn) {
+                log.active.add_aborted_txn(entry)?;
+            }
+        }
         log.unflushed_messages += header.records_count as u64;
         let info = AppendInfo {
             base_offset,
@@ -558,3 +644,5 @@ pub use cleaner::CleanStats;
 mod config_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
 use crate::record::file_slice::FileSlice;
-use crate::record::{legacy, records};
+use crate::record::{batch, legacy, records};
 use crate::util::clock::now_ms;
 
 /// Record bytes one fetch may carry whatever the limits asked for: a frame's size
@@ -159,6 +159,11 @@ impl ReplicaManager {
         if request.message_set_allowed && legacy::is_message_set(&records) {
             let max_uncompressed = records::max_uncompressed(log.config().message_max_bytes);
             records = Bytes::from(legacy::up_convert(&records, max_uncompressed)?);
+        }
+        // A transactional write needs its partition added to an open transaction
+        // by a transaction coordinator, which this broker does not have yet.
+        if batch::BatchHeader::parse(&records).is_some_and(|h| h.is_transactional() && !h.is_control()) {
+            return Err(Error::TransactionalBatchesUnsupported);
         }
         // The batch is kept as sent and written from the request's buffer; only its
         // base offset and leader epoch are set, in a copy of the header.

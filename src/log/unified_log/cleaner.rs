@@ -132,7 +132,9 @@ impl UnifiedLog {
             let segments: Vec<Cleanable> = log
                 .sealed
                 .values()
-                .take_while(|s| s.max_timestamp() <= horizon)
+                // Segments with aborted transactions wait: the cleaner does not
+                // yet remove aborted records, and rewriting would drop the index.
+                .take_while(|s| s.max_timestamp() <= horizon && s.aborted_txns().is_empty())
                 .map(|s| Cleanable {
                     base: s.base_offset,
                     file: s.file(),

@@ -22,7 +22,7 @@ impl PartitionLog {
     /// records, or all of them, and the offsets up to the next segment are still
     /// its own — a log start among them must keep it, as Kafka decides by the next
     /// segment's base offset too.)
-    fn segment_end(&self, base: i64) -> i64 {
+    pub(super) fn segment_end(&self, base: i64) -> i64 {
         self.sealed
             .range(base + 1..)
             .next()

@@ -1,0 +1,99 @@
+//! Unit tests of a partition's transaction state: the last stable offset, the
+//! aborted-transaction index, markers, and their recovery after a crash.
+use super::tests::config;
+use super::*;
+use crate::record::batch::{encode_batch, TRANSACTIONAL_BIT};
+use crate::record::control::MarkerType;
+use crate::record::records::{build_batch, NewRecord, ProducerIds};
+
+/// `n` records of producer `pid` (epoch 0) from sequence `seq`, transactional or not.
+fn batch_of(pid: i64, seq: i32, n: usize, transactional: bool) -> Vec<u8> {
+    let records = vec![NewRecord::default(); n];
+    let ids = ProducerIds {
+        id: pid,
+        epoch: 0,
+        first_sequence: seq,
+    };
+    let b = build_batch(&records, Some(ids));
+    let mut h = BatchHeader::parse(&b).unwrap();
+    if transactional {
+        h.attributes |= TRANSACTIONAL_BIT;
+    }
+    encode_batch(&h, &b[batch::BATCH_HEADER_LEN..])
+}
+
+fn marker(kind: MarkerType) -> Marker {
+    Marker {
+        kind,
+        coordinator_epoch: 0,
+    }
+}
+
+#[test]
+fn the_lso_waits_for_open_transactions_and_aborts_are_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    p.append(&batch_of(9, 0, 2, false), 0).unwrap(); // 0-1: not transactional
+    assert_eq!(p.last_stable_offset(), 2);
+    p.append(&batch_of(1, 0, 3, true), 0).unwrap(); // 2-4: producer 1
+    p.append(&batch_of(2, 0, 2, true), 0).unwrap(); // 5-6: producer 2
+    assert_eq!(p.last_stable_offset(), 2, "producer 1's transaction is open");
+    // Producer 1 may not write outside its transaction meanwhile.
+    assert!(matches!(
+        p.append(&batch_of(1, 3, 1, false), 0),
+        Err(Error::InvalidTxnState(_))
+    ));
+    let abort = p.append_marker(1, 0, marker(MarkerType::Abort), 0).unwrap(); // 7
+    assert_eq!(abort.base_offset, 7);
+    assert_eq!(p.last_stable_offset(), 5, "producer 2's is still open");
+    p.append_marker(2, 0, marker(MarkerType::Commit), 0).unwrap(); // 8
+    assert_eq!(p.last_stable_offset(), 9);
+    let aborted = p.aborted_transactions(0, 9);
+    assert_eq!(
+        aborted,
+        vec![AbortedTxn {
+            producer_id: 1,
+            first_offset: 2,
+            last_offset: 7,
+            last_stable_offset: 5,
+        }],
+        "the abort, not the commit"
+    );
+    assert!(p.aborted_transactions(8, 9).is_empty(), "ended before the fetch");
+    assert!(p.aborted_transactions(0, 2).is_empty(), "began after the fetch");
+    // A control batch from a client is refused.
+    let forged = control::marker_batch(5, 0, marker(MarkerType::Commit), 0).unwrap();
+    assert!(matches!(p.append(&forged, 0), Err(Error::InvalidRecord(_))));
+}
+
+#[test]
+fn transaction_state_and_the_abort_index_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
+        p.append(&batch_of(1, 0, 2, true), 0).unwrap(); // 0-1
+        p.append_marker(1, 0, marker(MarkerType::Abort), 0).unwrap(); // 2
+        p.append(&batch_of(3, 0, 2, true), 0).unwrap(); // 3-4, left open
+                                                        // The index file is lost in the crash (as if never written).
+        drop(p);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "txnindex") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), false, 0).unwrap();
+    assert_eq!(p.last_stable_offset(), 3, "producer 3's transaction is still open");
+    assert_eq!(
+        p.aborted_transactions(0, 5),
+        vec![AbortedTxn {
+            producer_id: 1,
+            first_offset: 0,
+            last_offset: 2,
+            last_stable_offset: 3,
+        }]
+    );
+    p.append_marker(3, 0, marker(MarkerType::Commit), 0).unwrap();
+    assert_eq!(p.last_stable_offset(), 6);
+}
