@@ -533,3 +533,31 @@ async fn list_offsets_answers_earliest_local_and_latest_tiered_as_kafka_without_
         (0, -1)
     );
 }
+
+#[tokio::test]
+async fn fetch_and_list_offsets_report_the_last_stable_offset_by_isolation_level() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let id = create_topic(&mut w, "iso", 1, &[]).await;
+    produce(&mut w, "iso", 0, batch(3, -1, 0, 1000)).await;
+    for (isolation, aborted_list) in [(0i8, false), (1, true)] {
+        let mut f = fetch_request("iso", id, 0, 0);
+        f.isolation_level = isolation;
+        let r = w.call(12, &f).await;
+        let p = &r.responses[0].partitions[0];
+        assert_eq!((p.high_watermark, p.last_stable_offset), (3, 3));
+        // read_committed gets a list of aborted transactions (none here),
+        // read_uncommitted none at all, as Kafka answers.
+        assert_eq!(p.aborted_transactions.is_some(), aborted_list, "isolation {isolation}");
+        assert!(p.aborted_transactions.as_ref().is_none_or(|a| a.is_empty()));
+        let mut q = ListOffsetsPartition::default();
+        q.timestamp = -1;
+        let mut t = ListOffsetsTopic::default();
+        t.name = name("iso");
+        t.partitions = vec![q];
+        let mut req = ListOffsetsRequest::default();
+        req.isolation_level = isolation;
+        req.topics = vec![t];
+        assert_eq!(w.call(7, &req).await.topics[0].partitions[0].offset, 3);
+    }
+}

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::RequestContext;
 use crate::broker::Broker;
@@ -66,6 +66,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         min_bytes: request.min_bytes.max(0) as usize,
         // The broker's fetch.max.bytes caps what a client may ask for.
         max_bytes: (request.max_bytes.max(0) as usize).min(broker.config.fetch_max_bytes),
+        // isolation_level (v4+): 1 is read_committed.
+        read_committed: request.isolation_level == 1,
     };
     let read = broker.replicas.fetch_messages(params, &wanted).await;
     // Fetch v0–3 clients read message sets of magic 0 (v0–1) or 1 (v2–3): the
@@ -84,8 +86,21 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     let partitions = response.responses.iter_mut().flat_map(|t| t.partitions.iter_mut());
     for (pd, ((data, w), topic_known)) in partitions.zip(read.into_iter().zip(&wanted).zip(topic_known)) {
         pd.high_watermark = data.high_watermark;
-        pd.last_stable_offset = data.high_watermark;
+        pd.last_stable_offset = data.last_stable_offset;
         pd.log_start_offset = data.log_start_offset;
+        // read_committed gets a list (maybe empty), read_uncommitted none: some
+        // clients tell the two apart.
+        pd.aborted_transactions = data.aborted.map(|aborted| {
+            aborted
+                .into_iter()
+                .map(|a| {
+                    let mut t = AbortedTransaction::default();
+                    t.producer_id = ProducerId(a.producer_id);
+                    t.first_offset = a.first_offset;
+                    t
+                })
+                .collect()
+        });
         let records = data.records.and_then(|slice| match (slice, old_magic) {
             (None, _) => Ok(Default::default()),
             (Some(s), None) => Ok(splices.stand_in(s)?),

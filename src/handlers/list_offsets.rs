@@ -21,9 +21,11 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 /// (timestamp, offset) for one query.
-fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Result<(i64, i64)> {
+fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64, read_committed: bool) -> Result<(i64, i64)> {
     let p = broker.logs.partition(topic, partition)?;
     Ok(match timestamp {
+        // read_committed consumers see up to the last stable offset.
+        LATEST if read_committed => (-1, p.last_stable_offset()),
         LATEST => (-1, p.high_watermark()),
         EARLIEST => (-1, p.log_start_offset()),
         MAX_TIMESTAMP => p.max_timestamp()?.unwrap_or((-1, -1)),
@@ -46,7 +48,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOff
         for q in topic.partitions {
             let mut pr = ListOffsetsPartitionResponse::default();
             pr.partition_index = q.partition_index;
-            match lookup(broker, topic.name.as_str(), q.partition_index, q.timestamp) {
+            let read_committed = request.isolation_level == 1;
+            match lookup(broker, topic.name.as_str(), q.partition_index, q.timestamp, read_committed) {
                 Ok((timestamp, offset)) => {
                     pr.timestamp = timestamp;
                     pr.offset = offset;

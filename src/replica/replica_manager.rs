@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::delayed_fetch::{DelayedFetches, TopicPartition};
 use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
+use crate::log::txn_index::AbortedTxn;
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
 use crate::record::file_slice::FileSlice;
 use crate::record::{batch, legacy, records};
@@ -72,6 +73,9 @@ pub struct FetchParams {
     pub min_bytes: usize,
     /// For the whole response (already capped by `fetch.max.bytes`).
     pub max_bytes: usize,
+    /// read_committed: only below the last stable offset, with the aborted
+    /// transactions of the range.
+    pub read_committed: bool,
 }
 
 /// What a fetch got from one partition: whole batches as a file range (or none),
@@ -81,6 +85,9 @@ pub struct FetchPartitionData {
     pub records: Result<Option<FileSlice>>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+    /// For read_committed fetches: the aborted transactions of what was read.
+    pub aborted: Option<Vec<AbortedTxn>>,
 }
 
 pub struct ReplicaManager {
@@ -192,7 +199,7 @@ impl ReplicaManager {
             for key in &keys {
                 self.delayed_fetches.watch(key, &waker);
             }
-            let (read, bytes) = read_from_logs(partitions, params.max_bytes);
+            let (read, bytes) = read_from_logs(partitions, params.max_bytes, params.read_committed);
             let any_error = read.iter().any(|r| r.records.is_err());
             if bytes >= params.min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
                 return read;
@@ -221,7 +228,11 @@ fn flush_in_background(log: Arc<UnifiedLog>, offset: i64) {
 /// for the whole response and each partition's own `max_bytes`, except that the
 /// first partition with data always gets at least one whole batch (so a batch
 /// larger than the limits is never stuck); later ones get only batches that fit.
-fn read_from_logs(partitions: &[FetchPartition], max_bytes: usize) -> (Vec<FetchPartitionData>, usize) {
+fn read_from_logs(
+    partitions: &[FetchPartition],
+    max_bytes: usize,
+    read_committed: bool,
+) -> (Vec<FetchPartitionData>, usize) {
     let max_bytes = max_bytes.min(FETCH_DATA_CAP);
     let mut total = 0usize;
     let read = partitions
@@ -235,9 +246,13 @@ fn read_from_logs(partitions: &[FetchPartition], max_bytes: usize) -> (Vec<Fetch
                     }),
                     high_watermark: -1,
                     log_start_offset: -1,
+                    last_stable_offset: -1,
+                    aborted: None,
                 };
             };
             let (log_start_offset, high_watermark) = log.offsets();
+            let last_stable_offset = log.last_stable_offset();
+            let upper = if read_committed { last_stable_offset } else { i64::MAX };
             let limit = (p.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let first_with_data = total == 0;
             // The first partition with data gets its first batch even when its
@@ -245,16 +260,21 @@ fn read_from_logs(partitions: &[FetchPartition], max_bytes: usize) -> (Vec<Fetch
             let records = if limit == 0 && !first_with_data {
                 Ok(None)
             } else {
-                log.read_slice(p.fetch_offset, limit.max(1))
+                log.read_slice_below(p.fetch_offset, limit.max(1), upper)
                     .map(|slice| slice.filter(|s| first_with_data || s.len <= limit))
             };
             if let Ok(Some(slice)) = &records {
                 total += slice.len;
             }
+            // Every aborted transaction that may overlap what was read (up to the
+            // LSO); clients skip the ones past their data.
+            let aborted = read_committed.then(|| log.aborted_transactions(p.fetch_offset, last_stable_offset));
             FetchPartitionData {
                 records,
                 high_watermark,
                 log_start_offset,
+                last_stable_offset,
+                aborted,
             }
         })
         .collect();
@@ -294,6 +314,7 @@ mod tests {
 
     fn params(max_wait_ms: u64) -> FetchParams {
         FetchParams {
+            read_committed: false,
             max_wait: Duration::from_millis(max_wait_ms),
             min_bytes: 1,
             max_bytes: 1 << 20,

@@ -16,12 +16,19 @@ impl UnifiedLog {
     /// Where in which file the batches of [`UnifiedLog::read`] are, without reading
     /// them: what a fetch sends to the socket. None when `offset` is the log end offset.
     pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>> {
+        self.read_slice_below(offset, max_bytes, i64::MAX)
+    }
+
+    /// [`Self::read_slice`] of the batches below offset `upper` only (a batch
+    /// boundary: the last stable offset, for read_committed fetches). None when
+    /// `offset` is at or past it.
+    pub fn read_slice_below(&self, offset: i64, max_bytes: usize, upper: i64) -> Result<Option<FileSlice>> {
         let mut offset = offset;
         loop {
             let (file, from, end, next_base, hint, verified, segment_end, base) = {
                 let log = self.lock();
                 let leo = log.log_end_offset();
-                if offset == leo {
+                if offset == leo || (offset >= upper && offset <= leo) {
                     return Ok(None);
                 }
                 if offset < log.log_start_offset || offset > leo {
@@ -87,6 +94,16 @@ impl UnifiedLog {
                         }
                         Some((position, reason)) => return Err(corrupt(position, reason)),
                         None => {}
+                    }
+                    // Nothing at or past `upper` (which starts a batch).
+                    if upper < segment_end {
+                        let stop =
+                            segment::find_batch(&slice.file, slice.position, slice.position + slice.len as u64, upper)?
+                                .map_or(slice.position + slice.len as u64, |at| at.position);
+                        slice.len = (stop - slice.position) as usize;
+                        if slice.len == 0 {
+                            return Ok(None);
+                        }
                     }
                     return Ok(Some(slice));
                 }

@@ -97,3 +97,32 @@ fn transaction_state_and_the_abort_index_survive_a_crash() {
     p.append_marker(3, 0, marker(MarkerType::Commit), 0).unwrap();
     assert_eq!(p.last_stable_offset(), 6);
 }
+
+#[test]
+fn read_committed_reads_stop_at_the_last_stable_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    p.append(&batch_of(9, 0, 2, false), 0).unwrap(); // 0-1
+    p.append(&batch_of(1, 0, 2, true), 0).unwrap(); // 2-3, open
+    p.append(&batch_of(9, 2, 2, false), 0).unwrap(); // 4-5
+    let lso = p.last_stable_offset();
+    assert_eq!(lso, 2);
+    let below = p.read_slice_below(0, 1 << 20, lso).unwrap().unwrap();
+    let all = p.read_slice(0, 1 << 20).unwrap().unwrap();
+    let bases = |s: &crate::record::file_slice::FileSlice| -> Vec<i64> {
+        batch::Batches::new(&s.read().unwrap())
+            .map(|(_, h)| h.base_offset)
+            .collect()
+    };
+    assert_eq!(bases(&below), [0], "only what is stable");
+    assert_eq!(bases(&all), [0, 2, 4], "read_uncommitted sees everything");
+    assert!(
+        p.read_slice_below(2, 1 << 20, lso).unwrap().is_none(),
+        "nothing stable from the LSO on"
+    );
+    p.append_marker(1, 0, marker(MarkerType::Commit), 0).unwrap(); // 6
+    let lso = p.last_stable_offset();
+    assert_eq!(lso, 7);
+    let now = p.read_slice_below(2, 1 << 20, lso).unwrap().unwrap();
+    assert_eq!(bases(&now), [2, 4, 6], "committed data and its marker");
+}
