@@ -28,6 +28,7 @@ pub mod protocol;
 pub mod record;
 pub mod replica;
 pub mod server;
+pub mod txn;
 pub mod util;
 
 pub use config::Config;

@@ -26,6 +26,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::member::MemberProfile;
 use crate::error::{Error, Result};
 use crate::record::batch;
+use crate::record::fields::{put_nullable_string, put_string, too_long};
 use crate::record::reader::ByteReader;
 use crate::record::records;
 use crate::record::records::{build_batch, NewRecord};
@@ -71,30 +72,6 @@ pub enum CoordinatorRecord {
         group: String,
         value: Option<GroupMetadataValue>,
     },
-}
-
-/// A string longer than its i16 length prefix can say. Writing it anyway would
-/// let its bytes be read back as other fields (a forged commit, say), so the
-/// record is refused instead.
-fn too_long(what: &str) -> Error {
-    Error::InvalidRequest(format!("{what} longer than {} bytes", i16::MAX))
-}
-
-fn put_string(b: &mut BytesMut, s: &str) -> Result<()> {
-    let len = i16::try_from(s.len()).map_err(|_| too_long("a group, member, topic or protocol name"))?;
-    b.put_i16(len);
-    b.put_slice(s.as_bytes());
-    Ok(())
-}
-
-fn put_nullable_string(b: &mut BytesMut, s: Option<&str>) -> Result<()> {
-    match s {
-        Some(s) => put_string(b, s),
-        None => {
-            b.put_i16(-1);
-            Ok(())
-        }
-    }
 }
 
 fn put_bytes(b: &mut BytesMut, data: &[u8]) -> Result<()> {

@@ -8,6 +8,7 @@
 //!   walker; rebuilding a batch from some of its records (the cleaner).
 //! - [`compression`]: bounded decompression per codec.
 //! - [`control`]: transaction markers (control batches).
+//! - [`fields`]: the string fields of the coordinators' records.
 //! - [`legacy`]: message sets v0/v1, converted to v2 on produce and back on fetch
 //!   for the clients that still use them.
 //! - [`reader`]: the one big-endian and varint reader everything here parses with.
@@ -16,6 +17,7 @@
 pub mod batch;
 pub mod compression;
 pub mod control;
+pub mod fields;
 pub mod file_slice;
 pub mod legacy;
 pub mod reader;
