@@ -470,3 +470,24 @@ async fn compaction_leaves_the_latest_value_per_key_and_drops_tombstones() {
     }
     panic!("not compacted as expected; last read: {last:?}");
 }
+
+#[tokio::test]
+async fn internal_topics_are_the_brokers_to_make() {
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let mut t = kafka_protocol::messages::create_topics_request::CreatableTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("__transaction_state"));
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let mut create = CreateTopicsRequest::default();
+    create.topics = vec![t];
+    let r = w.call(7, &create).await;
+    assert_eq!(r.topics[0].error_code, 42, "INVALID_REQUEST");
+    // Nor does asking for its metadata make it.
+    let m = w
+        .call(12, &common::wire::metadata_request(&["__transaction_state"]))
+        .await;
+    assert_eq!(m.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+}

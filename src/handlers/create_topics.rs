@@ -13,10 +13,17 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::log::config::describe_topic;
+use crate::log::manager::is_internal_topic;
 use crate::util::clock::now_ms;
 
 /// Partition count, replication factor and validated configs.
 fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<String, String>)> {
+    if is_internal_topic(t.name.as_str()) {
+        return Err(Error::InvalidRequest(format!(
+            "Creation of internal topic {} is prohibited.",
+            t.name.as_str()
+        )));
+    }
     let partitions = if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return Err(Error::InvalidRequest(

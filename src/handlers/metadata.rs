@@ -112,7 +112,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             response.topics.push(failed(Some(name), uuid::Uuid::nil(), e.code()));
             continue;
         }
-        if !may_create {
+        // Internal topics are the broker's to make.
+        if !may_create || is_internal_topic(name.as_str()) {
             response.topics.push(failed(
                 Some(name),
                 uuid::Uuid::nil(),

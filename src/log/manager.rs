@@ -28,10 +28,13 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 /// The internal topic of committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// The internal topic of transaction coordinator state.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
 /// Topics the broker writes itself: hidden from "all topics" listings, closed to
 /// producers and to deletion.
 pub fn is_internal_topic(name: &str) -> bool {
-    name == OFFSETS_TOPIC
+    name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
 }
 const PARTITION_METADATA: &str = "partition.metadata";
 /// A topic's config overrides, kept in the directory of its partition 0.

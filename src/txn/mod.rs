@@ -3,11 +3,13 @@
 //!
 //! - [`state`]: a transactional id's metadata and Kafka's legal transitions.
 //! - [`record_serde`]: the `__transaction_state` records they are kept in.
+//! - [`state_manager`]: that topic as the durable store of every id.
 //! - [`partition_for`]: which `__transaction_state` partition (so which
 //!   coordinator) owns a transactional id.
 
 pub mod record_serde;
 pub mod state;
+pub mod state_manager;
 
 /// The `__transaction_state` partition of `transactional_id` among `partitions`:
 /// Kafka's `abs(String.hashCode) % partitions`, the hash over UTF-16 code units
