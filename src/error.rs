@@ -57,6 +57,14 @@ pub enum Error {
     InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
     #[error("{0}")]
     InvalidTxnState(String),
+    #[error("transactional id {0}: a newer producer with this id fences this one")]
+    ProducerFenced(String),
+    #[error("transactional id {0}: another operation on its transaction is under way; retry")]
+    ConcurrentTransactions(String),
+    #[error("transactional id {0} is not assigned this producer id")]
+    InvalidProducerIdMapping(String),
+    #[error("transaction timeout {timeout_ms} ms is not within 1 and transaction.max.timeout.ms ({max_ms})")]
+    InvalidTransactionTimeout { timeout_ms: i32, max_ms: i32 },
     #[error("transactional and control batches are not supported yet")]
     TransactionalBatchesUnsupported,
     #[error("invalid request: {0}")]
@@ -180,6 +188,10 @@ impl Error {
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::TransactionalBatchesUnsupported => E::UnsupportedForMessageFormat,
             Error::InvalidTxnState(_) => E::InvalidTxnState,
+            Error::ProducerFenced(_) => E::ProducerFenced,
+            Error::ConcurrentTransactions(_) => E::ConcurrentTransactions,
+            Error::InvalidProducerIdMapping(_) => E::InvalidProducerIdMapping,
+            Error::InvalidTransactionTimeout { .. } => E::InvalidTransactionTimeout,
             Error::InvalidRequest(_) => E::InvalidRequest,
             Error::InvalidConfig(_) => E::InvalidConfig,
             Error::UnsupportedVersion { .. } => E::UnsupportedVersion,
