@@ -90,6 +90,26 @@ pub struct BatchHeader {
 }
 
 impl BatchHeader {
+    /// The header of a batch the broker builds of `count` records: offsets from
+    /// 0, no producer, uncompressed (callers set what differs).
+    pub fn of_records(count: i32, base_timestamp: i64, max_timestamp: i64) -> BatchHeader {
+        BatchHeader {
+            base_offset: 0,
+            batch_length: 0,
+            partition_leader_epoch: -1,
+            magic: MAGIC_V2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: count - 1,
+            base_timestamp,
+            max_timestamp,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: count,
+        }
+    }
+
     /// Parse the header at the start of `b`, which must hold at least
     /// [`BATCH_HEADER_LEN`] bytes. Checks nothing beyond the length.
     pub fn parse(b: &[u8]) -> Option<BatchHeader> {

@@ -11,8 +11,8 @@
 
 use bytes::BufMut;
 
-use super::batch::{self, BatchHeader, CONTROL_BIT, TRANSACTIONAL_BIT};
-use super::records::{self, put_varlong, Walk};
+use super::batch::{BatchHeader, CONTROL_BIT, TRANSACTIONAL_BIT};
+use super::records::{self, Walk};
 use crate::error::{Error, Result};
 
 /// How a transaction ended.
@@ -68,31 +68,13 @@ pub fn marker_batch(producer_id: i64, producer_epoch: i16, marker: Marker, times
     let mut value = Vec::with_capacity(6);
     value.put_i16(0);
     value.put_i32(marker.coordinator_epoch);
-    let mut body = vec![0u8]; // attributes
-    put_varlong(&mut body, 0); // timestamp delta
-    put_varlong(&mut body, 0); // offset delta
-    for field in [&key, &value] {
-        put_varlong(&mut body, field.len() as i64);
-        body.extend_from_slice(field);
-    }
-    put_varlong(&mut body, 0); // no headers
-    let mut plain = Vec::with_capacity(body.len() + 2);
-    put_varlong(&mut plain, body.len() as i64);
-    plain.extend_from_slice(&body);
+    let mut plain = Vec::new();
+    records::put_record(&mut plain, 0, 0, Some(&key), Some(&value));
     let header = BatchHeader {
-        base_offset: 0,
-        batch_length: 0,
-        partition_leader_epoch: -1,
-        magic: batch::MAGIC_V2,
-        crc: 0,
         attributes: TRANSACTIONAL_BIT | CONTROL_BIT,
-        last_offset_delta: 0,
-        base_timestamp: timestamp,
-        max_timestamp: timestamp,
         producer_id,
         producer_epoch,
-        base_sequence: -1,
-        records_count: 1,
+        ..BatchHeader::of_records(1, timestamp, timestamp)
     };
     if producer_id < 0 {
         return Err(Error::InvalidRecord("a marker needs a producer id"));

@@ -23,7 +23,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::batch::{self, BatchHeader, CODEC_MASK};
 use super::compression;
 use super::reader::ByteReader;
-use super::records::{self, put_varlong, Walk};
+use super::records::{self, Walk};
 use crate::error::{Error, RejectedRecords, Result};
 
 /// Where a message's magic byte is: after offset, size and CRC.
@@ -161,24 +161,8 @@ impl RecordsSection {
             (self.base_timestamp, self.max_timestamp) = (timestamp, timestamp);
         }
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        // A v2 record: length, attributes, timestamp delta, offset delta, key,
-        // value, no headers (varints zigzag-encoded).
-        let mut body = Vec::with_capacity(16 + m.key.map_or(0, <[u8]>::len) + m.value.map_or(0, <[u8]>::len));
-        body.push(0);
-        put_varlong(&mut body, timestamp.wrapping_sub(self.base_timestamp));
-        put_varlong(&mut body, i64::from(self.count));
-        for field in [m.key, m.value] {
-            match field {
-                Some(b) => {
-                    put_varlong(&mut body, b.len() as i64);
-                    body.extend_from_slice(b);
-                }
-                None => put_varlong(&mut body, -1),
-            }
-        }
-        put_varlong(&mut body, 0);
-        put_varlong(&mut self.plain, body.len() as i64);
-        self.plain.extend_from_slice(&body);
+        let delta = timestamp.wrapping_sub(self.base_timestamp);
+        records::put_record(&mut self.plain, delta, self.count, m.key, m.value);
         self.count = self
             .count
             .checked_add(1)
@@ -193,21 +177,7 @@ impl RecordsSection {
         if self.count == 0 {
             return Err(Error::InvalidRecord("message set holds no messages"));
         }
-        let header = BatchHeader {
-            base_offset: 0,
-            batch_length: 0,
-            partition_leader_epoch: -1,
-            magic: batch::MAGIC_V2,
-            crc: 0,
-            attributes: 0,
-            last_offset_delta: self.count - 1,
-            base_timestamp: self.base_timestamp,
-            max_timestamp: self.max_timestamp,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            records_count: self.count,
-        };
+        let header = BatchHeader::of_records(self.count, self.base_timestamp, self.max_timestamp);
         Ok(records::rebuild_with_codec(&header, &self.plain, self.count as usize, codec, None)?.to_vec())
     }
 }

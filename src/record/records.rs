@@ -342,6 +342,33 @@ pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
     out.push(z as u8);
 }
 
+/// Append one record without headers, length-prefixed, as a batch's records
+/// section holds it (see the layout above).
+pub(crate) fn put_record(
+    out: &mut Vec<u8>,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    let mut body = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+    body.push(0); // attributes
+    put_varlong(&mut body, timestamp_delta);
+    put_varlong(&mut body, i64::from(offset_delta));
+    for field in [key, value] {
+        match field {
+            Some(b) => {
+                put_varlong(&mut body, b.len() as i64);
+                body.extend_from_slice(b);
+            }
+            None => put_varlong(&mut body, -1),
+        }
+    }
+    put_varlong(&mut body, 0); // no headers
+    put_varlong(out, body.len() as i64);
+    out.extend_from_slice(&body);
+}
+
 /// A record to put in a batch built by [`build_batch`].
 #[derive(Debug, Clone, Default)]
 pub struct NewRecord {
