@@ -17,6 +17,8 @@ use crate::error::Result;
 use crate::group::coordinator::GroupCoordinator;
 use crate::log::manager::{ConfigChange, LogManager};
 use crate::replica::replica_manager::ReplicaManager;
+use crate::txn::coordinator::{TransactionCoordinator, MAX_TIMEOUT_MS};
+use crate::txn::state_manager::TransactionStateManager;
 use crate::util::clock::now_ms;
 
 /// Everything a request handler may reach.
@@ -30,6 +32,9 @@ pub struct Broker {
     /// Appends with acks and fetches with waits (Kafka's ReplicaManager).
     pub replicas: ReplicaManager,
     pub producer_ids: ProducerIdManager,
+    /// The transaction coordinator of every transactional id (one broker leads
+    /// every `__transaction_state` partition).
+    pub transactions: TransactionCoordinator,
     pub groups: GroupCoordinator,
     /// Flips to `true` when shutdown begins; long waits select on it.
     pub shutting_down: watch::Receiver<bool>,
@@ -49,10 +54,15 @@ impl Broker {
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
+        let transactions = TransactionCoordinator::new(TransactionStateManager::open(logs.clone())?, MAX_TIMEOUT_MS);
+        let replicas = ReplicaManager::new(logs.clone(), shutting_down.clone());
+        // Decisions made before a crash get their markers now.
+        transactions.complete_pending(&replicas, now_ms());
         Ok(Broker {
             config,
             metadata: MetadataCache::new(identity),
-            replicas: ReplicaManager::new(logs.clone(), shutting_down.clone()),
+            replicas,
+            transactions,
             logs,
             dynamic_config,
             producer_ids,
@@ -83,7 +93,25 @@ impl Broker {
             tokio::spawn(expire_group_members(self.clone(), shutdown.clone())),
             tokio::spawn(enforce_retention(self.clone(), shutdown.clone())),
             tokio::spawn(clean_logs(self.clone(), shutdown.clone())),
+            tokio::spawn(abort_timed_out_transactions(self.clone(), shutdown.clone())),
         ]
+    }
+}
+
+/// Abort transactions past their timeout, and finish those whose markers could
+/// not all be written, every 10 s (Kafka's
+/// transaction.abort.timed.out.transaction.cleanup.interval.ms).
+async fn abort_timed_out_transactions(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            b.transactions.abort_timed_out(&b.replicas, now_ms());
+        })
+        .await;
     }
 }
 

@@ -65,8 +65,6 @@ pub enum Error {
     InvalidProducerIdMapping(String),
     #[error("transaction timeout {timeout_ms} ms is not within 1 and transaction.max.timeout.ms ({max_ms})")]
     InvalidTransactionTimeout { timeout_ms: i32, max_ms: i32 },
-    #[error("transactional and control batches are not supported yet")]
-    TransactionalBatchesUnsupported,
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("invalid config: {0}")]
@@ -186,7 +184,6 @@ impl Error {
             Error::RejectedRecords(_) => E::InvalidRecord,
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
-            Error::TransactionalBatchesUnsupported => E::UnsupportedForMessageFormat,
             Error::InvalidTxnState(_) => E::InvalidTxnState,
             Error::ProducerFenced(_) => E::ProducerFenced,
             Error::ConcurrentTransactions(_) => E::ConcurrentTransactions,

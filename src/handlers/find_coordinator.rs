@@ -1,5 +1,6 @@
-//! FindCoordinator (10): this broker coordinates every group. Transaction
-//! coordinators do not exist yet.
+//! FindCoordinator (10): a group's coordinator leads its `__consumer_offsets`
+//! partition, a transactional id's the `__transaction_state` partition Kafka's
+//! hash gives it: on one broker, this broker for both.
 
 use std::sync::Arc;
 
@@ -11,9 +12,12 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::metadata_cache::Node;
 use crate::error::Error;
-use crate::log::manager::OFFSETS_TOPIC;
+use crate::log::manager::{OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC};
+use crate::txn::partition_for;
+use crate::txn::state_manager::PARTITIONS;
 
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 
 /// The coordinator of one key, at its address on the client's listener.
 fn locate(broker: &Broker, listener: &str, key_type: i8, key: &str) -> Result<Node, Error> {
@@ -22,7 +26,9 @@ fn locate(broker: &Broker, listener: &str, key_type: i8, key: &str) -> Result<No
         // Every group's coordinator is the leader of its __consumer_offsets
         // partition: on one broker, this one.
         GROUP_KEY => broker.metadata.leader(OFFSETS_TOPIC, 0),
-        _ => return Err(Error::CoordinatorNotAvailable("this key type (transactions are not supported yet)")),
+        TRANSACTION_KEY if key.is_empty() => return Err(Error::InvalidRequest("empty transactional id".into())),
+        TRANSACTION_KEY => broker.metadata.leader(TRANSACTION_STATE_TOPIC, partition_for(key, PARTITIONS)),
+        _ => return Err(Error::InvalidRequest(format!("unknown coordinator key type {key_type}"))),
     };
     broker
         .metadata

@@ -1,5 +1,7 @@
 //! InitProducerId (22): a new producer id for an idempotent producer, or (v3+,
-//! KIP-360) a bumped epoch for one that asks to keep its id.
+//! KIP-360) a bumped epoch for one that asks to keep its id; with a
+//! transactional id, the transaction coordinator's answer (fencing older
+//! producers of the id).
 
 use std::sync::Arc;
 
@@ -10,20 +12,37 @@ use crate::broker::Broker;
 use crate::error::{Error, Result};
 
 fn allocate(broker: &Broker, request: &InitProducerIdRequest) -> Result<(i64, i16)> {
-    match &request.transactional_id {
-        None => {}
-        Some(id) if id.is_empty() => {
-            return Err(Error::InvalidRequest("empty transactional id".into()));
-        }
-        // FindCoordinator names no transaction coordinator either.
-        Some(_) => return Err(Error::CoordinatorNotAvailable("transactional ids")),
-    }
     let (id, epoch) = (request.producer_id.0, request.producer_epoch);
+    if (id == -1) != (epoch == -1) {
+        return Err(Error::InvalidRequest("producer id and epoch must be given together".into()));
+    }
     if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {
         // The producer keeps its id and fences its older self with a new epoch.
         return Ok((id, epoch + 1));
     }
     Ok((broker.producer_ids.next_id()?, 0))
+}
+
+/// A transactional producer's id and epoch, from its transaction coordinator
+/// (which writes and fsyncs: off the async workers).
+async fn transactional(broker: &Arc<Broker>, id: String, request: &InitProducerIdRequest) -> Result<(i64, i16)> {
+    if id.is_empty() {
+        return Err(Error::InvalidRequest("empty transactional id".into()));
+    }
+    let expected = match (request.producer_id.0, request.producer_epoch) {
+        (-1, -1) => None,
+        (-1, _) | (_, -1) => {
+            return Err(Error::InvalidRequest("producer id and epoch must be given together".into()))
+        }
+        (pid, epoch) => Some((pid, epoch)),
+    };
+    let (b, timeout) = (broker.clone(), request.transaction_timeout_ms);
+    crate::util::fs::blocking(move || {
+        let next = || b.producer_ids.next_id();
+        b.transactions
+            .init_producer_id(&id, timeout, expected, &next, &b.replicas, crate::util::clock::now_ms())
+    })
+    .await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -33,14 +52,19 @@ pub async fn handle(
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
-    match allocate(broker, &request) {
+    let answer = match request.transactional_id.clone() {
+        Some(id) => transactional(broker, id.to_string(), &request).await,
+        None => allocate(broker, &request),
+    };
+    match answer {
         Ok((id, epoch)) => {
             response.producer_id = ProducerId(id);
             response.producer_epoch = epoch;
         }
         Err(e) => {
             tracing::info!(error = %e, "init producer id refused");
-            response.error_code = e.wire_code();
+            // PRODUCER_FENCED came with v4; older clients know INVALID_PRODUCER_EPOCH.
+            response.error_code = super::fenced_for(ctx.api_version, 4, &e);
             response.producer_id = ProducerId(-1);
             response.producer_epoch = -1;
         }

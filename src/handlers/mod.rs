@@ -79,6 +79,8 @@ apis! {
     CreateTopics 0..=7 => create_topics;
     DeleteTopics 0..=6 => delete_topics;
     InitProducerId 0..=4 => init_producer_id;
+    AddPartitionsToTxn 0..=3 => add_partitions_to_txn;
+    EndTxn 0..=3 => end_txn;
     FindCoordinator 0..=4 => find_coordinator;
     JoinGroup 0..=9 => join_group;
     SyncGroup 0..=5 => sync_group;
@@ -245,6 +247,17 @@ pub async fn unless_shutting_down<T>(
 /// every response that carries both sets them.
 pub fn error_message(e: &crate::error::Error) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
     (e.wire_code(), Some(str_bytes(&e.to_string())))
+}
+
+/// `e`'s code for a request of `version`, where PRODUCER_FENCED exists from
+/// version `since` on and INVALID_PRODUCER_EPOCH stands for it before.
+pub fn fenced_for(version: i16, since: i16, e: &crate::error::Error) -> i16 {
+    match e {
+        crate::error::Error::ProducerFenced(_) if version < since => {
+            kafka_protocol::error::ResponseError::InvalidProducerEpoch.code()
+        }
+        e => e.wire_code(),
+    }
 }
 
 /// A response string from a Rust one.

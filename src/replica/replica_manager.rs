@@ -13,8 +13,10 @@ use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
 use crate::log::txn_index::AbortedTxn;
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
+use crate::record::control::Marker;
 use crate::record::file_slice::FileSlice;
-use crate::record::{batch, legacy, records};
+use crate::record::{legacy, records};
+use crate::txn::coordinator::MarkerWriter;
 use crate::util::clock::now_ms;
 
 /// Record bytes one fetch may carry whatever the limits asked for: a frame's size
@@ -53,6 +55,9 @@ pub struct AppendRequest {
     /// The records may be a v0/v1 message set (Produce v0–2): it is converted to
     /// a v2 batch before the append, as Kafka's LogValidator did.
     pub message_set_allowed: bool,
+    /// Refused already by a check of the caller's (the transaction
+    /// coordinator's verification of a transactional batch): not appended.
+    pub refused: Option<Error>,
 }
 
 /// One partition a fetch reads, its log resolved by the caller (`None`: no such
@@ -140,6 +145,9 @@ impl ReplicaManager {
     }
 
     fn append_one(&self, request: AppendRequest, acks: Acks, now: i64) -> Result<(Arc<UnifiedLog>, AppendInfo)> {
+        if let Some(e) = request.refused {
+            return Err(e);
+        }
         if is_internal_topic(&request.topic) {
             return Err(Error::InvalidTopic {
                 name: request.topic,
@@ -166,11 +174,6 @@ impl ReplicaManager {
         if request.message_set_allowed && legacy::is_message_set(&records) {
             let max_uncompressed = records::max_uncompressed(log.config().message_max_bytes);
             records = Bytes::from(legacy::up_convert(&records, max_uncompressed)?);
-        }
-        // A transactional write needs its partition added to an open transaction
-        // by a transaction coordinator, which this broker does not have yet.
-        if batch::BatchHeader::parse(&records).is_some_and(|h| h.is_transactional() && !h.is_control()) {
-            return Err(Error::TransactionalBatchesUnsupported);
         }
         // The batch is kept as sent and written from the request's buffer; only its
         // base offset and leader epoch are set, in a copy of the header.
@@ -210,6 +213,24 @@ impl ReplicaManager {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+}
+
+/// Markers go to the partition's log here (with replication, to its leader), are
+/// made durable, and wake read_committed fetches waiting for the LSO to move.
+impl MarkerWriter for ReplicaManager {
+    fn write_marker(
+        &self,
+        partition: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: Marker,
+    ) -> Result<()> {
+        let log = self.logs.partition(&partition.0, partition.1)?;
+        log.append_marker(producer_id, producer_epoch, marker, now_ms())?;
+        log.sync_active()?;
+        self.delayed_fetches.complete(partition);
+        Ok(())
     }
 }
 
@@ -327,6 +348,7 @@ mod tests {
             partition: 0,
             records: Some(one_record()),
             message_set_allowed: false,
+            refused: None,
         }]
     }
 
@@ -411,6 +433,7 @@ mod tests {
             partition: 0,
             records: Some(one_record()),
             message_set_allowed: false,
+            refused: None,
         }];
         let r = replicas.append_records(1, internal).await;
         assert!(matches!(r[0], Err(Error::InvalidTopic { .. })));

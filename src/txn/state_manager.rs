@@ -92,6 +92,8 @@ impl TransactionStateManager {
             .get(partition as usize)
             .ok_or(Error::CoordinatorNotAvailable("transaction state partition"))?;
         let end = log.append(&build_batch(&[record], None), now_ms)?.log_end_offset;
+        // A decision counts once it is on disk (Kafka writes it with acks=all).
+        log.sync_active()?;
         let mut entries = self.lock();
         match metadata {
             Some(m) => entries.insert(transactional_id.to_string(), m.clone()),

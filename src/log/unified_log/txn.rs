@@ -4,6 +4,14 @@
 use super::*;
 
 impl UnifiedLog {
+    /// fsync the active segment now, from a blocking context: what makes a
+    /// coordinator's write (a marker, a `__transaction_state` record) durable
+    /// before the coordinator goes on.
+    pub fn sync_active(&self) -> io::Result<()> {
+        let file = self.lock().active.file();
+        file.sync_data()
+    }
+
     /// Append the marker that ends producer `producer_id`'s transaction here (a
     /// transaction coordinator's write, Kafka's WriteTxnMarkers).
     pub fn append_marker(

@@ -1,0 +1,32 @@
+//! EndTxn (26): commit or abort the producer's transaction. Answered once the
+//! decision is durable; the markers follow (see `txn::coordinator`).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, commit = request.committed))]
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: EndTxnRequest) -> EndTxnResponse {
+    let (b, id, pid, epoch, commit) = (
+        broker.clone(),
+        request.transactional_id.to_string(),
+        request.producer_id.0,
+        request.producer_epoch,
+        request.committed,
+    );
+    let ended = crate::util::fs::blocking(move || {
+        b.transactions
+            .end_txn(&id, pid, epoch, commit, &b.replicas, crate::util::clock::now_ms())
+    })
+    .await;
+    let mut response = EndTxnResponse::default();
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "transaction not ended");
+        // PRODUCER_FENCED came with v2.
+        response.error_code = super::fenced_for(ctx.api_version, 2, &e);
+    }
+    response
+}

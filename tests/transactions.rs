@@ -1,0 +1,126 @@
+//! Transactions with librdkafka: a transactional producer's commits and aborts,
+//! as read_committed and read_uncommitted consumers see them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+fn transactional_producer(bootstrap: &str, id: &str) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", "60000")
+        .set("linger.ms", "5")
+        .create()
+        .expect("transactional producer")
+}
+
+/// Every value in partition 0 of `topic` with `isolation`, until `end` offsets.
+fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{isolation}"))
+        .set("isolation.level", isolation)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    c.assign(&tpl).unwrap();
+    let mut values = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return values,
+            Some(Err(e)) => panic!("{e}"),
+            None => {}
+        }
+    }
+    panic!("no end of partition within 20 s; read {values:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_and_aborted_transactions_as_each_isolation_level_sees_them() {
+    let broker = TestBroker::start().await;
+    let bootstrap = broker.bootstrap();
+    let topic = "txn-orders";
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, topic, 1, &[]).await;
+    let bs = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        let p = transactional_producer(&bs, "orders-service");
+        p.init_transactions(Duration::from_secs(30)).expect("init_transactions");
+        for (round, (n, commit)) in [(10, true), (5, false), (3, true)].into_iter().enumerate() {
+            p.begin_transaction().unwrap();
+            for i in 0..n {
+                let v = format!("r{round}-{i}");
+                p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&v)).unwrap();
+            }
+            p.flush(Duration::from_secs(30)).unwrap();
+            if commit {
+                p.commit_transaction(Duration::from_secs(30)).expect("commit");
+            } else {
+                p.abort_transaction(Duration::from_secs(30)).expect("abort");
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let bs = bootstrap.clone();
+    let (committed, uncommitted) = tokio::task::spawn_blocking(move || {
+        (
+            read_all(&bs, topic, "read_committed"),
+            read_all(&bs, topic, "read_uncommitted"),
+        )
+    })
+    .await
+    .unwrap();
+    let expected: Vec<String> = (0..10)
+        .map(|i| format!("r0-{i}"))
+        .chain((0..3).map(|i| format!("r2-{i}")))
+        .collect();
+    assert_eq!(committed, expected, "read_committed: the committed records only");
+    assert_eq!(uncommitted.len(), 18, "read_uncommitted: aborted ones too");
+    assert!(uncommitted.contains(&"r1-4".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_producer_with_the_same_id_fences_the_first() {
+    let broker = TestBroker::start().await;
+    let bs = broker.bootstrap();
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, "fenced", 1, &[]).await;
+    tokio::task::spawn_blocking(move || {
+        let first = transactional_producer(&bs, "zombie");
+        first.init_transactions(Duration::from_secs(30)).unwrap();
+        first.begin_transaction().unwrap();
+        first
+            .send(BaseRecord::<(), _>::to("fenced").partition(0).payload("old"))
+            .unwrap();
+        first.flush(Duration::from_secs(30)).unwrap();
+        let second = transactional_producer(&bs, "zombie");
+        second
+            .init_transactions(Duration::from_secs(30))
+            .expect("the new producer takes over");
+        // The zombie's commit fails: its epoch is fenced.
+        assert!(first.commit_transaction(Duration::from_secs(30)).is_err());
+        second.begin_transaction().unwrap();
+        second
+            .send(BaseRecord::<(), _>::to("fenced").partition(0).payload("new"))
+            .unwrap();
+        second.commit_transaction(Duration::from_secs(30)).unwrap();
+        assert_eq!(read_all(&bs, "fenced", "read_committed"), vec!["new".to_string()]);
+    })
+    .await
+    .unwrap();
+}
