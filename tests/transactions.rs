@@ -124,3 +124,39 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_topics_cannot_join_a_transaction() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let mut broker = TestBroker::start().await;
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, "plain", 1, &[]).await;
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(TransactionalId(StrBytes::from_static_str("x")));
+    init.transaction_timeout_ms = 60_000;
+    let r = w.call(4, &init).await;
+    assert_eq!(r.error_code, 0);
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_static_str("x"));
+    add.v3_and_below_producer_id = r.producer_id;
+    add.v3_and_below_producer_epoch = r.producer_epoch;
+    for topic in ["__consumer_offsets", "plain"] {
+        let mut t = AddPartitionsToTxnTopic::default();
+        t.name = TopicName(StrBytes::from_string(topic.to_string()));
+        t.partitions = vec![0];
+        add.v3_and_below_topics.push(t);
+    }
+    let added = w.call(3, &add).await;
+    let codes: Vec<i16> = added
+        .results_by_topic_v3_and_below
+        .iter()
+        .map(|t| t.results_by_partition[0].partition_error_code)
+        .collect();
+    assert_eq!(codes, [29, 55], "TOPIC_AUTHORIZATION_FAILED, OPERATION_NOT_ATTEMPTED");
+    // Nothing was added: the broker restarts cleanly.
+    broker.restart(|_| {}).await;
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    assert_eq!(w.call(4, &init).await.error_code, 0);
+}

@@ -290,6 +290,12 @@ pub fn decode_batches(batches: Bytes) -> Result<Vec<CoordinatorRecord>> {
         let header = batch::next_batch(&batches[pos..])?
             .ok_or(Error::CorruptMessage("__consumer_offsets batch is truncated"))?;
         let one = batches.slice(pos..pos + header.total_size());
+        // Transaction markers (of offsets committed in transactions) carry no
+        // group records.
+        if header.is_control() {
+            pos += header.total_size();
+            continue;
+        }
         for r in records::records(&one, &header)? {
             if let Some(key) = r.key {
                 out.push(CoordinatorRecord::decode(key, r.value)?);

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::log::manager::is_internal_topic;
 use crate::txn::state::TopicPartition;
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -26,10 +27,24 @@ pub async fn handle(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    let unknown: Vec<bool> = wanted.iter().map(|(t, p)| broker.logs.partition(t, *p).is_err()).collect();
-    let code_of = |i: usize, all: i16| match (unknown.iter().any(|u| *u), unknown[i]) {
-        (true, true) => ResponseError::UnknownTopicOrPartition.code(),
-        (true, false) => ResponseError::OperationNotAttempted.code(),
+    // Internal topics are the broker's to write (Kafka never authorizes them
+    // here); unknown partitions fail; then the others are not attempted.
+    let refused: Vec<Option<i16>> = wanted
+        .iter()
+        .map(|(t, p)| {
+            if is_internal_topic(t) {
+                Some(ResponseError::TopicAuthorizationFailed.code())
+            } else if broker.logs.partition(t, *p).is_err() {
+                Some(ResponseError::UnknownTopicOrPartition.code())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let unknown: Vec<bool> = refused.iter().map(Option::is_some).collect();
+    let code_of = |i: usize, all: i16| match (unknown.iter().any(|u| *u), refused[i]) {
+        (true, Some(code)) => code,
+        (true, None) => ResponseError::OperationNotAttempted.code(),
         _ => all,
     };
     let verdict = if unknown.iter().any(|u| *u) {

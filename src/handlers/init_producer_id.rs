@@ -1,5 +1,4 @@
-//! InitProducerId (22): a new producer id for an idempotent producer, or (v3+,
-//! KIP-360) a bumped epoch for one that asks to keep its id; with a
+//! InitProducerId (22): a new producer id for an idempotent producer; with a
 //! transactional id, the transaction coordinator's answer (fencing older
 //! producers of the id).
 
@@ -11,14 +10,13 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
 
+/// An idempotent producer's id: always a new one, epoch 0, whatever id it has
+/// (as Kafka does: bumping an epoch on request would let anyone fence a producer
+/// by naming its id).
 fn allocate(broker: &Broker, request: &InitProducerIdRequest) -> Result<(i64, i16)> {
     let (id, epoch) = (request.producer_id.0, request.producer_epoch);
     if (id == -1) != (epoch == -1) {
         return Err(Error::InvalidRequest("producer id and epoch must be given together".into()));
-    }
-    if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {
-        // The producer keeps its id and fences its older self with a new epoch.
-        return Ok((id, epoch + 1));
     }
     Ok((broker.producer_ids.next_id()?, 0))
 }

@@ -121,7 +121,7 @@ impl ProducerStateManager {
         if h.is_control() {
             return Ok(SequenceCheck::Append);
         }
-        if !h.is_transactional() && entry.txn_first_offset.is_some() && h.producer_epoch == entry.epoch {
+        if !h.is_transactional() && entry.txn_first_offset.is_some() {
             return Err(Error::InvalidTxnState(format!(
                 "producer {} has an open transaction: its writes must be transactional",
                 h.producer_id
@@ -398,6 +398,8 @@ mod tests {
         assert_eq!(s.first_unstable_offset(), Some(2));
         // Outside its transaction, producer 1 may not write.
         assert!(matches!(s.check(&batch(1, 0, 3, 1, 6)), Err(Error::InvalidTxnState(_))));
+        // Not even with another epoch (a forged write would keep the marker out).
+        assert!(matches!(s.check(&batch(1, 5, 0, 1, 6)), Err(Error::InvalidTxnState(_))));
         // A marker carries no sequence: it passes the check and closes the
         // transaction, whose range it reports.
         assert_eq!(s.check(&marker(1, 0, 6)).unwrap(), SequenceCheck::Append);

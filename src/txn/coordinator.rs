@@ -300,10 +300,17 @@ impl TransactionCoordinator {
                 kind,
                 coordinator_epoch: self.coordinator_epoch,
             };
-            let written = m
-                .partitions
-                .iter()
-                .try_for_each(|p| markers.write_marker(p, m.producer_id, m.producer_epoch, marker));
+            // A partition deleted since needs no marker (Kafka drops it too);
+            // any other failure leaves the transaction decided, for a retry.
+            let written = m.partitions.iter().try_for_each(|p| {
+                match markers.write_marker(p, m.producer_id, m.producer_epoch, marker) {
+                    Err(Error::UnknownTopicOrPartition { .. }) => {
+                        tracing::info!(transactional_id = %id, topic = %p.0, partition = p.1, "no marker for a partition that is gone");
+                        Ok(())
+                    }
+                    other => other,
+                }
+            });
             let done = written.and_then(|()| {
                 let completed = m.transition(complete, now_ms)?;
                 self.store.write(&id, Some(&completed), now_ms).map(drop)

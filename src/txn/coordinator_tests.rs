@@ -185,3 +185,30 @@ fn transactions_past_their_timeout_are_aborted_and_their_producer_fenced() {
         Err(Error::ProducerFenced(_))
     ));
 }
+
+/// Markers to a deleted topic fail as the partition does; the rest succeed.
+struct GoneTopic(Markers);
+
+impl MarkerWriter for GoneTopic {
+    fn write_marker(&self, p: &TopicPartition, pid: i64, epoch: i16, marker: Marker) -> Result<()> {
+        if p.0 == "deleted" {
+            return Err(Error::UnknownTopicOrPartition {
+                topic: p.0.clone(),
+                partition: p.1,
+            });
+        }
+        self.0.write_marker(p, pid, epoch, marker)
+    }
+}
+
+#[test]
+fn a_partition_deleted_during_the_transaction_needs_no_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, m, next) = (coordinator(dir.path()), GoneTopic(Markers::default()), ids());
+    let (pid, e) = c.init_producer_id("t", 60_000, None, &next, &m, 0).unwrap();
+    c.add_partitions("t", pid, e, &[tp("deleted", 0), tp("kept", 0)], 1)
+        .unwrap();
+    c.end_txn("t", pid, e, true, &m, 2).unwrap();
+    assert_eq!(c.metadata("t").unwrap().state, TransactionState::CompleteCommit);
+    assert_eq!(m.0.written.borrow().len(), 1, "the kept partition's marker");
+}

@@ -43,6 +43,10 @@ impl TransactionStateManager {
                     }
                     for (at, h) in Batches::new(&data) {
                         offset = h.last_offset() + 1;
+                        // Transaction markers carry no metadata.
+                        if h.is_control() {
+                            continue;
+                        }
                         let batch = data.slice(at..at + h.total_size());
                         for r in records(&batch, &h)? {
                             let Some(key) = r.key else { continue };
