@@ -7,7 +7,9 @@
 //! per key, only the record with the greatest offset. Tombstones (null values) are
 //! dropped once older than `delete.retention.ms`. Offsets never change (gaps are
 //! left); batches keep their codec, base offset, last offset delta and producer
-//! fields; records are copied as their original bytes.
+//! fields; records are copied as their original bytes. Only data below the last
+//! stable offset is cleaned; records of aborted transactions are dropped (they
+//! are no value of their key), their markers kept.
 //!
 //! Swapping a cleaned segment in is crash-safe, in Kafka's steps: the new file is
 //! written as `{base}.log.cleaned`, fsynced and renamed to `{base}.log.swap`; then
@@ -129,12 +131,12 @@ impl UnifiedLog {
         let (segments, dirty_from, first_dirty_timestamp) = {
             let log = self.lock();
             let horizon = now_ms - config.min_compaction_lag_ms;
+            // Only decided data: nothing at or past the first open transaction.
+            let stable = log.producers.first_unstable_offset().unwrap_or(i64::MAX);
             let segments: Vec<Cleanable> = log
                 .sealed
                 .values()
-                // Segments with aborted transactions wait: the cleaner does not
-                // yet remove aborted records, and rewriting would drop the index.
-                .take_while(|s| s.max_timestamp() <= horizon && s.aborted_txns().is_empty())
+                .take_while(|s| s.max_timestamp() <= horizon && log.segment_end(s.base_offset) <= stable)
                 .map(|s| Cleanable {
                     base: s.base_offset,
                     file: s.file(),
@@ -159,6 +161,19 @@ impl UnifiedLog {
         if total == 0 || dirty == 0 || !(dirty_enough || overdue) {
             return Ok(CleanStats::default());
         }
+        // Aborted transactions' records are no value of their key: they are
+        // left out of the map and dropped (their markers are kept).
+        let aborted = segments
+            .first()
+            .map(|first| self.aborted_transactions(first.base, i64::MAX))
+            .unwrap_or_default();
+        let is_aborted = |h: &BatchHeader| {
+            h.is_transactional()
+                && !h.is_control()
+                && aborted.iter().any(|a| {
+                    a.producer_id == h.producer_id && a.first_offset <= h.base_offset && h.base_offset <= a.last_offset
+                })
+        };
         // Pass 1: the latest offset of every key, over as many whole segments as
         // the map can hold.
         let max_uncompressed = records::max_uncompressed(config.message_max_bytes);
@@ -167,6 +182,9 @@ impl UnifiedLog {
         for seg in &segments {
             let mut reader = batches(seg);
             while let Some((h, batch)) = reader.next_batch()? {
+                if h.is_control() || is_aborted(&h) {
+                    continue;
+                }
                 records::walk(&batch, &h, max_uncompressed, |r| {
                     if let Some(key) = r.key {
                         latest.insert(key_hash(key), h.base_offset + r.offset_delta as i64);
@@ -187,6 +205,14 @@ impl UnifiedLog {
             let mut out = std::io::BufWriter::new(File::create(&cleaned)?);
             let mut reader = batches(seg);
             while let Some((h, batch)) = reader.next_batch()? {
+                if h.is_control() {
+                    out.write_all(&batch)?;
+                    continue;
+                }
+                if is_aborted(&h) {
+                    stats.records_dropped += h.records_count.max(0) as usize;
+                    continue;
+                }
                 // The kept records' raw bytes, back to back: at most the batch's
                 // (bounded) decompressed size.
                 let (mut all, mut kept, mut plain) = (0, 0, Vec::new());
@@ -243,13 +269,18 @@ impl UnifiedLog {
             std::fs::remove_file(&swap)?;
             return Ok(());
         };
-        // The old files make way for the new one (renamed `*.deleted`, or gone).
+        // The old files make way for the new one (renamed `*.deleted`, or gone);
+        // its aborted transactions stay with it (their markers are kept).
+        let aborted = old.aborted_txns().to_vec();
         retention::delete_files(self, vec![old], crate::util::clock::now_ms());
         std::fs::rename(&swap, segment::segment_path(&self.dir, base, "log"))?;
         crate::util::fs::sync_dir(&self.dir)?;
         let interval = self.config().index_interval_bytes;
         // A new file, indexes to build: read it all (which also checks it).
-        let reopened = LogSegment::open(&self.dir, base, Open::Recover, interval, |_| {})?;
+        let mut reopened = LogSegment::open(&self.dir, base, Open::Recover, interval, |_| {})?;
+        for entry in aborted {
+            reopened.add_aborted_txn(entry)?;
+        }
         log.sealed.insert(base, SealedSegment::from_opened(reopened));
         Ok(())
     }

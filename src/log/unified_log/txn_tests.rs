@@ -126,3 +126,45 @@ fn read_committed_reads_stop_at_the_last_stable_offset() {
     let now = p.read_slice_below(2, 1 << 20, lso).unwrap().unwrap();
     assert_eq!(bases(&now), [2, 4, 6], "committed data and its marker");
 }
+
+#[test]
+fn compaction_drops_aborted_records_not_the_values_they_would_have_replaced() {
+    use super::tests::{all_records, compacted_config, keyed_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    p.append(&keyed_batch(&[("k", Some("committed"))], 1_000), 0).unwrap(); // 0
+                                                                            // Producer 1's transaction writes k, then aborts.
+    let ids = ProducerIds {
+        id: 1,
+        epoch: 0,
+        first_sequence: 0,
+    };
+    let record = NewRecord {
+        key: Some("k".into()),
+        value: Some("aborted".into()),
+        timestamp: 1_001,
+    };
+    let b = build_batch(&[record], Some(ids));
+    let mut h = BatchHeader::parse(&b).unwrap();
+    h.attributes |= TRANSACTIONAL_BIT;
+    p.append(&encode_batch(&h, &b[batch::BATCH_HEADER_LEN..]), 0).unwrap(); // 1
+    for i in 0..4 {
+        p.append(&keyed_batch(&[("pad", Some("x"))], 1_002 + i), 0).unwrap();
+    }
+    // While it is open, nothing from it on is cleaned.
+    p.clean(10_000).unwrap();
+    assert!(all_records(&p).iter().any(|r| r.0 == 1), "undecided data is kept");
+    p.append_marker(1, 0, marker(MarkerType::Abort), 0).unwrap();
+    for i in 0..8 {
+        p.append(&keyed_batch(&[("pad", Some("y"))], 2_000 + i), 0).unwrap();
+    }
+    p.clean(10_000).unwrap();
+    let left = all_records(&p);
+    assert!(
+        left.iter().any(|r| r.0 == 0 && r.1 == "k"),
+        "the committed value of k stays: {left:?}"
+    );
+    assert!(!left.iter().any(|r| r.0 == 1), "the aborted record goes");
+    // The abort is still known to read_committed fetches.
+    assert_eq!(p.aborted_transactions(0, p.log_end_offset()).len(), 1);
+}
