@@ -160,3 +160,56 @@ async fn internal_topics_cannot_join_a_transaction() {
     let mut w = common::wire::Wire::connect(broker.addr()).await;
     assert_eq!(w.call(4, &init).await.error_code, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_listed_and_described() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let broker = TestBroker::start().await;
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, "listed", 2, &[]).await;
+    let id = |s: &str| TransactionalId(StrBytes::from_string(s.to_string()));
+    let mut pids = Vec::new();
+    for name in ["idle", "busy"] {
+        let mut init = InitProducerIdRequest::default();
+        init.transactional_id = Some(id(name));
+        init.transaction_timeout_ms = 60_000;
+        let r = w.call(4, &init).await;
+        assert_eq!(r.error_code, 0);
+        pids.push((r.producer_id, r.producer_epoch));
+    }
+    // "busy" opens a transaction on both partitions.
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = id("busy");
+    (add.v3_and_below_producer_id, add.v3_and_below_producer_epoch) = pids[1];
+    let mut t = AddPartitionsToTxnTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("listed"));
+    t.partitions = vec![0, 1];
+    add.v3_and_below_topics = vec![t];
+    w.call(3, &add).await;
+    let list = |states: &[&str]| {
+        let mut r = ListTransactionsRequest::default();
+        r.state_filters = states.iter().map(|s| StrBytes::from_string(s.to_string())).collect();
+        r
+    };
+    let all = w.call(1, &list(&[])).await;
+    let names: Vec<(&str, &str)> = all
+        .transaction_states
+        .iter()
+        .map(|t| (t.transactional_id.as_str(), t.transaction_state.as_str()))
+        .collect();
+    assert_eq!(names, [("busy", "Ongoing"), ("idle", "Empty")]);
+    let ongoing = w.call(1, &list(&["Ongoing", "Bogus"])).await;
+    assert_eq!(ongoing.transaction_states.len(), 1);
+    assert_eq!(ongoing.unknown_state_filters[0].as_str(), "Bogus");
+    let mut describe = DescribeTransactionsRequest::default();
+    describe.transactional_ids = vec![id("busy"), id("nobody")];
+    let d = w.call(0, &describe).await;
+    let busy = &d.transaction_states[0];
+    assert_eq!((busy.error_code, busy.transaction_state.as_str()), (0, "Ongoing"));
+    assert_eq!(busy.producer_id, pids[1].0);
+    assert_eq!(busy.topics[0].partitions, [0, 1]);
+    assert!(busy.transaction_start_time_ms > 0);
+    assert_eq!(d.transaction_states[1].error_code, 105, "TRANSACTIONAL_ID_NOT_FOUND");
+}

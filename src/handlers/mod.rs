@@ -81,6 +81,8 @@ apis! {
     InitProducerId 0..=4 => init_producer_id;
     AddPartitionsToTxn 0..=3 => add_partitions_to_txn;
     EndTxn 0..=3 => end_txn;
+    DescribeTransactions 0..=0 => describe_transactions;
+    ListTransactions 0..=1 => list_transactions;
     FindCoordinator 0..=4 => find_coordinator;
     JoinGroup 0..=9 => join_group;
     SyncGroup 0..=5 => sync_group;

@@ -68,6 +68,11 @@ impl TransactionCoordinator {
         self.store.get(transactional_id)
     }
 
+    /// Every transactional id this coordinator knows.
+    pub fn all(&self) -> Vec<(String, TransactionMetadata)> {
+        self.store.all()
+    }
+
     /// InitProducerId with a transactional id: the producer id and epoch the
     /// producer goes on with. `expected`: the id and epoch it has (KIP-360), if
     /// any. An open transaction is aborted first (the producer is told to retry,
