@@ -213,3 +213,36 @@ async fn transactions_are_listed_and_described() {
     assert!(busy.transaction_start_time_ms > 0);
     assert_eq!(d.transaction_states[1].error_code, 105, "TRANSACTIONAL_ID_NOT_FOUND");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_producers_shows_each_partitions_producers() {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let broker = TestBroker::start().await;
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, "produced", 1, &[]).await;
+    let pid = w.call(4, &common::wire::idempotent_init()).await.producer_id.0;
+    let batch = common::wire::batch(3, pid, 0, strom::util::clock::now_ms());
+    assert_eq!(common::wire::produce(&mut w, "produced", 0, batch).await.0, 0);
+    let mut t = TopicRequest::default();
+    t.name = TopicName(StrBytes::from_static_str("produced"));
+    t.partition_indexes = vec![0, 9];
+    let mut req = DescribeProducersRequest::default();
+    req.topics = vec![t];
+    let r = w.call(0, &req).await;
+    let p0 = &r.topics[0].partitions[0];
+    assert_eq!(p0.error_code, 0);
+    assert_eq!(p0.active_producers.len(), 1);
+    let p = &p0.active_producers[0];
+    assert_eq!(
+        (
+            p.producer_id.0,
+            p.producer_epoch,
+            p.last_sequence,
+            p.current_txn_start_offset
+        ),
+        (pid, 0, 2, -1)
+    );
+    assert_eq!(r.topics[0].partitions[1].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+}

@@ -81,6 +81,7 @@ apis! {
     InitProducerId 0..=4 => init_producer_id;
     AddPartitionsToTxn 0..=3 => add_partitions_to_txn;
     EndTxn 0..=3 => end_txn;
+    DescribeProducers 0..=0 => describe_producers;
     DescribeTransactions 0..=0 => describe_transactions;
     ListTransactions 0..=1 => list_transactions;
     FindCoordinator 0..=4 => find_coordinator;

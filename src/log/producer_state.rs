@@ -69,6 +69,18 @@ impl Default for ProducerEntry {
     }
 }
 
+/// One producer of a partition, as DescribeProducers reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// −1 when none is remembered.
+    pub last_sequence: i32,
+    pub coordinator_epoch: i32,
+    /// −1 when no transaction is open.
+    pub txn_first_offset: i64,
+}
+
 /// A transaction a marker closed: its producer, the offsets from its first batch
 /// to its marker, and whether it was aborted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +201,23 @@ impl ProducerStateManager {
             base_offset: h.base_offset,
         });
         None
+    }
+
+    /// What DescribeProducers shows of each producer, by producer id.
+    pub fn describe(&self) -> Vec<ProducerSummary> {
+        let mut all: Vec<ProducerSummary> = self
+            .producers
+            .iter()
+            .map(|(id, e)| ProducerSummary {
+                producer_id: *id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                coordinator_epoch: e.coordinator_epoch,
+                txn_first_offset: e.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        all.sort_by_key(|p| p.producer_id);
+        all
     }
 
     /// The first offset of the oldest open transaction, if any is open.

@@ -2,8 +2,14 @@
 //! offset, and the aborted transactions a read_committed fetch is told of.
 
 use super::*;
+use crate::log::producer_state::ProducerSummary;
 
 impl UnifiedLog {
+    /// The partition's producers (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerSummary> {
+        self.lock().producers.describe()
+    }
+
     /// fsync the active segment now, from a blocking context: what makes a
     /// coordinator's write (a marker, a `__transaction_state` record) durable
     /// before the coordinator goes on.

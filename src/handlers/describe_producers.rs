@@ -1,0 +1,49 @@
+//! DescribeProducers (61): the producers each partition knows, with their epoch,
+//! last sequence, coordinator epoch and open transaction's first offset.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
+use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+
+use super::{error_message, RequestContext};
+use crate::broker::Broker;
+
+#[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let mut response = DescribeProducersResponse::default();
+    for topic in request.topics {
+        let mut tr = TopicResponse::default();
+        tr.name = topic.name.clone();
+        for index in topic.partition_indexes {
+            let mut pr = PartitionResponse::default();
+            pr.partition_index = index;
+            match broker.logs.partition(topic.name.as_str(), index) {
+                Ok(log) => {
+                    pr.active_producers = log
+                        .producers()
+                        .into_iter()
+                        .map(|p| {
+                            let mut s = ProducerState::default();
+                            s.producer_id = ProducerId(p.producer_id);
+                            s.producer_epoch = i32::from(p.epoch);
+                            s.last_sequence = p.last_sequence;
+                            s.last_timestamp = -1;
+                            s.coordinator_epoch = p.coordinator_epoch;
+                            s.current_txn_start_offset = p.txn_first_offset;
+                            s
+                        })
+                        .collect();
+                }
+                Err(e) => (pr.error_code, pr.error_message) = error_message(&e),
+            }
+            tr.partitions.push(pr);
+        }
+        response.topics.push(tr);
+    }
+    response
+}
