@@ -109,32 +109,12 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     config!("flush.messages", "log.flush.interval.messages", Long, flush_interval_messages = |v| long(v, 1), "fsync after this many messages (acks=-1 always fsyncs)"),
     config!("flush.ms", "log.flush.interval.ms", Long, flush_interval_ms = |v| long(v, 0), "fsync data older than this"),
     config!("follower.replication.throttled.replicas", "", List, follower_replication_throttled_replicas = |v| throttled(v), "replicas throttled on the follower side (no replication on one broker)"),
-    ConfigDef {
-        name: "index.interval.bytes",
-        broker_name: "log.index.interval.bytes",
-        kind: ConfigType::Int,
-        doc: "bytes of log between two offset-index entries",
-        get: |c| c.index_interval_bytes.to_string(),
-        set: |c, v| {
-            c.index_interval_bytes = long(v, 0)? as u64;
-            Ok(())
-        },
-    },
+    config!("index.interval.bytes", "log.index.interval.bytes", Int, index_interval_bytes = |v| long(v, 0).map(|n| n as u64), "bytes of log between two offset-index entries"),
     config!("leader.replication.throttled.replicas", "", List, leader_replication_throttled_replicas = |v| throttled(v), "replicas throttled on the leader side (no replication on one broker)"),
     config!("local.retention.bytes", "log.local.retention.bytes", Long, local_retention_bytes = |v| long(v, -2), "with tiered storage, bytes kept on local disk (-2: retention.bytes); no tiered storage here"),
     config!("local.retention.ms", "log.local.retention.ms", Long, local_retention_ms = |v| long(v, -2), "with tiered storage, time kept on local disk (-2: retention.ms); no tiered storage here"),
     config!("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", Long, max_compaction_lag_ms = |v| long(v, 1), "longest a record may stay uncompacted: older dirty records are compacted whatever the dirty ratio"),
-    ConfigDef {
-        name: "max.message.bytes",
-        broker_name: "message.max.bytes",
-        kind: ConfigType::Int,
-        doc: "the largest record batch accepted",
-        get: |c| c.message_max_bytes.to_string(),
-        set: |c, v| {
-            c.message_max_bytes = int(v, 0, i32::MAX as i64)? as usize;
-            Ok(())
-        },
-    },
+    config!("max.message.bytes", "message.max.bytes", Int, message_max_bytes = |v| int(v, 0, i32::MAX as i64).map(|n| n as usize), "the largest record batch accepted"),
     config!("message.downconversion.enable", "log.message.downconversion.enable", Boolean, message_downconversion_enable = |v| boolean(v), "deprecated (Kafka 3.9): down-convert records for old fetchers"),
     config!("message.format.version", "log.message.format.version", String, message_format_version = |v| format_version(v), "deprecated (Kafka 3.9): ignored, batches are stored in format v2"),
     config!("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", Long, message_timestamp_after_max_ms = |v| long(v, 0), "how far ahead of the broker clock a CreateTime timestamp may be"),
@@ -185,29 +165,9 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     config!("remote.storage.enable", "", Boolean, remote_storage_enable = |v| no_tiered_storage(v), "tiered storage for the topic: this broker has none, so only false is accepted"),
     config!("retention.bytes", "log.retention.bytes", Long, retention_bytes = |v| long(v, -1), "delete the oldest segments while a partition is larger than this (-1: no limit)"),
     config!("retention.ms", "log.retention.ms", Long, retention_ms = |v| long(v, -1), "delete segments whose newest record is older than this (-1: keep forever)"),
-    ConfigDef {
-        name: "segment.bytes",
-        broker_name: "log.segment.bytes",
-        kind: ConfigType::Int,
-        doc: "roll the active segment at this size",
-        get: |c| c.segment_bytes.to_string(),
-        set: |c, v| {
-            c.segment_bytes = int(v, 14, i32::MAX as i64)? as u64;
-            Ok(())
-        },
-    },
+    config!("segment.bytes", "log.segment.bytes", Int, segment_bytes = |v| int(v, 14, i32::MAX as i64).map(|n| n as u64), "roll the active segment at this size"),
     config!("segment.index.bytes", "log.index.size.max.bytes", Int, segment_index_bytes = |v| int(v, 4, i32::MAX as i64), "most bytes of a segment's offset or time index; a full index rolls the segment"),
     config!("segment.jitter.ms", "log.roll.jitter.ms", Long, segment_jitter_ms = |v| long(v, 0), "most time taken off segment.ms, per segment, so segments do not all roll at once"),
-    ConfigDef {
-        name: "segment.ms",
-        broker_name: "log.roll.ms",
-        kind: ConfigType::Long,
-        doc: "roll the active segment once it is this old",
-        get: |c| c.roll_ms.to_string(),
-        set: |c, v| {
-            c.roll_ms = long(v, 1)? as u64;
-            Ok(())
-        },
-    },
+    config!("segment.ms", "log.roll.ms", Long, roll_ms = |v| long(v, 1).map(|n| n as u64), "roll the active segment once it is this old"),
     config!("unclean.leader.election.enable", "unclean.leader.election.enable", Boolean, unclean_leader_election_enable = |v| boolean(v), "let an out-of-sync replica lead (no replication on one broker)"),
 ];
