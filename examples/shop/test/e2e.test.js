@@ -73,13 +73,28 @@ function orders (n) {
   })
 }
 
+/** What each process was doing, for a failure's report: exit codes and log tails. */
+function report () {
+  for (const [name, child] of children) {
+    const file = path.join(work, `${name}.log`)
+    const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trimEnd().split('\n') : []
+    console.error(`--- ${name}: ${child.exitCode === null ? 'running' : `exited ${child.exitCode} ${child.signalCode || ''}`}`)
+    for (const line of lines.slice(-25)) console.error(`  ${line}`)
+  }
+}
+
+/** Run `body`, reporting every process's state and log if it fails. */
+async function reportingFailures (body) {
+  try { await body() } catch (e) { report(); throw e }
+}
+
 test.after(async () => {
   for (const name of [...children.keys()].reverse()) await stop(name)
   if (process.env.KEEP_SHOP_LOGS) console.log(`logs in ${work}`)
   else fs.rmSync(work, { recursive: true, force: true })
 })
 
-test('the shop pipeline agrees end to end, across a crash of the inventory service', { timeout: 300000 }, async () => {
+test('the shop pipeline agrees end to end, across a crash of the inventory service', { timeout: 300000 }, () => reportingFailures(async () => {
   start('strom', STROM, [
     '--listen', `127.0.0.1:${BROKER_PORT}`, '--advertised-listener', `127.0.0.1:${BROKER_PORT}`,
     '--data-dir', path.join(work, 'strom'), '--group-initial-rebalance-delay-ms', '0'
@@ -93,10 +108,12 @@ test('the shop pipeline agrees end to end, across a crash of the inventory servi
   startService('notification', 'notification-service.js', PORTS.notification)
   startService('analytics', 'analytics-service.js', PORTS.analytics)
   const groups = ['web-order-status', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']
+  let states = []
   await waitFor(async () => {
     const { groups: described } = await admin.describeGroups(groups)
+    states = described.map(g => `${g.groupId}=${g.state}(${g.members.length})`)
     return described.every(g => g.state === 'Stable')
-  }, 'every service in its consumer group')
+  }, 'every service in its consumer group').catch(e => { throw new Error(`${e.message}: ${states.join(' ')}`) })
 
   assert.strictEqual((await http(PORTS.web, 'POST', '/orders', { items: [] })).status, 400)
 
@@ -152,4 +169,4 @@ test('the shop pipeline agrees end to end, across a crash of the inventory servi
   }
   assert.strictEqual(stats.popular[0], Object.entries(stats.unitsSold).sort((a, b) => b[1] - a[1])[0][0])
   await admin.disconnect()
-})
+}))
