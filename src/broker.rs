@@ -15,9 +15,11 @@ use crate::cluster::producer_ids::ProducerIdManager;
 use crate::config::Config;
 use crate::error::Result;
 use crate::group::coordinator::GroupCoordinator;
-use crate::log::manager::{ConfigChange, LogManager};
+use crate::log::manager::{ConfigChange, LogManager, OFFSETS_TOPIC};
+use crate::record::control::{Marker, MarkerType};
 use crate::replica::replica_manager::ReplicaManager;
-use crate::txn::coordinator::{TransactionCoordinator, MAX_TIMEOUT_MS};
+use crate::txn::coordinator::{MarkerWriter, TransactionCoordinator, MAX_TIMEOUT_MS};
+use crate::txn::state::TopicPartition;
 use crate::txn::state_manager::TransactionStateManager;
 use crate::util::clock::now_ms;
 
@@ -57,7 +59,13 @@ impl Broker {
         let transactions = TransactionCoordinator::new(TransactionStateManager::open(logs.clone())?, MAX_TIMEOUT_MS);
         let replicas = ReplicaManager::new(logs.clone(), shutting_down.clone());
         // Decisions made before a crash get their markers now.
-        transactions.complete_pending(&replicas, now_ms());
+        transactions.complete_pending(
+            &Markers {
+                replicas: &replicas,
+                groups: &groups,
+            },
+            now_ms(),
+        );
         Ok(Broker {
             config,
             metadata: MetadataCache::new(identity),
@@ -69,6 +77,14 @@ impl Broker {
             groups,
             shutting_down,
         })
+    }
+
+    /// Where the transaction coordinator's markers go.
+    pub fn markers(&self) -> Markers<'_> {
+        Markers {
+            replicas: &self.replicas,
+            groups: &self.groups,
+        }
     }
 
     pub fn node_id(&self) -> i32 {
@@ -98,6 +114,31 @@ impl Broker {
     }
 }
 
+/// Markers go to the partitions' logs; one in `__consumer_offsets` also ends the
+/// offsets the transaction committed there (pending until then), which only the
+/// group coordinator knows of (Kafka's GroupCoordinator.onTransactionCompleted).
+pub struct Markers<'a> {
+    replicas: &'a ReplicaManager,
+    groups: &'a GroupCoordinator,
+}
+
+impl MarkerWriter for Markers<'_> {
+    fn write_marker(
+        &self,
+        partition: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: Marker,
+    ) -> Result<()> {
+        self.replicas
+            .write_marker(partition, producer_id, producer_epoch, marker)?;
+        if partition.0 == OFFSETS_TOPIC {
+            self.groups.complete_txn(producer_id, marker.kind == MarkerType::Commit);
+        }
+        Ok(())
+    }
+}
+
 /// Abort transactions past their timeout, and finish those whose markers could
 /// not all be written, every 10 s (Kafka's
 /// transaction.abort.timed.out.transaction.cleanup.interval.ms).
@@ -109,7 +150,7 @@ async fn abort_timed_out_transactions(broker: Arc<Broker>, mut shutdown: watch::
         }
         let b = broker.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            b.transactions.abort_timed_out(&b.replicas, now_ms());
+            b.transactions.abort_timed_out(&b.markers(), now_ms());
         })
         .await;
     }

@@ -98,6 +98,9 @@ pub enum Error {
     GroupSubscribedToTopic(String),
     #[error("offset metadata of {0} bytes is too large")]
     OffsetMetadataTooLarge(usize),
+    /// OffsetFetch with require_stable: a transaction has offsets pending here.
+    #[error("a transaction has committed offsets pending for {0}-{1}")]
+    UnstableOffsetCommit(String, i32),
     /// No coordinator exists for this kind of key (transactions, for now).
     #[error("no coordinator is available for {0}")]
     CoordinatorNotAvailable(&'static str),
@@ -195,6 +198,7 @@ impl Error {
             Error::Io(_) => E::KafkaStorageError,
             Error::InvalidGroupId(_) => E::InvalidGroupId,
             Error::UnknownMemberId(_) => E::UnknownMemberId,
+            Error::UnstableOffsetCommit(..) => E::UnstableOffsetCommit,
             Error::MemberIdRequired(_) => E::MemberIdRequired,
             Error::IllegalGeneration { .. } => E::IllegalGeneration,
             Error::RebalanceInProgress => E::RebalanceInProgress,

@@ -246,3 +246,217 @@ async fn describe_producers_shows_each_partitions_producers() {
     );
     assert_eq!(r.topics[0].partitions[1].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
 }
+
+/// Poll `c` (a group member) until `n` more records arrive.
+fn take(c: &BaseConsumer, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {n} records in 30 s",
+            got.len()
+        );
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m.expect("consume");
+            got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    got
+}
+
+/// Consume-transform-produce, as librdkafka's exactly-once examples do it: the
+/// consumer's offsets are committed by the producer, inside its transaction
+/// (AddOffsetsToTxn + TxnOffsetCommit v3 with the consumer's group metadata). A
+/// committed transaction moves the group's offset with the output; an aborted one
+/// moves neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_in_a_transaction_move_with_its_output() {
+    let broker = TestBroker::start().await;
+    let bs = broker.bootstrap();
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, "ctp-in", 1, &[]).await;
+    common::wire::create_topic(&mut w, "ctp-out", 1, &[]).await;
+    tokio::task::spawn_blocking(move || {
+        let input: ThreadedProducer<DefaultProducerContext> =
+            ClientConfig::new().set("bootstrap.servers", &bs).create().unwrap();
+        for i in 0..20 {
+            let v = format!("in-{i}");
+            input
+                .send(BaseRecord::<(), _>::to("ctp-in").partition(0).payload(&v))
+                .unwrap();
+        }
+        input.flush(Duration::from_secs(30)).unwrap();
+
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bs)
+            .set("group.id", "ctp")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .create()
+            .unwrap();
+        consumer.subscribe(&["ctp-in"]).unwrap();
+        let producer = transactional_producer(&bs, "ctp-processor");
+        producer.init_transactions(Duration::from_secs(30)).unwrap();
+
+        for (round, (n, commit)) in [(10, true), (5, false)].into_iter().enumerate() {
+            let records = take(&consumer, n);
+            producer.begin_transaction().unwrap();
+            for r in &records {
+                let v = format!("{r}-out");
+                producer
+                    .send(BaseRecord::<(), _>::to("ctp-out").partition(0).payload(&v))
+                    .unwrap();
+            }
+            // (An abort drops what is still queued: flush, so the aborted
+            // records are in the log for read_uncommitted to see.)
+            producer.flush(Duration::from_secs(30)).unwrap();
+            let mut offsets = TopicPartitionList::new();
+            let next = if round == 0 { 10 } else { 15 };
+            offsets.add_partition_offset("ctp-in", 0, Offset::Offset(next)).unwrap();
+            let meta = consumer.group_metadata().expect("group metadata");
+            producer
+                .send_offsets_to_transaction(&offsets, &meta, Duration::from_secs(30))
+                .expect("send_offsets_to_transaction");
+            if commit {
+                producer.commit_transaction(Duration::from_secs(30)).expect("commit");
+            } else {
+                producer.abort_transaction(Duration::from_secs(30)).expect("abort");
+            }
+        }
+
+        // The group's offset is the committed transaction's (a read_committed
+        // lookup, require_stable, gets it without waiting: nothing is pending).
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition("ctp-in", 0);
+        let committed = consumer
+            .committed_offsets(wanted, Duration::from_secs(10))
+            .expect("committed offsets");
+        let ours = committed.find_partition("ctp-in", 0).unwrap();
+        assert_eq!(
+            ours.offset(),
+            Offset::Offset(10),
+            "the aborted transaction's offset is gone"
+        );
+        let out = read_all(&bs, "ctp-out", "read_committed");
+        let expected: Vec<String> = (0..10).map(|i| format!("in-{i}-out")).collect();
+        assert_eq!(out, expected);
+        assert_eq!(read_all(&bs, "ctp-out", "read_uncommitted").len(), 15);
+    })
+    .await
+    .unwrap();
+}
+
+/// The wire rules around offsets in a transaction: TxnOffsetCommit before
+/// AddOffsetsToTxn is refused (INVALID_TXN_STATE, TRANSACTION_ABORTABLE from
+/// v4); a pending offset is UNSTABLE_OFFSET_COMMIT for require_stable fetches
+/// and invisible to the others; EndTxn's marker makes it the group's offset,
+/// also after a restart; a fenced epoch gets INVALID_PRODUCER_EPOCH.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txn_offset_commit_over_the_wire() {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let mut broker = TestBroker::start().await;
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, "src", 1, &[]).await;
+    let id = TransactionalId(StrBytes::from_static_str("offsets-txn"));
+    let group = GroupId(StrBytes::from_static_str("offsets-group"));
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(id.clone());
+    init.transaction_timeout_ms = 60_000;
+    let r = w.call(4, &init).await;
+    assert_eq!(r.error_code, 0);
+    let (pid, epoch) = (r.producer_id, r.producer_epoch);
+
+    let commit_request = |offset: i64, epoch: i16| {
+        let mut p = TxnOffsetCommitRequestPartition::default();
+        p.partition_index = 0;
+        p.committed_offset = offset;
+        let mut t = TxnOffsetCommitRequestTopic::default();
+        t.name = TopicName(StrBytes::from_static_str("src"));
+        t.partitions = vec![p];
+        let mut c = TxnOffsetCommitRequest::default();
+        c.transactional_id = id.clone();
+        c.group_id = group.clone();
+        c.producer_id = pid;
+        c.producer_epoch = epoch;
+        c.topics = vec![t];
+        c
+    };
+    let code = |r: &TxnOffsetCommitResponse| r.topics[0].partitions[0].error_code;
+    assert_eq!(
+        code(&w.call(3, &commit_request(7, epoch)).await),
+        48,
+        "INVALID_TXN_STATE"
+    );
+    assert_eq!(
+        code(&w.call(4, &commit_request(7, epoch)).await),
+        120,
+        "TRANSACTION_ABORTABLE"
+    );
+
+    let mut add = AddOffsetsToTxnRequest::default();
+    add.transactional_id = id.clone();
+    add.producer_id = pid;
+    add.producer_epoch = epoch;
+    add.group_id = group.clone();
+    assert_eq!(w.call(0, &add).await.error_code, 0);
+    assert_eq!(w.call(0, &add).await.error_code, 0, "a repeated add is a no-op");
+    assert_eq!(code(&w.call(3, &commit_request(7, epoch)).await), 0);
+    assert_eq!(
+        code(&w.call(0, &commit_request(7, epoch - 1)).await),
+        47,
+        "INVALID_PRODUCER_EPOCH"
+    );
+
+    let fetch = |stable: bool| {
+        let mut t = OffsetFetchRequestTopic::default();
+        t.name = TopicName(StrBytes::from_static_str("src"));
+        t.partition_indexes = vec![0];
+        let mut f = OffsetFetchRequest::default();
+        f.group_id = group.clone();
+        f.topics = Some(vec![t]);
+        f.require_stable = stable;
+        f
+    };
+    let fetched = |r: &OffsetFetchResponse| {
+        (
+            r.topics[0].partitions[0].error_code,
+            r.topics[0].partitions[0].committed_offset,
+        )
+    };
+    assert_eq!(
+        fetched(&w.call(7, &fetch(true)).await),
+        (88, -1),
+        "UNSTABLE_OFFSET_COMMIT"
+    );
+    assert_eq!(fetched(&w.call(7, &fetch(false)).await), (0, -1), "not committed yet");
+
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = id.clone();
+    end.producer_id = pid;
+    end.producer_epoch = epoch;
+    end.committed = true;
+    assert_eq!(w.call(3, &end).await.error_code, 0);
+    // The markers follow EndTxn's answer; the offset is visible once they land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fetched(&w.call(7, &fetch(true)).await) != (0, 7) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commit marker never made the offset visible"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    broker.restart(|_| {}).await;
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    assert_eq!(
+        fetched(&w.call(7, &fetch(true)).await),
+        (0, 7),
+        "replayed after a restart"
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::member::{JoinArgs, JoinResult, Member, MemberProfile, MemberRef, SyncResult};
-use super::record_serde::{self, CoordinatorRecord, GroupMetadataValue, MemberMetadata, OffsetCommitValue};
+use super::record_serde::{self, CoordinatorRecord, GroupMetadataValue, MemberMetadata, OffsetCommitValue, Stored};
 use super::state::{Group, GroupConfig, GroupState};
 use crate::error::{Error, Result};
 use crate::log::manager::{LogManager, OFFSETS_TOPIC};
@@ -22,10 +22,14 @@ const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
 pub type TopicPartition = (String, i32);
 
+mod offsets;
+
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,
     offsets: HashMap<String, BTreeMap<TopicPartition, OffsetCommitValue>>,
+    /// Offsets committed in transactions not yet ended, by producer id.
+    pending: HashMap<i64, offsets::PendingOffsets>,
 }
 
 /// A group as DescribeGroups shows it.
@@ -133,9 +137,9 @@ impl GroupCoordinator {
             for (_, h) in crate::record::batch::Batches::new(&batches) {
                 offset = h.last_offset() + 1;
             }
-            for record in record_serde::decode_batches(batches)? {
+            for stored in record_serde::decode_batches(batches)? {
                 replayed += 1;
-                Self::apply(&mut inner, record, now);
+                Self::replay(&mut inner, stored, now);
             }
         }
         tracing::info!(
@@ -148,6 +152,33 @@ impl GroupCoordinator {
             log,
             inner: Mutex::new(inner),
         })
+    }
+
+    fn replay(inner: &mut Inner, stored: Stored, now: i64) {
+        match stored {
+            Stored::Record(record) => Self::apply(inner, record, now),
+            Stored::TxnEnd { producer_id, commit } => Self::end_txn(inner, producer_id, commit),
+            Stored::InTransaction {
+                producer_id,
+                record:
+                    CoordinatorRecord::OffsetCommit {
+                        group,
+                        topic,
+                        partition,
+                        value: Some(value),
+                    },
+            } => {
+                let by_group = inner.pending.entry(producer_id).or_default();
+                by_group.entry(group).or_default().insert((topic, partition), value);
+            }
+            // Kafka's transactions carry only offset commits.
+            Stored::InTransaction { producer_id, .. } => {
+                tracing::warn!(
+                    producer_id,
+                    "ignoring a transactional group record that is not an offset commit"
+                );
+            }
+        }
     }
 
     fn apply(inner: &mut Inner, record: CoordinatorRecord, now: i64) {
@@ -180,13 +211,19 @@ impl GroupCoordinator {
         }
     }
 
+    /// The `__consumer_offsets` partition that holds `group`'s offsets (one here),
+    /// which AddOffsetsToTxn adds to a transaction.
+    pub fn offsets_partition(&self, _group: &str) -> TopicPartition {
+        (OFFSETS_TOPIC.to_string(), self.log.index)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Append records to the internal log; returns the offset to flush to.
     fn append(&self, records: &[CoordinatorRecord], now: i64) -> Result<i64> {
-        let batch = record_serde::encode_batch(records, now)?;
+        let batch = record_serde::encode_batch(records, None, now)?;
         Ok(self.log.append(&batch, now)?.log_end_offset)
     }
 
@@ -319,118 +356,6 @@ impl GroupCoordinator {
         }
     }
 
-    // ---- offsets ---------------------------------------------------------------
-
-    /// Commit offsets for a group member (or a simple consumer with generation −1).
-    /// Returns a result per partition; the group-level check fails them all.
-    pub async fn commit(
-        &self,
-        group_id: &str,
-        caller: MemberRef<'_>,
-        offsets: Vec<(TopicPartition, OffsetCommitValue)>,
-        topic_exists: impl Fn(&str, i32) -> bool,
-        now: i64,
-    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
-        if group_id.is_empty() {
-            return Err(Error::InvalidGroupId(group_id.to_string()));
-        }
-        let (results, end) = {
-            let mut inner = self.lock();
-            match inner.groups.get(group_id) {
-                Some(g) => g.validate_commit(caller)?,
-                None if caller.generation_id < 0 => {}
-                None => return Err(Error::UnknownMemberId(caller.member_id.to_string())),
-            }
-            let mut results = Vec::new();
-            let mut records = Vec::new();
-            let mut accepted = Vec::new();
-            for (tp, value) in offsets {
-                let check = if value.metadata.len() > OFFSET_METADATA_MAX_BYTES {
-                    Err(Error::OffsetMetadataTooLarge(value.metadata.len()))
-                } else if !topic_exists(&tp.0, tp.1) {
-                    Err(Error::UnknownTopicOrPartition {
-                        topic: tp.0.clone(),
-                        partition: tp.1,
-                    })
-                } else {
-                    records.push(CoordinatorRecord::OffsetCommit {
-                        group: group_id.to_string(),
-                        topic: tp.0.clone(),
-                        partition: tp.1,
-                        value: Some(value.clone()),
-                    });
-                    accepted.push((tp.clone(), value));
-                    Ok(())
-                };
-                results.push((tp, check));
-            }
-            let end = if records.is_empty() {
-                None
-            } else {
-                Some(self.append(&records, now)?)
-            };
-            inner
-                .groups
-                .entry(group_id.to_string())
-                .or_insert_with(|| Group::new(group_id));
-            let stored = inner.offsets.entry(group_id.to_string()).or_default();
-            stored.extend(accepted);
-            (results, end)
-        };
-        self.flush(end, now).await?;
-        Ok(results)
-    }
-
-    /// Committed offsets of a group: of the given partitions, or all of them.
-    pub fn fetch_offsets(
-        &self,
-        group_id: &str,
-        partitions: Option<Vec<TopicPartition>>,
-    ) -> Vec<(TopicPartition, Option<OffsetCommitValue>)> {
-        let inner = self.lock();
-        let stored = inner.offsets.get(group_id);
-        match partitions {
-            Some(wanted) => wanted
-                .into_iter()
-                .map(|tp| {
-                    let v = stored.and_then(|s| s.get(&tp).cloned());
-                    (tp, v)
-                })
-                .collect(),
-            None => stored
-                .map(|s| s.iter().map(|(tp, v)| (tp.clone(), Some(v.clone()))).collect())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// Drop committed offsets of a deleted topic from every group.
-    pub async fn topic_deleted(&self, topic: &str, now: i64) -> Result<()> {
-        let end = {
-            let mut inner = self.lock();
-            let mut records = Vec::new();
-            for (group, offsets) in inner.offsets.iter_mut() {
-                offsets.retain(|(t, p), _| {
-                    if t != topic {
-                        return true;
-                    }
-                    records.push(CoordinatorRecord::OffsetCommit {
-                        group: group.clone(),
-                        topic: t.clone(),
-                        partition: *p,
-                        value: None,
-                    });
-                    false
-                });
-            }
-            if records.is_empty() {
-                None
-            } else {
-                Some(self.append(&records, now)?)
-            }
-        };
-        self.flush(end, now).await
-    }
-
     // ---- administration --------------------------------------------------------
 
     pub fn describe(&self, group_id: &str) -> GroupDescription {
@@ -528,52 +453,5 @@ impl GroupCoordinator {
             self.append(&records, now)?
         };
         self.flush(Some(end), now).await
-    }
-
-    /// OffsetDelete: remove committed offsets of partitions the group does not
-    /// consume. Group-level errors fail the whole request.
-    pub async fn delete_offsets(
-        &self,
-        group_id: &str,
-        partitions: Vec<TopicPartition>,
-        now: i64,
-    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
-        let (results, end) = {
-            let mut inner = self.lock();
-            let subscribed: Vec<bool> = match inner.groups.get(group_id) {
-                None if !inner.offsets.contains_key(group_id) => {
-                    return Err(Error::GroupIdNotFound(group_id.to_string()))
-                }
-                Some(g) if g.state == GroupState::Dead => return Err(Error::GroupIdNotFound(group_id.to_string())),
-                Some(g) if !g.is_empty() => partitions.iter().map(|(t, _)| g.is_subscribed_to(t)).collect(),
-                _ => vec![false; partitions.len()],
-            };
-            let stored = inner.offsets.entry(group_id.to_string()).or_default();
-            let mut records = Vec::new();
-            let mut results = Vec::new();
-            for (tp, busy) in partitions.into_iter().zip(subscribed) {
-                if busy {
-                    results.push((tp.clone(), Err(Error::GroupSubscribedToTopic(tp.0.clone()))));
-                    continue;
-                }
-                if stored.remove(&tp).is_some() {
-                    records.push(CoordinatorRecord::OffsetCommit {
-                        group: group_id.to_string(),
-                        topic: tp.0.clone(),
-                        partition: tp.1,
-                        value: None,
-                    });
-                }
-                results.push((tp, Ok(())));
-            }
-            let end = if records.is_empty() {
-                None
-            } else {
-                Some(self.append(&records, now)?)
-            };
-            (results, end)
-        };
-        self.flush(end, now).await?;
-        Ok(results)
     }
 }

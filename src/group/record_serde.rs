@@ -26,10 +26,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::member::MemberProfile;
 use crate::error::{Error, Result};
 use crate::record::batch;
+use crate::record::control::{read_marker, MarkerType};
 use crate::record::fields::{put_nullable_string, put_string, too_long};
 use crate::record::reader::ByteReader;
 use crate::record::records;
-use crate::record::records::{build_batch, NewRecord};
+use crate::record::records::{build_batch, NewRecord, ProducerIds};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetCommitValue {
@@ -266,9 +267,9 @@ impl CoordinatorRecord {
     }
 }
 
-/// One record batch holding `records`, ready to append; an error when a field
-/// does not fit its layout.
-pub fn encode_batch(records: &[CoordinatorRecord], now_ms: i64) -> Result<Vec<u8>> {
+/// Encode records as one batch: outside any transaction, or (`producer`: id and
+/// epoch) as part of that producer's transaction, as TxnOffsetCommit writes them.
+pub fn encode_batch(records: &[CoordinatorRecord], producer: Option<(i64, i16)>, now_ms: i64) -> Result<Vec<u8>> {
     let records = records
         .iter()
         .map(|r| {
@@ -279,29 +280,65 @@ pub fn encode_batch(records: &[CoordinatorRecord], now_ms: i64) -> Result<Vec<u8
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(build_batch(&records, None))
+    let Some((id, epoch)) = producer else {
+        return Ok(build_batch(&records, None));
+    };
+    let ids = ProducerIds {
+        id,
+        epoch,
+        first_sequence: 0,
+    };
+    let plain = build_batch(&records, Some(ids));
+    let mut header = batch::BatchHeader::parse(&plain).ok_or(Error::CorruptMessage("batch header"))?;
+    header.attributes |= batch::TRANSACTIONAL_BIT;
+    Ok(batch::encode_batch(&header, &plain[batch::BATCH_HEADER_LEN..]))
 }
 
-/// The records of stored batches, in order.
-pub fn decode_batches(batches: Bytes) -> Result<Vec<CoordinatorRecord>> {
+/// What a stored batch means to the group coordinator.
+#[derive(Debug, PartialEq)]
+pub enum Stored {
+    /// A record written outside any transaction.
+    Record(CoordinatorRecord),
+    /// A record of producer `producer_id`'s transaction: it counts once the
+    /// transaction commits.
+    InTransaction {
+        producer_id: i64,
+        record: CoordinatorRecord,
+    },
+    /// The marker that ends producer `producer_id`'s transaction.
+    TxnEnd { producer_id: i64, commit: bool },
+}
+
+/// The records and transaction markers of stored batches, in order.
+pub fn decode_batches(batches: Bytes) -> Result<Vec<Stored>> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < batches.len() {
         let header = batch::next_batch(&batches[pos..])?
             .ok_or(Error::CorruptMessage("__consumer_offsets batch is truncated"))?;
         let one = batches.slice(pos..pos + header.total_size());
-        // Transaction markers (of offsets committed in transactions) carry no
-        // group records.
+        pos += header.total_size();
         if header.is_control() {
-            pos += header.total_size();
+            if let Some(marker) = read_marker(&one, &header) {
+                out.push(Stored::TxnEnd {
+                    producer_id: header.producer_id,
+                    commit: marker.kind == MarkerType::Commit,
+                });
+            }
             continue;
         }
         for r in records::records(&one, &header)? {
-            if let Some(key) = r.key {
-                out.push(CoordinatorRecord::decode(key, r.value)?);
-            }
+            let Some(key) = r.key else { continue };
+            let record = CoordinatorRecord::decode(key, r.value)?;
+            out.push(if header.is_transactional() {
+                Stored::InTransaction {
+                    producer_id: header.producer_id,
+                    record,
+                }
+            } else {
+                Stored::Record(record)
+            });
         }
-        pos += header.total_size();
     }
     Ok(out)
 }
@@ -357,8 +394,32 @@ mod tests {
                 value: None,
             },
         ];
-        let batch = encode_batch(&records, 0).unwrap();
-        assert_eq!(decode_batches(Bytes::from(batch)).unwrap(), records);
+        let batch = encode_batch(&records, None, 0).unwrap();
+        let plain: Vec<Stored> = records.iter().cloned().map(Stored::Record).collect();
+        assert_eq!(decode_batches(Bytes::from(batch)).unwrap(), plain);
+
+        // Offsets of a transaction, then the marker that commits it.
+        let mut stored = encode_batch(&records[..1], Some((7, 3)), 0).unwrap();
+        let marker = crate::record::control::Marker {
+            kind: MarkerType::Commit,
+            coordinator_epoch: 0,
+        };
+        stored.extend(crate::record::control::marker_batch(7, 3, marker, 0).unwrap());
+        let header = batch::BatchHeader::parse(&stored).unwrap();
+        assert!(header.is_transactional() && header.producer_id == 7 && header.producer_epoch == 3);
+        assert_eq!(
+            decode_batches(Bytes::from(stored)).unwrap(),
+            vec![
+                Stored::InTransaction {
+                    producer_id: 7,
+                    record: records[0].clone()
+                },
+                Stored::TxnEnd {
+                    producer_id: 7,
+                    commit: true
+                }
+            ]
+        );
     }
 
     #[test]
@@ -371,6 +432,9 @@ mod tests {
             partition: 0,
             value: None,
         };
-        assert!(matches!(encode_batch(&[commit], 0), Err(Error::InvalidRequest(_))));
+        assert!(matches!(
+            encode_batch(&[commit], None, 0),
+            Err(Error::InvalidRequest(_))
+        ));
     }
 }

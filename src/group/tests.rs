@@ -342,3 +342,25 @@ fn commits_are_checked_against_membership() {
     ));
     assert!(matches!(g.mark_dead(), Err(Error::NonEmptyGroup(_))));
 }
+
+#[test]
+fn transactional_commits_follow_kip_447() {
+    let cfg = config(0);
+    let mut g = Group::new("g");
+    let (id, mut p) = join_new(&mut g, &cfg, args("", RANGE), 0);
+    joined(&mut p);
+    // Without group metadata (kafkajs, TxnOffsetCommit v0–2) a commit is
+    // accepted even while the group has members and is rebalancing.
+    g.validate_txn_commit(MemberRef::new("", None, -1)).unwrap();
+    // With it, mid-rebalance commits of the current generation pass too: the
+    // transaction, not the generation, keeps them safe.
+    g.validate_txn_commit(MemberRef::new(&id, None, 1)).unwrap();
+    assert!(matches!(
+        g.validate_txn_commit(MemberRef::new(&id, None, 0)),
+        Err(Error::IllegalGeneration { .. })
+    ));
+    assert!(matches!(
+        g.validate_txn_commit(MemberRef::new("zombie", None, 1)),
+        Err(Error::UnknownMemberId(_))
+    ));
+}

@@ -19,7 +19,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: EndTxnR
     );
     let ended = crate::util::fs::blocking(move || {
         b.transactions
-            .end_txn(&id, pid, epoch, commit, &b.replicas, crate::util::clock::now_ms())
+            .end_txn(&id, pid, epoch, commit, &b.markers(), crate::util::clock::now_ms())
     })
     .await;
     let mut response = EndTxnResponse::default();

@@ -38,7 +38,7 @@ async fn transactional(broker: &Arc<Broker>, id: String, request: &InitProducerI
     crate::util::fs::blocking(move || {
         let next = || b.producer_ids.next_id();
         b.transactions
-            .init_producer_id(&id, timeout, expected, &next, &b.replicas, crate::util::clock::now_ms())
+            .init_producer_id(&id, timeout, expected, &next, &b.markers(), crate::util::clock::now_ms())
     })
     .await
 }

@@ -78,9 +78,11 @@ apis! {
     ApiVersions 0..=4 => api_versions;
     CreateTopics 0..=7 => create_topics;
     DeleteTopics 0..=6 => delete_topics;
-    InitProducerId 0..=4 => init_producer_id;
+    InitProducerId 0..=5 => init_producer_id;
     AddPartitionsToTxn 0..=3 => add_partitions_to_txn;
-    EndTxn 0..=3 => end_txn;
+    AddOffsetsToTxn 0..=4 => add_offsets_to_txn;
+    EndTxn 0..=4 => end_txn;
+    TxnOffsetCommit 0..=4 => txn_offset_commit;
     DescribeProducers 0..=0 => describe_producers;
     DescribeTransactions 0..=0 => describe_transactions;
     ListTransactions 0..=1 => list_transactions;

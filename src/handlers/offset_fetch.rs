@@ -1,5 +1,7 @@
 //! OffsetFetch (9): committed offsets of named partitions, or of all partitions
-//! when none are named (v2+); several groups per request from v8.
+//! when none are named (v2+); several groups per request from v8. With
+//! `require_stable` (v7+; librdkafka's read_committed consumers), a partition
+//! whose offset a transaction still has pending answers UNSTABLE_OFFSET_COMMIT.
 
 use std::sync::Arc;
 
@@ -12,16 +14,17 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::error::Result;
 use crate::group::coordinator::TopicPartition;
 use crate::group::record_serde::OffsetCommitValue;
 
 /// A topic's partitions and their committed offsets.
-type TopicOffsets = (String, Vec<(i32, Option<OffsetCommitValue>)>);
+type TopicOffsets = (String, Vec<(i32, Result<Option<OffsetCommitValue>>)>);
 
 /// Committed offsets by topic, in request order, or all stored.
-fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>) -> Vec<TopicOffsets> {
+fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>, require_stable: bool) -> Vec<TopicOffsets> {
     let mut by_topic: Vec<TopicOffsets> = Vec::new();
-    for ((topic, partition), value) in broker.groups.fetch_offsets(group, wanted) {
+    for ((topic, partition), value) in broker.groups.fetch_offsets(group, wanted, require_stable) {
         match by_topic.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, parts)) => parts.push((partition, value)),
             None => by_topic.push((topic, vec![(partition, value)])),
@@ -30,12 +33,13 @@ fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>) -> 
     by_topic
 }
 
-/// Offset, leader epoch and metadata as the response carries them (−1 and empty
-/// for a partition without a committed offset).
-fn fields(v: Option<OffsetCommitValue>) -> (i64, i32, Option<StrBytes>) {
+/// Offset, leader epoch, metadata and error code as the response carries them
+/// (−1 and empty for a partition without a committed offset, or in error).
+fn fields(v: Result<Option<OffsetCommitValue>>) -> (i64, i32, Option<StrBytes>, i16) {
     match v {
-        Some(c) => (c.offset, c.leader_epoch, Some(StrBytes::from_string(c.metadata))),
-        None => (-1, -1, Some(StrBytes::default())),
+        Ok(Some(c)) => (c.offset, c.leader_epoch, Some(StrBytes::from_string(c.metadata)), 0),
+        Ok(None) => (-1, -1, Some(StrBytes::default()), 0),
+        Err(e) => (-1, -1, Some(StrBytes::default()), e.wire_code()),
     }
 }
 
@@ -50,13 +54,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
                     .collect()
             });
             let mut gr = OffsetFetchResponseGroup::default();
-            for (topic, parts) in lookup(broker, g.group_id.as_str(), wanted) {
+            for (topic, parts) in lookup(broker, g.group_id.as_str(), wanted, request.require_stable) {
                 let mut tr = OffsetFetchResponseTopics::default();
                 tr.name = TopicName(StrBytes::from_string(topic));
                 for (partition, value) in parts {
                     let mut pr = OffsetFetchResponsePartitions::default();
                     pr.partition_index = partition;
-                    (pr.committed_offset, pr.committed_leader_epoch, pr.metadata) = fields(value);
+                    (pr.committed_offset, pr.committed_leader_epoch, pr.metadata, pr.error_code) = fields(value);
                     tr.partitions.push(pr);
                 }
                 gr.topics.push(tr);
@@ -71,13 +75,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
             .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
             .collect()
     });
-    for (topic, parts) in lookup(broker, request.group_id.as_str(), wanted) {
+    // require_stable is false before v7.
+    for (topic, parts) in lookup(broker, request.group_id.as_str(), wanted, request.require_stable) {
         let mut tr = OffsetFetchResponseTopic::default();
         tr.name = TopicName(StrBytes::from_string(topic));
         for (partition, value) in parts {
             let mut pr = OffsetFetchResponsePartition::default();
             pr.partition_index = partition;
-            (pr.committed_offset, pr.committed_leader_epoch, pr.metadata) = fields(value);
+            (pr.committed_offset, pr.committed_leader_epoch, pr.metadata, pr.error_code) = fields(value);
             tr.partitions.push(pr);
         }
         response.topics.push(tr);

@@ -100,6 +100,15 @@ pub enum SequenceCheck {
     Duplicate(i64),
 }
 
+/// Who wrote a batch (Kafka's AppendOrigin): clients' batches are checked in
+/// full; a coordinator's own transactional writes (offsets committed in a
+/// transaction) only against fencing, since it numbers no sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    Client,
+    Coordinator,
+}
+
 #[derive(Debug, Default)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
@@ -115,7 +124,7 @@ fn next_seq(seq: i32) -> i32 {
 
 impl ProducerStateManager {
     /// Check a batch before it is appended. Non-idempotent batches always pass.
-    pub fn check(&self, h: &BatchHeader) -> Result<SequenceCheck> {
+    pub fn check(&self, h: &BatchHeader, origin: AppendOrigin) -> Result<SequenceCheck> {
         if !h.is_idempotent() {
             return Ok(SequenceCheck::Append);
         }
@@ -129,8 +138,8 @@ impl ProducerStateManager {
                 current: entry.epoch,
             });
         }
-        // Markers carry no sequence.
-        if h.is_control() {
+        // Markers carry no sequence, nor do a coordinator's writes.
+        if h.is_control() || origin == AppendOrigin::Coordinator {
             return Ok(SequenceCheck::Append);
         }
         if !h.is_transactional() && entry.txn_first_offset.is_some() {
@@ -322,11 +331,11 @@ mod tests {
     fn sequences_must_follow_on() {
         let mut s = ProducerStateManager::default();
         let b0 = batch(7, 0, 0, 3, 0);
-        assert_eq!(s.check(&b0).unwrap(), SequenceCheck::Append);
+        assert_eq!(s.check(&b0, AppendOrigin::Client).unwrap(), SequenceCheck::Append);
         s.update(&b0, None);
         let gap = batch(7, 0, 5, 1, 3);
         assert!(matches!(
-            s.check(&gap),
+            s.check(&gap, AppendOrigin::Client),
             Err(Error::OutOfOrderSequence {
                 expected: 3,
                 found: 5,
@@ -334,7 +343,7 @@ mod tests {
             })
         ));
         let b1 = batch(7, 0, 3, 2, 3);
-        assert_eq!(s.check(&b1).unwrap(), SequenceCheck::Append);
+        assert_eq!(s.check(&b1, AppendOrigin::Client).unwrap(), SequenceCheck::Append);
         s.update(&b1, None);
     }
 
@@ -345,9 +354,15 @@ mod tests {
             s.update(&batch(1, 0, i * 2, 2, 100 + i as i64 * 2), None);
         }
         // The last five are remembered; the first has been forgotten.
-        assert_eq!(s.check(&batch(1, 0, 2, 2, -1)).unwrap(), SequenceCheck::Duplicate(102));
-        assert_eq!(s.check(&batch(1, 0, 10, 2, -1)).unwrap(), SequenceCheck::Duplicate(110));
-        assert!(s.check(&batch(1, 0, 0, 2, -1)).is_err());
+        assert_eq!(
+            s.check(&batch(1, 0, 2, 2, -1), AppendOrigin::Client).unwrap(),
+            SequenceCheck::Duplicate(102)
+        );
+        assert_eq!(
+            s.check(&batch(1, 0, 10, 2, -1), AppendOrigin::Client).unwrap(),
+            SequenceCheck::Duplicate(110)
+        );
+        assert!(s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client).is_err());
     }
 
     #[test]
@@ -355,20 +370,29 @@ mod tests {
         let mut s = ProducerStateManager::default();
         s.update(&batch(1, 3, 0, 1, 0), None);
         assert!(matches!(
-            s.check(&batch(1, 2, 1, 1, 0)),
+            s.check(&batch(1, 2, 1, 1, 0), AppendOrigin::Client),
             Err(Error::InvalidProducerEpoch { .. })
         ));
-        assert!(s.check(&batch(1, 4, 1, 1, 0)).is_err());
-        assert_eq!(s.check(&batch(1, 4, 0, 1, 0)).unwrap(), SequenceCheck::Append);
+        assert!(s.check(&batch(1, 4, 1, 1, 0), AppendOrigin::Client).is_err());
+        assert_eq!(
+            s.check(&batch(1, 4, 0, 1, 0), AppendOrigin::Client).unwrap(),
+            SequenceCheck::Append
+        );
         // Unknown producers may start anywhere.
-        assert_eq!(s.check(&batch(99, 0, 42, 1, 0)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            s.check(&batch(99, 0, 42, 1, 0), AppendOrigin::Client).unwrap(),
+            SequenceCheck::Append
+        );
     }
 
     #[test]
     fn sequence_wraps_at_i32_max() {
         let mut s = ProducerStateManager::default();
         s.update(&batch(1, 0, i32::MAX - 1, 2, 0), None);
-        assert_eq!(s.check(&batch(1, 0, 0, 1, 2)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            s.check(&batch(1, 0, 0, 1, 2), AppendOrigin::Client).unwrap(),
+            SequenceCheck::Append
+        );
     }
 
     #[test]
@@ -380,7 +404,7 @@ mod tests {
         s.write_snapshot(dir.path(), 13).unwrap();
         let back = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
         assert_eq!(
-            back.check(&batch(1, 0, 0, 2, -1)).unwrap(),
+            back.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client).unwrap(),
             SequenceCheck::Duplicate(10)
         );
         assert!(ProducerStateManager::read_snapshot(dir.path(), 14).is_none());
@@ -426,12 +450,21 @@ mod tests {
         s.update(&transactional(batch(1, 0, 2, 1, 5)), None);
         assert_eq!(s.first_unstable_offset(), Some(2));
         // Outside its transaction, producer 1 may not write.
-        assert!(matches!(s.check(&batch(1, 0, 3, 1, 6)), Err(Error::InvalidTxnState(_))));
+        assert!(matches!(
+            s.check(&batch(1, 0, 3, 1, 6), AppendOrigin::Client),
+            Err(Error::InvalidTxnState(_))
+        ));
         // Not even with another epoch (a forged write would keep the marker out).
-        assert!(matches!(s.check(&batch(1, 5, 0, 1, 6)), Err(Error::InvalidTxnState(_))));
+        assert!(matches!(
+            s.check(&batch(1, 5, 0, 1, 6), AppendOrigin::Client),
+            Err(Error::InvalidTxnState(_))
+        ));
         // A marker carries no sequence: it passes the check and closes the
         // transaction, whose range it reports.
-        assert_eq!(s.check(&marker(1, 0, 6)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            s.check(&marker(1, 0, 6), AppendOrigin::Client).unwrap(),
+            SequenceCheck::Append
+        );
         let done = s.update(&marker(1, 0, 6), abort).unwrap();
         assert_eq!(
             done,
@@ -470,6 +503,9 @@ mod tests {
         std::fs::write(dir.path().join(SNAPSHOT_FILE), out).unwrap();
         assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(13));
         let s = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
-        assert_eq!(s.check(&batch(1, 0, 0, 2, -1)).unwrap(), SequenceCheck::Duplicate(10));
+        assert_eq!(
+            s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client).unwrap(),
+            SequenceCheck::Duplicate(10)
+        );
     }
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::log_validator;
-use super::producer_state::{CompletedTxn, ProducerStateManager, SequenceCheck};
+use super::producer_state::{AppendOrigin, CompletedTxn, ProducerStateManager, SequenceCheck};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
 use super::txn_index::AbortedTxn;
 use crate::error::{Error, Result};
@@ -390,16 +390,26 @@ impl UnifiedLog {
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();
         let batch = log_validator::validate(&self.topic, self.index, &config, batch, now_ms)?;
-        self.append_validated(&config, &batch, None, now_ms)
+        self.append_validated(&config, &batch, None, AppendOrigin::Client, now_ms)
+    }
+
+    /// Append a coordinator's transactional batch (offsets committed in a
+    /// transaction): fenced by the producer's epoch, but carrying no sequence of
+    /// its own, so no sequence is checked.
+    pub fn append_as_coordinator(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        let config = self.config();
+        let batch = log_validator::validate(&self.topic, self.index, &config, batch, now_ms)?;
+        self.append_validated(&config, &batch, None, AppendOrigin::Coordinator, now_ms)
     }
 
     /// Append a batch that passed validation (`marker`: what it carries, if it is
-    /// a transaction marker).
+    /// a transaction marker; `origin`: who wrote it).
     pub(super) fn append_validated(
         &self,
         config: &LogConfig,
         batch: &[u8],
         marker: Option<Marker>,
+        origin: AppendOrigin,
         now_ms: i64,
     ) -> Result<AppendInfo> {
         // The broker edits only the header: a copy of it is edited and written
@@ -420,7 +430,7 @@ impl UnifiedLog {
         // `pwrite` runs, and see the batch once it is accounted for.
         let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock();
-        if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header)? {
+        if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header, origin)? {
             return Ok(AppendInfo {
                 base_offset,
                 log_start_offset: log.log_start_offset,

@@ -129,6 +129,28 @@ impl Group {
         Ok(())
     }
 
+    /// Whether a transactional offset commit (TxnOffsetCommit) from this member is
+    /// allowed: KIP-447's check, made only when the producer sent the consumer's
+    /// group metadata. Without it (clients before KIP-447, kafkajs) the commit is
+    /// accepted even while the group has members, and a rebalance in progress
+    /// does not refuse it: the transaction, not the generation, makes it safe.
+    pub fn validate_txn_commit(&self, caller: MemberRef<'_>) -> Result<()> {
+        let MemberRef {
+            member_id,
+            instance,
+            generation_id,
+        } = caller;
+        if self.state == GroupState::Dead {
+            return Err(Error::CoordinatorNotAvailable("the group is being deleted"));
+        }
+        let has_metadata = generation_id >= 0 || !member_id.is_empty() || instance.is_some();
+        if !has_metadata || (generation_id < 0 && self.state == GroupState::Empty) {
+            return Ok(());
+        }
+        self.check_member(member_id, instance)?;
+        self.check_generation(generation_id)
+    }
+
     /// Expire silent members and pending member ids, end a rebalance whose timeout
     /// passed, and end an initial rebalance delay.
     pub fn tick(&mut self, config: &GroupConfig, now: i64) {

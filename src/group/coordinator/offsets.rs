@@ -1,0 +1,284 @@
+//! Committed offsets: plain commits (OffsetCommit), commits inside a producer's
+//! transaction (TxnOffsetCommit, KIP-98/447), fetching and deleting them.
+//!
+//! An offset committed in a transaction is written to `__consumer_offsets` at
+//! once, in a transactional batch of the producer, but it is *pending*: OffsetFetch
+//! does not show it until the transaction's COMMIT marker lands in the same log
+//! ([`GroupCoordinator::complete_txn`]); an ABORT marker drops it. Replay at start
+//! follows the same rule, batch by batch.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// Offsets a producer's open transaction committed, by group.
+pub(super) type PendingOffsets = HashMap<String, BTreeMap<TopicPartition, OffsetCommitValue>>;
+
+/// The offsets of a commit that passed the per-partition checks, their records,
+/// and every partition's result.
+struct Checked {
+    results: Vec<(TopicPartition, Result<()>)>,
+    records: Vec<CoordinatorRecord>,
+    accepted: Vec<(TopicPartition, OffsetCommitValue)>,
+}
+
+/// Kafka's per-partition checks: metadata size and the partition's existence.
+fn check_partitions(
+    group_id: &str,
+    offsets: Vec<(TopicPartition, OffsetCommitValue)>,
+    topic_exists: impl Fn(&str, i32) -> bool,
+) -> Checked {
+    let mut c = Checked {
+        results: Vec::new(),
+        records: Vec::new(),
+        accepted: Vec::new(),
+    };
+    for (tp, value) in offsets {
+        let check = if value.metadata.len() > OFFSET_METADATA_MAX_BYTES {
+            Err(Error::OffsetMetadataTooLarge(value.metadata.len()))
+        } else if !topic_exists(&tp.0, tp.1) {
+            Err(Error::UnknownTopicOrPartition {
+                topic: tp.0.clone(),
+                partition: tp.1,
+            })
+        } else {
+            c.records.push(CoordinatorRecord::OffsetCommit {
+                group: group_id.to_string(),
+                topic: tp.0.clone(),
+                partition: tp.1,
+                value: Some(value.clone()),
+            });
+            c.accepted.push((tp.clone(), value));
+            Ok(())
+        };
+        c.results.push((tp, check));
+    }
+    c
+}
+
+impl GroupCoordinator {
+    /// Commit offsets for a group member (or a simple consumer with generation −1).
+    /// Returns a result per partition; the group-level check fails them all.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        caller: MemberRef<'_>,
+        offsets: Vec<(TopicPartition, OffsetCommitValue)>,
+        topic_exists: impl Fn(&str, i32) -> bool,
+        now: i64,
+    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        if group_id.is_empty() {
+            return Err(Error::InvalidGroupId(group_id.to_string()));
+        }
+        let (results, end) = {
+            let mut inner = self.lock();
+            match inner.groups.get(group_id) {
+                Some(g) => g.validate_commit(caller)?,
+                None if caller.generation_id < 0 => {}
+                None => return Err(Error::UnknownMemberId(caller.member_id.to_string())),
+            }
+            let c = check_partitions(group_id, offsets, topic_exists);
+            let end = if c.records.is_empty() {
+                None
+            } else {
+                Some(self.append(&c.records, now)?)
+            };
+            inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            let stored = inner.offsets.entry(group_id.to_string()).or_default();
+            stored.extend(c.accepted);
+            (c.results, end)
+        };
+        self.flush(end, now).await?;
+        Ok(results)
+    }
+
+    /// TxnOffsetCommit: commit offsets inside producer `producer`'s (id, epoch)
+    /// transaction. The caller has checked that the group's offsets partition is
+    /// part of the transaction. A stale epoch is refused by the log
+    /// (INVALID_PRODUCER_EPOCH); KIP-447's member check applies when the producer
+    /// sent the consumer's group metadata.
+    pub async fn txn_commit(
+        &self,
+        group_id: &str,
+        producer: (i64, i16),
+        caller: MemberRef<'_>,
+        offsets: Vec<(TopicPartition, OffsetCommitValue)>,
+        topic_exists: impl Fn(&str, i32) -> bool,
+        now: i64,
+    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        if group_id.is_empty() {
+            return Err(Error::InvalidGroupId(group_id.to_string()));
+        }
+        let (results, end) = {
+            let mut inner = self.lock();
+            match inner.groups.get(group_id) {
+                Some(g) => g.validate_txn_commit(caller)?,
+                None if caller.generation_id < 0 => {}
+                None => {
+                    return Err(Error::IllegalGeneration {
+                        found: caller.generation_id,
+                        current: -1,
+                    })
+                }
+            }
+            let c = check_partitions(group_id, offsets, topic_exists);
+            let end = if c.records.is_empty() {
+                None
+            } else {
+                let batch = record_serde::encode_batch(&c.records, Some(producer), now)?;
+                Some(self.log.append_as_coordinator(&batch, now)?.log_end_offset)
+            };
+            inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            let pending = inner.pending.entry(producer.0).or_default();
+            pending.entry(group_id.to_string()).or_default().extend(c.accepted);
+            (c.results, end)
+        };
+        self.flush(end, now).await?;
+        Ok(results)
+    }
+
+    /// Producer `producer_id`'s transaction ended with a marker in
+    /// `__consumer_offsets`: its pending offsets become the committed ones, or
+    /// are dropped.
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        Self::end_txn(&mut self.lock(), producer_id, commit);
+    }
+
+    pub(super) fn end_txn(inner: &mut Inner, producer_id: i64, commit: bool) {
+        let Some(by_group) = inner.pending.remove(&producer_id) else {
+            return;
+        };
+        if commit {
+            for (group, offsets) in by_group {
+                inner.offsets.entry(group).or_default().extend(offsets);
+            }
+        }
+    }
+
+    /// Whether a transaction has an offset pending for this group and partition.
+    fn is_unstable(inner: &Inner, group_id: &str, tp: &TopicPartition) -> bool {
+        inner
+            .pending
+            .values()
+            .any(|by_group| by_group.get(group_id).is_some_and(|o| o.contains_key(tp)))
+    }
+
+    /// Committed offsets of a group: of the given partitions, or all of them.
+    /// With `require_stable` (OffsetFetch v7+), a partition with an offset still
+    /// pending in a transaction answers UNSTABLE_OFFSET_COMMIT: the consumer
+    /// retries rather than start from an offset about to change.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<TopicPartition>>,
+        require_stable: bool,
+    ) -> Vec<(TopicPartition, Result<Option<OffsetCommitValue>>)> {
+        let inner = self.lock();
+        let stored = inner.offsets.get(group_id);
+        let wanted: Vec<TopicPartition> = match partitions {
+            Some(wanted) => wanted,
+            None => stored.map(|s| s.keys().cloned().collect()).unwrap_or_default(),
+        };
+        wanted
+            .into_iter()
+            .map(|tp| {
+                let value = if require_stable && Self::is_unstable(&inner, group_id, &tp) {
+                    Err(Error::UnstableOffsetCommit(tp.0.clone(), tp.1))
+                } else {
+                    Ok(stored.and_then(|s| s.get(&tp).cloned()))
+                };
+                (tp, value)
+            })
+            .collect()
+    }
+
+    /// Drop committed offsets of a deleted topic from every group.
+    pub async fn topic_deleted(&self, topic: &str, now: i64) -> Result<()> {
+        let end = {
+            let mut inner = self.lock();
+            let mut records = Vec::new();
+            for (group, offsets) in inner.offsets.iter_mut() {
+                offsets.retain(|(t, p), _| {
+                    if t != topic {
+                        return true;
+                    }
+                    records.push(CoordinatorRecord::OffsetCommit {
+                        group: group.clone(),
+                        topic: t.clone(),
+                        partition: *p,
+                        value: None,
+                    });
+                    false
+                });
+            }
+            for by_group in inner.pending.values_mut() {
+                for offsets in by_group.values_mut() {
+                    offsets.retain(|(t, _), _| t != topic);
+                }
+            }
+            if records.is_empty() {
+                None
+            } else {
+                Some(self.append(&records, now)?)
+            }
+        };
+        self.flush(end, now).await
+    }
+
+    /// OffsetDelete: remove committed offsets of partitions the group does not
+    /// consume. Group-level errors fail the whole request.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<TopicPartition>,
+        now: i64,
+    ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        let (results, end) = {
+            let mut inner = self.lock();
+            let subscribed: Vec<bool> = match inner.groups.get(group_id) {
+                None if !inner.offsets.contains_key(group_id) => {
+                    return Err(Error::GroupIdNotFound(group_id.to_string()))
+                }
+                Some(g) if g.state == GroupState::Dead => return Err(Error::GroupIdNotFound(group_id.to_string())),
+                Some(g) if !g.is_empty() => partitions.iter().map(|(t, _)| g.is_subscribed_to(t)).collect(),
+                _ => vec![false; partitions.len()],
+            };
+            let stored = inner.offsets.entry(group_id.to_string()).or_default();
+            let mut records = Vec::new();
+            let mut results = Vec::new();
+            for (tp, busy) in partitions.into_iter().zip(subscribed) {
+                if busy {
+                    results.push((tp.clone(), Err(Error::GroupSubscribedToTopic(tp.0.clone()))));
+                    continue;
+                }
+                if stored.remove(&tp).is_some() {
+                    records.push(CoordinatorRecord::OffsetCommit {
+                        group: group_id.to_string(),
+                        topic: tp.0.clone(),
+                        partition: tp.1,
+                        value: None,
+                    });
+                }
+                results.push((tp, Ok(())));
+            }
+            let end = if records.is_empty() {
+                None
+            } else {
+                Some(self.append(&records, now)?)
+            };
+            (results, end)
+        };
+        self.flush(end, now).await?;
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+#[path = "offsets_tests.rs"]
+mod tests;

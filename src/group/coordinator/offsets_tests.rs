@@ -1,0 +1,98 @@
+//! Offsets committed in transactions: pending until the marker, unstable for
+//! require_stable fetches, dropped on abort, and the same after a restart.
+
+use super::*;
+use crate::log::config::LogConfig;
+use crate::record::control::{Marker, MarkerType};
+
+fn offset(o: i64) -> OffsetCommitValue {
+    OffsetCommitValue {
+        offset: o,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp: 0,
+    }
+}
+
+fn tp(p: i32) -> TopicPartition {
+    ("in".to_string(), p)
+}
+
+/// The committed offset of partition `p` for group "g", or the error.
+fn fetched(c: &GroupCoordinator, p: i32, require_stable: bool) -> Result<Option<i64>> {
+    let mut all = c.fetch_offsets("g", Some(vec![tp(p)]), require_stable);
+    all.remove(0).1.map(|v| v.map(|v| v.offset))
+}
+
+/// The marker the transaction coordinator writes, then its notice to the group
+/// coordinator (what `broker::Markers` does).
+fn end(logs: &LogManager, c: &GroupCoordinator, pid: i64, epoch: i16, kind: MarkerType) {
+    let log = logs.partition(OFFSETS_TOPIC, 0).unwrap();
+    let marker = Marker {
+        kind,
+        coordinator_epoch: 0,
+    };
+    log.append_marker(pid, epoch, marker, 0).unwrap();
+    c.complete_txn(pid, kind == MarkerType::Commit);
+}
+
+async fn txn_commit(c: &GroupCoordinator, pid: i64, epoch: i16, p: i32, o: i64) -> Result<()> {
+    let results = c
+        .txn_commit(
+            "g",
+            (pid, epoch),
+            MemberRef::new("", None, -1),
+            vec![(tp(p), offset(o))],
+            |_, _| true,
+            0,
+        )
+        .await?;
+    results.into_iter().next().unwrap().1
+}
+
+#[tokio::test]
+async fn transactional_offsets_count_once_committed_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+        c.commit(
+            "g",
+            MemberRef::new("", None, -1),
+            vec![(tp(0), offset(5))],
+            |_, _| true,
+            0,
+        )
+        .await
+        .unwrap();
+
+        // Producer 7 commits 10 in a transaction: pending, unstable.
+        txn_commit(&c, 7, 0, 0, 10).await.unwrap();
+        assert_eq!(fetched(&c, 0, false).unwrap(), Some(5));
+        assert!(matches!(fetched(&c, 0, true), Err(Error::UnstableOffsetCommit(..))));
+        end(&logs, &c, 7, 0, MarkerType::Commit);
+        assert_eq!(fetched(&c, 0, true).unwrap(), Some(10));
+
+        // Producer 7's next transaction (partition 1) aborts.
+        txn_commit(&c, 7, 0, 1, 99).await.unwrap();
+        end(&logs, &c, 7, 0, MarkerType::Abort);
+        assert_eq!(fetched(&c, 1, true).unwrap(), None);
+
+        // Producer 8 leaves one open: a stale epoch is fenced by the log.
+        txn_commit(&c, 8, 3, 2, 20).await.unwrap();
+        assert!(matches!(
+            txn_commit(&c, 8, 2, 2, 21).await,
+            Err(Error::InvalidProducerEpoch { .. })
+        ));
+    }
+    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    assert_eq!(fetched(&c, 0, true).unwrap(), Some(10), "committed in a transaction");
+    assert_eq!(fetched(&c, 1, true).unwrap(), None, "aborted");
+    assert!(
+        matches!(fetched(&c, 2, true), Err(Error::UnstableOffsetCommit(..))),
+        "still open"
+    );
+    end(&logs, &c, 8, 3, MarkerType::Commit);
+    assert_eq!(fetched(&c, 2, true).unwrap(), Some(20));
+}
