@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# confluent-kafka (Python) AdminClient scenario against a real strom process, in a
+# confluent-kafka (Python) AdminClient and transaction scenarios against a real strom process, in a
 # venv this script creates. Usage: compat/python/run.sh [path/to/strom]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,4 +15,4 @@ if [ ! -x "$venv/bin/pytest" ]; then
 fi
 start_strom "$bin" "$port"
 cd "$here"
-STROM_BROKER="127.0.0.1:$port" "$venv/bin/pytest" -v test_admin.py || { strom_log_tail; exit 1; }
+STROM_BROKER="127.0.0.1:$port" "$venv/bin/pytest" -v test_admin.py test_transactions.py || { strom_log_tail; exit 1; }
