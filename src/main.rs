@@ -40,6 +40,20 @@ enum Command {
         #[command(subcommand)]
         command: GroupsCommand,
     },
+    /// Transactions at their coordinator: list, describe.
+    Transactions {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: TransactionsCommand,
+    },
+    /// Idempotent and transactional producers of a partition.
+    Producers {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: ProducersCommand,
+    },
     /// Produce one record per line of standard input.
     Produce {
         #[command(flatten)]
@@ -189,6 +203,27 @@ enum ConfigsCommand {
 }
 
 #[derive(Subcommand)]
+enum TransactionsCommand {
+    /// Every transactional id with its producer id and state.
+    List {
+        /// Only these states (repeatable): Empty, Ongoing, PrepareCommit, …
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only these producer ids (repeatable)
+        #[arg(long = "producer-id")]
+        producer_ids: Vec<i64>,
+    },
+    /// Producer id, epoch, state, timeout, start time and partitions of one id.
+    Describe { transactional_id: String },
+}
+
+#[derive(Subcommand)]
+enum ProducersCommand {
+    /// The partition's producers: epoch, last sequence, open transaction's first offset.
+    Describe { topic: String, partition: i32 },
+}
+
+#[derive(Subcommand)]
 enum GroupsCommand {
     /// Every group with its state.
     List,
@@ -249,6 +284,8 @@ fn main() -> std::process::ExitCode {
         Some(Command::Topics { client, command }) => return run_tool(topics(client, command)),
         Some(Command::Groups { client, command }) => return run_tool(groups(client, command)),
         Some(Command::Configs { client, command }) => return run_tool(configs(client, command)),
+        Some(Command::Transactions { client, command }) => return run_tool(transactions(client, command)),
+        Some(Command::Producers { client, command }) => return run_tool(producers(client, command)),
         Some(Command::Log { command }) => return log_tool(command),
         Some(Command::Produce {
             client,
@@ -312,6 +349,24 @@ async fn configs(client: ClientArgs, command: ConfigsCommand) -> Result<(), Clie
     match command {
         ConfigsCommand::Describe { target, all } => configs::describe(bs, &target.target(), all, out).await,
         ConfigsCommand::Alter { target, set, delete } => configs::alter(bs, &target.target(), &set, &delete, out).await,
+    }
+}
+
+async fn transactions(client: ClientArgs, command: TransactionsCommand) -> Result<(), ClientError> {
+    use strom::cli::transactions;
+    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    match command {
+        TransactionsCommand::List { states, producer_ids } => transactions::list(bs, &states, &producer_ids, out).await,
+        TransactionsCommand::Describe { transactional_id } => transactions::describe(bs, &transactional_id, out).await,
+    }
+}
+
+async fn producers(client: ClientArgs, command: ProducersCommand) -> Result<(), ClientError> {
+    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    match command {
+        ProducersCommand::Describe { topic, partition } => {
+            strom::cli::transactions::describe_producers(bs, &topic, partition, out).await
+        }
     }
 }
 

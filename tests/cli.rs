@@ -249,3 +249,71 @@ async fn configs_describe_and_alter_topics_brokers_and_broker_defaults() {
     let (ok, _, err) = run(args(&bs, "configs describe --topic cfg --broker 0"), "").await;
     assert!(!ok && err.contains("cannot be used with"), "{err}");
 }
+
+/// `strom transactions list|describe` and `strom producers describe` while a
+/// transaction is open, then after it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_and_producers_from_the_cli() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let broker = TestBroker::start().await;
+    let bs = broker.bootstrap();
+    let (ok, _, err) = run(args(&bs, "topics create payments"), "").await;
+    assert!(ok, "{err}");
+    let b = bs.clone();
+    let p = tokio::task::spawn_blocking(move || {
+        let p: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .set("transactional.id", "payments-writer")
+            .create()
+            .unwrap();
+        p.init_transactions(Duration::from_secs(30)).unwrap();
+        p.begin_transaction().unwrap();
+        for _ in 0..3 {
+            p.send(BaseRecord::<(), _>::to("payments").partition(0).payload("x"))
+                .unwrap();
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+        p
+    })
+    .await
+    .unwrap();
+
+    let (ok, out, err) = run(args(&bs, "transactions list --json"), "").await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["transactionalId"], "payments-writer");
+    assert_eq!(v[0]["state"], "Ongoing");
+    let (ok, out, _) = run(args(&bs, "transactions list --state CompleteCommit"), "").await;
+    assert!(ok && !out.contains("payments-writer"), "{out}");
+    let (ok, _, err) = run(args(&bs, "transactions list --state Bogus"), "").await;
+    assert!(!ok && err.contains("unknown transaction state"), "{err}");
+
+    let (ok, out, err) = run(args(&bs, "transactions describe payments-writer --json"), "").await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "Ongoing");
+    assert_eq!(v["partitions"][0]["topic"], "payments");
+    let (ok, out, _) = run(args(&bs, "transactions describe payments-writer"), "").await;
+    assert!(
+        ok && out.contains("TRANSACTIONAL-ID") && out.contains("payments-0"),
+        "{out}"
+    );
+
+    let (ok, out, err) = run(args(&bs, "producers describe payments 0 --json"), "").await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["currentTransactionStartOffset"], 0, "{out}");
+    assert_eq!(v[0]["lastSequence"], 2);
+
+    tokio::task::spawn_blocking(move || p.commit_transaction(Duration::from_secs(30)).unwrap())
+        .await
+        .unwrap();
+    let (ok, out, _) = run(args(&bs, "transactions describe payments-writer --json"), "").await;
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "CompleteCommit");
+    let (ok, out, _) = run(args(&bs, "producers describe payments 0"), "").await;
+    assert!(ok && out.contains("CURRENT-TXN-START-OFFSET"), "{out}");
+    let (ok, _, err) = run(args(&bs, "producers describe nowhere 0"), "").await;
+    assert!(!ok && err.contains("UnknownTopicOrPartition"), "{err}");
+}

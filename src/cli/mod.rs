@@ -6,6 +6,7 @@ pub mod groups;
 pub mod io;
 pub mod partitioner;
 pub mod topics;
+pub mod transactions;
 
 use std::collections::BTreeMap;
 
