@@ -32,6 +32,9 @@ bash scripts/fuzz.sh 20
 echo "== compat: kcat"
 bash compat/kcat/run.sh target/debug/strom
 
+echo "== examples/exactly_once.rs: the README's transaction example"
+bash scripts/exactly-once-example.sh target/debug/strom
+
 echo "== compat: kafkajs"
 bash compat/kafkajs/run.sh target/debug/strom
 
