@@ -18,7 +18,7 @@ use crate::group::coordinator::GroupCoordinator;
 use crate::log::manager::{ConfigChange, LogManager, OFFSETS_TOPIC};
 use crate::record::control::{Marker, MarkerType};
 use crate::replica::replica_manager::ReplicaManager;
-use crate::txn::coordinator::{MarkerWriter, TransactionCoordinator, MAX_TIMEOUT_MS};
+use crate::txn::coordinator::{MarkerWriter, TransactionCoordinator};
 use crate::txn::state::TopicPartition;
 use crate::txn::state_manager::TransactionStateManager;
 use crate::util::clock::now_ms;
@@ -56,7 +56,10 @@ impl Broker {
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
-        let transactions = TransactionCoordinator::new(TransactionStateManager::open(logs.clone())?, MAX_TIMEOUT_MS);
+        let transactions = TransactionCoordinator::new(
+            TransactionStateManager::open(logs.clone())?,
+            config.transaction_max_timeout_ms,
+        );
         let replicas = ReplicaManager::new(logs.clone(), shutting_down.clone());
         // Decisions made before a crash get their markers now.
         transactions.complete_pending(
@@ -141,7 +144,8 @@ impl MarkerWriter for Markers<'_> {
 
 /// Abort transactions past their timeout, and finish those whose markers could
 /// not all be written, every 10 s (Kafka's
-/// transaction.abort.timed.out.transaction.cleanup.interval.ms).
+/// transaction.abort.timed.out.transaction.cleanup.interval.ms); forget ids idle
+/// past transactional.id.expiration.ms (Kafka looks hourly; the check is cheap).
 async fn abort_timed_out_transactions(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -151,6 +155,8 @@ async fn abort_timed_out_transactions(broker: Arc<Broker>, mut shutdown: watch::
         let b = broker.clone();
         let _ = tokio::task::spawn_blocking(move || {
             b.transactions.abort_timed_out(&b.markers(), now_ms());
+            b.transactions
+                .expire_ids(b.config.transactional_id_expiration_ms, now_ms());
         })
         .await;
     }

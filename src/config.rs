@@ -164,6 +164,12 @@ pub struct Config {
     /// requests being read and decoded (see `server::limits`).
     pub queued_max_request_bytes: usize,
     pub group: GroupConfig,
+    /// transaction.max.timeout.ms: the longest transaction.timeout.ms a producer
+    /// may ask for (INVALID_TRANSACTION_TIMEOUT above it).
+    pub transaction_max_timeout_ms: i32,
+    /// transactional.id.expiration.ms: a transactional id idle (no transaction
+    /// open) this long is forgotten.
+    pub transactional_id_expiration_ms: i64,
 }
 
 impl Config {
@@ -189,6 +195,8 @@ impl Config {
             max_connections_per_ip_overrides: HashMap::new(),
             queued_max_request_bytes: DEFAULT_QUEUED_MAX_REQUEST_BYTES,
             group: GroupConfig::default(),
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
         }
     }
 
@@ -280,6 +288,8 @@ impl Config {
                     ),
                 }
             },
+            transaction_max_timeout_ms: pick(None, p.parse("transaction.max.timeout.ms")?, 900_000),
+            transactional_id_expiration_ms: pick(None, p.parse("transactional.id.expiration.ms")?, 604_800_000),
         };
         config.validate()?;
         Ok(config)
@@ -295,6 +305,14 @@ impl Config {
         };
         if self.num_partitions < 1 {
             return bad("num.partitions", self.num_partitions.to_string(), "must be at least 1");
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            let v = self.transaction_max_timeout_ms.to_string();
+            return bad("transaction.max.timeout.ms", v, "must be at least 1");
+        }
+        if self.transactional_id_expiration_ms < 1 {
+            let v = self.transactional_id_expiration_ms.to_string();
+            return bad("transactional.id.expiration.ms", v, "must be at least 1");
         }
         if self.log.segment_bytes < 14 {
             return bad(
@@ -509,6 +527,18 @@ mod tests {
         assert_eq!(c.log.retention_ms, 24 * 3_600_000);
         assert!(c.log.cleanup_compact);
         assert_eq!(c.log_overrides["log.retention.ms"], "86400000");
+        let txn = Config::resolve(&ServeArgs {
+            overrides: vec![
+                "transaction.max.timeout.ms=60000".into(),
+                "transactional.id.expiration.ms=3600000".into(),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (txn.transaction_max_timeout_ms, txn.transactional_id_expiration_ms),
+            (60_000, 3_600_000)
+        );
         assert!(Config::resolve(&ServeArgs {
             overrides: vec!["nokey".into()],
             ..Default::default()

@@ -290,6 +290,33 @@ impl TransactionCoordinator {
         aborted
     }
 
+    /// Forget the transactional ids without an open transaction whose last
+    /// change is `expiration_ms` old (transactional.id.expiration.ms): a
+    /// tombstone in `__transaction_state`, which compaction then removes. A
+    /// producer using such an id again starts afresh (a new producer id).
+    /// Returns the ids removed.
+    pub fn expire_ids(&self, expiration_ms: i64, now_ms: i64) -> Vec<String> {
+        use TransactionState::*;
+        let _guard = self.decide();
+        let mut expired = Vec::new();
+        for (id, m) in self.store.all() {
+            let idle = matches!(m.state, Empty | CompleteCommit | CompleteAbort)
+                && now_ms.saturating_sub(m.last_update_ms) >= expiration_ms;
+            if !idle {
+                continue;
+            }
+            match self.store.write(&id, None, now_ms) {
+                Ok(_) => {
+                    tracing::info!(transactional_id = %id, "transactional id expired");
+                    self.last_epochs().remove(&id);
+                    expired.push(id);
+                }
+                Err(e) => tracing::warn!(transactional_id = %id, error = %e, "cannot expire a transactional id yet"),
+            }
+        }
+        expired
+    }
+
     /// Write the markers of every decided transaction and complete it. A
     /// transaction whose markers cannot all be written stays decided, for the
     /// next call.

@@ -212,3 +212,26 @@ fn a_partition_deleted_during_the_transaction_needs_no_marker() {
     assert_eq!(c.metadata("t").unwrap().state, TransactionState::CompleteCommit);
     assert_eq!(m.0.written.borrow().len(), 1, "the kept partition's marker");
 }
+
+#[test]
+fn idle_transactional_ids_expire_and_stay_gone_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, m, next) = (coordinator(dir.path()), Markers::default(), ids());
+        let (idle, e) = c.init_producer_id("idle", 60_000, None, &next, &m, 0).unwrap();
+        c.add_partitions("idle", idle, e, &[tp("a", 0)], 10).unwrap();
+        c.end_txn("idle", idle, e, true, &m, 20).unwrap();
+        let (busy, e) = c.init_producer_id("busy", 60_000, None, &next, &m, 0).unwrap();
+        c.add_partitions("busy", busy, e, &[tp("a", 0)], 10).unwrap();
+        assert!(c.expire_ids(1_000, 1_019).is_empty(), "not idle long enough");
+        // An open transaction is never expired (its timeout aborts it first).
+        assert_eq!(c.expire_ids(1_000, 1_020), vec!["idle".to_string()]);
+        assert!(c.metadata("idle").is_none());
+        assert!(c.metadata("busy").is_some());
+    }
+    let (c, m, next) = (coordinator(dir.path()), Markers::default(), ids());
+    assert!(c.metadata("idle").is_none(), "the tombstone is replayed");
+    let (pid, epoch) = c.init_producer_id("idle", 60_000, None, &next, &m, 2_000).unwrap();
+    assert_eq!(epoch, 0, "a returning id starts afresh");
+    assert!(pid > 1000);
+}
