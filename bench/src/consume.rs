@@ -25,6 +25,10 @@ pub struct ConsumeArgs {
     /// Give up after this many seconds without a record.
     #[arg(long, default_value_t = 10)]
     pub idle_timeout_s: u64,
+    /// isolation.level: read_committed (librdkafka's default: reads up to the
+    /// last stable offset, skipping aborted transactions) or read_uncommitted.
+    #[arg(long, default_value = "read_committed")]
+    pub isolation: String,
 }
 
 /// Records between the low and high watermarks of every partition.
@@ -48,6 +52,7 @@ pub fn run(env: &Env, args: &ConsumeArgs) -> Result<Run> {
             ("auto.offset.reset", "earliest".into()),
             ("enable.auto.commit", "false".into()),
             ("enable.partition.eof", "false".into()),
+            ("isolation.level", args.isolation.clone()),
         ])
         .create()?;
     let expected = match args.records {
@@ -94,6 +99,7 @@ pub fn run(env: &Env, args: &ConsumeArgs) -> Result<Run> {
         args.topic.clone(),
         vec![
             format!("group={group}"),
+            format!("isolation={}", args.isolation),
             format!("join_ms={:.0}", (first - subscribed).as_secs_f64() * 1000.0),
         ],
         received,

@@ -102,6 +102,7 @@ fn run_all(env: &client::Env, args: &AllArgs) -> Result<Vec<Run>, client::BenchE
         compression: "none".into(),
         linger_ms: args.linger_ms,
         producers: 1,
+        transaction_size: 0,
     };
     let acks1 = produce::run(env, &produce)?;
     let topic = acks1.topic.clone();
@@ -117,6 +118,7 @@ fn run_all(env: &client::Env, args: &AllArgs) -> Result<Vec<Run>, client::BenchE
         records: None,
         group: None,
         idle_timeout_s: 10,
+        isolation: "read_committed".into(),
     };
     runs.push(consume::run(env, &consume)?);
 

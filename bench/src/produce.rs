@@ -39,6 +39,11 @@ pub struct ProduceArgs {
     /// Producer clients, each on its own thread and connection.
     #[arg(long, default_value_t = 1)]
     pub producers: u64,
+    /// Records per transaction: each producer gets a transactional.id and commits
+    /// every this many records (acks=all, idempotence, as transactions require);
+    /// 0 (the default) for a plain producer.
+    #[arg(long, default_value_t = 0)]
+    pub transaction_size: u64,
 }
 
 /// Delivery reports, counted.
@@ -103,6 +108,9 @@ pub fn producer(
 }
 
 fn produce_share(env: &Env, args: &ProduceArgs, topic: &str, count: u64, deliveries: &Arc<Deliveries>) -> Result<()> {
+    if args.transaction_size > 0 {
+        return produce_in_transactions(env, args, topic, count, deliveries);
+    }
     let producer = producer(env, &args.acks, &args.compression, args.linger_ms, deliveries)?;
     let value = payload(args.record_size);
     for i in 0..count {
@@ -112,6 +120,50 @@ fn produce_share(env: &Env, args: &ProduceArgs, topic: &str, count: u64, deliver
         }
     }
     producer.flush(Duration::from_secs(300))?;
+    Ok(())
+}
+
+/// `count` records in transactions of `args.transaction_size`, each committed
+/// (commit_transaction flushes: the clock includes every marker).
+fn produce_in_transactions(
+    env: &Env,
+    args: &ProduceArgs,
+    topic: &str,
+    count: u64,
+    deliveries: &Arc<Deliveries>,
+) -> Result<()> {
+    let id = format!(
+        "strom-bench-{}-{:?}",
+        crate::client::unix_micros(),
+        std::thread::current().id()
+    );
+    let config = env.config(&[
+        ("transactional.id", id),
+        ("compression.type", args.compression.clone()),
+        ("linger.ms", args.linger_ms.to_string()),
+        // librdkafka wants message.timeout.ms ≤ transaction.timeout.ms.
+        ("transaction.timeout.ms", "300000".to_string()),
+        ("message.timeout.ms", "300000".to_string()),
+        ("queue.buffering.max.messages", "1000000".to_string()),
+    ]);
+    let producer: BaseProducer<CountingContext> = config.create_with_context(CountingContext(deliveries.clone()))?;
+    let timeout = Duration::from_secs(300);
+    producer.init_transactions(timeout)?;
+    let value = payload(args.record_size);
+    let mut sent = 0;
+    while sent < count {
+        producer.begin_transaction()?;
+        let n = args.transaction_size.min(count - sent);
+        for i in 0..n {
+            send(&producer, BaseRecord::to(topic).payload(&value[..]))?;
+            if i % 1024 == 0 {
+                producer.poll(Duration::ZERO);
+            }
+        }
+        producer.commit_transaction(timeout)?;
+        sent += n;
+    }
+    producer.poll(Duration::ZERO);
     Ok(())
 }
 
@@ -143,8 +195,12 @@ pub fn run(env: &Env, args: &ProduceArgs) -> Result<Run> {
     let broker_cpu = cpu.elapsed();
     results.into_iter().collect::<Result<Vec<()>>>()?;
     let delivered = deliveries.delivered.load(Ordering::Relaxed);
+    let name = match args.transaction_size {
+        0 => format!("produce acks={}", args.acks),
+        n => format!("produce transactions of {n}"),
+    };
     let mut run = Run::new(
-        format!("produce acks={}", args.acks),
+        name,
         topic,
         vec![
             format!("record_size={}", args.record_size),

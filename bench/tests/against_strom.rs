@@ -117,6 +117,56 @@ async fn produce_with_several_producers_and_a_codec_then_consume_a_given_count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_produce_then_both_isolation_levels() {
+    let (running, _dir) = broker().await;
+    let b = running.addr().to_string();
+    let produced = bench(
+        b.clone(),
+        &[
+            "produce",
+            "--topic",
+            "bench-txn",
+            "--partitions",
+            "2",
+            "--records",
+            "1050",
+            "--record-size",
+            "64",
+            "--producers",
+            "2",
+            "--transaction-size",
+            "100",
+        ],
+    )
+    .await;
+    let p = &produced["runs"][0];
+    assert_eq!(p["name"], "produce transactions of 100", "{p}");
+    assert_eq!(
+        (p["records"].as_u64(), p["errors"].as_u64()),
+        (Some(1050), Some(0)),
+        "{p}"
+    );
+    for isolation in ["read_committed", "read_uncommitted"] {
+        let consumed = bench(
+            b.clone(),
+            &[
+                "consume",
+                "--topic",
+                "bench-txn",
+                "--records",
+                "1050",
+                "--isolation",
+                isolation,
+            ],
+        )
+        .await;
+        let c = &consumed["runs"][0];
+        assert_eq!(c["records"].as_u64(), Some(1050), "{isolation}: {c}");
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_topic_is_an_error_not_a_hang() {
     let (running, _dir) = broker().await;
     let b = running.addr().to_string();
