@@ -438,6 +438,7 @@ async fn txn_offset_commit_over_the_wire() {
     assert_eq!(fetched(&w.call(7, &fetch(false)).await), (0, -1), "not committed yet");
 
     let mut end = EndTxnRequest::default();
+    assert_eq!(w.call(3, &end).await.error_code, 42, "an empty id is INVALID_REQUEST");
     end.transactional_id = id.clone();
     end.producer_id = pid;
     end.producer_epoch = epoch;

@@ -10,6 +10,12 @@ use crate::broker::Broker;
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, commit = request.committed))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: EndTxnRequest) -> EndTxnResponse {
+    let mut response = EndTxnResponse::default();
+    // Kafka checks this before the id's state.
+    if request.transactional_id.is_empty() {
+        response.error_code = kafka_protocol::error::ResponseError::InvalidRequest.code();
+        return response;
+    }
     let (b, id, pid, epoch, commit) = (
         broker.clone(),
         request.transactional_id.to_string(),
@@ -22,7 +28,6 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: EndTxnR
             .end_txn(&id, pid, epoch, commit, &b.markers(), crate::util::clock::now_ms())
     })
     .await;
-    let mut response = EndTxnResponse::default();
     if let Err(e) = ended {
         tracing::debug!(error = %e, "transaction not ended");
         // PRODUCER_FENCED came with v2.

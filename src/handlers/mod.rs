@@ -265,6 +265,22 @@ pub fn fenced_for(version: i16, since: i16, e: &crate::error::Error) -> i16 {
     }
 }
 
+/// The error code of each partition of a per-partition result list (the first
+/// result of a partition named twice), to answer in request order in linear
+/// time: one request may name tens of thousands of partitions.
+pub fn partition_codes(
+    results: &[((String, i32), crate::error::Result<()>)],
+    code: impl Fn(&crate::error::Error) -> i16,
+) -> std::collections::HashMap<(&str, i32), i16> {
+    let mut codes = std::collections::HashMap::with_capacity(results.len());
+    for ((topic, partition), r) in results {
+        codes
+            .entry((topic.as_str(), *partition))
+            .or_insert_with(|| r.as_ref().err().map_or(0, &code));
+    }
+    codes
+}
+
 /// A response string from a Rust one.
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())

@@ -44,18 +44,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
         )
         .await;
     let mut response = OffsetCommitResponse::default();
+    let codes = committed.as_ref().map(|r| super::partition_codes(r, |e| e.wire_code()));
     for t in request.topics {
         let mut tr = OffsetCommitResponseTopic::default();
         for p in &t.partitions {
             let mut pr = OffsetCommitResponsePartition::default();
             pr.partition_index = p.partition_index;
-            pr.error_code = match &committed {
+            pr.error_code = match &codes {
                 Err(e) => e.wire_code(),
-                Ok(results) => results
-                    .iter()
-                    .find(|((topic, partition), _)| topic == t.name.as_str() && *partition == p.partition_index)
-                    .and_then(|(_, r)| r.as_ref().err().map(|e| e.wire_code()))
-                    .unwrap_or(0),
+                Ok(codes) => codes.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0),
             };
             tr.partitions.push(pr);
         }

@@ -29,16 +29,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetD
             return response;
         }
     };
+    let codes = super::partition_codes(&results, |e| e.wire_code());
     for t in request.topics {
         let mut tr = OffsetDeleteResponseTopic::default();
         for p in &t.partitions {
             let mut pr = OffsetDeleteResponsePartition::default();
             pr.partition_index = p.partition_index;
-            pr.error_code = results
-                .iter()
-                .find(|((topic, partition), _)| topic == t.name.as_str() && *partition == p.partition_index)
-                .and_then(|(_, r)| r.as_ref().err().map(|e| e.wire_code()))
-                .unwrap_or(0);
+            pr.error_code = codes.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0);
             tr.partitions.push(pr);
         }
         tr.name = t.name;

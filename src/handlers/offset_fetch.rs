@@ -24,10 +24,15 @@ type TopicOffsets = (String, Vec<(i32, Result<Option<OffsetCommitValue>>)>);
 /// Committed offsets by topic, in request order, or all stored.
 fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>, require_stable: bool) -> Vec<TopicOffsets> {
     let mut by_topic: Vec<TopicOffsets> = Vec::new();
+    // Topic → its place in `by_topic`: linear in the partitions asked for.
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for ((topic, partition), value) in broker.groups.fetch_offsets(group, wanted, require_stable) {
-        match by_topic.iter_mut().find(|(t, _)| *t == topic) {
-            Some((_, parts)) => parts.push((partition, value)),
-            None => by_topic.push((topic, vec![(partition, value)])),
+        match index.get(&topic) {
+            Some(&i) => by_topic[i].1.push((partition, value)),
+            None => {
+                index.insert(topic.clone(), by_topic.len());
+                by_topic.push((topic, vec![(partition, value)]));
+            }
         }
     }
     by_topic

@@ -45,6 +45,7 @@ pub async fn handle(
     if let Err(e) = &committed {
         tracing::debug!(error = %e, "transactional commit refused");
     }
+    let codes = committed.as_ref().map(|r| super::partition_codes(r, code));
     let mut response = TxnOffsetCommitResponse::default();
     for t in &request.topics {
         let mut tr = TxnOffsetCommitResponseTopic::default();
@@ -52,13 +53,9 @@ pub async fn handle(
         for p in &t.partitions {
             let mut pr = TxnOffsetCommitResponsePartition::default();
             pr.partition_index = p.partition_index;
-            pr.error_code = match &committed {
+            pr.error_code = match &codes {
                 Err(e) => code(e),
-                Ok(results) => results
-                    .iter()
-                    .find(|((topic, partition), _)| topic == t.name.as_str() && *partition == p.partition_index)
-                    .and_then(|(_, r)| r.as_ref().err().map(code))
-                    .unwrap_or(0),
+                Ok(codes) => codes.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0),
             };
             tr.partitions.push(pr);
         }
