@@ -24,6 +24,8 @@ pub type TopicPartition = (String, i32);
 
 mod offsets;
 
+pub use offsets::VerifiedProducer;
+
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,

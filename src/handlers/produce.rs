@@ -11,38 +11,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::{error_message, str_bytes, RequestContext, Unanswered};
 use crate::broker::Broker;
 use crate::error::Error;
-use crate::record::batch::BatchHeader;
-use crate::replica::replica_manager::AppendRequest;
-
-/// A transactional batch is written only into an open transaction its
-/// producer added this partition to (KIP-890's verification, done locally):
-/// otherwise INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for a fenced producer
-/// (Produce never answers PRODUCER_FENCED).
-fn transactional_check(
-    broker: &Broker,
-    transactional_id: Option<&str>,
-    topic: &str,
-    partition: i32,
-    records: Option<&[u8]>,
-) -> Option<Error> {
-    let header = records.and_then(BatchHeader::parse)?;
-    if !header.is_transactional() || header.is_control() {
-        return None;
-    }
-    let Some(id) = transactional_id else {
-        return Some(Error::InvalidTxnState("transactional records need a transactional id".into()));
-    };
-    let tp = (topic.to_string(), partition);
-    match broker.transactions.verify(id, header.producer_id, header.producer_epoch, &tp) {
-        Ok(()) => None,
-        Err(Error::ProducerFenced(_)) => Some(Error::InvalidProducerEpoch {
-            producer_id: header.producer_id,
-            epoch: header.producer_epoch,
-            current: header.producer_epoch,
-        }),
-        Err(e) => Some(e),
-    }
-}
+use crate::replica::replica_manager::{AppendRequest, Transactional};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Unanswered<ProduceResponse> {
@@ -57,24 +26,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             let mut r = PartitionProduceResponse::default();
             r.index = data.index;
             tr.partition_responses.push(r);
-            let refused = transactional_check(
-                broker,
-                request.transactional_id.as_ref().map(|t| t.as_str()),
-                topic.name.as_str(),
-                data.index,
-                data.records.as_deref(),
-            );
             appends.push(AppendRequest {
                 topic: topic.name.to_string(),
                 partition: data.index,
                 records: data.records,
                 message_set_allowed: ctx.wire_version < 3,
-                refused,
             });
         }
         response.responses.push(tr);
     }
-    let results = broker.replicas.append_records(acks, appends).await;
+    let transactional = request.transactional_id.as_ref().map(|id| Transactional {
+        id: id.as_str(),
+        coordinator: &broker.transactions,
+    });
+    let results = broker.replicas.append_records(acks, appends, transactional).await;
     let partitions = response.responses.iter_mut().flat_map(|t| {
         let topic = t.name.clone();
         t.partition_responses.iter_mut().map(move |r| (topic.clone(), r))

@@ -20,9 +20,10 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{Error, Result};
-use crate::group::coordinator::TopicPartition;
+use crate::group::coordinator::{TopicPartition, VerifiedProducer};
 use crate::group::member::MemberRef;
 use crate::group::record_serde::OffsetCommitValue;
+use crate::txn::coordinator::TxnVerifier;
 use crate::util::clock::now_ms;
 
 /// The version from which a write outside the transaction is TRANSACTION_ABORTABLE.
@@ -72,6 +73,9 @@ async fn commit(
     let group = request.group_id.as_str();
     let producer = (request.producer_id.0, request.producer_epoch);
     let partition = broker.groups.offsets_partition(group);
+    // The guard first: a marker written after the coordinator answers still
+    // keeps these offsets out of the ended transaction.
+    let guard = broker.groups.verification_guard(producer.0);
     match broker
         .transactions
         .verify(request.transactional_id.as_str(), producer.0, producer.1, &partition)
@@ -113,7 +117,11 @@ async fn commit(
         .groups
         .txn_commit(
             group,
-            producer,
+            VerifiedProducer {
+                id: producer.0,
+                epoch: producer.1,
+                guard,
+            },
             caller,
             offsets,
             |topic, partition| logs.partition(topic, partition).is_ok(),

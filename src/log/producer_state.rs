@@ -17,6 +17,14 @@
 //! partition's first unstable offset, below which read_committed consumers read.
 //! A producer with an open transaction may not write outside it.
 //!
+//! Verification guards (KIP-890 part 1): a transactional batch that would open
+//! a transaction here must carry the guard this partition handed out before the
+//! transaction coordinator was asked whether the partition is in the producer's
+//! transaction. The producer's next marker withdraws the guard, so a batch
+//! verified before its transaction ended but appended after the marker is refused
+//! (INVALID_TXN_STATE) instead of opening a transaction no one will end. Guards
+//! live in memory only: a request in flight does not outlive a restart.
+//!
 //! On a clean shutdown the state is written to `producer.snapshot` in the partition
 //! directory; after a crash it is rebuilt from the batches of the active segment.
 //! Snapshot layout (big-endian): the magic `FF 'S' 'T' 02`, `next_offset: i64`,
@@ -29,6 +37,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::record::batch::BatchHeader;
@@ -109,9 +118,16 @@ pub enum AppendOrigin {
     Coordinator,
 }
 
+/// A partition's token that a transactional batch was verified with the
+/// transaction coordinator (Kafka's VerificationGuard). Each is unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerificationGuard(u64);
+
 #[derive(Debug, Default)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Per producer id, the guard handed out since its last marker.
+    guards: HashMap<i64, VerificationGuard>,
 }
 
 fn next_seq(seq: i32) -> i32 {
@@ -123,21 +139,48 @@ fn next_seq(seq: i32) -> i32 {
 }
 
 impl ProducerStateManager {
-    /// Check a batch before it is appended. Non-idempotent batches always pass.
-    pub fn check(&self, h: &BatchHeader, origin: AppendOrigin) -> Result<SequenceCheck> {
+    /// The guard to verify producer `producer_id`'s next transactional batch
+    /// with: the one handed out since its last marker, else a new one.
+    pub fn verification_guard(&mut self, producer_id: i64) -> VerificationGuard {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        *self
+            .guards
+            .entry(producer_id)
+            .or_insert_with(|| VerificationGuard(NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// Check a batch before it is appended (`guard`: the verification guard it
+    /// was verified with, if it was). Non-idempotent batches always pass.
+    pub fn check(
+        &self,
+        h: &BatchHeader,
+        origin: AppendOrigin,
+        guard: Option<VerificationGuard>,
+    ) -> Result<SequenceCheck> {
         if !h.is_idempotent() {
             return Ok(SequenceCheck::Append);
         }
-        let Some(entry) = self.producers.get(&h.producer_id) else {
-            return Ok(SequenceCheck::Append);
-        };
-        if h.producer_epoch < entry.epoch {
+        let entry = self.producers.get(&h.producer_id);
+        if let Some(entry) = entry.filter(|e| h.producer_epoch < e.epoch) {
             return Err(Error::InvalidProducerEpoch {
                 producer_id: h.producer_id,
                 epoch: h.producer_epoch,
                 current: entry.epoch,
             });
         }
+        let in_transaction = entry.is_some_and(|e| e.epoch == h.producer_epoch && e.txn_first_offset.is_some());
+        if h.is_transactional() && !h.is_control() && !in_transaction {
+            let current = self.guards.get(&h.producer_id);
+            if guard.is_none() || current != guard.as_ref() {
+                return Err(Error::InvalidTxnState(format!(
+                    "producer {}'s batch was not verified as part of an ongoing transaction",
+                    h.producer_id
+                )));
+            }
+        }
+        let Some(entry) = entry else {
+            return Ok(SequenceCheck::Append);
+        };
         // Markers carry no sequence, nor do a coordinator's writes.
         if h.is_control() || origin == AppendOrigin::Coordinator {
             return Ok(SequenceCheck::Append);
@@ -190,6 +233,7 @@ impl ProducerStateManager {
         }
         if h.is_control() {
             let marker = marker?;
+            self.guards.remove(&h.producer_id);
             entry.coordinator_epoch = marker.coordinator_epoch;
             return entry.txn_first_offset.take().map(|first_offset| CompletedTxn {
                 producer_id: h.producer_id,
@@ -307,7 +351,10 @@ impl ProducerStateManager {
                 },
             );
         }
-        Some(ProducerStateManager { producers })
+        Some(ProducerStateManager {
+            producers,
+            guards: HashMap::new(),
+        })
     }
 }
 
@@ -331,11 +378,11 @@ mod tests {
     fn sequences_must_follow_on() {
         let mut s = ProducerStateManager::default();
         let b0 = batch(7, 0, 0, 3, 0);
-        assert_eq!(s.check(&b0, AppendOrigin::Client).unwrap(), SequenceCheck::Append);
+        assert_eq!(s.check(&b0, AppendOrigin::Client, None).unwrap(), SequenceCheck::Append);
         s.update(&b0, None);
         let gap = batch(7, 0, 5, 1, 3);
         assert!(matches!(
-            s.check(&gap, AppendOrigin::Client),
+            s.check(&gap, AppendOrigin::Client, None),
             Err(Error::OutOfOrderSequence {
                 expected: 3,
                 found: 5,
@@ -343,7 +390,7 @@ mod tests {
             })
         ));
         let b1 = batch(7, 0, 3, 2, 3);
-        assert_eq!(s.check(&b1, AppendOrigin::Client).unwrap(), SequenceCheck::Append);
+        assert_eq!(s.check(&b1, AppendOrigin::Client, None).unwrap(), SequenceCheck::Append);
         s.update(&b1, None);
     }
 
@@ -355,14 +402,14 @@ mod tests {
         }
         // The last five are remembered; the first has been forgotten.
         assert_eq!(
-            s.check(&batch(1, 0, 2, 2, -1), AppendOrigin::Client).unwrap(),
+            s.check(&batch(1, 0, 2, 2, -1), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Duplicate(102)
         );
         assert_eq!(
-            s.check(&batch(1, 0, 10, 2, -1), AppendOrigin::Client).unwrap(),
+            s.check(&batch(1, 0, 10, 2, -1), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Duplicate(110)
         );
-        assert!(s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client).is_err());
+        assert!(s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).is_err());
     }
 
     #[test]
@@ -370,17 +417,17 @@ mod tests {
         let mut s = ProducerStateManager::default();
         s.update(&batch(1, 3, 0, 1, 0), None);
         assert!(matches!(
-            s.check(&batch(1, 2, 1, 1, 0), AppendOrigin::Client),
+            s.check(&batch(1, 2, 1, 1, 0), AppendOrigin::Client, None),
             Err(Error::InvalidProducerEpoch { .. })
         ));
-        assert!(s.check(&batch(1, 4, 1, 1, 0), AppendOrigin::Client).is_err());
+        assert!(s.check(&batch(1, 4, 1, 1, 0), AppendOrigin::Client, None).is_err());
         assert_eq!(
-            s.check(&batch(1, 4, 0, 1, 0), AppendOrigin::Client).unwrap(),
+            s.check(&batch(1, 4, 0, 1, 0), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Append
         );
         // Unknown producers may start anywhere.
         assert_eq!(
-            s.check(&batch(99, 0, 42, 1, 0), AppendOrigin::Client).unwrap(),
+            s.check(&batch(99, 0, 42, 1, 0), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Append
         );
     }
@@ -390,7 +437,7 @@ mod tests {
         let mut s = ProducerStateManager::default();
         s.update(&batch(1, 0, i32::MAX - 1, 2, 0), None);
         assert_eq!(
-            s.check(&batch(1, 0, 0, 1, 2), AppendOrigin::Client).unwrap(),
+            s.check(&batch(1, 0, 0, 1, 2), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Append
         );
     }
@@ -404,7 +451,7 @@ mod tests {
         s.write_snapshot(dir.path(), 13).unwrap();
         let back = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
         assert_eq!(
-            back.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client).unwrap(),
+            back.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Duplicate(10)
         );
         assert!(ProducerStateManager::read_snapshot(dir.path(), 14).is_none());
@@ -451,18 +498,18 @@ mod tests {
         assert_eq!(s.first_unstable_offset(), Some(2));
         // Outside its transaction, producer 1 may not write.
         assert!(matches!(
-            s.check(&batch(1, 0, 3, 1, 6), AppendOrigin::Client),
+            s.check(&batch(1, 0, 3, 1, 6), AppendOrigin::Client, None),
             Err(Error::InvalidTxnState(_))
         ));
         // Not even with another epoch (a forged write would keep the marker out).
         assert!(matches!(
-            s.check(&batch(1, 5, 0, 1, 6), AppendOrigin::Client),
+            s.check(&batch(1, 5, 0, 1, 6), AppendOrigin::Client, None),
             Err(Error::InvalidTxnState(_))
         ));
         // A marker carries no sequence: it passes the check and closes the
         // transaction, whose range it reports.
         assert_eq!(
-            s.check(&marker(1, 0, 6), AppendOrigin::Client).unwrap(),
+            s.check(&marker(1, 0, 6), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Append
         );
         let done = s.update(&marker(1, 0, 6), abort).unwrap();
@@ -504,7 +551,7 @@ mod tests {
         assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(13));
         let s = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
         assert_eq!(
-            s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client).unwrap(),
+            s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).unwrap(),
             SequenceCheck::Duplicate(10)
         );
     }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::log_validator;
-use super::producer_state::{AppendOrigin, CompletedTxn, ProducerStateManager, SequenceCheck};
+use super::producer_state::{AppendOrigin, CompletedTxn, ProducerStateManager, SequenceCheck, VerificationGuard};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
 use super::txn_index::AbortedTxn;
 use crate::error::{Error, Result};
@@ -387,29 +387,45 @@ impl UnifiedLog {
 
     /// Append one record batch as the client sent it: validate it, check the
     /// producer's sequence, assign offsets, write it, wake waiting fetches.
+    /// A transactional batch that opens a transaction here needs
+    /// [`UnifiedLog::append_verified`].
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.append_verified(batch, None, now_ms)
+    }
+
+    /// The guard to ask the transaction coordinator with, before a
+    /// transactional batch of `producer_id` is appended (KIP-890): the batch is
+    /// appended only if no marker of the producer came in between.
+    pub fn verification_guard(&self, producer_id: i64) -> VerificationGuard {
+        self.lock().producers.verification_guard(producer_id)
+    }
+
+    /// [`UnifiedLog::append`] of a batch verified with `guard`.
+    pub fn append_verified(&self, batch: &[u8], guard: Option<VerificationGuard>, now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();
         let batch = log_validator::validate(&self.topic, self.index, &config, batch, now_ms)?;
-        self.append_validated(&config, &batch, None, AppendOrigin::Client, now_ms)
+        self.append_validated(&config, &batch, None, AppendOrigin::Client, guard, now_ms)
     }
 
     /// Append a coordinator's transactional batch (offsets committed in a
-    /// transaction): fenced by the producer's epoch, but carrying no sequence of
-    /// its own, so no sequence is checked.
-    pub fn append_as_coordinator(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
+    /// transaction, verified with `guard`): fenced by the producer's epoch, but
+    /// carrying no sequence of its own, so no sequence is checked.
+    pub fn append_as_coordinator(&self, batch: &[u8], guard: VerificationGuard, now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();
         let batch = log_validator::validate(&self.topic, self.index, &config, batch, now_ms)?;
-        self.append_validated(&config, &batch, None, AppendOrigin::Coordinator, now_ms)
+        self.append_validated(&config, &batch, None, AppendOrigin::Coordinator, Some(guard), now_ms)
     }
 
     /// Append a batch that passed validation (`marker`: what it carries, if it is
-    /// a transaction marker; `origin`: who wrote it).
+    /// a transaction marker; `origin`: who wrote it; `guard`: what it was
+    /// verified with, if it was).
     pub(super) fn append_validated(
         &self,
         config: &LogConfig,
         batch: &[u8],
         marker: Option<Marker>,
         origin: AppendOrigin,
+        guard: Option<VerificationGuard>,
         now_ms: i64,
     ) -> Result<AppendInfo> {
         // The broker edits only the header: a copy of it is edited and written
@@ -430,7 +446,7 @@ impl UnifiedLog {
         // `pwrite` runs, and see the batch once it is accounted for.
         let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock();
-        if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header, origin)? {
+        if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header, origin, guard)? {
             return Ok(AppendInfo {
                 base_offset,
                 log_start_offset: log.log_start_offset,

@@ -11,12 +11,14 @@ use tokio::time::Instant;
 use super::delayed_fetch::{DelayedFetches, TopicPartition};
 use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
+use crate::log::producer_state::VerificationGuard;
 use crate::log::txn_index::AbortedTxn;
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
+use crate::record::batch::BatchHeader;
 use crate::record::control::Marker;
 use crate::record::file_slice::FileSlice;
 use crate::record::{legacy, records};
-use crate::txn::coordinator::MarkerWriter;
+use crate::txn::coordinator::{MarkerWriter, TxnVerifier};
 use crate::util::clock::now_ms;
 
 /// Record bytes one fetch may carry whatever the limits asked for: a frame's size
@@ -55,9 +57,14 @@ pub struct AppendRequest {
     /// The records may be a v0/v1 message set (Produce v0–2): it is converted to
     /// a v2 batch before the append, as Kafka's LogValidator did.
     pub message_set_allowed: bool,
-    /// Refused already by a check of the caller's (the transaction
-    /// coordinator's verification of a transactional batch): not appended.
-    pub refused: Option<Error>,
+}
+
+/// A produce request's transactional producer: its id, and the coordinator that
+/// verifies its batches belong to its open transaction.
+#[derive(Clone, Copy)]
+pub struct Transactional<'a> {
+    pub id: &'a str,
+    pub coordinator: &'a (dyn TxnVerifier + Sync),
 }
 
 /// One partition a fetch reads, its log resolved by the caller (`None`: no such
@@ -115,8 +122,14 @@ impl ReplicaManager {
     /// every appended batch is fsynced (fsyncs of different partitions and requests
     /// overlap and are shared). Every append happens before the first wait, so a
     /// connection's requests are appended in their order. One result per request,
-    /// in order.
-    pub async fn append_records(&self, acks: i16, requests: Vec<AppendRequest>) -> Vec<Result<AppendInfo>> {
+    /// in order. Transactional batches are verified first (`transactional`: the
+    /// request's transactional producer, if it named one).
+    pub async fn append_records(
+        &self,
+        acks: i16,
+        requests: Vec<AppendRequest>,
+        transactional: Option<Transactional<'_>>,
+    ) -> Vec<Result<AppendInfo>> {
         let acks = match Acks::try_from(acks) {
             Ok(acks) => acks,
             Err(_) => return requests.iter().map(|_| Err(Error::InvalidRequiredAcks(acks))).collect(),
@@ -125,7 +138,7 @@ impl ReplicaManager {
         let mut results = Vec::with_capacity(requests.len());
         let mut durable = Vec::new();
         for (i, request) in requests.into_iter().enumerate() {
-            let appended = self.append_one(request, acks, now);
+            let appended = self.append_one(request, acks, transactional, now);
             if let Ok((log, info)) = &appended {
                 if acks == Acks::All {
                     durable.push((i, log.clone(), info.log_end_offset));
@@ -144,10 +157,13 @@ impl ReplicaManager {
         results
     }
 
-    fn append_one(&self, request: AppendRequest, acks: Acks, now: i64) -> Result<(Arc<UnifiedLog>, AppendInfo)> {
-        if let Some(e) = request.refused {
-            return Err(e);
-        }
+    fn append_one(
+        &self,
+        request: AppendRequest,
+        acks: Acks,
+        transactional: Option<Transactional<'_>>,
+        now: i64,
+    ) -> Result<(Arc<UnifiedLog>, AppendInfo)> {
         if is_internal_topic(&request.topic) {
             return Err(Error::InvalidTopic {
                 name: request.topic,
@@ -175,9 +191,15 @@ impl ReplicaManager {
             let max_uncompressed = records::max_uncompressed(log.config().message_max_bytes);
             records = Bytes::from(legacy::up_convert(&records, max_uncompressed)?);
         }
+        let guard = match BatchHeader::parse(&records) {
+            Some(h) if h.is_transactional() && !h.is_control() => {
+                Some(verify(&log, &h, &request.topic, request.partition, transactional)?)
+            }
+            _ => None,
+        };
         // The batch is kept as sent and written from the request's buffer; only its
         // base offset and leader epoch are set, in a copy of the header.
-        let info = log.append(&records, now)?;
+        let info = log.append_verified(&records, guard, now)?;
         // On one broker the high watermark is the log end offset: the new data is
         // readable now.
         self.delayed_fetches.complete(&(request.topic, request.partition));
@@ -231,6 +253,36 @@ impl MarkerWriter for ReplicaManager {
         log.sync_active()?;
         self.delayed_fetches.complete(partition);
         Ok(())
+    }
+}
+
+/// A transactional batch is written only into an open transaction its producer
+/// added this partition to (KIP-890's verification): otherwise INVALID_TXN_STATE,
+/// or INVALID_PRODUCER_EPOCH for a fenced producer (Produce never answers
+/// PRODUCER_FENCED). The partition's guard is taken before the coordinator is
+/// asked, so a marker written after the answer still refuses the batch.
+fn verify(
+    log: &UnifiedLog,
+    h: &BatchHeader,
+    topic: &str,
+    partition: i32,
+    transactional: Option<Transactional<'_>>,
+) -> Result<VerificationGuard> {
+    let Some(t) = transactional else {
+        return Err(Error::InvalidTxnState(
+            "transactional records need a transactional id".into(),
+        ));
+    };
+    let guard = log.verification_guard(h.producer_id);
+    let tp = (topic.to_string(), partition);
+    match t.coordinator.verify(t.id, h.producer_id, h.producer_epoch, &tp) {
+        Ok(()) => Ok(guard),
+        Err(Error::ProducerFenced(_)) => Err(Error::InvalidProducerEpoch {
+            producer_id: h.producer_id,
+            epoch: h.producer_epoch,
+            current: h.producer_epoch,
+        }),
+        Err(e) => Err(e),
     }
 }
 
@@ -348,7 +400,6 @@ mod tests {
             partition: 0,
             records: Some(one_record()),
             message_set_allowed: false,
-            refused: None,
         }]
     }
 
@@ -380,7 +431,7 @@ mod tests {
         let fetching = spawn_fetch(&replicas, &log);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
-        let appended = replicas.append_records(1, append()).await;
+        let appended = replicas.append_records(1, append(), None).await;
         assert_eq!(appended[0].as_ref().unwrap().base_offset, 0);
         let read = fetching.await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO, "woken by the append, not a timer");
@@ -405,7 +456,7 @@ mod tests {
     async fn the_first_partition_gets_a_whole_batch_whatever_the_limits() {
         let dir = tempfile::tempdir().unwrap();
         let (replicas, log, _stop) = manager(dir.path());
-        replicas.append_records(1, append()).await[0].as_ref().unwrap();
+        replicas.append_records(1, append(), None).await[0].as_ref().unwrap();
         for (partition_max, response_max) in [(0, 1 << 20), (1, 1 << 20), (1 << 20, 0)] {
             let mut wanted = wanting(&log, 0);
             wanted[0].max_bytes = partition_max;
@@ -426,19 +477,18 @@ mod tests {
     async fn acks_are_checked_and_internal_topics_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (replicas, _log, _stop) = manager(dir.path());
-        let r = replicas.append_records(2, append()).await;
+        let r = replicas.append_records(2, append(), None).await;
         assert!(matches!(r[0], Err(Error::InvalidRequiredAcks(2))));
         let internal = vec![AppendRequest {
             topic: "__consumer_offsets".into(),
             partition: 0,
             records: Some(one_record()),
             message_set_allowed: false,
-            refused: None,
         }];
-        let r = replicas.append_records(1, internal).await;
+        let r = replicas.append_records(1, internal, None).await;
         assert!(matches!(r[0], Err(Error::InvalidTopic { .. })));
         // acks=all returns once fsynced.
-        let r = replicas.append_records(-1, append()).await;
+        let r = replicas.append_records(-1, append(), None).await;
         assert_eq!(r[0].as_ref().unwrap().log_end_offset, 1);
     }
 }

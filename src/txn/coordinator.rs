@@ -31,6 +31,14 @@ pub trait MarkerWriter {
     ) -> Result<()>;
 }
 
+/// Whether a transactional batch may be written to a partition: the
+/// producer's open transaction includes it (KIP-890's verification). On one
+/// broker the coordinator answers directly; with replication a partition's
+/// leader will ask the coordinator's broker.
+pub trait TxnVerifier {
+    fn verify(&self, transactional_id: &str, producer_id: i64, epoch: i16, partition: &TopicPartition) -> Result<()>;
+}
+
 /// Kafka's transaction.max.timeout.ms.
 pub const MAX_TIMEOUT_MS: i32 = 900_000;
 /// The last usable epoch: past it, a producer gets a new id.
@@ -195,25 +203,6 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// Whether `partition` is in the open transaction of this producer: what a
-    /// transactional produce must be (Kafka's KIP-890 verification).
-    pub fn verify(
-        &self,
-        transactional_id: &str,
-        producer_id: i64,
-        epoch: i16,
-        partition: &TopicPartition,
-    ) -> Result<()> {
-        let m = self.producer(transactional_id, producer_id, epoch)?;
-        if m.state == TransactionState::Ongoing && m.partitions.contains(partition) {
-            return Ok(());
-        }
-        Err(Error::InvalidTxnState(format!(
-            "{}-{} is not part of an ongoing transaction of {transactional_id}",
-            partition.0, partition.1
-        )))
-    }
-
     /// EndTxn: commit or abort the producer's transaction. The decision is
     /// written (Prepare*), then the markers, then the completion; a retry of a
     /// finished end with the same result succeeds.
@@ -351,6 +340,22 @@ impl TransactionCoordinator {
                 tracing::warn!(transactional_id = %id, error = %e, "transaction markers not all written; retrying later");
             }
         }
+    }
+}
+
+impl TxnVerifier for TransactionCoordinator {
+    /// Whether `partition` is in the open transaction of this producer. The
+    /// caller asks with a partition's verification guard in hand, so a marker
+    /// written after this answer still keeps the batch out.
+    fn verify(&self, transactional_id: &str, producer_id: i64, epoch: i16, partition: &TopicPartition) -> Result<()> {
+        let m = self.producer(transactional_id, producer_id, epoch)?;
+        if m.state == TransactionState::Ongoing && m.partitions.contains(partition) {
+            return Ok(());
+        }
+        Err(Error::InvalidTxnState(format!(
+            "{}-{} is not part of an ongoing transaction of {transactional_id}",
+            partition.0, partition.1
+        )))
     }
 }
 

@@ -10,6 +10,16 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::log::producer_state::VerificationGuard;
+
+/// A transactional producer committing offsets: its id and epoch, and the
+/// offsets partition's guard it was verified with.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedProducer {
+    pub id: i64,
+    pub epoch: i16,
+    pub guard: VerificationGuard,
+}
 
 /// Offsets a producer's open transaction committed, by group.
 pub(super) type PendingOffsets = HashMap<String, BTreeMap<TopicPartition, OffsetCommitValue>>;
@@ -95,15 +105,23 @@ impl GroupCoordinator {
         Ok(results)
     }
 
-    /// TxnOffsetCommit: commit offsets inside producer `producer`'s (id, epoch)
-    /// transaction. The caller has checked that the group's offsets partition is
-    /// part of the transaction. A stale epoch is refused by the log
+    /// The offsets partition's verification guard for producer `producer_id`,
+    /// to take before the transaction coordinator is asked (see
+    /// [`GroupCoordinator::txn_commit`]).
+    pub fn verification_guard(&self, producer_id: i64) -> VerificationGuard {
+        self.log.verification_guard(producer_id)
+    }
+
+    /// TxnOffsetCommit: commit offsets inside `producer`'s transaction. The
+    /// caller has checked, holding the producer's guard, that the group's
+    /// offsets partition is part of the transaction; the log refuses the write
+    /// if the transaction's marker came since. A stale epoch is refused by the log
     /// (INVALID_PRODUCER_EPOCH); KIP-447's member check applies when the producer
     /// sent the consumer's group metadata.
     pub async fn txn_commit(
         &self,
         group_id: &str,
-        producer: (i64, i16),
+        producer: VerifiedProducer,
         caller: MemberRef<'_>,
         offsets: Vec<(TopicPartition, OffsetCommitValue)>,
         topic_exists: impl Fn(&str, i32) -> bool,
@@ -128,14 +146,18 @@ impl GroupCoordinator {
             let end = if c.records.is_empty() {
                 None
             } else {
-                let batch = record_serde::encode_batch(&c.records, Some(producer), now)?;
-                Some(self.log.append_as_coordinator(&batch, now)?.log_end_offset)
+                let batch = record_serde::encode_batch(&c.records, Some((producer.id, producer.epoch)), now)?;
+                Some(
+                    self.log
+                        .append_as_coordinator(&batch, producer.guard, now)?
+                        .log_end_offset,
+                )
             };
             inner
                 .groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id));
-            let pending = inner.pending.entry(producer.0).or_default();
+            let pending = inner.pending.entry(producer.id).or_default();
             pending.entry(group_id.to_string()).or_default().extend(c.accepted);
             (c.results, end)
         };

@@ -36,11 +36,17 @@ fn end(logs: &LogManager, c: &GroupCoordinator, pid: i64, epoch: i16, kind: Mark
     c.complete_txn(pid, kind == MarkerType::Commit);
 }
 
+/// A TxnOffsetCommit the transaction coordinator has verified (just now).
 async fn txn_commit(c: &GroupCoordinator, pid: i64, epoch: i16, p: i32, o: i64) -> Result<()> {
+    let producer = VerifiedProducer {
+        id: pid,
+        epoch,
+        guard: c.verification_guard(pid),
+    };
     let results = c
         .txn_commit(
             "g",
-            (pid, epoch),
+            producer,
             MemberRef::new("", None, -1),
             vec![(tp(p), offset(o))],
             |_, _| true,
@@ -95,4 +101,37 @@ async fn transactional_offsets_count_once_committed_and_survive_a_restart() {
     );
     end(&logs, &c, 8, 3, MarkerType::Commit);
     assert_eq!(fetched(&c, 2, true).unwrap(), Some(20));
+}
+
+/// A TxnOffsetCommit verified before its transaction ended, arriving after the
+/// marker, is refused: otherwise its offsets would stay pending (unstable) for
+/// good and the acknowledged commit would never count.
+#[tokio::test]
+async fn a_commit_verified_before_the_marker_is_refused_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    txn_commit(&c, 7, 0, 0, 10).await.unwrap();
+    let late = c.verification_guard(7);
+    end(&logs, &c, 7, 0, MarkerType::Commit);
+    let refused = c
+        .txn_commit(
+            "g",
+            VerifiedProducer {
+                id: 7,
+                epoch: 0,
+                guard: late,
+            },
+            MemberRef::new("", None, -1),
+            vec![(tp(0), offset(11))],
+            |_, _| true,
+            0,
+        )
+        .await;
+    assert!(matches!(refused, Err(Error::InvalidTxnState(_))), "{refused:?}");
+    assert_eq!(
+        fetched(&c, 0, true).unwrap(),
+        Some(10),
+        "stable, the late offset not taken"
+    );
 }

@@ -29,7 +29,7 @@ impl UnifiedLog {
     ) -> Result<AppendInfo> {
         let config = self.config();
         let batch = control::marker_batch(producer_id, producer_epoch, marker, now_ms)?;
-        self.append_validated(&config, &batch, Some(marker), AppendOrigin::Coordinator, now_ms)
+        self.append_validated(&config, &batch, Some(marker), AppendOrigin::Coordinator, None, now_ms)
     }
 
     /// The last stable offset: below it every transaction is decided, so

@@ -22,6 +22,12 @@ fn batch_of(pid: i64, seq: i32, n: usize, transactional: bool) -> Vec<u8> {
     encode_batch(&h, &b[batch::BATCH_HEADER_LEN..])
 }
 
+/// Append a transactional batch its coordinator verified just now.
+fn verified(p: &UnifiedLog, batch: &[u8]) -> Result<AppendInfo> {
+    let guard = p.verification_guard(BatchHeader::parse(batch).unwrap().producer_id);
+    p.append_verified(batch, Some(guard), 0)
+}
+
 fn marker(kind: MarkerType) -> Marker {
     Marker {
         kind,
@@ -35,8 +41,8 @@ fn the_lso_waits_for_open_transactions_and_aborts_are_indexed() {
     let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     p.append(&batch_of(9, 0, 2, false), 0).unwrap(); // 0-1: not transactional
     assert_eq!(p.last_stable_offset(), 2);
-    p.append(&batch_of(1, 0, 3, true), 0).unwrap(); // 2-4: producer 1
-    p.append(&batch_of(2, 0, 2, true), 0).unwrap(); // 5-6: producer 2
+    verified(&p, &batch_of(1, 0, 3, true)).unwrap(); // 2-4: producer 1
+    verified(&p, &batch_of(2, 0, 2, true)).unwrap(); // 5-6: producer 2
     assert_eq!(p.last_stable_offset(), 2, "producer 1's transaction is open");
     // Producer 1 may not write outside its transaction meanwhile.
     assert!(matches!(
@@ -66,15 +72,43 @@ fn the_lso_waits_for_open_transactions_and_aborts_are_indexed() {
     assert!(matches!(p.append(&forged, 0), Err(Error::InvalidRecord(_))));
 }
 
+/// A batch verified before its transaction ended but arriving after the
+/// marker must not open a transaction no one will end (the LSO would stay put
+/// for good): its guard went with the marker.
+#[test]
+fn a_batch_verified_before_the_marker_is_refused_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
+    verified(&p, &batch_of(1, 0, 2, true)).unwrap(); // 0-1
+    let late = p.verification_guard(1); // a second batch, verified...
+    p.append_marker(1, 0, marker(MarkerType::Commit), 0).unwrap(); // 2
+    let refused = p.append_verified(&batch_of(1, 2, 1, true), Some(late), 0); // ...arrives late
+    assert!(matches!(refused, Err(Error::InvalidTxnState(_))), "{refused:?}");
+    assert_eq!(p.last_stable_offset(), 3, "no transaction is open");
+    // The same when the batch would open the producer's next transaction,
+    // which has a guard of its own by then.
+    let stale = p.verification_guard(1);
+    p.append_marker(1, 0, marker(MarkerType::Abort), 0).unwrap(); // 3
+    let _next = p.verification_guard(1);
+    let refused = p.append_verified(&batch_of(1, 2, 1, true), Some(stale), 0);
+    assert!(matches!(refused, Err(Error::InvalidTxnState(_))), "{refused:?}");
+    // Without a guard, or with none at all: refused too.
+    assert!(p.append(&batch_of(1, 2, 1, true), 0).is_err());
+    // Within an open transaction, later batches need no fresh guard.
+    verified(&p, &batch_of(1, 2, 1, true)).unwrap(); // 4
+    p.append_verified(&batch_of(1, 3, 1, true), Some(stale), 0).unwrap(); // 5
+    assert_eq!(p.last_stable_offset(), 4);
+}
+
 #[test]
 fn transaction_state_and_the_abort_index_survive_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     {
         let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
-        p.append(&batch_of(1, 0, 2, true), 0).unwrap(); // 0-1
+        verified(&p, &batch_of(1, 0, 2, true)).unwrap(); // 0-1
         p.append_marker(1, 0, marker(MarkerType::Abort), 0).unwrap(); // 2
-        p.append(&batch_of(3, 0, 2, true), 0).unwrap(); // 3-4, left open
-                                                        // The index file is lost in the crash (as if never written).
+        verified(&p, &batch_of(3, 0, 2, true)).unwrap(); // 3-4, left open
+                                                         // The index file is lost in the crash (as if never written).
         drop(p);
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let path = entry.unwrap().path();
@@ -103,7 +137,7 @@ fn read_committed_reads_stop_at_the_last_stable_offset() {
     let dir = tempfile::tempdir().unwrap();
     let p = UnifiedLog::open("t", 0, dir.path(), config(), true, 0).unwrap();
     p.append(&batch_of(9, 0, 2, false), 0).unwrap(); // 0-1
-    p.append(&batch_of(1, 0, 2, true), 0).unwrap(); // 2-3, open
+    verified(&p, &batch_of(1, 0, 2, true)).unwrap(); // 2-3, open
     p.append(&batch_of(9, 2, 2, false), 0).unwrap(); // 4-5
     let lso = p.last_stable_offset();
     assert_eq!(lso, 2);
@@ -147,7 +181,7 @@ fn compaction_drops_aborted_records_not_the_values_they_would_have_replaced() {
     let b = build_batch(&[record], Some(ids));
     let mut h = BatchHeader::parse(&b).unwrap();
     h.attributes |= TRANSACTIONAL_BIT;
-    p.append(&encode_batch(&h, &b[batch::BATCH_HEADER_LEN..]), 0).unwrap(); // 1
+    verified(&p, &encode_batch(&h, &b[batch::BATCH_HEADER_LEN..])).unwrap(); // 1
     for i in 0..4 {
         p.append(&keyed_batch(&[("pad", Some("x"))], 1_002 + i), 0).unwrap();
     }
