@@ -26,10 +26,23 @@ mod offsets;
 
 pub use offsets::VerifiedProducer;
 
+/// A committed offset and the `__consumer_offsets` offset of its record. When a
+/// transaction's offsets complete, a partition keeps the later record of the two
+/// (Kafka's replayEndTransactionMarker): a plain commit made after a
+/// transactional one stays, and the answer is the same after compaction.
+#[derive(Debug, Clone)]
+struct Committed {
+    value: OffsetCommitValue,
+    record_offset: i64,
+}
+
+/// A group's offsets, by partition.
+type GroupOffsets = BTreeMap<TopicPartition, Committed>;
+
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,
-    offsets: HashMap<String, BTreeMap<TopicPartition, OffsetCommitValue>>,
+    offsets: HashMap<String, GroupOffsets>,
     /// Offsets committed in transactions not yet ended, by producer id.
     pending: HashMap<i64, offsets::PendingOffsets>,
 }
@@ -158,9 +171,10 @@ impl GroupCoordinator {
 
     fn replay(inner: &mut Inner, stored: Stored, now: i64) {
         match stored {
-            Stored::Record(record) => Self::apply(inner, record, now),
+            Stored::Record { offset, record } => Self::apply(inner, record, offset, now),
             Stored::TxnEnd { producer_id, commit } => Self::end_txn(inner, producer_id, commit),
             Stored::InTransaction {
+                offset,
                 producer_id,
                 record:
                     CoordinatorRecord::OffsetCommit {
@@ -171,7 +185,11 @@ impl GroupCoordinator {
                     },
             } => {
                 let by_group = inner.pending.entry(producer_id).or_default();
-                by_group.entry(group).or_default().insert((topic, partition), value);
+                let committed = Committed {
+                    value,
+                    record_offset: offset,
+                };
+                by_group.entry(group).or_default().insert((topic, partition), committed);
             }
             // Kafka's transactions carry only offset commits.
             Stored::InTransaction { producer_id, .. } => {
@@ -183,26 +201,28 @@ impl GroupCoordinator {
         }
     }
 
-    fn apply(inner: &mut Inner, record: CoordinatorRecord, now: i64) {
+    fn apply(inner: &mut Inner, record: CoordinatorRecord, record_offset: i64, now: i64) {
         match record {
             CoordinatorRecord::OffsetCommit {
                 group,
                 topic,
                 partition,
-                value,
+                value: Some(value),
             } => {
-                let offsets = inner.offsets.entry(group.clone()).or_default();
-                match value {
-                    Some(v) => {
-                        offsets.insert((topic, partition), v);
-                    }
-                    None => {
-                        offsets.remove(&(topic, partition));
-                    }
-                }
-                if offsets.is_empty() {
-                    inner.offsets.remove(&group);
-                }
+                let committed = Committed { value, record_offset };
+                inner
+                    .offsets
+                    .entry(group)
+                    .or_default()
+                    .insert((topic, partition), committed);
+            }
+            CoordinatorRecord::OffsetCommit {
+                group,
+                topic,
+                partition,
+                value: None,
+            } => {
+                Self::remove_offset(inner, &group, &(topic, partition));
             }
             CoordinatorRecord::GroupMetadata { group, value: None } => {
                 inner.groups.remove(&group);
@@ -429,17 +449,18 @@ impl GroupCoordinator {
     pub async fn delete_group(&self, group_id: &str, now: i64) -> Result<()> {
         let end = {
             let mut inner = self.lock();
-            let has_offsets = inner.offsets.contains_key(group_id);
+            let stored = Self::stored_partitions(&inner, group_id);
             match inner.groups.get_mut(group_id) {
                 Some(g) => g.mark_dead()?,
-                None if has_offsets => {}
+                None if !stored.is_empty() => {}
                 None => return Err(Error::GroupIdNotFound(group_id.to_string())),
             }
-            let mut records: Vec<CoordinatorRecord> = inner
-                .offsets
-                .remove(group_id)
-                .unwrap_or_default()
-                .into_keys()
+            // Offsets still pending in transactions go too (tombstones end them).
+            for tp in &stored {
+                Self::remove_offset(&mut inner, group_id, tp);
+            }
+            let mut records: Vec<CoordinatorRecord> = stored
+                .into_iter()
                 .map(|(topic, partition)| CoordinatorRecord::OffsetCommit {
                     group: group_id.to_string(),
                     topic,

@@ -297,11 +297,12 @@ pub fn encode_batch(records: &[CoordinatorRecord], producer: Option<(i64, i16)>,
 /// What a stored batch means to the group coordinator.
 #[derive(Debug, PartialEq)]
 pub enum Stored {
-    /// A record written outside any transaction.
-    Record(CoordinatorRecord),
-    /// A record of producer `producer_id`'s transaction: it counts once the
-    /// transaction commits.
+    /// A record written outside any transaction, at `offset` in the log.
+    Record { offset: i64, record: CoordinatorRecord },
+    /// A record of producer `producer_id`'s transaction, at `offset`: it counts
+    /// once the transaction commits.
     InTransaction {
+        offset: i64,
         producer_id: i64,
         record: CoordinatorRecord,
     },
@@ -330,13 +331,15 @@ pub fn decode_batches(batches: Bytes) -> Result<Vec<Stored>> {
         for r in records::records(&one, &header)? {
             let Some(key) = r.key else { continue };
             let record = CoordinatorRecord::decode(key, r.value)?;
+            let offset = header.base_offset + i64::from(r.offset_delta);
             out.push(if header.is_transactional() {
                 Stored::InTransaction {
+                    offset,
                     producer_id: header.producer_id,
                     record,
                 }
             } else {
-                Stored::Record(record)
+                Stored::Record { offset, record }
             });
         }
     }
@@ -395,7 +398,10 @@ mod tests {
             },
         ];
         let batch = encode_batch(&records, None, 0).unwrap();
-        let plain: Vec<Stored> = records.iter().cloned().map(Stored::Record).collect();
+        let plain: Vec<Stored> = (0..)
+            .zip(records.iter().cloned())
+            .map(|(offset, record)| Stored::Record { offset, record })
+            .collect();
         assert_eq!(decode_batches(Bytes::from(batch)).unwrap(), plain);
 
         // Offsets of a transaction, then the marker that commits it.
@@ -411,6 +417,7 @@ mod tests {
             decode_batches(Bytes::from(stored)).unwrap(),
             vec![
                 Stored::InTransaction {
+                    offset: 0,
                     producer_id: 7,
                     record: records[0].clone()
                 },

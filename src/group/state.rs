@@ -500,9 +500,9 @@ impl Group {
         if let Some(instance) = instance {
             match self.static_members.get(instance) {
                 Some(current) if current != member_id => return Err(Error::FencedInstanceId(instance.to_string())),
-                None if !self.members.contains_key(member_id) => {
-                    return Err(Error::UnknownMemberId(member_id.to_string()))
-                }
+                // An instance id the group does not know, even with a known
+                // member id, is an unknown member (Kafka's validateMember).
+                None => return Err(Error::UnknownMemberId(member_id.to_string())),
                 _ => {}
             }
         }

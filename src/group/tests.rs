@@ -363,4 +363,9 @@ fn transactional_commits_follow_kip_447() {
         g.validate_txn_commit(MemberRef::new("zombie", None, 1)),
         Err(Error::UnknownMemberId(_))
     ));
+    // A known member naming an instance id the group does not know.
+    assert!(matches!(
+        g.validate_txn_commit(MemberRef::new(&id, Some("stranger"), 1)),
+        Err(Error::UnknownMemberId(_))
+    ));
 }

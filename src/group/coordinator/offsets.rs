@@ -7,7 +7,7 @@
 //! ([`GroupCoordinator::complete_txn`]); an ABORT marker drops it. Replay at start
 //! follows the same rule, batch by batch.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use super::*;
 use crate::log::producer_state::VerificationGuard;
@@ -22,7 +22,7 @@ pub struct VerifiedProducer {
 }
 
 /// Offsets a producer's open transaction committed, by group.
-pub(super) type PendingOffsets = HashMap<String, BTreeMap<TopicPartition, OffsetCommitValue>>;
+pub(super) type PendingOffsets = HashMap<String, GroupOffsets>;
 
 /// The offsets of a commit that passed the per-partition checks, their records,
 /// and every partition's result.
@@ -30,6 +30,15 @@ struct Checked {
     results: Vec<(TopicPartition, Result<()>)>,
     records: Vec<CoordinatorRecord>,
     accepted: Vec<(TopicPartition, OffsetCommitValue)>,
+}
+
+impl Checked {
+    /// The accepted offsets, once their records are in the log from `base`.
+    fn committed(self, base: i64) -> impl Iterator<Item = (TopicPartition, Committed)> {
+        (base..)
+            .zip(self.accepted)
+            .map(|(record_offset, (tp, value))| (tp, Committed { value, record_offset }))
+    }
 }
 
 /// Kafka's per-partition checks: metadata size and the partition's existence.
@@ -87,7 +96,7 @@ impl GroupCoordinator {
                 None if caller.generation_id < 0 => {}
                 None => return Err(Error::UnknownMemberId(caller.member_id.to_string())),
             }
-            let c = check_partitions(group_id, offsets, topic_exists);
+            let mut c = check_partitions(group_id, offsets, topic_exists);
             let end = if c.records.is_empty() {
                 None
             } else {
@@ -97,9 +106,11 @@ impl GroupCoordinator {
                 .groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id));
+            let results = std::mem::take(&mut c.results);
+            let base = end.unwrap_or(0) - c.accepted.len() as i64;
             let stored = inner.offsets.entry(group_id.to_string()).or_default();
-            stored.extend(c.accepted);
-            (c.results, end)
+            stored.extend(c.committed(base));
+            (results, end)
         };
         self.flush(end, now).await?;
         Ok(results)
@@ -142,24 +153,25 @@ impl GroupCoordinator {
                     })
                 }
             }
-            let c = check_partitions(group_id, offsets, topic_exists);
-            let end = if c.records.is_empty() {
+            let mut c = check_partitions(group_id, offsets, topic_exists);
+            let appended = if c.records.is_empty() {
                 None
             } else {
                 let batch = record_serde::encode_batch(&c.records, Some((producer.id, producer.epoch)), now)?;
-                Some(
-                    self.log
-                        .append_as_coordinator(&batch, producer.guard, now)?
-                        .log_end_offset,
-                )
+                Some(self.log.append_as_coordinator(&batch, producer.guard, now)?)
             };
             inner
                 .groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id));
+            let results = std::mem::take(&mut c.results);
+            let base = appended.as_ref().map_or(0, |a| a.base_offset);
             let pending = inner.pending.entry(producer.id).or_default();
-            pending.entry(group_id.to_string()).or_default().extend(c.accepted);
-            (c.results, end)
+            pending
+                .entry(group_id.to_string())
+                .or_default()
+                .extend(c.committed(base));
+            (results, appended.map(|a| a.log_end_offset))
         };
         self.flush(end, now).await?;
         Ok(results)
@@ -176,11 +188,54 @@ impl GroupCoordinator {
         let Some(by_group) = inner.pending.remove(&producer_id) else {
             return;
         };
-        if commit {
-            for (group, offsets) in by_group {
-                inner.offsets.entry(group).or_default().extend(offsets);
+        if !commit {
+            return;
+        }
+        for (group, offsets) in by_group {
+            let stored = inner.offsets.entry(group).or_default();
+            for (tp, pending) in offsets {
+                // The later record wins: a plain commit made after this one stays.
+                match stored.get(&tp) {
+                    Some(current) if current.record_offset > pending.record_offset => {}
+                    _ => {
+                        stored.insert(tp, pending);
+                    }
+                }
             }
         }
+    }
+
+    /// Remove a partition's offset from a group, committed or pending in any
+    /// transaction (what a tombstone does, live or replayed). Whether there was one.
+    pub(super) fn remove_offset(inner: &mut Inner, group_id: &str, tp: &TopicPartition) -> bool {
+        let mut found = false;
+        if let Some(stored) = inner.offsets.get_mut(group_id) {
+            found = stored.remove(tp).is_some();
+            if stored.is_empty() {
+                inner.offsets.remove(group_id);
+            }
+        }
+        for by_group in inner.pending.values_mut() {
+            if let Some(offsets) = by_group.get_mut(group_id) {
+                found |= offsets.remove(tp).is_some();
+                if offsets.is_empty() {
+                    by_group.remove(group_id);
+                }
+            }
+        }
+        inner.pending.retain(|_, by_group| !by_group.is_empty());
+        found
+    }
+
+    /// Every partition a group has an offset for, committed or pending.
+    pub(super) fn stored_partitions(inner: &Inner, group_id: &str) -> BTreeSet<TopicPartition> {
+        let committed = inner.offsets.get(group_id).into_iter().flat_map(|o| o.keys());
+        let pending = inner
+            .pending
+            .values()
+            .filter_map(|b| b.get(group_id))
+            .flat_map(|o| o.keys());
+        committed.chain(pending).cloned().collect()
     }
 
     /// Whether a transaction has an offset pending for this group and partition.
@@ -213,7 +268,7 @@ impl GroupCoordinator {
                 let value = if require_stable && Self::is_unstable(&inner, group_id, &tp) {
                     Err(Error::UnstableOffsetCommit(tp.0.clone(), tp.1))
                 } else {
-                    Ok(stored.and_then(|s| s.get(&tp).cloned()))
+                    Ok(stored.and_then(|s| s.get(&tp)).map(|c| c.value.clone()))
                 };
                 (tp, value)
             })
@@ -224,25 +279,21 @@ impl GroupCoordinator {
     pub async fn topic_deleted(&self, topic: &str, now: i64) -> Result<()> {
         let end = {
             let mut inner = self.lock();
+            let committed = inner.offsets.iter();
+            let pending = inner.pending.values().flat_map(|b| b.iter());
+            let gone: BTreeSet<(String, TopicPartition)> = committed
+                .chain(pending)
+                .flat_map(|(g, o)| o.keys().filter(|(t, _)| t == topic).map(|tp| (g.clone(), tp.clone())))
+                .collect();
             let mut records = Vec::new();
-            for (group, offsets) in inner.offsets.iter_mut() {
-                offsets.retain(|(t, p), _| {
-                    if t != topic {
-                        return true;
-                    }
-                    records.push(CoordinatorRecord::OffsetCommit {
-                        group: group.clone(),
-                        topic: t.clone(),
-                        partition: *p,
-                        value: None,
-                    });
-                    false
+            for (group, tp) in gone {
+                Self::remove_offset(&mut inner, &group, &tp);
+                records.push(CoordinatorRecord::OffsetCommit {
+                    group,
+                    topic: tp.0,
+                    partition: tp.1,
+                    value: None,
                 });
-            }
-            for by_group in inner.pending.values_mut() {
-                for offsets in by_group.values_mut() {
-                    offsets.retain(|(t, _), _| t != topic);
-                }
             }
             if records.is_empty() {
                 None
@@ -264,14 +315,13 @@ impl GroupCoordinator {
         let (results, end) = {
             let mut inner = self.lock();
             let subscribed: Vec<bool> = match inner.groups.get(group_id) {
-                None if !inner.offsets.contains_key(group_id) => {
+                None if Self::stored_partitions(&inner, group_id).is_empty() => {
                     return Err(Error::GroupIdNotFound(group_id.to_string()))
                 }
                 Some(g) if g.state == GroupState::Dead => return Err(Error::GroupIdNotFound(group_id.to_string())),
                 Some(g) if !g.is_empty() => partitions.iter().map(|(t, _)| g.is_subscribed_to(t)).collect(),
                 _ => vec![false; partitions.len()],
             };
-            let stored = inner.offsets.entry(group_id.to_string()).or_default();
             let mut records = Vec::new();
             let mut results = Vec::new();
             for (tp, busy) in partitions.into_iter().zip(subscribed) {
@@ -279,7 +329,8 @@ impl GroupCoordinator {
                     results.push((tp.clone(), Err(Error::GroupSubscribedToTopic(tp.0.clone()))));
                     continue;
                 }
-                if stored.remove(&tp).is_some() {
+                // A tombstone ends an offset pending in a transaction too.
+                if Self::remove_offset(&mut inner, group_id, &tp) {
                     records.push(CoordinatorRecord::OffsetCommit {
                         group: group_id.to_string(),
                         topic: tp.0.clone(),

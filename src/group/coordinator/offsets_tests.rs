@@ -135,3 +135,73 @@ async fn a_commit_verified_before_the_marker_is_refused_after_it() {
         "stable, the late offset not taken"
     );
 }
+
+async fn plain_commit(c: &GroupCoordinator, p: i32, o: i64) {
+    let results = c
+        .commit(
+            "g",
+            MemberRef::new("", None, -1),
+            vec![(tp(p), offset(o))],
+            |_, _| true,
+            0,
+        )
+        .await
+        .unwrap();
+    results.into_iter().next().unwrap().1.unwrap();
+}
+
+/// When a transaction's offsets complete, each partition keeps the later of its
+/// records (Kafka's replayEndTransactionMarker), live and after a restart.
+#[tokio::test]
+async fn the_later_record_wins_when_a_transaction_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+        // Partition 0: transactional 10, then a plain 20; the commit keeps 20.
+        txn_commit(&c, 7, 0, 0, 10).await.unwrap();
+        plain_commit(&c, 0, 20).await;
+        // Partition 1: a plain 30, then transactional 40; the commit takes 40.
+        plain_commit(&c, 1, 30).await;
+        txn_commit(&c, 7, 0, 1, 40).await.unwrap();
+        end(&logs, &c, 7, 0, MarkerType::Commit);
+        assert_eq!(fetched(&c, 0, true).unwrap(), Some(20));
+        assert_eq!(fetched(&c, 1, true).unwrap(), Some(40));
+    }
+    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    assert_eq!(fetched(&c, 0, true).unwrap(), Some(20), "after a restart");
+    assert_eq!(fetched(&c, 1, true).unwrap(), Some(40), "after a restart");
+}
+
+/// OffsetDelete and DeleteGroups remove offsets still pending in a
+/// transaction too: the tombstone ends them, so the transaction's commit does
+/// not bring them back, live or after a restart.
+#[tokio::test]
+async fn deleting_offsets_or_the_group_drops_pending_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+        txn_commit(&c, 7, 0, 0, 10).await.unwrap();
+        txn_commit(&c, 7, 0, 1, 11).await.unwrap();
+        let deleted = c.delete_offsets("g", vec![tp(0)], 0).await.unwrap();
+        assert!(deleted[0].1.is_ok());
+        assert_eq!(fetched(&c, 0, true).unwrap(), None, "stable: nothing pending");
+        assert!(matches!(fetched(&c, 1, true), Err(Error::UnstableOffsetCommit(..))));
+        end(&logs, &c, 7, 0, MarkerType::Commit);
+        assert_eq!(fetched(&c, 0, true).unwrap(), None, "not brought back by the commit");
+        assert_eq!(fetched(&c, 1, true).unwrap(), Some(11));
+
+        // A group whose only offset is pending can be deleted, and it goes.
+        txn_commit(&c, 8, 0, 2, 12).await.unwrap();
+        c.delete_group("g", 0).await.unwrap();
+        end(&logs, &c, 8, 0, MarkerType::Commit);
+        assert_eq!(fetched(&c, 2, true).unwrap(), None);
+    }
+    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    for p in 0..3 {
+        assert_eq!(fetched(&c, p, true).unwrap(), None, "partition {p} after a restart");
+    }
+}
