@@ -143,13 +143,14 @@ impl MarkerWriter for Markers<'_> {
 }
 
 /// Abort transactions past their timeout, and finish those whose markers could
-/// not all be written, every 10 s (Kafka's
-/// transaction.abort.timed.out.transaction.cleanup.interval.ms); forget ids idle
-/// past transactional.id.expiration.ms (Kafka looks hourly; the check is cheap).
+/// not all be written, every
+/// transaction.abort.timed.out.transaction.cleanup.interval.ms (10 s); forget ids
+/// idle past transactional.id.expiration.ms (Kafka looks hourly; the check is
+/// cheap).
 async fn abort_timed_out_transactions(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(broker.config.transaction_abort_interval_ms)) => {}
             _ = shutdown.changed() => return,
         }
         let b = broker.clone();

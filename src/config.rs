@@ -170,6 +170,9 @@ pub struct Config {
     /// transactional.id.expiration.ms: a transactional id idle (no transaction
     /// open) this long is forgotten.
     pub transactional_id_expiration_ms: i64,
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms: how often
+    /// transactions past their timeout are looked for (and aborted).
+    pub transaction_abort_interval_ms: u64,
 }
 
 impl Config {
@@ -197,6 +200,7 @@ impl Config {
             group: GroupConfig::default(),
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
+            transaction_abort_interval_ms: 10_000,
         }
     }
 
@@ -290,6 +294,11 @@ impl Config {
             },
             transaction_max_timeout_ms: pick(None, p.parse("transaction.max.timeout.ms")?, 900_000),
             transactional_id_expiration_ms: pick(None, p.parse("transactional.id.expiration.ms")?, 604_800_000),
+            transaction_abort_interval_ms: pick(
+                None,
+                p.parse("transaction.abort.timed.out.transaction.cleanup.interval.ms")?,
+                10_000,
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -313,6 +322,13 @@ impl Config {
         if self.transactional_id_expiration_ms < 1 {
             let v = self.transactional_id_expiration_ms.to_string();
             return bad("transactional.id.expiration.ms", v, "must be at least 1");
+        }
+        if self.transaction_abort_interval_ms < 1 {
+            let (key, v) = (
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                "0".to_string(),
+            );
+            return bad(key, v, "must be at least 1");
         }
         if self.log.segment_bytes < 14 {
             return bad(

@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::wire::last_stable_offset;
 use common::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -460,4 +461,130 @@ async fn txn_offset_commit_over_the_wire() {
         (0, 7),
         "replayed after a restart"
     );
+}
+
+fn state_of(broker: &TestBroker, id: &str) -> Option<strom::txn::state::TransactionState> {
+    let running = broker.running.as_ref().unwrap();
+    running.broker.transactions.metadata(id).map(|m| m.state)
+}
+
+/// A producer that goes quiet with a transaction open: past its
+/// transaction.timeout.ms the broker aborts it (ABORT marker, epoch bump), the
+/// LSO moves past its records, and the producer, back, is fenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_past_its_timeout_is_aborted_by_the_broker() {
+    use strom::txn::state::TransactionState;
+    let broker = TestBroker::start_with(|c| c.transaction_abort_interval_ms = 100).await;
+    let bs = broker.bootstrap();
+    let topic = "txn-forgotten";
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, topic, 1, &[]).await;
+    let b = bs.clone();
+    let p = tokio::task::spawn_blocking(move || {
+        let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .set("transactional.id", "forgetful")
+            .set("transaction.timeout.ms", "3000")
+            .set("message.timeout.ms", "3000")
+            .create()
+            .unwrap();
+        p.init_transactions(Duration::from_secs(30)).unwrap();
+        p.begin_transaction().unwrap();
+        for i in 0..4 {
+            let v = format!("left-{i}");
+            p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&v)).unwrap();
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+        p
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        last_stable_offset(&mut w, topic, 0).await,
+        0,
+        "open: the LSO is its first offset"
+    );
+    common::group::eventually(20, "the broker aborts the timed-out transaction", || {
+        state_of(&broker, "forgetful") == Some(TransactionState::CompleteAbort)
+    })
+    .await;
+    assert_eq!(
+        last_stable_offset(&mut w, topic, 0).await,
+        5,
+        "the LSO is past the four records and the ABORT marker"
+    );
+    let b = bs.clone();
+    let values = tokio::task::spawn_blocking(move || read_all(&b, topic, "read_committed"))
+        .await
+        .unwrap();
+    assert!(values.is_empty(), "aborted records are not read: {values:?}");
+    let uncommitted = tokio::task::spawn_blocking(move || read_all(&bs, topic, "read_uncommitted"))
+        .await
+        .unwrap();
+    assert_eq!(uncommitted.len(), 4);
+    // The producer, back, finds its epoch bumped: it cannot commit.
+    let committed = tokio::task::spawn_blocking(move || p.commit_transaction(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(committed.is_err(), "a fenced producer's commit must fail");
+}
+
+/// A crash between the coordinator's decision (PrepareCommit / PrepareAbort in
+/// `__transaction_state`) and its markers: the next start writes the markers
+/// and completes both transactions. The crash is reproduced on disk exactly: two
+/// producers leave transactions open, the broker stops, and the decision
+/// records the coordinator would have written are appended to its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_made_before_a_crash_get_their_markers_at_start() {
+    use strom::txn::state::TransactionState;
+    use strom::txn::state_manager::TransactionStateManager;
+    let mut broker = TestBroker::start().await;
+    let topic = "txn-decided";
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, topic, 1, &[]).await;
+    let bs = broker.bootstrap();
+    tokio::task::spawn_blocking(move || {
+        for (id, n) in [("to-commit", 5), ("to-abort", 3)] {
+            let p = transactional_producer(&bs, id);
+            p.init_transactions(Duration::from_secs(30)).unwrap();
+            p.begin_transaction().unwrap();
+            for i in 0..n {
+                let v = format!("{id}-{i}");
+                p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&v)).unwrap();
+            }
+            p.flush(Duration::from_secs(30)).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(state_of(&broker, "to-commit"), Some(TransactionState::Ongoing));
+    broker.stop().await;
+    {
+        let logs = std::sync::Arc::new(
+            strom::log::manager::LogManager::open(&broker.data_dir(), Default::default(), 0).unwrap(),
+        );
+        let store = TransactionStateManager::open(logs).unwrap();
+        for (id, decision) in [
+            ("to-commit", TransactionState::PrepareCommit),
+            ("to-abort", TransactionState::PrepareAbort),
+        ] {
+            let decided = store.get(id).unwrap().transition(decision, 1).unwrap();
+            store.write(id, Some(&decided), 1).unwrap();
+        }
+    }
+    broker.restart(|_| {}).await;
+    assert_eq!(state_of(&broker, "to-commit"), Some(TransactionState::CompleteCommit));
+    assert_eq!(state_of(&broker, "to-abort"), Some(TransactionState::CompleteAbort));
+    let bs = broker.bootstrap();
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    assert_eq!(
+        last_stable_offset(&mut w, topic, 0).await,
+        10,
+        "8 records and 2 markers, all stable"
+    );
+    let values = tokio::task::spawn_blocking(move || read_all(&bs, topic, "read_committed"))
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..5).map(|i| format!("to-commit-{i}")).collect();
+    assert_eq!(values, expected, "the committed transaction only");
 }

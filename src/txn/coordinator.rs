@@ -332,9 +332,11 @@ impl TransactionCoordinator {
                     other => other,
                 }
             });
+            // The markers are durable (each is synced): the completion need not
+            // wait for the disk.
             let done = written.and_then(|()| {
                 let completed = m.transition(complete, now_ms)?;
-                self.store.write(&id, Some(&completed), now_ms).map(drop)
+                self.store.write_unsynced(&id, &completed, now_ms).map(drop)
             });
             if let Err(e) = done {
                 tracing::warn!(transactional_id = %id, error = %e, "transaction markers not all written; retrying later");

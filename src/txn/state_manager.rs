@@ -81,9 +81,28 @@ impl TransactionStateManager {
     }
 
     /// Write `transactional_id`'s metadata (`None`: remove the id) to its
-    /// partition, then take it as current. Returns the partition's end offset,
-    /// for the caller to make durable before it answers.
+    /// partition and make it durable, then take it as current. Returns the
+    /// partition's end offset.
     pub fn write(&self, transactional_id: &str, metadata: Option<&TransactionMetadata>, now_ms: i64) -> Result<i64> {
+        self.write_record(transactional_id, metadata, true, now_ms)
+    }
+
+    /// [`TransactionStateManager::write`] without waiting for the disk, for a
+    /// record whose loss a restart repairs: a transaction's completion (lost,
+    /// the decision before it is replayed and its markers written again, which
+    /// changes nothing). Any later synced write makes it durable too, since it
+    /// comes first in the same file.
+    pub fn write_unsynced(&self, transactional_id: &str, metadata: &TransactionMetadata, now_ms: i64) -> Result<i64> {
+        self.write_record(transactional_id, Some(metadata), false, now_ms)
+    }
+
+    fn write_record(
+        &self,
+        transactional_id: &str,
+        metadata: Option<&TransactionMetadata>,
+        sync: bool,
+        now_ms: i64,
+    ) -> Result<i64> {
         let record = NewRecord {
             key: Some(Bytes::from(encode_key(transactional_id)?)),
             value: metadata.map(encode_value).transpose()?.map(Bytes::from),
@@ -97,7 +116,9 @@ impl TransactionStateManager {
             .ok_or(Error::CoordinatorNotAvailable("transaction state partition"))?;
         let end = log.append(&build_batch(&[record], None), now_ms)?.log_end_offset;
         // A decision counts once it is on disk (Kafka writes it with acks=all).
-        log.sync_active()?;
+        if sync {
+            log.sync_active()?;
+        }
         let mut entries = self.lock();
         match metadata {
             Some(m) => entries.insert(transactional_id.to_string(), m.clone()),

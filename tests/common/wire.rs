@@ -174,6 +174,23 @@ pub async fn produce(wire: &mut Wire, topic: &str, partition: i32, records: Byte
 
 /// ListOffsets latest (−1) or earliest (−2) of one partition.
 pub async fn list_offset(wire: &mut Wire, topic: &str, partition: i32, timestamp: i64) -> (i16, i64) {
+    list_offset_isolated(wire, topic, partition, timestamp, 0).await
+}
+
+/// The last stable offset of one partition (ListOffsets latest, read_committed).
+pub async fn last_stable_offset(wire: &mut Wire, topic: &str, partition: i32) -> i64 {
+    let (code, offset) = list_offset_isolated(wire, topic, partition, -1, 1).await;
+    assert_eq!(code, 0, "ListOffsets error");
+    offset
+}
+
+async fn list_offset_isolated(
+    wire: &mut Wire,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    isolation: i8,
+) -> (i16, i64) {
     let mut lp = list_offsets_request::ListOffsetsPartition::default();
     lp.partition_index = partition;
     lp.timestamp = timestamp;
@@ -182,6 +199,7 @@ pub async fn list_offset(wire: &mut Wire, topic: &str, partition: i32, timestamp
     lt.partitions = vec![lp];
     let mut r = ListOffsetsRequest::default();
     r.replica_id = BrokerId(-1);
+    r.isolation_level = isolation;
     r.topics = vec![lt];
     let resp = wire.call(7, &r).await;
     let p = &resp.topics[0].partitions[0];
