@@ -9,7 +9,11 @@
 //! left); batches keep their codec, base offset, last offset delta and producer
 //! fields; records are copied as their original bytes. Only data below the last
 //! stable offset is cleaned; records of aborted transactions are dropped (they
-//! are no value of their key), their markers kept.
+//! are no value of their key). A transaction marker goes once no batch of its
+//! transaction is left before it and it is older than `delete.retention.ms`
+//! (Kafka's delete horizon, which gives a reader time to see it): an ABORT
+//! marker after its records were dropped (with its `.txnindex` entry), a COMMIT
+//! marker after compaction emptied its batches.
 //!
 //! Swapping a cleaned segment in is crash-safe, in Kafka's steps: the new file is
 //! written as `{base}.log.cleaned`, fsynced and renamed to `{base}.log.swap`; then
@@ -17,10 +21,11 @@
 //! start a left-over `.cleaned` is deleted (the old segment is intact) and a
 //! left-over `.swap` completes the swap (see [`recover_swaps`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use super::*;
+use crate::record::control::{self, MarkerType};
 use crate::record::records::{self, Walk};
 
 /// What one cleaning pass did.
@@ -200,13 +205,24 @@ impl UnifiedLog {
         // Pass 2: rewrite each segment with what survives, batch by batch.
         let tombstone_horizon = now_ms - config.delete_retention_ms;
         let mut stats = CleanStats::default();
+        // Producers with a batch of their (committed) transaction kept since
+        // their last marker: that marker must stay.
+        let mut kept_in_txn: HashSet<i64> = HashSet::new();
         for seg in &segments[..covered] {
             let cleaned = path_with(&self.dir, seg.base, ".cleaned");
             let mut out = std::io::BufWriter::new(File::create(&cleaned)?);
             let mut reader = batches(seg);
+            let mut dropped_aborts = Vec::new();
             while let Some((h, batch)) = reader.next_batch()? {
                 if h.is_control() {
-                    out.write_all(&batch)?;
+                    let marker = control::read_marker(&batch, &h);
+                    let has_data = kept_in_txn.remove(&h.producer_id);
+                    let past_horizon = h.max_timestamp < tombstone_horizon;
+                    match marker.map(|m| m.kind) {
+                        Some(MarkerType::Abort) if past_horizon => dropped_aborts.push(h.base_offset),
+                        Some(MarkerType::Commit) if past_horizon && !has_data => {}
+                        _ => out.write_all(&batch)?,
+                    }
                     continue;
                 }
                 if is_aborted(&h) {
@@ -229,6 +245,9 @@ impl UnifiedLog {
                 })?;
                 stats.records_kept += kept;
                 stats.records_dropped += all - kept;
+                if kept > 0 && h.is_transactional() {
+                    kept_in_txn.insert(h.producer_id);
+                }
                 if kept == all {
                     out.write_all(&batch)?;
                 } else if kept > 0 {
@@ -237,7 +256,7 @@ impl UnifiedLog {
             }
             let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
-            self.swap_in(seg.base)?;
+            self.swap_in(seg.base, &dropped_aborts)?;
             stats.segments += 1;
         }
         let segments = &segments[..covered];
@@ -256,8 +275,9 @@ impl UnifiedLog {
     }
 
     /// Replace sealed segment `base` by its fsynced `.cleaned` file, crash-safely
-    /// (see the module docs).
-    fn swap_in(&self, base: i64) -> Result<()> {
+    /// (see the module docs). `dropped_aborts`: the offsets of the ABORT markers
+    /// left out, whose aborted transactions leave the index too.
+    fn swap_in(&self, base: i64, dropped_aborts: &[i64]) -> Result<()> {
         let cleaned = path_with(&self.dir, base, ".cleaned");
         let swap = path_with(&self.dir, base, ".swap");
         std::fs::rename(&cleaned, &swap)?;
@@ -270,8 +290,13 @@ impl UnifiedLog {
             return Ok(());
         };
         // The old files make way for the new one (renamed `*.deleted`, or gone);
-        // its aborted transactions stay with it (their markers are kept).
-        let aborted = old.aborted_txns().to_vec();
+        // its aborted transactions stay with it, but for those whose marker went.
+        let aborted: Vec<AbortedTxn> = old
+            .aborted_txns()
+            .iter()
+            .filter(|a| !dropped_aborts.contains(&a.last_offset))
+            .copied()
+            .collect();
         retention::delete_files(self, vec![old], crate::util::clock::now_ms());
         std::fs::rename(&swap, segment::segment_path(&self.dir, base, "log"))?;
         crate::util::fs::sync_dir(&self.dir)?;

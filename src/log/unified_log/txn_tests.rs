@@ -202,3 +202,76 @@ fn compaction_drops_aborted_records_not_the_values_they_would_have_replaced() {
     // The abort is still known to read_committed fetches.
     assert_eq!(p.aborted_transactions(0, p.log_end_offset()).len(), 1);
 }
+
+/// The offsets of the transaction markers left in the log.
+fn marker_offsets(p: &UnifiedLog) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut offset = p.log_start_offset();
+    loop {
+        let data = bytes::Bytes::from(p.read(offset, 1 << 20).unwrap().to_vec());
+        if data.is_empty() {
+            return out;
+        }
+        for (_, h) in batch::Batches::new(&data) {
+            if h.is_control() {
+                out.push(h.base_offset);
+            }
+            offset = h.last_offset() + 1;
+        }
+    }
+}
+
+/// A transactional batch of one keyed record from producer `pid`.
+fn txn_record(p: &UnifiedLog, pid: i64, key: &str, value: &str) {
+    let ids = ProducerIds {
+        id: pid,
+        epoch: 0,
+        first_sequence: 0,
+    };
+    let record = NewRecord {
+        key: Some(key.to_string().into()),
+        value: Some(value.to_string().into()),
+        timestamp: 1_000,
+    };
+    let b = build_batch(&[record], Some(ids));
+    let mut h = BatchHeader::parse(&b).unwrap();
+    h.attributes |= TRANSACTIONAL_BIT;
+    verified(p, &encode_batch(&h, &b[batch::BATCH_HEADER_LEN..])).unwrap();
+}
+
+/// Markers leave a compacted log once nothing of their transaction is left
+/// before them and they are older than delete.retention.ms (10 s here): an
+/// ABORT marker with its index entry, a COMMIT marker whose record was
+/// compacted away; a COMMIT marker whose record stays, stays.
+#[test]
+fn compaction_drops_markers_of_emptied_transactions_after_the_delete_horizon() {
+    use super::tests::{all_records, compacted_config, keyed_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let p = UnifiedLog::open("t", 0, dir.path(), compacted_config(), true, 0).unwrap();
+    txn_record(&p, 1, "k", "old"); // 0
+    p.append_marker(1, 0, marker(MarkerType::Commit), 0).unwrap(); // 1
+    txn_record(&p, 2, "k2", "aborted"); // 2
+    p.append_marker(2, 0, marker(MarkerType::Abort), 0).unwrap(); // 3
+    txn_record(&p, 3, "k3", "kept"); // 4
+    p.append_marker(3, 0, marker(MarkerType::Commit), 0).unwrap(); // 5
+    p.append(&keyed_batch(&[("k", Some("new"))], 1_000), 0).unwrap(); // 6
+    for i in 0..8 {
+        p.append(&keyed_batch(&[("pad", Some("x"))], 1_001 + i), 0).unwrap();
+    }
+    // Within the horizon every marker stays, though the records went.
+    p.clean(5_000).unwrap();
+    assert_eq!(marker_offsets(&p), [1, 3, 5]);
+    assert!(!all_records(&p).iter().any(|r| r.0 == 0 || r.0 == 2));
+    assert_eq!(p.aborted_transactions(0, p.log_end_offset()).len(), 1);
+    // Past it, the next cleaning (new data made the log dirty again) drops
+    // the emptied transactions' markers.
+    for i in 0..8 {
+        p.append(&keyed_batch(&[("pad", Some("y"))], 2_000 + i), 0).unwrap();
+    }
+    p.clean(20_000).unwrap();
+    assert_eq!(marker_offsets(&p), [5], "producer 3's record is still there");
+    assert!(all_records(&p).iter().any(|r| r.0 == 4 && r.1 == "k3"));
+    assert!(all_records(&p).iter().any(|r| r.0 == 6 && r.1 == "k"));
+    assert!(p.aborted_transactions(0, p.log_end_offset()).is_empty());
+    assert_eq!(p.last_stable_offset(), p.log_end_offset());
+}
