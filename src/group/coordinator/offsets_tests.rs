@@ -18,6 +18,13 @@ fn tp(p: i32) -> TopicPartition {
     ("in".to_string(), p)
 }
 
+/// The logs of `dir` and a group coordinator on them.
+fn open(dir: &std::path::Path) -> (LogManager, GroupCoordinator) {
+    let logs = LogManager::open(dir, LogConfig::default(), 0).unwrap();
+    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    (logs, c)
+}
+
 /// The committed offset of partition `p` for group "g", or the error.
 fn fetched(c: &GroupCoordinator, p: i32, require_stable: bool) -> Result<Option<i64>> {
     let mut all = c.fetch_offsets("g", Some(vec![tp(p)]), require_stable);
@@ -60,8 +67,7 @@ async fn txn_commit(c: &GroupCoordinator, pid: i64, epoch: i16, p: i32, o: i64) 
 async fn transactional_offsets_count_once_committed_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-        let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+        let (logs, c) = open(dir.path());
         c.commit(
             "g",
             MemberRef::new("", None, -1),
@@ -91,8 +97,7 @@ async fn transactional_offsets_count_once_committed_and_survive_a_restart() {
             Err(Error::InvalidProducerEpoch { .. })
         ));
     }
-    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    let (logs, c) = open(dir.path());
     assert_eq!(fetched(&c, 0, true).unwrap(), Some(10), "committed in a transaction");
     assert_eq!(fetched(&c, 1, true).unwrap(), None, "aborted");
     assert!(
@@ -109,8 +114,7 @@ async fn transactional_offsets_count_once_committed_and_survive_a_restart() {
 #[tokio::test]
 async fn a_commit_verified_before_the_marker_is_refused_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    let (logs, c) = open(dir.path());
     txn_commit(&c, 7, 0, 0, 10).await.unwrap();
     let late = c.verification_guard(7);
     end(&logs, &c, 7, 0, MarkerType::Commit);
@@ -156,8 +160,7 @@ async fn plain_commit(c: &GroupCoordinator, p: i32, o: i64) {
 async fn the_later_record_wins_when_a_transaction_commits() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-        let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+        let (logs, c) = open(dir.path());
         // Partition 0: transactional 10, then a plain 20; the commit keeps 20.
         txn_commit(&c, 7, 0, 0, 10).await.unwrap();
         plain_commit(&c, 0, 20).await;
@@ -168,8 +171,7 @@ async fn the_later_record_wins_when_a_transaction_commits() {
         assert_eq!(fetched(&c, 0, true).unwrap(), Some(20));
         assert_eq!(fetched(&c, 1, true).unwrap(), Some(40));
     }
-    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    let (_logs, c) = open(dir.path());
     assert_eq!(fetched(&c, 0, true).unwrap(), Some(20), "after a restart");
     assert_eq!(fetched(&c, 1, true).unwrap(), Some(40), "after a restart");
 }
@@ -181,8 +183,7 @@ async fn the_later_record_wins_when_a_transaction_commits() {
 async fn deleting_offsets_or_the_group_drops_pending_ones() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-        let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+        let (logs, c) = open(dir.path());
         txn_commit(&c, 7, 0, 0, 10).await.unwrap();
         txn_commit(&c, 7, 0, 1, 11).await.unwrap();
         let deleted = c.delete_offsets("g", vec![tp(0)], 0).await.unwrap();
@@ -199,8 +200,7 @@ async fn deleting_offsets_or_the_group_drops_pending_ones() {
         end(&logs, &c, 8, 0, MarkerType::Commit);
         assert_eq!(fetched(&c, 2, true).unwrap(), None);
     }
-    let logs = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    let (_logs, c) = open(dir.path());
     for p in 0..3 {
         assert_eq!(fetched(&c, p, true).unwrap(), None, "partition {p} after a restart");
     }

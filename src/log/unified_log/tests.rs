@@ -366,27 +366,34 @@ pub(super) fn keyed_batch(records: &[(&str, Option<&str>)], timestamp: i64) -> V
     records::build_batch(&records, None)
 }
 
-/// (offset, key, is a tombstone) of every record from the start.
-pub(super) fn all_records(p: &UnifiedLog) -> Vec<(i64, String, bool)> {
-    let mut out = Vec::new();
+/// Every batch from the log start, in order.
+pub(super) fn for_each_batch(p: &UnifiedLog, mut f: impl FnMut(&BatchHeader, bytes::Bytes)) {
     let mut offset = p.log_start_offset();
     loop {
         let data = bytes::Bytes::from(p.read(offset, 1 << 20).unwrap().to_vec());
         if data.is_empty() {
-            return out;
+            return;
         }
         for (pos, h) in batch::Batches::new(&data) {
-            let batch = data.slice(pos..pos + h.total_size());
-            for r in records::records(&batch, &h).unwrap() {
-                out.push((
-                    h.base_offset + r.offset_delta as i64,
-                    String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
-                    r.value_is_null,
-                ));
-            }
+            f(&h, data.slice(pos..pos + h.total_size()));
             offset = h.last_offset() + 1;
         }
     }
+}
+
+/// (offset, key, is a tombstone) of every record from the start.
+pub(super) fn all_records(p: &UnifiedLog) -> Vec<(i64, String, bool)> {
+    let mut out = Vec::new();
+    for_each_batch(p, |h, batch| {
+        for r in records::records(&batch, h).unwrap() {
+            out.push((
+                h.base_offset + r.offset_delta as i64,
+                String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string(),
+                r.value_is_null,
+            ));
+        }
+    });
+    out
 }
 
 pub(super) fn compacted_config() -> LogConfig {

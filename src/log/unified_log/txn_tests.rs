@@ -206,19 +206,12 @@ fn compaction_drops_aborted_records_not_the_values_they_would_have_replaced() {
 /// The offsets of the transaction markers left in the log.
 fn marker_offsets(p: &UnifiedLog) -> Vec<i64> {
     let mut out = Vec::new();
-    let mut offset = p.log_start_offset();
-    loop {
-        let data = bytes::Bytes::from(p.read(offset, 1 << 20).unwrap().to_vec());
-        if data.is_empty() {
-            return out;
+    super::tests::for_each_batch(p, |h, _| {
+        if h.is_control() {
+            out.push(h.base_offset);
         }
-        for (_, h) in batch::Batches::new(&data) {
-            if h.is_control() {
-                out.push(h.base_offset);
-            }
-            offset = h.last_offset() + 1;
-        }
-    }
+    });
+    out
 }
 
 /// A transactional batch of one keyed record from producer `pid`.
