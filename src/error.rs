@@ -57,6 +57,10 @@ pub enum Error {
     InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
     #[error("{0}")]
     InvalidTxnState(String),
+    /// Transactional records without a transactional id (Kafka refuses the whole
+    /// produce request with this code, as it would an unauthorised id).
+    #[error("transactional records need a transactional id the producer may use")]
+    TransactionalIdAuthorizationFailed,
     #[error("transactional id {0}: a newer producer with this id fences this one")]
     ProducerFenced(String),
     #[error("transactional id {0}: another operation on its transaction is under way; retry")]
@@ -188,6 +192,7 @@ impl Error {
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::InvalidTxnState(_) => E::InvalidTxnState,
+            Error::TransactionalIdAuthorizationFailed => E::TransactionalIdAuthorizationFailed,
             Error::ProducerFenced(_) => E::ProducerFenced,
             Error::ConcurrentTransactions(_) => E::ConcurrentTransactions,
             Error::InvalidProducerIdMapping(_) => E::InvalidProducerIdMapping,
@@ -245,6 +250,7 @@ mod tests {
             45
         );
         assert_eq!(Error::InvalidRecord("x").wire_code(), 87);
+        assert_eq!(Error::TransactionalIdAuthorizationFailed.wire_code(), 53);
         assert_eq!(Error::PolicyViolation("x").wire_code(), 44);
         assert_eq!(Error::MemberIdRequired("m".into()).wire_code(), 79);
         assert_eq!(Error::RebalanceInProgress.wire_code(), 27);

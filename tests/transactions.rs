@@ -588,3 +588,35 @@ async fn decisions_made_before_a_crash_get_their_markers_at_start() {
     let expected: Vec<String> = (0..5).map(|i| format!("to-commit-{i}")).collect();
     assert_eq!(values, expected, "the committed transaction only");
 }
+
+/// Transactional records need a transactional id (Kafka answers
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED); a producer id the coordinator never
+/// gave this id is refused (INVALID_PRODUCER_ID_MAPPING) and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_records_need_their_producers_transaction() {
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    use strom::record::batch::{encode_batch, BatchHeader, BATCH_HEADER_LEN, TRANSACTIONAL_BIT};
+    let broker = TestBroker::start().await;
+    let mut w = common::wire::Wire::connect(broker.addr()).await;
+    common::wire::create_topic(&mut w, "guarded", 1, &[]).await;
+    let transactional = |pid: i64| {
+        let b = common::wire::batch(2, pid, 0, 1_000);
+        let mut h = BatchHeader::parse(&b).unwrap();
+        h.attributes |= TRANSACTIONAL_BIT;
+        bytes::Bytes::from(encode_batch(&h, &b[BATCH_HEADER_LEN..]))
+    };
+    let (code, _) = common::wire::produce(&mut w, "guarded", 0, transactional(5)).await;
+    assert_eq!(code, 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(TransactionalId(StrBytes::from_static_str("real")));
+    init.transaction_timeout_ms = 60_000;
+    assert_eq!(w.call(4, &init).await.error_code, 0);
+    for pid in 1_000..1_010 {
+        let mut r = common::wire::produce_request("guarded", 0, transactional(pid), -1);
+        r.transactional_id = Some(TransactionalId(StrBytes::from_static_str("real")));
+        let answer = w.call(9, &r).await;
+        assert_eq!(answer.responses[0].partition_responses[0].error_code, 49);
+    }
+    assert_eq!(common::wire::list_offset(&mut w, "guarded", 0, -1).await, (0, 0));
+}

@@ -32,7 +32,7 @@ pub async fn handle(
                             s.producer_id = ProducerId(p.producer_id);
                             s.producer_epoch = i32::from(p.epoch);
                             s.last_sequence = p.last_sequence;
-                            s.last_timestamp = -1;
+                            s.last_timestamp = p.last_timestamp;
                             s.coordinator_epoch = p.coordinator_epoch;
                             s.current_txn_start_offset = p.txn_first_offset;
                             s

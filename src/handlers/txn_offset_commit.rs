@@ -76,19 +76,19 @@ async fn commit(
     // The guard first: a marker written after the coordinator answers still
     // keeps these offsets out of the ended transaction.
     let guard = broker.groups.verification_guard(producer.0);
-    match broker
+    let verified = broker
         .transactions
-        .verify(request.transactional_id.as_str(), producer.0, producer.1, &partition)
-    {
-        Err(Error::ProducerFenced(_)) => {
-            return Err(Error::InvalidProducerEpoch {
+        .verify(request.transactional_id.as_str(), producer.0, producer.1, &partition);
+    if let Err(e) = verified {
+        broker.groups.release_verification_guard(producer.0, guard);
+        return Err(match e {
+            Error::ProducerFenced(_) => Error::InvalidProducerEpoch {
                 producer_id: producer.0,
                 epoch: producer.1,
                 current: producer.1,
-            })
-        }
-        Err(e) => return Err(e),
-        Ok(()) => {}
+            },
+            e => e,
+        });
     }
     let offsets = request
         .topics

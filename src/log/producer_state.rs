@@ -27,12 +27,12 @@
 //!
 //! On a clean shutdown the state is written to `producer.snapshot` in the partition
 //! directory; after a crash it is rebuilt from the batches of the active segment.
-//! Snapshot layout (big-endian): the magic `FF 'S' 'T' 02`, `next_offset: i64`,
+//! Snapshot layout (big-endian): the magic `FF 'S' 'T' 03`, `next_offset: i64`,
 //! `count: u32`, then per producer `producer_id: i64, epoch: i16,
-//! coordinator_epoch: i32, txn_first_offset: i64 (−1: none), batches: u8`, then per
-//! batch `first_seq: i32, last_seq: i32, base_offset: i64`, and last a CRC-32C
-//! (u32) of everything before it. The first layout (no magic, no transaction
-//! fields) is still read.
+//! coordinator_epoch: i32, txn_first_offset: i64 (−1: none), last_timestamp: i64,
+//! batches: u8`, then per batch `first_seq: i32, last_seq: i32, base_offset: i64`,
+//! and last a CRC-32C (u32) of everything before it. The earlier layouts (magic
+//! `…02` without the timestamp; no magic and no transaction fields) are still read.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -48,7 +48,9 @@ const BATCHES_KEPT: usize = 5;
 pub const SNAPSHOT_FILE: &str = "producer.snapshot";
 /// Starts a snapshot of the layout with transactions (a negative next offset in
 /// the first layout, so never mistaken for one).
-const SNAPSHOT_MAGIC: [u8; 4] = [0xFF, b'S', b'T', 2];
+const SNAPSHOT_MAGIC: [u8; 4] = [0xFF, b'S', b'T', 3];
+/// The layout before `last_timestamp`.
+const SNAPSHOT_MAGIC_V2: [u8; 4] = [0xFF, b'S', b'T', 2];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchMeta {
@@ -65,6 +67,8 @@ struct ProducerEntry {
     coordinator_epoch: i32,
     /// Where the producer's open transaction begins, if one is open.
     txn_first_offset: Option<i64>,
+    /// The greatest timestamp of its last batch (−1: unknown).
+    last_timestamp: i64,
 }
 
 impl Default for ProducerEntry {
@@ -74,6 +78,7 @@ impl Default for ProducerEntry {
             batches: VecDeque::new(),
             coordinator_epoch: -1,
             txn_first_offset: None,
+            last_timestamp: -1,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct ProducerSummary {
     pub coordinator_epoch: i32,
     /// −1 when no transaction is open.
     pub txn_first_offset: i64,
+    /// The greatest timestamp of its last batch, −1 if unknown.
+    pub last_timestamp: i64,
 }
 
 /// A transaction a marker closed: its producer, the offsets from its first batch
@@ -147,6 +154,19 @@ impl ProducerStateManager {
             .guards
             .entry(producer_id)
             .or_insert_with(|| VerificationGuard(NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// Withdraw `guard` after its verification failed: a producer that may not
+    /// write here keeps nothing in memory. A producer with a transaction open
+    /// here keeps its guard until the marker.
+    pub fn release_verification_guard(&mut self, producer_id: i64, guard: VerificationGuard) {
+        let open = self
+            .producers
+            .get(&producer_id)
+            .is_some_and(|e| e.txn_first_offset.is_some());
+        if !open && self.guards.get(&producer_id) == Some(&guard) {
+            self.guards.remove(&producer_id);
+        }
     }
 
     /// Check a batch before it is appended (`guard`: the verification guard it
@@ -231,6 +251,7 @@ impl ProducerStateManager {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = h.max_timestamp;
         if h.is_control() {
             let marker = marker?;
             self.guards.remove(&h.producer_id);
@@ -267,6 +288,7 @@ impl ProducerStateManager {
                 last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
                 coordinator_epoch: e.coordinator_epoch,
                 txn_first_offset: e.txn_first_offset.unwrap_or(-1),
+                last_timestamp: e.last_timestamp,
             })
             .collect();
         all.sort_by_key(|p| p.producer_id);
@@ -289,6 +311,7 @@ impl ProducerStateManager {
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
             out.extend_from_slice(&e.txn_first_offset.unwrap_or(-1).to_be_bytes());
+            out.extend_from_slice(&e.last_timestamp.to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -305,7 +328,11 @@ impl ProducerStateManager {
     pub fn snapshot_offset(dir: &Path) -> Option<i64> {
         let raw = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
         let (body, crc) = raw.split_at(raw.len().checked_sub(4)?);
-        let offset = ByteReader::new(body.strip_prefix(&SNAPSHOT_MAGIC).unwrap_or(body)).i64()?;
+        let fields = body
+            .strip_prefix(&SNAPSHOT_MAGIC)
+            .or_else(|| body.strip_prefix(&SNAPSHOT_MAGIC_V2))
+            .unwrap_or(body);
+        let offset = ByteReader::new(fields).i64()?;
         (crc32c::crc32c(body).to_be_bytes() == crc).then_some(offset)
     }
 
@@ -316,9 +343,14 @@ impl ProducerStateManager {
         if crc32c::crc32c(body).to_be_bytes() != crc {
             return None;
         }
-        let (with_txns, body) = match body.strip_prefix(&SNAPSHOT_MAGIC) {
-            Some(rest) => (true, rest),
-            None => (false, body),
+        // (transaction fields, last timestamp) by layout.
+        let (with_txns, with_timestamp, body) = match (
+            body.strip_prefix(&SNAPSHOT_MAGIC),
+            body.strip_prefix(&SNAPSHOT_MAGIC_V2),
+        ) {
+            (Some(rest), _) => (true, true, rest),
+            (None, Some(rest)) => (true, false, rest),
+            (None, None) => (false, false, body),
         };
         let mut r = ByteReader::new(body);
         if r.i64()? != next_offset {
@@ -332,6 +364,7 @@ impl ProducerStateManager {
                 true => (r.i32()?, Some(r.i64()?).filter(|o| *o >= 0)),
                 false => (-1, None),
             };
+            let last_timestamp = if with_timestamp { r.i64()? } else { -1 };
             let n = r.u8()?;
             let mut batches = VecDeque::new();
             for _ in 0..n {
@@ -348,6 +381,7 @@ impl ProducerStateManager {
                     batches,
                     coordinator_epoch,
                     txn_first_offset,
+                    last_timestamp,
                 },
             );
         }
@@ -359,200 +393,5 @@ impl ProducerStateManager {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::batch::tests::sample_batch;
-
-    fn batch(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
-        let mut h = BatchHeader::parse(&sample_batch(1, 0)).unwrap();
-        h.producer_id = pid;
-        h.producer_epoch = epoch;
-        h.base_sequence = seq;
-        h.last_offset_delta = count - 1;
-        h.records_count = count;
-        h.base_offset = base_offset;
-        h
-    }
-
-    #[test]
-    fn sequences_must_follow_on() {
-        let mut s = ProducerStateManager::default();
-        let b0 = batch(7, 0, 0, 3, 0);
-        assert_eq!(s.check(&b0, AppendOrigin::Client, None).unwrap(), SequenceCheck::Append);
-        s.update(&b0, None);
-        let gap = batch(7, 0, 5, 1, 3);
-        assert!(matches!(
-            s.check(&gap, AppendOrigin::Client, None),
-            Err(Error::OutOfOrderSequence {
-                expected: 3,
-                found: 5,
-                ..
-            })
-        ));
-        let b1 = batch(7, 0, 3, 2, 3);
-        assert_eq!(s.check(&b1, AppendOrigin::Client, None).unwrap(), SequenceCheck::Append);
-        s.update(&b1, None);
-    }
-
-    #[test]
-    fn retries_are_duplicates_with_original_offsets() {
-        let mut s = ProducerStateManager::default();
-        for i in 0..6 {
-            s.update(&batch(1, 0, i * 2, 2, 100 + i as i64 * 2), None);
-        }
-        // The last five are remembered; the first has been forgotten.
-        assert_eq!(
-            s.check(&batch(1, 0, 2, 2, -1), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Duplicate(102)
-        );
-        assert_eq!(
-            s.check(&batch(1, 0, 10, 2, -1), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Duplicate(110)
-        );
-        assert!(s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).is_err());
-    }
-
-    #[test]
-    fn epochs_fence_and_reset() {
-        let mut s = ProducerStateManager::default();
-        s.update(&batch(1, 3, 0, 1, 0), None);
-        assert!(matches!(
-            s.check(&batch(1, 2, 1, 1, 0), AppendOrigin::Client, None),
-            Err(Error::InvalidProducerEpoch { .. })
-        ));
-        assert!(s.check(&batch(1, 4, 1, 1, 0), AppendOrigin::Client, None).is_err());
-        assert_eq!(
-            s.check(&batch(1, 4, 0, 1, 0), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Append
-        );
-        // Unknown producers may start anywhere.
-        assert_eq!(
-            s.check(&batch(99, 0, 42, 1, 0), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Append
-        );
-    }
-
-    #[test]
-    fn sequence_wraps_at_i32_max() {
-        let mut s = ProducerStateManager::default();
-        s.update(&batch(1, 0, i32::MAX - 1, 2, 0), None);
-        assert_eq!(
-            s.check(&batch(1, 0, 0, 1, 2), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Append
-        );
-    }
-
-    #[test]
-    fn snapshot_round_trips_and_rejects_stale_or_corrupt() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = ProducerStateManager::default();
-        s.update(&batch(1, 0, 0, 2, 10), None);
-        s.update(&batch(2, 1, 0, 1, 12), None);
-        s.write_snapshot(dir.path(), 13).unwrap();
-        let back = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
-        assert_eq!(
-            back.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Duplicate(10)
-        );
-        assert!(ProducerStateManager::read_snapshot(dir.path(), 14).is_none());
-        let path = dir.path().join(SNAPSHOT_FILE);
-        let mut raw = std::fs::read(&path).unwrap();
-        raw[13] ^= 1;
-        std::fs::write(&path, raw).unwrap();
-        assert!(ProducerStateManager::read_snapshot(dir.path(), 13).is_none());
-    }
-
-    fn transactional(mut h: BatchHeader) -> BatchHeader {
-        h.attributes |= crate::record::batch::TRANSACTIONAL_BIT;
-        h
-    }
-
-    fn marker(pid: i64, epoch: i16, offset: i64) -> BatchHeader {
-        let b = crate::record::control::marker_batch(
-            pid,
-            epoch,
-            Marker {
-                kind: MarkerType::Abort,
-                coordinator_epoch: 0,
-            },
-            0,
-        )
-        .unwrap();
-        let mut h = BatchHeader::parse(&b).unwrap();
-        h.base_offset = offset;
-        h
-    }
-
-    #[test]
-    fn open_transactions_set_the_first_unstable_offset_until_their_marker() {
-        let mut s = ProducerStateManager::default();
-        let abort = Some(Marker {
-            kind: MarkerType::Abort,
-            coordinator_epoch: 4,
-        });
-        s.update(&batch(9, 0, 0, 2, 0), None); // idempotent, not transactional
-        assert_eq!(s.first_unstable_offset(), None);
-        s.update(&transactional(batch(1, 0, 0, 2, 2)), None);
-        s.update(&transactional(batch(2, 0, 0, 1, 4)), None);
-        s.update(&transactional(batch(1, 0, 2, 1, 5)), None);
-        assert_eq!(s.first_unstable_offset(), Some(2));
-        // Outside its transaction, producer 1 may not write.
-        assert!(matches!(
-            s.check(&batch(1, 0, 3, 1, 6), AppendOrigin::Client, None),
-            Err(Error::InvalidTxnState(_))
-        ));
-        // Not even with another epoch (a forged write would keep the marker out).
-        assert!(matches!(
-            s.check(&batch(1, 5, 0, 1, 6), AppendOrigin::Client, None),
-            Err(Error::InvalidTxnState(_))
-        ));
-        // A marker carries no sequence: it passes the check and closes the
-        // transaction, whose range it reports.
-        assert_eq!(
-            s.check(&marker(1, 0, 6), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Append
-        );
-        let done = s.update(&marker(1, 0, 6), abort).unwrap();
-        assert_eq!(
-            done,
-            CompletedTxn {
-                producer_id: 1,
-                first_offset: 2,
-                last_offset: 6,
-                aborted: true
-            }
-        );
-        assert_eq!(s.first_unstable_offset(), Some(4), "producer 2's is still open");
-        assert_eq!(s.update(&marker(1, 0, 7), abort), None, "nothing open to close");
-        // Open transactions survive a snapshot.
-        let dir = tempfile::tempdir().unwrap();
-        s.write_snapshot(dir.path(), 8).unwrap();
-        let back = ProducerStateManager::read_snapshot(dir.path(), 8).unwrap();
-        assert_eq!(back.first_unstable_offset(), Some(4));
-        assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(8));
-    }
-
-    #[test]
-    fn snapshots_of_the_first_layout_are_still_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut out = Vec::new();
-        out.extend_from_slice(&13i64.to_be_bytes());
-        out.extend_from_slice(&1u32.to_be_bytes());
-        out.extend_from_slice(&1i64.to_be_bytes());
-        out.extend_from_slice(&0i16.to_be_bytes());
-        out.push(1);
-        for v in [0i32, 1] {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        out.extend_from_slice(&10i64.to_be_bytes());
-        let crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&crc.to_be_bytes());
-        std::fs::write(dir.path().join(SNAPSHOT_FILE), out).unwrap();
-        assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(13));
-        let s = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
-        assert_eq!(
-            s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).unwrap(),
-            SequenceCheck::Duplicate(10)
-        );
-    }
-}
+#[path = "producer_state_tests.rs"]
+mod tests;

@@ -400,6 +400,12 @@ impl UnifiedLog {
         self.lock().producers.verification_guard(producer_id)
     }
 
+    /// Withdraw `guard` after its verification failed, unless the producer has a
+    /// transaction open here (then it is the marker's to withdraw).
+    pub fn release_verification_guard(&self, producer_id: i64, guard: VerificationGuard) {
+        self.lock().producers.release_verification_guard(producer_id, guard);
+    }
+
     /// [`UnifiedLog::append`] of a batch verified with `guard`.
     pub fn append_verified(&self, batch: &[u8], guard: Option<VerificationGuard>, now_ms: i64) -> Result<AppendInfo> {
         let config = self.config();

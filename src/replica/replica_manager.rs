@@ -269,20 +269,25 @@ fn verify(
     transactional: Option<Transactional<'_>>,
 ) -> Result<VerificationGuard> {
     let Some(t) = transactional else {
-        return Err(Error::InvalidTxnState(
-            "transactional records need a transactional id".into(),
-        ));
+        return Err(Error::TransactionalIdAuthorizationFailed);
     };
     let guard = log.verification_guard(h.producer_id);
     let tp = (topic.to_string(), partition);
     match t.coordinator.verify(t.id, h.producer_id, h.producer_epoch, &tp) {
         Ok(()) => Ok(guard),
-        Err(Error::ProducerFenced(_)) => Err(Error::InvalidProducerEpoch {
-            producer_id: h.producer_id,
-            epoch: h.producer_epoch,
-            current: h.producer_epoch,
-        }),
-        Err(e) => Err(e),
+        Err(e) => {
+            // A refused producer leaves no guard behind (producer ids made up by
+            // a client would otherwise pile up).
+            log.release_verification_guard(h.producer_id, guard);
+            Err(match e {
+                Error::ProducerFenced(_) => Error::InvalidProducerEpoch {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    current: h.producer_epoch,
+                },
+                e => e,
+            })
+        }
     }
 }
 

@@ -123,6 +123,11 @@ impl GroupCoordinator {
         self.log.verification_guard(producer_id)
     }
 
+    /// Withdraw a guard whose verification failed.
+    pub fn release_verification_guard(&self, producer_id: i64, guard: VerificationGuard) {
+        self.log.release_verification_guard(producer_id, guard);
+    }
+
     /// TxnOffsetCommit: commit offsets inside `producer`'s transaction. The
     /// caller has checked, holding the producer's guard, that the group's
     /// offsets partition is part of the transaction; the log refuses the write
