@@ -175,14 +175,17 @@ fn open_transactions_set_the_first_unstable_offset_until_their_marker() {
     assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(8));
 }
 
-#[test]
-fn snapshots_of_the_first_layout_are_still_read() {
+/// Write a snapshot of an older layout taken at offset 13: `magic` (none for the
+/// first layout), then producer 1 (epoch 0) with `fields` after its epoch and one
+/// batch, sequences 0–1 at offset 10. Returns what reads it back.
+fn older_snapshot(magic: &[u8], fields: &[u8]) -> ProducerStateManager {
     let dir = tempfile::tempdir().unwrap();
-    let mut out = Vec::new();
+    let mut out = magic.to_vec();
     out.extend_from_slice(&13i64.to_be_bytes());
     out.extend_from_slice(&1u32.to_be_bytes());
     out.extend_from_slice(&1i64.to_be_bytes());
     out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(fields);
     out.push(1);
     for v in [0i32, 1] {
         out.extend_from_slice(&v.to_be_bytes());
@@ -197,33 +200,20 @@ fn snapshots_of_the_first_layout_are_still_read() {
         s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).unwrap(),
         SequenceCheck::Duplicate(10)
     );
+    s
+}
+
+#[test]
+fn snapshots_of_the_first_layout_are_still_read() {
+    older_snapshot(&[], &[]);
 }
 
 #[test]
 fn snapshots_without_last_timestamps_are_still_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut out = SNAPSHOT_MAGIC_V2.to_vec();
-    out.extend_from_slice(&13i64.to_be_bytes());
-    out.extend_from_slice(&1u32.to_be_bytes());
-    out.extend_from_slice(&1i64.to_be_bytes()); // producer id
-    out.extend_from_slice(&0i16.to_be_bytes()); // epoch
-    out.extend_from_slice(&0i32.to_be_bytes()); // coordinator epoch
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // no open transaction
-    out.push(1);
-    for v in [0i32, 1] {
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    out.extend_from_slice(&10i64.to_be_bytes());
-    let crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc.to_be_bytes());
-    std::fs::write(dir.path().join(SNAPSHOT_FILE), out).unwrap();
-    assert_eq!(ProducerStateManager::snapshot_offset(dir.path()), Some(13));
-    let s = ProducerStateManager::read_snapshot(dir.path(), 13).unwrap();
+    // Coordinator epoch 0, no open transaction (−1).
+    let fields: Vec<u8> = [0i32.to_be_bytes().as_slice(), (-1i64).to_be_bytes().as_slice()].concat();
+    let s = older_snapshot(&SNAPSHOT_MAGIC_V2, &fields);
     assert_eq!(s.describe()[0].last_timestamp, -1);
-    assert_eq!(
-        s.check(&batch(1, 0, 0, 2, -1), AppendOrigin::Client, None).unwrap(),
-        SequenceCheck::Duplicate(10)
-    );
 }
 
 /// A guard whose verification failed is withdrawn, so made-up producer ids

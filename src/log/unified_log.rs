@@ -29,6 +29,8 @@ use crate::record::batch::{self, BatchHeader};
 use crate::record::control::{self, Marker};
 use crate::record::file_slice::FileSlice;
 use crate::record::records::{self, Walk};
+pub(crate) use files::list_segments;
+use files::{remove_retired, report_gaps};
 use txn::aborted_entry;
 
 /// What an append did.
@@ -150,52 +152,6 @@ impl PartitionLog {
         self.dir_dirty = true;
         Ok(())
     }
-}
-
-/// Log offsets that no segment holds: a segment file truncated or deleted by
-/// something other than the broker. Consumers would skip them without a word, so
-/// the broker says it. (On a compacted topic the cleaner may leave such gaps.)
-fn report_gaps<'a>(dir: &Path, config: &LogConfig, segments: impl Iterator<Item = &'a LogSegment>) {
-    if config.cleanup_compact {
-        return;
-    }
-    let mut previous: Option<&LogSegment> = None;
-    for seg in segments {
-        if let Some(p) = previous.filter(|p| p.next_offset() < seg.base_offset) {
-            tracing::error!(
-                dir = %dir.display(),
-                missing_from = p.next_offset(),
-                missing_to = seg.base_offset - 1,
-                "offsets missing from the log (a segment truncated or deleted); see `strom log check`"
-            );
-        }
-        previous = Some(seg);
-    }
-}
-
-/// Files of segments deleted before the last stop, whose delay was not over:
-/// nothing reads them any more.
-fn remove_retired(dir: &Path) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.to_string_lossy().ends_with(segment::DELETED_SUFFIX) {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
-    let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) {
-            bases.push(base);
-        }
-    }
-    bases.sort_unstable();
-    Ok(bases)
 }
 
 impl UnifiedLog {
@@ -391,19 +347,6 @@ impl UnifiedLog {
     /// [`UnifiedLog::append_verified`].
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo> {
         self.append_verified(batch, None, now_ms)
-    }
-
-    /// The guard to ask the transaction coordinator with, before a
-    /// transactional batch of `producer_id` is appended (KIP-890): the batch is
-    /// appended only if no marker of the producer came in between.
-    pub fn verification_guard(&self, producer_id: i64) -> VerificationGuard {
-        self.lock().producers.verification_guard(producer_id)
-    }
-
-    /// Withdraw `guard` after its verification failed, unless the producer has a
-    /// transaction open here (then it is the marker's to withdraw).
-    pub fn release_verification_guard(&self, producer_id: i64, guard: VerificationGuard) {
-        self.lock().producers.release_verification_guard(producer_id, guard);
     }
 
     /// [`UnifiedLog::append`] of a batch verified with `guard`.
@@ -609,6 +552,7 @@ impl UnifiedLog {
 }
 
 mod cleaner;
+mod files;
 mod read;
 mod retention;
 mod roll;

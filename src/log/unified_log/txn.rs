@@ -5,6 +5,19 @@ use super::*;
 use crate::log::producer_state::ProducerSummary;
 
 impl UnifiedLog {
+    /// The guard to ask the transaction coordinator with, before a
+    /// transactional batch of `producer_id` is appended (KIP-890): the batch is
+    /// appended only if no marker of the producer came in between.
+    pub fn verification_guard(&self, producer_id: i64) -> VerificationGuard {
+        self.lock().producers.verification_guard(producer_id)
+    }
+
+    /// Withdraw `guard` after its verification failed, unless the producer has a
+    /// transaction open here (then it is the marker's to withdraw).
+    pub fn release_verification_guard(&self, producer_id: i64, guard: VerificationGuard) {
+        self.lock().producers.release_verification_guard(producer_id, guard);
+    }
+
     /// The partition's producers (DescribeProducers).
     pub fn producers(&self) -> Vec<ProducerSummary> {
         self.lock().producers.describe()
