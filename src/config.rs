@@ -13,6 +13,10 @@ use clap::Args;
 use crate::group::state::GroupConfig;
 use crate::log::config::LogConfig;
 
+mod listeners;
+
+pub use listeners::{parse_listeners, parse_protocol_map, Listener, SecurityProtocol};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -23,51 +27,6 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-}
-
-/// One listener: Kafka's `NAME://host:port`; a bare `host:port` is named PLAINTEXT.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Listener {
-    pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// Parse Kafka's comma-separated listener list.
-pub fn parse_listeners(key: &'static str, value: &str) -> Result<Vec<Listener>, ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
-        key,
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    let mut out = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, hostport) = match item.split_once("://") {
-            Some((name, rest)) => (name.to_ascii_uppercase(), rest),
-            None => ("PLAINTEXT".to_string(), item),
-        };
-        let (host, port) = hostport.rsplit_once(':').ok_or_else(|| invalid("expected HOST:PORT"))?;
-        let port: u16 = port.parse().map_err(|_| invalid("port is not a number"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        if out.iter().any(|l: &Listener| l.name == name) {
-            return Err(invalid("listener names must be unique"));
-        }
-        out.push(Listener { name, host, port });
-    }
-    if out.is_empty() {
-        return Err(invalid("no listener given"));
-    }
-    Ok(out)
 }
 
 /// Flags of `strom serve`. Every one is optional here so that the properties file
@@ -87,6 +46,12 @@ pub struct ServeArgs {
     /// What clients are told to connect to (advertised.listeners)  [default: localhost:9092]
     #[arg(long = "advertised-listener", env = "STROM_ADVERTISED_LISTENER")]
     pub advertised_listeners: Option<String>,
+    /// Each listener name's security protocol (listener.security.protocol.map), NAME:PROTOCOL,…  [default: PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL]
+    #[arg(
+        long = "listener-security-protocol-map",
+        env = "STROM_LISTENER_SECURITY_PROTOCOL_MAP"
+    )]
+    pub listener_security_protocol_map: Option<String>,
     /// Data directory (log.dirs)  [default: ./data]
     #[arg(long = "data-dir", env = "STROM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -131,6 +96,8 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// Per listener name; a listener without an entry advertises its bound address.
     pub advertised_listeners: Vec<Listener>,
+    /// listener.security.protocol.map: each listener name's security protocol.
+    pub listener_security_protocols: BTreeMap<String, SecurityProtocol>,
     pub data_dir: PathBuf,
     pub node_id: i32,
     pub auto_create_topics: bool,
@@ -181,6 +148,7 @@ impl Config {
         Config {
             listeners: parse_listeners("listeners", "127.0.0.1:0").expect("valid"),
             advertised_listeners: Vec::new(),
+            listener_security_protocols: parse_protocol_map(listeners::DEFAULT_PROTOCOL_MAP).expect("valid"),
             data_dir: dir.into(),
             node_id: 0,
             auto_create_topics: true,
@@ -233,10 +201,16 @@ impl Config {
             }
             None => Vec::new(),
         };
+        let protocol_map = args
+            .listener_security_protocol_map
+            .clone()
+            .or(p.string("listener.security.protocol.map"));
+        let protocol_map = parse_protocol_map(protocol_map.as_deref().unwrap_or(listeners::DEFAULT_PROTOCOL_MAP))?;
         let (log, log_overrides) = resolve_log(args, &props)?;
         let config = Config {
             listeners,
             advertised_listeners: advertised,
+            listener_security_protocols: protocol_map,
             data_dir: args
                 .data_dir
                 .clone()
@@ -312,6 +286,11 @@ impl Config {
                 reason: reason.to_string(),
             })
         };
+        listeners::check_listeners(
+            &self.listeners,
+            &self.advertised_listeners,
+            &self.listener_security_protocols,
+        )?;
         if self.num_partitions < 1 {
             return bad("num.partitions", self.num_partitions.to_string(), "must be at least 1");
         }
@@ -569,6 +548,27 @@ mod tests {
         assert_eq!(l[1].host, "::1");
         assert!(parse_listeners("listeners", "nohost").is_err());
         assert!(parse_listeners("listeners", "a:1,a:2").is_err());
+    }
+
+    #[test]
+    fn named_listeners_need_a_security_protocol() {
+        let resolve = |listen: &str, map: Option<&str>| {
+            Config::resolve(&ServeArgs {
+                listeners: Some(listen.into()),
+                advertised_listeners: Some(listen.replace("0.0.0.0", "localhost")),
+                listener_security_protocol_map: map.map(str::to_string),
+                ..Default::default()
+            })
+        };
+        let both = "INTERNAL://0.0.0.0:29092,EXTERNAL://0.0.0.0:9092";
+        let err = resolve(both, None).unwrap_err().to_string();
+        assert!(
+            err.contains("No security protocol defined for listener INTERNAL"),
+            "{err}"
+        );
+        let c = resolve(both, Some("INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT")).unwrap();
+        assert_eq!(c.listener_security_protocols["EXTERNAL"], SecurityProtocol::Plaintext);
+        assert!(resolve("SSL://0.0.0.0:9093", None).is_err(), "no TLS yet: refused");
     }
 
     #[test]

@@ -45,6 +45,8 @@ test('strom has an internal and an external listener, a volume and a healthcheck
   assert.match(strom.environment.STROM_LISTEN, /EXTERNAL:\/\/0\.0\.0\.0:9092/)
   assert.match(strom.environment.STROM_ADVERTISED_LISTENER, /INTERNAL:\/\/strom:29092/)
   assert.match(strom.environment.STROM_ADVERTISED_LISTENER, /EXTERNAL:\/\/localhost:9092/)
+  // Kafka's rule: a listener name needs a security protocol.
+  assert.strictEqual(strom.environment.STROM_LISTENER_SECURITY_PROTOCOL_MAP, 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT')
   assert.ok(strom.ports.includes('9092:9092'))
   assert.ok(strom.volumes.some(v => v.startsWith('strom-data:')))
   assert.deepStrictEqual(strom.healthcheck.test.slice(0, 3), ['CMD', 'strom', 'groups'])
