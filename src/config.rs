@@ -148,7 +148,7 @@ impl Config {
         Config {
             listeners: parse_listeners("listeners", "127.0.0.1:0").expect("valid"),
             advertised_listeners: Vec::new(),
-            listener_security_protocols: parse_protocol_map(listeners::DEFAULT_PROTOCOL_MAP).expect("valid"),
+            listener_security_protocols: listeners::default_protocol_map(),
             data_dir: dir.into(),
             node_id: 0,
             auto_create_topics: true,
@@ -205,7 +205,10 @@ impl Config {
             .listener_security_protocol_map
             .clone()
             .or(p.string("listener.security.protocol.map"));
-        let protocol_map = parse_protocol_map(protocol_map.as_deref().unwrap_or(listeners::DEFAULT_PROTOCOL_MAP))?;
+        let protocol_map = match protocol_map {
+            Some(value) => parse_protocol_map(&value)?,
+            None => listeners::default_protocol_map(),
+        };
         let (log, log_overrides) = resolve_log(args, &props)?;
         let config = Config {
             listeners,
@@ -405,38 +408,50 @@ fn resolve_log(
 /// lifts it (to 4 GiB).
 pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: usize = 512 << 20;
 
+/// A comma-separated list of `left:right` pairs (split at each item's last
+/// colon, so an IPv6 host keeps its own), each made into a value by `make`; an
+/// item without a colon, or one `make` refuses, is reported under `key`.
+fn parse_pairs<T>(
+    key: &'static str,
+    value: &str,
+    mut make: impl FnMut(&str, &str) -> Result<T, String>,
+) -> Result<Vec<T>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason,
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let (left, right) = item
+                .rsplit_once(':')
+                .ok_or_else(|| invalid(format!("`{item}` is not a pair separated by ':'")))?;
+            make(left.trim(), right.trim()).map_err(invalid)
+        })
+        .collect()
+}
+
 /// Kafka's `max.connections.per.ip.overrides`: `host:count` pairs, comma
 /// separated; a host name stands for each address it resolves to.
 fn parse_ip_overrides(value: &str) -> Result<HashMap<std::net::IpAddr, usize>, ConfigError> {
     use std::net::ToSocketAddrs;
-    let invalid = |reason: String| ConfigError::Invalid {
-        key: "max.connections.per.ip.overrides",
-        value: value.to_string(),
-        reason,
-    };
-    let mut out = HashMap::new();
-    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (host, count) = pair
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(format!("{pair:?} is not host:count")))?;
-        let count: usize = count
-            .trim()
-            .parse()
-            .map_err(|_| invalid(format!("{count:?} is not a count")))?;
-        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let per_host = parse_pairs("max.connections.per.ip.overrides", value, |host, count| {
+        let count: usize = count.parse().map_err(|_| format!("{count:?} is not a count"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<std::net::IpAddr> = match host.parse() {
             Ok(ip) => vec![ip],
             Err(_) => (host, 0)
                 .to_socket_addrs()
-                .map_err(|e| invalid(format!("cannot resolve {host}: {e}")))?
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
                 .map(|a| a.ip())
                 .collect(),
         };
-        for ip in addrs {
-            out.insert(ip, count);
-        }
-    }
-    Ok(out)
+        Ok(addrs.into_iter().map(move |ip| (ip, count)))
+    })?;
+    Ok(per_host.into_iter().flatten().collect())
 }
 
 fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> T {

@@ -70,44 +70,37 @@ impl SecurityProtocol {
         }
     }
 
+    const ALL: [SecurityProtocol; 4] = [
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslPlaintext,
+        SecurityProtocol::SaslSsl,
+    ];
+
     fn parse(name: &str) -> Option<SecurityProtocol> {
-        [
-            SecurityProtocol::Plaintext,
-            SecurityProtocol::Ssl,
-            SecurityProtocol::SaslPlaintext,
-            SecurityProtocol::SaslSsl,
-        ]
-        .into_iter()
-        .find(|p| p.name().eq_ignore_ascii_case(name))
+        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 }
 
-/// Kafka's default `listener.security.protocol.map`: each protocol's own name.
-pub const DEFAULT_PROTOCOL_MAP: &str = "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
+/// Kafka's default `listener.security.protocol.map`: each protocol under its own
+/// name (PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL).
+pub fn default_protocol_map() -> BTreeMap<String, SecurityProtocol> {
+    SecurityProtocol::ALL
+        .into_iter()
+        .map(|p| (p.name().to_string(), p))
+        .collect()
+}
 
 /// Parse `listener.security.protocol.map` (`NAME:PROTOCOL,…`; names upper-cased
 /// as Kafka normalises them).
 pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, SecurityProtocol>, ConfigError> {
     let key = "listener.security.protocol.map";
-    let invalid = |reason: String| ConfigError::Invalid {
-        key,
-        value: value.to_string(),
-        reason,
-    };
-    let mut map = BTreeMap::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, protocol) = item
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("expected NAME:PROTOCOL, found `{item}`")))?;
-        let protocol = SecurityProtocol::parse(protocol.trim()).ok_or_else(|| {
-            invalid(format!(
-                "Invalid security protocol `{}` defined in {key}",
-                protocol.trim()
-            ))
-        })?;
-        map.insert(name.trim().to_ascii_uppercase(), protocol);
-    }
-    Ok(map)
+    let pairs = super::parse_pairs(key, value, |name, protocol| {
+        let protocol = SecurityProtocol::parse(protocol)
+            .ok_or_else(|| format!("Invalid security protocol `{protocol}` defined in {key}"))?;
+        Ok((name.to_ascii_uppercase(), protocol))
+    })?;
+    Ok(pairs.into_iter().collect())
 }
 
 /// Kafka's checks of listeners against the protocol map: every listener, and
@@ -167,7 +160,7 @@ mod tests {
 
     #[test]
     fn the_protocol_map_is_checked_as_kafka_does() {
-        let map = parse_protocol_map(DEFAULT_PROTOCOL_MAP).unwrap();
+        let map = default_protocol_map();
         let plain = parse_listeners("listeners", "PLAINTEXT://:9092").unwrap();
         check_listeners(&plain, &plain, &map).unwrap();
         // A name the map does not know.
@@ -181,7 +174,7 @@ mod tests {
         assert!(check_listeners(&named, &other, &map).is_err());
         // Not served yet: refused, never served in the clear.
         let ssl = parse_listeners("listeners", "SSL://:9093").unwrap();
-        let e = check_listeners(&ssl, &[], &parse_protocol_map(DEFAULT_PROTOCOL_MAP).unwrap())
+        let e = check_listeners(&ssl, &[], &default_protocol_map())
             .unwrap_err()
             .to_string();
         assert!(e.contains("PLAINTEXT listeners only"), "{e}");
