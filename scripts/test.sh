@@ -13,6 +13,9 @@ missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+# librdkafka in the tests is built with OpenSSL (TLS and SCRAM clients).
+{ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } || missing+=(pkg-config libssl-dev)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   as_root apt-get update -qq

@@ -38,6 +38,8 @@ pub struct Broker {
     /// every `__transaction_state` partition).
     pub transactions: TransactionCoordinator,
     pub groups: GroupCoordinator,
+    /// Users' SCRAM credentials (salted, iterated).
+    pub credentials: crate::security::scram::CredentialStore,
     /// Flips to `true` when shutdown begins; long waits select on it.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -55,6 +57,7 @@ impl Broker {
             now_ms(),
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
+        let credentials = crate::security::scram::CredentialStore::open(&config.data_dir)?;
         let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
         let transactions = TransactionCoordinator::new(
             TransactionStateManager::open(logs.clone())?,
@@ -78,6 +81,7 @@ impl Broker {
             dynamic_config,
             producer_ids,
             groups,
+            credentials,
             shutting_down,
         })
     }

@@ -14,8 +14,10 @@ use crate::group::state::GroupConfig;
 use crate::log::config::LogConfig;
 
 mod listeners;
+pub mod security;
 
 pub use listeners::{parse_listeners, parse_protocol_map, Listener, SecurityProtocol};
+pub use security::ListenerSecurity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -27,6 +29,9 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A security key, often one listener's (`listener.name.NAME.ssl.…`).
+    #[error("invalid {key}: {reason}")]
+    Security { key: String, reason: String },
 }
 
 /// Flags of `strom serve`. Every one is optional here so that the properties file
@@ -98,6 +103,11 @@ pub struct Config {
     pub advertised_listeners: Vec<Listener>,
     /// listener.security.protocol.map: each listener name's security protocol.
     pub listener_security_protocols: BTreeMap<String, SecurityProtocol>,
+    /// Each listener's TLS and SASL settings, by listener name.
+    pub listener_security: BTreeMap<String, ListenerSecurity>,
+    /// connection.failed.authentication.delay.ms: how long a failed login waits
+    /// before its answer and the close (slows password guessing).
+    pub failed_authentication_delay_ms: u64,
     pub data_dir: PathBuf,
     pub node_id: i32,
     pub auto_create_topics: bool,
@@ -149,6 +159,8 @@ impl Config {
             listeners: parse_listeners("listeners", "127.0.0.1:0").expect("valid"),
             advertised_listeners: Vec::new(),
             listener_security_protocols: listeners::default_protocol_map(),
+            listener_security: [("PLAINTEXT".to_string(), ListenerSecurity::plaintext())].into(),
+            failed_authentication_delay_ms: 100,
             data_dir: dir.into(),
             node_id: 0,
             auto_create_topics: true,
@@ -210,10 +222,13 @@ impl Config {
             None => listeners::default_protocol_map(),
         };
         let (log, log_overrides) = resolve_log(args, &props)?;
+        let listener_security = security::resolve(&listeners, &protocol_map, &props)?;
         let config = Config {
             listeners,
             advertised_listeners: advertised,
             listener_security_protocols: protocol_map,
+            listener_security,
+            failed_authentication_delay_ms: pick(None, p.parse("connection.failed.authentication.delay.ms")?, 100),
             data_dir: args
                 .data_dir
                 .clone()

@@ -6,6 +6,7 @@
 //! - [`handlers`]: THE table of APIs, and one file per Kafka API: decode → call → respond.
 //! - [`protocol`]: frames, request headers, the codec, zero-copy response frames.
 //! - [`broker`]: the state handlers reach, and its background tasks.
+//! - [`security`]: TLS, principals, SASL mechanisms and SCRAM credentials.
 //! - [`replica`]: Kafka's ReplicaManager: append with acks, fetch with waits.
 //! - [`group`]: the group coordinator (classic protocol) and `__consumer_offsets`.
 //! - [`cluster`]: broker identity, producer ids, the metadata cache.
@@ -27,6 +28,7 @@ pub mod log;
 pub mod protocol;
 pub mod record;
 pub mod replica;
+pub mod security;
 pub mod server;
 pub mod txn;
 pub mod util;

@@ -163,6 +163,12 @@ fn nothing_imports_upward() {
         ("handlers", &["server"]),
         ("broker", &["server", "handlers", "protocol"]),
         (
+            "security",
+            &[
+                "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster",
+            ],
+        ),
+        (
             "util",
             &[
                 "record", "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster",

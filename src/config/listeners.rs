@@ -105,8 +105,7 @@ pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, SecurityProtoc
 
 /// Kafka's checks of listeners against the protocol map: every listener, and
 /// every advertised one, has a protocol, and advertised names are listener
-/// names. strom serves PLAINTEXT only for now; a listener mapped to another
-/// protocol is refused at start rather than served in the clear.
+/// names.
 pub fn check_listeners(
     listeners: &[Listener],
     advertised: &[Listener],
@@ -117,28 +116,12 @@ pub fn check_listeners(
         value: value.to_string(),
         reason,
     };
-    for l in listeners {
-        match map.get(&l.name) {
-            None => {
-                return Err(invalid(
-                    "listeners",
-                    &l.name,
-                    format!("No security protocol defined for listener {}", l.name),
-                ))
-            }
-            Some(SecurityProtocol::Plaintext) => {}
-            Some(p) => {
-                return Err(invalid(
-                    "listener.security.protocol.map",
-                    &l.name,
-                    format!(
-                        "listener {} is {}: strom serves PLAINTEXT listeners only",
-                        l.name,
-                        p.name()
-                    ),
-                ))
-            }
-        }
+    if let Some(l) = listeners.iter().find(|l| !map.contains_key(&l.name)) {
+        return Err(invalid(
+            "listeners",
+            &l.name,
+            format!("No security protocol defined for listener {}", l.name),
+        ));
     }
     if let Some(a) = advertised.iter().find(|a| !listeners.iter().any(|l| l.name == a.name)) {
         let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
@@ -172,12 +155,6 @@ mod tests {
         // Advertised names must be listener names.
         let other = parse_listeners("advertised.listeners", "EXTERNAL://h:1").unwrap();
         assert!(check_listeners(&named, &other, &map).is_err());
-        // Not served yet: refused, never served in the clear.
-        let ssl = parse_listeners("listeners", "SSL://:9093").unwrap();
-        let e = check_listeners(&ssl, &[], &default_protocol_map())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("PLAINTEXT listeners only"), "{e}");
         assert!(parse_protocol_map("A:TLS").is_err());
         assert!(parse_protocol_map("A").is_err());
     }

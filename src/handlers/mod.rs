@@ -104,6 +104,11 @@ apis! {
     DeleteRecords 0..=2 => delete_records;
     DescribeCluster 0..=1 => describe_cluster;
     DescribeLogDirs 0..=4 => describe_log_dirs;
+    // Handshake v1 only: v0's raw token framing was dropped by Kafka 4.
+    SaslHandshake 1..=1 => sasl_handshake;
+    SaslAuthenticate 0..=2 => sasl_authenticate;
+    DescribeUserScramCredentials 0..=0 => describe_user_scram_credentials;
+    AlterUserScramCredentials 0..=0 => alter_user_scram_credentials;
 }
 
 pub fn spec(api_key: i16) -> Option<&'static ApiSpec> {
@@ -123,6 +128,8 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub client_id: Option<String>,
     pub listener: Arc<ListenerInfo>,
+    /// Who sent the request (User:ANONYMOUS without authentication).
+    pub principal: Arc<crate::security::Principal>,
 }
 
 /// What a handler's result becomes on the wire.

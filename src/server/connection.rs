@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::limits::{Reservation, ServerLimits};
+use super::listener::ListenerAuth;
+use super::sasl::{Gate, Login};
+use super::transport::{ReadSide, Transport, WriteSide};
 use crate::broker::Broker;
 use crate::cluster::metadata_cache::ListenerInfo;
 use crate::handlers::{self, Reply, RequestContext};
@@ -42,15 +42,11 @@ const IDLE_BUFFER: usize = 64 * 1024;
 
 /// Resolves when the client has closed the connection (without reading what it
 /// sent); pending forever otherwise.
-async fn client_gone(reader: &mut tokio::net::tcp::OwnedReadHalf) {
-    loop {
-        match reader.ready(tokio::io::Interest::READABLE).await {
-            // The peer's half-close is seen even behind unread data.
-            Ok(ready) if ready.is_read_closed() => return,
-            Err(_) => return,
-            // Data is waiting: the client is there. Look again in a while.
-            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
+async fn client_gone(reader: &mut ReadSide) {
+    // The peer's half-close is seen even behind unread data; while data is
+    // waiting the client is there: look again in a while.
+    while !reader.ready_closed().await {
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -70,6 +66,9 @@ fn frame_head(buf: &[u8]) -> Option<(i16, usize)> {
 pub struct Connection {
     broker: Arc<Broker>,
     listener: Arc<ListenerInfo>,
+    auth: Arc<ListenerAuth>,
+    /// Logging in (SASL), or who the connection is once logged in.
+    login: Login,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
     /// Dropped when the connection ends: the listener waits for all of these.
@@ -77,25 +76,29 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection of `principal` (who TLS says it is, or ANONYMOUS); on a SASL
+    /// listener it has to log in first.
     pub fn new(
         broker: Arc<Broker>,
-        listener: Arc<ListenerInfo>,
+        (listener, auth): (Arc<ListenerInfo>, Arc<ListenerAuth>),
         peer: SocketAddr,
-        shutdown: watch::Receiver<bool>,
-        done: mpsc::Sender<()>,
+        principal: crate::security::Principal,
+        (shutdown, done): (watch::Receiver<bool>, mpsc::Sender<()>),
     ) -> Connection {
         Connection {
             broker,
             listener,
+            login: Login::start(auth.sasl.as_ref(), principal),
+            auth,
             peer,
             shutdown,
             _done: done,
         }
     }
 
-    pub async fn run(mut self, stream: TcpStream, limits: &Arc<ServerLimits>) {
+    pub async fn run(mut self, transport: Transport, limits: &Arc<ServerLimits>) {
         tracing::debug!(peer = %self.peer, "connection opened");
-        let (mut reader, writer) = stream.into_split();
+        let (mut reader, writer) = transport.split();
         let (tx, rx) = mpsc::channel(MAX_QUEUED_RESPONSES);
         let in_flight = Arc::new(AtomicUsize::new(0));
         // When the peer closed its side: replies still being produced a grace
@@ -161,7 +164,8 @@ impl Connection {
                 in_flight.fetch_add(1, Ordering::AcqRel);
                 let processed = self.process(frame).await;
                 (held, frame_deadline) = (None, None);
-                match processed {
+                let close = matches!(processed, Ok((_, true)));
+                match processed.map(|(reply, _)| reply) {
                     Ok(Reply::Nothing) => {
                         in_flight.fetch_sub(1, Ordering::AcqRel);
                     }
@@ -184,6 +188,9 @@ impl Connection {
                     }
                     Err(()) => break 'serve,
                 }
+                if close {
+                    break 'serve;
+                }
             }
             // A size that is negative or above socket.request.max.bytes.
             if let Err(e) = parse_frame(&mut buf, max) {
@@ -196,30 +203,20 @@ impl Connection {
             if *self.shutdown.borrow() {
                 break;
             }
+            if buf.capacity() == buf.len() {
+                buf.reserve(READ_CHUNK);
+            }
+            // Until a frame's reservation is held, read no more than a chunk.
+            let limit = if held.is_some() { usize::MAX } else { READ_CHUNK };
+            let mut room = (&mut buf).limit(limit);
             tokio::select! {
-                ready = reader.readable() => {
-                    if ready.is_err() {
+                read = reader.read(&mut room) => match read {
+                    Ok(0) | Err(_) => {
                         let _ = peer_gone.send(Some(Instant::now()));
                         break;
                     }
-                    if buf.capacity() == buf.len() {
-                        buf.reserve(READ_CHUNK);
-                    }
-                    // Until a frame's reservation is held, read no more than a chunk.
-                    let limit = if held.is_some() { usize::MAX } else { READ_CHUNK };
-                    match reader.try_read_buf(&mut (&mut buf).limit(limit)) {
-                        Ok(0) => {
-                            let _ = peer_gone.send(Some(Instant::now()));
-                            break;
-                        }
-                        Ok(_) => idle_deadline = Instant::now() + idle,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => {
-                            let _ = peer_gone.send(Some(Instant::now()));
-                            break;
-                        }
-                    }
-                }
+                    Ok(_) => idle_deadline = Instant::now() + idle,
+                },
                 _ = &mut idle_timer => {
                     let wrote = epoch + Duration::from_millis(last_write.load(Ordering::Relaxed)) + idle;
                     idle_deadline = idle_deadline.max(wrote);
@@ -246,15 +243,38 @@ impl Connection {
         tracing::debug!(peer = %self.peer, "connection closed");
     }
 
-    /// Handle one request frame; `Err` when the request is too malformed to go on
-    /// with this connection.
-    async fn process(&mut self, frame: Bytes) -> Result<Reply, ()> {
+    /// Handle one request frame: its reply, and whether to close the connection
+    /// once it is sent; `Err` to close at once (a request too malformed to go
+    /// on with, or one not allowed before logging in).
+    async fn process(&mut self, frame: Bytes) -> Result<(Reply, bool), ()> {
         let request = match parse_request(frame) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "closing connection");
                 return Err(());
             }
+        };
+        let request = match self
+            .login
+            .gate(request, self.auth.sasl.as_ref(), &self.broker.credentials)
+        {
+            Gate::Dispatch(request) => request,
+            Gate::Answer(frame) => return Ok((Reply::Now(frame), false)),
+            Gate::Refuse(frame) => {
+                tracing::info!(peer = %self.peer, listener = %self.listener.name, "failed authentication");
+                let delay = self.broker.config.failed_authentication_delay_ms;
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                return Ok((Reply::Now(frame), true));
+            }
+            Gate::Close(reason) => {
+                tracing::info!(peer = %self.peer, listener = %self.listener.name, reason = %reason, "closing connection");
+                return Err(());
+            }
+        };
+        // Before logging in, only ApiVersions gets here: it is answered to anyone.
+        let principal = match self.login.principal() {
+            Some(p) => p.clone(),
+            None => Arc::new(crate::security::Principal::anonymous()),
         };
         let ctx = RequestContext {
             peer: self.peer,
@@ -263,10 +283,12 @@ impl Connection {
             correlation_id: request.correlation_id,
             client_id: request.client_id.clone(),
             listener: self.listener.clone(),
+            principal,
         };
-        handlers::dispatch(&self.broker, &ctx, request).await.map_err(|e| {
+        let reply = handlers::dispatch(&self.broker, &ctx, request).await.map_err(|e| {
             tracing::warn!(peer = %self.peer, error = %e, "closing connection after a malformed request");
-        })
+        })?;
+        Ok((reply, false))
     }
 }
 
@@ -309,7 +331,7 @@ struct Writer {
 
 /// Write responses in request order, waiting for deferred ones in their turn,
 /// then close the write side.
-async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, mut side: Writer) {
+async fn write_responses(mut writer: WriteSide, mut rx: mpsc::Receiver<Reply>, mut side: Writer) {
     while let Some(reply) = rx.recv().await {
         let _done = InFlight(&side.in_flight);
         let response = match reply {
@@ -337,7 +359,7 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Repl
                 }
             }
         };
-        if let Err(e) = response.write_to(&mut writer).await {
+        if let Err(e) = writer.write_frame(&response).await {
             tracing::debug!(error = %e, "write failed, closing connection");
             break;
         }

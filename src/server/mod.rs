@@ -4,6 +4,8 @@
 pub mod connection;
 pub mod limits;
 pub mod listener;
+pub mod sasl;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +74,13 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     let mut bound = Vec::new();
     let mut listeners = Vec::new();
     for l in &config.listeners {
+        let security = config
+            .listener_security
+            .get(&l.name)
+            .cloned()
+            .unwrap_or_else(crate::config::ListenerSecurity::plaintext);
+        let auth = listener::ListenerAuth::new(&security)
+            .map_err(|e| std::io::Error::other(format!("listener {}: {e}", l.name)))?;
         let socket = TcpListener::bind(l.address()).await?;
         let addr = socket.local_addr()?;
         let (advertised_host, advertised_port) = advertised_for(config, l, addr);
@@ -83,6 +92,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
         };
         tracing::info!(
             listener = %info.name,
+            security_protocol = security.protocol.name(),
             listen = %addr,
             advertised = %format!("{}:{}", info.advertised_host, info.advertised_port),
             data_dir = %config.data_dir.display(),
@@ -91,7 +101,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
             startup_ms = started.elapsed().as_millis() as u64,
             "strom is serving"
         );
-        bound.push((socket, Arc::new(info.clone())));
+        bound.push((socket, Arc::new(info.clone()), Arc::new(auth)));
         listeners.push(info);
     }
     broker.metadata.register_listeners(listeners.clone());

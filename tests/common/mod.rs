@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod group;
+pub mod pki;
 pub mod process;
 pub mod wire;
 

@@ -1,0 +1,44 @@
+//! DescribeUserScramCredentials (50): each user's SCRAM mechanisms and
+//! iterations (never salts or keys); every user's when none is named.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
+use kafka_protocol::messages::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
+
+use super::{str_bytes, RequestContext};
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    request: DescribeUserScramCredentialsRequest,
+) -> DescribeUserScramCredentialsResponse {
+    let named: Option<Vec<String>> = request
+        .users
+        .filter(|u| !u.is_empty())
+        .map(|users| users.into_iter().map(|u| u.name.to_string()).collect());
+    let mut response = DescribeUserScramCredentialsResponse::default();
+    for (user, result) in broker.credentials.describe(named.as_deref()) {
+        let mut r = DescribeUserScramCredentialsResult::default();
+        r.user = str_bytes(&user);
+        match result {
+            Ok(creds) => {
+                r.credential_infos = creds
+                    .into_iter()
+                    .map(|(mechanism, iterations)| {
+                        let mut info = CredentialInfo::default();
+                        info.mechanism = mechanism.code();
+                        info.iterations = iterations;
+                        info
+                    })
+                    .collect();
+            }
+            Err(e) => (r.error_code, r.error_message) = super::alter_user_scram_credentials::error(e),
+        }
+        response.results.push(r);
+    }
+    response
+}

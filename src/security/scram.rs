@@ -1,0 +1,661 @@
+//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802 / RFC 7677) as Kafka runs them:
+//! credentials kept salted and iterated (never the password), managed with
+//! AlterUserScramCredentials, and the server side of the exchange
+//! (`ScramSaslServer`).
+//!
+//! The exchange, for a stored (salt, iterations, StoredKey, ServerKey):
+//! ```text
+//! client-first  n,,n=alice,r=<cnonce>
+//! server-first  r=<cnonce><snonce>,s=<base64 salt>,i=<iterations>
+//! client-final  c=biws,r=<cnonce><snonce>,p=<base64 ClientProof>
+//! server-final  v=<base64 ServerSignature>
+//! ```
+//! AuthMessage = client-first-bare "," server-first "," client-final-without-proof;
+//! the proof is ClientKey XOR HMAC(StoredKey, AuthMessage), and the client is who
+//! it says when H(ClientKey) = StoredKey.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, hmac, pbkdf2};
+
+use super::principal::Principal;
+use super::Step;
+
+/// Kafka's bounds on a credential's iterations (`ScramMechanism`).
+pub const MIN_ITERATIONS: i32 = 4096;
+pub const MAX_ITERATIONS: i32 = 16384;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScramMechanism {
+    Sha256,
+    Sha512,
+}
+
+impl ScramMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ScramMechanism> {
+        [ScramMechanism::Sha256, ScramMechanism::Sha512]
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The wire code in the SCRAM credential APIs (1 = SHA-256, 2 = SHA-512).
+    pub fn code(self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+
+    pub fn from_code(code: i8) -> Option<ScramMechanism> {
+        match code {
+            1 => Some(ScramMechanism::Sha256),
+            2 => Some(ScramMechanism::Sha512),
+            _ => None,
+        }
+    }
+
+    fn hmac(self) -> hmac::Algorithm {
+        match self {
+            ScramMechanism::Sha256 => hmac::HMAC_SHA256,
+            ScramMechanism::Sha512 => hmac::HMAC_SHA512,
+        }
+    }
+
+    fn digest(self) -> &'static digest::Algorithm {
+        match self {
+            ScramMechanism::Sha256 => &digest::SHA256,
+            ScramMechanism::Sha512 => &digest::SHA512,
+        }
+    }
+
+    fn pbkdf2(self) -> pbkdf2::Algorithm {
+        match self {
+            ScramMechanism::Sha256 => pbkdf2::PBKDF2_HMAC_SHA256,
+            ScramMechanism::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
+        }
+    }
+
+    fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        hmac::sign(&hmac::Key::new(self.hmac(), key), data).as_ref().to_vec()
+    }
+
+    /// Hi(password, salt, iterations): PBKDF2 with this HMAC.
+    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+        let mut out = vec![0; self.digest().output_len()];
+        let rounds = std::num::NonZeroU32::new(iterations.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        pbkdf2::derive(self.pbkdf2(), rounds, salt, password, &mut out);
+        out
+    }
+
+    /// The stored credential for a salted password (what the controller keeps).
+    pub fn credential(self, salted_password: &[u8], salt: Vec<u8>, iterations: i32) -> ScramCredential {
+        let client_key = self.mac(salted_password, b"Client Key");
+        ScramCredential {
+            stored_key: digest::digest(self.digest(), &client_key).as_ref().to_vec(),
+            server_key: self.mac(salted_password, b"Server Key"),
+            salt,
+            iterations,
+        }
+    }
+}
+
+/// What is kept of a user's SCRAM password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+/// Fresh random bytes (salts, nonces).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut out = vec![0; n];
+    // The OS random source failing is not something to go on without.
+    if SystemRandom::new().fill(&mut out).is_err() {
+        panic!("the system's random number generator failed");
+    }
+    out
+}
+
+type Users = BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>;
+
+/// Every user's SCRAM credentials, in `<data dir>/scram-credentials.json`
+/// (written whole and atomically on each change).
+pub struct CredentialStore {
+    path: PathBuf,
+    users: RwLock<Users>,
+}
+
+/// One change of AlterUserScramCredentials.
+pub enum Alteration {
+    Delete {
+        user: String,
+        mechanism: i8,
+    },
+    Upsert {
+        user: String,
+        mechanism: i8,
+        iterations: i32,
+        salt: Vec<u8>,
+        salted_password: Vec<u8>,
+    },
+}
+
+impl Alteration {
+    fn user(&self) -> &str {
+        match self {
+            Alteration::Delete { user, .. } | Alteration::Upsert { user, .. } => user,
+        }
+    }
+}
+
+/// A per-user failure of the credential APIs: Kafka's error name and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialError {
+    UnacceptableCredential(String),
+    UnsupportedSaslMechanism(String),
+    ResourceNotFound(String),
+    DuplicateResource(String),
+}
+
+impl CredentialStore {
+    pub fn open(data_dir: &Path) -> std::io::Result<CredentialStore> {
+        let path = data_dir.join("scram-credentials.json");
+        let users = match std::fs::read(&path) {
+            Ok(bytes) => decode(&bytes).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Users::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(CredentialStore {
+            path,
+            users: RwLock::new(users),
+        })
+    }
+
+    pub fn get(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users.get(user)?.get(&mechanism).cloned()
+    }
+
+    /// DescribeUserScramCredentials: each named user's (mechanism, iterations),
+    /// every user's when `users` is None.
+    #[allow(clippy::type_complexity)]
+    pub fn describe(
+        &self,
+        users: Option<&[String]>,
+    ) -> Vec<(String, Result<Vec<(ScramMechanism, i32)>, CredentialError>)> {
+        let known = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let of = |creds: &BTreeMap<ScramMechanism, ScramCredential>| {
+            creds.iter().map(|(m, c)| (*m, c.iterations)).collect::<Vec<_>>()
+        };
+        let Some(users) = users else {
+            return known.iter().map(|(u, c)| (u.clone(), Ok(of(c)))).collect();
+        };
+        let mut seen = std::collections::HashSet::new();
+        users
+            .iter()
+            .map(|u| {
+                let result = if !seen.insert(u.as_str()) {
+                    Err(CredentialError::DuplicateResource(format!(
+                        "Cannot describe SCRAM credentials for the same user twice in a single request: {u}"
+                    )))
+                } else {
+                    match known.get(u) {
+                        Some(c) => Ok(of(c)),
+                        None => Err(CredentialError::ResourceNotFound(format!(
+                            "Attempt to describe a user credential that does not exist: {u}"
+                        ))),
+                    }
+                };
+                (u.clone(), result)
+            })
+            .collect()
+    }
+
+    /// AlterUserScramCredentials, with Kafka's checks (`ScramControlManager`):
+    /// the result of each user named, in first-seen order; changes are saved
+    /// before this returns.
+    pub fn alter(&self, changes: Vec<Alteration>) -> std::io::Result<Vec<(String, Result<(), CredentialError>)>> {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in &changes {
+            *counts.entry(c.user()).or_default() += 1;
+        }
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = users.clone();
+        let mut results: Vec<(String, Result<(), CredentialError>)> = Vec::new();
+        for change in &changes {
+            let user = change.user();
+            if results.iter().any(|(u, _)| u == user) {
+                continue;
+            }
+            let result = if counts[user] > 1 {
+                Err(CredentialError::DuplicateResource(
+                    "A user credential cannot be altered twice in the same request".into(),
+                ))
+            } else {
+                apply(&mut next, change)
+            };
+            results.push((user.to_string(), result));
+        }
+        if next != *users {
+            std::fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))?;
+            crate::util::fs::write_atomically(&self.path, &encode(&next))?;
+            *users = next;
+        }
+        Ok(results)
+    }
+}
+
+fn apply(users: &mut Users, change: &Alteration) -> Result<(), CredentialError> {
+    let (user, code) = match change {
+        Alteration::Delete { user, mechanism } | Alteration::Upsert { user, mechanism, .. } => (user, *mechanism),
+    };
+    if user.is_empty() {
+        return Err(CredentialError::UnacceptableCredential(
+            "Username must not be empty".into(),
+        ));
+    }
+    let mechanism = ScramMechanism::from_code(code)
+        .ok_or_else(|| CredentialError::UnsupportedSaslMechanism("Unknown SCRAM mechanism".into()))?;
+    match change {
+        Alteration::Delete { .. } => {
+            let creds = users.get_mut(user.as_str());
+            if creds.as_ref().is_none_or(|c| !c.contains_key(&mechanism)) {
+                return Err(CredentialError::ResourceNotFound(
+                    "Attempt to delete a user credential that does not exist".into(),
+                ));
+            }
+            if let Some(creds) = creds {
+                creds.remove(&mechanism);
+                if creds.is_empty() {
+                    users.remove(user.as_str());
+                }
+            }
+        }
+        Alteration::Upsert {
+            iterations,
+            salt,
+            salted_password,
+            ..
+        } => {
+            if *iterations < MIN_ITERATIONS {
+                return Err(CredentialError::UnacceptableCredential("Too few iterations".into()));
+            }
+            if *iterations > MAX_ITERATIONS {
+                return Err(CredentialError::UnacceptableCredential("Too many iterations".into()));
+            }
+            if salt.is_empty() || salted_password.is_empty() {
+                return Err(CredentialError::UnacceptableCredential(
+                    "salt and salted password must not be empty".into(),
+                ));
+            }
+            let credential = mechanism.credential(salted_password, salt.clone(), *iterations);
+            users.entry(user.clone()).or_default().insert(mechanism, credential);
+        }
+    }
+    Ok(())
+}
+
+/// The store's file: `{"version":1,"users":{"alice":{"SCRAM-SHA-256":{"salt":…,
+/// "stored_key":…,"server_key":…,"iterations":4096}}}}`, byte strings in base64.
+fn encode(users: &Users) -> Vec<u8> {
+    let users: serde_json::Map<String, serde_json::Value> = users
+        .iter()
+        .map(|(user, creds)| {
+            let creds: serde_json::Map<String, serde_json::Value> = creds
+                .iter()
+                .map(|(m, c)| {
+                    (
+                        m.name().to_string(),
+                        serde_json::json!({
+                            "salt": B64.encode(&c.salt),
+                            "stored_key": B64.encode(&c.stored_key),
+                            "server_key": B64.encode(&c.server_key),
+                            "iterations": c.iterations,
+                        }),
+                    )
+                })
+                .collect();
+            (user.clone(), creds.into())
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({"version": 1, "users": users})).unwrap_or_default()
+}
+
+fn decode(bytes: &[u8]) -> Result<Users, String> {
+    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut users = Users::new();
+    let Some(map) = doc.get("users").and_then(|u| u.as_object()) else {
+        return Err("no users".into());
+    };
+    for (user, creds) in map {
+        let creds = creds.as_object().ok_or("a user's credentials are not an object")?;
+        for (mechanism, c) in creds {
+            let m = ScramMechanism::from_name(mechanism).ok_or_else(|| format!("unknown mechanism {mechanism}"))?;
+            let bytes = |field: &str| -> Result<Vec<u8>, String> {
+                let text = c.get(field).and_then(|v| v.as_str()).ok_or(format!("no {field}"))?;
+                B64.decode(text).map_err(|e| format!("{field}: {e}"))
+            };
+            let iterations = c.get("iterations").and_then(|v| v.as_i64()).ok_or("no iterations")? as i32;
+            let credential = ScramCredential {
+                salt: bytes("salt")?,
+                stored_key: bytes("stored_key")?,
+                server_key: bytes("server_key")?,
+                iterations,
+            };
+            users.entry(user.clone()).or_default().insert(m, credential);
+        }
+    }
+    Ok(users)
+}
+
+/// Where a server-side exchange is.
+enum State {
+    /// Waiting for client-first.
+    First,
+    /// server-first sent; waiting for client-final.
+    Final {
+        user: String,
+        credential: ScramCredential,
+        client_first_bare: String,
+        server_first: String,
+        nonce: String,
+    },
+    Done,
+}
+
+/// The server side of one SCRAM exchange.
+pub struct ScramServer {
+    mechanism: ScramMechanism,
+    state: State,
+}
+
+impl ScramServer {
+    pub fn new(mechanism: ScramMechanism) -> ScramServer {
+        ScramServer {
+            mechanism,
+            state: State::First,
+        }
+    }
+
+    /// Kafka answers most failures with a generic message, so that what went
+    /// wrong (no such user, a wrong proof) is not told to the client.
+    fn generic(&self) -> Step {
+        Step::Failed(format!(
+            "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+            self.mechanism.name()
+        ))
+    }
+
+    pub fn step(&mut self, message: &[u8], store: &CredentialStore) -> Step {
+        let Ok(text) = std::str::from_utf8(message) else {
+            return self.generic();
+        };
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::First => self.first(text, store),
+            State::Final {
+                user,
+                credential,
+                client_first_bare,
+                server_first,
+                nonce,
+            } => {
+                let Some((without_proof, proof)) = text.rsplit_once(",p=") else {
+                    return self.generic();
+                };
+                let Some(final_nonce) = attribute(without_proof, 'r') else {
+                    return self.generic();
+                };
+                // Kafka 3.8.1–3.9 accept a final nonce that ends with the server's
+                // (librdkafka before 2.6.1 repeats its own nonce in front).
+                if !final_nonce.ends_with(&nonce) {
+                    return Step::Failed("Invalid client nonce in the final client message.".into());
+                }
+                let Ok(proof) = B64.decode(proof) else {
+                    return self.generic();
+                };
+                let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+                let m = self.mechanism;
+                let signature = m.mac(&credential.stored_key, auth_message.as_bytes());
+                if proof.len() != signature.len() {
+                    return self.generic();
+                }
+                let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+                let stored = digest::digest(m.digest(), &client_key);
+                if !super::same_bytes(stored.as_ref(), &credential.stored_key) {
+                    return self.generic();
+                }
+                let server_signature = m.mac(&credential.server_key, auth_message.as_bytes());
+                Step::Done(
+                    Principal::user(user),
+                    format!("v={}", B64.encode(server_signature)).into_bytes(),
+                )
+            }
+            State::Done => self.generic(),
+        }
+    }
+
+    fn first(&mut self, text: &str, store: &CredentialStore) -> Step {
+        // gs2 header: only "n" (no channel binding), an optional authzid, then
+        // client-first-bare.
+        let Some(rest) = text.strip_prefix("n,") else {
+            return self.generic();
+        };
+        let Some((authzid, bare)) = rest.split_once(',') else {
+            return self.generic();
+        };
+        let Some(user) = attribute(bare, 'n').and_then(sasl_name) else {
+            return self.generic();
+        };
+        let Some(client_nonce) = attribute(bare, 'r').filter(|n| !n.is_empty()) else {
+            return self.generic();
+        };
+        if let Some(authzid) = authzid.strip_prefix("a=") {
+            if sasl_name(authzid).as_deref() != Some(user.as_str()) {
+                return Step::Failed(format!(
+                    "Authentication failed: Client requested an authorization id {authzid} that is different from username {user}"
+                ));
+            }
+        }
+        let Some(credential) = store.get(&user, self.mechanism) else {
+            return self.generic();
+        };
+        let server_nonce: String = B64.encode(random_bytes(18)).replace(['+', '/', '='], "x");
+        let nonce = format!("{client_nonce}{server_nonce}");
+        let server_first = format!(
+            "r={nonce},s={},i={}",
+            B64.encode(&credential.salt),
+            credential.iterations
+        );
+        self.state = State::Final {
+            user,
+            credential,
+            client_first_bare: bare.to_string(),
+            server_first: server_first.clone(),
+            nonce: server_nonce,
+        };
+        Step::Challenge(server_first.into_bytes())
+    }
+}
+
+/// The value of `key=` among a SCRAM message's comma-separated attributes.
+fn attribute(message: &str, key: char) -> Option<&str> {
+    message
+        .split(',')
+        .find_map(|a| a.strip_prefix(key).and_then(|a| a.strip_prefix('=')))
+}
+
+/// A saslname: `=2C` is a comma and `=3D` an equals sign; any other `=` is invalid.
+fn sasl_name(s: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('=') {
+        out.push_str(&rest[..at]);
+        match rest.get(at..at + 3) {
+            Some("=2C") => out.push(','),
+            Some("=3D") => out.push('='),
+            _ => return None,
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client side of the exchange, as RFC 5802 defines it.
+    pub fn client_final(
+        m: ScramMechanism,
+        password: &str,
+        client_first_bare: &str,
+        server_first: &str,
+    ) -> (String, Vec<u8>) {
+        let nonce = attribute(server_first, 'r').unwrap();
+        let salt = B64.decode(attribute(server_first, 's').unwrap()).unwrap();
+        let iterations: u32 = attribute(server_first, 'i').unwrap().parse().unwrap();
+        let salted = m.salted_password(password.as_bytes(), &salt, iterations);
+        let client_key = m.mac(&salted, b"Client Key");
+        let stored_key = digest::digest(m.digest(), &client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("{client_first_bare},{server_first},{without_proof}");
+        let signature = m.mac(stored_key.as_ref(), auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let server_signature = m.mac(&m.mac(&salted, b"Server Key"), auth.as_bytes());
+        (format!("{without_proof},p={}", B64.encode(proof)), server_signature)
+    }
+
+    fn store_with(user: &str, password: &str, m: ScramMechanism) -> (tempfile::TempDir, CredentialStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CredentialStore::open(dir.path()).unwrap();
+        let salt = random_bytes(16);
+        let salted = m.salted_password(password.as_bytes(), &salt, 4096);
+        let r = store
+            .alter(vec![Alteration::Upsert {
+                user: user.into(),
+                mechanism: m.code(),
+                iterations: 4096,
+                salt,
+                salted_password: salted,
+            }])
+            .unwrap();
+        assert_eq!(r, vec![(user.to_string(), Ok(()))]);
+        (dir, store)
+    }
+
+    #[test]
+    fn a_right_password_logs_in_and_a_wrong_one_does_not() {
+        for m in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
+            let (_dir, store) = store_with("alice", "alice-secret", m);
+            for (password, ok) in [("alice-secret", true), ("nope", false)] {
+                let mut server = ScramServer::new(m);
+                let bare = "n=alice,r=fyko+d2lbbFgONRv9qkxdawL";
+                let Step::Challenge(first) = server.step(format!("n,,{bare}").as_bytes(), &store) else {
+                    panic!("no challenge")
+                };
+                let first = String::from_utf8(first).unwrap();
+                let (fin, expected) = client_final(m, password, bare, &first);
+                match server.step(fin.as_bytes(), &store) {
+                    Step::Done(p, last) if ok => {
+                        assert_eq!(p, Principal::user("alice"));
+                        assert_eq!(last, format!("v={}", B64.encode(expected)).into_bytes());
+                    }
+                    Step::Failed(msg) if !ok => assert!(msg.contains("invalid credentials"), "{msg}"),
+                    other => panic!("{m:?} {password}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_users_and_wrong_nonces_fail() {
+        let m = ScramMechanism::Sha256;
+        let (dir, store) = store_with("alice", "pw", m);
+        let mut server = ScramServer::new(m);
+        assert!(matches!(server.step(b"n,,n=bob,r=abc", &store), Step::Failed(_)));
+        let mut server = ScramServer::new(m);
+        let Step::Challenge(_) = server.step(b"n,,n=alice,r=abc", &store) else {
+            panic!()
+        };
+        assert_eq!(
+            server.step(b"c=biws,r=abcWRONG,p=AAAA", &store),
+            Step::Failed("Invalid client nonce in the final client message.".into())
+        );
+        // Channel binding and bad saslnames are refused.
+        assert!(matches!(
+            ScramServer::new(m).step(b"p=tls,,n=alice,r=a", &store),
+            Step::Failed(_)
+        ));
+        assert_eq!(sasl_name("a=2Cb=3Dc").as_deref(), Some("a,b=c"));
+        assert_eq!(sasl_name("a=b"), None);
+        // The store survives a reopen.
+        drop(store);
+        let again = CredentialStore::open(dir.path()).unwrap();
+        assert!(again.get("alice", m).is_some());
+        assert!(again.get("alice", ScramMechanism::Sha512).is_none());
+    }
+
+    #[test]
+    fn alterations_follow_kafkas_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CredentialStore::open(dir.path()).unwrap();
+        let up = |user: &str, mechanism: i8, iterations: i32| Alteration::Upsert {
+            user: user.into(),
+            mechanism,
+            iterations,
+            salt: vec![1; 8],
+            salted_password: vec![2; 32],
+        };
+        let r = store
+            .alter(vec![
+                up("a", 1, 4096),
+                up("b", 1, 100),
+                up("c", 1, 20000),
+                up("d", 9, 4096),
+                up("", 1, 4096),
+                up("e", 1, 4096),
+                Alteration::Delete {
+                    user: "e".into(),
+                    mechanism: 2,
+                },
+                Alteration::Delete {
+                    user: "f".into(),
+                    mechanism: 1,
+                },
+            ])
+            .unwrap();
+        let errs: Vec<_> = r.iter().map(|(u, r)| (u.as_str(), r.clone().err())).collect();
+        assert_eq!(errs[0], ("a", None));
+        assert!(matches!(errs[1].1, Some(CredentialError::UnacceptableCredential(ref m)) if m == "Too few iterations"));
+        assert!(
+            matches!(errs[2].1, Some(CredentialError::UnacceptableCredential(ref m)) if m == "Too many iterations")
+        );
+        assert!(matches!(errs[3].1, Some(CredentialError::UnsupportedSaslMechanism(_))));
+        assert!(matches!(errs[4].1, Some(CredentialError::UnacceptableCredential(_))));
+        assert!(matches!(errs[5].1, Some(CredentialError::DuplicateResource(_))));
+        assert!(matches!(errs[6].1, Some(CredentialError::ResourceNotFound(_))));
+        assert_eq!(r.len(), 7);
+        let d = store.describe(Some(&["a".into(), "a".into(), "zz".into()]));
+        assert_eq!(d[0].1, Ok(vec![(ScramMechanism::Sha256, 4096)]));
+        assert!(matches!(d[1].1, Err(CredentialError::DuplicateResource(_))));
+        assert!(matches!(d[2].1, Err(CredentialError::ResourceNotFound(_))));
+        assert_eq!(store.describe(None).len(), 1);
+    }
+}

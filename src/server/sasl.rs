@@ -1,0 +1,315 @@
+//! Logging in on a SASL listener, as Kafka's `SaslServerAuthenticator` does it.
+//!
+//! A connection starts unauthenticated and may send only ApiVersions and
+//! SaslHandshake (v1: the mechanism), then SaslAuthenticate rounds carrying the
+//! mechanism's tokens until the mechanism is satisfied. Any other request before
+//! that closes the connection without an answer (Kafka's "Unexpected Kafka
+//! request of type X during SASL handshake"). A failed login is answered with
+//! SASL_AUTHENTICATION_FAILED and its message, and the connection is closed,
+//! both after `connection.failed.authentication.delay.ms`.
+//!
+//! States (what each accepts → where it goes):
+//! - `Handshake`: ApiVersions (answered); SaslHandshake with an enabled
+//!   mechanism → `Authenticating`, with another → UNSUPPORTED_SASL_MECHANISM and close.
+//! - `Authenticating`: SaslAuthenticate → a challenge (stay), success →
+//!   `Authenticated`, failure → close.
+//! - `Authenticated`: everything goes to the handlers (SaslHandshake and
+//!   SaslAuthenticate get ILLEGAL_SASL_STATE there). With
+//!   `connections.max.reauth.ms` the session ends after that long (KIP-368): the
+//!   client re-authenticates with a new SaslHandshake (same mechanism, same
+//!   principal) before then, or its next request closes the connection.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+
+use crate::config::security::SaslSettings;
+use crate::protocol::codec;
+use crate::protocol::header::Request;
+use crate::protocol::response::{ResponseFrame, Splices};
+use crate::security::scram::CredentialStore;
+use crate::security::{Principal, SaslServer, Step};
+
+/// Re-authentication may start at most this often (Kafka's one second).
+const MIN_REAUTH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A SASL listener's settings, ready for connections.
+pub struct SaslListener {
+    mechanisms: Vec<String>,
+    plain_users: Arc<BTreeMap<String, String>>,
+    max_reauth: Option<Duration>,
+}
+
+impl SaslListener {
+    pub fn new(settings: &SaslSettings) -> SaslListener {
+        SaslListener {
+            mechanisms: settings.mechanisms.clone(),
+            plain_users: Arc::new(settings.plain_users.clone()),
+            max_reauth: (settings.max_reauth_ms > 0).then(|| Duration::from_millis(settings.max_reauth_ms)),
+        }
+    }
+}
+
+/// Where a connection is with logging in.
+pub enum Login {
+    /// Logged in (or on a listener without SASL). `session_end` with KIP-368.
+    Authenticated {
+        principal: Arc<Principal>,
+        mechanism: Option<String>,
+        session_end: Option<Instant>,
+        started: Instant,
+    },
+    Handshake,
+    Authenticating {
+        server: SaslServer,
+        mechanism: String,
+        /// The principal logged in before, when this is a re-authentication.
+        before: Option<Arc<Principal>>,
+    },
+}
+
+/// What the connection does with a request, as far as logging in goes.
+pub enum Gate {
+    /// Hand it to the handlers.
+    Dispatch(Request),
+    /// Send this answer and go on.
+    Answer(ResponseFrame),
+    /// Send this answer after the failed-login delay, then close.
+    Refuse(ResponseFrame),
+    /// Close at once, without an answer.
+    Close(String),
+}
+
+impl Login {
+    /// The state a new connection starts in: logged in as `principal`, or on a
+    /// SASL listener waiting for the handshake.
+    pub fn start(sasl: Option<&SaslListener>, principal: Principal) -> Login {
+        match sasl {
+            Some(_) => Login::Handshake,
+            None => Login::Authenticated {
+                principal: Arc::new(principal),
+                mechanism: None,
+                session_end: None,
+                started: Instant::now(),
+            },
+        }
+    }
+
+    pub fn principal(&self) -> Option<&Arc<Principal>> {
+        match self {
+            Login::Authenticated { principal, .. } => Some(principal),
+            _ => None,
+        }
+    }
+
+    /// Decide what becomes of `request`.
+    pub fn gate(&mut self, request: Request, sasl: Option<&SaslListener>, credentials: &CredentialStore) -> Gate {
+        // No SASL on this listener: SASL requests get ILLEGAL_SASL_STATE from
+        // the handlers.
+        let Some(sasl) = sasl else {
+            return Gate::Dispatch(request);
+        };
+        let api = request.api_key;
+        match self {
+            Login::Authenticated {
+                session_end,
+                mechanism,
+                started,
+                principal,
+            } => {
+                // A handshake on a logged-in connection re-authenticates only
+                // when the session has an end (KIP-368), and not too often.
+                if api == ApiKey::SaslHandshake as i16
+                    && session_end.is_some()
+                    && started.elapsed() >= MIN_REAUTH_INTERVAL
+                {
+                    let (mechanism, before) = (mechanism.clone(), principal.clone());
+                    return self.handshake(request, sasl, mechanism.as_deref(), Some(before));
+                }
+                if session_end.is_some_and(|end| Instant::now() >= end) {
+                    return Gate::Close("the SASL session expired (connections.max.reauth.ms)".into());
+                }
+                Gate::Dispatch(request)
+            }
+            Login::Handshake => {
+                if api == ApiKey::ApiVersions as i16 {
+                    return Gate::Dispatch(request);
+                }
+                if api != ApiKey::SaslHandshake as i16 {
+                    return Gate::Close(format!(
+                        "Unexpected Kafka request of type {} during SASL handshake (is the client configured with security.protocol SASL_*?)",
+                        api_name(api)
+                    ));
+                }
+                self.handshake(request, sasl, None, None)
+            }
+            Login::Authenticating { .. } => {
+                if api != ApiKey::SaslAuthenticate as i16 {
+                    return Gate::Close(format!(
+                        "Unexpected Kafka request of type {} during SASL authentication",
+                        api_name(api)
+                    ));
+                }
+                self.authenticate(request, sasl, credentials)
+            }
+        }
+    }
+
+    fn handshake(
+        &mut self,
+        request: Request,
+        sasl: &SaslListener,
+        same_as: Option<&str>,
+        before: Option<Arc<Principal>>,
+    ) -> Gate {
+        let version = request.api_version;
+        if version != 1 {
+            return Gate::Close(format!(
+                "SaslHandshake v{version}: strom speaks v1 (tokens in SaslAuthenticate)"
+            ));
+        }
+        let Ok(req) = codec::decode::<SaslHandshakeRequest>(ApiKey::SaslHandshake, version, request.body) else {
+            return Gate::Close("malformed SaslHandshake".into());
+        };
+        let wanted = req.mechanism.to_string();
+        let mut response = SaslHandshakeResponse::default();
+        response.mechanisms = sasl
+            .mechanisms
+            .iter()
+            .map(|m| StrBytes::from_string(m.clone()))
+            .collect();
+        let server = sasl
+            .mechanisms
+            .iter()
+            .find(|m| **m == wanted && same_as.is_none_or(|s| s == wanted))
+            .and_then(|m| SaslServer::new(m, &sasl.plain_users));
+        let Some(server) = server else {
+            response.error_code = ResponseError::UnsupportedSaslMechanism.code();
+            return encoded(
+                ApiKey::SaslHandshake,
+                version,
+                request.correlation_id,
+                &response,
+                Gate::Refuse,
+            );
+        };
+        *self = Login::Authenticating {
+            server,
+            mechanism: wanted,
+            before,
+        };
+        encoded(
+            ApiKey::SaslHandshake,
+            version,
+            request.correlation_id,
+            &response,
+            Gate::Answer,
+        )
+    }
+
+    fn authenticate(&mut self, request: Request, sasl: &SaslListener, credentials: &CredentialStore) -> Gate {
+        let (version, correlation_id) = (request.api_version, request.correlation_id);
+        if !(0..=2).contains(&version) {
+            return Gate::Close(format!("SaslAuthenticate v{version} is not served"));
+        }
+        let Ok(req) = codec::decode::<SaslAuthenticateRequest>(ApiKey::SaslAuthenticate, version, request.body) else {
+            return Gate::Close("malformed SaslAuthenticate".into());
+        };
+        let Login::Authenticating {
+            server,
+            mechanism,
+            before,
+        } = self
+        else {
+            return Gate::Close("SaslAuthenticate out of turn".into());
+        };
+        let mut response = SaslAuthenticateResponse::default();
+        let failed = |response: &mut SaslAuthenticateResponse, message: String| {
+            response.error_code = ResponseError::SaslAuthenticationFailed.code();
+            response.error_message = Some(StrBytes::from_string(message));
+            response.auth_bytes = Bytes::new();
+        };
+        match server.step(&req.auth_bytes, credentials) {
+            Step::Challenge(token) => {
+                response.auth_bytes = token.into();
+                encoded(
+                    ApiKey::SaslAuthenticate,
+                    version,
+                    correlation_id,
+                    &response,
+                    Gate::Answer,
+                )
+            }
+            Step::Failed(message) => {
+                failed(&mut response, message);
+                encoded(
+                    ApiKey::SaslAuthenticate,
+                    version,
+                    correlation_id,
+                    &response,
+                    Gate::Refuse,
+                )
+            }
+            Step::Done(principal, token) => {
+                if let Some(before) = before.as_ref().filter(|b| ***b != principal) {
+                    let message =
+                        format!("Cannot change principals during re-authentication from {before}: {principal}");
+                    failed(&mut response, message);
+                    return encoded(
+                        ApiKey::SaslAuthenticate,
+                        version,
+                        correlation_id,
+                        &response,
+                        Gate::Refuse,
+                    );
+                }
+                response.auth_bytes = token.into();
+                let now = Instant::now();
+                if let Some(max) = sasl.max_reauth {
+                    response.session_lifetime_ms = max.as_millis() as i64;
+                }
+                tracing::debug!(principal = %principal, mechanism = %mechanism, "SASL login");
+                *self = Login::Authenticated {
+                    principal: Arc::new(principal),
+                    mechanism: Some(mechanism.clone()),
+                    session_end: sasl.max_reauth.map(|max| now + max),
+                    started: now,
+                };
+                encoded(
+                    ApiKey::SaslAuthenticate,
+                    version,
+                    correlation_id,
+                    &response,
+                    Gate::Answer,
+                )
+            }
+        }
+    }
+}
+
+/// `message` framed as the answer to a request, wrapped by `gate`; a close if
+/// it cannot be encoded.
+fn encoded<T: kafka_protocol::protocol::Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    message: &T,
+    gate: fn(ResponseFrame) -> Gate,
+) -> Gate {
+    match codec::encode(api, version, correlation_id, message, Splices::default()) {
+        Ok(frame) => gate(frame),
+        Err(e) => Gate::Close(e.to_string()),
+    }
+}
+
+fn api_name(key: i16) -> String {
+    ApiKey::try_from(key).map_or_else(|_| format!("api key {key}"), |k| format!("{k:?}").to_uppercase())
+}
