@@ -108,6 +108,8 @@ pub struct Config {
     /// connection.failed.authentication.delay.ms: how long a failed login waits
     /// before its answer and the close (slows password guessing).
     pub failed_authentication_delay_ms: u64,
+    /// sasl.server.max.receive.size: the largest frame before a SASL login is done.
+    pub sasl_server_max_receive_size: usize,
     pub data_dir: PathBuf,
     pub node_id: i32,
     pub auto_create_topics: bool,
@@ -161,6 +163,7 @@ impl Config {
             listener_security_protocols: listeners::default_protocol_map(),
             listener_security: [("PLAINTEXT".to_string(), ListenerSecurity::plaintext())].into(),
             failed_authentication_delay_ms: 100,
+            sasl_server_max_receive_size: 524_288,
             data_dir: dir.into(),
             node_id: 0,
             auto_create_topics: true,
@@ -229,6 +232,7 @@ impl Config {
             listener_security_protocols: protocol_map,
             listener_security,
             failed_authentication_delay_ms: pick(None, p.parse("connection.failed.authentication.delay.ms")?, 100),
+            sasl_server_max_receive_size: pick(None, p.parse("sasl.server.max.receive.size")?, 524_288),
             data_dir: args
                 .data_dir
                 .clone()

@@ -293,6 +293,14 @@ async fn before_logging_in_only_the_handshake_is_served() {
     w.send(12, &wire::metadata_request(&[])).await;
     assert!(w.read_frame().await.is_none());
 
+    // Before the login, a frame larger than sasl.server.max.receive.size is
+    // refused as soon as its size is read.
+    let mut w = Wire::connect(addr).await;
+    let mut head = (600 * 1024i32).to_be_bytes().to_vec();
+    head.extend([0, 18, 0, 3]);
+    tokio::io::AsyncWriteExt::write_all(&mut w.stream, &head).await.unwrap();
+    assert!(w.read_frame().await.is_none());
+
     // ApiVersions is answered and lists the SASL APIs; a mechanism not enabled
     // is UNSUPPORTED_SASL_MECHANISM with the enabled ones, then the close.
     let mut w = Wire::connect(addr).await;

@@ -117,7 +117,6 @@ impl Connection {
             last_write: last_write.clone(),
         };
         let writing = tokio::spawn(write_responses(writer, rx, writer_side));
-        let max = self.broker.config.socket_request_max_bytes;
         let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let mut idle_deadline = Instant::now() + idle;
         // One timer for the whole connection, moved lazily: reads only push
@@ -133,7 +132,7 @@ impl Connection {
         let mut held: Option<Reservation> = None;
         let mut frame_deadline: Option<Instant> = None;
         'serve: loop {
-            while let Some((api_key, size)) = frame_head(&buf).filter(|&(_, size)| size <= max) {
+            while let Some((api_key, size)) = frame_head(&buf).filter(|&(_, size)| size <= self.max_frame()) {
                 if frame_deadline.is_none() {
                     let cost = match limits.cost(api_key, size) {
                         Ok(cost) => cost,
@@ -158,7 +157,7 @@ impl Connection {
                 if buf.len() < 4 + size {
                     break;
                 }
-                let Ok(Some(frame)) = parse_frame(&mut buf, max) else {
+                let Ok(Some(frame)) = parse_frame(&mut buf, self.max_frame()) else {
                     break 'serve;
                 };
                 in_flight.fetch_add(1, Ordering::AcqRel);
@@ -193,7 +192,7 @@ impl Connection {
                 }
             }
             // A size that is negative or above socket.request.max.bytes.
-            if let Err(e) = parse_frame(&mut buf, max) {
+            if let Err(e) = parse_frame(&mut buf, self.max_frame()) {
                 tracing::warn!(peer = %self.peer, error = %e, "closing connection");
                 break 'serve;
             }
@@ -241,6 +240,17 @@ impl Connection {
         drop(tx);
         let _ = writing.await;
         tracing::debug!(peer = %self.peer, "connection closed");
+    }
+
+    /// The largest frame accepted now: socket.request.max.bytes, and until a
+    /// SASL login is done sasl.server.max.receive.size (Kafka fails such a
+    /// login with "invalid receive size").
+    fn max_frame(&self) -> usize {
+        let config = &self.broker.config;
+        match self.login.principal() {
+            Some(_) => config.socket_request_max_bytes,
+            None => config.sasl_server_max_receive_size.min(config.socket_request_max_bytes),
+        }
     }
 
     /// Handle one request frame: its reply, and whether to close the connection
