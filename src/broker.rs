@@ -40,6 +40,8 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// Users' SCRAM credentials (salted, iterated).
     pub credentials: crate::security::scram::CredentialStore,
+    /// ACLs, and whether they are checked.
+    pub authorizer: crate::security::acl::Authorizer,
     /// Flips to `true` when shutdown begins; long waits select on it.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -58,6 +60,12 @@ impl Broker {
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         let credentials = crate::security::scram::CredentialStore::open(&config.data_dir)?;
+        let authorizer = crate::security::acl::Authorizer::open(
+            &config.data_dir,
+            config.authorizer_enabled,
+            &config.super_users,
+            config.allow_everyone_if_no_acl_found,
+        )?;
         let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
         let transactions = TransactionCoordinator::new(
             TransactionStateManager::open(logs.clone())?,
@@ -82,6 +90,7 @@ impl Broker {
             producer_ids,
             groups,
             credentials,
+            authorizer,
             shutting_down,
         })
     }

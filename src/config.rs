@@ -108,6 +108,13 @@ pub struct Config {
     /// connection.failed.authentication.delay.ms: how long a failed login waits
     /// before its answer and the close (slows password guessing).
     pub failed_authentication_delay_ms: u64,
+    /// authorizer.class.name names Kafka's StandardAuthorizer (or AclAuthorizer):
+    /// ACLs are checked. Off, everyone may do everything.
+    pub authorizer_enabled: bool,
+    /// super.users: principals (`User:admin`) the authorizer always allows.
+    pub super_users: Vec<String>,
+    /// allow.everyone.if.no.acl.found
+    pub allow_everyone_if_no_acl_found: bool,
     /// sasl.server.max.receive.size: the largest frame before a SASL login is done.
     pub sasl_server_max_receive_size: usize,
     pub data_dir: PathBuf,
@@ -164,6 +171,9 @@ impl Config {
             listener_security: [("PLAINTEXT".to_string(), ListenerSecurity::plaintext())].into(),
             failed_authentication_delay_ms: 100,
             sasl_server_max_receive_size: 524_288,
+            authorizer_enabled: false,
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
             data_dir: dir.into(),
             node_id: 0,
             auto_create_topics: true,
@@ -233,6 +243,29 @@ impl Config {
             listener_security,
             failed_authentication_delay_ms: pick(None, p.parse("connection.failed.authentication.delay.ms")?, 100),
             sasl_server_max_receive_size: pick(None, p.parse("sasl.server.max.receive.size")?, 524_288),
+            authorizer_enabled: match p.string("authorizer.class.name").as_deref().map(str::trim) {
+                None | Some("") => false,
+                Some(class) if crate::security::acl::AUTHORIZER_CLASSES.contains(&class) => true,
+                Some(class) => {
+                    return Err(ConfigError::Security {
+                        key: "authorizer.class.name".into(),
+                        reason: format!(
+                            "{class} is not available; strom's authorizer is Kafka's StandardAuthorizer ({})",
+                            crate::security::acl::AUTHORIZER_CLASSES[0]
+                        ),
+                    })
+                }
+            },
+            super_users: p
+                .string("super.users")
+                .map(|v| {
+                    v.split(';')
+                        .map(|u| u.trim().to_string())
+                        .filter(|u| !u.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            allow_everyone_if_no_acl_found: pick(None, p.parse("allow.everyone.if.no.acl.found")?, false),
             data_dir: args
                 .data_dir
                 .clone()

@@ -61,6 +61,12 @@ pub enum Error {
     /// produce request with this code, as it would an unauthorised id).
     #[error("transactional records need a transactional id the producer may use")]
     TransactionalIdAuthorizationFailed,
+    #[error("not authorized to access topic {0}")]
+    TopicAuthorizationFailed(String),
+    #[error("not authorized to access group {0}")]
+    GroupAuthorizationFailed(String),
+    #[error("not authorized to do this on the cluster")]
+    ClusterAuthorizationFailed,
     #[error("transactional id {0}: a newer producer with this id fences this one")]
     ProducerFenced(String),
     #[error("transactional id {0}: another operation on its transaction is under way; retry")]
@@ -193,6 +199,9 @@ impl Error {
             Error::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch,
             Error::InvalidTxnState(_) => E::InvalidTxnState,
             Error::TransactionalIdAuthorizationFailed => E::TransactionalIdAuthorizationFailed,
+            Error::TopicAuthorizationFailed(_) => E::TopicAuthorizationFailed,
+            Error::GroupAuthorizationFailed(_) => E::GroupAuthorizationFailed,
+            Error::ClusterAuthorizationFailed => E::ClusterAuthorizationFailed,
             Error::ProducerFenced(_) => E::ProducerFenced,
             Error::ConcurrentTransactions(_) => E::ConcurrentTransactions,
             Error::InvalidProducerIdMapping(_) => E::InvalidProducerIdMapping,

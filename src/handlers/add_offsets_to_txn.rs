@@ -9,9 +9,22 @@ use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, group = %request.group_id.as_str()))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
+    let refusal = if !super::allowed(broker, ctx, Operation::Write, ResourceType::TransactionalId, &request.transactional_id) {
+        Some(kafka_protocol::error::ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !super::allowed(broker, ctx, Operation::Read, ResourceType::Group, &request.group_id) {
+        Some(kafka_protocol::error::ResponseError::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(code) = refusal {
+        let mut response = AddOffsetsToTxnResponse::default();
+        response.error_code = code.code();
+        return response;
+    }
     let (b, id, pid, epoch) = (
         broker.clone(),
         request.transactional_id.to_string(),

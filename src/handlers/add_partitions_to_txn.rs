@@ -13,6 +13,7 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::log::manager::is_internal_topic;
 use crate::txn::state::TopicPartition;
 
@@ -29,10 +30,19 @@ pub async fn handle(
         .collect();
     // Internal topics are the broker's to write (Kafka never authorizes them
     // here); unknown partitions fail; then the others are not attempted.
+    let id_refused = !super::allowed(
+        broker,
+        ctx,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        request.v3_and_below_transactional_id.as_str(),
+    );
     let refused: Vec<Option<i16>> = wanted
         .iter()
         .map(|(t, p)| {
-            if is_internal_topic(t) {
+            if id_refused {
+                Some(ResponseError::TransactionalIdAuthorizationFailed.code())
+            } else if is_internal_topic(t) || !super::allowed(broker, ctx, Operation::Write, ResourceType::Topic, t) {
                 Some(ResponseError::TopicAuthorizationFailed.code())
             } else if broker.logs.partition(t, *p).is_err() {
                 Some(ResponseError::UnknownTopicOrPartition.code())

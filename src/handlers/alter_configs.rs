@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe_configs::{BROKER, TOPIC};
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::Operation;
 use crate::cluster::dynamic_config::Scope;
 use crate::error::{Error, Result};
 use crate::log::manager::ConfigChange;
@@ -73,7 +74,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterCo
             .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
             .collect();
         let name = resource.resource_name.as_str();
-        let result = no_duplicates(resource.configs.iter().map(|c| c.name.as_str())).and_then(|()| {
+        let result = super::may_configure(broker, ctx, Operation::AlterConfigs, resource.resource_type, name)
+            .and_then(|()| no_duplicates(resource.configs.iter().map(|c| c.name.as_str())))
+            .and_then(|()| {
             let change: ConfigChange<'_> = Box::new(move |_, _| Ok(overrides));
             apply(broker, resource.resource_type, name, change, request.validate_only)
         });

@@ -11,13 +11,26 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::security::scram::{Alteration, CredentialError};
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    if !super::allowed(broker, ctx, Operation::Alter, ResourceType::Cluster, super::CLUSTER) {
+        let mut response = AlterUserScramCredentialsResponse::default();
+        let names = request.deletions.iter().map(|d| &d.name).chain(request.upsertions.iter().map(|u| &u.name));
+        let mut seen = std::collections::HashSet::new();
+        for name in names.filter(|n| seen.insert(n.to_string())) {
+            let mut r = AlterUserScramCredentialsResult::default();
+            r.user = name.clone();
+            r.error_code = ResponseError::ClusterAuthorizationFailed.code();
+            response.results.push(r);
+        }
+        return response;
+    }
     let mut changes: Vec<Alteration> = request
         .deletions
         .into_iter()

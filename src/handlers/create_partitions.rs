@@ -7,6 +7,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 use crate::log::manager::is_internal_topic;
 use crate::util::clock::now_ms;
@@ -56,7 +57,9 @@ pub async fn handle(
             .iter()
             .flatten()
             .any(|a| a.broker_ids.iter().any(|b| b.0 != node));
-        let result = if let Err(e) = budget {
+        let result = if !super::allowed(broker, ctx, Operation::Alter, ResourceType::Topic, t.name.as_str()) {
+            Err(Error::TopicAuthorizationFailed(t.name.to_string()))
+        } else if let Err(e) = budget {
             Err(e())
         } else if bad_broker {
             Err(Error::InvalidReplicationFactor(2))

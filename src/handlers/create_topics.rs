@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 use crate::log::config::describe_topic;
 use crate::log::manager::is_internal_topic;
@@ -90,7 +91,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
         r.name = t.name.clone();
         // null on success, as Kafka answers (the codec's default is "").
         r.error_message = None;
-        let planned = budget.map_err(|e| e()).and_then(|_| plan(broker, &t));
+        // CREATE on the cluster, or on the topic.
+        let may = super::allowed(broker, ctx, Operation::Create, ResourceType::Cluster, super::CLUSTER)
+            || super::allowed(broker, ctx, Operation::Create, ResourceType::Topic, t.name.as_str());
+        let planned = match may {
+            true => budget.map_err(|e| e()).and_then(|_| plan(broker, &t)),
+            false => Err(Error::TopicAuthorizationFailed(t.name.to_string())),
+        };
         let created = match planned {
             Err(e) => Err(e),
             Ok((partitions, replication, configs)) if request.validate_only => {

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -14,7 +15,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteG
     let mut response = DeleteGroupsResponse::default();
     for id in request.groups_names {
         let mut r = DeletableGroupResult::default();
-        if let Err(e) = broker.groups.delete_group(id.as_str(), now_ms()).await {
+        if !super::allowed(broker, ctx, Operation::Delete, ResourceType::Group, id.as_str()) {
+            r.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+        } else if let Err(e) = broker.groups.delete_group(id.as_str(), now_ms()).await {
             r.error_code = e.wire_code();
         }
         r.group_id = id;

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(
@@ -20,10 +21,15 @@ pub async fn handle(
         for p in &t.partitions {
             let mut pr = DeleteRecordsPartitionResult::default();
             pr.partition_index = p.partition_index;
-            match broker
-                .logs
-                .partition(t.name.as_str(), p.partition_index)
-                .and_then(|part| part.delete_records(p.offset))
+            let may = super::allowed(broker, ctx, Operation::Delete, ResourceType::Topic, t.name.as_str());
+            let deleted = match may {
+                true => broker
+                    .logs
+                    .partition(t.name.as_str(), p.partition_index)
+                    .and_then(|part| part.delete_records(p.offset)),
+                false => Err(crate::error::Error::TopicAuthorizationFailed(t.name.to_string())),
+            };
+            match deleted
             {
                 Ok(low) => pr.low_watermark = low,
                 Err(e) => {

@@ -8,11 +8,17 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 use crate::log::manager::is_internal_topic;
 use crate::util::clock::now_ms;
 
-async fn delete(broker: &Arc<Broker>, name: Option<&str>, id: uuid::Uuid) -> Result<(String, uuid::Uuid)> {
+async fn delete(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    name: Option<&str>,
+    id: uuid::Uuid,
+) -> Result<(String, uuid::Uuid)> {
     let name = match name {
         Some(n) => n.to_string(),
         None => broker
@@ -22,6 +28,9 @@ async fn delete(broker: &Arc<Broker>, name: Option<&str>, id: uuid::Uuid) -> Res
             .name
             .clone(),
     };
+    if !super::allowed(broker, ctx, Operation::Delete, ResourceType::Topic, &name) {
+        return Err(Error::TopicAuthorizationFailed(name));
+    }
     if is_internal_topic(&name) {
         return Err(Error::InvalidTopic {
             name,
@@ -53,7 +62,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteT
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut r = DeletableTopicResult::default();
-        match delete(broker, name.as_deref(), id).await {
+        match delete(broker, ctx, name.as_deref(), id).await {
             Ok((name, id)) => {
                 r.name = Some(TopicName(StrBytes::from_string(name)));
                 r.topic_id = id;

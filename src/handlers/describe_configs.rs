@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::Operation;
 use crate::cluster::dynamic_config::Scope;
 use crate::error::{Error, Result};
 use crate::log::config::{describe_broker, describe_topic, ConfigEntry};
@@ -55,7 +56,10 @@ pub async fn handle(
     for resource in request.resources {
         let mut r = DescribeConfigsResult::default();
         r.resource_type = resource.resource_type;
-        match entries(broker, resource.resource_type, resource.resource_name.as_str()) {
+        let name = resource.resource_name.as_str();
+        let found = super::may_configure(broker, ctx, Operation::DescribeConfigs, resource.resource_type, name)
+            .and_then(|()| entries(broker, resource.resource_type, name));
+        match found {
             Ok(all) => {
                 let wanted = |name: &str| match &resource.configuration_keys {
                     Some(keys) if !keys.is_empty() => keys.iter().any(|k| k.as_str() == name),

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(
@@ -17,13 +18,30 @@ pub async fn handle(
 ) -> DescribeGroupsResponse {
     let mut response = DescribeGroupsResponse::default();
     for id in request.groups {
+        if !super::allowed(broker, ctx, Operation::Describe, ResourceType::Group, id.as_str()) {
+            let mut g = DescribedGroup::default();
+            g.group_id = id;
+            g.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+            g.authorized_operations = i32::MIN;
+            response.groups.push(g);
+            continue;
+        }
         let d = broker.groups.describe(id.as_str());
         let mut g = DescribedGroup::default();
         g.group_id = id;
         g.group_state = StrBytes::from_static_str(d.state);
         g.protocol_type = StrBytes::from_string(d.protocol_type);
         g.protocol_data = StrBytes::from_string(d.protocol_name);
-        g.authorized_operations = i32::MIN;
+        g.authorized_operations = match request.include_authorized_operations {
+            true => broker.authorizer.authorized_operations(
+                &ctx.principal,
+                ctx.peer.ip(),
+                ResourceType::Group,
+                g.group_id.as_str(),
+                &[Operation::Read, Operation::Describe, Operation::Delete],
+            ),
+            false => i32::MIN,
+        };
         g.members = d
             .members
             .into_iter()

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(
@@ -18,6 +19,11 @@ pub async fn handle(
     ctx: &RequestContext,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !super::allowed(broker, ctx, Operation::Describe, ResourceType::Cluster, super::CLUSTER) {
+        let mut response = DescribeLogDirsResponse::default();
+        response.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     let mut result = DescribeLogDirsResult::default();
     let dir = broker
         .config

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 
 use super::{error_message, RequestContext};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(
@@ -22,7 +23,12 @@ pub async fn handle(
         for index in topic.partition_indexes {
             let mut pr = PartitionResponse::default();
             pr.partition_index = index;
-            match broker.logs.partition(topic.name.as_str(), index) {
+            let may = super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, topic.name.as_str());
+            let found = match may {
+                true => broker.logs.partition(topic.name.as_str(), index),
+                false => Err(crate::error::Error::TopicAuthorizationFailed(topic.name.to_string())),
+            };
+            match found {
                 Ok(log) => {
                     pr.active_producers = log
                         .producers()

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{DescribeTransactionsRequest, DescribeTransactions
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::txn::state::TransactionState;
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -25,6 +26,9 @@ pub async fn handle(
         d.transaction_state = str_bytes("");
         match broker.transactions.metadata(id.as_str()) {
             _ if id.is_empty() => d.error_code = ResponseError::InvalidRequest.code(),
+            _ if !super::allowed(broker, ctx, Operation::Describe, ResourceType::TransactionalId, id.as_str()) => {
+                d.error_code = ResponseError::TransactionalIdAuthorizationFailed.code()
+            }
             Some(m) if m.state != TransactionState::Dead => {
                 d.transaction_state = str_bytes(m.state.name());
                 d.transaction_timeout_ms = m.timeout_ms;

@@ -10,10 +10,11 @@ use kafka_protocol::messages::{DescribeUserScramCredentialsRequest, DescribeUser
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
     let named: Option<Vec<String>> = request
@@ -21,6 +22,10 @@ pub async fn handle(
         .filter(|u| !u.is_empty())
         .map(|users| users.into_iter().map(|u| u.name.to_string()).collect());
     let mut response = DescribeUserScramCredentialsResponse::default();
+    if !super::allowed(broker, ctx, Operation::Describe, ResourceType::Cluster, super::CLUSTER) {
+        response.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     for (user, result) in broker.credentials.describe(named.as_deref()) {
         let mut r = DescribeUserScramCredentialsResult::default();
         r.user = str_bytes(&user);

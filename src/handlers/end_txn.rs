@@ -7,6 +7,7 @@ use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, commit = request.committed))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: EndTxnRequest) -> EndTxnResponse {
@@ -14,6 +15,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: EndTxnR
     // Kafka checks this before the id's state.
     if request.transactional_id.is_empty() {
         response.error_code = kafka_protocol::error::ResponseError::InvalidRequest.code();
+        return response;
+    }
+    if !super::allowed(broker, ctx, Operation::Write, ResourceType::TransactionalId, &request.transactional_id) {
+        response.error_code = kafka_protocol::error::ResponseError::TransactionalIdAuthorizationFailed.code();
         return response;
     }
     let (b, id, pid, epoch, commit) = (

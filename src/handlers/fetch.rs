@@ -12,12 +12,13 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
-use super::RequestContext;
+use super::{allowed, RequestContext};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::protocol::response::{Spliced, Splices};
 use crate::record::legacy;
 use crate::replica::replica_manager::{FetchParams, FetchPartition};
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> Spliced<FetchResponse> {
@@ -27,7 +28,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     // one that names it thousands of times must not be served thousands of times.
     let mut seen = HashSet::new();
     let mut wanted = Vec::new();
-    let mut topic_known = Vec::new();
+    // Per partition: the error it gets whatever the log says (an unknown topic
+    // id, or a topic the principal may not READ).
+    let mut refused = Vec::new();
     let mut response = FetchResponse::default();
     for topic in &request.topics {
         let log_topic = if by_id {
@@ -35,6 +38,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         } else {
             broker.logs.topic(topic.topic.as_str())
         };
+        let name = log_topic.as_ref().map_or(topic.topic.as_str(), |t| t.name.as_str());
+        let refusal = if !allowed(broker, ctx, Operation::Read, ResourceType::Topic, name) {
+            Some(ResponseError::TopicAuthorizationFailed.code())
+        } else if by_id && log_topic.is_none() {
+            Some(ResponseError::UnknownTopicId.code())
+        } else {
+            None
+        };
+        let log_topic = log_topic.filter(|_| refusal.is_none());
         let mut tr = FetchableTopicResponse::default();
         tr.topic = topic.topic.clone();
         tr.topic_id = topic.topic_id;
@@ -45,7 +57,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             let log = log_topic
                 .as_ref()
                 .and_then(|t| usize::try_from(fp.partition).ok().and_then(|i| t.partitions.get(i)).cloned());
-            topic_known.push(log_topic.is_some());
+            refused.push(refusal);
             wanted.push(FetchPartition {
                 topic: log_topic.as_ref().map_or_else(|| topic.topic.to_string(), |t| t.name.clone()),
                 partition: fp.partition,
@@ -84,7 +96,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     let mut conversion_budget = broker.config.fetch_max_bytes;
     let mut splices = Splices::default();
     let partitions = response.responses.iter_mut().flat_map(|t| t.partitions.iter_mut());
-    for (pd, ((data, w), topic_known)) in partitions.zip(read.into_iter().zip(&wanted).zip(topic_known)) {
+    for (pd, ((data, w), refusal)) in partitions.zip(read.into_iter().zip(&wanted).zip(refused)) {
         pd.high_watermark = data.high_watermark;
         pd.last_stable_offset = data.last_stable_offset;
         pd.log_start_offset = data.log_start_offset;
@@ -122,17 +134,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         match records {
             Ok(records) => pd.records = Some(records),
             Err(e) => {
-                let expected = matches!(
+                let expected = refusal.is_some()
+                    || matches!(
                     e,
                     Error::OffsetOutOfRange { .. } | Error::UnknownTopicOrPartition { .. } | Error::UnsupportedVersion { .. }
                 );
                 if !expected {
                     tracing::error!(topic = %w.topic, partition = w.partition, error = %e, "fetch read failed");
                 }
-                pd.error_code = match e {
-                    Error::UnknownTopicOrPartition { .. } if by_id && !topic_known => ResponseError::UnknownTopicId.code(),
-                    e => e.wire_code(),
-                };
+                pd.error_code = refusal.unwrap_or_else(|| e.wire_code());
                 pd.high_watermark = -1;
                 pd.last_stable_offset = -1;
                 pd.log_start_offset = -1;

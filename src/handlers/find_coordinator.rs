@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::cluster::metadata_cache::Node;
 use crate::error::Error;
 use crate::log::manager::{OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC};
@@ -20,7 +21,20 @@ const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
 
 /// The coordinator of one key, at its address on the client's listener.
-fn locate(broker: &Broker, listener: &str, key_type: i8, key: &str) -> Result<Node, Error> {
+fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Result<Node, Error> {
+    let listener = ctx.listener.name.as_str();
+    // DESCRIBE on the group or transactional id.
+    let resource = match key_type {
+        GROUP_KEY => Some(ResourceType::Group),
+        TRANSACTION_KEY => Some(ResourceType::TransactionalId),
+        _ => None,
+    };
+    if let Some(resource) = resource.filter(|r| !super::allowed(broker, ctx, Operation::Describe, *r, key)) {
+        return Err(match resource {
+            ResourceType::Group => Error::GroupAuthorizationFailed(key.to_string()),
+            _ => Error::TransactionalIdAuthorizationFailed,
+        });
+    }
     let node = match key_type {
         GROUP_KEY if key.is_empty() => return Err(Error::InvalidGroupId(key.to_string())),
         // Every group's coordinator is the leader of its __consumer_offsets
@@ -42,13 +56,12 @@ pub async fn handle(
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let listener = ctx.listener.name.as_str();
     let mut response = FindCoordinatorResponse::default();
     if ctx.api_version >= 4 {
         // v4+: a batch of keys, one coordinator entry each.
         for key in request.coordinator_keys {
             let mut c = Coordinator::default();
-            match locate(broker, listener, request.key_type, key.as_str()) {
+            match locate(broker, ctx, request.key_type, key.as_str()) {
                 Ok(node) => {
                     c.node_id = BrokerId(node.id);
                     c.host = StrBytes::from_string(node.host);
@@ -65,7 +78,7 @@ pub async fn handle(
         }
         return response;
     }
-    match locate(broker, listener, request.key_type, request.key.as_str()) {
+    match locate(broker, ctx, request.key_type, request.key.as_str()) {
         Ok(node) => {
             response.node_id = BrokerId(node.id);
             response.host = StrBytes::from_string(node.host);

@@ -12,6 +12,7 @@ use super::alter_configs::{apply, error_fields, no_duplicates};
 use super::describe_configs::BROKER;
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::Operation;
 use crate::error::{Error, Result};
 use crate::log::config::{broker_config, topic_config, ConfigDef, ConfigType, LogConfig};
 use crate::log::manager::ConfigChange;
@@ -103,7 +104,9 @@ pub async fn handle(
             .collect();
         let name = resource.resource_name.as_str();
         let resource_type = resource.resource_type;
-        let result = no_duplicates(ops.iter().map(|o| o.0.as_str())).and_then(|()| {
+        let result = super::may_configure(broker, ctx, Operation::AlterConfigs, resource_type, name)
+            .and_then(|()| no_duplicates(ops.iter().map(|o| o.0.as_str())))
+            .and_then(|()| {
             let change: ConfigChange<'_> =
                 Box::new(|current, effective| incremental(resource_type, current, effective, &ops));
             apply(broker, resource_type, name, change, request.validate_only)

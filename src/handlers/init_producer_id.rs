@@ -8,6 +8,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 
 /// An idempotent producer's id: always a new one, epoch 0, whatever id it has
@@ -50,8 +51,20 @@ pub async fn handle(
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
+    // A transactional id needs WRITE on it; an idempotent producer needs
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
     let answer = match request.transactional_id.clone() {
+        Some(id) if !super::allowed(broker, ctx, Operation::Write, ResourceType::TransactionalId, id.as_str()) => {
+            Err(Error::TransactionalIdAuthorizationFailed)
+        }
         Some(id) => transactional(broker, id.to_string(), &request).await,
+        None if !super::allowed(broker, ctx, Operation::IdempotentWrite, ResourceType::Cluster, super::CLUSTER)
+            && !broker
+                .authorizer
+                .authorize_any(&ctx.principal, ctx.peer.ip(), Operation::Write, ResourceType::Topic) =>
+        {
+            Err(Error::ClusterAuthorizationFailed)
+        }
         None => allocate(broker, &request),
     };
     match answer {

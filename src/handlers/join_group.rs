@@ -11,12 +11,18 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, unless_shutting_down, RequestContext};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::error::Error;
 use crate::group::member::{JoinArgs, MemberProfile};
 use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: JoinGroupRequest) -> JoinGroupResponse {
+    if !super::allowed(broker, ctx, Operation::Read, ResourceType::Group, request.group_id.as_str()) {
+        let mut response = JoinGroupResponse::default();
+        response.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+        return response;
+    }
     let version = ctx.api_version;
     let profile = MemberProfile {
         member_id: request.member_id.to_string(),

@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGroupsRequest) -> ListGroupsResponse {
@@ -18,8 +19,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGro
     };
     let classic_wanted =
         request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+    // DESCRIBE on the cluster lists every group; otherwise those the
+    // principal may describe.
+    let all = super::allowed(broker, ctx, Operation::Describe, ResourceType::Cluster, super::CLUSTER);
     for (id, protocol_type, state) in broker.groups.list() {
         if !wanted(state) || !classic_wanted {
+            continue;
+        }
+        if !all && !super::allowed(broker, ctx, Operation::Describe, ResourceType::Group, &id) {
             continue;
         }
         let mut g = ListedGroup::default();

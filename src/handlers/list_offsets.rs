@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::error::Result;
 
 const LATEST: i64 = -1;
@@ -49,6 +50,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOff
             let mut pr = ListOffsetsPartitionResponse::default();
             pr.partition_index = q.partition_index;
             let read_committed = request.isolation_level == 1;
+            if !super::allowed(broker, ctx, Operation::Describe, ResourceType::Topic, topic.name.as_str()) {
+                pr.error_code = kafka_protocol::error::ResponseError::TopicAuthorizationFailed.code();
+                (pr.timestamp, pr.offset) = (-1, -1);
+                tr.partitions.push(pr);
+                continue;
+            }
             match lookup(broker, topic.name.as_str(), q.partition_index, q.timestamp, read_committed) {
                 Ok((timestamp, offset)) => {
                     pr.timestamp = timestamp;

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::txn::state::TransactionState;
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -34,6 +35,7 @@ pub async fn handle(
         .all()
         .into_iter()
         .filter(|(_, m)| m.state != TransactionState::Dead && !nothing)
+        .filter(|(id, _)| super::allowed(broker, ctx, Operation::Describe, ResourceType::TransactionalId, id))
         .filter(|(_, m)| states.is_empty() || states.contains(&m.state))
         .filter(|(_, m)| request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&ProducerId(m.producer_id)))
         .filter(|(_, m)| request.duration_filter < 0 || (m.start_ms >= 0 && now - m.start_ms > request.duration_filter))

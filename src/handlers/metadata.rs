@@ -10,14 +10,40 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::RequestContext;
+use super::{allowed, RequestContext, CLUSTER};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::log::manager::{is_internal_topic, validate_topic_name, Topic};
+use crate::security::acl::{Operation, ResourceType};
 use crate::util::clock::now_ms;
 
 /// Kafka's value for "authorized operations were not requested".
-const OPERATIONS_OMITTED: i32 = i32::MIN;
+pub const OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// What `topic_authorized_operations` reports on.
+const TOPIC_OPERATIONS: [Operation; 8] = [
+    Operation::Read,
+    Operation::Write,
+    Operation::Create,
+    Operation::Delete,
+    Operation::Alter,
+    Operation::Describe,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+];
+
+/// What `cluster_authorized_operations` (and DescribeCluster's) report on.
+pub const CLUSTER_OPERATIONS: [Operation; 9] = [
+    Operation::Create,
+    Operation::Alter,
+    Operation::Describe,
+    Operation::ClusterAction,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+    Operation::IdempotentWrite,
+    Operation::CreateTokens,
+    Operation::DescribeTokens,
+];
 
 fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
@@ -71,18 +97,41 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     response.cluster_id = Some(StrBytes::from_string(metadata.cluster_id().to_string()));
     response.controller_id = BrokerId(metadata.controller_id());
     response.cluster_authorized_operations = OPERATIONS_OMITTED;
+    if request.include_cluster_authorized_operations {
+        response.cluster_authorized_operations = broker.authorizer.authorized_operations(
+            &ctx.principal,
+            ctx.peer.ip(),
+            ResourceType::Cluster,
+            CLUSTER,
+            &CLUSTER_OPERATIONS,
+        );
+    }
+    let describable = |name: &str| allowed(broker, ctx, Operation::Describe, ResourceType::Topic, name);
+    let with_operations = |mut t: MetadataResponseTopic| {
+        if let (true, Some(name)) = (request.include_topic_authorized_operations, &t.name) {
+            t.topic_authorized_operations = broker.authorizer.authorized_operations(
+                &ctx.principal,
+                ctx.peer.ip(),
+                ResourceType::Topic,
+                name.as_str(),
+                &TOPIC_OPERATIONS,
+            );
+        }
+        t
+    };
 
     // v0: an empty list means all topics; v1+: null means all topics.
     let requested = match request.topics {
         Some(topics) if !(version == 0 && topics.is_empty()) => topics,
         _ => {
-            // Internal topics only when asked for by name, as Kafka's clients show them.
+            // Internal topics only when asked for by name, as Kafka's clients
+            // show them; topics the principal may not describe are left out.
             response.topics = broker
                 .logs
                 .topics()
                 .iter()
-                .filter(|t| !is_internal_topic(&t.name))
-                .map(|t| describe(broker, t))
+                .filter(|t| !is_internal_topic(&t.name) && describable(&t.name))
+                .map(|t| with_operations(describe(broker, t)))
                 .collect();
             return response;
         }
@@ -99,13 +148,22 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         let Some(name) = wanted.name.clone() else {
             // Lookup by topic id.
             response.topics.push(match broker.logs.topic_by_id(&wanted.topic_id) {
-                Some(t) => describe(broker, &t),
+                Some(t) if describable(&t.name) => with_operations(describe(broker, &t)),
+                Some(_) => failed(None, wanted.topic_id, ResponseError::TopicAuthorizationFailed),
                 None => failed(None, wanted.topic_id, ResponseError::UnknownTopicId),
             });
             continue;
         };
+        if !describable(name.as_str()) {
+            response.topics.push(failed(
+                Some(name),
+                uuid::Uuid::nil(),
+                ResponseError::TopicAuthorizationFailed,
+            ));
+            continue;
+        }
         if let Some(t) = broker.logs.topic(name.as_str()) {
-            response.topics.push(describe(broker, &t));
+            response.topics.push(with_operations(describe(broker, &t)));
             continue;
         }
         if let Err(e) = validate_topic_name(name.as_str()) {
@@ -121,13 +179,24 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             ));
             continue;
         }
+        // Auto-creation needs CREATE on the cluster or on the topic.
+        let may_create_this = allowed(broker, ctx, Operation::Create, ResourceType::Cluster, CLUSTER)
+            || allowed(broker, ctx, Operation::Create, ResourceType::Topic, name.as_str());
+        if !may_create_this {
+            response.topics.push(failed(
+                Some(name),
+                uuid::Uuid::nil(),
+                ResponseError::TopicAuthorizationFailed,
+            ));
+            continue;
+        }
         match broker.logs.create_topic(
             name.as_str(),
             broker.config.num_partitions,
             &Default::default(),
             now_ms(),
         ) {
-            Ok(t) => response.topics.push(describe(broker, &t)),
+            Ok(t) => response.topics.push(with_operations(describe(broker, &t))),
             // Another request created it meanwhile.
             Err(Error::TopicAlreadyExists(_)) => match broker.logs.topic(name.as_str()) {
                 Some(t) => response.topics.push(describe(broker, &t)),

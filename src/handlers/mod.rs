@@ -26,6 +26,8 @@ use crate::protocol::header::Request;
 use crate::protocol::legacy;
 use crate::protocol::response::{ResponseFrame, Spliced, Splices};
 
+mod acls;
+
 /// An implemented API and the versions it is advertised and served with.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiSpec {
@@ -107,6 +109,10 @@ apis! {
     // Handshake v1 only: v0's raw token framing was dropped by Kafka 4.
     SaslHandshake 1..=1 => sasl_handshake;
     SaslAuthenticate 0..=2 => sasl_authenticate;
+    // v1–3 as Kafka 4 (v0, literal patterns only, went with Kafka 3.9).
+    DescribeAcls 1..=3 => describe_acls;
+    CreateAcls 1..=3 => create_acls;
+    DeleteAcls 1..=3 => delete_acls;
     DescribeUserScramCredentials 0..=0 => describe_user_scram_credentials;
     AlterUserScramCredentials 0..=0 => alter_user_scram_credentials;
 }
@@ -286,6 +292,44 @@ pub fn partition_codes(
             .or_insert_with(|| r.as_ref().err().map_or(0, &code));
     }
     codes
+}
+
+/// The cluster resource's name in ACLs.
+pub const CLUSTER: &str = "kafka-cluster";
+
+/// Whether the request's principal, from its address, may do `operation` on
+/// the resource (always, when no authorizer is configured).
+pub fn allowed(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: crate::security::acl::Operation,
+    resource_type: crate::security::acl::ResourceType,
+    name: &str,
+) -> bool {
+    broker
+        .authorizer
+        .authorize(&ctx.principal, ctx.peer.ip(), operation, resource_type, name)
+}
+
+/// DESCRIBE_CONFIGS or ALTER_CONFIGS (`operation`) on a config resource: a
+/// topic (type 2), or the cluster for broker and logger resources (4, 8).
+pub fn may_configure(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: crate::security::acl::Operation,
+    resource_type: i8,
+    name: &str,
+) -> crate::error::Result<()> {
+    use crate::security::acl::ResourceType;
+    match resource_type {
+        2 if !allowed(broker, ctx, operation, ResourceType::Topic, name) => {
+            Err(crate::error::Error::TopicAuthorizationFailed(name.to_string()))
+        }
+        4 | 8 if !allowed(broker, ctx, operation, ResourceType::Cluster, CLUSTER) => {
+            Err(crate::error::Error::ClusterAuthorizationFailed)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A response string from a Rust one.

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::group::member::MemberRef;
 use crate::group::record_serde::OffsetCommitValue;
 use crate::util::clock::now_ms;
@@ -15,9 +16,19 @@ use crate::util::clock::now_ms;
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let now = now_ms();
+    // READ on the group, and on each topic (a partition of a topic the
+    // principal may not read is refused alone).
+    let group_refused = !super::allowed(broker, ctx, Operation::Read, ResourceType::Group, request.group_id.as_str());
+    let readable: std::collections::HashSet<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|t| super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, t))
+        .collect();
     let offsets = request
         .topics
         .iter()
+        .filter(|t| readable.contains(t.name.as_str()) && !group_refused)
         .flat_map(|t| {
             t.partitions.iter().map(|p| {
                 (
@@ -33,7 +44,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
         })
         .collect();
     let logs = &broker.logs;
-    let committed = broker
+    let committed = if group_refused {
+        Err(crate::error::Error::GroupAuthorizationFailed(request.group_id.to_string()))
+    } else {
+        broker
         .groups
         .commit(
             request.group_id.as_str(),
@@ -42,7 +56,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
             |topic, partition| logs.partition(topic, partition).is_ok(),
             now,
         )
-        .await;
+        .await
+    };
     let mut response = OffsetCommitResponse::default();
     let codes = committed.as_ref().map(|r| super::partition_codes(r, |e| e.wire_code()));
     for t in request.topics {
@@ -52,6 +67,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
             pr.partition_index = p.partition_index;
             pr.error_code = match &codes {
                 Err(e) => e.wire_code(),
+                Ok(_) if !readable.contains(t.name.as_str()) => {
+                    kafka_protocol::error::ResponseError::TopicAuthorizationFailed.code()
+                }
                 Ok(codes) => codes.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0),
             };
             tr.partitions.push(pr);

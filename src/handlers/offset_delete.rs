@@ -8,13 +8,27 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    if !super::allowed(broker, ctx, Operation::Delete, ResourceType::Group, request.group_id.as_str()) {
+        let mut response = OffsetDeleteResponse::default();
+        response.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+        return response;
+    }
+    // A topic the principal may not READ keeps its offsets.
+    let readable: std::collections::HashSet<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|t| super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, t))
+        .collect();
     let partitions = request
         .topics
         .iter()
+        .filter(|t| readable.contains(t.name.as_str()))
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), p.partition_index)))
         .collect();
     let mut response = OffsetDeleteResponse::default();
@@ -35,7 +49,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetD
         for p in &t.partitions {
             let mut pr = OffsetDeleteResponsePartition::default();
             pr.partition_index = p.partition_index;
-            pr.error_code = codes.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0);
+            pr.error_code = match readable.contains(t.name.as_str()) {
+                true => codes.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0),
+                false => kafka_protocol::error::ResponseError::TopicAuthorizationFailed.code(),
+            };
             tr.partitions.push(pr);
         }
         tr.name = t.name;

@@ -12,21 +12,44 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::RequestContext;
+use super::{allowed, RequestContext};
 use crate::broker::Broker;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::security::acl::{Operation, ResourceType};
 use crate::group::coordinator::TopicPartition;
 use crate::group::record_serde::OffsetCommitValue;
 
 /// A topic's partitions and their committed offsets.
 type TopicOffsets = (String, Vec<(i32, Result<Option<OffsetCommitValue>>)>);
 
-/// Committed offsets by topic, in request order, or all stored.
-fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>, require_stable: bool) -> Vec<TopicOffsets> {
+/// Committed offsets by topic, in request order, or all stored. Needs DESCRIBE
+/// on the group; topics the principal may not DESCRIBE are left out of "all",
+/// and are TOPIC_AUTHORIZATION_FAILED when named.
+fn lookup(
+    broker: &Broker,
+    ctx: &RequestContext,
+    group: &str,
+    wanted: Option<Vec<TopicPartition>>,
+    require_stable: bool,
+) -> Result<Vec<TopicOffsets>> {
+    if !allowed(broker, ctx, Operation::Describe, ResourceType::Group, group) {
+        return Err(Error::GroupAuthorizationFailed(group.to_string()));
+    }
+    let all = wanted.is_none();
+    let mut describable: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     let mut by_topic: Vec<TopicOffsets> = Vec::new();
     // Topic → its place in `by_topic`: linear in the partitions asked for.
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for ((topic, partition), value) in broker.groups.fetch_offsets(group, wanted, require_stable) {
+    for ((topic, partition), mut value) in broker.groups.fetch_offsets(group, wanted, require_stable) {
+        let may = *describable
+            .entry(topic.clone())
+            .or_insert_with(|| allowed(broker, ctx, Operation::Describe, ResourceType::Topic, &topic));
+        if !may {
+            if all {
+                continue;
+            }
+            value = Err(Error::TopicAuthorizationFailed(topic.clone()));
+        }
         match index.get(&topic) {
             Some(&i) => by_topic[i].1.push((partition, value)),
             None => {
@@ -35,7 +58,7 @@ fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<TopicPartition>>, req
             }
         }
     }
-    by_topic
+    Ok(by_topic)
 }
 
 /// Offset, leader epoch, metadata and error code as the response carries them
@@ -59,7 +82,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
                     .collect()
             });
             let mut gr = OffsetFetchResponseGroup::default();
-            for (topic, parts) in lookup(broker, g.group_id.as_str(), wanted, request.require_stable) {
+            let found = lookup(broker, ctx, g.group_id.as_str(), wanted, request.require_stable);
+            let found = found.unwrap_or_else(|e| {
+                gr.error_code = e.wire_code();
+                Vec::new()
+            });
+            for (topic, parts) in found {
                 let mut tr = OffsetFetchResponseTopics::default();
                 tr.name = TopicName(StrBytes::from_string(topic));
                 for (partition, value) in parts {
@@ -81,7 +109,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
             .collect()
     });
     // require_stable is false before v7.
-    for (topic, parts) in lookup(broker, request.group_id.as_str(), wanted, request.require_stable) {
+    let found = lookup(broker, ctx, request.group_id.as_str(), wanted, request.require_stable);
+    let found = found.unwrap_or_else(|e| {
+        response.error_code = e.wire_code();
+        Vec::new()
+    });
+    for (topic, parts) in found {
         let mut tr = OffsetFetchResponseTopic::default();
         tr.name = TopicName(StrBytes::from_string(topic));
         for (partition, value) in parts {

@@ -8,24 +8,45 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::{error_message, str_bytes, RequestContext, Unanswered};
+use super::{allowed, error_message, str_bytes, RequestContext, Unanswered};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::replica::replica_manager::{AppendRequest, Transactional};
+use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Unanswered<ProduceResponse> {
     let acks = request.acks;
     let mut appends = Vec::new();
     let mut response = ProduceResponse::default();
+    // A transactional producer needs WRITE on its transactional id: without it
+    // the whole request is refused.
+    let id_refused = request
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !allowed(broker, ctx, Operation::Write, ResourceType::TransactionalId, id));
+    // Per partition, the error it gets without being appended.
+    let mut refused = Vec::new();
     for topic in request.topic_data {
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
         tr.topic_id = topic.topic_id;
+        let refusal = if id_refused {
+            Some(Error::TransactionalIdAuthorizationFailed)
+        } else if !allowed(broker, ctx, Operation::Write, ResourceType::Topic, topic.name.as_str()) {
+            Some(Error::TopicAuthorizationFailed(topic.name.to_string()))
+        } else {
+            None
+        };
         for data in topic.partition_data {
             let mut r = PartitionProduceResponse::default();
             r.index = data.index;
             tr.partition_responses.push(r);
+            if let Some(e) = &refusal {
+                refused.push(Some(error_message(e)));
+                continue;
+            }
+            refused.push(None);
             appends.push(AppendRequest {
                 topic: topic.name.to_string(),
                 partition: data.index,
@@ -39,12 +60,24 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         id: id.as_str(),
         coordinator: &broker.transactions,
     });
-    let results = broker.replicas.append_records(acks, appends, transactional).await;
+    let mut results = broker
+        .replicas
+        .append_records(acks, appends, transactional)
+        .await
+        .into_iter();
     let partitions = response.responses.iter_mut().flat_map(|t| {
         let topic = t.name.clone();
         t.partition_responses.iter_mut().map(move |r| (topic.clone(), r))
     });
-    for ((topic, r), result) in partitions.zip(results) {
+    for ((topic, r), refusal) in partitions.zip(refused) {
+        if let Some((code, message)) = refusal {
+            (r.error_code, r.error_message) = (code, message);
+            (r.base_offset, r.log_append_time_ms, r.log_start_offset) = (-1, -1, -1);
+            continue;
+        }
+        let Some(result) = results.next() else {
+            break;
+        };
         match result {
             Ok(info) => {
                 r.base_offset = info.base_offset;

@@ -7,12 +7,18 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{unless_shutting_down, RequestContext};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::group::member::MemberRef;
 use crate::error::Error;
 use crate::util::clock::now_ms;
 
 #[tracing::instrument(level = "debug", skip_all, fields(group = %request.group_id.as_str(), client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: SyncGroupRequest) -> SyncGroupResponse {
+    if !super::allowed(broker, ctx, Operation::Read, ResourceType::Group, request.group_id.as_str()) {
+        let mut response = SyncGroupResponse::default();
+        response.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+        return response;
+    }
     let assignments = request
         .assignments
         .iter()

@@ -19,6 +19,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 use crate::group::coordinator::{TopicPartition, VerifiedProducer};
 use crate::group::member::MemberRef;
@@ -36,7 +37,25 @@ pub async fn handle(
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let now = now_ms();
-    let committed = commit(broker, &request, now).await;
+    // WRITE on the transactional id, READ on the group and on each topic (the
+    // partitions of a topic the principal may not read are refused alone).
+    let readable: std::collections::HashSet<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|t| super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, t))
+        .collect();
+    let committed = if !super::allowed(broker, ctx, Operation::Write, ResourceType::TransactionalId, &request.transactional_id) {
+        Err(Error::TransactionalIdAuthorizationFailed)
+    } else if !super::allowed(broker, ctx, Operation::Read, ResourceType::Group, &request.group_id) {
+        Err(Error::GroupAuthorizationFailed(request.group_id.to_string()))
+    } else if readable.len() < request.topics.len() {
+        let mut only = request.clone();
+        only.topics.retain(|t| readable.contains(t.name.as_str()));
+        commit(broker, &only, now).await
+    } else {
+        commit(broker, &request, now).await
+    };
     let code = |e: &Error| match e {
         Error::InvalidTxnState(_) if ctx.api_version >= ABORTABLE_SINCE => ResponseError::TransactionAbortable.code(),
         // TxnOffsetCommit has no PRODUCER_FENCED: a fenced producer learns it as
@@ -56,6 +75,7 @@ pub async fn handle(
             pr.partition_index = p.partition_index;
             pr.error_code = match &codes {
                 Err(e) => code(e),
+                Ok(_) if !readable.contains(t.name.as_str()) => ResponseError::TopicAuthorizationFailed.code(),
                 Ok(codes) => codes.get(&(t.name.as_str(), p.partition_index)).copied().unwrap_or(0),
             };
             tr.partitions.push(pr);

@@ -4,6 +4,7 @@
 //! The wire side of SASL (SaslHandshake, SaslAuthenticate, what a connection may
 //! do before it has logged in) is `server::sasl`.
 
+pub mod acl;
 pub mod principal;
 pub mod scram;
 pub mod tls;

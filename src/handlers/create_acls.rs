@@ -1,0 +1,69 @@
+//! CreateAcls (30): add ACLs. Needs ALTER on the cluster; without an
+//! authorizer configured, SECURITY_DISABLED as Kafka answers.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_acls_response::AclCreationResult;
+use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
+
+use super::{allowed, str_bytes, RequestContext, CLUSTER};
+use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateAclsRequest) -> CreateAclsResponse {
+    let refusal = if !broker.authorizer.enabled() {
+        Some((ResponseError::SecurityDisabled, "No Authorizer is configured."))
+    } else if !allowed(broker, ctx, Operation::Alter, ResourceType::Cluster, CLUSTER) {
+        Some((ResponseError::ClusterAuthorizationFailed, "Cluster authorization failed."))
+    } else {
+        None
+    };
+    let mut results = Vec::new();
+    let mut valid = Vec::new();
+    for c in &request.creations {
+        let mut r = AclCreationResult::default();
+        match refusal {
+            Some((code, message)) => {
+                r.error_code = code.code();
+                r.error_message = Some(str_bytes(message));
+            }
+            None => match super::acls::binding(
+                c.resource_type,
+                &c.resource_name,
+                c.resource_pattern_type,
+                &c.principal,
+                &c.host,
+                c.operation,
+                c.permission_type,
+            ) {
+                Ok(acl) => valid.push((results.len(), acl)),
+                Err(message) => {
+                    r.error_code = ResponseError::InvalidRequest.code();
+                    r.error_message = Some(str_bytes(&message));
+                }
+            },
+        }
+        results.push(r);
+    }
+    if !valid.is_empty() {
+        let acls: Vec<_> = valid.iter().map(|(_, acl)| acl.clone()).collect();
+        let writer = broker.clone();
+        let saved = tokio::task::spawn_blocking(move || writer.authorizer.create(&acls)).await;
+        let failure = match saved {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(message) = failure {
+            tracing::error!(error = %message, "cannot save ACLs");
+            for (i, _) in &valid {
+                results[*i].error_code = ResponseError::KafkaStorageError.code();
+                results[*i].error_message = Some(str_bytes(&message));
+            }
+        }
+    }
+    let mut response = CreateAclsResponse::default();
+    response.results = results;
+    response
+}

@@ -1,0 +1,87 @@
+//! DeleteAcls (31): remove the ACLs each filter matches, and say which. Needs
+//! ALTER on the cluster.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_acls_response::{DeleteAclsFilterResult, DeleteAclsMatchingAcl};
+use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
+
+use super::{allowed, str_bytes, RequestContext, CLUSTER};
+use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteAclsRequest) -> DeleteAclsResponse {
+    let refusal = if !broker.authorizer.enabled() {
+        Some((ResponseError::SecurityDisabled, "No Authorizer is configured."))
+    } else if !allowed(broker, ctx, Operation::Alter, ResourceType::Cluster, CLUSTER) {
+        Some((ResponseError::ClusterAuthorizationFailed, "Cluster authorization failed."))
+    } else {
+        None
+    };
+    let mut results: Vec<DeleteAclsFilterResult> = Vec::new();
+    let mut filters = Vec::new();
+    for f in &request.filters {
+        let mut r = DeleteAclsFilterResult::default();
+        let parsed = super::acls::filter(
+            f.resource_type_filter,
+            f.resource_name_filter.as_deref(),
+            f.pattern_type_filter,
+            f.principal_filter.as_deref(),
+            f.host_filter.as_deref(),
+            f.operation,
+            f.permission_type,
+        );
+        match (refusal, parsed) {
+            (Some((code, message)), _) => {
+                r.error_code = code.code();
+                r.error_message = Some(str_bytes(message));
+            }
+            (None, Ok(filter)) => filters.push((results.len(), filter)),
+            (None, Err(message)) => {
+                r.error_code = ResponseError::InvalidRequest.code();
+                r.error_message = Some(str_bytes(&message));
+            }
+        }
+        results.push(r);
+    }
+    if !filters.is_empty() {
+        let only: Vec<_> = filters.iter().map(|(_, f)| f.clone()).collect();
+        let writer = broker.clone();
+        match tokio::task::spawn_blocking(move || writer.authorizer.delete(&only)).await {
+            Ok(Ok(removed)) => {
+                for ((i, _), acls) in filters.iter().zip(removed) {
+                    results[*i].matching_acls = acls
+                        .into_iter()
+                        .map(|acl| {
+                            let mut m = DeleteAclsMatchingAcl::default();
+                            m.resource_type = acl.resource_type as i8;
+                            m.resource_name = str_bytes(&acl.resource_name);
+                            m.pattern_type = acl.pattern_type as i8;
+                            m.principal = str_bytes(&acl.principal);
+                            m.host = str_bytes(&acl.host);
+                            m.operation = acl.operation as i8;
+                            m.permission_type = acl.permission as i8;
+                            m
+                        })
+                        .collect();
+                }
+            }
+            failed => {
+                let message = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                tracing::error!(error = %message, "cannot save ACLs");
+                for (i, _) in &filters {
+                    results[*i].error_code = ResponseError::KafkaStorageError.code();
+                    results[*i].error_message = Some(str_bytes(&message));
+                }
+            }
+        }
+    }
+    let mut response = DeleteAclsResponse::default();
+    response.filter_results = results;
+    response
+}
