@@ -305,7 +305,10 @@ async fn before_logging_in_only_the_handshake_is_served() {
     // is UNSUPPORTED_SASL_MECHANISM with the enabled ones, then the close.
     let mut w = Wire::connect(addr).await;
     let versions = w.call(3, &ApiVersionsRequest::default()).await;
-    assert!(versions.api_keys.iter().any(|k| k.api_key == 17 && k.max_version == 1));
+    assert!(versions
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == 17 && (k.min_version, k.max_version) == (0, 1)));
     assert!(versions.api_keys.iter().any(|k| k.api_key == 36 && k.max_version == 2));
     let mut hs = SaslHandshakeRequest::default();
     hs.mechanism = StrBytes::from_static_str("GSSAPI");
@@ -313,6 +316,26 @@ async fn before_logging_in_only_the_handshake_is_served() {
     assert_eq!(response.error_code, 33);
     let offered: Vec<String> = response.mechanisms.iter().map(|m| m.to_string()).collect();
     assert_eq!(offered, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    assert!(w.read_frame().await.is_none());
+
+    // One ApiVersions before the handshake; a second closes the connection.
+    let mut w = Wire::connect(addr).await;
+    w.call(3, &ApiVersionsRequest::default()).await;
+    w.send(3, &ApiVersionsRequest::default()).await;
+    assert!(w.read_frame().await.is_none());
+
+    // SaslHandshake v0: the tokens follow as bare frames (older librdkafka,
+    // kafka-python); a failure there can only close the connection.
+    let mut w = Wire::connect(addr).await;
+    let mut hs = SaslHandshakeRequest::default();
+    hs.mechanism = StrBytes::from_static_str("PLAIN");
+    assert_eq!(w.call(0, &hs).await.error_code, 0);
+    w.send_frame(b"\0alice\0alice-secret").await;
+    assert_eq!(w.read_frame().await.unwrap().len(), 0);
+    assert_eq!(w.call(12, &wire::metadata_request(&[])).await.brokers.len(), 1);
+    let mut w = Wire::connect(addr).await;
+    assert_eq!(w.call(0, &hs).await.error_code, 0);
+    w.send_frame(b"\0alice\0wrong").await;
     assert!(w.read_frame().await.is_none());
 
     // A wrong password: SASL_AUTHENTICATION_FAILED with Kafka's message, then closed.

@@ -106,8 +106,9 @@ apis! {
     DeleteRecords 0..=2 => delete_records;
     DescribeCluster 0..=1 => describe_cluster;
     DescribeLogDirs 0..=4 => describe_log_dirs;
-    // Handshake v1 only: v0's raw token framing was dropped by Kafka 4.
-    SaslHandshake 1..=1 => sasl_handshake;
+    // v0: the login's tokens follow as bare frames (server::sasl); Kafka 4
+    // still serves it, and older librdkafka (kcat 1.7: 2.0.2) needs it advertised.
+    SaslHandshake 0..=1 => sasl_handshake;
     SaslAuthenticate 0..=2 => sasl_authenticate;
     // v1–3 as Kafka 4 (v0, literal patterns only, went with Kafka 3.9).
     DescribeAcls 1..=3 => describe_acls;

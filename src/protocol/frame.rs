@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {
-    #[error("frame of {size} bytes exceeds socket.request.max.bytes ({max})")]
+    #[error("frame of {size} bytes exceeds the limit of {max} (socket.request.max.bytes; sasl.server.max.receive.size before a SASL login)")]
     TooLarge { size: i64, max: usize },
     #[error("negative frame size {0}")]
     Negative(i32),

@@ -410,7 +410,7 @@ impl Authorizer {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        crate::util::fs::write_atomically(&self.path, &encode(acls))
+        crate::util::fs::write_private(&self.path, &encode(acls))
     }
 }
 

@@ -29,6 +29,9 @@ use super::Step;
 /// Kafka's bounds on a credential's iterations (`ScramMechanism`).
 pub const MIN_ITERATIONS: i32 = 4096;
 pub const MAX_ITERATIONS: i32 = 16384;
+/// The longest salt kept (Kafka's clients make 32-byte ones): a salt goes out
+/// in every login's first challenge.
+const MAX_SALT: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ScramMechanism {
@@ -254,7 +257,7 @@ impl CredentialStore {
         }
         if next != *users {
             std::fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))?;
-            crate::util::fs::write_atomically(&self.path, &encode(&next))?;
+            crate::util::fs::write_private(&self.path, &encode(&next))?;
             *users = next;
         }
         Ok(results)
@@ -299,10 +302,17 @@ fn apply(users: &mut Users, change: &Alteration) -> Result<(), CredentialError> 
             if *iterations > MAX_ITERATIONS {
                 return Err(CredentialError::UnacceptableCredential("Too many iterations".into()));
             }
-            if salt.is_empty() || salted_password.is_empty() {
-                return Err(CredentialError::UnacceptableCredential(
-                    "salt and salted password must not be empty".into(),
-                ));
+            if salt.is_empty() || salt.len() > MAX_SALT {
+                return Err(CredentialError::UnacceptableCredential(format!(
+                    "the salt must have 1 to {MAX_SALT} bytes"
+                )));
+            }
+            if salted_password.len() != mechanism.digest().output_len() {
+                return Err(CredentialError::UnacceptableCredential(format!(
+                    "a {} salted password has {} bytes",
+                    mechanism.name(),
+                    mechanism.digest().output_len()
+                )));
             }
             let credential = mechanism.credential(salted_password, salt.clone(), *iterations);
             users.entry(user.clone()).or_default().insert(mechanism, credential);
@@ -339,6 +349,9 @@ fn encode(users: &Users) -> Vec<u8> {
 
 fn decode(bytes: &[u8]) -> Result<Users, String> {
     let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if doc.get("version").and_then(|v| v.as_i64()) != Some(1) {
+        return Err("unknown version (this strom reads version 1)".into());
+    }
     let mut users = Users::new();
     let Some(map) = doc.get("users").and_then(|u| u.as_object()) else {
         return Err("no users".into());
@@ -351,13 +364,23 @@ fn decode(bytes: &[u8]) -> Result<Users, String> {
                 let text = c.get(field).and_then(|v| v.as_str()).ok_or(format!("no {field}"))?;
                 B64.decode(text).map_err(|e| format!("{field}: {e}"))
             };
-            let iterations = c.get("iterations").and_then(|v| v.as_i64()).ok_or("no iterations")? as i32;
+            let iterations = c
+                .get("iterations")
+                .and_then(|v| v.as_i64())
+                .filter(|i| (MIN_ITERATIONS as i64..=MAX_ITERATIONS as i64).contains(i))
+                .ok_or(format!(
+                    "{user}: iterations missing or outside {MIN_ITERATIONS}..={MAX_ITERATIONS}"
+                ))? as i32;
             let credential = ScramCredential {
                 salt: bytes("salt")?,
                 stored_key: bytes("stored_key")?,
                 server_key: bytes("server_key")?,
                 iterations,
             };
+            let len = m.digest().output_len();
+            if credential.salt.is_empty() || credential.stored_key.len() != len || credential.server_key.len() != len {
+                return Err(format!("{user}: a {} credential with keys of the wrong size", m.name()));
+            }
             users.entry(user.clone()).or_default().insert(m, credential);
         }
     }
@@ -421,8 +444,9 @@ impl ScramServer {
                 let Some(final_nonce) = attribute(without_proof, 'r') else {
                     return self.generic();
                 };
-                // Kafka 3.8.1–3.9 accept a final nonce that ends with the server's
-                // (librdkafka before 2.6.1 repeats its own nonce in front).
+                // The whole nonce, client's and server's parts; Kafka 3.8.1–3.9
+                // accept it after a prefix (librdkafka before 2.6.1 repeats its
+                // own nonce in front), and so does strom.
                 if !final_nonce.ends_with(&nonce) {
                     return Step::Failed("Invalid client nonce in the final client message.".into());
                 }
@@ -459,6 +483,11 @@ impl ScramServer {
         let Some((authzid, bare)) = rest.split_once(',') else {
             return self.generic();
         };
+        // client-first-bare starts with the user name (an m= extension before
+        // it is not something Kafka's parser takes).
+        if !bare.starts_with("n=") {
+            return self.generic();
+        }
         let Some(user) = attribute(bare, 'n').and_then(sasl_name) else {
             return self.generic();
         };
@@ -477,6 +506,7 @@ impl ScramServer {
         };
         let server_nonce: String = B64.encode(random_bytes(18)).replace(['+', '/', '='], "x");
         let nonce = format!("{client_nonce}{server_nonce}");
+        let expected_nonce = nonce.clone();
         let server_first = format!(
             "r={nonce},s={},i={}",
             B64.encode(&credential.salt),
@@ -487,7 +517,7 @@ impl ScramServer {
             credential,
             client_first_bare: bare.to_string(),
             server_first: server_first.clone(),
-            nonce: server_nonce,
+            nonce: expected_nonce,
         };
         Step::Challenge(server_first.into_bytes())
     }
@@ -598,6 +628,20 @@ mod tests {
             server.step(b"c=biws,r=abcWRONG,p=AAAA", &store),
             Step::Failed("Invalid client nonce in the final client message.".into())
         );
+        // The final nonce must carry the client's part too.
+        let mut server = ScramServer::new(m);
+        let Step::Challenge(first) = server.step(b"n,,n=alice,r=abc", &store) else {
+            panic!()
+        };
+        let first = String::from_utf8(first).unwrap();
+        let server_part = &attribute(&first, 'r').unwrap()[3..];
+        let fin = format!("c=biws,r={server_part},p=AAAA");
+        assert!(matches!(server.step(fin.as_bytes(), &store), Step::Failed(m) if m.contains("nonce")));
+        // An extension before the user name is not taken.
+        assert!(matches!(
+            ScramServer::new(m).step(b"n,,m=x,n=alice,r=a", &store),
+            Step::Failed(_)
+        ));
         // Channel binding and bad saslnames are refused.
         assert!(matches!(
             ScramServer::new(m).step(b"p=tls,,n=alice,r=a", &store),

@@ -26,9 +26,9 @@ pub struct TlsListener {
     settings: TlsSettings,
     mapper: PrincipalMapper,
     current: RwLock<Arc<ServerConfig>>,
-    /// The files' modification times when `current` was built, and when they
-    /// were last looked at.
-    files: Mutex<(Vec<Option<SystemTime>>, Instant)>,
+    /// What the files were when `current` was built, and when they were last
+    /// looked at.
+    files: Mutex<(Vec<Option<FileStamp>>, Instant)>,
 }
 
 impl TlsListener {
@@ -97,10 +97,18 @@ fn files_of(settings: &TlsSettings) -> Vec<PathBuf> {
     files
 }
 
-fn modified(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
+/// What tells a file's versions apart: modification time, size and inode (a
+/// new file moved in place with an old time is still another file).
+type FileStamp = (SystemTime, u64, u64);
+
+fn modified(files: &[PathBuf]) -> Vec<Option<FileStamp>> {
+    use std::os::unix::fs::MetadataExt;
     files
         .iter()
-        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .map(|f| {
+            let m = std::fs::metadata(f).ok()?;
+            Some((m.modified().ok()?, m.len(), m.ino()))
+        })
         .collect()
 }
 

@@ -134,7 +134,15 @@ impl Connection {
         'serve: loop {
             while let Some((api_key, size)) = frame_head(&buf).filter(|&(_, size)| size <= self.max_frame()) {
                 if frame_deadline.is_none() {
-                    let cost = match limits.cost(api_key, size) {
+                    // Before a SASL login, frames are small (max_frame) and only the
+                    // login's are read: they hold no share of the memory all
+                    // connections draw on, which unauthenticated clients could
+                    // otherwise drain (Kafka's authenticator reads outside its pool).
+                    let costed = match self.login.principal() {
+                        Some(_) => limits.cost(api_key, size),
+                        None => Ok(0),
+                    };
+                    let cost = match costed {
                         Ok(cost) => cost,
                         Err(e) => {
                             tracing::warn!(peer = %self.peer, error = %e, "closing connection");
@@ -257,17 +265,22 @@ impl Connection {
     /// once it is sent; `Err` to close at once (a request too malformed to go
     /// on with, or one not allowed before logging in).
     async fn process(&mut self, frame: Bytes) -> Result<(Reply, bool), ()> {
-        let request = match parse_request(frame) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(peer = %self.peer, error = %e, "closing connection");
-                return Err(());
+        // After a SaslHandshake v0, the login's tokens come as bare frames.
+        let gate = if self.login.expects_raw_token() {
+            self.login
+                .raw_token(&frame, self.auth.sasl.as_ref(), &self.broker.credentials)
+        } else {
+            match parse_request(frame) {
+                Ok(request) => self
+                    .login
+                    .gate(request, self.auth.sasl.as_ref(), &self.broker.credentials),
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, error = %e, "closing connection");
+                    return Err(());
+                }
             }
         };
-        let request = match self
-            .login
-            .gate(request, self.auth.sasl.as_ref(), &self.broker.credentials)
-        {
+        let request = match gate {
             Gate::Dispatch(request) => request,
             Gate::Answer(frame) => return Ok((Reply::Now(frame), false)),
             Gate::Refuse(frame) => {

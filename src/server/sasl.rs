@@ -1,18 +1,20 @@
 //! Logging in on a SASL listener, as Kafka's `SaslServerAuthenticator` does it.
 //!
 //! A connection starts unauthenticated and may send only ApiVersions and
-//! SaslHandshake (v1: the mechanism), then SaslAuthenticate rounds carrying the
-//! mechanism's tokens until the mechanism is satisfied. Any other request before
+//! SaslHandshake (the mechanism), then the mechanism's tokens until it is
+//! satisfied: in SaslAuthenticate requests after a v1 handshake, as bare
+//! size-prefixed frames after a v0 one. Any other request before
 //! that closes the connection without an answer (Kafka's "Unexpected Kafka
 //! request of type X during SASL handshake"). A failed login is answered with
 //! SASL_AUTHENTICATION_FAILED and its message, and the connection is closed,
 //! both after `connection.failed.authentication.delay.ms`.
 //!
 //! States (what each accepts → where it goes):
-//! - `Handshake`: ApiVersions (answered); SaslHandshake with an enabled
+//! - `Handshake`: one ApiVersions (answered); SaslHandshake with an enabled
 //!   mechanism → `Authenticating`, with another → UNSUPPORTED_SASL_MECHANISM and close.
-//! - `Authenticating`: SaslAuthenticate → a challenge (stay), success →
-//!   `Authenticated`, failure → close.
+//! - `Authenticating`: SaslAuthenticate (handshake v1) or a bare token frame
+//!   (handshake v0, the framing older librdkafka and kafka-python use) → a
+//!   challenge (stay), success → `Authenticated`, failure → close.
 //! - `Authenticated`: everything goes to the handlers (SaslHandshake and
 //!   SaslAuthenticate get ILLEGAL_SASL_STATE there). With
 //!   `connections.max.reauth.ms` the session ends after that long (KIP-368): the
@@ -67,10 +69,13 @@ pub enum Login {
         session_end: Option<Instant>,
         started: Instant,
     },
-    Handshake,
+    /// Waiting for SaslHandshake; ApiVersions is answered once before it.
+    Handshake { versions_answered: bool },
     Authenticating {
         server: SaslServer,
         mechanism: String,
+        /// SaslHandshake v0: tokens come as bare frames, not SaslAuthenticate.
+        raw: bool,
         /// The principal logged in before, when this is a re-authentication.
         before: Option<Arc<Principal>>,
     },
@@ -93,7 +98,9 @@ impl Login {
     /// SASL listener waiting for the handshake.
     pub fn start(sasl: Option<&SaslListener>, principal: Principal) -> Login {
         match sasl {
-            Some(_) => Login::Handshake,
+            Some(_) => Login::Handshake {
+                versions_answered: false,
+            },
             None => Login::Authenticated {
                 principal: Arc::new(principal),
                 mechanism: None,
@@ -139,8 +146,10 @@ impl Login {
                 }
                 Gate::Dispatch(request)
             }
-            Login::Handshake => {
-                if api == ApiKey::ApiVersions as i16 {
+            Login::Handshake { versions_answered } => {
+                // Kafka answers one ApiVersions before the handshake.
+                if api == ApiKey::ApiVersions as i16 && !*versions_answered {
+                    *versions_answered = true;
                     return Gate::Dispatch(request);
                 }
                 if api != ApiKey::SaslHandshake as i16 {
@@ -163,6 +172,39 @@ impl Login {
         }
     }
 
+    /// Whether the next frame is a bare SASL token (after SaslHandshake v0).
+    pub fn expects_raw_token(&self) -> bool {
+        matches!(self, Login::Authenticating { raw: true, .. })
+    }
+
+    /// A bare token frame (SaslHandshake v0's framing, which Kafka still
+    /// serves): answered with a bare token frame; a failure closes the
+    /// connection, as there is no response to carry an error.
+    pub fn raw_token(&mut self, token: &[u8], sasl: Option<&SaslListener>, credentials: &CredentialStore) -> Gate {
+        let (Login::Authenticating { server, mechanism, .. }, Some(sasl)) = (&mut *self, sasl) else {
+            return Gate::Close("a SASL token out of turn".into());
+        };
+        let (principal, token) = match server.step(token, credentials) {
+            Step::Challenge(token) => return Gate::Answer(raw_frame(&token)),
+            Step::Failed(message) => return Gate::Close(format!("SASL authentication failed: {message}")),
+            Step::Done(principal, token) => (principal, token),
+        };
+        let mechanism = mechanism.clone();
+        self.logged_in(principal, mechanism, sasl);
+        Gate::Answer(raw_frame(&token))
+    }
+
+    fn logged_in(&mut self, principal: Principal, mechanism: String, sasl: &SaslListener) {
+        tracing::debug!(principal = %principal, mechanism = %mechanism, "SASL login");
+        let now = Instant::now();
+        *self = Login::Authenticated {
+            principal: Arc::new(principal),
+            mechanism: Some(mechanism),
+            session_end: sasl.max_reauth.map(|max| now + max),
+            started: now,
+        };
+    }
+
     fn handshake(
         &mut self,
         request: Request,
@@ -171,10 +213,8 @@ impl Login {
         before: Option<Arc<Principal>>,
     ) -> Gate {
         let version = request.api_version;
-        if version != 1 {
-            return Gate::Close(format!(
-                "SaslHandshake v{version}: strom speaks v1 (tokens in SaslAuthenticate)"
-            ));
+        if !(0..=1).contains(&version) {
+            return Gate::Close(format!("SaslHandshake v{version} is not served"));
         }
         let Ok(req) = codec::decode::<SaslHandshakeRequest>(ApiKey::SaslHandshake, version, request.body) else {
             return Gate::Close("malformed SaslHandshake".into());
@@ -204,6 +244,7 @@ impl Login {
         *self = Login::Authenticating {
             server,
             mechanism: wanted,
+            raw: version == 0,
             before,
         };
         encoded(
@@ -227,6 +268,7 @@ impl Login {
             server,
             mechanism,
             before,
+            raw: false,
         } = self
         else {
             return Gate::Close("SaslAuthenticate out of turn".into());
@@ -272,17 +314,11 @@ impl Login {
                     );
                 }
                 response.auth_bytes = token.into();
-                let now = Instant::now();
                 if let Some(max) = sasl.max_reauth {
                     response.session_lifetime_ms = max.as_millis() as i64;
                 }
-                tracing::debug!(principal = %principal, mechanism = %mechanism, "SASL login");
-                *self = Login::Authenticated {
-                    principal: Arc::new(principal),
-                    mechanism: Some(mechanism.clone()),
-                    session_end: sasl.max_reauth.map(|max| now + max),
-                    started: now,
-                };
+                let mechanism = mechanism.clone();
+                self.logged_in(principal, mechanism, sasl);
                 encoded(
                     ApiKey::SaslAuthenticate,
                     version,
@@ -308,6 +344,14 @@ fn encoded<T: kafka_protocol::protocol::Encodable>(
         Ok(frame) => gate(frame),
         Err(e) => Gate::Close(e.to_string()),
     }
+}
+
+/// A bare SASL token as SaslHandshake v0 clients read it: size, then bytes.
+fn raw_frame(token: &[u8]) -> ResponseFrame {
+    let mut out = bytes::BytesMut::with_capacity(4 + token.len());
+    bytes::BufMut::put_i32(&mut out, token.len() as i32);
+    out.extend_from_slice(token);
+    out.freeze().into()
 }
 
 fn api_name(key: i16) -> String {

@@ -7,8 +7,25 @@ use std::path::Path;
 /// Replace `path` with `data` so that a crash leaves either the old or the new
 /// content: write a temporary file, fsync it, rename it over, fsync the directory.
 pub fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_with_mode(path, data, 0o644)
+}
+
+/// [`write_atomically`] for secrets (credentials): readable by the owner only,
+/// from the first byte written.
+pub fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_with_mode(path, data, 0o600)
+}
+
+fn write_with_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let written = File::create(&tmp).and_then(|mut f| {
+    let created = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp);
+    let written = created.and_then(|mut f| {
         f.write_all(data)?;
         f.sync_all()
     });
