@@ -47,6 +47,20 @@ enum Command {
         #[command(subcommand)]
         command: TransactionsCommand,
     },
+    /// ACLs (with an authorizer configured): list, add, remove.
+    Acls {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AclsCommand,
+    },
+    /// SCRAM users: list, create (or change a password), delete.
+    Users {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Idempotent and transactional producers of a partition.
     Producers {
         #[command(flatten)]
@@ -120,9 +134,26 @@ struct ClientArgs {
         global = true
     )]
     bootstrap_server: String,
+    /// Client security properties, as Kafka's tools take them (security.protocol,
+    /// sasl.mechanism, sasl.jaas.config, ssl.truststore.location, …).
+    #[arg(long, env = "STROM_COMMAND_CONFIG", global = true)]
+    command_config: Option<std::path::PathBuf>,
     /// JSON output for scripts instead of tables.
     #[arg(long, global = true)]
     json: bool,
+}
+
+impl ClientArgs {
+    fn bootstrap(&self) -> Result<strom::client::Bootstrap, ClientError> {
+        let security = match &self.command_config {
+            Some(path) => strom::client::ClientSecurity::from_file(path)?,
+            None => Default::default(),
+        };
+        Ok(strom::client::Bootstrap {
+            servers: self.bootstrap_server.clone(),
+            security,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -217,6 +248,121 @@ enum TransactionsCommand {
     Describe { transactional_id: String },
 }
 
+/// The resource and principals ACL commands act on (kafka-acls.sh's flags).
+#[derive(clap::Args)]
+struct AclArgs {
+    #[arg(long, conflicts_with_all = ["group", "transactional_id", "cluster"])]
+    topic: Option<String>,
+    #[arg(long, conflicts_with_all = ["transactional_id", "cluster"])]
+    group: Option<String>,
+    #[arg(long, conflicts_with = "cluster")]
+    transactional_id: Option<String>,
+    /// The cluster itself (kafka-cluster).
+    #[arg(long)]
+    cluster: bool,
+    /// literal, prefixed (add); also match, any (list, remove)
+    #[arg(long)]
+    resource_pattern_type: Option<String>,
+    /// User:NAME (repeatable)
+    #[arg(long)]
+    allow_principal: Vec<String>,
+    #[arg(long)]
+    deny_principal: Vec<String>,
+    /// Read, Write, Create, Delete, Alter, Describe, ClusterAction,
+    /// DescribeConfigs, AlterConfigs, IdempotentWrite, All (repeatable)
+    #[arg(long)]
+    operation: Vec<String>,
+    /// Where the principal connects from: an IP address  [default: *]
+    #[arg(long)]
+    host: Option<String>,
+}
+
+impl AclArgs {
+    fn spec(self, adding: bool) -> Result<strom::cli::security::AclSpec, ClientError> {
+        use strom::security::acl::{Operation, ResourceType};
+        let resource = match (self.topic, self.group, self.transactional_id, self.cluster) {
+            (Some(t), ..) => Some((ResourceType::Topic, t)),
+            (_, Some(g), ..) => Some((ResourceType::Group, g)),
+            (_, _, Some(t), _) => Some((ResourceType::TransactionalId, t)),
+            (.., true) => Some((ResourceType::Cluster, "kafka-cluster".to_string())),
+            _ => None,
+        };
+        let pattern_type = match self
+            .resource_pattern_type
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None if adding => 3,
+            None => 1,
+            Some("literal") => 3,
+            Some("prefixed") => 4,
+            Some("match") if !adding => 2,
+            Some("any") if !adding => 1,
+            Some(other) => return Err(ClientError::Usage(format!("--resource-pattern-type {other}?"))),
+        };
+        let operations = self
+            .operation
+            .iter()
+            .map(|o| Operation::from_name(o).ok_or_else(|| ClientError::Usage(format!("--operation {o}?"))))
+            .collect::<Result<_, _>>()?;
+        let principals = self
+            .allow_principal
+            .into_iter()
+            .map(|p| (p, 3))
+            .chain(self.deny_principal.into_iter().map(|p| (p, 2)))
+            .collect();
+        Ok(strom::cli::security::AclSpec {
+            resource,
+            pattern_type,
+            principals,
+            operations,
+            host: self.host,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum AclsCommand {
+    /// ACLs matching the flags given (all without flags).
+    List {
+        #[command(flatten)]
+        acl: AclArgs,
+    },
+    /// Allow or deny principals operations on a resource.
+    Add {
+        #[command(flatten)]
+        acl: AclArgs,
+    },
+    /// Remove the ACLs matching the flags.
+    Remove {
+        #[command(flatten)]
+        acl: AclArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Users with SCRAM credentials.
+    List,
+    /// Create a user, or change its password.
+    Create {
+        user: String,
+        #[arg(long, env = "STROM_USER_PASSWORD")]
+        password: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+        #[arg(long, default_value_t = 8192)]
+        iterations: i32,
+    },
+    /// Delete a user's credential of one mechanism.
+    Delete {
+        user: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum ProducersCommand {
     /// The partition's producers: epoch, last sequence, open transaction's first offset.
@@ -286,6 +432,8 @@ fn main() -> std::process::ExitCode {
         Some(Command::Configs { client, command }) => return run_tool(configs(client, command)),
         Some(Command::Transactions { client, command }) => return run_tool(transactions(client, command)),
         Some(Command::Producers { client, command }) => return run_tool(producers(client, command)),
+        Some(Command::Acls { client, command }) => return run_tool(acls(client, command)),
+        Some(Command::Users { client, command }) => return run_tool(users(client, command)),
         Some(Command::Log { command }) => return log_tool(command),
         Some(Command::Produce {
             client,
@@ -294,7 +442,7 @@ fn main() -> std::process::ExitCode {
             partition,
         }) => {
             return run_tool(async move {
-                strom::cli::io::produce(&client.bootstrap_server, &topic, key_separator.as_deref(), partition).await
+                strom::cli::io::produce(&client.bootstrap()?, &topic, key_separator.as_deref(), partition).await
             })
         }
         Some(Command::Consume {
@@ -308,7 +456,7 @@ fn main() -> std::process::ExitCode {
         }) => {
             return run_tool(async move {
                 strom::cli::io::consume(
-                    &client.bootstrap_server,
+                    &client.bootstrap()?,
                     &topic,
                     partition,
                     from_beginning,
@@ -345,7 +493,7 @@ fn main() -> std::process::ExitCode {
 
 async fn configs(client: ClientArgs, command: ConfigsCommand) -> Result<(), ClientError> {
     use strom::cli::configs;
-    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
     match command {
         ConfigsCommand::Describe { target, all } => configs::describe(bs, &target.target(), all, out).await,
         ConfigsCommand::Alter { target, set, delete } => configs::alter(bs, &target.target(), &set, &delete, out).await,
@@ -354,15 +502,40 @@ async fn configs(client: ClientArgs, command: ConfigsCommand) -> Result<(), Clie
 
 async fn transactions(client: ClientArgs, command: TransactionsCommand) -> Result<(), ClientError> {
     use strom::cli::transactions;
-    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
     match command {
         TransactionsCommand::List { states, producer_ids } => transactions::list(bs, &states, &producer_ids, out).await,
         TransactionsCommand::Describe { transactional_id } => transactions::describe(bs, &transactional_id, out).await,
     }
 }
 
+async fn acls(client: ClientArgs, command: AclsCommand) -> Result<(), ClientError> {
+    use strom::cli::security;
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
+    match command {
+        AclsCommand::List { acl } => security::acls_list(bs, &acl.spec(false)?, out).await,
+        AclsCommand::Add { acl } => security::acls_add(bs, &acl.spec(true)?, out).await,
+        AclsCommand::Remove { acl } => security::acls_remove(bs, &acl.spec(false)?, out).await,
+    }
+}
+
+async fn users(client: ClientArgs, command: UsersCommand) -> Result<(), ClientError> {
+    use strom::cli::security;
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
+    match command {
+        UsersCommand::List => security::users_list(bs, out).await,
+        UsersCommand::Create {
+            user,
+            password,
+            mechanism,
+            iterations,
+        } => security::users_create(bs, &user, &password, &mechanism, iterations, out).await,
+        UsersCommand::Delete { user, mechanism } => security::users_delete(bs, &user, &mechanism, out).await,
+    }
+}
+
 async fn producers(client: ClientArgs, command: ProducersCommand) -> Result<(), ClientError> {
-    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
     match command {
         ProducersCommand::Describe { topic, partition } => {
             strom::cli::transactions::describe_producers(bs, &topic, partition, out).await
@@ -372,7 +545,7 @@ async fn producers(client: ClientArgs, command: ProducersCommand) -> Result<(), 
 
 async fn topics(client: ClientArgs, command: TopicsCommand) -> Result<(), ClientError> {
     use strom::cli::topics;
-    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
     match command {
         TopicsCommand::List => topics::list(bs, out).await,
         TopicsCommand::Create {
@@ -394,7 +567,7 @@ async fn topics(client: ClientArgs, command: TopicsCommand) -> Result<(), Client
 
 async fn groups(client: ClientArgs, command: GroupsCommand) -> Result<(), ClientError> {
     use strom::cli::groups::{self, ResetTo};
-    let (bs, out) = (client.bootstrap_server.as_str(), Output { json: client.json });
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
     match command {
         GroupsCommand::List => groups::list(bs, out).await,
         GroupsCommand::Describe { group } => groups::describe(bs, &group, out).await,

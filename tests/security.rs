@@ -409,3 +409,109 @@ async fn a_librdkafka_producer_goes_on_across_sessions_that_expire() {
     }
     broker.shutdown().await.unwrap();
 }
+
+/// Run the strom binary; (success, stdout, stderr).
+async fn strom_cli(args: Vec<String>) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_tools_log_in_with_a_command_config_and_manage_users_and_acls() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut props = sasl_props(&pki);
+    props.push((
+        "authorizer.class.name",
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+    ));
+    props.push(("super.users", "User:admin".into()));
+    let broker = start(dir.path(), "SASL_SSL://127.0.0.1:0", &props).await;
+    // Kafka's client keys, as kafka-acls.sh --command-config reads them.
+    let config = |name: &str, mechanism: &str, user: &str, password: &str| {
+        let path = pki.dir.path().join(format!("{name}.properties"));
+        let module = match mechanism {
+            "PLAIN" => "org.apache.kafka.common.security.plain.PlainLoginModule",
+            _ => "org.apache.kafka.common.security.scram.ScramLoginModule",
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "security.protocol=SASL_SSL\nsasl.mechanism={mechanism}\nsasl.jaas.config={module} required \\\n  username=\"{user}\" password=\"{password}\";\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+                pki.ca.display()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let admin = config("admin", "PLAIN", "admin", "admin-secret");
+    let bob = config("bob", "SCRAM-SHA-512", "bob", "bob-secret");
+    let wrong = config("wrong", "SCRAM-SHA-512", "bob", "nope");
+    let bootstrap = addr_of(&broker, "SASL_SSL").to_string();
+    let run = |config: &str, words: &str| {
+        let mut args: Vec<String> = words.split_whitespace().map(String::from).collect();
+        args.extend([
+            "--bootstrap-server".into(),
+            bootstrap.clone(),
+            "--command-config".into(),
+            config.into(),
+        ]);
+        strom_cli(args)
+    };
+
+    let (ok, out, err) = run(&admin, "users create bob --password bob-secret").await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = run(&admin, "users list --json").await;
+    assert!(
+        ok && out.contains(r#""user":"bob""#) && out.contains("SCRAM-SHA-512"),
+        "{out}"
+    );
+    for topic in ["orders-eu", "secret"] {
+        let (ok, out, err) = run(&admin, &format!("topics create {topic}")).await;
+        assert!(ok, "{out}{err}");
+    }
+    let (ok, out, err) = run(
+        &admin,
+        "acls add --allow-principal User:bob --operation Write --operation Describe --topic orders- --resource-pattern-type prefixed",
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = run(&admin, "acls list --json").await;
+    assert!(
+        ok && out.contains("User:bob") && out.contains("PREFIXED") && out.contains("WRITE"),
+        "{out}"
+    );
+
+    // bob logs in with SCRAM and sees what his ACLs let him describe.
+    let (ok, out, err) = run(&bob, "topics list --json").await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("orders-eu") && !out.contains("secret"), "{out}");
+    let (ok, _, err) = run(&wrong, "topics list").await;
+    assert!(!ok && err.contains("SaslAuthenticationFailed"), "{err}");
+    // Not a super user: no ACL changes for bob.
+    let (ok, _, err) = run(&bob, "acls list").await;
+    assert!(!ok && err.contains("ClusterAuthorizationFailed"), "{err}");
+
+    let (ok, out, err) = run(
+        &admin,
+        "acls remove --allow-principal User:bob --topic orders- --resource-pattern-type prefixed",
+    )
+    .await;
+    assert!(ok && out.contains("removed 2"), "{out}{err}");
+    let (ok, out, err) = run(&admin, "users delete bob").await;
+    assert!(ok, "{out}{err}");
+    let (ok, _, _) = run(&bob, "topics list").await;
+    assert!(!ok, "a deleted user logs in no more");
+    broker.shutdown().await.unwrap();
+}

@@ -8,7 +8,7 @@ use kafka_protocol::messages::*;
 use serde_json::json;
 
 use super::{print_table, s, Output};
-use crate::client::{Client, ClientError};
+use crate::client::{Bootstrap, Client, ClientError};
 
 /// Whose configs.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ fn source_name(source: i8) -> &'static str {
 
 /// The configs of `target`: those set anywhere (not Kafka's defaults), or with
 /// `all`, every one.
-pub async fn describe(bootstrap: &str, target: &Target, all: bool, out: Output) -> Result<(), ClientError> {
+pub async fn describe(bootstrap: &Bootstrap, target: &Target, all: bool, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let (resource_type, name) = target.resource();
     let mut res = DescribeConfigsResource::default();
@@ -125,7 +125,7 @@ pub async fn incremental_alter(
 
 /// Set and delete configs of `target`, one IncrementalAlterConfigs request.
 pub async fn alter(
-    bootstrap: &str,
+    bootstrap: &Bootstrap,
     target: &Target,
     set: &[(String, String)],
     delete: &[String],

@@ -11,10 +11,10 @@ use kafka_protocol::protocol::Decodable;
 use serde_json::json;
 
 use super::{list_offsets, partitions_of, print_table, s, Output};
-use crate::client::{Client, ClientError};
+use crate::client::{Bootstrap, Client, ClientError};
 
 /// `strom groups list`
-pub async fn list(bootstrap: &str, out: Output) -> Result<(), ClientError> {
+pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let response = client.call(4, &ListGroupsRequest::default()).await?;
     ClientError::check(response.error_code, None)?;
@@ -97,7 +97,7 @@ async fn committed(client: &mut Client, group: &str) -> Result<BTreeMap<(String,
 
 /// `strom groups describe GROUP`: per partition, the committed offset, the log
 /// end offset, the lag, and which member consumes it.
-pub async fn describe(bootstrap: &str, group: &str, out: Output) -> Result<(), ClientError> {
+pub async fn describe(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let g = describe_group(&mut client, group).await?;
     // partition -> (member id, host, client id)
@@ -192,7 +192,7 @@ pub async fn describe(bootstrap: &str, group: &str, out: Output) -> Result<(), C
 }
 
 /// `strom groups delete GROUP`
-pub async fn delete(bootstrap: &str, group: &str, out: Output) -> Result<(), ClientError> {
+pub async fn delete(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let mut req = DeleteGroupsRequest::default();
     req.groups_names = vec![GroupId(s(group))];
@@ -218,7 +218,7 @@ pub enum ResetTo {
 
 /// `strom groups reset-offsets`: a dry run unless `execute`, as kafka-consumer-groups.
 pub async fn reset_offsets(
-    bootstrap: &str,
+    bootstrap: &Bootstrap,
     group: &str,
     topic: &str,
     to: ResetTo,

@@ -10,7 +10,7 @@ use kafka_protocol::messages::*;
 
 use super::partitioner::partition_for;
 use super::{list_offsets, partitions_of, s};
-use crate::client::{Client, ClientError};
+use crate::client::{Bootstrap, Client, ClientError};
 use crate::record::batch;
 use crate::record::records;
 use crate::record::records::{build_batch, NewRecord};
@@ -19,7 +19,7 @@ use crate::record::records::{build_batch, NewRecord};
 /// separator, the text before it is the key (partitioned as Kafka's default
 /// partitioner does), else records go round-robin.
 pub async fn produce(
-    bootstrap: &str,
+    bootstrap: &Bootstrap,
     topic: &str,
     key_separator: Option<&str>,
     partition: Option<i32>,
@@ -71,7 +71,7 @@ pub async fn produce(
 /// `strom consume TOPIC`: print records (values, or `key<sep>value`) from the
 /// beginning or the end; stop at the end unless `follow`, or after `max` records.
 pub async fn consume(
-    bootstrap: &str,
+    bootstrap: &Bootstrap,
     topic: &str,
     partition: Option<i32>,
     from_beginning: bool,

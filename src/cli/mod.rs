@@ -5,6 +5,7 @@ pub mod configs;
 pub mod groups;
 pub mod io;
 pub mod partitioner;
+pub mod security;
 pub mod topics;
 pub mod transactions;
 

@@ -9,9 +9,9 @@ use kafka_protocol::messages::*;
 use serde_json::json;
 
 use super::{list_offsets, metadata, print_table, s, Output};
-use crate::client::{Client, ClientError};
+use crate::client::{Bootstrap, Client, ClientError};
 
-pub async fn list(bootstrap: &str, out: Output) -> Result<(), ClientError> {
+pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let m = metadata(&mut client, None).await?;
     let mut topics: Vec<(String, usize, String)> = m
@@ -44,7 +44,7 @@ pub async fn list(bootstrap: &str, out: Output) -> Result<(), ClientError> {
 }
 
 pub async fn create(
-    bootstrap: &str,
+    bootstrap: &Bootstrap,
     name: &str,
     partitions: i32,
     replication_factor: i16,
@@ -78,7 +78,7 @@ pub async fn create(
     Ok(())
 }
 
-pub async fn describe(bootstrap: &str, name: &str, out: Output) -> Result<(), ClientError> {
+pub async fn describe(bootstrap: &Bootstrap, name: &str, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let m = metadata(&mut client, Some(&[name])).await?;
     let t = &m.topics[0];
@@ -152,7 +152,7 @@ pub async fn describe(bootstrap: &str, name: &str, out: Output) -> Result<(), Cl
 }
 
 pub async fn alter(
-    bootstrap: &str,
+    bootstrap: &Bootstrap,
     name: &str,
     partitions: Option<i32>,
     set: &[(String, String)],
@@ -185,7 +185,7 @@ pub async fn alter(
     Ok(())
 }
 
-pub async fn delete(bootstrap: &str, name: &str, out: Output) -> Result<(), ClientError> {
+pub async fn delete(bootstrap: &Bootstrap, name: &str, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let mut state = DeleteTopicState::default();
     state.name = Some(TopicName(s(name)));

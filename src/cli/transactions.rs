@@ -9,10 +9,15 @@ use kafka_protocol::messages::*;
 use serde_json::json;
 
 use super::{print_table, s, Output};
-use crate::client::{Client, ClientError};
+use crate::client::{Bootstrap, Client, ClientError};
 
 /// `strom transactions list [--state S]… [--producer-id P]…`
-pub async fn list(bootstrap: &str, states: &[String], producer_ids: &[i64], out: Output) -> Result<(), ClientError> {
+pub async fn list(
+    bootstrap: &Bootstrap,
+    states: &[String],
+    producer_ids: &[i64],
+    out: Output,
+) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let mut req = ListTransactionsRequest::default();
     req.state_filters = states.iter().map(|st| s(st)).collect();
@@ -56,7 +61,7 @@ pub async fn list(bootstrap: &str, states: &[String], producer_ids: &[i64], out:
 }
 
 /// `strom transactions describe ID`
-pub async fn describe(bootstrap: &str, transactional_id: &str, out: Output) -> Result<(), ClientError> {
+pub async fn describe(bootstrap: &Bootstrap, transactional_id: &str, out: Output) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let mut req = DescribeTransactionsRequest::default();
     req.transactional_ids = vec![TransactionalId(s(transactional_id))];
@@ -116,7 +121,12 @@ pub async fn describe(bootstrap: &str, transactional_id: &str, out: Output) -> R
 
 /// `strom producers describe TOPIC PARTITION`: the partition's active producers,
 /// with the first offset of each one's open transaction.
-pub async fn describe_producers(bootstrap: &str, topic: &str, partition: i32, out: Output) -> Result<(), ClientError> {
+pub async fn describe_producers(
+    bootstrap: &Bootstrap,
+    topic: &str,
+    partition: i32,
+    out: Output,
+) -> Result<(), ClientError> {
     let mut client = Client::connect(bootstrap).await?;
     let mut t = TopicRequest::default();
     t.name = TopicName(s(topic));

@@ -122,9 +122,12 @@ impl Operation {
         }
     }
 
+    /// By Kafka's name in any spelling: `IDEMPOTENT_WRITE`, `IdempotentWrite`,
+    /// `idempotent-write`.
     pub fn from_name(name: &str) -> Option<Operation> {
-        let name = name.to_ascii_uppercase().replace('-', "_");
-        Self::ALL.into_iter().find(|o| o.name() == name)
+        let squashed = |n: &str| n.replace(['_', '-'], "").to_ascii_uppercase();
+        let name = squashed(name);
+        Self::ALL.into_iter().find(|o| squashed(o.name()) == name)
     }
 
     /// Whether an ALLOW of `self` allows `wanted`.

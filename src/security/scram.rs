@@ -523,6 +523,69 @@ impl ScramServer {
     }
 }
 
+/// The client side of one exchange (strom's admin tools log in with it).
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    client_first_bare: String,
+    /// The ServerSignature the last message must carry, once known.
+    server_signature: Option<Vec<u8>>,
+}
+
+impl ScramClient {
+    /// The client and its first message (`n,,n=USER,r=NONCE`).
+    pub fn start(mechanism: ScramMechanism, user: &str, password: &str) -> (ScramClient, Vec<u8>) {
+        let user = user.replace('=', "=3D").replace(',', "=2C");
+        let nonce = B64.encode(random_bytes(24)).replace(['+', '/', '='], "x");
+        let client_first_bare = format!("n={user},r={nonce}");
+        let first = format!("n,,{client_first_bare}").into_bytes();
+        let client = ScramClient {
+            mechanism,
+            password: password.to_string(),
+            client_first_bare,
+            server_signature: None,
+        };
+        (client, first)
+    }
+
+    /// client-final for the server's first message.
+    pub fn answer(&mut self, server_first: &[u8]) -> Result<Vec<u8>, String> {
+        let server_first = std::str::from_utf8(server_first).map_err(|_| "server-first is not UTF-8")?;
+        let nonce = attribute(server_first, 'r').ok_or("server-first without a nonce")?;
+        let own = attribute(&self.client_first_bare, 'r').unwrap_or_default();
+        if !nonce.starts_with(own) || nonce.len() <= own.len() {
+            return Err("the server's nonce does not extend ours".into());
+        }
+        let salt = attribute(server_first, 's')
+            .and_then(|s| B64.decode(s).ok())
+            .ok_or("server-first without a salt")?;
+        let iterations: u32 = attribute(server_first, 'i')
+            .and_then(|i| i.parse().ok())
+            .filter(|i| (MIN_ITERATIONS as u32..=MAX_ITERATIONS as u32).contains(i))
+            .ok_or("server-first without usable iterations")?;
+        let m = self.mechanism;
+        let salted = m.salted_password(self.password.as_bytes(), &salt, iterations);
+        let client_key = m.mac(&salted, b"Client Key");
+        let stored_key = digest::digest(m.digest(), &client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("{},{server_first},{without_proof}", self.client_first_bare);
+        let signature = m.mac(stored_key.as_ref(), auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        self.server_signature = Some(m.mac(&m.mac(&salted, b"Server Key"), auth.as_bytes()));
+        Ok(format!("{without_proof},p={}", B64.encode(proof)).into_bytes())
+    }
+
+    /// Check the server's last message: it knew the password too.
+    pub fn verify(&self, server_final: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(server_final).map_err(|_| "server-final is not UTF-8")?;
+        let given = attribute(text, 'v').and_then(|v| B64.decode(v).ok());
+        match (&self.server_signature, given) {
+            (Some(expected), Some(given)) if super::same_bytes(expected, &given) => Ok(()),
+            _ => Err("the server's signature is wrong: it does not know this password".into()),
+        }
+    }
+}
+
 /// The value of `key=` among a SCRAM message's comma-separated attributes.
 fn attribute(message: &str, key: char) -> Option<&str> {
     message
@@ -551,27 +614,6 @@ fn sasl_name(s: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// The client side of the exchange, as RFC 5802 defines it.
-    pub fn client_final(
-        m: ScramMechanism,
-        password: &str,
-        client_first_bare: &str,
-        server_first: &str,
-    ) -> (String, Vec<u8>) {
-        let nonce = attribute(server_first, 'r').unwrap();
-        let salt = B64.decode(attribute(server_first, 's').unwrap()).unwrap();
-        let iterations: u32 = attribute(server_first, 'i').unwrap().parse().unwrap();
-        let salted = m.salted_password(password.as_bytes(), &salt, iterations);
-        let client_key = m.mac(&salted, b"Client Key");
-        let stored_key = digest::digest(m.digest(), &client_key);
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth = format!("{client_first_bare},{server_first},{without_proof}");
-        let signature = m.mac(stored_key.as_ref(), auth.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-        let server_signature = m.mac(&m.mac(&salted, b"Server Key"), auth.as_bytes());
-        (format!("{without_proof},p={}", B64.encode(proof)), server_signature)
-    }
-
     fn store_with(user: &str, password: &str, m: ScramMechanism) -> (tempfile::TempDir, CredentialStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = CredentialStore::open(dir.path()).unwrap();
@@ -596,16 +638,16 @@ mod tests {
             let (_dir, store) = store_with("alice", "alice-secret", m);
             for (password, ok) in [("alice-secret", true), ("nope", false)] {
                 let mut server = ScramServer::new(m);
-                let bare = "n=alice,r=fyko+d2lbbFgONRv9qkxdawL";
-                let Step::Challenge(first) = server.step(format!("n,,{bare}").as_bytes(), &store) else {
+                let (mut client, first) = ScramClient::start(m, "alice", password);
+                let Step::Challenge(challenge) = server.step(&first, &store) else {
                     panic!("no challenge")
                 };
-                let first = String::from_utf8(first).unwrap();
-                let (fin, expected) = client_final(m, password, bare, &first);
-                match server.step(fin.as_bytes(), &store) {
+                let fin = client.answer(&challenge).unwrap();
+                match server.step(&fin, &store) {
                     Step::Done(p, last) if ok => {
                         assert_eq!(p, Principal::user("alice"));
-                        assert_eq!(last, format!("v={}", B64.encode(expected)).into_bytes());
+                        client.verify(&last).unwrap();
+                        assert!(client.verify(b"v=AAAA").is_err());
                     }
                     Step::Failed(msg) if !ok => assert!(msg.contains("invalid credentials"), "{msg}"),
                     other => panic!("{m:?} {password}: {other:?}"),
