@@ -42,6 +42,8 @@ pub struct Broker {
     pub credentials: crate::security::scram::CredentialStore,
     /// ACLs, and whether they are checked.
     pub authorizer: crate::security::acl::Authorizer,
+    /// Client quotas and each client's usage.
+    pub quotas: crate::quota::QuotaManager,
     /// Flips to `true` when shutdown begins; long waits select on it.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -60,6 +62,11 @@ impl Broker {
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         let credentials = crate::security::scram::CredentialStore::open(&config.data_dir)?;
+        let quotas = crate::quota::QuotaManager::open(
+            &config.data_dir,
+            std::time::Duration::from_secs(config.quota_window_size_seconds),
+            config.quota_window_num,
+        )?;
         let authorizer = crate::security::acl::Authorizer::open(
             &config.data_dir,
             config.authorizer_enabled,
@@ -91,6 +98,7 @@ impl Broker {
             groups,
             credentials,
             authorizer,
+            quotas,
             shutting_down,
         })
     }

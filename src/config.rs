@@ -115,6 +115,10 @@ pub struct Config {
     pub super_users: Vec<String>,
     /// allow.everyone.if.no.acl.found
     pub allow_everyone_if_no_acl_found: bool,
+    /// quota.window.num × quota.window.size.seconds: the span client quotas are
+    /// measured over.
+    pub quota_window_num: usize,
+    pub quota_window_size_seconds: u64,
     /// sasl.server.max.receive.size: the largest frame before a SASL login is done.
     pub sasl_server_max_receive_size: usize,
     pub data_dir: PathBuf,
@@ -171,6 +175,8 @@ impl Config {
             listener_security: [("PLAINTEXT".to_string(), ListenerSecurity::plaintext())].into(),
             failed_authentication_delay_ms: 100,
             sasl_server_max_receive_size: 524_288,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
             authorizer_enabled: false,
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
@@ -243,15 +249,17 @@ impl Config {
             listener_security,
             failed_authentication_delay_ms: pick(None, p.parse("connection.failed.authentication.delay.ms")?, 100),
             sasl_server_max_receive_size: pick(None, p.parse("sasl.server.max.receive.size")?, 524_288),
+            quota_window_num: pick(None, p.parse("quota.window.num")?, 11),
+            quota_window_size_seconds: pick(None, p.parse("quota.window.size.seconds")?, 1),
             authorizer_enabled: match p.string("authorizer.class.name").as_deref().map(str::trim) {
                 None | Some("") => false,
-                Some(class) if crate::security::acl::AUTHORIZER_CLASSES.contains(&class) => true,
+                Some(class) if security::AUTHORIZER_CLASSES.contains(&class) => true,
                 Some(class) => {
                     return Err(ConfigError::Security {
                         key: "authorizer.class.name".into(),
                         reason: format!(
                             "{class} is not available; strom's authorizer is Kafka's StandardAuthorizer ({})",
-                            crate::security::acl::AUTHORIZER_CLASSES[0]
+                            security::AUTHORIZER_CLASSES[0]
                         ),
                     })
                 }

@@ -6,7 +6,8 @@
 //! - [`handlers`]: THE table of APIs, and one file per Kafka API: decode → call → respond.
 //! - [`protocol`]: frames, request headers, the codec, zero-copy response frames.
 //! - [`broker`]: the state handlers reach, and its background tasks.
-//! - [`security`]: TLS, principals, SASL mechanisms and SCRAM credentials.
+//! - [`security`]: TLS, principals, SASL mechanisms and SCRAM credentials, ACLs.
+//! - [`quota`]: client quotas (byte rates, request time, connection rates).
 //! - [`replica`]: Kafka's ReplicaManager: append with acks, fetch with waits.
 //! - [`group`]: the group coordinator (classic protocol) and `__consumer_offsets`.
 //! - [`cluster`]: broker identity, producer ids, the metadata cache.
@@ -26,6 +27,7 @@ pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod protocol;
+pub mod quota;
 pub mod record;
 pub mod replica;
 pub mod security;

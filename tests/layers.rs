@@ -163,6 +163,12 @@ fn nothing_imports_upward() {
         ("handlers", &["server"]),
         ("broker", &["server", "handlers", "protocol"]),
         (
+            "quota",
+            &[
+                "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster", "security",
+            ],
+        ),
+        (
             "security",
             &[
                 "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster",

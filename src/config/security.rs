@@ -85,6 +85,12 @@ pub struct SaslSettings {
     pub max_reauth_ms: u64,
 }
 
+/// `authorizer.class.name` values that turn the authorizer on.
+pub const AUTHORIZER_CLASSES: [&str; 2] = [
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "kafka.security.authorizer.AclAuthorizer",
+];
+
 /// The mechanisms strom implements.
 pub const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 

@@ -149,6 +149,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             }
         }
     }
+    let bytes: usize = response
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    response.throttle_time_ms = super::charge(broker, ctx, crate::quota::Kind::Fetch, bytes as f64);
     Spliced {
         message: response,
         splices,

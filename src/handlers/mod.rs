@@ -114,6 +114,8 @@ apis! {
     DescribeAcls 1..=3 => describe_acls;
     CreateAcls 1..=3 => create_acls;
     DeleteAcls 1..=3 => delete_acls;
+    DescribeClientQuotas 0..=1 => describe_client_quotas;
+    AlterClientQuotas 0..=1 => alter_client_quotas;
     DescribeUserScramCredentials 0..=0 => describe_user_scram_credentials;
     AlterUserScramCredentials 0..=0 => alter_user_scram_credentials;
 }
@@ -137,6 +139,39 @@ pub struct RequestContext {
     pub listener: Arc<ListenerInfo>,
     /// Who sent the request (User:ANONYMOUS without authentication).
     pub principal: Arc<crate::security::Principal>,
+    /// The connection's mute for quota violations (KIP-219).
+    pub throttle: Arc<Throttle>,
+}
+
+/// Until when (ms since the epoch) a connection reads nothing more: set by
+/// handlers whose client went over a quota, honoured before the connection's
+/// next read.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    until_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Throttle {
+    pub fn mute_for(&self, ms: u64, now_ms: i64) {
+        let until = now_ms.saturating_add(ms.min(i64::MAX as u64) as i64);
+        self.until_ms.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn until_ms(&self) -> i64 {
+        self.until_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Count `value` of `kind` against the client's quota: the throttle time its
+/// response carries, with the connection muted for as long.
+pub fn charge(broker: &Broker, ctx: &RequestContext, kind: crate::quota::Kind, value: f64) -> i32 {
+    let now = crate::util::clock::now_ms();
+    let client = ctx.client_id.as_deref().unwrap_or("");
+    let ms = broker.quotas.record(kind, &ctx.principal.name, client, value, now);
+    if ms > 0 {
+        ctx.throttle.mute_for(ms, now);
+    }
+    ms.min(i32::MAX as u64) as i32
 }
 
 /// What a handler's result becomes on the wire.

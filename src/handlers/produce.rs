@@ -17,6 +17,12 @@ use crate::security::acl::{Operation, ResourceType};
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id, acks = request.acks))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Unanswered<ProduceResponse> {
     let acks = request.acks;
+    let bytes: usize = request
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
     let mut appends = Vec::new();
     let mut response = ProduceResponse::default();
     // A transactional producer needs WRITE on its transactional id: without it
@@ -108,6 +114,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             }
         }
     }
+    response.throttle_time_ms = super::charge(broker, ctx, crate::quota::Kind::Produce, bytes as f64);
     // acks=0: the client expects no response at all.
     Unanswered((acks != 0).then_some(response))
 }

@@ -223,12 +223,6 @@ pub struct Authorizer {
     acls: RwLock<Vec<AclBinding>>,
 }
 
-/// Class names that turn the authorizer on.
-pub const AUTHORIZER_CLASSES: [&str; 2] = [
-    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-    "kafka.security.authorizer.AclAuthorizer",
-];
-
 impl Authorizer {
     pub fn open(
         data_dir: &Path,

@@ -67,6 +67,8 @@ pub struct Connection {
     broker: Arc<Broker>,
     listener: Arc<ListenerInfo>,
     auth: Arc<ListenerAuth>,
+    /// Set when the client goes over a quota: nothing is read until then.
+    throttle: Arc<crate::handlers::Throttle>,
     /// Logging in (SASL), or who the connection is once logged in.
     login: Login,
     peer: SocketAddr,
@@ -89,6 +91,7 @@ impl Connection {
             broker,
             listener,
             login: Login::start(auth.sasl.as_ref(), principal),
+            throttle: Arc::default(),
             auth,
             peer,
             shutdown,
@@ -164,6 +167,15 @@ impl Connection {
                 }
                 if buf.len() < 4 + size {
                     break;
+                }
+                // Over a quota (KIP-219): nothing more is read from this client
+                // until its throttle time has passed.
+                let muted = self.throttle.until_ms() - crate::util::clock::now_ms();
+                if muted > 0 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(muted as u64)) => {}
+                        _ = self.shutdown.changed() => break 'serve,
+                    }
                 }
                 let Ok(Some(frame)) = parse_frame(&mut buf, self.max_frame()) else {
                     break 'serve;
@@ -307,10 +319,15 @@ impl Connection {
             client_id: request.client_id.clone(),
             listener: self.listener.clone(),
             principal,
+            throttle: self.throttle.clone(),
         };
+        let started = std::time::Instant::now();
         let reply = handlers::dispatch(&self.broker, &ctx, request).await.map_err(|e| {
             tracing::warn!(peer = %self.peer, error = %e, "closing connection after a malformed request");
         })?;
+        // request_percentage: the time the broker spent on it here.
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        handlers::charge(&self.broker, &ctx, crate::quota::Kind::Request, ms);
         Ok((reply, false))
     }
 }

@@ -118,6 +118,14 @@ async fn accept_loop(
             tracing::warn!(peer = %peer, "too many connections from this address; closing");
             continue;
         };
+        // connection_creation_rate of the client's address (KIP-612).
+        if !broker
+            .quotas
+            .admit_connection(&peer.ip().to_string(), crate::util::clock::now_ms())
+        {
+            tracing::info!(peer = %peer, "over the address's connection_creation_rate quota; closing");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let (broker, info, auth, limits) = (broker.clone(), info.clone(), auth.clone(), limits.clone());
         let (mut shutdown, done) = (shutdown.clone(), done.clone());
