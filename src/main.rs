@@ -61,6 +61,13 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Client quotas (byte rates, request time, connection rates): describe, alter.
+    Quotas {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: QuotasCommand,
+    },
     /// Idempotent and transactional producers of a partition.
     Producers {
         #[command(flatten)]
@@ -363,6 +370,60 @@ enum UsersCommand {
     },
 }
 
+/// Whose quota: kafka-configs.sh's users / clients / ips entities.
+#[derive(clap::Args)]
+struct QuotaEntityArgs {
+    #[arg(long, conflicts_with = "user_default")]
+    user: Option<String>,
+    /// The default of every user.
+    #[arg(long)]
+    user_default: bool,
+    #[arg(long, conflicts_with = "client_default")]
+    client_id: Option<String>,
+    /// The default of every client id.
+    #[arg(long)]
+    client_default: bool,
+    #[arg(long, conflicts_with_all = ["ip_default", "user", "user_default", "client_id", "client_default"])]
+    ip: Option<String>,
+    /// The default of every address.
+    #[arg(long)]
+    ip_default: bool,
+}
+
+impl QuotaEntityArgs {
+    fn entity(&self) -> strom::cli::security::QuotaEntity {
+        let mut e = Vec::new();
+        let mut part = |t: &'static str, name: &Option<String>, default: bool| {
+            if name.is_some() || default {
+                e.push((t, name.clone()));
+            }
+        };
+        part("user", &self.user, self.user_default);
+        part("client-id", &self.client_id, self.client_default);
+        part("ip", &self.ip, self.ip_default);
+        e
+    }
+}
+
+#[derive(Subcommand)]
+enum QuotasCommand {
+    /// Quotas of the entities matching the flags (every entity without flags).
+    Describe {
+        #[command(flatten)]
+        entity: QuotaEntityArgs,
+    },
+    /// Set or remove quota values: producer_byte_rate, consumer_byte_rate,
+    /// request_percentage (users, client ids); connection_creation_rate (ips).
+    Alter {
+        #[command(flatten)]
+        entity: QuotaEntityArgs,
+        #[arg(long = "set", value_parser = strom::cli::topics::key_value)]
+        set: Vec<(String, String)>,
+        #[arg(long = "delete")]
+        delete: Vec<String>,
+    },
+}
+
 #[derive(Subcommand)]
 enum ProducersCommand {
     /// The partition's producers: epoch, last sequence, open transaction's first offset.
@@ -434,6 +495,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Producers { client, command }) => return run_tool(producers(client, command)),
         Some(Command::Acls { client, command }) => return run_tool(acls(client, command)),
         Some(Command::Users { client, command }) => return run_tool(users(client, command)),
+        Some(Command::Quotas { client, command }) => return run_tool(quotas(client, command)),
         Some(Command::Log { command }) => return log_tool(command),
         Some(Command::Produce {
             client,
@@ -531,6 +593,17 @@ async fn users(client: ClientArgs, command: UsersCommand) -> Result<(), ClientEr
             iterations,
         } => security::users_create(bs, &user, &password, &mechanism, iterations, out).await,
         UsersCommand::Delete { user, mechanism } => security::users_delete(bs, &user, &mechanism, out).await,
+    }
+}
+
+async fn quotas(client: ClientArgs, command: QuotasCommand) -> Result<(), ClientError> {
+    use strom::cli::security;
+    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
+    match command {
+        QuotasCommand::Describe { entity } => security::quotas_describe(bs, &entity.entity(), out).await,
+        QuotasCommand::Alter { entity, set, delete } => {
+            security::quotas_alter(bs, &entity.entity(), &set, &delete, out).await
+        }
     }
 }
 

@@ -270,3 +270,44 @@ async fn connections_over_an_addresss_creation_rate_are_closed() {
         "{refused} of 8 connections in well under a second refused at 3/s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strom_quotas_alter_and_describe() {
+    let broker = TestBroker::start().await;
+    let bootstrap = broker.bootstrap();
+    let run = move |words: &str| {
+        let mut args: Vec<String> = words.split_whitespace().map(String::from).collect();
+        args.extend(["--bootstrap-server".to_string(), bootstrap.clone()]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run("quotas alter --user alice --client-default --set producer_byte_rate=1048576 --set consumer_byte_rate=2097152")
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run("quotas describe --user alice --json")
+    })
+    .await
+    .unwrap();
+    assert!(
+        ok && out.contains("user=alice,client-id=<default>") && out.contains("1048576"),
+        "{out}"
+    );
+    let (ok, _, err) =
+        tokio::task::spawn_blocking(move || run("quotas alter --ip 10.0.0.1 --set producer_byte_rate=1"))
+            .await
+            .unwrap();
+    assert!(!ok && err.contains("InvalidRequest"), "{err}");
+}

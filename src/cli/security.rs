@@ -256,3 +256,99 @@ pub async fn users_delete(bootstrap: &Bootstrap, user: &str, mechanism: &str, ou
     );
     Ok(())
 }
+
+/// A quota entity from the tools' flags: (type, name or None for the default).
+pub type QuotaEntity = Vec<(&'static str, Option<String>)>;
+
+pub async fn quotas_describe(bootstrap: &Bootstrap, entity: &QuotaEntity, out: Output) -> Result<(), ClientError> {
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    let mut req = DescribeClientQuotasRequest::default();
+    req.components = entity
+        .iter()
+        .map(|(t, n)| {
+            let mut c = ComponentData::default();
+            c.entity_type = s(t);
+            (c.match_type, c._match) = match n {
+                Some(n) => (0, Some(s(n))),
+                None => (1, None),
+            };
+            c
+        })
+        .collect();
+    let mut client = Client::connect(bootstrap).await?;
+    let r = client.call(1, &req).await?;
+    ClientError::check(r.error_code, r.error_message.as_deref())?;
+    let mut rows = Vec::new();
+    let mut json = Vec::new();
+    for e in r.entries.unwrap_or_default() {
+        let entity: Vec<String> = e
+            .entity
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}={}",
+                    d.entity_type.as_str(),
+                    d.entity_name.as_deref().unwrap_or("<default>")
+                )
+            })
+            .collect();
+        for v in &e.values {
+            rows.push(vec![entity.join(","), v.key.to_string(), v.value.to_string()]);
+            json.push(serde_json::json!({"entity": entity.join(","), "key": v.key.as_str(), "value": v.value}));
+        }
+    }
+    if out.json {
+        out.print_json(serde_json::json!(json));
+    } else {
+        print_table(&["ENTITY", "QUOTA", "VALUE"], &rows);
+    }
+    Ok(())
+}
+
+pub async fn quotas_alter(
+    bootstrap: &Bootstrap,
+    entity: &QuotaEntity,
+    set: &[(String, String)],
+    delete: &[String],
+    out: Output,
+) -> Result<(), ClientError> {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    if entity.is_empty() {
+        return Err(ClientError::Usage(
+            "name an entity: --user/--user-default, --client-id/--client-default, --ip/--ip-default".into(),
+        ));
+    }
+    let mut e = EntryData::default();
+    e.entity = entity
+        .iter()
+        .map(|(t, n)| {
+            let mut d = EntityData::default();
+            d.entity_type = s(t);
+            d.entity_name = n.as_deref().map(s);
+            d
+        })
+        .collect();
+    for (key, value) in set {
+        let mut op = OpData::default();
+        op.key = s(key);
+        op.value = value
+            .parse()
+            .map_err(|_| ClientError::Usage(format!("{key}={value}: not a number")))?;
+        e.ops.push(op);
+    }
+    for key in delete {
+        let mut op = OpData::default();
+        op.key = s(key);
+        op.remove = true;
+        e.ops.push(op);
+    }
+    let mut req = AlterClientQuotasRequest::default();
+    req.entries.push(e);
+    let mut client = Client::connect(bootstrap).await?;
+    let r = client.call(1, &req).await?;
+    for entry in &r.entries {
+        ClientError::check(entry.error_code, entry.error_message.as_deref())?;
+    }
+    out.done("quotas updated", serde_json::json!({"updated": true}));
+    Ok(())
+}
