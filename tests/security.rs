@@ -515,3 +515,133 @@ async fn the_admin_tools_log_in_with_a_command_config_and_manage_users_and_acls(
     assert!(!ok, "a deleted user logs in no more");
     broker.shutdown().await.unwrap();
 }
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// One OAUTHBEARER round: the SaslAuthenticate answer to a client-first message
+/// carrying `token`.
+async fn oauth_login(w: &mut Wire, token: &str) -> SaslAuthenticateResponse {
+    let mut hs = SaslHandshakeRequest::default();
+    hs.mechanism = StrBytes::from_static_str("OAUTHBEARER");
+    assert_eq!(w.call(1, &hs).await.error_code, 0);
+    let mut auth = SaslAuthenticateRequest::default();
+    auth.auth_bytes = Bytes::from(format!("n,,\x01auth=Bearer {token}\x01\x01"));
+    w.call(1, &auth).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauthbearer_takes_signed_tokens_checked_against_a_jwks_file() {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let public = key.public_key().as_ref().to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        format!(
+            r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"k1","x":"{}","y":"{}"}}]}}"#,
+            b64url(&public[1..33]),
+            b64url(&public[33..])
+        ),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |claims: String| {
+        let signed = format!(
+            "{}.{}",
+            b64url(br#"{"alg":"ES256","kid":"k1"}"#),
+            b64url(claims.as_bytes())
+        );
+        let sig = key.sign(&rng, signed.as_bytes()).unwrap();
+        format!("{signed}.{}", b64url(sig.as_ref()))
+    };
+    let claims = |iss: &str, exp: u64| format!(r#"{{"sub":"svc-orders","iss":"{iss}","aud":["strom"],"exp":{exp}}}"#);
+    let data = tempfile::tempdir().unwrap();
+    let props = vec![
+        ("sasl.enabled.mechanisms", "OAUTHBEARER".to_string()),
+        (
+            "sasl.oauthbearer.jwks.endpoint.url",
+            format!("file://{}", jwks.display()),
+        ),
+        ("sasl.oauthbearer.expected.issuer", "https://idp.example".to_string()),
+        ("sasl.oauthbearer.expected.audience", "strom".to_string()),
+        ("sasl.oauthbearer.clock.skew.seconds", "0".to_string()),
+    ];
+    let broker = start(data.path(), "SASL_PLAINTEXT://127.0.0.1:0", &props).await;
+    let addr = addr_of(&broker, "SASL_PLAINTEXT");
+
+    // A good token logs in; its session ends when the token does (KIP-368).
+    let mut w = Wire::connect(addr).await;
+    let ok = oauth_login(&mut w, &sign(claims("https://idp.example", now + 60))).await;
+    assert_eq!(ok.error_code, 0, "{:?}", ok.error_message);
+    assert!(
+        (50_000..=60_000).contains(&ok.session_lifetime_ms),
+        "{}",
+        ok.session_lifetime_ms
+    );
+    assert_eq!(w.call(12, &wire::metadata_request(&[])).await.brokers.len(), 1);
+
+    // Refused as Kafka does: a challenge with the status, then the failure.
+    let refused = [
+        sign(claims("https://evil.example", now + 60)),
+        sign(claims("https://idp.example", now - 5)),
+        format!("{}x", sign(claims("https://idp.example", now + 60))),
+        format!(
+            "{}.{}.",
+            b64url(br#"{"alg":"none"}"#),
+            b64url(claims("https://idp.example", now + 60).as_bytes())
+        ),
+    ];
+    for token in refused {
+        let mut w = Wire::connect(addr).await;
+        let challenge = oauth_login(&mut w, &token).await;
+        assert_eq!(challenge.error_code, 0);
+        assert_eq!(&challenge.auth_bytes[..], br#"{"status":"invalid_token"}"#);
+        let mut again = SaslAuthenticateRequest::default();
+        again.auth_bytes = Bytes::from_static(b"\x01");
+        let failed = w.call(1, &again).await;
+        assert_eq!(failed.error_code, 58);
+        assert!(w.read_frame().await.is_none());
+    }
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_logs_in_with_an_unsecured_oauthbearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let props = vec![
+        ("sasl.enabled.mechanisms", "OAUTHBEARER".to_string()),
+        (
+            "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorRequiredScope=\"kafka\";".to_string(),
+        ),
+    ];
+    let broker = start(dir.path(), "SASL_PLAINTEXT://127.0.0.1:0", &props).await;
+    let addr = addr_of(&broker, "SASL_PLAINTEXT");
+    let settings = [
+        ("security.protocol", "sasl_plaintext"),
+        ("sasl.mechanisms", "OAUTHBEARER"),
+        ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+        ("sasl.oauthbearer.config", "principal=alice scope=kafka"),
+    ];
+    round_trip(addr, &settings, "oauth-topic", 5).await;
+    // Without the required scope: refused.
+    assert!(!can_connect(
+        addr,
+        &[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanisms", "OAUTHBEARER"),
+            ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+            ("sasl.oauthbearer.config", "principal=alice scope=other"),
+        ]
+    ));
+    broker.shutdown().await.unwrap();
+}

@@ -83,6 +83,29 @@ pub struct SaslSettings {
     pub plain_users: BTreeMap<String, String>,
     /// `connections.max.reauth.ms` (KIP-368): 0 = sessions never expire.
     pub max_reauth_ms: u64,
+    /// How OAUTHBEARER tokens are validated.
+    pub oauth: OAuthSettings,
+}
+
+/// How a listener validates OAUTHBEARER tokens: signed ones against a JWKS file
+/// (`sasl.oauthbearer.jwks.endpoint.url=file://…`), or else Kafka's unsecured
+/// (development) validator with its JAAS options.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OAuthSettings {
+    pub jwks_file: Option<PathBuf>,
+    /// `sasl.oauthbearer.expected.issuer`
+    pub expected_issuer: Option<String>,
+    /// `sasl.oauthbearer.expected.audience`
+    pub expected_audience: Vec<String>,
+    /// `sasl.oauthbearer.clock.skew.seconds` (30 s) for signed tokens,
+    /// `unsecuredValidatorAllowableClockSkewMs` (0) for unsecured ones.
+    pub clock_skew_ms: i64,
+    /// `sasl.oauthbearer.sub.claim.name` / `unsecuredValidatorPrincipalClaimName` (sub).
+    pub principal_claim: String,
+    /// `sasl.oauthbearer.scope.claim.name` / `unsecuredValidatorScopeClaimName` (scope).
+    pub scope_claim: String,
+    /// `unsecuredValidatorRequiredScope`
+    pub required_scope: Vec<String>,
 }
 
 /// `authorizer.class.name` values that turn the authorizer on.
@@ -92,7 +115,7 @@ pub const AUTHORIZER_CLASSES: [&str; 2] = [
 ];
 
 /// The mechanisms strom implements.
-pub const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub const MECHANISMS: [&str; 4] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Security {
@@ -299,7 +322,7 @@ fn sasl_settings(keys: &ForListener) -> Result<SaslSettings, ConfigError> {
         l if l.is_empty() => {
             return Err(invalid(
                 format!("{}sasl.enabled.mechanisms", keys.prefix),
-                "a SASL listener needs sasl.enabled.mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); Kafka's default GSSAPI is not supported",
+                "a SASL listener needs sasl.enabled.mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER); Kafka's default GSSAPI is not supported",
             ))
         }
         l => l.into_iter().map(|m| m.to_ascii_uppercase()).collect(),
@@ -332,6 +355,7 @@ fn sasl_settings(keys: &ForListener) -> Result<SaslSettings, ConfigError> {
             }
         }
     }
+    let oauth = oauth_settings(keys, &jaas)?;
     let max_reauth_ms = match keys.value("connections.max.reauth.ms") {
         None => 0,
         Some(v) => v
@@ -344,7 +368,71 @@ fn sasl_settings(keys: &ForListener) -> Result<SaslSettings, ConfigError> {
         mechanisms,
         plain_users,
         max_reauth_ms,
+        oauth,
     })
+}
+
+fn oauth_settings(
+    keys: &ForListener,
+    jaas: &dyn Fn(&str) -> Result<Option<Jaas>, ConfigError>,
+) -> Result<OAuthSettings, ConfigError> {
+    let mut oauth = OAuthSettings {
+        principal_claim: keys
+            .value("sasl.oauthbearer.sub.claim.name")
+            .unwrap_or("sub")
+            .to_string(),
+        scope_claim: keys
+            .value("sasl.oauthbearer.scope.claim.name")
+            .unwrap_or("scope")
+            .to_string(),
+        ..OAuthSettings::default()
+    };
+    if let Some(url) = keys.value("sasl.oauthbearer.jwks.endpoint.url") {
+        let path = url.strip_prefix("file://").ok_or_else(|| {
+            invalid(
+                "sasl.oauthbearer.jwks.endpoint.url",
+                "strom reads JWKS from a file (file://…); fetch the provider's keys into one",
+            )
+        })?;
+        oauth.jwks_file = Some(PathBuf::from(path));
+        oauth.expected_issuer = keys.value("sasl.oauthbearer.expected.issuer").map(String::from);
+        oauth.expected_audience = keys.list("sasl.oauthbearer.expected.audience");
+        let skew = keys.value("sasl.oauthbearer.clock.skew.seconds").unwrap_or("30");
+        let skew: i64 = skew.trim().parse().map_err(|_| {
+            invalid(
+                "sasl.oauthbearer.clock.skew.seconds",
+                format!("{skew:?} is not a number"),
+            )
+        })?;
+        oauth.clock_skew_ms = skew.saturating_mul(1000);
+        return Ok(oauth);
+    }
+    let Some(j) = jaas("OAUTHBEARER")? else {
+        return Ok(oauth);
+    };
+    let option = |name: &str| j.options.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if let Some(claim) = option("unsecuredValidatorPrincipalClaimName") {
+        oauth.principal_claim = claim;
+    }
+    if let Some(claim) = option("unsecuredValidatorScopeClaimName") {
+        oauth.scope_claim = claim;
+    }
+    if let Some(scope) = option("unsecuredValidatorRequiredScope") {
+        oauth.required_scope = scope
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    if let Some(skew) = option("unsecuredValidatorAllowableClockSkewMs") {
+        oauth.clock_skew_ms = skew.trim().parse().map_err(|_| {
+            invalid(
+                "unsecuredValidatorAllowableClockSkewMs",
+                format!("{skew:?} is not a number"),
+            )
+        })?;
+    }
+    Ok(oauth)
 }
 
 /// One JAAS login-module entry: `Class flag key="value" key=value … ;`.

@@ -1,10 +1,12 @@
 //! Who is connecting, and proving it: TLS listeners and certificate principals
-//! ([`tls`], [`principal`]), and the server side of SASL's mechanisms: PLAIN
-//! (users from the listener's JAAS line) and SCRAM-SHA-256/512 ([`scram`]).
+//! ([`tls`], [`principal`]), the server side of SASL's mechanisms: PLAIN
+//! (users from the listener's JAAS line), SCRAM-SHA-256/512 ([`scram`]) and
+//! OAUTHBEARER ([`oauth`]), and ACLs ([`acl`]).
 //! The wire side of SASL (SaslHandshake, SaslAuthenticate, what a connection may
 //! do before it has logged in) is `server::sasl`.
 
 pub mod acl;
+pub mod oauth;
 pub mod principal;
 pub mod scram;
 pub mod tls;
@@ -26,25 +28,46 @@ pub enum Step {
     Failed(String),
 }
 
+/// What a listener's SASL mechanisms check logins against.
+pub struct SaslContext {
+    pub plain_users: BTreeMap<String, String>,
+    pub oauth: oauth::OAuthSettings,
+    pub jwks: oauth::Jwks,
+}
+
 /// The server side of one SASL exchange, for one of the mechanisms strom has.
 pub enum SaslServer {
-    Plain(Arc<BTreeMap<String, String>>),
+    Plain(Arc<SaslContext>),
     Scram(ScramServer),
+    OAuth(Arc<SaslContext>, oauth::OAuthServer),
 }
 
 impl SaslServer {
     /// A server for `mechanism` (upper-case, as enabled), None if strom has none.
-    pub fn new(mechanism: &str, plain_users: &Arc<BTreeMap<String, String>>) -> Option<SaslServer> {
+    pub fn new(mechanism: &str, context: &Arc<SaslContext>) -> Option<SaslServer> {
         match mechanism {
-            "PLAIN" => Some(SaslServer::Plain(plain_users.clone())),
+            "PLAIN" => Some(SaslServer::Plain(context.clone())),
+            "OAUTHBEARER" => Some(SaslServer::OAuth(context.clone(), oauth::OAuthServer::new())),
             m => ScramMechanism::from_name(m).map(|m| SaslServer::Scram(ScramServer::new(m))),
         }
     }
 
     pub fn step(&mut self, token: &[u8], credentials: &CredentialStore) -> Step {
         match self {
-            SaslServer::Plain(users) => plain(users, token),
+            SaslServer::Plain(context) => plain(&context.plain_users, token),
             SaslServer::Scram(server) => server.step(token, credentials),
+            SaslServer::OAuth(context, server) => {
+                server.step(token, &context.oauth, &context.jwks, crate::util::clock::now_ms())
+            }
+        }
+    }
+
+    /// When the credential of a finished login expires (an OAUTHBEARER token's
+    /// exp), in ms since the epoch.
+    pub fn credential_expiry_ms(&self) -> Option<i64> {
+        match self {
+            SaslServer::OAuth(_, server) => server.expires_ms,
+            _ => None,
         }
     }
 }

@@ -21,7 +21,6 @@
 //!   client re-authenticates with a new SaslHandshake (same mechanism, same
 //!   principal) before then, or its next request closes the connection.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +37,7 @@ use crate::protocol::codec;
 use crate::protocol::header::Request;
 use crate::protocol::response::{ResponseFrame, Splices};
 use crate::security::scram::CredentialStore;
-use crate::security::{Principal, SaslServer, Step};
+use crate::security::{Principal, SaslContext, SaslServer, Step};
 
 /// Re-authentication may start at most this often (Kafka's one second).
 const MIN_REAUTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -46,16 +45,34 @@ const MIN_REAUTH_INTERVAL: Duration = Duration::from_secs(1);
 /// A SASL listener's settings, ready for connections.
 pub struct SaslListener {
     mechanisms: Vec<String>,
-    plain_users: Arc<BTreeMap<String, String>>,
+    context: Arc<SaslContext>,
     max_reauth: Option<Duration>,
 }
 
 impl SaslListener {
     pub fn new(settings: &SaslSettings) -> SaslListener {
+        if settings.mechanisms.iter().any(|m| m == "OAUTHBEARER") && settings.oauth.jwks_file.is_none() {
+            tracing::warn!("OAUTHBEARER accepts unsecured (unsigned) tokens, as Kafka's default validator does: for development only; set sasl.oauthbearer.jwks.endpoint.url to check signatures");
+        }
         SaslListener {
             mechanisms: settings.mechanisms.clone(),
-            plain_users: Arc::new(settings.plain_users.clone()),
+            context: Arc::new(SaslContext {
+                plain_users: settings.plain_users.clone(),
+                oauth: settings.oauth.clone(),
+                jwks: Default::default(),
+            }),
             max_reauth: (settings.max_reauth_ms > 0).then(|| Duration::from_millis(settings.max_reauth_ms)),
+        }
+    }
+
+    /// When a session that logged in now ends (KIP-368): after
+    /// connections.max.reauth.ms, or when its credential expires if sooner.
+    fn session_lifetime(&self, credential_expiry_ms: Option<i64>) -> Option<Duration> {
+        let until_expiry =
+            credential_expiry_ms.map(|exp| Duration::from_millis((exp - crate::util::clock::now_ms()).max(0) as u64));
+        match (self.max_reauth, until_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -189,18 +206,19 @@ impl Login {
             Step::Failed(message) => return Gate::Close(format!("SASL authentication failed: {message}")),
             Step::Done(principal, token) => (principal, token),
         };
+        let lifetime = sasl.session_lifetime(server.credential_expiry_ms());
         let mechanism = mechanism.clone();
-        self.logged_in(principal, mechanism, sasl);
+        self.logged_in(principal, mechanism, lifetime);
         Gate::Answer(raw_frame(&token))
     }
 
-    fn logged_in(&mut self, principal: Principal, mechanism: String, sasl: &SaslListener) {
+    fn logged_in(&mut self, principal: Principal, mechanism: String, lifetime: Option<Duration>) {
         tracing::debug!(principal = %principal, mechanism = %mechanism, "SASL login");
         let now = Instant::now();
         *self = Login::Authenticated {
             principal: Arc::new(principal),
             mechanism: Some(mechanism),
-            session_end: sasl.max_reauth.map(|max| now + max),
+            session_end: lifetime.map(|l| now + l),
             started: now,
         };
     }
@@ -230,7 +248,7 @@ impl Login {
             .mechanisms
             .iter()
             .find(|m| **m == wanted && same_as.is_none_or(|s| s == wanted))
-            .and_then(|m| SaslServer::new(m, &sasl.plain_users));
+            .and_then(|m| SaslServer::new(m, &sasl.context));
         let Some(server) = server else {
             response.error_code = ResponseError::UnsupportedSaslMechanism.code();
             return encoded(
@@ -314,11 +332,13 @@ impl Login {
                     );
                 }
                 response.auth_bytes = token.into();
-                if let Some(max) = sasl.max_reauth {
-                    response.session_lifetime_ms = max.as_millis() as i64;
+                let lifetime = sasl.session_lifetime(server.credential_expiry_ms());
+                if let Some(l) = lifetime {
+                    // At least 1 ms: 0 would mean "no re-authentication".
+                    response.session_lifetime_ms = (l.as_millis() as i64).max(1);
                 }
                 let mechanism = mechanism.clone();
-                self.logged_in(principal, mechanism, sasl);
+                self.logged_in(principal, mechanism, lifetime);
                 encoded(
                     ApiKey::SaslAuthenticate,
                     version,
