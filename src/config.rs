@@ -354,6 +354,17 @@ impl Config {
             &self.advertised_listeners,
             &self.listener_security_protocols,
         )?;
+        if !(1..=i32::MAX as usize).contains(&self.quota_window_num) {
+            return bad(
+                "quota.window.num",
+                self.quota_window_num.to_string(),
+                "must be between 1 and 2147483647",
+            );
+        }
+        if !(1..=i32::MAX as u64).contains(&self.quota_window_size_seconds) {
+            let v = self.quota_window_size_seconds.to_string();
+            return bad("quota.window.size.seconds", v, "must be between 1 and 2147483647");
+        }
         if self.num_partitions < 1 {
             return bad("num.partitions", self.num_partitions.to_string(), "must be at least 1");
         }

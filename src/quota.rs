@@ -9,10 +9,11 @@
 //!   U+C, U+default client, U, default user+C, default user+default client,
 //!   default user, C, default client. Each user (and client) counts against its
 //!   own copy of a default quota.
-//! - **Enforcement** (KIP-219): the client's usage is measured over
-//!   `quota.window.num` windows of `quota.window.size.seconds`; over its quota, the
-//!   response says `throttle_time_ms = (rate − quota) / quota × window` and the
-//!   connection reads nothing more for that long.
+//! - **Enforcement** (KIP-219): a client may use at once what Kafka's sampled
+//!   rate lets through (`quota.window.num` − 1 windows of
+//!   `quota.window.size.seconds` at its quota, 10 s by default), then at its
+//!   quota; over it, the response says how long until it is back within it
+//!   (`throttle_time_ms`) and the connection reads nothing more for that long.
 //!
 //! Quotas are kept in `<data dir>/client-quotas.json`.
 
@@ -88,38 +89,47 @@ impl Kind {
     }
 }
 
-/// Usage over a sliding window of samples (Kafka's SampledStat Rate).
+/// A client's usage against its quota: a token bucket (as Kafka's KIP-599
+/// quotas) that holds a burst of all windows but one — what Kafka's sampled
+/// rate lets a new or idle client send at once — and refills at the quota.
+/// Unlike a sampled rate it has no sawtooth when an old sample expires.
 #[derive(Debug)]
 struct Sensor {
-    /// (sample start ms, total in it), oldest first.
-    samples: Vec<(i64, f64)>,
+    /// Units the client may still use at once; negative = owed.
+    tokens: f64,
+    last_ms: i64,
 }
 
 impl Sensor {
-    fn record(&mut self, value: f64, now_ms: i64, window_ms: i64, windows: usize) {
-        match self.samples.last_mut() {
-            Some((start, total)) if now_ms - *start < window_ms => *total += value,
-            _ => self.samples.push((now_ms, value)),
+    fn new(burst: f64, now_ms: i64) -> Sensor {
+        Sensor {
+            tokens: burst,
+            last_ms: now_ms,
         }
-        let horizon = now_ms - window_ms * windows as i64;
-        self.samples.retain(|(start, _)| *start > horizon);
     }
 
-    /// Units per second over the samples kept (at least one window's time).
-    fn rate(&self, now_ms: i64, window_ms: i64) -> f64 {
-        let Some((oldest, _)) = self.samples.first() else {
-            return 0.0;
-        };
-        let elapsed = (now_ms - oldest).max(window_ms) as f64 / 1000.0;
-        self.samples.iter().map(|(_, v)| v).sum::<f64>() / elapsed
+    /// Count `value` at `now_ms` against `quota` units/s: how long (ms) until
+    /// the client is back within it.
+    fn record(&mut self, value: f64, now_ms: i64, quota: f64, burst: f64) -> f64 {
+        let elapsed = (now_ms - self.last_ms).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * quota).min(burst) - value;
+        self.last_ms = self.last_ms.max(now_ms);
+        if self.tokens >= 0.0 {
+            0.0
+        } else {
+            -self.tokens / quota * 1000.0
+        }
     }
 
-    fn span_ms(&self, now_ms: i64, window_ms: i64) -> i64 {
-        self.samples
-            .first()
-            .map_or(window_ms, |(oldest, _)| (now_ms - oldest).max(window_ms))
+    /// Whether the bucket is full again (nothing owed, nothing to remember).
+    fn idle(&self, now_ms: i64, quota: f64, burst: f64) -> bool {
+        self.tokens + (now_ms - self.last_ms).max(0) as f64 / 1000.0 * quota >= burst
     }
 }
+
+/// Sensors kept before idle ones are dropped (each client id, user and
+/// address counted gets one; Kafka expires them after an hour idle).
+const PRUNE_AT: usize = 4096;
 
 type Configs = BTreeMap<Entity, BTreeMap<String, f64>>;
 
@@ -206,37 +216,56 @@ impl QuotaManager {
             Kind::Request => (value, quota * 10.0),
             _ => (value, quota),
         };
-        let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
-        let sensor = sensors.entry((kind, entity)).or_insert(Sensor { samples: Vec::new() });
-        sensor.record(value, now_ms, self.window_ms, self.windows);
-        let rate = sensor.rate(now_ms, self.window_ms);
-        if rate <= quota || quota <= 0.0 {
+        if quota <= 0.0 {
             return 0;
         }
-        let span = sensor.span_ms(now_ms, self.window_ms) as f64;
-        let throttle = (rate - quota) / quota * span;
-        throttle.min((self.window_ms * self.windows as i64) as f64) as u64
+        let burst = self.burst(quota);
+        let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
+        self.prune(&mut sensors, now_ms);
+        let sensor = sensors
+            .entry((kind, entity))
+            .or_insert_with(|| Sensor::new(burst, now_ms));
+        let throttle = sensor.record(value, now_ms, quota, burst);
+        throttle.min(self.window_ms.saturating_mul(self.windows as i64) as f64) as u64
+    }
+
+    /// What a client may use at once: all windows but one at its quota.
+    fn burst(&self, quota: f64) -> f64 {
+        let span_s = self
+            .window_ms
+            .saturating_mul(self.windows.saturating_sub(1).max(1) as i64) as f64
+            / 1000.0;
+        quota * span_s
+    }
+
+    /// Drop idle sensors once there are many (clients come and go; their ids
+    /// must not hold memory for ever). A dropped one starts full again, as an
+    /// idle one would be.
+    fn prune(&self, sensors: &mut HashMap<(Kind, Entity), Sensor>, now_ms: i64) {
+        if sensors.len() >= PRUNE_AT {
+            let quota_of = |kind: Kind, e: &Entity| match (kind, &e.ip) {
+                (Kind::Connection, Some(Name::Named(ip))) => self.ip_quota(ip),
+                (kind, _) => {
+                    let name = |n: &Option<Name>| match n {
+                        Some(Name::Named(s)) => s.clone(),
+                        _ => String::new(),
+                    };
+                    self.resolve(kind, &name(&e.user), &name(&e.client_id)).map(|(q, _)| q)
+                }
+            };
+            sensors.retain(|(kind, e), s| quota_of(*kind, e).is_some_and(|q| !s.idle(now_ms, q, self.burst(q))));
+        }
     }
 
     /// Whether another connection from `ip` fits its connection_creation_rate
-    /// (counting it if so).
-    pub fn admit_connection(&self, ip: &str, now_ms: i64) -> bool {
+    /// (counting it either way, as Kafka does).
+    pub fn admit_connection(&self, ip: std::net::IpAddr, now_ms: i64) -> bool {
         if !self.any() {
             return true;
         }
-        let quota = {
-            let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
-            let for_ip = |n: Name| {
-                configs
-                    .get(&Entity {
-                        ip: Some(n),
-                        ..Entity::default()
-                    })
-                    .and_then(|q| q.get("connection_creation_rate"))
-                    .copied()
-            };
-            for_ip(Name::Named(ip.to_string())).or_else(|| for_ip(Name::Default))
-        };
+        let ip = ip.to_canonical().to_string();
+        let ip = ip.as_str();
+        let quota = self.ip_quota(ip);
         let Some(quota) = quota else {
             return true;
         };
@@ -244,12 +273,28 @@ impl QuotaManager {
             ip: Some(Name::Named(ip.to_string())),
             ..Entity::default()
         };
+        let burst = self.burst(quota).max(1.0);
         let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
+        self.prune(&mut sensors, now_ms);
         let sensor = sensors
             .entry((Kind::Connection, entity))
-            .or_insert(Sensor { samples: Vec::new() });
-        sensor.record(1.0, now_ms, self.window_ms, self.windows);
-        sensor.rate(now_ms, self.window_ms) <= quota
+            .or_insert_with(|| Sensor::new(burst, now_ms));
+        sensor.record(1.0, now_ms, quota, burst) == 0.0
+    }
+
+    /// The connection_creation_rate of an address: its own, or the default's.
+    fn ip_quota(&self, ip: &str) -> Option<f64> {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        let for_ip = |n: Name| {
+            configs
+                .get(&Entity {
+                    ip: Some(n),
+                    ..Entity::default()
+                })
+                .and_then(|q| q.get("connection_creation_rate"))
+                .copied()
+        };
+        for_ip(Name::Named(ip.to_string())).or_else(|| for_ip(Name::Default))
     }
 
     /// The quotas of entities that match `filter`.
@@ -272,7 +317,13 @@ impl QuotaManager {
         let mut configs = self.configs.write().unwrap_or_else(|e| e.into_inner());
         let mut next = configs.clone();
         let mut results = Vec::new();
-        for (entity, ops) in changes {
+        for (mut entity, ops) in changes {
+            // Addresses in one notation, so lookups find them.
+            if let Some(Name::Named(ip)) = &entity.ip {
+                if let Ok(addr) = ip.parse::<std::net::IpAddr>() {
+                    entity.ip = Some(Name::Named(addr.to_canonical().to_string()));
+                }
+            }
             let checked = check(&entity, &ops);
             if checked.is_ok() && !validate_only {
                 let quotas = next.entry(entity.clone()).or_default();
@@ -291,7 +342,9 @@ impl QuotaManager {
         if next != *configs {
             crate::util::fs::write_atomically(&self.path, &encode(&next))?;
             *configs = next;
-            // Usage counted under quotas that changed starts over.
+            // Usage counted under quotas that changed starts over. (The config
+            // lock is let go first: pruning takes the locks the other way round.)
+            drop(configs);
             self.sensors.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
         Ok(results)
@@ -305,6 +358,11 @@ fn check(entity: &Entity, ops: &[QuotaOp]) -> Result<(), String> {
     }
     if entity.ip.is_some() && (entity.user.is_some() || entity.client_id.is_some()) {
         return Err("Invalid quota entity combination: an ip entity stands alone".into());
+    }
+    if let Some(Name::Named(ip)) = &entity.ip {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("{ip} is not a valid IP address"));
+        }
     }
     let allowed: &[&str] = if entity.ip.is_some() { &IP_KEYS } else { &CLIENT_KEYS };
     let mut seen = std::collections::HashSet::new();
@@ -414,10 +472,10 @@ mod tests {
         let (v, counted) = q.resolve(Kind::Produce, "bob", "x").unwrap();
         assert_eq!((v, counted), (100.0, user("bob")));
         assert!(q.resolve(Kind::Fetch, "bob", "x").is_none());
-        // Over the quota: a throttle proportional to the excess.
-        assert_eq!(q.record(Kind::Produce, "bob", "x", 100.0, 0), 0);
+        // A burst of ten windows' worth, then the quota: a throttle for what is owed.
+        assert_eq!(q.record(Kind::Produce, "bob", "x", 1000.0, 0), 0);
         let t = q.record(Kind::Produce, "bob", "x", 100.0, 500);
-        assert_eq!(t, 1000, "200 bytes in one window at 100/s: 1 s over");
+        assert_eq!(t, 500, "the burst used up, 50 bytes refilled, 50 owed: half a second");
         // Kept across a reopen.
         let again = QuotaManager::open(dir.path(), Duration::from_secs(1), 11).unwrap();
         assert_eq!(again.describe(|_| true).len(), 3);
@@ -443,16 +501,29 @@ mod tests {
             )
             .unwrap();
         assert!(bad[0].is_err() && bad[1].is_err() && bad[2].is_err() && bad[3].is_ok());
-        assert!(q.admit_connection("10.0.0.1", 0));
-        assert!(q.admit_connection("10.0.0.1", 10));
-        assert!(
-            !q.admit_connection("10.0.0.1", 20),
-            "3 connections in a second over 2/s"
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for i in 0..20 {
+            assert!(q.admit_connection(a, i), "a burst of ten windows' worth: {i}");
+        }
+        assert!(!q.admit_connection(a, 20), "21 connections in 10 s over 2/s");
+        assert!(q.admit_connection(b, 20));
+        // The same address through an IPv6 socket.
+        assert!(!q.admit_connection("::ffff:10.0.0.1".parse().unwrap(), 21));
+        let named = |ip: &str| Entity {
+            ip: Some(Name::Named(ip.into())),
+            ..Entity::default()
+        };
+        let r = q.alter(
+            vec![(named("not-an-ip"), vec![("connection_creation_rate".into(), Some(1.0))])],
+            false,
         );
-        assert!(q.admit_connection("10.0.0.2", 20));
+        assert!(r.unwrap()[0].is_err());
         // Removing the last key removes the entity.
-        q.alter(vec![(ip, vec![("connection_creation_rate".into(), None)])], false)
-            .unwrap();
+        q.alter(
+            vec![(named("10.0.0.1"), vec![("connection_creation_rate".into(), None)])],
+            false,
+        )
+        .unwrap();
         assert!(!q.any());
     }
 }

@@ -214,6 +214,12 @@ pub async fn users_create(
 ) -> Result<(), ClientError> {
     let m = ScramMechanism::from_name(mechanism)
         .ok_or_else(|| ClientError::Usage(format!("{mechanism}: SCRAM-SHA-256 or SCRAM-SHA-512")))?;
+    use crate::security::scram::{MAX_ITERATIONS, MIN_ITERATIONS};
+    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(ClientError::Usage(format!(
+            "--iterations {iterations}: Kafka takes {MIN_ITERATIONS} to {MAX_ITERATIONS}"
+        )));
+    }
     let salt = random_bytes(32);
     let mut up = ScramCredentialUpsertion::default();
     up.name = s(user);

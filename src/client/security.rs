@@ -57,10 +57,13 @@ impl ClientSecurity {
         let protocol = match get("security.protocol") {
             None => SecurityProtocol::Plaintext,
             Some(name) => crate::config::parse_protocol_map(&format!("X:{name}"))
-                .map_err(|e| usage(e.to_string()))?
-                .into_values()
-                .next()
-                .unwrap_or(SecurityProtocol::Plaintext),
+                .ok()
+                .and_then(|m| m.into_values().next())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "security.protocol={name}: one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+                    ))
+                })?,
         };
         let tls = matches!(protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl).then(|| ClientTls {
             ca: get("ssl.truststore.location")

@@ -37,7 +37,10 @@ pub async fn handle(
                 d.producer_epoch = m.producer_epoch;
                 let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
                 for (topic, partition) in &m.partitions {
-                    topics.entry(topic).or_default().push(*partition);
+                    // As Kafka: topics the caller may not describe are left out.
+                    if super::allowed(broker, ctx, Operation::Describe, ResourceType::Topic, topic) {
+                        topics.entry(topic).or_default().push(*partition);
+                    }
                 }
                 d.topics = topics
                     .into_iter()

@@ -109,10 +109,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
             .collect()
     });
     // require_stable is false before v7.
+    let asked = wanted.clone();
     let found = lookup(broker, ctx, request.group_id.as_str(), wanted, request.require_stable);
     let found = found.unwrap_or_else(|e| {
         response.error_code = e.wire_code();
-        Vec::new()
+        // v0–1 have no top-level error: each partition asked for carries it.
+        let mut by_topic: Vec<TopicOffsets> = Vec::new();
+        for (topic, partition) in asked.into_iter().flatten().filter(|_| ctx.api_version < 2) {
+            let refused = Err(Error::GroupAuthorizationFailed(request.group_id.to_string()));
+            match by_topic.iter_mut().find(|(t, _)| *t == topic) {
+                Some((_, parts)) => parts.push((partition, refused)),
+                None => by_topic.push((topic, vec![(partition, refused)])),
+            }
+        }
+        by_topic
     });
     for (topic, parts) in found {
         let mut tr = OffsetFetchResponseTopic::default();

@@ -264,13 +264,12 @@ impl Authorizer {
         if !self.enabled {
             return true;
         }
-        let host = host.to_string();
-        let host = host.as_str();
+        let host = host.to_canonical();
         let allowed = self.decide(principal, host, operation, resource_type, name);
         if allowed {
-            tracing::debug!(target: "strom::authorizer", principal = %principal, host, operation = operation.name(), resource_type = resource_type.name(), resource = name, "allowed");
+            tracing::debug!(target: "strom::authorizer", principal = %principal, host = %host, operation = operation.name(), resource_type = resource_type.name(), resource = name, "allowed");
         } else {
-            tracing::info!(target: "strom::authorizer", principal = %principal, host, operation = operation.name(), resource_type = resource_type.name(), resource = name, "denied");
+            tracing::info!(target: "strom::authorizer", principal = %principal, host = %host, operation = operation.name(), resource_type = resource_type.name(), resource = name, "denied");
         }
         allowed
     }
@@ -278,7 +277,7 @@ impl Authorizer {
     fn decide(
         &self,
         principal: &Principal,
-        host: &str,
+        host: std::net::IpAddr,
         operation: Operation,
         resource_type: ResourceType,
         name: &str,
@@ -292,7 +291,7 @@ impl Authorizer {
         let mut allowed = false;
         for acl in acls.iter().filter(|a| a.covers(resource_type, name)) {
             any_on_resource = true;
-            let applies = (acl.principal == who || acl.principal == "User:*") && (acl.host == host || acl.host == "*");
+            let applies = (acl.principal == who || acl.principal == "User:*") && host_matches(&acl.host, host);
             if !applies {
                 continue;
             }
@@ -325,26 +324,33 @@ impl Authorizer {
         if self.super_users.contains(&who) {
             return true;
         }
-        let host = host.to_string();
+        let host = host.to_canonical();
         let acls = self.acls.read().unwrap_or_else(|e| e.into_inner());
         let applies = |a: &&AclBinding| {
             a.resource_type == resource_type
                 && (a.principal == who || a.principal == "User:*")
-                && (a.host == host || a.host == "*")
+                && host_matches(&a.host, host)
         };
-        let denied_everywhere = acls.iter().filter(applies).any(|a| {
-            a.permission == Permission::Deny
-                && a.pattern_type == PatternType::Literal
-                && a.resource_name == "*"
-                && (a.operation == operation || a.operation == Operation::All)
-        });
-        if denied_everywhere {
-            return false;
-        }
+        let denies: Vec<&AclBinding> = acls
+            .iter()
+            .filter(applies)
+            .filter(|a| a.permission == Permission::Deny && (a.operation == operation || a.operation == Operation::All))
+            .collect();
+        // An ALLOW counts unless a DENY covers every resource it names: a literal
+        // `*`, the same literal name, or a prefix of its name.
+        let covered = |allow: &AclBinding| {
+            denies.iter().any(|d| match d.pattern_type {
+                PatternType::Literal => {
+                    d.resource_name == "*"
+                        || (allow.pattern_type == PatternType::Literal && d.resource_name == allow.resource_name)
+                }
+                PatternType::Prefixed => allow.resource_name.starts_with(&d.resource_name),
+            })
+        };
         let allowed = acls
             .iter()
             .filter(applies)
-            .any(|a| a.permission == Permission::Allow && a.operation.allows(operation));
+            .any(|a| a.permission == Permission::Allow && a.operation.allows(operation) && !covered(a));
         allowed || (self.allow_if_no_acl && !acls.iter().any(|a| a.resource_type == resource_type))
     }
 
@@ -358,10 +364,10 @@ impl Authorizer {
         name: &str,
         candidates: &[Operation],
     ) -> i32 {
-        let host = host.to_string();
+        let host = host.to_canonical();
         candidates
             .iter()
-            .filter(|op| !self.enabled || self.decide(principal, &host, **op, resource_type, name))
+            .filter(|op| !self.enabled || self.decide(principal, host, **op, resource_type, name))
             .fold(0, |bits, op| bits | (1 << *op as i32))
     }
 
@@ -411,6 +417,15 @@ impl Authorizer {
     }
 }
 
+/// Whether an ACL's host (`*`, or an address in any notation) is `peer`.
+fn host_matches(acl_host: &str, peer: std::net::IpAddr) -> bool {
+    acl_host == "*"
+        || match acl_host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_canonical() == peer,
+            Err(_) => acl_host == peer.to_string(),
+        }
+}
+
 /// The ACL file: `{"version":1,"acls":[{"resource_type":"TOPIC",
 /// "resource_name":"orders","pattern_type":"LITERAL","principal":"User:alice",
 /// "host":"*","operation":"WRITE","permission":"ALLOW"}]}`.
@@ -434,6 +449,9 @@ fn encode(acls: &[AclBinding]) -> Vec<u8> {
 
 fn decode(bytes: &[u8]) -> Result<Vec<AclBinding>, String> {
     let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if doc.get("version").and_then(|v| v.as_i64()) != Some(1) {
+        return Err("unknown version (this strom reads version 1)".into());
+    }
     let list = doc.get("acls").and_then(|a| a.as_array()).ok_or("no acls")?;
     list.iter()
         .map(|a| {
@@ -454,14 +472,16 @@ fn decode(bytes: &[u8]) -> Result<Vec<AclBinding>, String> {
                 resource_name: field("resource_name")?.to_string(),
                 pattern_type: match field("pattern_type")? {
                     "PREFIXED" => PatternType::Prefixed,
-                    _ => PatternType::Literal,
+                    "LITERAL" => PatternType::Literal,
+                    other => return Err(format!("pattern type {other:?}")),
                 },
                 principal: field("principal")?.to_string(),
                 host: field("host")?.to_string(),
                 operation: Operation::from_name(field("operation")?).ok_or("unknown operation")?,
                 permission: match field("permission")? {
                     "DENY" => Permission::Deny,
-                    _ => Permission::Allow,
+                    "ALLOW" => Permission::Allow,
+                    other => return Err(format!("permission {other:?}")),
                 },
             })
         })
@@ -527,24 +547,46 @@ mod tests {
             !open.authorize(&alice, local, Read, Group, "shop"),
             "ACLs exist on shop: alice has none"
         );
+        // Hosts: an IPv4 peer seen through an IPv6 socket is the IPv4 address;
+        // IPv6 in any notation.
+        auth.create(&[AclBinding {
+            host: "127.0.0.1".into(),
+            ..acl(Topic, "hosted", Literal, "User:bob", Read, Deny)
+        }])
+        .unwrap();
+        auth.create(&[acl(Topic, "hosted", Literal, "User:*", Read, Allow)])
+            .unwrap();
+        let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(!auth.authorize(&bob, mapped, Read, Topic, "hosted"));
+        assert!(auth.authorize(&bob, "10.0.0.9".parse().unwrap(), Read, Topic, "hosted"));
+        assert!(host_matches("0:0:0:0:0:0:0:1", "::1".parse().unwrap()));
+        // An idempotent producer: WRITE on some topic, unless denied there too.
+        assert!(auth.authorize_any(&alice, local, Write, Topic));
+        auth.create(&[acl(Topic, "orders", Prefixed, "User:alice", Write, Deny)])
+            .unwrap();
+        assert!(!auth.authorize_any(&alice, local, Write, Topic));
         // Kept across a reopen; deleted by filter.
         let again = Authorizer::open(dir.path(), true, &[], false).unwrap();
-        assert_eq!(again.describe(&AclFilter::default()).len(), 5);
+        assert_eq!(again.describe(&AclFilter::default()).len(), 8);
         let matching = again.describe(&AclFilter {
             resource_type: Some(Topic),
             resource_name: Some("orders-eu".into()),
             pattern: PatternFilter::Match,
             ..AclFilter::default()
         });
-        assert_eq!(matching.len(), 2, "{matching:?}");
+        assert_eq!(
+            matching.len(),
+            3,
+            "the prefixed orders- and orders, and *: {matching:?}"
+        );
         let removed = again
             .delete(&[AclFilter {
                 principal: Some("User:alice".into()),
                 ..AclFilter::default()
             }])
             .unwrap();
-        assert_eq!(removed[0].len(), 2);
-        assert_eq!(again.describe(&AclFilter::default()).len(), 3);
+        assert_eq!(removed[0].len(), 3);
+        assert_eq!(again.describe(&AclFilter::default()).len(), 5);
     }
 
     #[test]

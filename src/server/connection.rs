@@ -136,6 +136,15 @@ impl Connection {
         let mut frame_deadline: Option<Instant> = None;
         'serve: loop {
             while let Some((api_key, size)) = frame_head(&buf).filter(|&(_, size)| size <= self.max_frame()) {
+                // Over a quota (KIP-219): nothing more is read or reserved for
+                // this client until its throttle time has passed.
+                let muted = self.throttle.until_ms() - crate::util::clock::now_ms();
+                if muted > 0 && frame_deadline.is_none() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(muted as u64)) => {}
+                        _ = self.shutdown.changed() => break 'serve,
+                    }
+                }
                 if frame_deadline.is_none() {
                     // Before a SASL login, frames are small (max_frame) and only the
                     // login's are read: they hold no share of the memory all
@@ -167,15 +176,6 @@ impl Connection {
                 }
                 if buf.len() < 4 + size {
                     break;
-                }
-                // Over a quota (KIP-219): nothing more is read from this client
-                // until its throttle time has passed.
-                let muted = self.throttle.until_ms() - crate::util::clock::now_ms();
-                if muted > 0 {
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(muted as u64)) => {}
-                        _ = self.shutdown.changed() => break 'serve,
-                    }
                 }
                 let Ok(Some(frame)) = parse_frame(&mut buf, self.max_frame()) else {
                     break 'serve;

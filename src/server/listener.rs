@@ -119,10 +119,7 @@ async fn accept_loop(
             continue;
         };
         // connection_creation_rate of the client's address (KIP-612).
-        if !broker
-            .quotas
-            .admit_connection(&peer.ip().to_string(), crate::util::clock::now_ms())
-        {
+        if !broker.quotas.admit_connection(peer.ip(), crate::util::clock::now_ms()) {
             tracing::info!(peer = %peer, "over the address's connection_creation_rate quota; closing");
             continue;
         }
