@@ -39,7 +39,7 @@ pub struct Broker {
     pub transactions: TransactionCoordinator,
     pub groups: GroupCoordinator,
     /// Users' SCRAM credentials (salted, iterated).
-    pub credentials: crate::security::scram::CredentialStore,
+    pub credentials: crate::security::credentials::CredentialStore,
     /// ACLs, and whether they are checked.
     pub authorizer: crate::security::acl::Authorizer,
     /// Client quotas and each client's usage.
@@ -61,7 +61,7 @@ impl Broker {
             now_ms(),
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
-        let credentials = crate::security::scram::CredentialStore::open(&config.data_dir)?;
+        let credentials = crate::security::credentials::CredentialStore::open(&config.data_dir)?;
         let quotas = crate::quota::QuotaManager::open(
             &config.data_dir,
             std::time::Duration::from_secs(config.quota_window_size_seconds),

@@ -52,21 +52,21 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
-        command: AclsCommand,
+        command: strom::cli::security_args::AclsCommand,
     },
     /// SCRAM users: list, create (or change a password), delete.
     Users {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
-        command: UsersCommand,
+        command: strom::cli::security_args::UsersCommand,
     },
     /// Client quotas (byte rates, request time, connection rates): describe, alter.
     Quotas {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
-        command: QuotasCommand,
+        command: strom::cli::security_args::QuotasCommand,
     },
     /// Idempotent and transactional producers of a partition.
     Producers {
@@ -255,175 +255,6 @@ enum TransactionsCommand {
     Describe { transactional_id: String },
 }
 
-/// The resource and principals ACL commands act on (kafka-acls.sh's flags).
-#[derive(clap::Args)]
-struct AclArgs {
-    #[arg(long, conflicts_with_all = ["group", "transactional_id", "cluster"])]
-    topic: Option<String>,
-    #[arg(long, conflicts_with_all = ["transactional_id", "cluster"])]
-    group: Option<String>,
-    #[arg(long, conflicts_with = "cluster")]
-    transactional_id: Option<String>,
-    /// The cluster itself (kafka-cluster).
-    #[arg(long)]
-    cluster: bool,
-    /// literal, prefixed (add); also match, any (list, remove)
-    #[arg(long)]
-    resource_pattern_type: Option<String>,
-    /// User:NAME (repeatable)
-    #[arg(long)]
-    allow_principal: Vec<String>,
-    #[arg(long)]
-    deny_principal: Vec<String>,
-    /// Read, Write, Create, Delete, Alter, Describe, ClusterAction,
-    /// DescribeConfigs, AlterConfigs, IdempotentWrite, All (repeatable)
-    #[arg(long)]
-    operation: Vec<String>,
-    /// Where the principal connects from: an IP address  [default: *]
-    #[arg(long)]
-    host: Option<String>,
-}
-
-impl AclArgs {
-    fn spec(self, adding: bool) -> Result<strom::cli::security::AclSpec, ClientError> {
-        use strom::security::acl::{Operation, ResourceType};
-        let resource = match (self.topic, self.group, self.transactional_id, self.cluster) {
-            (Some(t), ..) => Some((ResourceType::Topic, t)),
-            (_, Some(g), ..) => Some((ResourceType::Group, g)),
-            (_, _, Some(t), _) => Some((ResourceType::TransactionalId, t)),
-            (.., true) => Some((ResourceType::Cluster, "kafka-cluster".to_string())),
-            _ => None,
-        };
-        let pattern_type = match self
-            .resource_pattern_type
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None if adding => 3,
-            None => 1,
-            Some("literal") => 3,
-            Some("prefixed") => 4,
-            Some("match") if !adding => 2,
-            Some("any") if !adding => 1,
-            Some(other) => return Err(ClientError::Usage(format!("--resource-pattern-type {other}?"))),
-        };
-        let operations = self
-            .operation
-            .iter()
-            .map(|o| Operation::from_name(o).ok_or_else(|| ClientError::Usage(format!("--operation {o}?"))))
-            .collect::<Result<_, _>>()?;
-        let principals = self
-            .allow_principal
-            .into_iter()
-            .map(|p| (p, 3))
-            .chain(self.deny_principal.into_iter().map(|p| (p, 2)))
-            .collect();
-        Ok(strom::cli::security::AclSpec {
-            resource,
-            pattern_type,
-            principals,
-            operations,
-            host: self.host,
-        })
-    }
-}
-
-#[derive(Subcommand)]
-enum AclsCommand {
-    /// ACLs matching the flags given (all without flags).
-    List {
-        #[command(flatten)]
-        acl: AclArgs,
-    },
-    /// Allow or deny principals operations on a resource.
-    Add {
-        #[command(flatten)]
-        acl: AclArgs,
-    },
-    /// Remove the ACLs matching the flags.
-    Remove {
-        #[command(flatten)]
-        acl: AclArgs,
-    },
-}
-
-#[derive(Subcommand)]
-enum UsersCommand {
-    /// Users with SCRAM credentials.
-    List,
-    /// Create a user, or change its password.
-    Create {
-        user: String,
-        #[arg(long, env = "STROM_USER_PASSWORD")]
-        password: String,
-        #[arg(long, default_value = "SCRAM-SHA-512")]
-        mechanism: String,
-        #[arg(long, default_value_t = 8192)]
-        iterations: i32,
-    },
-    /// Delete a user's credential of one mechanism.
-    Delete {
-        user: String,
-        #[arg(long, default_value = "SCRAM-SHA-512")]
-        mechanism: String,
-    },
-}
-
-/// Whose quota: kafka-configs.sh's users / clients / ips entities.
-#[derive(clap::Args)]
-struct QuotaEntityArgs {
-    #[arg(long, conflicts_with = "user_default")]
-    user: Option<String>,
-    /// The default of every user.
-    #[arg(long)]
-    user_default: bool,
-    #[arg(long, conflicts_with = "client_default")]
-    client_id: Option<String>,
-    /// The default of every client id.
-    #[arg(long)]
-    client_default: bool,
-    #[arg(long, conflicts_with_all = ["ip_default", "user", "user_default", "client_id", "client_default"])]
-    ip: Option<String>,
-    /// The default of every address.
-    #[arg(long)]
-    ip_default: bool,
-}
-
-impl QuotaEntityArgs {
-    fn entity(&self) -> strom::cli::security::QuotaEntity {
-        let mut e = Vec::new();
-        let mut part = |t: &'static str, name: &Option<String>, default: bool| {
-            if name.is_some() || default {
-                e.push((t, name.clone()));
-            }
-        };
-        part("user", &self.user, self.user_default);
-        part("client-id", &self.client_id, self.client_default);
-        part("ip", &self.ip, self.ip_default);
-        e
-    }
-}
-
-#[derive(Subcommand)]
-enum QuotasCommand {
-    /// Quotas of the entities matching the flags (every entity without flags).
-    Describe {
-        #[command(flatten)]
-        entity: QuotaEntityArgs,
-    },
-    /// Set or remove quota values: producer_byte_rate, consumer_byte_rate,
-    /// request_percentage (users, client ids); connection_creation_rate (ips).
-    Alter {
-        #[command(flatten)]
-        entity: QuotaEntityArgs,
-        #[arg(long = "set", value_parser = strom::cli::topics::key_value)]
-        set: Vec<(String, String)>,
-        #[arg(long = "delete")]
-        delete: Vec<String>,
-    },
-}
-
 #[derive(Subcommand)]
 enum ProducersCommand {
     /// The partition's producers: epoch, last sequence, open transaction's first offset.
@@ -493,9 +324,15 @@ fn main() -> std::process::ExitCode {
         Some(Command::Configs { client, command }) => return run_tool(configs(client, command)),
         Some(Command::Transactions { client, command }) => return run_tool(transactions(client, command)),
         Some(Command::Producers { client, command }) => return run_tool(producers(client, command)),
-        Some(Command::Acls { client, command }) => return run_tool(acls(client, command)),
-        Some(Command::Users { client, command }) => return run_tool(users(client, command)),
-        Some(Command::Quotas { client, command }) => return run_tool(quotas(client, command)),
+        Some(Command::Acls { client, command }) => {
+            return run_tool(async move { command.run(&client.bootstrap()?, Output { json: client.json }).await })
+        }
+        Some(Command::Users { client, command }) => {
+            return run_tool(async move { command.run(&client.bootstrap()?, Output { json: client.json }).await })
+        }
+        Some(Command::Quotas { client, command }) => {
+            return run_tool(async move { command.run(&client.bootstrap()?, Output { json: client.json }).await })
+        }
         Some(Command::Log { command }) => return log_tool(command),
         Some(Command::Produce {
             client,
@@ -568,42 +405,6 @@ async fn transactions(client: ClientArgs, command: TransactionsCommand) -> Resul
     match command {
         TransactionsCommand::List { states, producer_ids } => transactions::list(bs, &states, &producer_ids, out).await,
         TransactionsCommand::Describe { transactional_id } => transactions::describe(bs, &transactional_id, out).await,
-    }
-}
-
-async fn acls(client: ClientArgs, command: AclsCommand) -> Result<(), ClientError> {
-    use strom::cli::security;
-    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
-    match command {
-        AclsCommand::List { acl } => security::acls_list(bs, &acl.spec(false)?, out).await,
-        AclsCommand::Add { acl } => security::acls_add(bs, &acl.spec(true)?, out).await,
-        AclsCommand::Remove { acl } => security::acls_remove(bs, &acl.spec(false)?, out).await,
-    }
-}
-
-async fn users(client: ClientArgs, command: UsersCommand) -> Result<(), ClientError> {
-    use strom::cli::security;
-    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
-    match command {
-        UsersCommand::List => security::users_list(bs, out).await,
-        UsersCommand::Create {
-            user,
-            password,
-            mechanism,
-            iterations,
-        } => security::users_create(bs, &user, &password, &mechanism, iterations, out).await,
-        UsersCommand::Delete { user, mechanism } => security::users_delete(bs, &user, &mechanism, out).await,
-    }
-}
-
-async fn quotas(client: ClientArgs, command: QuotasCommand) -> Result<(), ClientError> {
-    use strom::cli::security;
-    let (bs, out) = (&client.bootstrap()?, Output { json: client.json });
-    match command {
-        QuotasCommand::Describe { entity } => security::quotas_describe(bs, &entity.entity(), out).await,
-        QuotasCommand::Alter { entity, set, delete } => {
-            security::quotas_alter(bs, &entity.entity(), &set, &delete, out).await
-        }
     }
 }
 

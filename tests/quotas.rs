@@ -277,39 +277,20 @@ async fn connections_over_an_addresss_creation_rate_are_closed() {
 async fn strom_quotas_alter_and_describe() {
     let broker = TestBroker::start().await;
     let bootstrap = broker.bootstrap();
-    let run = move |words: &str| {
+    let run = |words: &str| {
         let mut args: Vec<String> = words.split_whitespace().map(String::from).collect();
         args.extend(["--bootstrap-server".to_string(), bootstrap.clone()]);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args(&args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        common::process::strom_cli(args)
     };
-    let (ok, out, err) = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run("quotas alter --user alice --client-default --set producer_byte_rate=1048576 --set consumer_byte_rate=2097152")
-    })
-    .await
-    .unwrap();
+    let set =
+        "quotas alter --user alice --client-default --set producer_byte_rate=1048576 --set consumer_byte_rate=2097152";
+    let (ok, out, err) = run(set).await;
     assert!(ok, "{out}{err}");
-    let (ok, out, _) = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run("quotas describe --user alice --json")
-    })
-    .await
-    .unwrap();
+    let (ok, out, _) = run("quotas describe --user alice --json").await;
     assert!(
         ok && out.contains("user=alice,client-id=<default>") && out.contains("1048576"),
         "{out}"
     );
-    let (ok, _, err) =
-        tokio::task::spawn_blocking(move || run("quotas alter --ip 10.0.0.1 --set producer_byte_rate=1"))
-            .await
-            .unwrap();
+    let (ok, _, err) = run("quotas alter --ip 10.0.0.1 --set producer_byte_rate=1").await;
     assert!(!ok && err.contains("InvalidRequest"), "{err}");
 }

@@ -410,23 +410,6 @@ async fn a_librdkafka_producer_goes_on_across_sessions_that_expire() {
     broker.shutdown().await.unwrap();
 }
 
-/// Run the strom binary; (success, stdout, stderr).
-async fn strom_cli(args: Vec<String>) -> (bool, String, String) {
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args(&args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_tools_log_in_with_a_command_config_and_manage_users_and_acls() {
     let pki = Pki::new();
@@ -467,7 +450,7 @@ async fn the_admin_tools_log_in_with_a_command_config_and_manage_users_and_acls(
             "--command-config".into(),
             config.into(),
         ]);
-        strom_cli(args)
+        common::process::strom_cli(args)
     };
 
     let (ok, out, err) = run(&admin, "users create bob --password bob-secret").await;

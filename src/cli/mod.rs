@@ -6,6 +6,7 @@ pub mod groups;
 pub mod io;
 pub mod partitioner;
 pub mod security;
+pub mod security_args;
 pub mod topics;
 pub mod transactions;
 

@@ -1,6 +1,25 @@
 //! What the three ACL APIs share: ACLs and filters from their wire form.
 
+use kafka_protocol::error::ResponseError;
+
+use super::RequestContext;
+use crate::broker::Broker;
 use crate::security::acl::{AclBinding, AclFilter, Operation, PatternFilter, PatternType, Permission, ResourceType};
+
+/// Why a request that changes ACLs is refused whole, if it is: no authorizer
+/// (SECURITY_DISABLED, as Kafka), or no ALTER on the cluster.
+pub fn refusal(broker: &Broker, ctx: &RequestContext) -> Option<(ResponseError, &'static str)> {
+    if !broker.authorizer.enabled() {
+        Some((ResponseError::SecurityDisabled, "No Authorizer is configured."))
+    } else if !super::allowed(broker, ctx, Operation::Alter, ResourceType::Cluster, super::CLUSTER) {
+        Some((
+            ResponseError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.",
+        ))
+    } else {
+        None
+    }
+}
 
 /// A filter from DescribeAcls' or DeleteAcls' fields (code 1 = ANY throughout).
 #[allow(clippy::too_many_arguments)]

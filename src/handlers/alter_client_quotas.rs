@@ -78,8 +78,9 @@ pub async fn handle(
     }
     let (at, changes): (Vec<usize>, Vec<_>) = changes.into_iter().unzip();
     let (b, validate_only) = (broker.clone(), request.validate_only);
-    match tokio::task::spawn_blocking(move || b.quotas.alter(changes, validate_only)).await {
-        Ok(Ok(results)) => {
+    let altered = tokio::task::spawn_blocking(move || b.quotas.alter(changes, validate_only)).await;
+    match super::blocking_outcome(altered) {
+        Ok(results) => {
             for (i, result) in at.into_iter().zip(results) {
                 if let Err(message) = result {
                     response.entries[i].error_code = ResponseError::InvalidRequest.code();
@@ -87,12 +88,7 @@ pub async fn handle(
                 }
             }
         }
-        failed => {
-            let message = match failed {
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
-                Ok(Ok(_)) => String::new(),
-            };
+        Err(message) => {
             tracing::error!(error = %message, "cannot save client quotas");
             for i in at {
                 response.entries[i].error_code = ResponseError::KafkaStorageError.code();

@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
-use crate::security::scram::{Alteration, CredentialError};
+use crate::security::credentials::{Alteration, CredentialError};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -56,8 +56,8 @@ pub async fn handle(
     let writer = broker.clone();
     let outcome = tokio::task::spawn_blocking(move || writer.credentials.alter(changes)).await;
     let mut response = AlterUserScramCredentialsResponse::default();
-    match outcome {
-        Ok(Ok(results)) => {
+    match super::blocking_outcome(outcome) {
+        Ok(results) => {
             for (user, result) in results {
                 let mut r = AlterUserScramCredentialsResult::default();
                 r.user = str_bytes(&user);
@@ -67,12 +67,7 @@ pub async fn handle(
                 response.results.push(r);
             }
         }
-        failed => {
-            let message = match failed {
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
-                Ok(Ok(_)) => String::new(),
-            };
+        Err(message) => {
             tracing::error!(error = %message, "cannot save SCRAM credentials");
             let mut seen = std::collections::HashSet::new();
             for user in users.into_iter().filter(|u| seen.insert(u.clone())) {

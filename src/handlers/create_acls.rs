@@ -7,18 +7,11 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 
-use super::{allowed, str_bytes, RequestContext, CLUSTER};
+use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
-use crate::security::acl::{Operation, ResourceType};
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateAclsRequest) -> CreateAclsResponse {
-    let refusal = if !broker.authorizer.enabled() {
-        Some((ResponseError::SecurityDisabled, "No Authorizer is configured."))
-    } else if !allowed(broker, ctx, Operation::Alter, ResourceType::Cluster, CLUSTER) {
-        Some((ResponseError::ClusterAuthorizationFailed, "Cluster authorization failed."))
-    } else {
-        None
-    };
+    let refusal = super::acls::refusal(broker, ctx);
     let mut results = Vec::new();
     let mut valid = Vec::new();
     for c in &request.creations {
@@ -50,12 +43,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateA
         let acls: Vec<_> = valid.iter().map(|(_, acl)| acl.clone()).collect();
         let writer = broker.clone();
         let saved = tokio::task::spawn_blocking(move || writer.authorizer.create(&acls)).await;
-        let failure = match saved {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(message) = failure {
+        if let Err(message) = super::blocking_outcome(saved) {
             tracing::error!(error = %message, "cannot save ACLs");
             for (i, _) in &valid {
                 results[*i].error_code = ResponseError::KafkaStorageError.code();

@@ -7,18 +7,11 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_acls_response::{DeleteAclsFilterResult, DeleteAclsMatchingAcl};
 use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 
-use super::{allowed, str_bytes, RequestContext, CLUSTER};
+use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
-use crate::security::acl::{Operation, ResourceType};
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteAclsRequest) -> DeleteAclsResponse {
-    let refusal = if !broker.authorizer.enabled() {
-        Some((ResponseError::SecurityDisabled, "No Authorizer is configured."))
-    } else if !allowed(broker, ctx, Operation::Alter, ResourceType::Cluster, CLUSTER) {
-        Some((ResponseError::ClusterAuthorizationFailed, "Cluster authorization failed."))
-    } else {
-        None
-    };
+    let refusal = super::acls::refusal(broker, ctx);
     let mut results: Vec<DeleteAclsFilterResult> = Vec::new();
     let mut filters = Vec::new();
     for f in &request.filters {
@@ -48,8 +41,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteA
     if !filters.is_empty() {
         let only: Vec<_> = filters.iter().map(|(_, f)| f.clone()).collect();
         let writer = broker.clone();
-        match tokio::task::spawn_blocking(move || writer.authorizer.delete(&only)).await {
-            Ok(Ok(removed)) => {
+        let deleted = tokio::task::spawn_blocking(move || writer.authorizer.delete(&only)).await;
+        match super::blocking_outcome(deleted) {
+            Ok(removed) => {
                 for ((i, _), acls) in filters.iter().zip(removed) {
                     results[*i].matching_acls = acls
                         .into_iter()
@@ -67,12 +61,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteA
                         .collect();
                 }
             }
-            failed => {
-                let message = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                    Ok(Ok(_)) => String::new(),
-                };
+            Err(message) => {
                 tracing::error!(error = %message, "cannot save ACLs");
                 for (i, _) in &filters {
                     results[*i].error_code = ResponseError::KafkaStorageError.code();

@@ -368,6 +368,29 @@ pub fn may_configure(
     }
 }
 
+/// The topics of `names` the principal may READ (a request's partitions of the
+/// others are refused alone, TOPIC_AUTHORIZATION_FAILED).
+pub fn readable_topics<'a>(
+    broker: &Broker,
+    ctx: &RequestContext,
+    names: impl Iterator<Item = &'a str>,
+) -> std::collections::HashSet<String> {
+    use crate::security::acl::{Operation, ResourceType};
+    names
+        .filter(|t| allowed(broker, ctx, Operation::Read, ResourceType::Topic, t))
+        .map(String::from)
+        .collect()
+}
+
+/// The outcome of file work done on the blocking pool, its failure as text.
+pub fn blocking_outcome<T>(done: Result<std::io::Result<T>, tokio::task::JoinError>) -> Result<T, String> {
+    match done {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A response string from a Rust one.
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())

@@ -19,12 +19,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
     // READ on the group, and on each topic (a partition of a topic the
     // principal may not read is refused alone).
     let group_refused = !super::allowed(broker, ctx, Operation::Read, ResourceType::Group, request.group_id.as_str());
-    let readable: std::collections::HashSet<String> = request
-        .topics
-        .iter()
-        .map(|t| t.name.to_string())
-        .filter(|t| super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, t))
-        .collect();
+    let readable = super::readable_topics(broker, ctx, request.topics.iter().map(|t| t.name.as_str()));
     let offsets = request
         .topics
         .iter()

@@ -19,12 +19,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetD
         return response;
     }
     // A topic the principal may not READ keeps its offsets.
-    let readable: std::collections::HashSet<String> = request
-        .topics
-        .iter()
-        .map(|t| t.name.to_string())
-        .filter(|t| super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, t))
-        .collect();
+    let readable = super::readable_topics(broker, ctx, request.topics.iter().map(|t| t.name.as_str()));
     let partitions = request
         .topics
         .iter()

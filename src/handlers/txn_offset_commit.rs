@@ -39,12 +39,7 @@ pub async fn handle(
     let now = now_ms();
     // WRITE on the transactional id, READ on the group and on each topic (the
     // partitions of a topic the principal may not read are refused alone).
-    let readable: std::collections::HashSet<String> = request
-        .topics
-        .iter()
-        .map(|t| t.name.to_string())
-        .filter(|t| super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, t))
-        .collect();
+    let readable = super::readable_topics(broker, ctx, request.topics.iter().map(|t| t.name.as_str()));
     let committed = if !super::allowed(broker, ctx, Operation::Write, ResourceType::TransactionalId, &request.transactional_id) {
         Err(Error::TransactionalIdAuthorizationFailed)
     } else if !super::allowed(broker, ctx, Operation::Read, ResourceType::Group, &request.group_id) {

@@ -6,6 +6,7 @@
 //! do before it has logged in) is `server::sasl`.
 
 pub mod acl;
+pub mod credentials;
 pub mod oauth;
 pub mod principal;
 pub mod scram;
@@ -14,8 +15,9 @@ pub mod tls;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use credentials::CredentialStore;
 pub use principal::Principal;
-use scram::{CredentialStore, ScramMechanism, ScramServer};
+use scram::{ScramMechanism, ScramServer};
 
 /// One step of a SASL exchange, as the server sees it.
 #[derive(Debug, PartialEq, Eq)]

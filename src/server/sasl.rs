@@ -36,7 +36,7 @@ use crate::config::security::SaslSettings;
 use crate::protocol::codec;
 use crate::protocol::header::Request;
 use crate::protocol::response::{ResponseFrame, Splices};
-use crate::security::scram::CredentialStore;
+use crate::security::credentials::CredentialStore;
 use crate::security::{Principal, SaslContext, SaslServer, Step};
 
 /// Re-authentication may start at most this often (Kafka's one second).
@@ -297,39 +297,24 @@ impl Login {
             response.error_message = Some(StrBytes::from_string(message));
             response.auth_bytes = Bytes::new();
         };
+        let answer = |response: &SaslAuthenticateResponse, gate: fn(ResponseFrame) -> Gate| {
+            encoded(ApiKey::SaslAuthenticate, version, correlation_id, response, gate)
+        };
         match server.step(&req.auth_bytes, credentials) {
             Step::Challenge(token) => {
                 response.auth_bytes = token.into();
-                encoded(
-                    ApiKey::SaslAuthenticate,
-                    version,
-                    correlation_id,
-                    &response,
-                    Gate::Answer,
-                )
+                answer(&response, Gate::Answer)
             }
             Step::Failed(message) => {
                 failed(&mut response, message);
-                encoded(
-                    ApiKey::SaslAuthenticate,
-                    version,
-                    correlation_id,
-                    &response,
-                    Gate::Refuse,
-                )
+                answer(&response, Gate::Refuse)
             }
             Step::Done(principal, token) => {
                 if let Some(before) = before.as_ref().filter(|b| ***b != principal) {
                     let message =
                         format!("Cannot change principals during re-authentication from {before}: {principal}");
                     failed(&mut response, message);
-                    return encoded(
-                        ApiKey::SaslAuthenticate,
-                        version,
-                        correlation_id,
-                        &response,
-                        Gate::Refuse,
-                    );
+                    return answer(&response, Gate::Refuse);
                 }
                 response.auth_bytes = token.into();
                 let lifetime = sasl.session_lifetime(server.credential_expiry_ms());
@@ -339,13 +324,7 @@ impl Login {
                 }
                 let mechanism = mechanism.clone();
                 self.logged_in(principal, mechanism, lifetime);
-                encoded(
-                    ApiKey::SaslAuthenticate,
-                    version,
-                    correlation_id,
-                    &response,
-                    Gate::Answer,
-                )
+                answer(&response, Gate::Answer)
             }
         }
     }

@@ -1,0 +1,108 @@
+//! Settings from flags, the properties file and defaults.
+use super::*;
+
+#[test]
+fn defaults_are_kafkas() {
+    let c = Config::resolve(&ServeArgs::default()).unwrap();
+    assert_eq!(c.listeners[0].address(), "0.0.0.0:9092");
+    assert_eq!(c.advertised_listeners[0].address(), "localhost:9092");
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.log.segment_bytes, 1 << 30);
+    assert_eq!(c.socket_request_max_bytes, 104_857_600);
+    assert!(c.auto_create_topics);
+    assert_eq!(c.num_partitions, 1);
+}
+
+#[test]
+fn flags_beat_the_properties_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.properties");
+    std::fs::write(
+        &path,
+        "# comment\nlisteners=PLAINTEXT://0.0.0.0:19092\nnum.partitions = 3\nlog.segment.bytes=1000\nlog.dirs=/tmp/x\nauto.create.topics.enable=false\n",
+    )
+    .unwrap();
+    let args = ServeArgs {
+        config_file: Some(path),
+        num_partitions: Some(5),
+        ..Default::default()
+    };
+    let c = Config::resolve(&args).unwrap();
+    assert_eq!(c.num_partitions, 5);
+    assert_eq!(c.log.segment_bytes, 1000);
+    assert_eq!(c.listeners[0].port, 19092);
+    assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    assert!(!c.auto_create_topics);
+}
+
+#[test]
+fn overrides_set_any_broker_key() {
+    let c = Config::resolve(&ServeArgs {
+        overrides: vec!["log.retention.hours=24".into(), "log.cleanup.policy=compact".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.log.retention_ms, 24 * 3_600_000);
+    assert!(c.log.cleanup_compact);
+    assert_eq!(c.log_overrides["log.retention.ms"], "86400000");
+    let txn = Config::resolve(&ServeArgs {
+        overrides: vec![
+            "transaction.max.timeout.ms=60000".into(),
+            "transactional.id.expiration.ms=3600000".into(),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        (txn.transaction_max_timeout_ms, txn.transactional_id_expiration_ms),
+        (60_000, 3_600_000)
+    );
+    assert!(Config::resolve(&ServeArgs {
+        overrides: vec!["nokey".into()],
+        ..Default::default()
+    })
+    .is_err());
+}
+
+#[test]
+fn named_listeners_parse() {
+    let l = parse_listeners("listeners", "INTERNAL://0.0.0.0:29092, EXTERNAL://[::1]:9092").unwrap();
+    assert_eq!(l[0].name, "INTERNAL");
+    assert_eq!(l[1].host, "::1");
+    assert!(parse_listeners("listeners", "nohost").is_err());
+    assert!(parse_listeners("listeners", "a:1,a:2").is_err());
+}
+
+#[test]
+fn named_listeners_need_a_security_protocol() {
+    let resolve = |listen: &str, map: Option<&str>| {
+        Config::resolve(&ServeArgs {
+            listeners: Some(listen.into()),
+            advertised_listeners: Some(listen.replace("0.0.0.0", "localhost")),
+            listener_security_protocol_map: map.map(str::to_string),
+            ..Default::default()
+        })
+    };
+    let both = "INTERNAL://0.0.0.0:29092,EXTERNAL://0.0.0.0:9092";
+    let err = resolve(both, None).unwrap_err().to_string();
+    assert!(
+        err.contains("No security protocol defined for listener INTERNAL"),
+        "{err}"
+    );
+    let c = resolve(both, Some("INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT")).unwrap();
+    assert_eq!(c.listener_security_protocols["EXTERNAL"], SecurityProtocol::Plaintext);
+    assert!(resolve("SSL://0.0.0.0:9093", None).is_err(), "no TLS yet: refused");
+}
+
+#[test]
+fn bad_values_are_reported_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p");
+    std::fs::write(&path, "num.partitions=many\n").unwrap();
+    let err = Config::resolve(&ServeArgs {
+        config_file: Some(path),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("num.partitions"));
+}
