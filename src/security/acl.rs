@@ -30,11 +30,22 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
+    const ALL: [ResourceType; 6] = [
+        ResourceType::Topic,
+        ResourceType::Group,
+        ResourceType::Cluster,
+        ResourceType::TransactionalId,
+        ResourceType::DelegationToken,
+        ResourceType::User,
+    ];
+
     pub fn from_code(code: i8) -> Option<ResourceType> {
-        use ResourceType::*;
-        [Topic, Group, Cluster, TransactionalId, DelegationToken, User]
-            .into_iter()
-            .find(|t| *t as i8 == code)
+        Self::ALL.into_iter().find(|t| *t as i8 == code)
+    }
+
+    /// By Kafka's name (`TOPIC`, `TRANSACTIONAL_ID`, …).
+    pub fn from_name(name: &str) -> Option<ResourceType> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -458,17 +469,8 @@ fn decode(bytes: &[u8]) -> Result<Vec<AclBinding>, String> {
             let field = |k: &str| a.get(k).and_then(|v| v.as_str()).ok_or(format!("an ACL without {k}"));
             let resource_type = field("resource_type")?;
             Ok(AclBinding {
-                resource_type: [
-                    ResourceType::Topic,
-                    ResourceType::Group,
-                    ResourceType::Cluster,
-                    ResourceType::TransactionalId,
-                    ResourceType::DelegationToken,
-                    ResourceType::User,
-                ]
-                .into_iter()
-                .find(|t| t.name() == resource_type)
-                .ok_or(format!("resource type {resource_type}"))?,
+                resource_type: ResourceType::from_name(resource_type)
+                    .ok_or(format!("resource type {resource_type}"))?,
                 resource_name: field("resource_name")?.to_string(),
                 pattern_type: match field("pattern_type")? {
                     "PREFIXED" => PatternType::Prefixed,
