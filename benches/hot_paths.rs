@@ -26,6 +26,7 @@ fn batch(n: usize) -> Vec<u8> {
             key: None,
             value: Some(value.clone()),
             timestamp: 1_700_000_000_000 + i as i64,
+            headers: Vec::new(),
         })
         .collect();
     records::build_batch(&recs, None)

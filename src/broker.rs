@@ -44,6 +44,10 @@ pub struct Broker {
     pub authorizer: crate::security::acl::Authorizer,
     /// Client quotas and each client's usage.
     pub quotas: crate::quota::QuotaManager,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
+    /// The protocol trace's switch, filters and subscribers.
+    pub tracer: crate::trace::Tracer,
     /// Flips to `true` when shutdown begins; long waits select on it.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -88,7 +92,6 @@ impl Broker {
             now_ms(),
         );
         Ok(Broker {
-            config,
             metadata: MetadataCache::new(identity),
             replicas,
             transactions,
@@ -99,6 +102,9 @@ impl Broker {
             credentials,
             authorizer,
             quotas,
+            metrics: crate::metrics::Metrics::new(&config.observe),
+            tracer: crate::trace::Tracer::new(&config.observe),
+            config,
             shutting_down,
         })
     }

@@ -14,6 +14,7 @@ use crate::group::state::GroupConfig;
 use crate::log::config::LogConfig;
 
 mod listeners;
+pub mod observe;
 pub mod security;
 
 pub use listeners::{parse_listeners, parse_protocol_map, Listener, SecurityProtocol};
@@ -93,12 +94,16 @@ pub struct ServeArgs {
         env = "STROM_GROUP_INITIAL_REBALANCE_DELAY_MS"
     )]
     pub group_initial_rebalance_delay_ms: Option<i64>,
+    #[command(flatten)]
+    pub observe: observe::ObserveArgs,
 }
 
 /// The resolved broker configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listeners: Vec<Listener>,
+    /// The HTTP endpoint, the console, the trace and the metrics' labels.
+    pub observe: observe::ObserveConfig,
     /// Per listener name; a listener without an entry advertises its bound address.
     pub advertised_listeners: Vec<Listener>,
     /// listener.security.protocol.map: each listener name's security protocol.
@@ -170,6 +175,7 @@ impl Config {
     pub fn for_dir(dir: impl Into<PathBuf>) -> Config {
         Config {
             listeners: parse_listeners("listeners", "127.0.0.1:0").expect("valid"),
+            observe: observe::ObserveConfig::default(),
             advertised_listeners: Vec::new(),
             listener_security_protocols: listeners::default_protocol_map(),
             listener_security: [("PLAINTEXT".to_string(), ListenerSecurity::plaintext())].into(),
@@ -243,6 +249,7 @@ impl Config {
         let (log, log_overrides) = resolve_log(args, &props)?;
         let listener_security = security::resolve(&listeners, &protocol_map, &props)?;
         let config = Config {
+            observe: observe::resolve(&args.observe, &p)?,
             listeners,
             advertised_listeners: advertised,
             listener_security_protocols: protocol_map,

@@ -25,13 +25,16 @@ pub mod error;
 pub mod fuzzing;
 pub mod group;
 pub mod handlers;
+pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod protocol;
 pub mod quota;
 pub mod record;
 pub mod replica;
 pub mod security;
 pub mod server;
+pub mod trace;
 pub mod txn;
 pub mod util;
 

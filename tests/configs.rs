@@ -23,6 +23,7 @@ fn hundred_records() -> Vec<NewRecord> {
             key: (!keyless(i)).then(|| Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(format!("value-{i}"))),
             timestamp: strom::util::clock::now_ms(),
+            headers: Vec::new(),
         })
         .collect()
 }
@@ -484,6 +485,7 @@ async fn record_errors_list_every_bad_record_but_explain_only_the_first_hundred(
             key: None,
             value: Some(Bytes::from_static(b"v")),
             timestamp: strom::util::clock::now_ms(),
+            headers: Vec::new(),
         })
         .collect();
     let batch = Bytes::from(build_batch(&records, None));

@@ -22,6 +22,7 @@ fn record_batch(size: usize, producer: Option<(i64, i32)>) -> Bytes {
         key: Some(Bytes::from_static(b"k")),
         value: Some(Bytes::from(vec![b'x'; size])),
         timestamp: 1_700_000_000_000,
+        headers: Vec::new(),
     };
     let ids = producer.map(|(id, first_sequence)| ProducerIds {
         id,

@@ -238,6 +238,7 @@ async fn v2_batches_are_read_by_old_fetchers_as_message_sets() {
                 key: Some(Bytes::from(format!("k{i}"))),
                 value: Some(Bytes::from(format!("v{i}"))),
                 timestamp: ts + i,
+                headers: Vec::new(),
             })
             .collect();
         let batch = strom::record::records::build_compressed_batch(&records, None, 1).unwrap();
@@ -524,6 +525,7 @@ async fn down_conversion_is_bounded_by_what_the_fetcher_asked_for() {
             key: None,
             value: Some(Bytes::from(vec![0u8; 5 << 20])),
             timestamp: strom::util::clock::now_ms(),
+            headers: Vec::new(),
         };
         let batch = strom::record::records::build_compressed_batch(&[record], None, 1).unwrap();
         assert!(batch.len() < 64 << 10);

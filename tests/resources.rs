@@ -16,6 +16,7 @@ fn one_record(size: usize) -> Bytes {
         key: None,
         value: Some(Bytes::from(vec![b'x'; size])),
         timestamp: 1_700_000_000_000,
+        headers: Vec::new(),
     };
     Bytes::from(build_batch(&[record], None))
 }

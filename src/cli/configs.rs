@@ -50,10 +50,20 @@ fn source_name(source: i8) -> &'static str {
     }
 }
 
+/// One config as DescribeConfigs gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigEntry {
+    pub name: String,
+    /// "(sensitive)" for a sensitive one.
+    pub value: String,
+    pub source: &'static str,
+    pub read_only: bool,
+}
+
 /// The configs of `target`: those set anywhere (not Kafka's defaults), or with
-/// `all`, every one.
-pub async fn describe(bootstrap: &Bootstrap, target: &Target, all: bool, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+/// `all`, every one; by name.
+pub async fn entries(client: &mut Client, target: &Target, all: bool) -> Result<Vec<ConfigEntry>, ClientError> {
     let (resource_type, name) = target.resource();
     let mut res = DescribeConfigsResource::default();
     res.resource_type = resource_type;
@@ -61,25 +71,38 @@ pub async fn describe(bootstrap: &Bootstrap, target: &Target, all: bool, out: Ou
     let mut req = DescribeConfigsRequest::default();
     req.resources = vec![res];
     let r = client.call(1, &req).await?;
-    let result = &r.results[0];
+    let result = r
+        .results
+        .first()
+        .ok_or_else(|| ClientError::Protocol("no resource in the answer".into()))?;
     ClientError::check(result.error_code, result.error_message.as_deref())?;
-    let mut rows: Vec<(String, String, &'static str, bool)> = result
+    let mut rows: Vec<ConfigEntry> = result
         .configs
         .iter()
         .filter(|c| all || c.config_source != 5)
-        .map(|c| {
-            let value = match c.is_sensitive {
+        .map(|c| ConfigEntry {
+            name: c.name.to_string(),
+            value: match c.is_sensitive {
                 true => "(sensitive)".to_string(),
                 false => c.value.as_deref().unwrap_or("").to_string(),
-            };
-            (c.name.to_string(), value, source_name(c.config_source), c.read_only)
+            },
+            source: source_name(c.config_source),
+            read_only: c.read_only,
         })
         .collect();
     rows.sort();
+    Ok(rows)
+}
+
+/// The configs of `target`: those set anywhere (not Kafka's defaults), or with
+/// `all`, every one.
+pub async fn describe(bootstrap: &Bootstrap, target: &Target, all: bool, out: Output) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let rows = entries(&mut client, target, all).await?;
     if out.json {
         let v: Vec<_> = rows
             .iter()
-            .map(|(n, v, src, ro)| json!({"name": n, "value": v, "source": src, "readOnly": ro}))
+            .map(|c| json!({"name": c.name, "value": c.value, "source": c.source, "readOnly": c.read_only}))
             .collect();
         out.print_json(json!(v));
         return Ok(());
@@ -87,7 +110,10 @@ pub async fn describe(bootstrap: &Bootstrap, target: &Target, all: bool, out: Ou
     println!("Configs of {}:", target.describe());
     let rows: Vec<Vec<String>> = rows
         .into_iter()
-        .map(|(n, v, src, ro)| vec![n, v, src.to_string(), if ro { "read-only" } else { "" }.to_string()])
+        .map(|c| {
+            let ro = if c.read_only { "read-only" } else { "" };
+            vec![c.name, c.value, c.source.to_string(), ro.to_string()]
+        })
         .collect();
     print_table(&["NAME", "VALUE", "SOURCE", ""], &rows);
     Ok(())
@@ -120,7 +146,11 @@ pub async fn incremental_alter(
     let mut req = IncrementalAlterConfigsRequest::default();
     req.resources = vec![res];
     let r = client.call(1, &req).await?;
-    ClientError::check(r.responses[0].error_code, r.responses[0].error_message.as_deref())
+    let result = r
+        .responses
+        .first()
+        .ok_or_else(|| ClientError::Protocol("no resource in the answer".into()))?;
+    ClientError::check(result.error_code, result.error_message.as_deref())
 }
 
 /// Set and delete configs of `target`, one IncrementalAlterConfigs request.

@@ -13,12 +13,11 @@ use serde_json::json;
 use super::{list_offsets, partitions_of, print_table, s, Output};
 use crate::client::{Bootstrap, Client, ClientError};
 
-/// `strom groups list`
-pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+/// Every group: (id, state, protocol type).
+pub async fn list_groups(client: &mut Client) -> Result<Vec<(String, String, String)>, ClientError> {
     let response = client.call(4, &ListGroupsRequest::default()).await?;
     ClientError::check(response.error_code, None)?;
-    let groups: Vec<(String, String, String)> = response
+    Ok(response
         .groups
         .iter()
         .map(|g| {
@@ -28,7 +27,13 @@ pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError>
                 g.protocol_type.to_string(),
             )
         })
-        .collect();
+        .collect())
+}
+
+/// `strom groups list`
+pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let groups = list_groups(&mut client).await?;
     if out.json {
         let v: Vec<_> = groups
             .iter()
@@ -95,27 +100,67 @@ async fn committed(client: &mut Client, group: &str) -> Result<BTreeMap<(String,
     Ok(out)
 }
 
-/// `strom groups describe GROUP`: per partition, the committed offset, the log
-/// end offset, the lag, and which member consumes it.
-pub async fn describe(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    let g = describe_group(&mut client, group).await?;
-    // partition -> (member id, host, client id)
-    let mut owners: BTreeMap<(String, i32), (String, String, String)> = BTreeMap::new();
-    for m in &g.members {
-        for tp in assigned(&m.member_assignment) {
-            owners.insert(
-                tp,
-                (
-                    m.member_id.to_string(),
-                    m.client_host.to_string(),
-                    m.client_id.to_string(),
-                ),
-            );
+/// One partition of a group: its position, the end of the log, the lag and
+/// the member that consumes it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionPosition {
+    pub topic: String,
+    pub partition: i32,
+    pub current_offset: Option<i64>,
+    pub log_end_offset: Option<i64>,
+    pub lag: Option<i64>,
+    pub consumer_id: Option<String>,
+    pub host: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// A member of a group and what it was assigned.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub host: String,
+    pub assignment: Vec<(String, i32)>,
+}
+
+/// A consumer group as `strom groups describe` and the console show it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView {
+    pub group: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberView>,
+    pub partitions: Vec<PartitionPosition>,
+    pub total_lag: i64,
+}
+
+/// Describe a group: members, committed offsets, log ends and lag.
+pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientError> {
+    let g = describe_group(client, group).await?;
+    let members: Vec<MemberView> = g
+        .members
+        .iter()
+        .map(|m| MemberView {
+            member_id: m.member_id.to_string(),
+            group_instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+            client_id: m.client_id.to_string(),
+            host: m.client_host.to_string(),
+            assignment: assigned(&m.member_assignment),
+        })
+        .collect();
+    let mut owners: BTreeMap<(String, i32), &MemberView> = BTreeMap::new();
+    for m in &members {
+        for tp in &m.assignment {
+            owners.insert(tp.clone(), m);
         }
     }
     let mut rows: BTreeMap<(String, i32), Option<i64>> = owners.keys().map(|k| (k.clone(), None)).collect();
-    for (tp, offset) in committed(&mut client, group).await? {
+    for (tp, offset) in committed(client, group).await? {
         rows.insert(tp, (offset >= 0).then_some(offset));
     }
     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
@@ -124,54 +169,72 @@ pub async fn describe(bootstrap: &Bootstrap, group: &str, out: Output) -> Result
     }
     let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for (t, ps) in &by_topic {
-        if let Ok(found) = list_offsets(&mut client, t, ps, -1).await {
+        if let Ok(found) = list_offsets(client, t, ps, -1).await {
             ends.extend(found.into_iter().map(|(p, o)| ((t.clone(), p), o)));
         }
     }
-    let entries: Vec<_> = rows
+    let partitions: Vec<PartitionPosition> = rows
         .iter()
         .map(|(tp, current)| {
             let end = ends.get(tp).copied();
-            let lag = current.zip(end).map(|(c, e)| (e - c).max(0));
-            (tp, *current, end, lag, owners.get(tp))
+            let owner = owners.get(tp);
+            PartitionPosition {
+                topic: tp.0.clone(),
+                partition: tp.1,
+                current_offset: *current,
+                log_end_offset: end,
+                lag: current.zip(end).map(|(c, e)| (e - c).max(0)),
+                consumer_id: owner.map(|o| o.member_id.clone()),
+                host: owner.map(|o| o.host.clone()),
+                client_id: owner.map(|o| o.client_id.clone()),
+            }
         })
         .collect();
+    Ok(GroupView {
+        group: group.to_string(),
+        state: g.group_state.to_string(),
+        protocol_type: g.protocol_type.to_string(),
+        protocol: g.protocol_data.to_string(),
+        total_lag: partitions.iter().filter_map(|p| p.lag).sum(),
+        members,
+        partitions,
+    })
+}
+
+/// `strom groups describe GROUP`: per partition, the committed offset, the log
+/// end offset, the lag, and which member consumes it.
+pub async fn describe(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let v = view(&mut client, group).await?;
     if out.json {
-        let partitions: Vec<_> = entries
-            .iter()
-            .map(|((t, p), current, end, lag, owner)| {
-                json!({"topic": t, "partition": p, "currentOffset": current, "logEndOffset": end,
-                       "lag": lag, "consumerId": owner.map(|o| &o.0), "host": owner.map(|o| &o.1),
-                       "clientId": owner.map(|o| &o.2)})
-            })
-            .collect();
         out.print_json(json!({
-            "group": group, "state": g.group_state.as_str(), "protocolType": g.protocol_type.as_str(),
-            "protocol": g.protocol_data.as_str(), "members": g.members.len(), "partitions": partitions,
+            "group": group, "state": v.state, "protocolType": v.protocol_type,
+            "protocol": v.protocol, "members": v.members.len(), "partitions": v.partitions,
         }));
         return Ok(());
     }
     println!(
         "Group {group}: state {}, protocol {} {}, {} member(s)\n",
-        g.group_state.as_str(),
-        g.protocol_type.as_str(),
-        g.protocol_data.as_str(),
-        g.members.len()
+        v.state,
+        v.protocol_type,
+        v.protocol,
+        v.members.len()
     );
     let dash = || "-".to_string();
-    let table: Vec<Vec<String>> = entries
-        .iter()
-        .map(|((t, p), current, end, lag, owner)| {
-            let (member, host, client_id) = owner.cloned().unwrap_or_else(|| (dash(), dash(), dash()));
+    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(dash);
+    let table: Vec<Vec<String>> = v
+        .partitions
+        .into_iter()
+        .map(|p| {
             vec![
-                t.clone(),
-                p.to_string(),
-                current.map(|c| c.to_string()).unwrap_or_else(dash),
-                end.map(|e| e.to_string()).unwrap_or_else(dash),
-                lag.map(|l| l.to_string()).unwrap_or_else(dash),
-                member,
-                host,
-                client_id,
+                p.topic,
+                p.partition.to_string(),
+                number(p.current_offset),
+                number(p.log_end_offset),
+                number(p.lag),
+                p.consumer_id.unwrap_or_else(dash),
+                p.host.unwrap_or_else(dash),
+                p.client_id.unwrap_or_else(dash),
             ]
         })
         .collect();
@@ -191,17 +254,52 @@ pub async fn describe(bootstrap: &Bootstrap, group: &str, out: Output) -> Result
     Ok(())
 }
 
-/// `strom groups delete GROUP`
-pub async fn delete(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+/// Delete a group without members, with its committed offsets.
+pub async fn delete_group(client: &mut Client, group: &str) -> Result<(), ClientError> {
     let mut req = DeleteGroupsRequest::default();
     req.groups_names = vec![GroupId(s(group))];
     let r = client.call(2, &req).await?;
-    ClientError::check(r.results[0].error_code, None)?;
+    let result = r
+        .results
+        .first()
+        .ok_or_else(|| ClientError::Protocol("no group in the answer".into()))?;
+    ClientError::check(result.error_code, None)
+}
+
+/// `strom groups delete GROUP`
+pub async fn delete(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    delete_group(&mut client, group).await?;
     out.done(
         &format!("Deleted group {group}."),
         json!({"group": group, "deleted": true}),
     );
+    Ok(())
+}
+
+/// Delete a group's committed offsets of one topic (OffsetDelete; Kafka
+/// refuses while a member consumes the topic).
+pub async fn delete_offsets(client: &mut Client, group: &str, topic: &str) -> Result<(), ClientError> {
+    use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
+    let partitions = partitions_of(client, topic).await?;
+    let mut t = OffsetDeleteRequestTopic::default();
+    t.name = TopicName(s(topic));
+    t.partitions = partitions
+        .iter()
+        .map(|p| {
+            let mut dp = OffsetDeleteRequestPartition::default();
+            dp.partition_index = *p;
+            dp
+        })
+        .collect();
+    let mut req = OffsetDeleteRequest::default();
+    req.group_id = GroupId(s(group));
+    req.topics = vec![t];
+    let r = client.call(0, &req).await?;
+    ClientError::check(r.error_code, None)?;
+    for p in r.topics.iter().flat_map(|t| t.partitions.iter()) {
+        ClientError::check(p.error_code, None)?;
+    }
     Ok(())
 }
 
@@ -216,36 +314,54 @@ pub enum ResetTo {
     Offset(i64),
 }
 
-/// `strom groups reset-offsets`: a dry run unless `execute`, as kafka-consumer-groups.
-pub async fn reset_offsets(
-    bootstrap: &Bootstrap,
+/// One partition's move in a reset: from the committed offset (if any) to
+/// the new one.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OffsetMove {
+    pub topic: String,
+    pub partition: i32,
+    pub current_offset: Option<i64>,
+    pub new_offset: i64,
+}
+
+/// Work out where a reset moves a group on `topic`, and commit it when
+/// `execute`: only while the group has no members, as kafka-consumer-groups.
+pub async fn reset(
+    client: &mut Client,
     group: &str,
     topic: &str,
     to: ResetTo,
     execute: bool,
-    out: Output,
-) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    let g = describe_group(&mut client, group).await?;
+) -> Result<Vec<OffsetMove>, ClientError> {
+    let g = describe_group(client, group).await?;
     let state = g.group_state.as_str();
     if !matches!(state, "Empty" | "Dead") {
         return Err(ClientError::Usage(format!(
             "group {group} is {state}: offsets can only be reset while it has no members"
         )));
     }
-    let partitions = partitions_of(&mut client, topic).await?;
-    let low = list_offsets(&mut client, topic, &partitions, -2).await?;
-    let high = list_offsets(&mut client, topic, &partitions, -1).await?;
+    let partitions = partitions_of(client, topic).await?;
+    let low = list_offsets(client, topic, &partitions, -2).await?;
+    let high = list_offsets(client, topic, &partitions, -1).await?;
+    let bounds = |p: &i32| (low.get(p).copied().unwrap_or(0), high.get(p).copied().unwrap_or(0));
     let targets: BTreeMap<i32, i64> = match to {
         ResetTo::Earliest => low.clone(),
         ResetTo::Latest => high.clone(),
-        ResetTo::Time(ts) => list_offsets(&mut client, topic, &partitions, ts)
+        ResetTo::Time(ts) => list_offsets(client, topic, &partitions, ts)
             .await?
             .into_iter()
-            .map(|(p, o)| (p, if o < 0 { high[&p] } else { o }))
+            .map(|(p, o)| (p, if o < 0 { bounds(&p).1 } else { o }))
             .collect(),
-        ResetTo::Offset(o) => partitions.iter().map(|p| (*p, o.clamp(low[p], high[p]))).collect(),
+        ResetTo::Offset(o) => partitions
+            .iter()
+            .map(|p| {
+                let (lo, hi) = bounds(p);
+                (*p, o.clamp(lo, hi.max(lo)))
+            })
+            .collect(),
     };
+    let current = committed(client, group).await?;
     if execute {
         let mut t = OffsetCommitRequestTopic::default();
         t.name = TopicName(s(topic));
@@ -267,16 +383,45 @@ pub async fn reset_offsets(
             ClientError::check(p.error_code, None)?;
         }
     }
+    Ok(targets
+        .into_iter()
+        .map(|(p, o)| OffsetMove {
+            topic: topic.to_string(),
+            partition: p,
+            current_offset: current.get(&(topic.to_string(), p)).copied().filter(|&c| c >= 0),
+            new_offset: o,
+        })
+        .collect())
+}
+
+/// `strom groups reset-offsets`: a dry run unless `execute`, as kafka-consumer-groups.
+pub async fn reset_offsets(
+    bootstrap: &Bootstrap,
+    group: &str,
+    topic: &str,
+    to: ResetTo,
+    execute: bool,
+    out: Output,
+) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let moves = reset(&mut client, group, topic, to, execute).await?;
     if out.json {
-        let v: Vec<_> = targets
+        let v: Vec<_> = moves
             .iter()
-            .map(|(p, o)| json!({"topic": topic, "partition": p, "newOffset": o}))
+            .map(|m| json!({"topic": topic, "partition": m.partition, "newOffset": m.new_offset}))
             .collect();
         out.print_json(json!({"group": group, "executed": execute, "offsets": v}));
     } else {
-        let rows: Vec<Vec<String>> = targets
+        let rows: Vec<Vec<String>> = moves
             .iter()
-            .map(|(p, o)| vec![group.to_string(), topic.to_string(), p.to_string(), o.to_string()])
+            .map(|m| {
+                vec![
+                    group.to_string(),
+                    topic.to_string(),
+                    m.partition.to_string(),
+                    m.new_offset.to_string(),
+                ]
+            })
             .collect();
         print_table(&["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], &rows);
         if !execute {

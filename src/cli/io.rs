@@ -43,6 +43,7 @@ pub async fn produce(
             key,
             value: Some(value),
             timestamp: now,
+            headers: Vec::new(),
         });
     }
     let mut total = 0;

@@ -43,15 +43,14 @@ pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError>
     Ok(())
 }
 
-pub async fn create(
-    bootstrap: &Bootstrap,
+/// CreateTopics for one topic; its partition count as created.
+pub async fn create_topic(
+    client: &mut Client,
     name: &str,
     partitions: i32,
     replication_factor: i16,
     configs: &[(String, String)],
-    out: Output,
-) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+) -> Result<i32, ClientError> {
     let mut t = CreatableTopic::default();
     t.name = TopicName(s(name));
     t.num_partitions = partitions;
@@ -69,11 +68,27 @@ pub async fn create(
     req.topics = vec![t];
     req.timeout_ms = 30_000;
     let r = client.call(5, &req).await?;
-    let t = &r.topics[0];
+    let t = r
+        .topics
+        .first()
+        .ok_or_else(|| ClientError::Protocol("no topic in the answer".into()))?;
     ClientError::check(t.error_code, t.error_message.as_deref())?;
+    Ok(t.num_partitions)
+}
+
+pub async fn create(
+    bootstrap: &Bootstrap,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(String, String)],
+    out: Output,
+) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    let created = create_topic(&mut client, name, partitions, replication_factor, configs).await?;
     out.done(
-        &format!("Created topic {name} with {} partition(s).", t.num_partitions),
-        json!({"name": name, "partitions": t.num_partitions}),
+        &format!("Created topic {name} with {created} partition(s)."),
+        json!({"name": name, "partitions": created}),
     );
     Ok(())
 }
@@ -185,15 +200,24 @@ pub async fn alter(
     Ok(())
 }
 
-pub async fn delete(bootstrap: &Bootstrap, name: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+/// DeleteTopics for one topic, by name.
+pub async fn delete_topic(client: &mut Client, name: &str) -> Result<(), ClientError> {
     let mut state = DeleteTopicState::default();
     state.name = Some(TopicName(s(name)));
     let mut req = DeleteTopicsRequest::default();
     req.topics = vec![state];
     req.timeout_ms = 30_000;
     let r = client.call(6, &req).await?;
-    ClientError::check(r.responses[0].error_code, r.responses[0].error_message.as_deref())?;
+    let t = r
+        .responses
+        .first()
+        .ok_or_else(|| ClientError::Protocol("no topic in the answer".into()))?;
+    ClientError::check(t.error_code, t.error_message.as_deref())
+}
+
+pub async fn delete(bootstrap: &Bootstrap, name: &str, out: Output) -> Result<(), ClientError> {
+    let mut client = Client::connect(bootstrap).await?;
+    delete_topic(&mut client, name).await?;
     out.done(
         &format!("Deleted topic {name}."),
         json!({"name": name, "deleted": true}),

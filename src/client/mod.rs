@@ -64,6 +64,7 @@ impl ClientError {
 pub struct Client {
     stream: Box<dyn Stream>,
     next_correlation: i32,
+    client_id: &'static str,
 }
 
 impl Client {
@@ -93,6 +94,7 @@ impl Client {
                     let mut client = Client {
                         stream,
                         next_correlation: 1,
+                        client_id: "strom-cli",
                     };
                     if let Some((mechanism, user, password)) = &bootstrap.security.sasl {
                         client.login(mechanism, user, password).await?;
@@ -105,6 +107,16 @@ impl Client {
         }
         let (addr, source) = last.unwrap_or_else(|| (servers.to_string(), std::io::ErrorKind::InvalidInput.into()));
         Err(ClientError::Connect { addr, source })
+    }
+
+    /// A client over an already connected byte stream (the console's
+    /// in-process connection), sending `client_id`.
+    pub fn over<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S, client_id: &'static str) -> Client {
+        Client {
+            stream: Box::new(stream),
+            next_correlation: 1,
+            client_id,
+        }
     }
 
     /// SaslHandshake v1, then SaslAuthenticate rounds: PLAIN in one, SCRAM in
@@ -152,7 +164,7 @@ impl Client {
         header.request_api_key = R::KEY;
         header.request_api_version = version;
         header.correlation_id = correlation;
-        header.client_id = Some(StrBytes::from_static_str("strom-cli"));
+        header.client_id = Some(StrBytes::from_static_str(self.client_id));
         let mut body = BytesMut::new();
         header
             .encode(&mut body, key.request_header_version(version))

@@ -68,6 +68,16 @@ impl MetadataCache {
         self.node_id
     }
 
+    /// How many brokers are alive: on one broker, one.
+    pub fn broker_count(&self) -> usize {
+        1
+    }
+
+    /// This broker's bound listeners.
+    pub fn listeners(&self) -> Vec<ListenerInfo> {
+        self.listeners.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Record this broker's listeners once they are bound.
     pub fn register_listeners(&self, listeners: Vec<ListenerInfo>) {
         *self.listeners.write().unwrap_or_else(|e| e.into_inner()) = listeners;

@@ -277,6 +277,7 @@ pub fn encode_batch(records: &[CoordinatorRecord], producer: Option<(i64, i16)>,
                 key: Some(r.key()?),
                 value: r.value()?,
                 timestamp: now_ms,
+                headers: Vec::new(),
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -41,6 +41,7 @@ async fn delete(
     let id = crate::util::fs::blocking(move || b.logs.delete_topic(&n)).await?;
     // Committed offsets of a deleted topic go with it.
     broker.groups.topic_deleted(&name, now_ms()).await?;
+    broker.metrics.topic_deleted(&name);
     Ok((name, id))
 }
 

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use super::{allowed, RequestContext};
 use crate::broker::Broker;
 use crate::error::Error;
+use crate::metrics::PartitionTraffic;
 use crate::protocol::response::{Spliced, Splices};
 use crate::record::legacy;
 use crate::replica::replica_manager::{FetchParams, FetchPartition};
@@ -130,6 +131,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
                 conversion_budget = conversion_budget.saturating_sub(converted.len());
                 Ok(converted)
             }
+        });
+        broker.metrics.fetched(PartitionTraffic {
+            topic: &w.topic,
+            bytes: records.as_ref().map_or(0, |r| r.len() as u64),
+            records: 0,
+            failed: records.is_err(),
         });
         match records {
             Ok(records) => pd.records = Some(records),

@@ -25,8 +25,10 @@ use crate::protocol::codec::{self, decode};
 use crate::protocol::header::Request;
 use crate::protocol::legacy;
 use crate::protocol::response::{ResponseFrame, Spliced, Splices};
+use crate::trace::describe::Message;
 
 mod acls;
+mod observe;
 
 /// An implemented API and the versions it is advertised and served with.
 #[derive(Debug, Clone, Copy)]
@@ -62,9 +64,14 @@ macro_rules! apis {
             |broker, ctx, body| {
                 let (version, body) = legacy::upgrade_request(ApiKey::$key, ctx.api_version, body)
                     .ok_or_else(|| CodecError::malformed(ApiKey::$key, ctx.api_version))?;
+                let size = body.len();
                 let request = decode(ApiKey::$key, version, body)?;
                 let (broker, ctx) = (broker.clone(), RequestContext { api_version: version, ..ctx.clone() });
-                run(async move { $module::handle(&broker, &ctx, request).await.respond(ApiKey::$key, &ctx) })
+                let seen = observe::Observation::start(&broker, &ctx, (ApiKey::$key, stringify!($key)), size, &request);
+                run(async move {
+                    let response = $module::handle(&broker, &ctx, request).await;
+                    seen.finish(&broker, &ctx, response)
+                })
             },
         )*];
     };
@@ -178,11 +185,23 @@ pub fn charge(broker: &Broker, ctx: &RequestContext, kind: crate::quota::Kind, v
 pub trait Respond: Send + 'static {
     /// The frame to send, or `None` for no response at all.
     fn respond(self, api: ApiKey, ctx: &RequestContext) -> Result<Option<ResponseFrame>, CodecError>;
+
+    /// The response message, for metrics and the trace (None: no response).
+    fn message(&self) -> Option<&dyn Message>;
+
+    /// The file ranges the message's records stand in for.
+    fn splices(&self) -> Option<&Splices> {
+        None
+    }
 }
 
-impl<T: Encodable + Send + 'static> Respond for T {
+impl<T: Encodable + Message> Respond for T {
     fn respond(self, api: ApiKey, ctx: &RequestContext) -> Result<Option<ResponseFrame>, CodecError> {
         frame(api, ctx, &self, Splices::default()).map(Some)
+    }
+
+    fn message(&self) -> Option<&dyn Message> {
+        Some(self)
     }
 }
 
@@ -207,21 +226,33 @@ fn frame<T: Encodable>(
     )
 }
 
-impl<T: Encodable + Send + 'static> Respond for Spliced<T> {
+impl<T: Encodable + Message> Respond for Spliced<T> {
     fn respond(self, api: ApiKey, ctx: &RequestContext) -> Result<Option<ResponseFrame>, CodecError> {
         frame(api, ctx, &self.message, self.splices).map(Some)
+    }
+
+    fn message(&self) -> Option<&dyn Message> {
+        Some(&self.message)
+    }
+
+    fn splices(&self) -> Option<&Splices> {
+        Some(&self.splices)
     }
 }
 
 /// A response the client may not want: `None` sends nothing (acks=0 produce).
 pub struct Unanswered<T>(pub Option<T>);
 
-impl<T: Encodable + Send + 'static> Respond for Unanswered<T> {
+impl<T: Encodable + Message> Respond for Unanswered<T> {
     fn respond(self, api: ApiKey, ctx: &RequestContext) -> Result<Option<ResponseFrame>, CodecError> {
         match self.0 {
             Some(message) => message.respond(api, ctx),
             None => Ok(None),
         }
+    }
+
+    fn message(&self) -> Option<&dyn Message> {
+        self.0.as_ref().map(|m| m as &dyn Message)
     }
 }
 

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::{allowed, error_message, str_bytes, RequestContext, Unanswered};
 use crate::broker::Broker;
 use crate::error::Error;
+use crate::metrics::PartitionTraffic;
 use crate::replica::replica_manager::{AppendRequest, Transactional};
 use crate::security::acl::{Operation, ResourceType};
 
@@ -33,6 +34,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         .is_some_and(|id| !allowed(broker, ctx, Operation::Write, ResourceType::TransactionalId, id));
     // Per partition, the error it gets without being appended.
     let mut refused = Vec::new();
+    // Per partition appended: its bytes and records, for the metrics.
+    let mut traffic = Vec::new();
     for topic in request.topic_data {
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
@@ -53,6 +56,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
                 continue;
             }
             refused.push(None);
+            let data_bytes = data.records.as_ref().map_or(0, |r| r.len());
+            let records = data.records.as_deref().map_or(0, record_count);
+            traffic.push((data_bytes as u64, records));
             appends.push(AppendRequest {
                 topic: topic.name.to_string(),
                 partition: data.index,
@@ -71,12 +77,19 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         .append_records(acks, appends, transactional)
         .await
         .into_iter();
+    let mut sizes = traffic.into_iter();
     let partitions = response.responses.iter_mut().flat_map(|t| {
         let topic = t.name.clone();
         t.partition_responses.iter_mut().map(move |r| (topic.clone(), r))
     });
     for ((topic, r), refusal) in partitions.zip(refused) {
         if let Some((code, message)) = refusal {
+            broker.metrics.produced(PartitionTraffic {
+                topic: topic.as_str(),
+                bytes: 0,
+                records: 0,
+                failed: true,
+            });
             (r.error_code, r.error_message) = (code, message);
             (r.base_offset, r.log_append_time_ms, r.log_start_offset) = (-1, -1, -1);
             continue;
@@ -84,6 +97,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         let Some(result) = results.next() else {
             break;
         };
+        let (bytes, records) = sizes.next().unwrap_or_default();
+        broker.metrics.produced(PartitionTraffic {
+            topic: topic.as_str(),
+            bytes,
+            records,
+            failed: result.is_err(),
+        });
         match result {
             Ok(info) => {
                 r.base_offset = info.base_offset;
@@ -117,4 +137,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
     response.throttle_time_ms = super::charge(broker, ctx, crate::quota::Kind::Produce, bytes as f64);
     // acks=0: the client expects no response at all.
     Unanswered((acks != 0).then_some(response))
+}
+
+/// Records in a partition's record batches (v2; 0 for an old message set).
+fn record_count(data: &[u8]) -> u64 {
+    crate::record::batch::Batches::new(data)
+        .map(|(_, h)| h.records_count.max(0) as u64)
+        .sum()
 }

@@ -137,6 +137,7 @@ mod tests {
                 key: Some(format!("k{i}").into()),
                 value: Some(format!("v{i}").into()),
                 timestamp: 1_000 + i,
+                headers: Vec::new(),
             })
             .collect();
         let producer = ProducerIds {

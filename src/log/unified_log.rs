@@ -463,12 +463,14 @@ impl UnifiedLog {
         };
         let dir = self.dir.clone();
         let synced = tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let started = std::time::Instant::now();
             for f in &files {
                 f.sync_data()?;
             }
             if dir_dirty {
                 crate::util::fs::sync_dir(&dir)?;
             }
+            crate::metrics::fsync_observed(started.elapsed().as_secs_f64());
             Ok(())
         })
         .await

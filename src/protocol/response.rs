@@ -77,6 +77,16 @@ impl Splices {
         self.files.is_empty()
     }
 
+    /// The file range a stand-in put in a message refers to (None for bytes
+    /// that are no stand-in).
+    pub fn slice_for(&self, stand_in: &[u8]) -> Option<&FileSlice> {
+        let k = (stand_in.as_ptr() as usize).checked_sub(STAND_IN.as_ptr() as usize)?;
+        if stand_in.is_empty() || STAND_IN.is_empty() {
+            return None;
+        }
+        self.files.get(k)
+    }
+
     /// `Bytes` to put in a message where `slice`'s records belong. When too many or
     /// too large to splice, the records themselves, read from the file.
     pub fn stand_in(&mut self, slice: FileSlice) -> io::Result<Bytes> {

@@ -317,6 +317,7 @@ pub(crate) mod tests {
                 key: Some(format!("k{i}").into()),
                 value: Some(format!("value-{i}").into()),
                 timestamp: base_timestamp + i as i64,
+                headers: Vec::new(),
             })
             .collect();
         build_batch(&records, None)

@@ -36,8 +36,26 @@ pub struct Record<'a> {
     pub timestamp_delta: i64,
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
+    /// The headers section (count, then key/value pairs), checked well formed.
+    pub headers: &'a [u8],
     /// The whole record, length prefix included, exactly as stored.
     pub raw: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The record's headers: (key, value) in order.
+    pub fn headers(&self) -> Vec<(&'a [u8], Option<&'a [u8]>)> {
+        let mut body = ByteReader::new(self.headers);
+        let count = varint(&mut body, VARINT_MAX).unwrap_or(0);
+        let mut out = Vec::new();
+        for _ in 0..count {
+            match (field(&mut body), field(&mut body)) {
+                (Ok(Some(key)), Ok(value)) => out.push((key, value)),
+                _ => break,
+            }
+        }
+        out
+    }
 }
 
 /// An owned copy of a [`Record`], for the few callers that keep records.
@@ -256,6 +274,7 @@ fn parse(raw: &[u8]) -> Result<Record<'_>> {
         .map_err(|_| Error::CorruptMessage("record offset delta out of range"))?;
     let key = field(&mut body)?;
     let value = field(&mut body)?;
+    let headers_section = body.rest();
     let headers = varint(&mut body, VARINT_MAX)?;
     if headers < 0 {
         return Err(Error::CorruptMessage("negative record header count"));
@@ -274,6 +293,7 @@ fn parse(raw: &[u8]) -> Result<Record<'_>> {
         timestamp_delta,
         key,
         value,
+        headers: headers_section,
         raw,
     })
 }
@@ -375,6 +395,8 @@ pub struct NewRecord {
     pub key: Option<bytes::Bytes>,
     pub value: Option<bytes::Bytes>,
     pub timestamp: i64,
+    /// Header keys and values, in order.
+    pub headers: Vec<(String, Option<bytes::Bytes>)>,
 }
 
 /// The producer of a batch: id, epoch and first sequence (idempotent producers).
@@ -427,7 +449,11 @@ pub fn build_compressed_batch(records: &[NewRecord], producer: Option<ProducerId
             timestamp: r.timestamp,
             key: r.key.clone(),
             value: r.value.clone(),
-            headers: Default::default(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (kafka_protocol::protocol::StrBytes::from_string(k.clone()), v.clone()))
+                .collect(),
         })
         .collect();
     encode(&records, compression).map_err(|_| Error::CorruptMessage("records do not compress"))
@@ -580,6 +606,7 @@ mod tests {
                 key: Some("k".into()),
                 value: Some("v".into()),
                 timestamp: 0,
+                headers: Vec::new(),
             }],
             None,
         ));

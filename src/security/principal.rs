@@ -23,6 +23,20 @@ impl Principal {
         }
     }
 
+    /// strom's own in-process tools (the web console): they act as the broker
+    /// itself, as Kafka's inter-broker principal does. No login or certificate
+    /// can produce this kind.
+    pub fn internal(name: impl Into<String>) -> Principal {
+        Principal {
+            kind: "Internal".into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn is_internal(&self) -> bool {
+        self.kind == "Internal"
+    }
+
     /// Who PLAINTEXT connections, and SSL ones without a client certificate, are.
     pub fn anonymous() -> Principal {
         Principal::user("ANONYMOUS")

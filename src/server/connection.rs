@@ -72,6 +72,8 @@ pub struct Connection {
     /// Logging in (SASL), or who the connection is once logged in.
     login: Login,
     peer: SocketAddr,
+    /// The client software it named in ApiVersions (name, version).
+    software: Option<(String, String)>,
     shutdown: watch::Receiver<bool>,
     /// Dropped when the connection ends: the listener waits for all of these.
     _done: mpsc::Sender<()>,
@@ -94,6 +96,7 @@ impl Connection {
             throttle: Arc::default(),
             auth,
             peer,
+            software: None,
             shutdown,
             _done: done,
         }
@@ -101,6 +104,7 @@ impl Connection {
 
     pub async fn run(mut self, transport: Transport, limits: &Arc<ServerLimits>) {
         tracing::debug!(peer = %self.peer, "connection opened");
+        let _counted = Counted::new(self.broker.clone(), self.listener.clone());
         let (mut reader, writer) = transport.split();
         let (tx, rx) = mpsc::channel(MAX_QUEUED_RESPONSES);
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -259,7 +263,32 @@ impl Connection {
         }
         drop(tx);
         let _ = writing.await;
+        if let Some((name, version)) = self.software.take() {
+            self.broker.metrics.client_software(&name, &version, -1);
+        }
         tracing::debug!(peer = %self.peer, "connection closed");
+    }
+
+    /// ApiVersions v3+ names the client software: counted per connection for
+    /// the console (once; a second ApiVersions changes nothing).
+    fn note_software(&mut self, request: &crate::protocol::header::Request) {
+        use kafka_protocol::protocol::Decodable;
+        if self.software.is_some() || request.api_version < 3 {
+            return;
+        }
+        let mut body = request.body.clone();
+        let Ok(r) = kafka_protocol::messages::ApiVersionsRequest::decode(&mut body, request.api_version) else {
+            return;
+        };
+        let (name, version) = (
+            r.client_software_name.to_string(),
+            r.client_software_version.to_string(),
+        );
+        if name.is_empty() || name.len() > 256 || version.len() > 256 {
+            return;
+        }
+        self.broker.metrics.client_software(&name, &version, 1);
+        self.software = Some((name, version));
     }
 
     /// The largest frame accepted now: socket.request.max.bytes, and until a
@@ -306,6 +335,9 @@ impl Connection {
                 return Err(());
             }
         };
+        if request.api_key == kafka_protocol::messages::ApiKey::ApiVersions as i16 {
+            self.note_software(&request);
+        }
         // Before logging in, only ApiVersions gets here: it is answered to anyone.
         let principal = match self.login.principal() {
             Some(p) => p.clone(),
@@ -329,6 +361,22 @@ impl Connection {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         handlers::charge(&self.broker, &ctx, crate::quota::Kind::Request, ms);
         Ok((reply, false))
+    }
+}
+
+/// An open connection in the metrics, for as long as it lives.
+struct Counted(Arc<Broker>, Arc<ListenerInfo>);
+
+impl Counted {
+    fn new(broker: Arc<Broker>, listener: Arc<ListenerInfo>) -> Counted {
+        broker.metrics.connection(&listener.name, 1);
+        Counted(broker, listener)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.metrics.connection(&self.1.name, -1);
     }
 }
 

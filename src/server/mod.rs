@@ -23,6 +23,8 @@ use crate::error::Result;
 pub struct RunningBroker {
     pub broker: Arc<Broker>,
     pub listeners: Vec<ListenerInfo>,
+    /// Where the HTTP endpoint (metrics, health, console) listens, if it does.
+    pub http_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
 }
@@ -50,6 +52,38 @@ impl RunningBroker {
     }
 }
 
+/// A Kafka client of `broker` inside the process: a connection served exactly
+/// as a socket's (handlers, metrics, the trace), for strom's own tools (the web
+/// console). It is `principal`, and `peer` is who it acts for.
+pub fn connect_in_process(
+    broker: &Arc<Broker>,
+    limits: &Arc<limits::ServerLimits>,
+    peer: SocketAddr,
+    principal: crate::security::Principal,
+    client_id: &'static str,
+) -> crate::client::Client {
+    let (ours, theirs) = tokio::io::duplex(256 * 1024);
+    let info = broker.metadata.listeners().into_iter().next().unwrap_or(ListenerInfo {
+        name: "INTERNAL".into(),
+        bound: peer,
+        advertised_host: "localhost".into(),
+        advertised_port: 0,
+    });
+    let auth = Arc::new(listener::ListenerAuth { tls: None, sasl: None });
+    // Nobody waits for these connections at shutdown: they end with their client.
+    let (done, _) = tokio::sync::mpsc::channel(1);
+    let connection = connection::Connection::new(
+        broker.clone(),
+        (Arc::new(info), auth),
+        peer,
+        principal,
+        (broker.shutting_down.clone(), done),
+    );
+    let limits = limits.clone();
+    tokio::spawn(async move { connection.run(transport::Transport::Memory(theirs), &limits).await });
+    crate::client::Client::over(ours, client_id)
+}
+
 fn advertised_for(config: &Config, listener: &Listener, bound: SocketAddr) -> (String, i32) {
     match config.advertised_listeners.iter().find(|a| a.name == listener.name) {
         Some(a) if a.port != 0 => (a.host.clone(), a.port as i32),
@@ -69,6 +103,8 @@ fn advertised_for(config: &Config, listener: &Listener, bound: SocketAddr) -> (S
 pub async fn start(config: Config) -> Result<RunningBroker> {
     let started = std::time::Instant::now();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Bound first, so /health answers "loading" while the log recovers.
+    let http = crate::http::HttpServer::bind(&config.observe, shutdown_rx.clone()).await?;
     let broker = Arc::new(Broker::open(config, shutdown_rx.clone())?);
     let config = &broker.config;
     let mut bound = Vec::new();
@@ -105,6 +141,9 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
         listeners.push(info);
     }
     broker.metadata.register_listeners(listeners.clone());
+    if let Some(http) = &http {
+        http.ready(broker.clone());
+    }
     let background = broker.spawn_background(&shutdown_rx);
     let serving = broker.clone();
     let task = tokio::spawn(async move {
@@ -122,6 +161,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     Ok(RunningBroker {
         broker,
         listeners,
+        http_addr: http.map(|h| h.addr),
         shutdown: shutdown_tx,
         task,
     })

@@ -24,6 +24,8 @@ pub enum Transport {
         stream: Box<TlsStream<TcpStream>>,
         watch: TcpStream,
     },
+    /// In-process: the console's requests, served as any client's.
+    Memory(tokio::io::DuplexStream),
 }
 
 impl Transport {
@@ -47,6 +49,10 @@ impl Transport {
                 let (r, w) = tokio::io::split(*stream);
                 (ReadSide::Tls(r, watch), WriteSide::Tls(w))
             }
+            Transport::Memory(stream) => {
+                let (r, w) = tokio::io::split(stream);
+                (ReadSide::Memory(r), WriteSide::Memory(w))
+            }
         }
     }
 }
@@ -62,6 +68,7 @@ fn dup(stream: &TcpStream) -> io::Result<TcpStream> {
 pub enum ReadSide {
     Plain(OwnedReadHalf),
     Tls(ReadHalf<TlsStream<TcpStream>>, TcpStream),
+    Memory(ReadHalf<tokio::io::DuplexStream>),
 }
 
 impl ReadSide {
@@ -71,6 +78,7 @@ impl ReadSide {
         match self {
             ReadSide::Plain(r) => r.read_buf(buf).await,
             ReadSide::Tls(r, _) => r.read_buf(buf).await,
+            ReadSide::Memory(r) => r.read_buf(buf).await,
         }
     }
 
@@ -80,6 +88,8 @@ impl ReadSide {
         let ready = match self {
             ReadSide::Plain(r) => r.ready(tokio::io::Interest::READABLE).await,
             ReadSide::Tls(_, watch) => watch.ready(tokio::io::Interest::READABLE).await,
+            // An in-process peer's close is seen by the next read.
+            ReadSide::Memory(_) => return std::future::pending().await,
         };
         match ready {
             Ok(ready) => ready.is_read_closed(),
@@ -91,6 +101,7 @@ impl ReadSide {
 pub enum WriteSide {
     Plain(OwnedWriteHalf),
     Tls(WriteHalf<TlsStream<TcpStream>>),
+    Memory(WriteHalf<tokio::io::DuplexStream>),
 }
 
 impl WriteSide {
@@ -101,6 +112,10 @@ impl WriteSide {
                 frame.write_buffered(w).await?;
                 w.flush().await
             }
+            WriteSide::Memory(w) => {
+                frame.write_buffered(w).await?;
+                w.flush().await
+            }
         }
     }
 
@@ -108,6 +123,7 @@ impl WriteSide {
         match self {
             WriteSide::Plain(w) => w.shutdown().await,
             WriteSide::Tls(w) => w.shutdown().await,
+            WriteSide::Memory(w) => w.shutdown().await,
         }
     }
 }

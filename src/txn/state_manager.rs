@@ -107,6 +107,7 @@ impl TransactionStateManager {
             key: Some(Bytes::from(encode_key(transactional_id)?)),
             value: metadata.map(encode_value).transpose()?.map(Bytes::from),
             timestamp: now_ms,
+            headers: Vec::new(),
         };
         let topic = self.topic(now_ms)?;
         let partition = super::partition_for(transactional_id, topic.partitions.len() as i32);

@@ -91,6 +91,7 @@ pub fn batch(count: i32, producer_id: i64, first_sequence: i32, timestamp: i64) 
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(format!("value-{i}"))),
             timestamp: timestamp + i as i64,
+            headers: Vec::new(),
         })
         .collect();
     let producer = (producer_id >= 0).then_some(ProducerIds {

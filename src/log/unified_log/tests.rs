@@ -361,6 +361,7 @@ pub(super) fn keyed_batch(records: &[(&str, Option<&str>)], timestamp: i64) -> V
             key: Some(bytes::Bytes::from(k.to_string())),
             value: v.map(|v| bytes::Bytes::from(v.to_string())),
             timestamp,
+            headers: Vec::new(),
         })
         .collect();
     records::build_batch(&records, None)

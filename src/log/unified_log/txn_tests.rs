@@ -177,6 +177,7 @@ fn compaction_drops_aborted_records_not_the_values_they_would_have_replaced() {
         key: Some("k".into()),
         value: Some("aborted".into()),
         timestamp: 1_001,
+        headers: Vec::new(),
     };
     let b = build_batch(&[record], Some(ids));
     let mut h = BatchHeader::parse(&b).unwrap();
@@ -225,6 +226,7 @@ fn txn_record(p: &UnifiedLog, pid: i64, key: &str, value: &str) {
         key: Some(key.to_string().into()),
         value: Some(value.to_string().into()),
         timestamp: 1_000,
+        headers: Vec::new(),
     };
     let b = build_batch(&[record], Some(ids));
     let mut h = BatchHeader::parse(&b).unwrap();

@@ -1,0 +1,664 @@
+//! The console's JSON API. What changes something (topics, configs, produce,
+//! offsets, groups) goes through the broker's own request handlers as Kafka
+//! requests, over an in-process connection ([`crate::server::connect_in_process`]):
+//! the console is a Kafka client like any other — it shows up in the protocol
+//! trace and the metrics, and Kafka's checks and error codes apply to it. What
+//! only reads the broker's state (overview, partitions, records) reads it
+//! directly.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::browse::{self, BrowsedRecord, Query as Browse, Start};
+use super::{ApiError, App, Ready};
+use crate::cli::configs::Target;
+use crate::cli::groups::{self, ResetTo};
+use crate::client::{Client, ClientError};
+use crate::config::observe::{parse_apis, TraceFilter};
+use crate::log::manager::is_internal_topic;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/info", get(info))
+        .route("/overview", get(overview))
+        .route("/topics", get(topics).post(create_topic))
+        .route("/topics/{name}", get(topic).delete(delete_topic))
+        .route("/topics/{name}/configs", put(alter_configs))
+        .route("/topics/{name}/records", get(records).post(produce))
+        .route("/topics/{name}/tail", get(tail))
+        .route("/groups", get(list_groups))
+        .route("/groups/{id}", get(group).delete(delete_group))
+        .route("/groups/{id}/reset", post(reset_offsets))
+        .route("/groups/{id}/offsets/{topic}", delete(delete_offsets))
+        .route("/trace", get(trace_state).put(set_trace))
+        .route("/trace/stream", get(trace_stream))
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+    ApiError(status, message.to_string())
+}
+
+/// A Kafka error from the broker: 404 for what does not exist, 400 otherwise.
+fn client_error(e: ClientError) -> ApiError {
+    let status = match &e {
+        ClientError::Kafka { code: 3 | 69 | 100, .. } => StatusCode::NOT_FOUND,
+        ClientError::Kafka { .. } | ClientError::Usage(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    error(status, e)
+}
+
+/// The broker, and an in-process Kafka client acting for `peer`.
+fn connect(app: &App, peer: SocketAddr) -> Result<(&Ready, Client), ApiError> {
+    let ready = app.ready()?;
+    let client = crate::server::connect_in_process(
+        &ready.broker,
+        &ready.limits,
+        peer,
+        crate::security::Principal::internal("console"),
+        "strom-console",
+    );
+    Ok((ready, client))
+}
+
+async fn info(State(app): State<App>) -> ApiResult {
+    let ready = app.ready()?;
+    Ok(Json(json!({
+        "readOnly": app.0.read_only,
+        "version": env!("CARGO_PKG_VERSION"),
+        "nodeId": ready.broker.node_id(),
+        "clusterId": ready.broker.metadata.cluster_id(),
+    })))
+}
+
+async fn overview(State(app): State<App>) -> ApiResult {
+    let ready = app.ready()?;
+    let b = &ready.broker;
+    let config = &b.config;
+    let listeners: Vec<Value> = b
+        .metadata
+        .listeners()
+        .iter()
+        .map(|l| {
+            let protocol = config
+                .listener_security_protocols
+                .get(&l.name)
+                .map_or("PLAINTEXT", |p| p.name());
+            json!({"name": l.name, "securityProtocol": protocol, "bound": l.bound.to_string(),
+                   "advertised": format!("{}:{}", l.advertised_host, l.advertised_port)})
+        })
+        .collect();
+    let apis: Vec<Value> = crate::handlers::APIS
+        .iter()
+        .map(|s| json!({"name": format!("{:?}", s.key), "key": s.key as i16, "minVersion": s.min, "maxVersion": s.max}))
+        .collect();
+    let clients: Vec<Value> = b
+        .metrics
+        .clients()
+        .into_iter()
+        .map(|(name, version, n)| json!({"software": name, "version": version, "connections": n}))
+        .collect();
+    let topics = b.logs.topics();
+    let started = b.metrics.started();
+    let uptime = started.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+    let started_ms = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Ok(Json(json!({
+        "nodeId": b.node_id(),
+        "clusterId": b.metadata.cluster_id(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "startedMs": started_ms,
+        "uptimeSeconds": uptime,
+        "listeners": listeners,
+        "apis": apis,
+        "connections": b.metrics.totals.connections.load(std::sync::atomic::Ordering::Relaxed),
+        "clients": clients,
+        "topics": topics.iter().filter(|t| !is_internal_topic(&t.name)).count(),
+        "partitions": topics.iter().map(|t| t.partitions.len()).sum::<usize>(),
+        "groups": b.groups.list().len(),
+        "samples": ready.samples.recent(),
+        "readOnly": app.0.read_only,
+    })))
+}
+
+async fn topics(State(app): State<App>) -> ApiResult {
+    let ready = app.ready()?;
+    let b = ready.broker.clone();
+    let list = tokio::task::spawn_blocking(move || {
+        let mut topics = b.logs.topics();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+            .iter()
+            .map(|t| {
+                let size: u64 = t.partitions.iter().map(|p| p.size_bytes()).sum();
+                let messages: i64 = t
+                    .partitions
+                    .iter()
+                    .map(|p| p.high_watermark() - p.log_start_offset())
+                    .sum();
+                (t.name.clone(), t.id.to_string(), t.partitions.len(), size, messages)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let out: Vec<Value> = list
+        .into_iter()
+        .map(|(name, id, partitions, size, messages)| {
+            json!({"name": name, "topicId": id, "internal": is_internal_topic(&name), "partitions": partitions,
+                   "sizeBytes": size, "messages": messages, "messagesPerSec": ready.samples.topic_rate(&name)})
+        })
+        .collect();
+    Ok(Json(Value::Array(out)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewTopic {
+    name: String,
+    #[serde(default = "one")]
+    partitions: i32,
+    #[serde(default = "minus_one")]
+    replication_factor: i16,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn minus_one() -> i16 {
+    -1
+}
+
+async fn create_topic(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(t): Json<NewTopic>,
+) -> ApiResult {
+    let (_, mut client) = connect(&app, peer)?;
+    let configs: Vec<(String, String)> = t.configs.into_iter().collect();
+    let created = crate::cli::topics::create_topic(&mut client, &t.name, t.partitions, t.replication_factor, &configs)
+        .await
+        .map_err(client_error)?;
+    Ok(Json(json!({"name": t.name, "partitions": created})))
+}
+
+async fn delete_topic(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let (_, mut client) = connect(&app, peer)?;
+    crate::cli::topics::delete_topic(&mut client, &name)
+        .await
+        .map_err(client_error)?;
+    Ok(Json(json!({"name": name, "deleted": true})))
+}
+
+fn unknown_topic(name: &str) -> ApiError {
+    error(StatusCode::NOT_FOUND, format!("topic {name} does not exist"))
+}
+
+async fn topic(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let (ready, mut client) = connect(&app, peer)?;
+    let t = ready.broker.logs.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    let leader = ready.broker.node_id();
+    let (t2, partitions) = (
+        t.clone(),
+        tokio::task::spawn_blocking(move || {
+            t.partitions
+                .iter()
+                .map(|p| {
+                    json!({"partition": p.index, "leader": leader, "logStartOffset": p.log_start_offset(),
+                       "highWatermark": p.high_watermark(), "lastStableOffset": p.last_stable_offset(),
+                       "logEndOffset": p.log_end_offset(), "sizeBytes": p.size_bytes(), "segments": p.segment_count()})
+                })
+                .collect::<Vec<_>>()
+        }),
+    );
+    let partitions = partitions
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let configs = crate::cli::configs::entries(&mut client, &Target::Topic(name.clone()), true)
+        .await
+        .map_err(client_error)?;
+    Ok(Json(json!({
+        "name": name,
+        "topicId": t2.id.to_string(),
+        "internal": is_internal_topic(&name),
+        "partitions": partitions,
+        "configs": configs,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigChange {
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+    #[serde(default)]
+    delete: Vec<String>,
+}
+
+async fn alter_configs(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    Json(change): Json<ConfigChange>,
+) -> ApiResult {
+    if change.set.is_empty() && change.delete.is_empty() {
+        return Err(error(StatusCode::BAD_REQUEST, "nothing to change: give set or delete"));
+    }
+    let (_, mut client) = connect(&app, peer)?;
+    let set: Vec<(String, String)> = change.set.into_iter().collect();
+    crate::cli::configs::incremental_alter(&mut client, 2, &name, &set, &change.delete)
+        .await
+        .map_err(client_error)?;
+    Ok(Json(json!({"name": name, "altered": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordsQuery {
+    partition: Option<i32>,
+    /// earliest | newest | offset | timestamp
+    from: Option<String>,
+    offset: Option<i64>,
+    timestamp: Option<i64>,
+    /// PARTITION:OFFSET,… (a previous page's next positions)
+    positions: Option<String>,
+    limit: Option<usize>,
+    q: Option<String>,
+    scan_limit: Option<u64>,
+}
+
+fn start_of(q: &RecordsQuery) -> Result<Start, ApiError> {
+    let bad = |m: &str| error(StatusCode::BAD_REQUEST, m);
+    Ok(match q.from.as_deref().unwrap_or("newest") {
+        "earliest" => Start::Earliest,
+        "newest" | "latest" => Start::Newest,
+        "offset" => Start::Offset(q.offset.ok_or_else(|| bad("from=offset needs offset"))?),
+        "timestamp" => Start::Timestamp(q.timestamp.ok_or_else(|| bad("from=timestamp needs timestamp"))?),
+        other => return Err(bad(&format!("from={other}: earliest, newest, offset or timestamp"))),
+    })
+}
+
+async fn records(State(app): State<App>, Path(name): Path<String>, Query(q): Query<RecordsQuery>) -> ApiResult {
+    let ready = app.ready()?;
+    let topic = ready.broker.logs.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    let query = Browse {
+        partition: q.partition,
+        start: start_of(&q)?,
+        positions: browse::parse_positions(q.positions.as_deref().unwrap_or(""))
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e))?,
+        limit: q.limit.unwrap_or(50),
+        search: q.q.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty()),
+        scan_limit: q.scan_limit.unwrap_or(10_000),
+    };
+    let page = tokio::task::spawn_blocking(move || browse::browse(&topic, &query))
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    Ok(Json(serde_json::to_value(page).unwrap_or(Value::Null)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    key: String,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRecord {
+    partition: Option<i32>,
+    key: Option<String>,
+    value: Option<String>,
+    #[serde(default)]
+    headers: Vec<Header>,
+}
+
+/// Produce one record (acks=all): to its partition, else by the key's hash as
+/// Kafka's default partitioner, else to a partition in turn.
+async fn produce(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    Json(r): Json<NewRecord>,
+) -> ApiResult {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let (ready, mut client) = connect(&app, peer)?;
+    let topic = ready.broker.logs.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    let count = topic.partitions.len() as i32;
+    let partition = match (r.partition, &r.key) {
+        (Some(p), _) => p,
+        (None, Some(k)) => crate::cli::partitioner::partition_for(k.as_bytes(), count),
+        (None, None) => {
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            (NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % count.max(1) as u32) as i32
+        }
+    };
+    let record = crate::record::records::NewRecord {
+        key: r.key.map(bytes::Bytes::from),
+        value: r.value.map(bytes::Bytes::from),
+        timestamp: crate::util::clock::now_ms(),
+        headers: r
+            .headers
+            .into_iter()
+            .map(|h| (h.key, h.value.map(bytes::Bytes::from)))
+            .collect(),
+    };
+    let batch = crate::record::records::build_batch(&[record], None);
+    let mut p = PartitionProduceData::default();
+    p.index = partition;
+    p.records = Some(batch.into());
+    let mut t = TopicProduceData::default();
+    t.name = TopicName(crate::cli::s(&name));
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = -1;
+    req.timeout_ms = 30_000;
+    req.topic_data = vec![t];
+    let response = client.call(9, &req).await.map_err(client_error)?;
+    let answer = response
+        .responses
+        .first()
+        .and_then(|t| t.partition_responses.first())
+        .ok_or_else(|| error(StatusCode::BAD_GATEWAY, "no partition in the answer"))?;
+    ClientError::check(answer.error_code, answer.error_message.as_deref()).map_err(client_error)?;
+    Ok(Json(
+        json!({"topic": name, "partition": partition, "offset": answer.base_offset}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct TailQuery {
+    partition: Option<i32>,
+}
+
+/// Records behind the high watermark past which a tail skips ahead (and says
+/// so) rather than replay them all.
+const TAIL_CATCH_UP: i64 = 100_000;
+/// Records one step of a tail reads.
+const TAIL_STEP: usize = 500;
+
+fn event(kind: &str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(kind)
+        .data(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+}
+
+/// Server-sent events: every record appended from now on (`record`), and a
+/// `notice` whenever records are skipped (removed by retention before they
+/// were read, or a backlog too long to replay).
+async fn tail(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<TailQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let ready = app.ready()?;
+    let topic = ready.broker.logs.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    let positions: BTreeMap<i32, i64> = topic
+        .partitions
+        .iter()
+        .filter(|p| q.partition.is_none_or(|want| want == p.index))
+        .map(|p| (p.index, p.high_watermark()))
+        .collect();
+    let broker = ready.broker.clone();
+    struct Tail {
+        broker: Arc<crate::broker::Broker>,
+        name: String,
+        positions: BTreeMap<i32, i64>,
+        pending: std::collections::VecDeque<Event>,
+        ended: bool,
+    }
+    let state = Tail {
+        broker,
+        name,
+        positions,
+        pending: [event("notice", &json!({"message": "tailing from the high watermark"}))].into(),
+        ended: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(e) = s.pending.pop_front() {
+                return Some((Ok(e), s));
+            }
+            if s.ended || *s.broker.shutting_down.borrow() {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let Some(topic) = s.broker.logs.topic(&s.name) else {
+                s.pending
+                    .push_back(event("notice", &json!({"message": "the topic was deleted"})));
+                s.ended = true;
+                continue;
+            };
+            let mut positions = s.positions.clone();
+            let step = tokio::task::spawn_blocking(move || {
+                let mut events = Vec::new();
+                let mut budget = TAIL_STEP;
+                for log in &topic.partitions {
+                    let Some(pos) = positions.get_mut(&log.index) else {
+                        continue;
+                    };
+                    let (start, hw) = (log.log_start_offset(), log.high_watermark());
+                    if *pos < start {
+                        events.push(event("notice", &json!({"partition": log.index, "skipped": start - *pos,
+                            "message": format!("{} record(s) of partition {} were removed by retention before they could be shown", start - *pos, log.index)})));
+                        *pos = start;
+                    }
+                    if hw - *pos > TAIL_CATCH_UP {
+                        let to = hw - TAIL_STEP as i64;
+                        events.push(event("notice", &json!({"partition": log.index, "skipped": to - *pos,
+                            "message": format!("{} record(s) of partition {} skipped to keep up", to - *pos, log.index)})));
+                        *pos = to;
+                    }
+                    if budget == 0 {
+                        continue;
+                    }
+                    let read = browse::read_records(log, *pos, hw, log.index, |r: BrowsedRecord| {
+                        events.push(event("record", &r));
+                        budget -= 1;
+                        if budget == 0 {
+                            crate::record::records::Walk::Stop
+                        } else {
+                            crate::record::records::Walk::Continue
+                        }
+                    });
+                    match read {
+                        Ok(next) => *pos = next,
+                        Err(e) => events.push(event("notice", &json!({"message": format!("partition {}: {e}", log.index)}))),
+                    }
+                }
+                (events, positions)
+            })
+            .await;
+            if let Ok((events, positions)) = step {
+                s.positions = positions;
+                s.pending.extend(events);
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn list_groups(State(app): State<App>) -> ApiResult {
+    let ready = app.ready()?;
+    let b = &ready.broker;
+    let ends: BTreeMap<(String, i32), i64> = b
+        .logs
+        .topics()
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| ((t.name.clone(), p.index), p.high_watermark()))
+        })
+        .collect();
+    let out: Vec<Value> = b
+        .groups
+        .list()
+        .into_iter()
+        .map(|(id, protocol_type, state)| {
+            let members = b.groups.describe(&id).members.len();
+            let lag: i64 = b
+                .groups
+                .fetch_offsets(&id, None, false)
+                .into_iter()
+                .filter_map(|(tp, c)| Some((ends.get(&tp)? - c.ok()??.offset).max(0)))
+                .sum();
+            json!({"group": id, "state": state, "protocolType": protocol_type, "members": members, "totalLag": lag})
+        })
+        .collect();
+    Ok(Json(Value::Array(out)))
+}
+
+async fn group(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let (_, mut client) = connect(&app, peer)?;
+    let view = groups::view(&mut client, &id).await.map_err(client_error)?;
+    Ok(Json(serde_json::to_value(view).unwrap_or(Value::Null)))
+}
+
+async fn delete_group(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let (_, mut client) = connect(&app, peer)?;
+    groups::delete_group(&mut client, &id).await.map_err(client_error)?;
+    Ok(Json(json!({"group": id, "deleted": true})))
+}
+
+async fn delete_offsets(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((id, topic)): Path<(String, String)>,
+) -> ApiResult {
+    let (_, mut client) = connect(&app, peer)?;
+    groups::delete_offsets(&mut client, &id, &topic)
+        .await
+        .map_err(client_error)?;
+    Ok(Json(json!({"group": id, "topic": topic, "deleted": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reset {
+    topic: String,
+    /// earliest | latest | timestamp | offset
+    to: String,
+    value: Option<i64>,
+    #[serde(default)]
+    execute: bool,
+}
+
+/// Where a group's offsets on a topic would go (`execute: false`, the dry run)
+/// or go: only while the group is empty.
+async fn reset_offsets(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Json(r): Json<Reset>,
+) -> ApiResult {
+    let need = |what: &str| error(StatusCode::BAD_REQUEST, format!("to={what} needs a value"));
+    let to = match r.to.as_str() {
+        "earliest" => ResetTo::Earliest,
+        "latest" => ResetTo::Latest,
+        "timestamp" => ResetTo::Time(r.value.ok_or_else(|| need("timestamp"))?),
+        "offset" => ResetTo::Offset(r.value.ok_or_else(|| need("offset"))?),
+        other => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("to={other}: earliest, latest, timestamp or offset"),
+            ))
+        }
+    };
+    let (_, mut client) = connect(&app, peer)?;
+    let moves = groups::reset(&mut client, &id, &r.topic, to, r.execute)
+        .await
+        .map_err(client_error)?;
+    Ok(Json(json!({"group": id, "executed": r.execute, "offsets": moves})))
+}
+
+fn trace_json(ready: &Ready) -> Value {
+    let t = &ready.broker.tracer;
+    let f = t.filter();
+    json!({"on": t.is_on(), "records": t.records(),
+           "filter": {"client": f.client, "apis": f.apis.join(","), "topic": f.topic}})
+}
+
+async fn trace_state(State(app): State<App>) -> ApiResult {
+    Ok(Json(trace_json(app.ready()?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceSettings {
+    on: bool,
+    #[serde(default)]
+    records: bool,
+    client: Option<String>,
+    apis: Option<String>,
+    topic: Option<String>,
+}
+
+async fn set_trace(State(app): State<App>, Json(s): Json<TraceSettings>) -> ApiResult {
+    let ready = app.ready()?;
+    let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    ready.broker.tracer.set_filter(TraceFilter {
+        client: blank(s.client),
+        apis: parse_apis(&s.apis.unwrap_or_default()),
+        topic: blank(s.topic),
+    });
+    ready.broker.tracer.set(s.on, s.records);
+    Ok(Json(trace_json(ready)))
+}
+
+/// The trace, live: `trace` events, and a `notice` when this page fell so far
+/// behind that events were dropped for it (the broker never waits for it).
+async fn trace_stream(State(app): State<App>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let ready = app.ready()?;
+    let rx = ready.broker.tracer.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let e = match rx.recv().await {
+            Ok(ev) => event("trace", &*ev),
+            Err(RecvError::Lagged(n)) => event(
+                "notice",
+                &json!({"message": format!("{n} trace event(s) dropped: this page fell behind")}),
+            ),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(e), rx))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

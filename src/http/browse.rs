@@ -1,0 +1,302 @@
+//! The console's message browser: records of a topic read straight from its
+//! partitions' logs (below the high watermark, as a consumer sees them), from an
+//! offset, a time or the newest; a bounded search over keys, values and headers
+//! that says how much it scanned; and the positions a live tail follows.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::log::manager::Topic;
+use crate::log::unified_log::UnifiedLog;
+use crate::record::batch::Batches;
+use crate::record::records::{max_uncompressed, walk, Walk};
+
+/// Most records one page shows, and most a search may scan.
+pub const MAX_LIMIT: usize = 1000;
+pub const MAX_SCAN: u64 = 1_000_000;
+/// What one read of a log asks for.
+const READ_BYTES: usize = 1 << 20;
+
+/// Bytes for JSON: UTF-8 text as is, anything else as base64; null stays null.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Data {
+    Text(String),
+    Base64(String),
+}
+
+impl Data {
+    pub fn of(bytes: Option<&[u8]>) -> Option<Data> {
+        bytes.map(|b| match std::str::from_utf8(b) {
+            Ok(s) => Data::Text(s.to_string()),
+            Err(_) => Data::Base64(base64::engine::general_purpose::STANDARD.encode(b)),
+        })
+    }
+
+    fn contains(&self, needle: &str) -> bool {
+        match self {
+            Data::Text(s) => s.to_lowercase().contains(needle),
+            Data::Base64(_) => false,
+        }
+    }
+}
+
+/// One record as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowsedRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub timestamp_type: &'static str,
+    pub key: Option<Data>,
+    pub value: Option<Data>,
+    pub headers: Vec<(String, Option<Data>)>,
+    /// Bytes of the record as stored (uncompressed).
+    pub size: usize,
+    /// Written by a transactional producer (it may have been aborted).
+    pub transactional: bool,
+}
+
+impl BrowsedRecord {
+    /// Whether the lower-cased `needle` is in the key, value or a header.
+    fn matches(&self, needle: &str) -> bool {
+        let hit = |d: &Option<Data>| d.as_ref().is_some_and(|d| d.contains(needle));
+        hit(&self.key)
+            || hit(&self.value)
+            || self
+                .headers
+                .iter()
+                .any(|(k, v)| k.to_lowercase().contains(needle) || hit(v))
+    }
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Earliest,
+    /// The last records before the high watermark.
+    Newest,
+    Offset(i64),
+    /// The first record at or after this time (epoch ms).
+    Timestamp(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// One partition, or all.
+    pub partition: Option<i32>,
+    pub start: Start,
+    /// Per partition, where to go on from (a previous page's `next`).
+    pub positions: BTreeMap<i32, i64>,
+    pub limit: usize,
+    /// Lower-cased text to look for; None shows every record.
+    pub search: Option<String>,
+    /// Most records a search looks at, over all partitions.
+    pub scan_limit: u64,
+}
+
+/// A page of records and what it took to find them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    pub records: Vec<BrowsedRecord>,
+    /// Records looked at (a search's work; equal to what is shown otherwise).
+    pub scanned: u64,
+    /// Every partition was read up to its high watermark.
+    pub reached_end: bool,
+    /// Per partition, the offset after the last record looked at.
+    pub next: BTreeMap<i32, i64>,
+    /// Per partition, the high watermark when read.
+    pub high_watermarks: BTreeMap<i32, i64>,
+}
+
+/// Visit the records of `log` from `from` below `upto`, in offset order,
+/// until `f` says stop. Returns the offset after the last record visited (or
+/// `upto`). Control batches (transaction markers) are skipped.
+pub fn read_records(
+    log: &UnifiedLog,
+    from: i64,
+    upto: i64,
+    partition: i32,
+    mut f: impl FnMut(BrowsedRecord) -> Walk,
+) -> Result<i64> {
+    let mut offset = from.max(log.log_start_offset());
+    while offset < upto {
+        let data = match log.read(offset, READ_BYTES) {
+            Ok(d) => d,
+            // Retention removed what was asked for: go on from the new start.
+            Err(Error::OffsetOutOfRange { log_start_offset, .. }) if log_start_offset > offset => {
+                offset = log_start_offset;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if data.is_empty() {
+            break;
+        }
+        let before = offset;
+        let mut stop = false;
+        for (at, header) in Batches::new(&data) {
+            if header.base_offset >= upto || stop {
+                break;
+            }
+            if header.last_offset() < offset {
+                continue;
+            }
+            if header.is_control() {
+                offset = header.last_offset() + 1;
+                continue;
+            }
+            let batch = &data[at..at + header.total_size()];
+            let log_append = header.is_log_append_time();
+            walk(batch, &header, max_uncompressed(batch.len()), |r| {
+                let abs = header.base_offset + r.offset_delta as i64;
+                if abs < offset {
+                    return Ok(Walk::Continue);
+                }
+                if abs >= upto {
+                    stop = true;
+                    return Ok(Walk::Stop);
+                }
+                let record = BrowsedRecord {
+                    partition,
+                    offset: abs,
+                    timestamp: if log_append {
+                        header.max_timestamp
+                    } else {
+                        header.base_timestamp + r.timestamp_delta
+                    },
+                    timestamp_type: if log_append { "LogAppendTime" } else { "CreateTime" },
+                    key: Data::of(r.key),
+                    value: Data::of(r.value),
+                    headers: r
+                        .headers()
+                        .into_iter()
+                        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), Data::of(v)))
+                        .collect(),
+                    size: r.raw.len(),
+                    transactional: header.is_transactional(),
+                };
+                offset = abs + 1;
+                if f(record) == Walk::Stop {
+                    stop = true;
+                    return Ok(Walk::Stop);
+                }
+                Ok(Walk::Continue)
+            })?;
+            if !stop {
+                offset = offset.max(header.last_offset() + 1);
+            }
+        }
+        if stop {
+            return Ok(offset);
+        }
+        if offset == before {
+            // Nothing whole could be read here: do not spin.
+            break;
+        }
+    }
+    Ok(offset.min(upto).max(from))
+}
+
+/// Where a partition's page starts.
+fn start_of(log: &UnifiedLog, start: Start, back: u64) -> Result<i64> {
+    let (low, high) = (log.log_start_offset(), log.high_watermark());
+    Ok(match start {
+        Start::Earliest => low,
+        Start::Newest => high.saturating_sub(back as i64).max(low),
+        Start::Offset(o) => o.clamp(low, high),
+        Start::Timestamp(ts) => log.offset_for_timestamp(ts)?.map_or(high, |(o, _)| o.max(low)),
+    })
+}
+
+/// One page of `topic` as `q` asks.
+pub fn browse(topic: &Topic, q: &Query) -> Result<Page> {
+    let limit = q.limit.clamp(1, MAX_LIMIT);
+    let partitions: Vec<&std::sync::Arc<UnifiedLog>> = topic
+        .partitions
+        .iter()
+        .filter(|p| q.partition.is_none_or(|want| p.index == want))
+        .collect();
+    if partitions.is_empty() {
+        return Err(Error::UnknownTopicOrPartition {
+            topic: topic.name.clone(),
+            partition: q.partition.unwrap_or(-1),
+        });
+    }
+    let scan_limit = q.scan_limit.clamp(1, MAX_SCAN);
+    let share = (scan_limit / partitions.len() as u64).max(1);
+    let mut page = Page {
+        records: Vec::new(),
+        scanned: 0,
+        reached_end: true,
+        next: BTreeMap::new(),
+        high_watermarks: BTreeMap::new(),
+    };
+    let mut found: Vec<BrowsedRecord> = Vec::new();
+    for log in partitions {
+        let hw = log.high_watermark();
+        page.high_watermarks.insert(log.index, hw);
+        let back = if q.search.is_some() { share } else { limit as u64 };
+        let from = match q.positions.get(&log.index) {
+            Some(&o) => o.clamp(log.log_start_offset(), hw),
+            None => start_of(log, q.start, back)?,
+        };
+        let mut scanned = 0u64;
+        let mut kept = 0usize;
+        let next = read_records(log, from, hw, log.index, |r| {
+            scanned += 1;
+            let keep = q.search.as_deref().is_none_or(|needle| r.matches(needle));
+            if keep {
+                kept += 1;
+                found.push(r);
+            }
+            let budget_spent = match q.search {
+                Some(_) => scanned >= share,
+                None => false,
+            };
+            if kept >= limit || budget_spent {
+                Walk::Stop
+            } else {
+                Walk::Continue
+            }
+        })?;
+        page.scanned += scanned;
+        page.reached_end &= next >= hw;
+        page.next.insert(log.index, next);
+    }
+    // Across partitions, in time order (offset order within one).
+    found.sort_by_key(|r| (r.timestamp, r.partition, r.offset));
+    if q.start == Start::Newest && q.search.is_none() && q.positions.is_empty() {
+        let skip = found.len().saturating_sub(limit);
+        found.drain(..skip);
+    } else if found.len() > limit {
+        // What did not fit is where the next page of its partition starts.
+        for r in found.drain(limit..) {
+            let next = page.next.entry(r.partition).or_insert(r.offset);
+            *next = (*next).min(r.offset);
+            page.reached_end = false;
+        }
+    }
+    page.records = found;
+    Ok(page)
+}
+
+/// Parse `0:12,3:40` (partition:offset pairs).
+pub fn parse_positions(text: &str) -> std::result::Result<BTreeMap<i32, i64>, String> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|pair| {
+            let (p, o) = pair
+                .split_once(':')
+                .ok_or_else(|| format!("{pair:?}: expected PARTITION:OFFSET"))?;
+            let p = p.trim().parse().map_err(|_| format!("{p:?} is not a partition"))?;
+            let o = o.trim().parse().map_err(|_| format!("{o:?} is not an offset"))?;
+            Ok((p, o))
+        })
+        .collect()
+}
