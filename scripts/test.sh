@@ -41,6 +41,9 @@ bash scripts/exactly-once-example.sh target/debug/strom
 echo "== compat: kafkajs"
 bash compat/kafkajs/run.sh target/debug/strom
 
+echo "== compat: see inside (metrics through promtool, the protocol trace, the console in Chromium)"
+bash compat/console/run.sh target/debug/strom
+
 echo "== examples/shop: the order pipeline end to end, and docker-compose"
 bash examples/shop/run-tests.sh target/debug/strom
 

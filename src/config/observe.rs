@@ -59,6 +59,10 @@ pub struct TraceFilter {
 pub struct ObserveConfig {
     /// None: no HTTP endpoint.
     pub http_listen: Option<SocketAddr>,
+    /// The address was asked for (not the default): failing to bind it stops
+    /// the broker, where the default's failure is only logged (a second broker
+    /// on the machine still starts).
+    pub http_listen_explicit: bool,
     pub console_token: Option<String>,
     pub console_read_only: bool,
     pub trace_protocol: bool,
@@ -76,6 +80,7 @@ impl Default for ObserveConfig {
     fn default() -> Self {
         ObserveConfig {
             http_listen: None,
+            http_listen_explicit: true,
             console_token: None,
             console_read_only: false,
             trace_protocol: false,
@@ -100,11 +105,9 @@ pub fn parse_apis(list: &str) -> Vec<String> {
 }
 
 pub(super) fn resolve(args: &ObserveArgs, p: &Props<'_>) -> Result<ObserveConfig, ConfigError> {
-    let listen = args
-        .http_listen
-        .clone()
-        .or(p.string("http.listeners"))
-        .unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_string());
+    let asked = args.http_listen.clone().or(p.string("http.listeners"));
+    let http_listen_explicit = asked.is_some();
+    let listen = asked.unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_string());
     let listen = listen.trim();
     // Kafka-style `http://host:port` is accepted as well as `host:port`.
     let bare = listen.strip_prefix("http://").unwrap_or(listen);
@@ -126,6 +129,7 @@ pub(super) fn resolve(args: &ObserveArgs, p: &Props<'_>) -> Result<ObserveConfig
         .filter(|t| !t.is_empty());
     Ok(ObserveConfig {
         http_listen,
+        http_listen_explicit,
         console_token,
         console_read_only: flag(args.console_read_only, p, "console.read.only")?,
         trace_protocol: flag(args.trace_protocol, p, "trace.protocol.enable")?,

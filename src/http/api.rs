@@ -545,6 +545,10 @@ async fn group(
 ) -> ApiResult {
     let (_, mut client) = connect(&app, peer)?;
     let view = groups::view(&mut client, &id).await.map_err(client_error)?;
+    // DescribeGroups answers Dead for a group that does not exist.
+    if view.state == "Dead" && view.partitions.is_empty() {
+        return Err(error(StatusCode::NOT_FOUND, format!("group {id} does not exist")));
+    }
     Ok(Json(serde_json::to_value(view).unwrap_or(Value::Null)))
 }
 

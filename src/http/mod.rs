@@ -68,9 +68,14 @@ impl HttpServer {
         let Some(addr) = config.http_listen else {
             return Ok(None);
         };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("HTTP endpoint {addr}: {e}")))?;
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) if !config.http_listen_explicit => {
+                tracing::warn!(listen = %addr, error = %e, "no HTTP endpoint (metrics, console): the default address is taken; set --http-listen");
+                return Ok(None);
+            }
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("HTTP endpoint {addr}: {e}"))),
+        };
         let addr = listener.local_addr()?;
         let app = App(Arc::new(AppInner {
             ready: OnceLock::new(),
@@ -136,12 +141,10 @@ impl IntoResponse for ApiError {
 
 impl App {
     pub(crate) fn ready(&self) -> Result<&Ready, ApiError> {
-        self.0.ready.get().ok_or_else(|| {
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "strom is loading its log".into(),
-            )
-        })
+        self.0
+            .ready
+            .get()
+            .ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, "strom is loading its log".into()))
     }
 }
 

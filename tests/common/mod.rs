@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod group;
+pub mod http;
 pub mod pki;
 pub mod process;
 pub mod wire;
@@ -43,6 +44,11 @@ impl TestBroker {
 
     pub fn addr(&self) -> SocketAddr {
         self.running.as_ref().unwrap().addr()
+    }
+
+    /// The HTTP endpoint (the test must have asked for one).
+    pub fn http(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().http_addr.expect("an HTTP endpoint")
     }
 
     pub fn bootstrap(&self) -> String {
