@@ -144,5 +144,42 @@ fn segment_append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, frame_decode, batch_header, index_lookup, segment_append);
+/// What the metrics add to one produce request of one partition: the topic's
+/// counters, the response's error codes, the latency histogram (the work of
+/// `handlers/observe.rs` and `Metrics::produced` with metrics on).
+fn metrics_per_request(c: &mut Criterion) {
+    use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+    use kafka_protocol::messages::ProduceResponse;
+    use strom::metrics::{Metrics, PartitionTraffic};
+    let metrics = Metrics::new(&strom::config::observe::ObserveConfig::default());
+    let mut response = ProduceResponse::default();
+    let mut topic = TopicProduceResponse::default();
+    topic.name = TopicName(StrBytes::from_static_str("orders"));
+    topic.partition_responses.push(PartitionProduceResponse::default());
+    response.responses.push(topic);
+    let mut g = c.benchmark_group("metrics");
+    g.bench_function("produce_request_1_partition", |b| {
+        b.iter(|| {
+            metrics.produced(PartitionTraffic {
+                topic: black_box("orders"),
+                bytes: 16 * 1024,
+                records: 16,
+                failed: false,
+            });
+            let mut codes = Vec::new();
+            strom::trace::describe::error_codes(black_box(&response), &mut codes);
+            metrics.request_done("Produce", 9, black_box(0.000_2), &codes);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    frame_decode,
+    batch_header,
+    index_lookup,
+    segment_append,
+    metrics_per_request
+);
 criterion_main!(benches);

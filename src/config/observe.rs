@@ -68,6 +68,9 @@ pub struct ObserveConfig {
     pub trace_protocol: bool,
     pub trace_records: bool,
     pub trace_filter: TraceFilter,
+    /// Count anything at all (metrics.enable; off only to measure what
+    /// counting costs): /metrics answers 404 when off.
+    pub metrics_enabled: bool,
     /// Series labelled by topic and partition (metrics.partition.series.enable).
     pub partition_series: bool,
     /// Series labelled by consumer group (metrics.group.series.enable).
@@ -86,6 +89,7 @@ impl Default for ObserveConfig {
             trace_protocol: false,
             trace_records: false,
             trace_filter: TraceFilter::default(),
+            metrics_enabled: true,
             partition_series: true,
             group_series: true,
         }
@@ -145,6 +149,7 @@ pub(super) fn resolve(args: &ObserveArgs, p: &Props<'_>) -> Result<ObserveConfig
             ),
             topic: args.trace_topic.clone().or(p.string("trace.filter.topic")),
         },
+        metrics_enabled: p.parse("metrics.enable")?.unwrap_or(true),
         partition_series: p.parse("metrics.partition.series.enable")?.unwrap_or(true),
         group_series: p.parse("metrics.group.series.enable")?.unwrap_or(true),
     })

@@ -60,7 +60,7 @@ impl Observation {
     ) -> Result<Option<ResponseFrame>, CodecError> {
         let mut codes = Vec::new();
         let message = response.message();
-        if let Some(m) = message {
+        if let Some(m) = message.filter(|_| broker.metrics.enabled || self.traced.is_some()) {
             describe::error_codes(m, &mut codes);
         }
         let response_text = self.traced.as_ref().map(|_| match message {

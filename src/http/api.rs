@@ -421,6 +421,7 @@ async fn tail(
     Query(q): Query<TailQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let ready = app.ready()?;
+    let live = app.live_view()?;
     let topic = ready.broker.logs.topic(&name).ok_or_else(|| unknown_topic(&name))?;
     let positions: BTreeMap<i32, i64> = topic
         .partitions
@@ -430,6 +431,7 @@ async fn tail(
         .collect();
     let broker = ready.broker.clone();
     struct Tail {
+        _live: tokio::sync::OwnedSemaphorePermit,
         broker: Arc<crate::broker::Broker>,
         name: String,
         positions: BTreeMap<i32, i64>,
@@ -437,6 +439,7 @@ async fn tail(
         ended: bool,
     }
     let state = Tail {
+        _live: live,
         broker,
         name,
         positions,
@@ -651,8 +654,9 @@ async fn set_trace(State(app): State<App>, Json(s): Json<TraceSettings>) -> ApiR
 /// behind that events were dropped for it (the broker never waits for it).
 async fn trace_stream(State(app): State<App>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let ready = app.ready()?;
+    let live = app.live_view()?;
     let rx = ready.broker.tracer.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    let stream = futures_util::stream::unfold((rx, live), |(mut rx, live)| async move {
         use tokio::sync::broadcast::error::RecvError;
         let e = match rx.recv().await {
             Ok(ev) => event("trace", &*ev),
@@ -662,7 +666,7 @@ async fn trace_stream(State(app): State<App>) -> Result<Sse<impl Stream<Item = R
             ),
             Err(RecvError::Closed) => return None,
         };
-        Some((Ok(e), rx))
+        Some((Ok(e), (rx, live)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

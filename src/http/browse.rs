@@ -17,6 +17,10 @@ use crate::record::records::{max_uncompressed, walk, Walk};
 /// Most records one page shows, and most a search may scan.
 pub const MAX_LIMIT: usize = 1000;
 pub const MAX_SCAN: u64 = 1_000_000;
+/// Most bytes of one key, value or header value shown (the rest is cut and the
+/// record says so), and most bytes of records one page holds.
+pub const MAX_FIELD: usize = 256 * 1024;
+pub const MAX_PAGE_BYTES: usize = 8 << 20;
 /// What one read of a log asks for.
 const READ_BYTES: usize = 1 << 20;
 
@@ -29,11 +33,22 @@ pub enum Data {
 }
 
 impl Data {
-    pub fn of(bytes: Option<&[u8]>) -> Option<Data> {
-        bytes.map(|b| match std::str::from_utf8(b) {
+    /// At most [`MAX_FIELD`] bytes of `bytes`, and whether some were cut.
+    pub fn of(bytes: Option<&[u8]>) -> (Option<Data>, bool) {
+        let Some(b) = bytes else {
+            return (None, false);
+        };
+        let cut = b.len() > MAX_FIELD;
+        let shown = &b[..b.len().min(MAX_FIELD)];
+        let data = match std::str::from_utf8(shown) {
             Ok(s) => Data::Text(s.to_string()),
-            Err(_) => Data::Base64(base64::engine::general_purpose::STANDARD.encode(b)),
-        })
+            // Cut inside a character: the text up to it.
+            Err(e) if cut && e.error_len().is_none() => {
+                Data::Text(String::from_utf8_lossy(&shown[..e.valid_up_to()]).into_owned())
+            }
+            Err(_) => Data::Base64(base64::engine::general_purpose::STANDARD.encode(shown)),
+        };
+        (Some(data), cut)
     }
 
     fn contains(&self, needle: &str) -> bool {
@@ -59,6 +74,8 @@ pub struct BrowsedRecord {
     pub size: usize,
     /// Written by a transactional producer (it may have been aborted).
     pub transactional: bool,
+    /// A key, value or header was longer than [`MAX_FIELD`] and is cut.
+    pub truncated: bool,
 }
 
 impl BrowsedRecord {
@@ -162,6 +179,18 @@ pub fn read_records(
                     stop = true;
                     return Ok(Walk::Stop);
                 }
+                let (key, key_cut) = Data::of(r.key);
+                let (value, value_cut) = Data::of(r.value);
+                let mut truncated = key_cut || value_cut;
+                let headers = r
+                    .headers()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let (v, cut) = Data::of(v);
+                        truncated |= cut;
+                        (String::from_utf8_lossy(&k[..k.len().min(MAX_FIELD)]).into_owned(), v)
+                    })
+                    .collect();
                 let record = BrowsedRecord {
                     partition,
                     offset: abs,
@@ -171,15 +200,12 @@ pub fn read_records(
                         header.base_timestamp + r.timestamp_delta
                     },
                     timestamp_type: if log_append { "LogAppendTime" } else { "CreateTime" },
-                    key: Data::of(r.key),
-                    value: Data::of(r.value),
-                    headers: r
-                        .headers()
-                        .into_iter()
-                        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), Data::of(v)))
-                        .collect(),
+                    key,
+                    value,
+                    headers,
                     size: r.raw.len(),
                     transactional: header.is_transactional(),
+                    truncated,
                 };
                 offset = abs + 1;
                 if f(record) == Walk::Stop {
@@ -238,7 +264,13 @@ pub fn browse(topic: &Topic, q: &Query) -> Result<Page> {
         high_watermarks: BTreeMap::new(),
     };
     let mut found: Vec<BrowsedRecord> = Vec::new();
+    let mut page_bytes = 0usize;
     for log in partitions {
+        if page_bytes >= MAX_PAGE_BYTES {
+            // Full: this partition is not read at all this time.
+            page.reached_end = false;
+            break;
+        }
         let hw = log.high_watermark();
         page.high_watermarks.insert(log.index, hw);
         let back = if q.search.is_some() { share } else { limit as u64 };
@@ -253,7 +285,11 @@ pub fn browse(topic: &Topic, q: &Query) -> Result<Page> {
             let keep = q.search.as_deref().is_none_or(|needle| r.matches(needle));
             if keep {
                 kept += 1;
+                page_bytes += r.size.min(3 * MAX_FIELD);
                 found.push(r);
+            }
+            if page_bytes >= MAX_PAGE_BYTES {
+                return Walk::Stop;
             }
             let budget_spent = match q.search {
                 Some(_) => scanned >= share,

@@ -51,7 +51,12 @@ pub(crate) struct AppInner {
     /// Bound to loopback: only requests addressed to a loopback name are
     /// served (a DNS-rebinding page names its own host).
     loopback: bool,
+    /// Live views (tails, the trace) open at once: each holds a task and reads.
+    live_views: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most live views (server-sent event streams) open at once.
+const MAX_LIVE_VIEWS: usize = 64;
 
 #[derive(Clone)]
 pub(crate) struct App(pub Arc<AppInner>);
@@ -82,6 +87,7 @@ impl HttpServer {
             token: config.console_token.clone(),
             read_only: config.console_read_only,
             loopback: addr.ip().is_loopback(),
+            live_views: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_VIEWS)),
         }));
         let router = routes(app.clone());
         let mut stop = shutdown;
@@ -140,6 +146,16 @@ impl IntoResponse for ApiError {
 }
 
 impl App {
+    /// A place for one more live view, or 503 when all are taken.
+    pub(crate) fn live_view(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.0.live_views.clone().try_acquire_owned().map_err(|_| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{MAX_LIVE_VIEWS} live views are open already; close one"),
+            )
+        })
+    }
+
     pub(crate) fn ready(&self) -> Result<&Ready, ApiError> {
         self.0
             .ready
@@ -165,6 +181,9 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    if !ready.broker.metrics.enabled {
+        return ApiError(StatusCode::NOT_FOUND, "metrics are off (metrics.enable=false)".into()).into_response();
+    }
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()

@@ -58,6 +58,35 @@ struct TopicCounters {
     failed_fetch: Family<Labels, Counter>,
 }
 
+/// Handles on one topic's BrokerTopicMetrics counters (or all topics'), kept so
+/// that counting a request is a map lookup and atomic adds, without building
+/// label sets.
+#[derive(Clone)]
+struct TopicSet {
+    bytes_in: Counter,
+    bytes_out: Counter,
+    messages_in: Counter,
+    produce_requests: Counter,
+    fetch_requests: Counter,
+    failed_produce: Counter,
+    failed_fetch: Counter,
+}
+
+impl TopicCounters {
+    fn set(&self, labels: &Labels) -> TopicSet {
+        let get = |f: &Family<Labels, Counter>| f.get_or_create(labels).clone();
+        TopicSet {
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+            messages_in: get(&self.messages_in),
+            produce_requests: get(&self.produce_requests),
+            fetch_requests: get(&self.fetch_requests),
+            failed_produce: get(&self.failed_produce),
+            failed_fetch: get(&self.failed_fetch),
+        }
+    }
+}
+
 /// fsync latency of every log in the process (the log layer knows no broker).
 static FSYNC_SECONDS: LazyLock<Histogram> = LazyLock::new(|| Histogram::new(exponential_buckets(0.000_1, 2.0, 16)));
 
@@ -86,13 +115,19 @@ pub struct Totals {
 }
 
 pub struct Metrics {
+    /// Off (`metrics.enable=false`): nothing is counted.
+    pub enabled: bool,
     registry: Registry,
     /// Series labelled by topic/partition (off for very many partitions).
     pub partition_series: bool,
     /// Series labelled by consumer group.
     pub group_series: bool,
     topics: TopicCounters,
+    all_topics: TopicSet,
+    by_topic: std::sync::RwLock<std::collections::HashMap<String, TopicSet>>,
     request_seconds: Family<RequestLabels, Histogram>,
+    /// Handles on `request_seconds` by (API, version).
+    request_handles: std::sync::RwLock<std::collections::HashMap<(&'static str, i16), Histogram>>,
     request_errors: Family<ErrorLabels, Counter>,
     connections: Family<ListenerLabels, Gauge>,
     pub totals: Totals,
@@ -177,11 +212,15 @@ impl Metrics {
             FSYNC_SECONDS.clone(),
         );
         Metrics {
+            enabled: config.metrics_enabled,
             registry,
             partition_series: config.partition_series,
             group_series: config.group_series,
+            all_topics: topics.set(&Vec::new()),
             topics,
+            by_topic: Default::default(),
             request_seconds,
+            request_handles: Default::default(),
             request_errors,
             connections,
             totals: Totals::default(),
@@ -190,45 +229,65 @@ impl Metrics {
         }
     }
 
-    fn topic_labels(&self, topic: &str) -> Option<Labels> {
-        self.partition_series.then(|| vec![("topic", topic.to_string())])
-    }
-
-    fn bump(&self, family: &Family<Labels, Counter>, topic: &str, by: u64) {
-        family.get_or_create(&Vec::new()).inc_by(by);
-        if let Some(labels) = self.topic_labels(topic) {
-            family.get_or_create(&labels).inc_by(by);
+    /// Count with the all-topics counters and, with per-topic series, the
+    /// topic's.
+    fn count(&self, topic: &str, f: impl Fn(&TopicSet)) {
+        f(&self.all_topics);
+        if !self.partition_series {
+            return;
         }
+        if let Some(set) = self.by_topic.read().unwrap_or_else(|e| e.into_inner()).get(topic) {
+            return f(set);
+        }
+        let set = self.topics.set(&vec![("topic", topic.to_string())]);
+        f(&set);
+        self.by_topic
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(topic.to_string(), set);
     }
 
     /// One partition of a produce request, appended or not.
     pub fn produced(&self, p: PartitionTraffic<'_>) {
-        let t = &self.topics;
-        self.bump(&t.produce_requests, p.topic, 1);
-        if p.failed {
-            self.bump(&t.failed_produce, p.topic, 1);
+        if !self.enabled {
             return;
         }
-        self.bump(&t.bytes_in, p.topic, p.bytes);
-        self.bump(&t.messages_in, p.topic, p.records);
-        self.totals.bytes_in.fetch_add(p.bytes, Ordering::Relaxed);
-        self.totals.messages_in.fetch_add(p.records, Ordering::Relaxed);
+        self.count(p.topic, |t| {
+            t.produce_requests.inc();
+            if p.failed {
+                t.failed_produce.inc();
+            } else {
+                t.bytes_in.inc_by(p.bytes);
+                t.messages_in.inc_by(p.records);
+            }
+        });
+        if !p.failed {
+            self.totals.bytes_in.fetch_add(p.bytes, Ordering::Relaxed);
+            self.totals.messages_in.fetch_add(p.records, Ordering::Relaxed);
+        }
     }
 
     /// One partition of a fetch request, read or not.
     pub fn fetched(&self, p: PartitionTraffic<'_>) {
-        let t = &self.topics;
-        self.bump(&t.fetch_requests, p.topic, 1);
-        if p.failed {
-            self.bump(&t.failed_fetch, p.topic, 1);
+        if !self.enabled {
             return;
         }
-        self.bump(&t.bytes_out, p.topic, p.bytes);
-        self.totals.bytes_out.fetch_add(p.bytes, Ordering::Relaxed);
+        self.count(p.topic, |t| {
+            t.fetch_requests.inc();
+            if p.failed {
+                t.failed_fetch.inc();
+            } else {
+                t.bytes_out.inc_by(p.bytes);
+            }
+        });
+        if !p.failed {
+            self.totals.bytes_out.fetch_add(p.bytes, Ordering::Relaxed);
+        }
     }
 
     /// A topic is gone: so are its series (as Kafka removes its topic metrics).
     pub fn topic_deleted(&self, topic: &str) {
+        self.by_topic.write().unwrap_or_else(|e| e.into_inner()).remove(topic);
         let labels = vec![("topic", topic.to_string())];
         let t = &self.topics;
         for family in [
@@ -246,13 +305,30 @@ impl Metrics {
 
     /// A request answered after `seconds`, with these error codes in its response.
     pub fn request_done(&self, api: &'static str, version: i16, seconds: f64, errors: &[i16]) {
+        if !self.enabled {
+            return;
+        }
         self.totals.requests.fetch_add(1, Ordering::Relaxed);
-        self.request_seconds
-            .get_or_create(&RequestLabels {
-                api,
-                version: version.to_string(),
-            })
-            .observe(seconds);
+        let cached = self
+            .request_handles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(api, version))
+            .map(|h| h.observe(seconds));
+        if cached.is_none() {
+            let h = self
+                .request_seconds
+                .get_or_create(&RequestLabels {
+                    api,
+                    version: version.to_string(),
+                })
+                .clone();
+            h.observe(seconds);
+            self.request_handles
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((api, version), h);
+        }
         for &code in errors.iter().filter(|&&c| c != 0) {
             self.request_errors
                 .get_or_create(&ErrorLabels {
@@ -265,6 +341,9 @@ impl Metrics {
 
     /// A connection opened (`+1`) or closed (`-1`) on `listener`.
     pub fn connection(&self, listener: &str, delta: i64) {
+        if !self.enabled {
+            return;
+        }
         self.connections
             .get_or_create(&ListenerLabels {
                 listener: listener.to_string(),

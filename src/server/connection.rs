@@ -104,7 +104,9 @@ impl Connection {
 
     pub async fn run(mut self, transport: Transport, limits: &Arc<ServerLimits>) {
         tracing::debug!(peer = %self.peer, "connection opened");
-        let _counted = Counted::new(self.broker.clone(), self.listener.clone());
+        // strom's own in-process connections (the console) are not clients.
+        let _counted = (!matches!(transport, Transport::Memory(_)))
+            .then(|| Counted::new(self.broker.clone(), self.listener.clone()));
         let (mut reader, writer) = transport.split();
         let (tx, rx) = mpsc::channel(MAX_QUEUED_RESPONSES);
         let in_flight = Arc::new(AtomicUsize::new(0));

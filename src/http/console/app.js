@@ -207,7 +207,7 @@ function recordRow(r, live) {
   const headers = r.headers.map(([k, v]) => `${esc(k)}=${esc(plain(v) ?? 'null')}`).join('<br>');
   return `<tr class="record${live ? ' live' : ''}" data-offset="${r.offset}" data-partition="${r.partition}">
     <td>${r.partition}</td><td>${r.offset}</td><td title="${esc(r.timestampType)}">${esc(when(r.timestamp))}</td>
-    <td class="key">${show(r.key)}</td><td class="value">${show(r.value)}</td><td>${headers}</td></tr>`;
+    <td class="key">${show(r.key)}</td><td class="value">${show(r.value)}${r.truncated ? ' <span class="tag">cut at 256 KiB</span>' : ''}</td><td>${headers}</td></tr>`;
 }
 
 function download(name, type, text) {
