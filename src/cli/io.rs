@@ -123,12 +123,19 @@ pub async fn consume(
                         continue;
                     }
                     let value = String::from_utf8_lossy(rec.value.as_deref().unwrap_or_default()).to_string();
-                    match key_separator {
+                    let line = match key_separator {
                         Some(sep) => {
                             let key = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default()).to_string();
-                            println!("{key}{sep}{value}");
+                            format!("{key}{sep}{value}")
                         }
-                        None => println!("{value}"),
+                        None => value,
+                    };
+                    // A reader that went away (`| head`) ends the command quietly.
+                    use std::io::Write;
+                    match writeln!(std::io::stdout().lock(), "{line}") {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                        Err(e) => return Err(ClientError::Io(e)),
                     }
                     printed += 1;
                 }
