@@ -25,7 +25,6 @@ pub mod error;
 pub mod fuzzing;
 pub mod group;
 pub mod handlers;
-pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod protocol;

@@ -175,9 +175,21 @@ fn nothing_imports_upward() {
             ],
         ),
         (
+            "metrics",
+            &[
+                "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster", "security", "trace",
+            ],
+        ),
+        (
+            "trace",
+            &[
+                "server", "handlers", "broker", "replica", "log", "group", "cluster", "security",
+            ],
+        ),
+        (
             "util",
             &[
-                "record", "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster",
+                "record", "protocol", "server", "handlers", "broker", "replica", "log", "group", "cluster", "metrics",
             ],
         ),
     ];

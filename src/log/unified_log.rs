@@ -470,7 +470,7 @@ impl UnifiedLog {
             if dir_dirty {
                 crate::util::fs::sync_dir(&dir)?;
             }
-            crate::metrics::fsync_observed(started.elapsed().as_secs_f64());
+            crate::util::fsync_timing::observed(started.elapsed().as_secs_f64());
             Ok(())
         })
         .await

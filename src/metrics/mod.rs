@@ -6,18 +6,18 @@
 //!   families, bumped on the data path;
 //! - read at scrape time from the broker's state (partitions, offsets, log sizes,
 //!   consumer group lag, the process): [`scrape`] walks the logs and groups each
-//!   time `/metrics` is asked for, so they cost nothing between scrapes.
+//!   time `/metrics` is asked for (`server/http/scrape.rs`), so they cost
+//!   nothing between scrapes.
 //!
 //! The names follow the JMX exporter rules Strimzi ships
 //! (`kafka_server_brokertopicmetrics_bytesin_total{topic}`) and kafka_exporter
 //! (`kafka_consumergroup_lag{consumergroup,topic,partition}`), so their Grafana
 //! dashboards work against strom unchanged.
 
-mod process;
-mod scrape;
+pub mod process;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -85,14 +85,6 @@ impl TopicCounters {
             failed_fetch: get(&self.failed_fetch),
         }
     }
-}
-
-/// fsync latency of every log in the process (the log layer knows no broker).
-static FSYNC_SECONDS: LazyLock<Histogram> = LazyLock::new(|| Histogram::new(exponential_buckets(0.000_1, 2.0, 16)));
-
-/// Record one fsync round of a partition's files.
-pub fn fsync_observed(seconds: f64) {
-    FSYNC_SECONDS.observe(seconds);
 }
 
 /// One produce or fetch of a partition, for [`Metrics::produced`] and
@@ -209,7 +201,7 @@ impl Metrics {
         registry.register(
             "strom_log_fsync_duration_seconds",
             "Time of one fsync round of a partition's files",
-            FSYNC_SECONDS.clone(),
+            crate::util::fsync_timing::histogram(),
         );
         Metrics {
             enabled: config.metrics_enabled,
@@ -374,13 +366,12 @@ impl Metrics {
         self.started
     }
 
-    /// The whole exposition (OpenMetrics text): the counted series, then what
-    /// is read from `broker` now.
-    pub fn encode(&self, broker: &crate::broker::Broker) -> Result<String, std::fmt::Error> {
+    /// The whole exposition (OpenMetrics text): the counted series, then
+    /// `now`, what the broker's state says at this scrape.
+    pub fn encode(&self, now: &Registry) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)?;
-        let now = scrape::registry(broker, self);
-        prometheus_client::encoding::text::encode_registry(&mut out, &now)?;
+        prometheus_client::encoding::text::encode_registry(&mut out, now)?;
         prometheus_client::encoding::text::encode_eof(&mut out)?;
         Ok(out)
     }

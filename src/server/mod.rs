@@ -2,6 +2,7 @@
 //! starting and stopping a whole broker.
 
 pub mod connection;
+pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod sasl;
@@ -104,7 +105,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     let started = std::time::Instant::now();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Bound first, so /health answers "loading" while the log recovers.
-    let http = crate::http::HttpServer::bind(&config.observe, shutdown_rx.clone()).await?;
+    let http = crate::server::http::HttpServer::bind(&config.observe, shutdown_rx.clone()).await?;
     let broker = Arc::new(Broker::open(config, shutdown_rx.clone())?);
     let config = &broker.config;
     let mut bound = Vec::new();

@@ -3,5 +3,6 @@
 
 pub mod clock;
 pub mod fs;
+pub mod fsync_timing;
 pub mod properties;
 pub mod uuid;

@@ -14,6 +14,7 @@ mod api;
 mod assets;
 pub mod browse;
 mod samples;
+mod scrape;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -191,7 +192,11 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
         .any(|v| v.contains("application/openmetrics-text"));
     let broker = ready.broker.clone();
     // Reading every partition's offsets and sizes is file-system work.
-    let text = tokio::task::spawn_blocking(move || broker.metrics.encode(&broker)).await;
+    let text = tokio::task::spawn_blocking(move || {
+        let now = scrape::registry(&broker, &broker.metrics);
+        broker.metrics.encode(&now)
+    })
+    .await;
     match text {
         Ok(Ok(text)) if openmetrics => (
             [(

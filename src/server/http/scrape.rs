@@ -8,8 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::{Labels, Metrics};
 use crate::broker::Broker;
+use crate::metrics::{Labels, Metrics};
 
 fn gauges() -> Family<Labels, Gauge> {
     Family::default()
@@ -105,7 +105,7 @@ pub fn registry(broker: &Broker, metrics: &Metrics) -> Registry {
     if metrics.group_series {
         register_groups(&mut r, broker, &high_watermarks);
     }
-    super::process::register(&mut r);
+    crate::metrics::process::register(&mut r);
     r
 }
 
