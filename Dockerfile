@@ -15,7 +15,7 @@ RUN useradd --system --home /var/lib/strom strom \
 COPY --from=build /src/target/release/strom /usr/local/bin/strom
 USER strom
 VOLUME /var/lib/strom
-EXPOSE 9092
+EXPOSE 9092 9644
 ENV STROM_DATA_DIR=/var/lib/strom \
     STROM_LISTEN=0.0.0.0:9092
 ENTRYPOINT ["strom"]

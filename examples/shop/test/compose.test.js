@@ -48,6 +48,17 @@ test('strom has an internal and an external listener, a volume and a healthcheck
   // Kafka's rule: a listener name needs a security protocol.
   assert.strictEqual(strom.environment.STROM_LISTENER_SECURITY_PROTOCOL_MAP, 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT')
   assert.ok(strom.ports.includes('9092:9092'))
+  // The console and metrics: reachable from the host's loopback only.
+  assert.strictEqual(strom.environment.STROM_HTTP_LISTEN, '0.0.0.0:9644')
+  assert.ok(strom.ports.includes('127.0.0.1:9644:9644'))
+  assert.match(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'), /^EXPOSE .*\b9644\b/m)
+  // Every STROM_* variable compose sets is one the binary reads.
+  if (process.env.STROM_BIN) {
+    const help = require('node:child_process').execFileSync(process.env.STROM_BIN, ['serve', '--help'], { encoding: 'utf8' })
+    for (const name of Object.keys(strom.environment).filter(n => n.startsWith('STROM_'))) {
+      assert.ok(help.includes(`env: ${name}=`), `strom serve reads ${name}`)
+    }
+  }
   assert.ok(strom.volumes.some(v => v.startsWith('strom-data:')))
   assert.deepStrictEqual(strom.healthcheck.test.slice(0, 3), ['CMD', 'strom', 'groups'])
   assert.ok('strom-data' in compose.volumes)
