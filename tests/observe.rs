@@ -24,6 +24,11 @@ async fn produce(bootstrap: &str, topic: &str, records: &[(&str, &str)]) {
     }
 }
 
+/// The console's offset reset of group `billing`.
+async fn reset_billing(h: std::net::SocketAddr, body: &str) -> http::HttpResponse {
+    write(h, "POST", "/api/groups/billing/reset", Some(body)).await
+}
+
 async fn scrape(b: &TestBroker) -> String {
     let r = get(b.http(), "/metrics").await;
     assert_eq!(r.status, 200);
@@ -313,25 +318,13 @@ async fn console_api_creates_produces_browses_searches_and_resets() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(committed, 3);
-    let dry = write(
-        h,
-        "POST",
-        "/api/groups/billing/reset",
-        Some(r#"{"topic":"shop","to":"earliest"}"#),
-    )
-    .await;
+    let dry = reset_billing(h, r#"{"topic":"shop","to":"earliest"}"#).await;
     assert_eq!(dry.status, 200, "{}", dry.body);
     let dry = dry.json();
     assert_eq!(dry["executed"], false);
     assert!(dry["offsets"].as_array().unwrap().iter().all(|o| o["newOffset"] == 0));
     assert_eq!(get(h, "/api/groups/billing").await.json()["totalLag"], 0);
-    let done = write(
-        h,
-        "POST",
-        "/api/groups/billing/reset",
-        Some(r#"{"topic":"shop","to":"earliest","execute":true}"#),
-    )
-    .await;
+    let done = reset_billing(h, r#"{"topic":"shop","to":"earliest","execute":true}"#).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(get(h, "/api/groups/billing").await.json()["totalLag"], 3);
     let list = get(h, "/api/groups").await.json();
@@ -344,13 +337,7 @@ async fn console_api_creates_produces_browses_searches_and_resets() {
     // A member present: Kafka's rule refuses the reset.
     let mut member = GroupMember::start(&b.bootstrap(), "billing", "shop", &[]);
     eventually(30, "the member rejoined", || !member.assignment().is_empty()).await;
-    let r = write(
-        h,
-        "POST",
-        "/api/groups/billing/reset",
-        Some(r#"{"topic":"shop","to":"latest","execute":true}"#),
-    )
-    .await;
+    let r = reset_billing(h, r#"{"topic":"shop","to":"latest","execute":true}"#).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("no members"), "{}", r.body);
     member.stop().await;
