@@ -165,6 +165,7 @@ fn metrics_per_request(c: &mut Criterion) {
                 bytes: 16 * 1024,
                 records: 16,
                 failed: false,
+                known: true,
             });
             let mut codes = Vec::new();
             strom::trace::describe::error_codes(black_box(&response), &mut codes);

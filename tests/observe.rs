@@ -256,6 +256,49 @@ async fn console_api_creates_produces_browses_searches_and_resets() {
     assert_eq!(records[0]["headers"][0][1]["text"], "console");
     assert!(page["reachedEnd"].as_bool().unwrap());
 
+    // From a time: the hour before them holds them all.
+    let an_hour_ago = strom::util::clock::now_ms() - 3_600_000;
+    let since = get(
+        h,
+        &format!("/api/topics/shop/records?from=timestamp&timestamp={an_hour_ago}"),
+    )
+    .await
+    .json();
+    assert_eq!(since["records"].as_array().unwrap().len(), 3, "{since}");
+    let later = strom::util::clock::now_ms() + 3_600_000;
+    let none = get(h, &format!("/api/topics/shop/records?from=timestamp&timestamp={later}"))
+        .await
+        .json();
+    assert_eq!(none["records"].as_array().unwrap().len(), 0, "{none}");
+    // Pages of one record each show every record once.
+    let mut seen = Vec::new();
+    let mut positions = String::new();
+    loop {
+        let page = get(
+            h,
+            &format!("/api/topics/shop/records?from=earliest&limit=1&positions={positions}"),
+        )
+        .await
+        .json();
+        for r in page["records"].as_array().unwrap() {
+            seen.push((r["partition"].as_i64().unwrap(), r["offset"].as_i64().unwrap()));
+        }
+        if page["reachedEnd"] == true {
+            break;
+        }
+        positions = page["next"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(p, o)| format!("{p}:{o}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(seen.len() <= 3, "{seen:?}");
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+
     // Search: one match, and it says how much it scanned.
     let found = get(h, "/api/topics/shop/records?from=earliest&q=%22orderId%22:2")
         .await

@@ -137,6 +137,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             bytes: records.as_ref().map_or(0, |r| r.len() as u64),
             records: 0,
             failed: records.is_err(),
+            known: w.log.is_some(),
         });
         match records {
             Ok(records) => pd.records = Some(records),

@@ -84,8 +84,8 @@ impl Observation {
                 request_bytes: self.request_bytes,
                 response_bytes: frame.as_ref().ok().and_then(|f| f.as_ref()).map_or(0, |f| f.len()),
                 latency_us: elapsed.as_micros() as u64,
-                request: request.text,
-                response,
+                request: cut(request.text),
+                response: cut(response),
                 errors: codes
                     .iter()
                     .filter(|&&c| c != 0)
@@ -95,4 +95,21 @@ impl Observation {
         }
         frame
     }
+}
+
+/// The most of one description the trace keeps (a produce of thousands of
+/// partitions would otherwise be one line of megabytes).
+const MAX_DESCRIPTION: usize = 16 * 1024;
+
+fn cut(mut text: String) -> String {
+    if text.len() > MAX_DESCRIPTION {
+        let mut end = MAX_DESCRIPTION;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let more = text.len() - end;
+        text.truncate(end);
+        text.push_str(&format!("… ({more} more bytes)"));
+    }
+    text
 }

@@ -89,6 +89,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
                 bytes: 0,
                 records: 0,
                 failed: true,
+                known: false,
             });
             (r.error_code, r.error_message) = (code, message);
             (r.base_offset, r.log_append_time_ms, r.log_start_offset) = (-1, -1, -1);
@@ -102,6 +103,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             topic: topic.as_str(),
             bytes,
             records,
+            known: result.is_ok() || broker.logs.topic(topic.as_str()).is_some(),
             failed: result.is_err(),
         });
         match result {

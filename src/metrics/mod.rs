@@ -94,6 +94,9 @@ pub struct PartitionTraffic<'a> {
     pub bytes: u64,
     pub records: u64,
     pub failed: bool,
+    /// The topic exists: only then does it get series of its own (a client
+    /// naming topics that do not exist must not grow the metrics).
+    pub known: bool,
 }
 
 /// Running totals the console's sparklines sample.
@@ -223,9 +226,9 @@ impl Metrics {
 
     /// Count with the all-topics counters and, with per-topic series, the
     /// topic's.
-    fn count(&self, topic: &str, f: impl Fn(&TopicSet)) {
+    fn count(&self, topic: &str, known: bool, f: impl Fn(&TopicSet)) {
         f(&self.all_topics);
-        if !self.partition_series {
+        if !self.partition_series || !known {
             return;
         }
         if let Some(set) = self.by_topic.read().unwrap_or_else(|e| e.into_inner()).get(topic) {
@@ -244,7 +247,7 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.count(p.topic, |t| {
+        self.count(p.topic, p.known, |t| {
             t.produce_requests.inc();
             if p.failed {
                 t.failed_produce.inc();
@@ -264,7 +267,7 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.count(p.topic, |t| {
+        self.count(p.topic, p.known, |t| {
             t.fetch_requests.inc();
             if p.failed {
                 t.failed_fetch.inc();

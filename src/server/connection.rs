@@ -286,7 +286,11 @@ impl Connection {
             r.client_software_name.to_string(),
             r.client_software_version.to_string(),
         );
-        if name.is_empty() || name.len() > 256 || version.len() > 256 {
+        // Kafka's rule for both (KIP-511): letters, digits, '-' and '.'.
+        let valid = |s: &str| {
+            !s.is_empty() && s.len() <= 256 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        };
+        if !valid(&name) || !valid(&version) {
             return;
         }
         self.broker.metrics.client_software(&name, &version, 1);

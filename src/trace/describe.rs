@@ -75,15 +75,35 @@ pub fn request(message: &dyn Message, records: bool, topic_name: &dyn Fn(&uuid::
     if let Some(r) = any.downcast_ref::<ApiVersionsRequest>() {
         return plain(format!(
             "client software {} {}",
-            r.client_software_name.as_str(),
-            r.client_software_version.as_str()
+            clean(r.client_software_name.as_str()),
+            clean(r.client_software_version.as_str())
         ));
     }
-    let raw = format!("{message:?}");
+    let raw = redact_configs(&format!("{message:?}"));
     Described {
         topics: topics_in(&raw),
         text: compact(&raw),
     }
+}
+
+/// A name from a client, safe for one log line: control characters escaped.
+pub fn clean(name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        name.escape_debug().to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Config values whose names say they are secret (passwords, keys, JAAS
+/// lines, as Kafka's PASSWORD configs) replaced, wherever a request or
+/// response carries `name: "…", … value: Some("…")`.
+fn redact_configs(raw: &str) -> String {
+    static SECRET: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(name: "[^"]*(?:password|jaas|secret|\.key"|credential|token)[^"]*"[^}]*?value: )Some\("(?:[^"\\]|\\.)*"\)"#)
+            .expect("valid")
+    });
+    SECRET.replace_all(raw, "${1}Some(\"(redacted)\")").into_owned()
 }
 
 /// Describe a response; `splices` resolves a fetch's records to their files.
@@ -109,7 +129,7 @@ pub fn response(message: &dyn Message, splices: Option<&Splices>, records: bool)
     if let Some(r) = any.downcast_ref::<MetadataResponse>() {
         return metadata_response(r);
     }
-    compact(&format!("{message:?}"))
+    compact(&redact_configs(&format!("{message:?}")))
 }
 
 /// Every error code in a response (the metrics' `strom_request_errors_total`).
@@ -133,6 +153,14 @@ pub fn error_codes(message: &dyn Message, out: &mut Vec<i16>) {
                 .flat_map(|t| t.partitions.iter())
                 .map(|p| p.error_code),
         );
+        return;
+    }
+    if let Some(r) = any.downcast_ref::<MetadataResponse>() {
+        // Large (every partition of every topic): walked, not printed.
+        for t in &r.topics {
+            out.push(t.error_code);
+            out.extend(t.partitions.iter().map(|p| p.error_code));
+        }
         return;
     }
     static CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\berror_code: (-?\d+)").expect("valid"));
@@ -253,7 +281,7 @@ fn produce_request(r: &ProduceRequest, records: bool) -> Described {
     for t in &r.topic_data {
         topics.push(t.name.to_string());
         for p in &t.partition_data {
-            let _ = write!(out, "; {}[{}]: ", t.name.as_str(), p.index);
+            let _ = write!(out, "; {}[{}]: ", clean(t.name.as_str()), p.index);
             match &p.records {
                 Some(data) => record_set(data, records, &mut out),
                 None => out.push_str("no records"),
@@ -267,7 +295,7 @@ fn produce_response(r: &ProduceResponse) -> String {
     let mut parts = Vec::new();
     for t in &r.responses {
         for p in &t.partition_responses {
-            let mut s = format!("{}[{}]: {}", t.name.as_str(), p.index, code_name(p.error_code));
+            let mut s = format!("{}[{}]: {}", clean(t.name.as_str()), p.index, code_name(p.error_code));
             if p.error_code == 0 {
                 let _ = write!(s, " base_offset={}", p.base_offset);
             } else if let Some(m) = &p.error_message {
@@ -305,7 +333,7 @@ fn fetch_request(r: &FetchRequest, topic_name: &dyn Fn(&uuid::Uuid) -> Option<St
         let name = if t.topic.is_empty() {
             topic_name(&t.topic_id).unwrap_or_else(|| t.topic_id.to_string())
         } else {
-            t.topic.to_string()
+            clean(t.topic.as_str())
         };
         for p in &t.partitions {
             let _ = write!(out, "; {name}[{}]@{}", p.partition, p.fetch_offset);
@@ -324,7 +352,7 @@ fn fetch_response(r: &FetchResponse, splices: Option<&Splices>, records: bool) -
         let name = if t.topic.is_empty() {
             t.topic_id.to_string()
         } else {
-            t.topic.to_string()
+            clean(t.topic.as_str())
         };
         for p in &t.partitions {
             let _ = write!(
@@ -368,7 +396,7 @@ fn metadata_response(r: &MetadataResponse) -> String {
         .topics
         .iter()
         .map(|t| {
-            let name = t.name.as_ref().map_or("?", |n| n.as_str());
+            let name = clean(t.name.as_ref().map_or("?", |n| n.as_str()));
             if t.error_code == 0 {
                 format!("{name} ({} partitions)", t.partitions.len())
             } else {
@@ -402,6 +430,30 @@ mod tests {
         assert!(!d.text.contains("unknown_tagged_fields"), "{}", d.text);
         assert!(!d.text.contains("00000000-"), "{}", d.text);
         assert!(d.text.contains("\"orders\""), "{}", d.text);
+    }
+
+    #[test]
+    fn secret_config_values_and_control_characters_are_not_logged() {
+        use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+        use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+        let mut c = AlterableConfig::default();
+        c.name = StrBytes::from_static_str("ssl.keystore.password");
+        c.value = Some(StrBytes::from_static_str("KEYSTORE-SECRET"));
+        let mut ok = AlterableConfig::default();
+        ok.name = StrBytes::from_static_str("retention.ms");
+        ok.value = Some(StrBytes::from_static_str("1000"));
+        let mut res = AlterConfigsResource::default();
+        res.configs = vec![c, ok];
+        let mut r = IncrementalAlterConfigsRequest::default();
+        r.resources = vec![res];
+        let d = request(&r, false, &|_| None);
+        assert!(!d.text.contains("KEYSTORE-SECRET"), "{}", d.text);
+        assert!(
+            d.text.contains("(redacted)") && d.text.contains("\"1000\""),
+            "{}",
+            d.text
+        );
+        assert_eq!(clean("a\nINFO forged"), "a\\nINFO forged");
     }
 
     #[test]

@@ -317,7 +317,9 @@ async fn records(State(app): State<App>, Path(name): Path<String>, Query(q): Que
         search: q.q.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty()),
         scan_limit: q.scan_limit.unwrap_or(10_000),
     };
-    let page = tokio::task::spawn_blocking(move || browse::browse(&topic, &query))
+    let _turn = app.heavy_work().await;
+    let stopping = ready.broker.shutting_down.clone();
+    let page = tokio::task::spawn_blocking(move || browse::browse(&topic, &query, &|| *stopping.borrow()))
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?
         .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
@@ -462,10 +464,16 @@ async fn tail(
                 continue;
             };
             let mut positions = s.positions.clone();
+            let stopping = s.broker.shutting_down.clone();
             let step = tokio::task::spawn_blocking(move || {
                 let mut events = Vec::new();
-                let mut budget = TAIL_STEP;
+                let stop = || *stopping.borrow();
+                let mut reading = browse::Reading { stop: &stop, unreadable: Vec::new() };
+                // Each partition gets its share of a step, so a busy one does
+                // not starve the others.
+                let share = (TAIL_STEP / positions.len().max(1)).max(50);
                 for log in &topic.partitions {
+                    let mut budget = share;
                     let Some(pos) = positions.get_mut(&log.index) else {
                         continue;
                     };
@@ -481,10 +489,7 @@ async fn tail(
                             "message": format!("{} record(s) of partition {} skipped to keep up", to - *pos, log.index)})));
                         *pos = to;
                     }
-                    if budget == 0 {
-                        continue;
-                    }
-                    let read = browse::read_records(log, *pos, hw, log.index, |r: BrowsedRecord| {
+                    let read = browse::read_records(log, (*pos, hw), log.index, &mut reading, |r: BrowsedRecord| {
                         events.push(event("record", &r));
                         budget -= 1;
                         if budget == 0 {
@@ -497,6 +502,9 @@ async fn tail(
                         Ok(next) => *pos = next,
                         Err(e) => events.push(event("notice", &json!({"message": format!("partition {}: {e}", log.index)}))),
                     }
+                }
+                for u in reading.unreadable.drain(..) {
+                    events.push(event("notice", &json!({"message": format!("passed over a batch that cannot be read: {u}")})));
                 }
                 (events, positions)
             })

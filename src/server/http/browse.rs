@@ -129,6 +129,8 @@ pub struct Page {
     pub next: BTreeMap<i32, i64>,
     /// Per partition, the high watermark when read.
     pub high_watermarks: BTreeMap<i32, i64>,
+    /// Batches passed over because they could not be read.
+    pub unreadable: Vec<String>,
 }
 
 /// Visit the records of `log` from `from` below `upto`, in offset order,
@@ -136,13 +138,18 @@ pub struct Page {
 /// `upto`). Control batches (transaction markers) are skipped.
 pub fn read_records(
     log: &UnifiedLog,
-    from: i64,
-    upto: i64,
+    (from, upto): (i64, i64),
     partition: i32,
+    reading: &mut Reading<'_>,
     mut f: impl FnMut(BrowsedRecord) -> Walk,
 ) -> Result<i64> {
+    // Batches may decompress to what the log accepted (the validator's bound).
+    let limit = max_uncompressed(log.config().message_max_bytes);
     let mut offset = from.max(log.log_start_offset());
     while offset < upto {
+        if (reading.stop)() {
+            break;
+        }
         let data = match log.read(offset, READ_BYTES) {
             Ok(d) => d,
             // Retention removed what was asked for: go on from the new start.
@@ -170,7 +177,7 @@ pub fn read_records(
             }
             let batch = &data[at..at + header.total_size()];
             let log_append = header.is_log_append_time();
-            walk(batch, &header, max_uncompressed(batch.len()), |r| {
+            let walked = walk(batch, &header, limit, |r| {
                 let abs = header.base_offset + r.offset_delta as i64;
                 if abs < offset {
                     return Ok(Walk::Continue);
@@ -213,7 +220,17 @@ pub fn read_records(
                     return Ok(Walk::Stop);
                 }
                 Ok(Walk::Continue)
-            })?;
+            });
+            if let Err(e) = walked {
+                // A batch that cannot be read is passed over, and said so.
+                reading.unreadable.push(format!(
+                    "partition {partition}, offsets {}..={}: {e}",
+                    header.base_offset,
+                    header.last_offset()
+                ));
+                offset = offset.max(header.last_offset() + 1);
+                continue;
+            }
             if !stop {
                 offset = offset.max(header.last_offset() + 1);
             }
@@ -229,6 +246,13 @@ pub fn read_records(
     Ok(offset.min(upto).max(from))
 }
 
+/// What a reader of the log is told and tells: when to stop (shutdown), and
+/// the batches it could not read.
+pub struct Reading<'a> {
+    pub stop: &'a dyn Fn() -> bool,
+    pub unreadable: Vec<String>,
+}
+
 /// Where a partition's page starts.
 fn start_of(log: &UnifiedLog, start: Start, back: u64) -> Result<i64> {
     let (low, high) = (log.log_start_offset(), log.high_watermark());
@@ -236,12 +260,16 @@ fn start_of(log: &UnifiedLog, start: Start, back: u64) -> Result<i64> {
         Start::Earliest => low,
         Start::Newest => high.saturating_sub(back as i64).max(low),
         Start::Offset(o) => o.clamp(low, high),
-        Start::Timestamp(ts) => log.offset_for_timestamp(ts)?.map_or(high, |(o, _)| o.max(low)),
+        Start::Timestamp(ts) => log.offset_for_timestamp(ts)?.map_or(high, |(_, o)| o.max(low)),
     })
 }
 
 /// One page of `topic` as `q` asks.
-pub fn browse(topic: &Topic, q: &Query) -> Result<Page> {
+pub fn browse(topic: &Topic, q: &Query, stop: &dyn Fn() -> bool) -> Result<Page> {
+    let mut reading = Reading {
+        stop,
+        unreadable: Vec::new(),
+    };
     let limit = q.limit.clamp(1, MAX_LIMIT);
     let partitions: Vec<&std::sync::Arc<UnifiedLog>> = topic
         .partitions
@@ -262,6 +290,7 @@ pub fn browse(topic: &Topic, q: &Query) -> Result<Page> {
         reached_end: true,
         next: BTreeMap::new(),
         high_watermarks: BTreeMap::new(),
+        unreadable: Vec::new(),
     };
     let mut found: Vec<BrowsedRecord> = Vec::new();
     let mut page_bytes = 0usize;
@@ -280,7 +309,7 @@ pub fn browse(topic: &Topic, q: &Query) -> Result<Page> {
         };
         let mut scanned = 0u64;
         let mut kept = 0usize;
-        let next = read_records(log, from, hw, log.index, |r| {
+        let next = read_records(log, (from, hw), log.index, &mut reading, |r| {
             scanned += 1;
             let keep = q.search.as_deref().is_none_or(|needle| r.matches(needle));
             if keep {
@@ -311,13 +340,21 @@ pub fn browse(topic: &Topic, q: &Query) -> Result<Page> {
         let skip = found.len().saturating_sub(limit);
         found.drain(..skip);
     } else if found.len() > limit {
-        // What did not fit is where the next page of its partition starts.
+        // What did not fit is where the next page of its partition starts;
+        // of each partition a page keeps an unbroken run of offsets (its
+        // records' times need not grow), so nothing is shown twice.
+        let mut cut: BTreeMap<i32, i64> = BTreeMap::new();
         for r in found.drain(limit..) {
-            let next = page.next.entry(r.partition).or_insert(r.offset);
-            *next = (*next).min(r.offset);
+            let c = cut.entry(r.partition).or_insert(r.offset);
+            *c = (*c).min(r.offset);
+        }
+        found.retain(|r| cut.get(&r.partition).is_none_or(|&c| r.offset < c));
+        for (p, c) in cut {
+            page.next.insert(p, c);
             page.reached_end = false;
         }
     }
+    page.unreadable = reading.unreadable;
     page.records = found;
     Ok(page)
 }

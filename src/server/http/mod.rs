@@ -13,6 +13,7 @@
 mod api;
 mod assets;
 pub mod browse;
+mod limited;
 mod samples;
 mod scrape;
 
@@ -54,10 +55,15 @@ pub(crate) struct AppInner {
     loopback: bool,
     /// Live views (tails, the trace) open at once: each holds a task and reads.
     live_views: Arc<tokio::sync::Semaphore>,
+    /// Scrapes and searches read many files: two at a time, the rest wait.
+    heavy: tokio::sync::Semaphore,
 }
 
 /// Most live views (server-sent event streams) open at once.
 const MAX_LIVE_VIEWS: usize = 64;
+/// Most HTTP connections at once: more wait in the kernel's backlog, so the
+/// console can never take the file descriptors Kafka clients need.
+const MAX_HTTP_CONNECTIONS: usize = 256;
 
 #[derive(Clone)]
 pub(crate) struct App(pub Arc<AppInner>);
@@ -89,10 +95,17 @@ impl HttpServer {
             read_only: config.console_read_only,
             loopback: addr.ip().is_loopback(),
             live_views: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_VIEWS)),
+            heavy: tokio::sync::Semaphore::new(2),
         }));
+        if !addr.ip().is_loopback() && config.console_token.is_none() {
+            tracing::warn!(listen = %addr, "the console listens beyond loopback without a token: anyone who reaches it can change topics and offsets; set --console-token (or --console-read-only)");
+        }
         let router = routes(app.clone());
+        let listener = limited::Limited::new(listener, MAX_HTTP_CONNECTIONS);
         let mut stop = shutdown;
         tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|_| {});
             let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -157,6 +170,11 @@ impl App {
         })
     }
 
+    /// A turn at file-heavy work (a scrape, a search).
+    pub(crate) async fn heavy_work(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.0.heavy.acquire().await.ok()
+    }
+
     pub(crate) fn ready(&self) -> Result<&Ready, ApiError> {
         self.0
             .ready
@@ -191,6 +209,7 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
     let broker = ready.broker.clone();
+    let _turn = app.heavy_work().await;
     // Reading every partition's offsets and sizes is file-system work.
     let text = tokio::task::spawn_blocking(move || {
         let now = scrape::registry(&broker, &broker.metrics);
@@ -228,8 +247,9 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// The token a request carries: bearer header, cookie, or `?token=`.
 fn presented_token(headers: &HeaderMap, query: Option<&str>) -> (Option<String>, bool) {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.strip_prefix("Bearer ") {
-            return (Some(t.trim().to_string()), false);
+        // The scheme's name is case-insensitive (RFC 7235).
+        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+            return (Some(v[7..].trim().to_string()), false);
         }
     }
     if let Some(t) = query.and_then(|q| {
@@ -319,7 +339,8 @@ async fn guard(
             );
         }
     }
-    let open = path == "/metrics" || path == "/health";
+    // The login page's style sheet is no secret.
+    let open = path == "/metrics" || path == "/health" || path == "/assets/app.css";
     let mut set_cookie = None;
     if let (Some(expected), false) = (&app.0.token, open) {
         let (token, from_query) = presented_token(request.headers(), request.uri().query());
