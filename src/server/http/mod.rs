@@ -14,6 +14,7 @@ mod api;
 mod assets;
 pub mod browse;
 mod limited;
+mod live;
 mod samples;
 mod scrape;
 
