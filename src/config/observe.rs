@@ -126,11 +126,15 @@ pub(super) fn resolve(args: &ObserveArgs, p: &Props<'_>) -> Result<ObserveConfig
                 })?,
         ),
     };
-    let console_token = args
-        .console_token
-        .clone()
-        .or(p.string("console.auth.token"))
-        .filter(|t| !t.is_empty());
+    let console_token = args.console_token.clone().or(p.string("console.auth.token"));
+    // An empty token would quietly mean "no token": refuse it.
+    if console_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(ConfigError::Invalid {
+            key: "console.auth.token",
+            value: String::new(),
+            reason: "an empty token protects nothing; leave it unset for no token".into(),
+        });
+    }
     Ok(ObserveConfig {
         http_listen,
         http_listen_explicit,
@@ -153,4 +157,29 @@ pub(super) fn resolve(args: &ObserveArgs, p: &Props<'_>) -> Result<ObserveConfig
         partition_series: p.parse("metrics.partition.series.enable")?.unwrap_or(true),
         group_series: p.parse("metrics.group.series.enable")?.unwrap_or(true),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_console_token_is_refused_and_none_turns_http_off() {
+        let props = std::collections::HashMap::new();
+        let p = Props(&props);
+        let empty = ObserveArgs {
+            console_token: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(resolve(&empty, &p).is_err());
+        let off = ObserveArgs {
+            http_listen: Some("none".into()),
+            ..Default::default()
+        };
+        let c = resolve(&off, &p).unwrap();
+        assert!(c.http_listen.is_none());
+        let default = resolve(&ObserveArgs::default(), &p).unwrap();
+        assert_eq!(default.http_listen, Some(DEFAULT_HTTP_LISTEN.parse().unwrap()));
+        assert!(!default.http_listen_explicit);
+    }
 }
