@@ -15,6 +15,8 @@ use crate::cluster::producer_ids::ProducerIdManager;
 use crate::config::Config;
 use crate::error::Result;
 use crate::group::coordinator::GroupCoordinator;
+/// Whether a topic is one of Kafka's internal ones, for the layers above.
+pub use crate::log::manager::is_internal_topic;
 use crate::log::manager::{ConfigChange, LogManager, OFFSETS_TOPIC};
 use crate::record::control::{Marker, MarkerType};
 use crate::replica::replica_manager::ReplicaManager;

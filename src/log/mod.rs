@@ -2,6 +2,7 @@
 //! owns topics; each partition is a [`unified_log::UnifiedLog`] made of
 //! [`segment`]s, each with an [`offset_index`] and a [`time_index`].
 
+pub mod browse;
 pub mod check;
 pub mod config;
 pub(crate) mod index_file;

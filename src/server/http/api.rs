@@ -16,12 +16,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::browse::{self, Query as Browse, Start};
 use super::{ApiError, App, Ready};
 use crate::cli::configs::Target;
 use crate::cli::groups::{self, ResetTo};
 use crate::client::{Client, ClientError};
-use crate::log::manager::is_internal_topic;
+use crate::log::browse::{self, Query as Browse, Start};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -123,7 +122,7 @@ async fn overview(State(app): State<App>) -> ApiResult {
         "apis": apis,
         "connections": b.metrics.totals.connections.load(std::sync::atomic::Ordering::Relaxed),
         "clients": clients,
-        "topics": topics.iter().filter(|t| !is_internal_topic(&t.name)).count(),
+        "topics": topics.iter().filter(|t| !crate::broker::is_internal_topic(&t.name)).count(),
         "partitions": topics.iter().map(|t| t.partitions.len()).sum::<usize>(),
         "groups": b.groups.list().len(),
         "samples": ready.samples.recent(),
@@ -155,7 +154,7 @@ async fn topics(State(app): State<App>) -> ApiResult {
     let out: Vec<Value> = list
         .into_iter()
         .map(|(name, id, partitions, size, messages)| {
-            json!({"name": name, "topicId": id, "internal": is_internal_topic(&name), "partitions": partitions,
+            json!({"name": name, "topicId": id, "internal": crate::broker::is_internal_topic(&name), "partitions": partitions,
                    "sizeBytes": size, "messages": messages, "messagesPerSec": ready.samples.topic_rate(&name)})
         })
         .collect();
@@ -241,7 +240,7 @@ async fn topic(
     Ok(Json(json!({
         "name": name,
         "topicId": t2.id.to_string(),
-        "internal": is_internal_topic(&name),
+        "internal": crate::broker::is_internal_topic(&name),
         "partitions": partitions,
         "configs": configs,
     })))

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{unknown_topic, ApiResult};
-use super::browse::{self, BrowsedRecord};
 use super::{ApiError, App, Ready};
 use crate::config::observe::{parse_apis, TraceFilter};
+use crate::log::browse::{self, BrowsedRecord};
 
 #[derive(Deserialize)]
 pub(super) struct TailQuery {

@@ -12,7 +12,6 @@
 
 mod api;
 mod assets;
-pub mod browse;
 mod limited;
 mod live;
 mod samples;

@@ -1,4 +1,4 @@
-//! The console's message browser: records of a topic read straight from its
+//! Reading records for display (the web console's message browser): records of a topic read straight from its
 //! partitions' logs (below the high watermark, as a consumer sees them), from an
 //! offset, a time or the newest; a bounded search over keys, values and headers
 //! that says how much it scanned; and the positions a live tail follows.
