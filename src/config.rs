@@ -13,6 +13,7 @@ use clap::Args;
 use crate::group::state::GroupConfig;
 use crate::log::config::LogConfig;
 
+mod consumer_groups;
 mod listeners;
 pub mod observe;
 pub mod security;
@@ -334,6 +335,7 @@ impl Config {
                         p.parse("group.initial.rebalance.delay.ms")?,
                         d.initial_rebalance_delay_ms,
                     ),
+                    consumer: consumer_groups::resolve(&p)?,
                 }
             },
             transaction_max_timeout_ms: pick(None, p.parse("transaction.max.timeout.ms")?, 900_000),

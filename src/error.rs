@@ -102,6 +102,19 @@ pub enum Error {
     FencedInstanceId(String),
     #[error("group {0:?} does not exist")]
     GroupIdNotFound(String),
+    // KIP-848 consumer groups.
+    #[error("{0}")]
+    FencedMemberEpoch(String),
+    #[error("member epoch {found} is stale (the member's epoch is {current})")]
+    StaleMemberEpoch { found: i32, current: i32 },
+    #[error("static member {0:?} is still in the group; it must leave first")]
+    UnreleasedInstanceId(String),
+    #[error("group {0:?} has reached group.consumer.max.size members")]
+    GroupMaxSizeReached(String),
+    #[error("assignor {0:?} is not one of group.consumer.assignors")]
+    UnsupportedAssignor(String),
+    #[error("invalid regular expression: {0}")]
+    InvalidRegularExpression(String),
     #[error("group {0:?} still has members")]
     NonEmptyGroup(String),
     #[error("group is subscribed to topic {0:?}")]
@@ -220,6 +233,12 @@ impl Error {
             Error::InvalidSessionTimeout(_) => E::InvalidSessionTimeout,
             Error::FencedInstanceId(_) => E::FencedInstanceId,
             Error::GroupIdNotFound(_) => E::GroupIdNotFound,
+            Error::FencedMemberEpoch(_) => E::FencedMemberEpoch,
+            Error::StaleMemberEpoch { .. } => E::StaleMemberEpoch,
+            Error::UnreleasedInstanceId(_) => E::UnreleasedInstanceId,
+            Error::GroupMaxSizeReached(_) => E::GroupMaxSizeReached,
+            Error::UnsupportedAssignor(_) => E::UnsupportedAssignor,
+            Error::InvalidRegularExpression(_) => E::InvalidRegularExpression,
             Error::NonEmptyGroup(_) => E::NonEmptyGroup,
             Error::GroupSubscribedToTopic(_) => E::GroupSubscribedToTopic,
             Error::OffsetMetadataTooLarge(_) => E::OffsetMetadataTooLarge,

@@ -1,9 +1,58 @@
 //! Reading the consumer protocol's subscription metadata (what topics a member
 //! wants), which the broker otherwise passes through untouched.
 
-use bytes::{Buf, Bytes};
-use kafka_protocol::messages::ConsumerProtocolSubscription;
-use kafka_protocol::protocol::Decodable;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// A consumer's subscription as a classic JoinGroup carries it: the topics, and
+/// (v1+) the partitions it still owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    pub topics: Vec<String>,
+    pub owned: Vec<(String, Vec<i32>)>,
+    pub rack_id: Option<String>,
+}
+
+/// Decode a "consumer" protocol subscription; None if it does not parse.
+pub fn subscription(metadata: &Bytes) -> Option<Subscription> {
+    let mut buf = metadata.clone();
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let version = buf.get_i16().clamp(0, 3);
+    let s = ConsumerProtocolSubscription::decode(&mut buf, version).ok()?;
+    Some(Subscription {
+        topics: s.topics.iter().map(|t| t.to_string()).collect(),
+        owned: s
+            .owned_partitions
+            .iter()
+            .map(|t| (t.topic.to_string(), t.partitions.clone()))
+            .collect(),
+        rack_id: s.rack_id.map(|r| r.to_string()),
+    })
+}
+
+/// Encode an assignment (topic names and partitions) as the "consumer"
+/// protocol's ConsumerProtocolAssignment v0, as a classic member expects it.
+pub fn encode_assignment(partitions: &[(String, Vec<i32>)]) -> Bytes {
+    let mut a = ConsumerProtocolAssignment::default();
+    a.assigned_partitions = partitions
+        .iter()
+        .map(|(topic, ps)| {
+            let mut t = TopicPartition::default();
+            t.topic = TopicName(StrBytes::from_string(topic.clone()));
+            t.partitions = ps.clone();
+            t
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    buf.put_i16(0);
+    // Encoding an in-memory assignment at v0 cannot fail.
+    let _ = a.encode(&mut buf, 0);
+    buf.freeze()
+}
 
 /// Topics named in a "consumer" protocol subscription; empty if it does not parse
 /// (another protocol type, or a client's own format).

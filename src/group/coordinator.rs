@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use super::consumer::group::ConsumerGroup;
 use super::member::{JoinArgs, JoinResult, Member, MemberProfile, MemberRef, SyncResult};
 use super::record_serde::{self, CoordinatorRecord, GroupMetadataValue, MemberMetadata, OffsetCommitValue, Stored};
 use super::state::{Group, GroupConfig, GroupState};
@@ -22,8 +23,10 @@ const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
 pub type TopicPartition = (String, i32);
 
+mod consumer;
 mod offsets;
 
+pub use consumer::{ConsumerGroupDescription, ConsumerMemberDescription, GroupType, NamedAssignment};
 pub use offsets::VerifiedProducer;
 
 /// A committed offset and the `__consumer_offsets` offset of its record. When a
@@ -45,6 +48,9 @@ struct Inner {
     offsets: HashMap<String, GroupOffsets>,
     /// Offsets committed in transactions not yet ended, by producer id.
     pending: HashMap<i64, offsets::PendingOffsets>,
+    /// Groups of the consumer protocol (KIP-848), by id; an id is in `groups`
+    /// or here, never both.
+    consumer: HashMap<String, ConsumerGroup>,
 }
 
 /// A group as DescribeGroups shows it.
@@ -72,6 +78,8 @@ pub struct MemberDescription {
 pub struct GroupCoordinator {
     config: GroupConfig,
     log: Arc<UnifiedLog>,
+    /// The topics consumer-protocol subscriptions resolve against.
+    logs: Arc<LogManager>,
     inner: Mutex<Inner>,
 }
 
@@ -127,7 +135,7 @@ const NAME_MAX: usize = i16::MAX as usize;
 impl GroupCoordinator {
     /// Open the coordinator on `__consumer_offsets` (created if missing), replaying
     /// every stored record.
-    pub fn open(logs: &LogManager, config: GroupConfig, now: i64) -> Result<GroupCoordinator> {
+    pub fn open(logs: &Arc<LogManager>, config: GroupConfig, now: i64) -> Result<GroupCoordinator> {
         let topic = match logs.topic(OFFSETS_TOPIC) {
             Some(t) => t,
             None => {
@@ -157,14 +165,19 @@ impl GroupCoordinator {
                 Self::replay(&mut inner, stored, now);
             }
         }
+        for g in inner.consumer.values_mut() {
+            g.restart_timers(&config.consumer, now);
+        }
         tracing::info!(
             groups = inner.groups.len(),
+            consumer_groups = inner.consumer.len(),
             records = replayed,
             "group coordinator loaded"
         );
         Ok(GroupCoordinator {
             config,
             log,
+            logs: logs.clone(),
             inner: Mutex::new(inner),
         })
     }
@@ -230,6 +243,7 @@ impl GroupCoordinator {
             CoordinatorRecord::GroupMetadata { group, value: Some(r) } => {
                 inner.groups.insert(group.clone(), restore_group(&group, r, now));
             }
+            CoordinatorRecord::Consumer(r) => Self::replay_consumer(inner, r),
         }
     }
 
@@ -376,12 +390,18 @@ impl GroupCoordinator {
             group.tick(&self.config, now);
             self.persist_if_dirty(group, now);
         }
+        self.tick_consumer(&mut inner, now);
     }
 
     // ---- administration --------------------------------------------------------
 
+    /// A group's description; a consumer-protocol group's in the same shape
+    /// (its members' assignments encoded as a classic consumer's would be).
     pub fn describe(&self, group_id: &str) -> GroupDescription {
         let inner = self.lock();
+        if let Some(d) = self.describe_consumer_as_classic(&inner, group_id) {
+            return d;
+        }
         let Some(g) = inner.groups.get(group_id) else {
             return GroupDescription {
                 group_id: group_id.to_string(),
@@ -421,9 +441,12 @@ impl GroupCoordinator {
     }
 
     /// (group id, protocol type, state) of every group, including groups that only
-    /// hold committed offsets (shown as Empty).
+    /// hold committed offsets (shown as Empty); consumer-protocol groups have
+    /// protocol type "consumer" and their own state names ([`Self::group_type`]
+    /// tells them apart).
     pub fn list(&self) -> Vec<(String, String, &'static str)> {
         let inner = self.lock();
+        let consumer: Vec<_> = Self::list_consumer(&inner).collect();
         let mut out: Vec<_> = inner
             .groups
             .values()
@@ -437,10 +460,15 @@ impl GroupCoordinator {
             })
             .collect();
         for id in inner.offsets.keys() {
-            if !inner.groups.contains_key(id) {
+            if !inner.groups.contains_key(id) && !inner.consumer.contains_key(id) {
                 out.push((id.clone(), String::new(), GroupState::Empty.as_str()));
             }
         }
+        out.extend(
+            consumer
+                .into_iter()
+                .map(|(id, state)| (id, "consumer".to_string(), state)),
+        );
         out.sort();
         out
     }
@@ -450,9 +478,10 @@ impl GroupCoordinator {
         let end = {
             let mut inner = self.lock();
             let stored = Self::stored_partitions(&inner, group_id);
+            let consumer_records = self.delete_consumer_group(&mut inner, group_id)?;
             match inner.groups.get_mut(group_id) {
                 Some(g) => g.mark_dead()?,
-                None if !stored.is_empty() => {}
+                None if !stored.is_empty() || consumer_records.is_some() => {}
                 None => return Err(Error::GroupIdNotFound(group_id.to_string())),
             }
             // Offsets still pending in transactions go too (tombstones end them).
@@ -468,10 +497,13 @@ impl GroupCoordinator {
                     value: None,
                 })
                 .collect();
-            records.push(CoordinatorRecord::GroupMetadata {
-                group: group_id.to_string(),
-                value: None,
-            });
+            match consumer_records {
+                Some(consumer) => records.extend(consumer),
+                None => records.push(CoordinatorRecord::GroupMetadata {
+                    group: group_id.to_string(),
+                    value: None,
+                }),
+            }
             inner.groups.remove(group_id);
             self.append(&records, now)?
         };

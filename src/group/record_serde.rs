@@ -23,6 +23,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::consumer::records::ConsumerRecord;
 use super::member::MemberProfile;
 use crate::error::{Error, Result};
 use crate::record::batch;
@@ -73,6 +74,8 @@ pub enum CoordinatorRecord {
         group: String,
         value: Option<GroupMetadataValue>,
     },
+    /// A consumer-protocol group's record (types 3–8).
+    Consumer(ConsumerRecord),
 }
 
 fn put_bytes(b: &mut BytesMut, data: &[u8]) -> Result<()> {
@@ -146,6 +149,7 @@ impl CoordinatorRecord {
                 b.put_i16(2);
                 put_string(&mut b, group)?;
             }
+            CoordinatorRecord::Consumer(r) => return r.key(),
         }
         Ok(b.freeze())
     }
@@ -155,6 +159,7 @@ impl CoordinatorRecord {
         match self {
             CoordinatorRecord::OffsetCommit { value: None, .. }
             | CoordinatorRecord::GroupMetadata { value: None, .. } => return Ok(None),
+            CoordinatorRecord::Consumer(r) => return Ok(r.value()),
             CoordinatorRecord::OffsetCommit { value: Some(v), .. } => {
                 b.put_i16(3);
                 b.put_i64(v.offset);
@@ -186,9 +191,21 @@ impl CoordinatorRecord {
         Ok(Some(b.freeze()))
     }
 
-    fn decode(key: Bytes, value: Option<Bytes>) -> Result<CoordinatorRecord> {
+    /// The record, or None for a type this broker does not keep (share and
+    /// streams groups, resolved regular expressions): skipped, as Kafka skips
+    /// types it does not know.
+    fn decode(key: Bytes, value: Option<Bytes>) -> Result<Option<CoordinatorRecord>> {
         let mut k = Fields::new(&key);
-        match k.i16()? {
+        let kind = k.i16()?;
+        if (3..=8).contains(&kind) {
+            return Ok(Some(CoordinatorRecord::Consumer(ConsumerRecord::decode(
+                kind, &mut k.r, value,
+            )?)));
+        }
+        if kind > 8 {
+            return Ok(None);
+        }
+        match kind {
             0 | 1 => {
                 let (group, topic, partition) = (k.string()?, k.string()?, k.i32()?);
                 let value = match value {
@@ -208,12 +225,12 @@ impl CoordinatorRecord {
                         })
                     }
                 };
-                Ok(CoordinatorRecord::OffsetCommit {
+                Ok(Some(CoordinatorRecord::OffsetCommit {
                     group,
                     topic,
                     partition,
                     value,
-                })
+                }))
             }
             2 => {
                 let group = k.string()?;
@@ -260,7 +277,7 @@ impl CoordinatorRecord {
                         })
                     }
                 };
-                Ok(CoordinatorRecord::GroupMetadata { group, value })
+                Ok(Some(CoordinatorRecord::GroupMetadata { group, value }))
             }
             _ => Err(Error::CorruptMessage("unknown __consumer_offsets key version")),
         }
@@ -331,7 +348,9 @@ pub fn decode_batches(batches: Bytes) -> Result<Vec<Stored>> {
         }
         for r in records::records(&one, &header)? {
             let Some(key) = r.key else { continue };
-            let record = CoordinatorRecord::decode(key, r.value)?;
+            let Some(record) = CoordinatorRecord::decode(key, r.value)? else {
+                continue;
+            };
             let offset = header.base_offset + i64::from(r.offset_delta);
             out.push(if header.is_transactional() {
                 Stored::InTransaction {

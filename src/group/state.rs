@@ -69,6 +69,8 @@ pub struct GroupConfig {
     pub max_session_timeout_ms: i32,
     /// group.initial.rebalance.delay.ms: how long a new group waits for more members.
     pub initial_rebalance_delay_ms: i64,
+    /// The consumer protocol's settings (group.consumer.*).
+    pub consumer: super::consumer::ConsumerConfig,
 }
 
 impl Default for GroupConfig {
@@ -77,6 +79,7 @@ impl Default for GroupConfig {
             min_session_timeout_ms: 6_000,
             max_session_timeout_ms: 1_800_000,
             initial_rebalance_delay_ms: 3_000,
+            consumer: Default::default(),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! DescribeGroups (15): state, protocol and members of each group.
+//! DescribeGroups (15): state, protocol and members of each classic group. A
+//! consumer-protocol group is not described here (ConsumerGroupDescribe does):
+//! it answers "Dead", from v6 with GROUP_ID_NOT_FOUND, as Kafka does.
 
 use std::sync::Arc;
 
@@ -8,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::group::coordinator::GroupType;
 use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -23,6 +26,18 @@ pub async fn handle(
             g.group_id = id;
             g.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
             g.authorized_operations = i32::MIN;
+            response.groups.push(g);
+            continue;
+        }
+        if broker.groups.group_type(id.as_str()) == Some(GroupType::Consumer) {
+            let mut g = DescribedGroup::default();
+            g.group_state = StrBytes::from_static_str("Dead");
+            g.authorized_operations = i32::MIN;
+            if ctx.api_version >= 6 {
+                g.error_code = kafka_protocol::error::ResponseError::GroupIdNotFound.code();
+                g.error_message = Some(StrBytes::from_string(format!("Group {} is not a classic group.", id.as_str())));
+            }
+            g.group_id = id;
             response.groups.push(g);
             continue;
         }

@@ -1,5 +1,5 @@
 //! ListGroups (16): every group, optionally filtered by state (v4+) and by type
-//! (v5+: every group here is a classic one).
+//! (v5+: "classic" or "consumer", the protocol the group is used with).
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::group::coordinator::GroupType;
 use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -17,13 +18,18 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGro
     let wanted = |state: &str| {
         request.states_filter.is_empty() || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
     };
-    let classic_wanted =
-        request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+    let type_wanted = |t: &str| {
+        request.types_filter.is_empty() || request.types_filter.iter().any(|w| w.eq_ignore_ascii_case(t))
+    };
     // DESCRIBE on the cluster lists every group; otherwise those the
     // principal may describe.
     let all = super::allowed(broker, ctx, Operation::Describe, ResourceType::Cluster, super::CLUSTER);
     for (id, protocol_type, state) in broker.groups.list() {
-        if !wanted(state) || !classic_wanted {
+        let group_type = match broker.groups.group_type(&id) {
+            Some(GroupType::Consumer) => GroupType::Consumer,
+            _ => GroupType::Classic,
+        };
+        if !wanted(state) || !type_wanted(group_type.as_str()) {
             continue;
         }
         if !all && !super::allowed(broker, ctx, Operation::Describe, ResourceType::Group, &id) {
@@ -36,7 +42,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGro
             g.group_state = StrBytes::from_static_str(state);
         }
         if ctx.api_version >= 5 {
-            g.group_type = StrBytes::from_static_str("classic");
+            g.group_type = StrBytes::from_static_str(group_type.as_str());
         }
         response.groups.push(g);
     }

@@ -102,10 +102,13 @@ apis! {
     LeaveGroup 0..=5 => leave_group;
     OffsetCommit 0..=9 => offset_commit;
     OffsetFetch 0..=9 => offset_fetch;
-    DescribeGroups 0..=5 => describe_groups;
+    DescribeGroups 0..=6 => describe_groups;
     ListGroups 0..=5 => list_groups;
     DeleteGroups 0..=2 => delete_groups;
     OffsetDelete 0..=0 => offset_delete;
+    // KIP-848: librdkafka's group.protocol=consumer needs v1 (regex subscriptions).
+    ConsumerGroupHeartbeat 0..=1 => consumer_group_heartbeat;
+    ConsumerGroupDescribe 0..=1 => consumer_group_describe;
     DescribeConfigs 0..=4 => describe_configs;
     AlterConfigs 0..=2 => alter_configs;
     IncrementalAlterConfigs 0..=1 => incremental_alter_configs;

@@ -82,7 +82,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
                     .collect()
             });
             let mut gr = OffsetFetchResponseGroup::default();
-            let found = lookup(broker, ctx, g.group_id.as_str(), wanted, request.require_stable);
+            // v9: a consumer-protocol member's id and epoch must be current.
+            let found = lookup(broker, ctx, g.group_id.as_str(), wanted, request.require_stable).and_then(|found| {
+                broker
+                    .groups
+                    .validate_offset_fetch(g.group_id.as_str(), g.member_id.as_deref(), g.member_epoch)
+                    .map(|_| found)
+            });
             let found = found.unwrap_or_else(|e| {
                 gr.error_code = e.wire_code();
                 Vec::new()

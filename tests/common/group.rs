@@ -22,7 +22,16 @@ pub enum Event {
 pub struct Shared {
     pub records: Vec<(i32, i64, Vec<u8>)>,
     pub events: Vec<Event>,
+    /// The same events numbered in the order they happened across members.
+    pub sequenced: Vec<(u64, Event)>,
     pub assignment: BTreeSet<i32>,
+}
+
+/// Orders events of all members of a test.
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn next_sequence() -> u64 {
+    SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
 }
 
 pub struct Tracker(Arc<Mutex<Shared>>);
@@ -36,11 +45,13 @@ impl ConsumerContext for Tracker {
             Rebalance::Assign(tpl) => {
                 let parts: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 s.assignment.extend(parts.iter().copied());
+                s.sequenced.push((next_sequence(), Event::Assigned(parts.clone())));
                 s.events.push(Event::Assigned(parts));
             }
             Rebalance::Revoke(tpl) => {
                 let parts: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 s.assignment.retain(|p| !parts.contains(p));
+                s.sequenced.push((next_sequence(), Event::Revoked(parts.clone())));
                 s.events.push(Event::Revoked(parts));
             }
             Rebalance::Error(_) => {}
@@ -56,21 +67,37 @@ pub struct GroupMember {
 
 impl GroupMember {
     pub fn start(bootstrap: &str, group: &str, topic: &str, extra: &[(&str, &str)]) -> GroupMember {
+        let classic = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "300")];
+        let all: Vec<(&str, &str)> = classic.iter().chain(extra).copied().collect();
+        Self::start_subscribed(bootstrap, group, &[topic], &all)
+    }
+
+    /// A member with `group.protocol=consumer` (KIP-848): the broker sets its
+    /// session and heartbeat interval.
+    pub fn start_consumer_protocol(
+        bootstrap: &str,
+        group: &str,
+        topics: &[&str],
+        extra: &[(&str, &str)],
+    ) -> GroupMember {
+        let all: Vec<(&str, &str)> = [("group.protocol", "consumer")].iter().chain(extra).copied().collect();
+        Self::start_subscribed(bootstrap, group, topics, &all)
+    }
+
+    fn start_subscribed(bootstrap: &str, group: &str, topics: &[&str], extra: &[(&str, &str)]) -> GroupMember {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", bootstrap)
             .set("group.id", group)
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "300")
             .set("auto.commit.interval.ms", "100")
             .set("enable.partition.eof", "false");
         for (k, v) in extra {
             config.set(*k, *v);
         }
         let consumer: StreamConsumer<Tracker> = config.create_with_context(Tracker(shared.clone())).unwrap();
-        consumer.subscribe(&[topic]).unwrap();
+        consumer.subscribe(topics).unwrap();
         let (stop, mut stopped) = oneshot::channel();
         let records = shared.clone();
         let task = tokio::spawn(async move {
@@ -107,6 +134,10 @@ impl GroupMember {
 
     pub fn events(&self) -> Vec<Event> {
         self.shared.lock().unwrap().events.clone()
+    }
+
+    pub fn sequenced(&self) -> Vec<(u64, Event)> {
+        self.shared.lock().unwrap().sequenced.clone()
     }
 
     /// Close the consumer (LeaveGroup for a dynamic member) and wait for it.

@@ -91,10 +91,12 @@ impl GroupCoordinator {
         }
         let (results, end) = {
             let mut inner = self.lock();
-            match inner.groups.get(group_id) {
-                Some(g) => g.validate_commit(caller)?,
-                None if caller.generation_id < 0 => {}
-                None => return Err(Error::UnknownMemberId(caller.member_id.to_string())),
+            let consumer = inner.consumer.get(group_id);
+            match (consumer, inner.groups.get(group_id)) {
+                (Some(g), _) => Self::validate_consumer_commit(g, caller)?,
+                (None, Some(g)) => g.validate_commit(caller)?,
+                (None, None) if caller.generation_id < 0 => {}
+                (None, None) => return Err(Error::UnknownMemberId(caller.member_id.to_string())),
             }
             let mut c = check_partitions(group_id, offsets, topic_exists);
             let end = if c.records.is_empty() {
@@ -102,10 +104,12 @@ impl GroupCoordinator {
             } else {
                 Some(self.append(&c.records, now)?)
             };
-            inner
-                .groups
-                .entry(group_id.to_string())
-                .or_insert_with(|| Group::new(group_id));
+            if !inner.consumer.contains_key(group_id) {
+                inner
+                    .groups
+                    .entry(group_id.to_string())
+                    .or_insert_with(|| Group::new(group_id));
+            }
             let results = std::mem::take(&mut c.results);
             let base = end.unwrap_or(0) - c.accepted.len() as i64;
             let stored = inner.offsets.entry(group_id.to_string()).or_default();
@@ -148,10 +152,17 @@ impl GroupCoordinator {
         }
         let (results, end) = {
             let mut inner = self.lock();
-            match inner.groups.get(group_id) {
-                Some(g) => g.validate_txn_commit(caller)?,
-                None if caller.generation_id < 0 => {}
-                None => {
+            match (inner.consumer.get(group_id), inner.groups.get(group_id)) {
+                // KIP-447 with a consumer group: a stale epoch is ILLEGAL_GENERATION.
+                (Some(g), _) => match Self::validate_consumer_commit(g, caller) {
+                    Err(Error::StaleMemberEpoch { found, current }) => {
+                        return Err(Error::IllegalGeneration { found, current })
+                    }
+                    other => other?,
+                },
+                (None, Some(g)) => g.validate_txn_commit(caller)?,
+                (None, None) if caller.generation_id < 0 => {}
+                (None, None) => {
                     return Err(Error::IllegalGeneration {
                         found: caller.generation_id,
                         current: -1,
@@ -165,10 +176,12 @@ impl GroupCoordinator {
                 let batch = record_serde::encode_batch(&c.records, Some((producer.id, producer.epoch)), now)?;
                 Some(self.log.append_as_coordinator(&batch, producer.guard, now)?)
             };
-            inner
-                .groups
-                .entry(group_id.to_string())
-                .or_insert_with(|| Group::new(group_id));
+            if !inner.consumer.contains_key(group_id) {
+                inner
+                    .groups
+                    .entry(group_id.to_string())
+                    .or_insert_with(|| Group::new(group_id));
+            }
             let results = std::mem::take(&mut c.results);
             let base = appended.as_ref().map_or(0, |a| a.base_offset);
             let pending = inner.pending.entry(producer.id).or_default();
@@ -319,7 +332,12 @@ impl GroupCoordinator {
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
         let (results, end) = {
             let mut inner = self.lock();
+            let consumer = inner.consumer.get(group_id);
             let subscribed: Vec<bool> = match inner.groups.get(group_id) {
+                _ if consumer.is_some() => match consumer {
+                    Some(g) => partitions.iter().map(|(t, _)| g.subscribes_to(t)).collect(),
+                    None => Vec::new(),
+                },
                 None if Self::stored_partitions(&inner, group_id).is_empty() => {
                     return Err(Error::GroupIdNotFound(group_id.to_string()))
                 }

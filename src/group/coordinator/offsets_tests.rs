@@ -19,8 +19,8 @@ fn tp(p: i32) -> TopicPartition {
 }
 
 /// The logs of `dir` and a group coordinator on them.
-fn open(dir: &std::path::Path) -> (LogManager, GroupCoordinator) {
-    let logs = LogManager::open(dir, LogConfig::default(), 0).unwrap();
+fn open(dir: &std::path::Path) -> (Arc<LogManager>, GroupCoordinator) {
+    let logs = Arc::new(LogManager::open(dir, LogConfig::default(), 0).unwrap());
     let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
     (logs, c)
 }

@@ -1,0 +1,603 @@
+//! One consumer-protocol group (KIP-848): its members, the group epoch, the target
+//! assignment and its epoch, and the heartbeat that drives them all.
+//!
+//! - The **group epoch** goes up whenever what the assignment depends on changes:
+//!   a member joins or leaves, a subscription changes, or a subscribed topic is
+//!   created, deleted or grows partitions.
+//! - The **target assignment** is recomputed by the server assignor when the group
+//!   epoch passed the assignment epoch; it is what every member should end up with.
+//! - Each **member** reconciles towards its target at its own pace
+//!   ([`super::member::reconcile`]).
+//!
+//! Every change is also returned as `__consumer_offsets` records (`out`), in the
+//! order Kafka writes them, so the group can be rebuilt at start. Nothing here
+//! reads a clock: `now` comes in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use uuid::Uuid;
+
+use super::assignor::{self, Assignment, MemberSpec};
+use super::member::{is_subset, reconcile, ConsumerMember, MemberState};
+use super::records::{ConsumerRecord, MemberMetadataValue};
+use super::topics::TopicsView;
+use super::ConsumerConfig;
+use crate::error::{Error, Result};
+
+/// Kafka's ConsumerGroupState names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerGroupState {
+    Empty,
+    /// The group epoch moved past the target assignment's.
+    Assigning,
+    /// Some member has not reached the target yet.
+    Reconciling,
+    Stable,
+}
+
+impl ConsumerGroupState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerGroupState::Empty => "Empty",
+            ConsumerGroupState::Assigning => "Assigning",
+            ConsumerGroupState::Reconciling => "Reconciling",
+            ConsumerGroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// A subscribed topic as the assignment saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub id: Uuid,
+    pub partitions: i32,
+}
+
+/// A member's timers (not stored: they restart with the broker).
+#[derive(Debug, Clone, Copy, Default)]
+struct Timers {
+    session_deadline: i64,
+    /// Set while the member has partitions to revoke.
+    revocation_deadline: Option<i64>,
+}
+
+/// A ConsumerGroupHeartbeat, as the group sees it.
+#[derive(Debug, Clone, Default)]
+pub struct HeartbeatArgs {
+    pub member_id: String,
+    pub member_epoch: i32,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub subscribed_topic_names: Option<Vec<String>>,
+    pub subscribed_topic_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    /// What the member says it owns (None: unchanged since its last heartbeat).
+    pub owned: Option<Assignment>,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatResult {
+    pub member_id: String,
+    pub member_epoch: i32,
+    pub heartbeat_interval_ms: i32,
+    /// The member's assignment, when it has news for it.
+    pub assignment: Option<Assignment>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerGroup {
+    pub group_id: String,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    /// By member id.
+    pub members: BTreeMap<String, ConsumerMember>,
+    /// The target assignment, by member id.
+    pub target: BTreeMap<String, Assignment>,
+    /// The subscribed topics (by name) the current group epoch was computed with.
+    pub subscribed: BTreeMap<String, TopicMeta>,
+    timers: HashMap<String, Timers>,
+    /// Records produced while picking a heartbeat's member (a static member's
+    /// replaced incarnation), and the id of a member that replaced one.
+    pending_out: Vec<ConsumerRecord>,
+}
+
+impl ConsumerGroup {
+    pub fn new(group_id: &str) -> ConsumerGroup {
+        ConsumerGroup {
+            group_id: group_id.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn state(&self) -> ConsumerGroupState {
+        if self.members.is_empty() {
+            ConsumerGroupState::Empty
+        } else if self.group_epoch > self.assignment_epoch {
+            ConsumerGroupState::Assigning
+        } else if self
+            .members
+            .values()
+            .any(|m| m.epoch != self.assignment_epoch || m.state != MemberState::Stable)
+        {
+            ConsumerGroupState::Reconciling
+        } else {
+            ConsumerGroupState::Stable
+        }
+    }
+
+    /// The member holding static instance `instance`, if any.
+    pub fn static_member(&self, instance: &str) -> Option<&ConsumerMember> {
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance))
+    }
+
+    /// Whether any member subscribes to `topic` (by name or by its regex).
+    pub fn subscribes_to(&self, topic: &str) -> bool {
+        self.subscribed.contains_key(topic)
+    }
+
+    /// Start the timers of every member after a load (a session from now).
+    pub fn restart_timers(&mut self, config: &ConsumerConfig, now: i64) {
+        for id in self.members.keys() {
+            self.timers.insert(
+                id.clone(),
+                Timers {
+                    session_deadline: now + config.session_timeout_for(self.members.get(id)) as i64,
+                    revocation_deadline: None,
+                },
+            );
+        }
+    }
+
+    // ---- the heartbeat --------------------------------------------------------
+
+    /// Handle a ConsumerGroupHeartbeat with member epoch ≥ 0.
+    pub fn heartbeat(
+        &mut self,
+        args: HeartbeatArgs,
+        config: &ConsumerConfig,
+        topics: &TopicsView,
+        now: i64,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> Result<HeartbeatResult> {
+        let joining = args.member_epoch == 0;
+        let full_request = args.rebalance_timeout_ms != -1
+            && (args.subscribed_topic_names.is_some() || args.subscribed_topic_regex.is_some())
+            && args.owned.is_some();
+        let mut member = self.member_for(&args, config)?;
+        out.append(&mut self.pending_out);
+        let before = member.clone();
+        let assigned_before = self.members.get(&member.member_id).map(|m| m.assigned.clone());
+        member.rack_id = args.rack_id.clone().or(member.rack_id);
+        if args.rebalance_timeout_ms >= 0 {
+            member.rebalance_timeout_ms = args.rebalance_timeout_ms;
+        }
+        member.instance_id = args.instance_id.clone().or(member.instance_id);
+        member.client_id = args.client_id.clone();
+        member.client_host = args.client_host.clone();
+        if let Some(names) = &args.subscribed_topic_names {
+            let mut names = names.clone();
+            names.sort();
+            names.dedup();
+            member.subscribed_topic_names = names;
+        }
+        if let Some(regex) = &args.subscribed_topic_regex {
+            member.subscribed_topic_regex = Some(regex.clone()).filter(|r| !r.is_empty());
+        }
+        if let Some(a) = &args.server_assignor {
+            member.server_assignor = Some(a.clone());
+        }
+        let member_id = member.member_id.clone();
+        self.touch(&member_id, config.session_timeout_for(Some(&member)), now);
+        self.store_member(&before, member, out);
+        self.refresh(config, topics, out);
+        self.reconcile_member(&member_id, args.owned.as_ref(), now, out);
+        let m = &self.members[&member_id];
+        let changed = assigned_before.as_ref() != Some(&m.assigned);
+        Ok(HeartbeatResult {
+            member_id: member_id.clone(),
+            member_epoch: m.epoch,
+            heartbeat_interval_ms: config.heartbeat_interval_ms,
+            assignment: (joining || full_request || changed).then(|| m.assigned.clone()),
+        })
+    }
+
+    /// The member a heartbeat is from, checked (Kafka's rules), or a new one.
+    fn member_for(&mut self, args: &HeartbeatArgs, config: &ConsumerConfig) -> Result<ConsumerMember> {
+        if self.members.len() >= config.max_size && !self.members.contains_key(&args.member_id) {
+            return Err(Error::GroupMaxSizeReached(self.group_id.clone()));
+        }
+        if args.member_epoch == 0 {
+            if let Some(instance) = &args.instance_id {
+                let old = self
+                    .static_member(instance)
+                    .filter(|m| m.member_id != args.member_id || m.epoch == -2);
+                if let Some(old) = old {
+                    if old.epoch != -2 {
+                        return Err(Error::UnreleasedInstanceId(instance.clone()));
+                    }
+                    // A static member back under a new member id takes over what
+                    // its previous incarnation had: its partitions and its target.
+                    let mut m = old.clone();
+                    let old_id = old.member_id.clone();
+                    m.member_id = args.member_id.clone();
+                    m.epoch = 0;
+                    m.previous_epoch = 0;
+                    let target = self.target.get(&old_id).cloned();
+                    self.forget_member(&old_id);
+                    for record in ConsumerRecord::member_tombstones(&self.group_id, &old_id) {
+                        self.pending_out.push(record);
+                    }
+                    if let Some(t) = target {
+                        self.target.insert(m.member_id.clone(), t);
+                    }
+                    return Ok(m);
+                }
+            }
+            // A known member rejoining (after it was fenced, it keeps its id)
+            // starts over; a new one starts empty.
+            let mut m = self
+                .members
+                .get(&args.member_id)
+                .cloned()
+                .unwrap_or_else(|| ConsumerMember::new(&args.member_id));
+            m.epoch = 0;
+            m.previous_epoch = 0;
+            m.state = MemberState::Stable;
+            m.assigned.clear();
+            m.pending_revocation.clear();
+            return Ok(m);
+        }
+        let Some(m) = self.members.get(&args.member_id) else {
+            return Err(Error::UnknownMemberId(args.member_id.clone()));
+        };
+        if let Some(instance) = &args.instance_id {
+            if m.instance_id.as_deref() != Some(instance.as_str()) {
+                return Err(Error::FencedInstanceId(instance.clone()));
+            }
+        }
+        check_epoch(m, args.member_epoch, args.owned.as_ref())?;
+        Ok(m.clone())
+    }
+
+    /// Put the member in, writing what changed against the stored member;
+    /// a subscription that differs from `before` moves the group epoch on
+    /// (Kafka bumps for a new group and for changed subscriptions, not for a
+    /// rack, an assignor, or a static member replaced as it was).
+    fn store_member(&mut self, before: &ConsumerMember, member: ConsumerMember, out: &mut Vec<ConsumerRecord>) {
+        let stored = self.members.get(&member.member_id);
+        let write_metadata = stored.is_none_or(|s| MemberMetadataValue::of(s) != MemberMetadataValue::of(&member));
+        let write_reconciliation = stored.is_none_or(|s| s.reconciliation() != member.reconciliation());
+        let subscription_changed = member.subscribed_topic_names != before.subscribed_topic_names
+            || member.subscribed_topic_regex != before.subscribed_topic_regex;
+        if write_metadata {
+            out.push(ConsumerRecord::MemberMetadata {
+                group: self.group_id.clone(),
+                member: member.member_id.clone(),
+                value: Some(MemberMetadataValue::of(&member)),
+            });
+        }
+        let id = member.member_id.clone();
+        self.members.insert(id.clone(), member);
+        if write_reconciliation {
+            self.write_reconciliation(&id, out);
+        }
+        if subscription_changed || self.group_epoch == 0 {
+            self.bump_epoch(out);
+        }
+    }
+
+    fn bump_epoch(&mut self, out: &mut Vec<ConsumerRecord>) {
+        self.group_epoch = self.group_epoch.max(self.assignment_epoch) + 1;
+        out.push(ConsumerRecord::Metadata {
+            group: self.group_id.clone(),
+            epoch: Some(self.group_epoch),
+        });
+    }
+
+    /// The topics the members subscribe to, resolved against the topics that
+    /// exist now.
+    fn resolve_subscriptions(&self, topics: &TopicsView) -> BTreeMap<String, TopicMeta> {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        let mut regexes: BTreeSet<&str> = BTreeSet::new();
+        for m in self.members.values() {
+            names.extend(m.subscribed_topic_names.iter().cloned());
+            if let Some(r) = &m.subscribed_topic_regex {
+                regexes.insert(r);
+            }
+        }
+        for r in regexes {
+            names.extend(topics.matching(r));
+        }
+        names
+            .into_iter()
+            .filter_map(|n| {
+                let (id, partitions) = topics.get(&n)?;
+                Some((n, TopicMeta { id, partitions }))
+            })
+            .collect()
+    }
+
+    /// Recompute what the assignment depends on and, if the group epoch moved
+    /// past the target's, a new target assignment.
+    pub fn refresh(&mut self, config: &ConsumerConfig, topics: &TopicsView, out: &mut Vec<ConsumerRecord>) {
+        if self.members.is_empty() {
+            return;
+        }
+        let subscribed = self.resolve_subscriptions(topics);
+        if subscribed != self.subscribed {
+            self.subscribed = subscribed;
+            out.push(ConsumerRecord::PartitionMetadata {
+                group: self.group_id.clone(),
+                topics: Some(self.subscribed.iter().map(|(n, t)| (n.clone(), t.clone())).collect()),
+            });
+            self.bump_epoch(out);
+        }
+        if self.group_epoch > self.assignment_epoch {
+            self.compute_target(config, out);
+        }
+    }
+
+    fn compute_target(&mut self, config: &ConsumerConfig, out: &mut Vec<ConsumerRecord>) {
+        let by_name: HashMap<&str, &TopicMeta> = self.subscribed.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let topic_counts: BTreeMap<Uuid, i32> = self.subscribed.values().map(|t| (t.id, t.partitions)).collect();
+        let empty = Assignment::new();
+        let specs: Vec<MemberSpec<'_>> = self
+            .members
+            .values()
+            .map(|m| {
+                let mut ids: BTreeSet<Uuid> = m
+                    .subscribed_topic_names
+                    .iter()
+                    .filter_map(|n| by_name.get(n.as_str()).map(|t| t.id))
+                    .collect();
+                if let Some(r) = &m.subscribed_topic_regex {
+                    let re = super::topics::compile(r).ok();
+                    ids.extend(
+                        self.subscribed
+                            .iter()
+                            .filter(|(n, _)| re.as_ref().is_some_and(|re| re.is_match(n)))
+                            .map(|(_, t)| t.id),
+                    );
+                }
+                MemberSpec {
+                    member_id: &m.member_id,
+                    topics: ids,
+                    previous: self.target.get(&m.member_id).unwrap_or(&empty),
+                }
+            })
+            .collect();
+        let assignor = self.preferred_assignor(config);
+        let target = assignor::assign(&assignor, &specs, &topic_counts);
+        for (member, a) in &target {
+            if self.target.get(member) != Some(a) {
+                out.push(ConsumerRecord::TargetAssignmentMember {
+                    group: self.group_id.clone(),
+                    member: member.clone(),
+                    partitions: Some(a.clone()),
+                });
+            }
+        }
+        self.target = target;
+        self.assignment_epoch = self.group_epoch;
+        out.push(ConsumerRecord::TargetAssignmentMetadata {
+            group: self.group_id.clone(),
+            epoch: Some(self.assignment_epoch),
+        });
+    }
+
+    /// The assignor most members ask for, or the broker's default.
+    pub fn preferred_assignor(&self, config: &ConsumerConfig) -> String {
+        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in self.members.values() {
+            if let Some(a) = &m.server_assignor {
+                *votes.entry(a).or_default() += 1;
+            }
+        }
+        votes
+            .into_iter()
+            .max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name)))
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_else(|| config.default_assignor().to_string())
+    }
+
+    /// Move one member a step towards its target; true if it changed.
+    fn reconcile_member(
+        &mut self,
+        member_id: &str,
+        owned: Option<&Assignment>,
+        now: i64,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> bool {
+        let Some(member) = self.members.get(member_id) else {
+            return false;
+        };
+        if member.epoch == -2 {
+            return false;
+        }
+        let held: HashMap<(Uuid, i32), &str> = self
+            .members
+            .values()
+            .filter(|m| m.member_id != member_id)
+            .flat_map(|m| m.held().map(move |tp| (tp, m.member_id.as_str())))
+            .collect();
+        let empty = Assignment::new();
+        let target = self.target.get(member_id).unwrap_or(&empty);
+        let next = reconcile(member, self.assignment_epoch, target, owned, |t, p| {
+            held.contains_key(&(*t, p))
+        });
+        if next == member.reconciliation() {
+            return false;
+        }
+        let revoking = next.state == MemberState::UnrevokedPartitions;
+        let rebalance_timeout = member.rebalance_timeout_ms.max(0) as i64;
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.set_reconciliation(next);
+        }
+        let timers = self.timers.entry(member_id.to_string()).or_default();
+        timers.revocation_deadline = match (revoking, timers.revocation_deadline) {
+            (true, Some(d)) => Some(d),
+            (true, None) => Some(now + rebalance_timeout),
+            (false, _) => None,
+        };
+        self.write_reconciliation(member_id, out);
+        true
+    }
+
+    fn write_reconciliation(&self, member_id: &str, out: &mut Vec<ConsumerRecord>) {
+        if let Some(m) = self.members.get(member_id) {
+            out.push(ConsumerRecord::CurrentMemberAssignment {
+                group: self.group_id.clone(),
+                member: member_id.to_string(),
+                value: Some(m.reconciliation()),
+            });
+        }
+    }
+
+    fn touch(&mut self, member_id: &str, session_timeout_ms: i32, now: i64) {
+        self.timers.entry(member_id.to_string()).or_default().session_deadline = now + session_timeout_ms as i64;
+    }
+
+    // ---- leaving ---------------------------------------------------------------
+
+    /// A heartbeat with epoch −1 (leave) or −2 (a static member leaving for a
+    /// while: it keeps its assignment until its session times out).
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        epoch: i32,
+        config: &ConsumerConfig,
+        now: i64,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> Result<HeartbeatResult> {
+        let found = match instance_id {
+            Some(instance) => match self.static_member(instance) {
+                Some(m) if m.member_id != member_id => return Err(Error::FencedInstanceId(instance.to_string())),
+                Some(m) => m.member_id.clone(),
+                None => return Err(Error::UnknownMemberId(member_id.to_string())),
+            },
+            None if self.members.contains_key(member_id) => member_id.to_string(),
+            None => return Err(Error::UnknownMemberId(member_id.to_string())),
+        };
+        if epoch == -2 {
+            if let Some(m) = self.members.get_mut(&found) {
+                m.epoch = -2;
+                m.pending_revocation.clear();
+            }
+            let timeout = config.session_timeout_for(self.members.get(&found));
+            self.touch(&found, timeout, now);
+            self.write_reconciliation(&found, out);
+        } else {
+            self.remove_member(&found, out);
+        }
+        Ok(HeartbeatResult {
+            member_id: member_id.to_string(),
+            member_epoch: epoch,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        })
+    }
+
+    /// Take a member out (left, expired or fenced): tombstones for its records,
+    /// its partitions free, the group epoch up.
+    pub fn remove_member(&mut self, member_id: &str, out: &mut Vec<ConsumerRecord>) {
+        if !self.members.contains_key(member_id) {
+            return;
+        }
+        for record in ConsumerRecord::member_tombstones(&self.group_id, member_id) {
+            out.push(record);
+        }
+        self.forget_member(member_id);
+        self.bump_epoch(out);
+    }
+
+    fn forget_member(&mut self, member_id: &str) {
+        self.members.remove(member_id);
+        self.target.remove(member_id);
+        self.timers.remove(member_id);
+    }
+
+    /// Expire members whose session ran out and fence those that did not revoke
+    /// within their rebalance timeout. Returns the removed members' ids.
+    pub fn tick(&mut self, now: i64, out: &mut Vec<ConsumerRecord>) -> Vec<String> {
+        let gone: Vec<String> = self
+            .timers
+            .iter()
+            .filter(|(_, t)| t.session_deadline <= now || t.revocation_deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &gone {
+            tracing::info!(group = %self.group_id, member = %id, "consumer group member expired or fenced");
+            self.remove_member(id, out);
+        }
+        gone
+    }
+
+    /// Records that delete the whole group (after its members).
+    pub fn tombstones(&self) -> Vec<ConsumerRecord> {
+        let mut out = Vec::new();
+        for id in self.members.keys() {
+            out.extend(ConsumerRecord::member_tombstones(&self.group_id, id));
+        }
+        out.extend(ConsumerRecord::group_tombstones(&self.group_id));
+        out
+    }
+
+    // ---- replay -------------------------------------------------------------------
+
+    /// Apply one stored record (at start).
+    pub fn replay(&mut self, record: ConsumerRecord) {
+        match record {
+            ConsumerRecord::Metadata { epoch, .. } => self.group_epoch = epoch.unwrap_or(0),
+            ConsumerRecord::PartitionMetadata { topics, .. } => {
+                self.subscribed = topics.unwrap_or_default().into_iter().collect();
+            }
+            ConsumerRecord::MemberMetadata { member, value, .. } => match value {
+                Some(v) => {
+                    let m = self
+                        .members
+                        .entry(member.clone())
+                        .or_insert_with(|| ConsumerMember::new(&member));
+                    v.apply_to(m);
+                }
+                None => self.forget_member(&member),
+            },
+            ConsumerRecord::TargetAssignmentMetadata { epoch, .. } => self.assignment_epoch = epoch.unwrap_or(0),
+            ConsumerRecord::TargetAssignmentMember { member, partitions, .. } => match partitions {
+                Some(a) => {
+                    self.target.insert(member, a);
+                }
+                None => {
+                    self.target.remove(&member);
+                }
+            },
+            ConsumerRecord::CurrentMemberAssignment { member, value, .. } => {
+                if let (Some(v), Some(m)) = (value, self.members.get_mut(&member)) {
+                    m.set_reconciliation(v);
+                }
+            }
+        }
+    }
+}
+
+/// Kafka's epoch check: a member ahead of the group is fenced; one behind is
+/// accepted only when it is one epoch behind (its last response was lost) and
+/// owns nothing it should not.
+fn check_epoch(m: &ConsumerMember, epoch: i32, owned: Option<&Assignment>) -> Result<()> {
+    if epoch == m.epoch {
+        return Ok(());
+    }
+    let lost_response = epoch == m.previous_epoch && owned.is_some_and(|o| is_subset(o, &m.assigned));
+    if epoch > m.epoch || !lost_response {
+        return Err(Error::FencedMemberEpoch(format!(
+            "member {} sent epoch {epoch}; its epoch is {}",
+            m.member_id, m.epoch
+        )));
+    }
+    Ok(())
+}

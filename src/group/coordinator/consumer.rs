@@ -1,0 +1,334 @@
+//! The coordinator's side of consumer-protocol groups (KIP-848): heartbeats,
+//! descriptions, commits by member epoch, deletion, expiry, and replay of their
+//! records. A group id names either a classic group or a consumer group.
+
+use super::*;
+use crate::group::consumer::group::{ConsumerGroupState, HeartbeatArgs, HeartbeatResult};
+use crate::group::consumer::records::ConsumerRecord;
+use crate::group::consumer::topics::TopicsView;
+use crate::log::manager::is_internal_topic;
+
+/// A consumer group as ConsumerGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub struct ConsumerGroupDescription {
+    pub group_id: String,
+    pub state: &'static str,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    pub members: Vec<ConsumerMemberDescription>,
+}
+
+/// Partitions by topic: id, name (empty if the topic is gone) and partitions.
+pub type NamedAssignment = Vec<(uuid::Uuid, String, Vec<i32>)>;
+
+#[derive(Debug, Clone)]
+pub struct ConsumerMemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub member_epoch: i32,
+    pub client_id: String,
+    pub client_host: String,
+    pub subscribed_topic_names: Vec<String>,
+    pub subscribed_topic_regex: Option<String>,
+    pub assignment: NamedAssignment,
+    pub target: NamedAssignment,
+    /// A classic-protocol member (during a migration).
+    pub classic: bool,
+}
+
+/// Which protocol a group id is in use with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupType {
+    Classic,
+    Consumer,
+}
+
+impl GroupType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupType::Classic => "classic",
+            GroupType::Consumer => "consumer",
+        }
+    }
+}
+
+fn named(a: &crate::group::consumer::assignor::Assignment, topics: &TopicsView) -> NamedAssignment {
+    a.iter()
+        .map(|(id, ps)| {
+            let name = topics.name_of(id).unwrap_or_default().to_string();
+            (*id, name, ps.iter().copied().collect())
+        })
+        .collect()
+}
+
+impl GroupCoordinator {
+    pub(super) fn replay_consumer(inner: &mut Inner, r: ConsumerRecord) {
+        let group = r.group().to_string();
+        if let ConsumerRecord::Metadata { epoch: None, .. } = r {
+            inner.consumer.remove(&group);
+            return;
+        }
+        inner.groups.remove(&group);
+        inner
+            .consumer
+            .entry(group.clone())
+            .or_insert_with(|| ConsumerGroup::new(&group))
+            .replay(r);
+    }
+
+    pub fn consumer_config(&self) -> &crate::group::consumer::ConsumerConfig {
+        &self.config.consumer
+    }
+
+    /// The topics as subscriptions see them now.
+    pub fn topics_view(&self) -> TopicsView {
+        TopicsView::new(self.logs.topics().into_iter().map(|t| {
+            let internal = is_internal_topic(&t.name);
+            (t.name.clone(), t.id, t.partitions.len() as i32, internal)
+        }))
+    }
+
+    /// Which protocol `group_id` is used with, if it exists.
+    pub fn group_type(&self, group_id: &str) -> Option<GroupType> {
+        let inner = self.lock();
+        if inner.consumer.contains_key(group_id) {
+            Some(GroupType::Consumer)
+        } else if inner.groups.get(group_id).is_some_and(|g| g.state != GroupState::Dead)
+            || inner.offsets.contains_key(group_id)
+        {
+            Some(GroupType::Classic)
+        } else {
+            None
+        }
+    }
+
+    fn append_consumer(&self, records: Vec<ConsumerRecord>, now: i64) -> Result<Option<i64>> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let records: Vec<CoordinatorRecord> = records.into_iter().map(CoordinatorRecord::Consumer).collect();
+        self.append(&records, now).map(Some)
+    }
+
+    /// ConsumerGroupHeartbeat: join (epoch 0), heartbeat, or leave (−1, −2).
+    /// The request's own checks are the handler's; these are the group's.
+    pub async fn consumer_heartbeat(&self, group_id: &str, args: HeartbeatArgs, now: i64) -> Result<HeartbeatResult> {
+        let topics = self.topics_view();
+        let config = &self.config.consumer;
+        let (result, end) = {
+            let mut inner = self.lock();
+            let mut out = Vec::new();
+            let mut classic_records = Vec::new();
+            if !inner.consumer.contains_key(group_id) {
+                if args.member_epoch != 0 {
+                    return Err(match inner.groups.contains_key(group_id) {
+                        true => Error::GroupIdNotFound(group_id.to_string()),
+                        false => Error::UnknownMemberId(args.member_id.clone()),
+                    });
+                }
+                match inner.groups.get(group_id) {
+                    // An empty classic group (perhaps only offsets) becomes a
+                    // consumer group; its offsets stay where they are.
+                    Some(g) if g.is_empty() => {
+                        inner.groups.remove(group_id);
+                        classic_records.push(CoordinatorRecord::GroupMetadata {
+                            group: group_id.to_string(),
+                            value: None,
+                        });
+                    }
+                    Some(_) => return Err(Error::GroupIdNotFound(group_id.to_string())),
+                    None => {}
+                }
+                inner
+                    .consumer
+                    .insert(group_id.to_string(), ConsumerGroup::new(group_id));
+            }
+            let Some(group) = inner.consumer.get_mut(group_id) else {
+                return Err(Error::GroupIdNotFound(group_id.to_string()));
+            };
+            let result = if args.member_epoch < 0 {
+                group.leave(
+                    &args.member_id,
+                    args.instance_id.as_deref(),
+                    args.member_epoch,
+                    config,
+                    now,
+                    &mut out,
+                )
+            } else {
+                group.heartbeat(args, config, &topics, now, &mut out)
+            };
+            let end = match (classic_records.is_empty(), self.append_consumer(out, now)) {
+                (true, r) => r?,
+                (false, r) => {
+                    let consumer_end = r?;
+                    let classic_end = self.append(&classic_records, now)?;
+                    Some(consumer_end.unwrap_or(classic_end).max(classic_end))
+                }
+            };
+            (result, end)
+        };
+        self.flush(end, now).await?;
+        result
+    }
+
+    /// Expire silent members of consumer groups.
+    pub(super) fn tick_consumer(&self, inner: &mut Inner, now: i64) {
+        let mut out = Vec::new();
+        for g in inner.consumer.values_mut() {
+            g.tick(now, &mut out);
+        }
+        if let Err(e) = self.append_consumer(out, now) {
+            tracing::error!(error = %e, "cannot write consumer group records");
+        }
+    }
+
+    /// ConsumerGroupDescribe: None for a group that is not a consumer group.
+    pub fn describe_consumer(&self, group_id: &str) -> Option<ConsumerGroupDescription> {
+        let topics = self.topics_view();
+        let inner = self.lock();
+        let g = inner.consumer.get(group_id)?;
+        let empty = Default::default();
+        Some(ConsumerGroupDescription {
+            group_id: g.group_id.clone(),
+            state: g.state().as_str(),
+            group_epoch: g.group_epoch,
+            assignment_epoch: g.assignment_epoch,
+            assignor: g.preferred_assignor(&self.config.consumer),
+            members: g
+                .members
+                .values()
+                .map(|m| ConsumerMemberDescription {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    member_epoch: m.epoch,
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    subscribed_topic_names: m.subscribed_topic_names.clone(),
+                    subscribed_topic_regex: m.subscribed_topic_regex.clone(),
+                    assignment: named(&m.assigned, &topics),
+                    target: named(g.target.get(&m.member_id).unwrap_or(&empty), &topics),
+                    classic: m.classic.is_some(),
+                })
+                .collect(),
+        })
+    }
+
+    /// A consumer group in the classic description's shape (for the console and
+    /// metrics): assignments encoded as the consumer protocol encodes them.
+    pub(super) fn describe_consumer_as_classic(&self, inner: &Inner, group_id: &str) -> Option<GroupDescription> {
+        let g = inner.consumer.get(group_id)?;
+        let topics = self.topics_view();
+        Some(GroupDescription {
+            group_id: g.group_id.clone(),
+            state: g.state().as_str(),
+            generation_id: g.group_epoch,
+            protocol_type: "consumer".to_string(),
+            protocol_name: g.preferred_assignor(&self.config.consumer),
+            members: g
+                .members
+                .values()
+                .map(|m| {
+                    let by_name: Vec<(String, Vec<i32>)> = named(&m.assigned, &topics)
+                        .into_iter()
+                        .map(|(_, n, ps)| (n, ps))
+                        .collect();
+                    MemberDescription {
+                        member_id: m.member_id.clone(),
+                        group_instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        metadata: Bytes::new(),
+                        assignment: crate::group::assignment::encode_assignment(&by_name),
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// Consumer groups for ListGroups: (id, state).
+    pub(super) fn list_consumer(inner: &Inner) -> impl Iterator<Item = (String, &'static str)> + '_ {
+        inner
+            .consumer
+            .values()
+            .map(|g| (g.group_id.clone(), g.state().as_str()))
+    }
+
+    /// OffsetCommit/TxnOffsetCommit by a member of a consumer group: its epoch
+    /// must be the member's (Kafka's validateOffsetCommit). A commit with epoch −1
+    /// and no member id (an admin tool) is accepted only while the group is empty.
+    pub(super) fn validate_consumer_commit(g: &ConsumerGroup, caller: MemberRef<'_>) -> Result<()> {
+        if caller.generation_id < 0 && caller.member_id.is_empty() {
+            if g.members.is_empty() {
+                return Ok(());
+            }
+            return Err(Error::UnknownMemberId(String::new()));
+        }
+        let Some(m) = g.members.get(caller.member_id) else {
+            return Err(Error::UnknownMemberId(caller.member_id.to_string()));
+        };
+        if m.classic.is_some() {
+            // A classic member commits with its generation, which is its epoch.
+            if caller.generation_id != m.epoch {
+                return Err(Error::IllegalGeneration {
+                    found: caller.generation_id,
+                    current: m.epoch,
+                });
+            }
+            return Ok(());
+        }
+        match caller.generation_id {
+            e if e > m.epoch => Err(Error::FencedMemberEpoch(format!(
+                "member {} committed with epoch {e}; its epoch is {}",
+                m.member_id, m.epoch
+            ))),
+            e if e < m.epoch => Err(Error::StaleMemberEpoch {
+                found: e,
+                current: m.epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// OffsetFetch v9+ from a member of a consumer group: a member id and epoch,
+    /// when given, must be current.
+    pub fn validate_offset_fetch(&self, group_id: &str, member_id: Option<&str>, member_epoch: i32) -> Result<()> {
+        let inner = self.lock();
+        let (Some(g), Some(member_id)) = (inner.consumer.get(group_id), member_id) else {
+            return Ok(());
+        };
+        if member_epoch < 0 && member_id.is_empty() {
+            return Ok(());
+        }
+        let Some(m) = g.members.get(member_id) else {
+            return Err(Error::UnknownMemberId(member_id.to_string()));
+        };
+        if m.classic.is_none() && member_epoch != m.epoch {
+            return Err(Error::StaleMemberEpoch {
+                found: member_epoch,
+                current: m.epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Tombstones for an empty consumer group; refused while it has members.
+    pub(super) fn delete_consumer_group(
+        &self,
+        inner: &mut Inner,
+        group_id: &str,
+    ) -> Result<Option<Vec<CoordinatorRecord>>> {
+        let Some(g) = inner.consumer.get(group_id) else {
+            return Ok(None);
+        };
+        if g.state() != ConsumerGroupState::Empty {
+            return Err(Error::NonEmptyGroup(group_id.to_string()));
+        }
+        let records = g.tombstones().into_iter().map(CoordinatorRecord::Consumer).collect();
+        inner.consumer.remove(group_id);
+        Ok(Some(records))
+    }
+}
