@@ -267,3 +267,101 @@ async fn commits_and_the_group_survive_a_broker_restart() {
     assert_eq!(second.records().len(), 40);
     second.stop().await;
 }
+
+async fn group_type(addr: std::net::SocketAddr, group: &str) -> String {
+    let mut w = common::wire::Wire::connect(addr).await;
+    let listed = w.call(5, &kafka_protocol::messages::ListGroupsRequest::default()).await;
+    listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == group)
+        .map(|g| g.group_type.to_string())
+        .unwrap_or_default()
+}
+
+/// Classic members as librdkafka runs them (a short session for the test).
+fn classic(bootstrap: &str, group: &str, topic: &str) -> GroupMember {
+    GroupMember::start(bootstrap, group, topic, &[("session.timeout.ms", "3000")])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classic_group_upgraded_member_by_member_keeps_its_offsets() {
+    let broker = TestBroker::start_with(fast).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "kip848-mig", 4).await;
+    let p = producer(&bootstrap, &[]);
+    fill(&p, "kip848-mig", 4, 25, "before").await;
+    let mut old1 = classic(&bootstrap, "migrating", "kip848-mig");
+    let mut old2 = classic(&bootstrap, "migrating", "kip848-mig");
+    eventually(30, "100 records by the classic group", || {
+        tagged(&[&old1, &old2], "before").len() >= 100
+    })
+    .await;
+    eventually(30, "two partitions each", || {
+        old1.assignment().len() == 2 && old2.assignment().len() == 2
+    })
+    .await;
+    assert_eq!(group_type(broker.addr(), "migrating").await, "classic");
+
+    // Rolling restart, one member at a time, onto group.protocol=consumer.
+    old1.stop().await;
+    eventually(30, "the other classic member has all four", || {
+        old2.assignment().len() == 4
+    })
+    .await;
+    let new1 = GroupMember::start_consumer_protocol(&bootstrap, "migrating", &["kip848-mig"], &[]);
+    eventually(30, "the new member shares with the classic one", || {
+        new1.assignment().len() == 2 && old2.assignment().len() == 2
+    })
+    .await;
+    assert_eq!(group_type(broker.addr(), "migrating").await, "consumer");
+    assert_eq!(union(&[&new1, &old2]), (0..4).collect());
+    old2.stop().await;
+    let new2 = GroupMember::start_consumer_protocol(&bootstrap, "migrating", &["kip848-mig"], &[]);
+    eventually(30, "two partitions each on the new protocol", || {
+        new1.assignment().len() == 2 && new2.assignment().len() == 2
+    })
+    .await;
+    fill(&p, "kip848-mig", 4, 10, "after").await;
+    eventually(30, "the 40 new records", || {
+        tagged(&[&new1, &new2], "after").len() >= 40
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        tagged(&[&new1, &new2], "before").is_empty(),
+        "the committed offsets were kept"
+    );
+    assert_eq!(tagged(&[&new1, &new2], "after").len(), 40);
+    for mut m in [new1, new2] {
+        m.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_turns_classic_again_when_its_last_consumer_protocol_member_leaves() {
+    let broker = TestBroker::start_with(fast).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "kip848-down", 4).await;
+    let mut old = classic(&bootstrap, "downgrading", "kip848-down");
+    eventually(30, "the classic member has all four", || old.assignment().len() == 4).await;
+    let mut new = GroupMember::start_consumer_protocol(&bootstrap, "downgrading", &["kip848-down"], &[]);
+    eventually(30, "two each", || {
+        new.assignment().len() == 2 && old.assignment().len() == 2
+    })
+    .await;
+    assert_eq!(group_type(broker.addr(), "downgrading").await, "consumer");
+    new.stop().await;
+    eventually(30, "the classic member has all four again", || {
+        old.assignment().len() == 4
+    })
+    .await;
+    assert_eq!(group_type(broker.addr(), "downgrading").await, "classic");
+    let p = producer(&bootstrap, &[]);
+    fill(&p, "kip848-down", 4, 5, "later").await;
+    eventually(30, "records after the downgrade", || {
+        tagged(&[&old], "later").len() == 20
+    })
+    .await;
+    old.stop().await;
+}

@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Buf;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::Decodable;
 use serde_json::json;
 
 use super::{list_offsets, partitions_of, print_table, s, Output};
@@ -49,19 +47,10 @@ pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError>
 
 /// Partitions named in a consumer-protocol assignment.
 fn assigned(assignment: &bytes::Bytes) -> Vec<(String, i32)> {
-    let mut buf = assignment.clone();
-    if buf.remaining() < 2 {
-        return Vec::new();
-    }
-    let version = buf.get_i16();
-    ConsumerProtocolAssignment::decode(&mut buf, version)
-        .map(|a| {
-            a.assigned_partitions
-                .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| (t.topic.to_string(), *p)))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::group::assignment::decode_assignment(assignment)
+        .into_iter()
+        .flat_map(|(t, ps)| ps.into_iter().map(move |p| (t.clone(), p)))
+        .collect()
 }
 
 async fn describe_group(

@@ -34,6 +34,24 @@ pub fn subscription(metadata: &Bytes) -> Option<Subscription> {
     })
 }
 
+/// Partitions named in a "consumer" protocol assignment (empty if it does not
+/// parse).
+pub fn decode_assignment(assignment: &Bytes) -> Vec<(String, Vec<i32>)> {
+    let mut buf = assignment.clone();
+    if buf.remaining() < 2 {
+        return Vec::new();
+    }
+    let version = buf.get_i16().clamp(0, 3);
+    ConsumerProtocolAssignment::decode(&mut buf, version)
+        .map(|a| {
+            a.assigned_partitions
+                .iter()
+                .map(|t| (t.topic.to_string(), t.partitions.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Encode an assignment (topic names and partitions) as the "consumer"
 /// protocol's ConsumerProtocolAssignment v0, as a classic member expects it.
 pub fn encode_assignment(partitions: &[(String, Vec<i32>)]) -> Bytes {

@@ -303,6 +303,11 @@ impl GroupCoordinator {
                 "group instance ids, protocol types and protocol names are at most {NAME_MAX} bytes"
             )));
         }
+        if let Some(routed) = self.classic_join_consumer(group_id, &args, now) {
+            let (result, end) = routed?;
+            self.flush(end, now).await?;
+            return Ok(result);
+        }
         let member_id = args.profile.member_id.clone();
         let pending = {
             let mut inner = self.lock();
@@ -345,6 +350,9 @@ impl GroupCoordinator {
         now: i64,
     ) -> Result<SyncResult> {
         let member_id = caller.member_id;
+        if let Some(synced) = self.classic_sync_consumer(group_id, caller, now) {
+            return synced;
+        }
         let (pending, end) = {
             let mut inner = self.lock();
             let Some(group) = inner.groups.get_mut(group_id) else {
@@ -361,6 +369,9 @@ impl GroupCoordinator {
 
     pub fn heartbeat(&self, group_id: &str, caller: MemberRef<'_>, now: i64) -> Result<()> {
         let mut inner = self.lock();
+        if let Some(r) = self.classic_heartbeat_consumer(&mut inner, group_id, caller, now) {
+            return r;
+        }
         let group = inner
             .groups
             .get_mut(group_id)
@@ -371,6 +382,9 @@ impl GroupCoordinator {
     /// Remove leaving members; one result per member.
     pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)], now: i64) -> Result<Vec<Result<()>>> {
         let mut inner = self.lock();
+        if let Some(results) = self.classic_leave_consumer(&mut inner, group_id, members, now) {
+            return Ok(results);
+        }
         let group = inner
             .groups
             .get_mut(group_id)

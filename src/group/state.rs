@@ -149,6 +149,13 @@ impl Group {
         g
     }
 
+    /// Start a rebalance now (a group just turned classic again asks its members
+    /// to rejoin).
+    pub fn start_rebalance(&mut self, config: &GroupConfig, now: i64) {
+        self.prepare_rebalance(config, now);
+        self.dirty = true;
+    }
+
     /// Whether the durable record must be rewritten; clears the flag.
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)

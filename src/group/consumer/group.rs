@@ -24,6 +24,8 @@ use super::topics::TopicsView;
 use super::ConsumerConfig;
 use crate::error::{Error, Result};
 
+mod classic;
+
 /// Kafka's ConsumerGroupState names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumerGroupState {

@@ -6,6 +6,7 @@ use super::*;
 use crate::group::consumer::group::{ConsumerGroupState, HeartbeatArgs, HeartbeatResult};
 use crate::group::consumer::records::ConsumerRecord;
 use crate::group::consumer::topics::TopicsView;
+use crate::group::member::{JoinArgs, JoinResult, SyncResult};
 use crate::log::manager::is_internal_topic;
 
 /// A consumer group as ConsumerGroupDescribe shows it.
@@ -117,16 +118,14 @@ impl GroupCoordinator {
     pub async fn consumer_heartbeat(&self, group_id: &str, args: HeartbeatArgs, now: i64) -> Result<HeartbeatResult> {
         let topics = self.topics_view();
         let config = &self.config.consumer;
+        let args_epoch = args.member_epoch;
         let (result, end) = {
             let mut inner = self.lock();
             let mut out = Vec::new();
             let mut classic_records = Vec::new();
             if !inner.consumer.contains_key(group_id) {
                 if args.member_epoch != 0 {
-                    return Err(match inner.groups.contains_key(group_id) {
-                        true => Error::GroupIdNotFound(group_id.to_string()),
-                        false => Error::UnknownMemberId(args.member_id.clone()),
-                    });
+                    return Err(Error::GroupIdNotFound(group_id.to_string()));
                 }
                 match inner.groups.get(group_id) {
                     // An empty classic group (perhaps only offsets) becomes a
@@ -137,13 +136,17 @@ impl GroupCoordinator {
                             group: group_id.to_string(),
                             value: None,
                         });
+                        inner
+                            .consumer
+                            .insert(group_id.to_string(), ConsumerGroup::new(group_id));
                     }
-                    Some(_) => return Err(Error::GroupIdNotFound(group_id.to_string())),
-                    None => {}
+                    Some(_) => classic_records = self.upgrade(&mut inner, group_id, now)?,
+                    None => {
+                        inner
+                            .consumer
+                            .insert(group_id.to_string(), ConsumerGroup::new(group_id));
+                    }
                 }
-                inner
-                    .consumer
-                    .insert(group_id.to_string(), ConsumerGroup::new(group_id));
             }
             let Some(group) = inner.consumer.get_mut(group_id) else {
                 return Err(Error::GroupIdNotFound(group_id.to_string()));
@@ -160,13 +163,15 @@ impl GroupCoordinator {
             } else {
                 group.heartbeat(args, config, &topics, now, &mut out)
             };
-            let end = match (classic_records.is_empty(), self.append_consumer(out, now)) {
-                (true, r) => r?,
-                (false, r) => {
-                    let consumer_end = r?;
-                    let classic_end = self.append(&classic_records, now)?;
-                    Some(consumer_end.unwrap_or(classic_end).max(classic_end))
-                }
+            // Records in the order the state changed: a conversion first.
+            let mut records = classic_records;
+            records.extend(out.into_iter().map(CoordinatorRecord::Consumer));
+            if result.is_ok() && args_epoch == -1 {
+                records.extend(self.maybe_downgrade(&mut inner, group_id, now));
+            }
+            let end = match records.is_empty() {
+                true => None,
+                false => Some(self.append(&records, now)?),
             };
             (result, end)
         };
@@ -174,15 +179,167 @@ impl GroupCoordinator {
         result
     }
 
-    /// Expire silent members of consumer groups.
+    /// Expire silent members of consumer groups (a group left with classic
+    /// members only turns classic).
     pub(super) fn tick_consumer(&self, inner: &mut Inner, now: i64) {
         let mut out = Vec::new();
+        let mut shrunk = Vec::new();
         for g in inner.consumer.values_mut() {
-            g.tick(now, &mut out);
+            if !g.tick(now, &mut out).is_empty() {
+                shrunk.push(g.group_id.clone());
+            }
         }
-        if let Err(e) = self.append_consumer(out, now) {
-            tracing::error!(error = %e, "cannot write consumer group records");
+        let mut records: Vec<CoordinatorRecord> = out.into_iter().map(CoordinatorRecord::Consumer).collect();
+        for id in shrunk {
+            records.extend(self.maybe_downgrade(inner, &id, now));
         }
+        if !records.is_empty() {
+            if let Err(e) = self.append(&records, now) {
+                tracing::error!(error = %e, "cannot write consumer group records");
+            }
+        }
+    }
+
+    /// Downgrade (`group.consumer.migration.policy`): a consumer group whose
+    /// members all speak the classic protocol becomes a classic group and
+    /// rebalances. Returns the records that say so.
+    fn maybe_downgrade(&self, inner: &mut Inner, group_id: &str, now: i64) -> Vec<CoordinatorRecord> {
+        if !self.config.consumer.migration_policy.downgrade() {
+            return Vec::new();
+        }
+        let Some(g) = inner.consumer.get(group_id) else {
+            return Vec::new();
+        };
+        let Some(mut classic) = g.to_classic(&self.topics_view(), now) else {
+            return Vec::new();
+        };
+        tracing::info!(
+            group = group_id,
+            "only classic members are left: the group is classic again"
+        );
+        let mut records: Vec<CoordinatorRecord> = g.tombstones().into_iter().map(CoordinatorRecord::Consumer).collect();
+        classic.start_rebalance(&self.config, now);
+        classic.take_dirty();
+        records.push(group_record(&classic, now));
+        inner.consumer.remove(group_id);
+        inner.groups.insert(group_id.to_string(), classic);
+        records
+    }
+
+    /// Upgrade: a classic group with members becomes a consumer group when a
+    /// consumer-protocol member joins (if the policy allows and every member
+    /// speaks the consumer protocol). The classic members' pending requests
+    /// answer REBALANCE_IN_PROGRESS.
+    fn upgrade(&self, inner: &mut Inner, group_id: &str, now: i64) -> Result<Vec<CoordinatorRecord>> {
+        let refuse = |why: &str| Err(Error::GroupIdNotFound(format!("{group_id} ({why})")));
+        let Some(classic) = inner.groups.get_mut(group_id) else {
+            return Ok(Vec::new());
+        };
+        if !self.config.consumer.migration_policy.upgrade() {
+            return refuse("group.consumer.migration.policy does not allow an upgrade");
+        }
+        if classic.protocol_type.as_deref() != Some("consumer") || classic.state != GroupState::Stable {
+            return refuse("a classic group is upgraded only while it is a stable consumer group");
+        }
+        if classic.members.len() > self.config.consumer.max_size {
+            return refuse("the group has more members than group.consumer.max.size");
+        }
+        let mut out = Vec::new();
+        let topics = self.topics_view();
+        let Some(mut g) = ConsumerGroup::from_classic(classic, &topics, now, &mut out) else {
+            return refuse("a member's subscription or assignment is not the consumer protocol's");
+        };
+        for m in classic.members.values_mut() {
+            m.fail_waiters(|| Error::RebalanceInProgress, || Error::RebalanceInProgress);
+        }
+        g.restart_timers(&self.config.consumer, now);
+        tracing::info!(
+            group = group_id,
+            members = g.members.len(),
+            "classic group upgraded to the consumer protocol"
+        );
+        inner.groups.remove(group_id);
+        inner.consumer.insert(group_id.to_string(), g);
+        let mut records = vec![CoordinatorRecord::GroupMetadata {
+            group: group_id.to_string(),
+            value: None,
+        }];
+        records.extend(out.into_iter().map(CoordinatorRecord::Consumer));
+        Ok(records)
+    }
+
+    /// A classic JoinGroup to a consumer-protocol group: answered by the group
+    /// (with the end offset to flush to). None when `group_id` is not a consumer
+    /// group, or was an empty one, now deleted so the join makes it classic.
+    pub(super) fn classic_join_consumer(
+        &self,
+        group_id: &str,
+        args: &JoinArgs,
+        now: i64,
+    ) -> Option<Result<(JoinResult, Option<i64>)>> {
+        let topics = self.topics_view();
+        let mut inner = self.lock();
+        let g = inner.consumer.get_mut(group_id)?;
+        if g.members.is_empty() {
+            let records: Vec<CoordinatorRecord> = g.tombstones().into_iter().map(CoordinatorRecord::Consumer).collect();
+            inner.consumer.remove(group_id);
+            return match self.append(&records, now) {
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            };
+        }
+        let mut out = Vec::new();
+        let joined = g.classic_join(args.clone(), &self.config.consumer, &topics, now, &mut out);
+        Some(self.append_consumer(out, now).and_then(|end| joined.map(|r| (r, end))))
+    }
+
+    /// A classic SyncGroup or Heartbeat to a consumer-protocol group (None if it
+    /// is not one).
+    pub(super) fn classic_sync_consumer(
+        &self,
+        group_id: &str,
+        caller: MemberRef<'_>,
+        now: i64,
+    ) -> Option<Result<SyncResult>> {
+        let topics = self.topics_view();
+        let mut inner = self.lock();
+        let g = inner.consumer.get_mut(group_id)?;
+        Some(g.classic_sync(caller, &topics, now))
+    }
+
+    pub(super) fn classic_heartbeat_consumer(
+        &self,
+        inner: &mut Inner,
+        group_id: &str,
+        caller: MemberRef<'_>,
+        now: i64,
+    ) -> Option<Result<()>> {
+        let g = inner.consumer.get_mut(group_id)?;
+        Some(g.classic_heartbeat(caller, now))
+    }
+
+    /// A classic LeaveGroup from a consumer-protocol group (None if it is not one).
+    pub(super) fn classic_leave_consumer(
+        &self,
+        inner: &mut Inner,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now: i64,
+    ) -> Option<Vec<Result<()>>> {
+        let g = inner.consumer.get_mut(group_id)?;
+        let mut out = Vec::new();
+        let results = members
+            .iter()
+            .map(|(id, instance)| g.classic_leave(id, instance.as_deref(), &mut out))
+            .collect();
+        let mut records: Vec<CoordinatorRecord> = out.into_iter().map(CoordinatorRecord::Consumer).collect();
+        records.extend(self.maybe_downgrade(inner, group_id, now));
+        if !records.is_empty() {
+            if let Err(e) = self.append(&records, now) {
+                tracing::error!(group = group_id, error = %e, "cannot write consumer group records");
+            }
+        }
+        Some(results)
     }
 
     /// ConsumerGroupDescribe: None for a group that is not a consumer group.
