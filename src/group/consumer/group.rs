@@ -195,8 +195,8 @@ impl ConsumerGroup {
         }
         let member_id = member.member_id.clone();
         self.touch(&member_id, config.session_timeout_for(Some(&member)), now);
-        self.store_member(&before, member, out);
-        self.refresh(config, topics, out);
+        let bump = self.store_member(&before, member, out);
+        self.refresh(bump, config, topics, out);
         self.reconcile_member(&member_id, args.owned.as_ref(), now, out);
         let m = &self.members[&member_id];
         let changed = assigned_before.as_ref() != Some(&m.assigned);
@@ -266,11 +266,11 @@ impl ConsumerGroup {
         Ok(m.clone())
     }
 
-    /// Put the member in, writing what changed against the stored member;
-    /// a subscription that differs from `before` moves the group epoch on
-    /// (Kafka bumps for a new group and for changed subscriptions, not for a
-    /// rack, an assignor, or a static member replaced as it was).
-    fn store_member(&mut self, before: &ConsumerMember, member: ConsumerMember, out: &mut Vec<ConsumerRecord>) {
+    /// Put the member in, writing what changed against the stored member.
+    /// True if the group epoch must move on: Kafka bumps it for a new group and
+    /// for a subscription that differs from `before`, not for a rack, an
+    /// assignor, or a static member replaced as it was.
+    fn store_member(&mut self, before: &ConsumerMember, member: ConsumerMember, out: &mut Vec<ConsumerRecord>) -> bool {
         let stored = self.members.get(&member.member_id);
         let write_metadata = stored.is_none_or(|s| MemberMetadataValue::of(s) != MemberMetadataValue::of(&member));
         let write_reconciliation = stored.is_none_or(|s| s.reconciliation() != member.reconciliation());
@@ -288,9 +288,7 @@ impl ConsumerGroup {
         if write_reconciliation {
             self.write_reconciliation(&id, out);
         }
-        if subscription_changed || self.group_epoch == 0 {
-            self.bump_epoch(out);
-        }
+        subscription_changed || self.group_epoch == 0
     }
 
     fn bump_epoch(&mut self, out: &mut Vec<ConsumerRecord>) {
@@ -326,17 +324,21 @@ impl ConsumerGroup {
 
     /// Recompute what the assignment depends on and, if the group epoch moved
     /// past the target's, a new target assignment.
-    pub fn refresh(&mut self, config: &ConsumerConfig, topics: &TopicsView, out: &mut Vec<ConsumerRecord>) {
+    /// `bump`: the group epoch moves on in any case (once).
+    pub fn refresh(&mut self, bump: bool, config: &ConsumerConfig, topics: &TopicsView, out: &mut Vec<ConsumerRecord>) {
         if self.members.is_empty() {
             return;
         }
         let subscribed = self.resolve_subscriptions(topics);
-        if subscribed != self.subscribed {
+        let changed = subscribed != self.subscribed;
+        if changed {
             self.subscribed = subscribed;
             out.push(ConsumerRecord::PartitionMetadata {
                 group: self.group_id.clone(),
                 topics: Some(self.subscribed.iter().map(|(n, t)| (n.clone(), t.clone())).collect()),
             });
+        }
+        if changed || bump {
             self.bump_epoch(out);
         }
         if self.group_epoch > self.assignment_epoch {

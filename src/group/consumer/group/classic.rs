@@ -121,8 +121,8 @@ impl ConsumerGroup {
         });
         let owned = by_id(&sub.owned, topics);
         self.touch(&member_id, p.session_timeout_ms, now);
-        self.store_member(&before, member, out);
-        self.refresh(config, topics, out);
+        let bump = self.store_member(&before, member, out);
+        self.refresh(bump, config, topics, out);
         self.reconcile_member(&member_id, Some(&owned), now, out);
         Ok(JoinResult {
             member_id: member_id.clone(),
