@@ -91,6 +91,46 @@ async fn three_members_get_two_partitions_each_and_read_every_record_once() {
     assert_eq!(consumed.len(), 300, "every record exactly once");
     let unique: HashSet<_> = consumed.iter().map(|r| (r.0, r.1)).collect();
     assert_eq!(unique.len(), 300);
+
+    // The CLI shows the type, the epochs, each member's assignment and target.
+    let bs = bootstrap.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(["groups", "describe", "orders-848", "--json", "--bootstrap-server", &bs])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "consumer");
+    assert_eq!(v["state"], "Stable");
+    assert_eq!(v["protocol"], "uniform");
+    assert!(v["groupEpoch"].as_i64().unwrap() >= 1);
+    let details = v["memberDetails"].as_array().unwrap();
+    assert_eq!(details.len(), 3);
+    for m in details {
+        assert_eq!(m["assignment"].as_array().unwrap().len(), 2, "{m}");
+        assert_eq!(m["assignment"], m["targetAssignment"]);
+        assert_eq!(m["memberType"], "consumer");
+    }
+    assert_eq!(v["partitions"].as_array().unwrap().len(), 6);
+    let bs = bootstrap.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(["groups", "list", "--bootstrap-server", &bs])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("orders-848") && l.contains("consumer") && l.contains("Stable")),
+        "{text}"
+    );
     for mut m in members {
         m.stop().await;
     }

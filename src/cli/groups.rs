@@ -11,9 +11,9 @@ use serde_json::json;
 use super::{list_offsets, partitions_of, print_table, s, Output};
 use crate::client::{Bootstrap, Client, ClientError};
 
-/// Every group: (id, state, protocol type).
-pub async fn list_groups(client: &mut Client) -> Result<Vec<(String, String, String)>, ClientError> {
-    let response = client.call(4, &ListGroupsRequest::default()).await?;
+/// Every group: (id, state, protocol type, group type: "classic" or "consumer").
+pub async fn list_groups(client: &mut Client) -> Result<Vec<(String, String, String, String)>, ClientError> {
+    let response = client.call(5, &ListGroupsRequest::default()).await?;
     ClientError::check(response.error_code, None)?;
     Ok(response
         .groups
@@ -23,6 +23,7 @@ pub async fn list_groups(client: &mut Client) -> Result<Vec<(String, String, Str
                 g.group_id.to_string(),
                 g.group_state.to_string(),
                 g.protocol_type.to_string(),
+                g.group_type.to_string(),
             )
         })
         .collect())
@@ -35,12 +36,12 @@ pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError>
     if out.json {
         let v: Vec<_> = groups
             .iter()
-            .map(|(g, st, p)| json!({"group": g, "state": st, "protocolType": p}))
+            .map(|(g, st, p, t)| json!({"group": g, "type": t, "state": st, "protocolType": p}))
             .collect();
         out.print_json(json!(v));
     } else {
-        let rows: Vec<Vec<String>> = groups.into_iter().map(|(a, b, c)| vec![a, b, c]).collect();
-        print_table(&["GROUP", "STATE", "PROTOCOL-TYPE"], &rows);
+        let rows: Vec<Vec<String>> = groups.into_iter().map(|(a, b, c, d)| vec![a, d, b, c]).collect();
+        print_table(&["GROUP", "TYPE", "STATE", "PROTOCOL-TYPE"], &rows);
     }
     Ok(())
 }
@@ -113,6 +114,11 @@ pub struct MemberView {
     pub client_id: String,
     pub host: String,
     pub assignment: Vec<(String, i32)>,
+    /// Consumer-protocol groups: the member's epoch, what the broker's target
+    /// assignment gives it, and the protocol it speaks ("consumer" or "classic").
+    pub member_epoch: Option<i32>,
+    pub target_assignment: Option<Vec<(String, i32)>>,
+    pub member_type: Option<String>,
 }
 
 /// A consumer group as `strom groups describe` and the console show it.
@@ -120,6 +126,11 @@ pub struct MemberView {
 #[serde(rename_all = "camelCase")]
 pub struct GroupView {
     pub group: String,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: String,
+    /// Consumer-protocol groups: the group and target-assignment epochs.
+    pub group_epoch: Option<i32>,
+    pub assignment_epoch: Option<i32>,
     pub state: String,
     pub protocol_type: String,
     pub protocol: String,
@@ -128,10 +139,65 @@ pub struct GroupView {
     pub total_lag: i64,
 }
 
-/// Describe a group: members, committed offsets, log ends and lag.
-pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientError> {
+/// A consumer-protocol group (ConsumerGroupDescribe); None if the group is not
+/// one, or the broker does not know the API.
+async fn describe_consumer_group(
+    client: &mut Client,
+    group: &str,
+) -> Option<consumer_group_describe_response::DescribedGroup> {
+    let mut req = ConsumerGroupDescribeRequest::default();
+    req.group_ids = vec![GroupId(s(group))];
+    let g = client.call(0, &req).await.ok()?.groups.into_iter().next()?;
+    (g.error_code == 0).then_some(g)
+}
+
+fn partitions_named(a: &consumer_group_describe_response::Assignment) -> Vec<(String, i32)> {
+    a.topic_partitions
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic_name.to_string(), *p)))
+        .collect()
+}
+
+/// The parts of a view that depend on the group's protocol: (type, state,
+/// protocol type, protocol or assignor, epochs, members).
+type Described = (
+    String,
+    String,
+    String,
+    String,
+    Option<i32>,
+    Option<i32>,
+    Vec<MemberView>,
+);
+
+async fn describe_any(client: &mut Client, group: &str) -> Result<Described, ClientError> {
+    if let Some(g) = describe_consumer_group(client, group).await {
+        let members = g
+            .members
+            .iter()
+            .map(|m| MemberView {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.instance_id.as_ref().map(|i| i.to_string()),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                assignment: partitions_named(&m.assignment),
+                member_epoch: Some(m.member_epoch),
+                target_assignment: Some(partitions_named(&m.target_assignment)),
+                member_type: Some(if m.member_type == 0 { "classic" } else { "consumer" }.to_string()),
+            })
+            .collect();
+        return Ok((
+            "consumer".to_string(),
+            g.group_state.to_string(),
+            "consumer".to_string(),
+            g.assignor_name.to_string(),
+            Some(g.group_epoch),
+            Some(g.assignment_epoch),
+            members,
+        ));
+    }
     let g = describe_group(client, group).await?;
-    let members: Vec<MemberView> = g
+    let members = g
         .members
         .iter()
         .map(|m| MemberView {
@@ -140,8 +206,26 @@ pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientE
             client_id: m.client_id.to_string(),
             host: m.client_host.to_string(),
             assignment: assigned(&m.member_assignment),
+            member_epoch: None,
+            target_assignment: None,
+            member_type: None,
         })
         .collect();
+    Ok((
+        "classic".to_string(),
+        g.group_state.to_string(),
+        g.protocol_type.to_string(),
+        g.protocol_data.to_string(),
+        None,
+        None,
+        members,
+    ))
+}
+
+/// Describe a group: members, committed offsets, log ends and lag.
+pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientError> {
+    let (group_type, state, protocol_type, protocol, group_epoch, assignment_epoch, members) =
+        describe_any(client, group).await?;
     let mut owners: BTreeMap<(String, i32), &MemberView> = BTreeMap::new();
     for m in &members {
         for tp in &m.assignment {
@@ -181,9 +265,12 @@ pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientE
         .collect();
     Ok(GroupView {
         group: group.to_string(),
-        state: g.group_state.to_string(),
-        protocol_type: g.protocol_type.to_string(),
-        protocol: g.protocol_data.to_string(),
+        group_type,
+        group_epoch,
+        assignment_epoch,
+        state,
+        protocol_type,
+        protocol,
         total_lag: partitions.iter().filter_map(|p| p.lag).sum(),
         members,
         partitions,
@@ -197,18 +284,74 @@ pub async fn describe(bootstrap: &Bootstrap, group: &str, out: Output) -> Result
     let v = view(&mut client, group).await?;
     if out.json {
         out.print_json(json!({
-            "group": group, "state": v.state, "protocolType": v.protocol_type,
-            "protocol": v.protocol, "members": v.members.len(), "partitions": v.partitions,
+            "group": group, "type": v.group_type, "state": v.state, "protocolType": v.protocol_type,
+            "protocol": v.protocol, "groupEpoch": v.group_epoch, "assignmentEpoch": v.assignment_epoch,
+            "members": v.members.len(), "memberDetails": v.members, "partitions": v.partitions,
+            "totalLag": v.total_lag,
         }));
         return Ok(());
     }
-    println!(
-        "Group {group}: state {}, protocol {} {}, {} member(s)\n",
-        v.state,
-        v.protocol_type,
-        v.protocol,
-        v.members.len()
-    );
+    match (v.group_epoch, v.assignment_epoch) {
+        (Some(epoch), Some(target)) => println!(
+            "Group {group}: consumer protocol (KIP-848), state {}, epoch {epoch} (target assignment {target}), assignor {}, {} member(s), lag {}\n",
+            v.state,
+            v.protocol,
+            v.members.len(),
+            v.total_lag
+        ),
+        _ => println!(
+            "Group {group}: classic protocol, state {}, protocol {} {}, {} member(s), lag {}\n",
+            v.state,
+            v.protocol_type,
+            v.protocol,
+            v.members.len(),
+            v.total_lag
+        ),
+    }
+    if v.group_epoch.is_some() && !v.members.is_empty() {
+        let list = |a: &[(String, i32)]| {
+            let mut by_topic: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for (t, p) in a {
+                by_topic.entry(t).or_default().push(p.to_string());
+            }
+            let parts: Vec<String> = by_topic.iter().map(|(t, ps)| format!("{t}:{}", ps.join(","))).collect();
+            if parts.is_empty() {
+                "-".to_string()
+            } else {
+                parts.join(" ")
+            }
+        };
+        let rows: Vec<Vec<String>> = v
+            .members
+            .iter()
+            .map(|m| {
+                vec![
+                    m.member_id.clone(),
+                    m.member_type.clone().unwrap_or_default(),
+                    m.member_epoch.map(|e| e.to_string()).unwrap_or_default(),
+                    list(&m.assignment),
+                    list(m.target_assignment.as_deref().unwrap_or_default()),
+                    m.group_instance_id.clone().unwrap_or_else(|| "-".to_string()),
+                    m.client_id.clone(),
+                    m.host.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "MEMBER-ID",
+                "PROTOCOL",
+                "EPOCH",
+                "ASSIGNED",
+                "TARGET",
+                "INSTANCE-ID",
+                "CLIENT-ID",
+                "HOST",
+            ],
+            &rows,
+        );
+        println!();
+    }
     let dash = || "-".to_string();
     let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(dash);
     let table: Vec<Vec<String>> = v

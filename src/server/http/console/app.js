@@ -379,14 +379,17 @@ async function group(id) {
     <h1>Group ${esc(g.group)}</h1>
     <section class="cards">
       <div><span>State</span><b id="group-state">${esc(g.state)}</b></div>
-      <div><span>Protocol</span><b>${esc(g.protocolType)} ${esc(g.protocol)}</b></div>
+      <div><span>Protocol</span><b>${g.groupType === 'consumer'
+        ? `consumer (KIP-848), ${esc(g.protocol)} assignor, epoch ${g.groupEpoch}`
+        : `classic, ${esc(g.protocolType)} ${esc(g.protocol)}`}</b></div>
       <div><span>Members</span><b>${g.members.length}</b></div>
       <div><span>Total lag</span><b id="total-lag">${g.totalLag}</b></div>
     </section>
     <h2>Members</h2>
-    <table id="members"><tr><th>Member</th><th>Instance</th><th>Client id</th><th>Host</th><th>Assignment</th></tr>
+    <table id="members"><tr><th>Member</th><th>Instance</th><th>Client id</th><th>Host</th><th>Assignment</th>${g.groupType === 'consumer' ? '<th>Epoch</th><th>Target</th>' : ''}</tr>
     ${g.members.map(m => `<tr><td>${esc(m.memberId)}</td><td>${esc(m.groupInstanceId ?? '')}</td><td>${esc(m.clientId)}</td><td>${esc(m.host)}</td>
-      <td>${esc(m.assignment.map(([t, p]) => `${t}[${p}]`).join(', '))}</td></tr>`).join('') || '<tr><td colspan="5" class="muted">No members.</td></tr>'}
+      <td>${esc(m.assignment.map(([t, p]) => `${t}[${p}]`).join(', '))}</td>${g.groupType === 'consumer'
+        ? `<td>${m.memberEpoch}</td><td>${esc((m.targetAssignment ?? []).map(([t, p]) => `${t}[${p}]`).join(', '))}</td>` : ''}</tr>`).join('') || '<tr><td colspan="5" class="muted">No members.</td></tr>'}
     </table>
     <h2>Offsets and lag</h2>
     <table id="lag"><tr><th>Topic</th><th>Partition</th><th>Committed</th><th>Log end</th><th>Lag</th><th>Consumer</th></tr>
