@@ -50,5 +50,5 @@ bash examples/shop/run-tests.sh target/debug/strom
 echo "== compat: sarama 1.22 (Go, Debian's package, old protocol versions)"
 SARAMA_VERSIONS="default 0.10.0.0 0.11.0.0" bash compat/go/run.sh target/debug/strom
 
-echo "== compat: confluent-kafka (Python) AdminClient and transactions, in a venv"
+echo "== compat: confluent-kafka (Python) AdminClient, transactions, KIP-848 groups, in a venv"
 bash compat/python/run.sh target/debug/strom
