@@ -338,3 +338,12 @@ async fn describe_list_commit_and_delete() {
     d.group_ids = vec![GroupId(s("adm"))];
     assert_eq!(w.call(1, &d).await.groups[0].error_code, 69);
 }
+
+#[tokio::test]
+async fn the_consumer_protocol_can_be_turned_off() {
+    let broker = TestBroker::start_with(|c| c.group.consumer.enabled = false).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create_topic(&mut w, "cgw-off", 1, &[]).await;
+    let r = w.call(1, &join("off", "m", &["cgw-off"])).await;
+    assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION");
+}

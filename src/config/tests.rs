@@ -106,3 +106,54 @@ fn bad_values_are_reported_with_their_key() {
     .unwrap_err();
     assert!(err.to_string().contains("num.partitions"));
 }
+
+#[test]
+fn consumer_group_settings_have_kafkas_defaults_and_bounds() {
+    let with = |o: &[&str]| {
+        Config::resolve(&ServeArgs {
+            overrides: o.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    };
+    let c = with(&[]).unwrap().group.consumer;
+    assert_eq!((c.heartbeat_interval_ms, c.session_timeout_ms), (5_000, 45_000));
+    assert_eq!(c.assignors, ["uniform", "range"]);
+    assert!(c.enabled && c.migration_policy.upgrade() && c.migration_policy.downgrade());
+    let c = with(&[
+        "group.consumer.min.session.timeout.ms=1000",
+        "group.consumer.session.timeout.ms=2000",
+        "group.consumer.min.heartbeat.interval.ms=100",
+        "group.consumer.heartbeat.interval.ms=200",
+        "group.consumer.assignors=range",
+        "group.consumer.migration.policy=upgrade",
+        "group.consumer.max.size=10",
+    ])
+    .unwrap()
+    .group
+    .consumer;
+    assert_eq!(
+        (c.heartbeat_interval_ms, c.session_timeout_ms, c.max_size),
+        (200, 2_000, 10)
+    );
+    assert_eq!(c.default_assignor(), "range");
+    assert!(c.migration_policy.upgrade() && !c.migration_policy.downgrade());
+    // Outside the bounds, heartbeat not below the session, unknown names: refused.
+    assert!(with(&["group.consumer.session.timeout.ms=1000"]).is_err());
+    assert!(with(&[
+        "group.consumer.min.session.timeout.ms=1000",
+        "group.consumer.session.timeout.ms=5000",
+        "group.consumer.heartbeat.interval.ms=5000"
+    ])
+    .is_err());
+    assert!(with(&["group.consumer.assignors=sticky"]).is_err());
+    assert!(with(&["group.consumer.migration.policy=sideways"]).is_err());
+    assert!(with(&["group.consumer.max.size=0"]).is_err());
+    assert!(
+        !with(&["group.coordinator.rebalance.protocols=classic"])
+            .unwrap()
+            .group
+            .consumer
+            .enabled
+    );
+    assert!(with(&["group.coordinator.rebalance.protocols=consumer"]).is_err());
+}
