@@ -238,8 +238,10 @@ impl GroupCoordinator {
         if !self.config.consumer.migration_policy.upgrade() {
             return refuse("group.consumer.migration.policy does not allow an upgrade");
         }
-        if classic.protocol_type.as_deref() != Some("consumer") || classic.state != GroupState::Stable {
-            return refuse("a classic group is upgraded only while it is a stable consumer group");
+        // Any state: members keep the partitions of the last completed
+        // generation (disjoint), and those waiting in a rebalance rejoin.
+        if classic.protocol_type.as_deref() != Some("consumer") {
+            return refuse("only a group of the consumer protocol type can be upgraded");
         }
         if classic.members.len() > self.config.consumer.max_size {
             return refuse("the group has more members than group.consumer.max.size");
