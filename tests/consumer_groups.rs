@@ -9,11 +9,8 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use common::group::{eventually, Event, GroupMember};
+use common::group::{create_topic, eventually, fill, Event, GroupMember};
 use common::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use strom::config::Config;
 
 /// Short heartbeats and sessions so the tests run in seconds (Kafka's lower
@@ -25,32 +22,17 @@ fn fast(c: &mut Config) {
     c.group.consumer.session_timeout_ms = 3000;
 }
 
-async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    for r in admin
-        .create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
-}
-
-/// `per_partition` records to each partition, values "{tag}-{partition}-{i}".
-async fn fill(p: &FutureProducer, topic: &str, partitions: i32, per_partition: usize, tag: &str) {
-    for part in 0..partitions {
-        for i in 0..per_partition {
-            let value = format!("{tag}-{part}-{i}");
-            let r = FutureRecord::to(topic).key("k").payload(&value).partition(part);
-            p.send(r, Duration::from_secs(10)).await.unwrap();
-        }
-    }
+/// Run the `strom` binary with `args`.
+async fn strom_cli(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 fn all_records(members: &[&GroupMember]) -> Vec<(i32, i64, Vec<u8>)> {
@@ -93,15 +75,15 @@ async fn three_members_get_two_partitions_each_and_read_every_record_once() {
     assert_eq!(unique.len(), 300);
 
     // The CLI shows the type, the epochs, each member's assignment and target.
-    let bs = bootstrap.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args(["groups", "describe", "orders-848", "--json", "--bootstrap-server", &bs])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = strom_cli(&[
+        "groups",
+        "describe",
+        "orders-848",
+        "--json",
+        "--bootstrap-server",
+        &bootstrap,
+    ])
+    .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["type"], "consumer");
@@ -116,15 +98,7 @@ async fn three_members_get_two_partitions_each_and_read_every_record_once() {
         assert_eq!(m["memberType"], "consumer");
     }
     assert_eq!(v["partitions"].as_array().unwrap().len(), 6);
-    let bs = bootstrap.clone();
-    let listed = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args(["groups", "list", "--bootstrap-server", &bs])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let listed = strom_cli(&["groups", "list", "--bootstrap-server", &bootstrap]).await;
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(
         text.lines()

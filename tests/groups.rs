@@ -6,44 +6,14 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use common::group::{eventually, Event, GroupMember};
+use common::group::{create_topic, eventually, fill, Event, GroupMember};
 use common::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use strom::config::Config;
 
 fn fast_groups(c: &mut Config) {
     c.group.initial_rebalance_delay_ms = 0;
     c.group.min_session_timeout_ms = 1000;
-}
-
-async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    for r in admin
-        .create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
-}
-
-/// `per_partition` records to each partition, values "{tag}-{partition}-{i}".
-async fn fill(p: &FutureProducer, topic: &str, partitions: i32, per_partition: usize, tag: &str) {
-    for part in 0..partitions {
-        for i in 0..per_partition {
-            let value = format!("{tag}-{part}-{i}");
-            let r = FutureRecord::to(topic).key("k").payload(&value).partition(part);
-            p.send(r, Duration::from_secs(10)).await.unwrap();
-        }
-    }
 }
 
 /// One "end" record to each partition, and wait until the group has read them all:

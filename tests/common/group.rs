@@ -165,3 +165,42 @@ pub async fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Create `name` with `partitions` partitions through librdkafka's admin client.
+pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for r in admin
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+/// `per_partition` records to each partition, values "{tag}-{partition}-{i}".
+pub async fn fill(
+    p: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    partitions: i32,
+    per_partition: usize,
+    tag: &str,
+) {
+    for part in 0..partitions {
+        for i in 0..per_partition {
+            let value = format!("{tag}-{part}-{i}");
+            let r = rdkafka::producer::FutureRecord::to(topic)
+                .key("k")
+                .payload(&value)
+                .partition(part);
+            p.send(r, Duration::from_secs(10)).await.unwrap();
+        }
+    }
+}
