@@ -125,7 +125,7 @@ impl ConsumerGroup {
         } else if self
             .members
             .values()
-            .any(|m| m.epoch != self.assignment_epoch || m.state != MemberState::Stable)
+            .any(|m| m.rec.epoch != self.assignment_epoch || m.rec.state != MemberState::Stable)
         {
             ConsumerGroupState::Reconciling
         } else {
@@ -137,7 +137,7 @@ impl ConsumerGroup {
     pub fn static_member(&self, instance: &str) -> Option<&ConsumerMember> {
         self.members
             .values()
-            .find(|m| m.instance_id.as_deref() == Some(instance))
+            .find(|m| m.meta.instance_id.as_deref() == Some(instance))
     }
 
     /// Whether any member subscribes to `topic` (by name or by its regex).
@@ -176,25 +176,25 @@ impl ConsumerGroup {
         let mut member = self.member_for(&args, config)?;
         out.append(&mut self.pending_out);
         let before = member.clone();
-        let assigned_before = self.members.get(&member.member_id).map(|m| m.assigned.clone());
-        member.rack_id = args.rack_id.clone().or(member.rack_id);
+        let assigned_before = self.members.get(&member.member_id).map(|m| m.rec.assigned.clone());
+        member.meta.rack_id = args.rack_id.clone().or(member.meta.rack_id);
         if args.rebalance_timeout_ms >= 0 {
-            member.rebalance_timeout_ms = args.rebalance_timeout_ms;
+            member.meta.rebalance_timeout_ms = args.rebalance_timeout_ms;
         }
-        member.instance_id = args.instance_id.clone().or(member.instance_id);
-        member.client_id = args.client_id.clone();
-        member.client_host = args.client_host.clone();
+        member.meta.instance_id = args.instance_id.clone().or(member.meta.instance_id);
+        member.meta.client_id = args.client_id.clone();
+        member.meta.client_host = args.client_host.clone();
         if let Some(names) = &args.subscribed_topic_names {
             let mut names = names.clone();
             names.sort();
             names.dedup();
-            member.subscribed_topic_names = names;
+            member.meta.subscribed_topic_names = names;
         }
         if let Some(regex) = &args.subscribed_topic_regex {
-            member.subscribed_topic_regex = Some(regex.clone()).filter(|r| !r.is_empty());
+            member.meta.subscribed_topic_regex = Some(regex.clone()).filter(|r| !r.is_empty());
         }
         if let Some(a) = &args.server_assignor {
-            member.server_assignor = Some(a.clone());
+            member.meta.server_assignor = Some(a.clone());
         }
         let member_id = member.member_id.clone();
         self.touch(&member_id, config.session_timeout_for(Some(&member)), now);
@@ -202,12 +202,12 @@ impl ConsumerGroup {
         self.refresh(bump, config, topics, out);
         self.reconcile_member(&member_id, args.owned.as_ref(), now, out);
         let m = &self.members[&member_id];
-        let changed = assigned_before.as_ref() != Some(&m.assigned);
+        let changed = assigned_before.as_ref() != Some(&m.rec.assigned);
         Ok(HeartbeatResult {
             member_id: member_id.clone(),
-            member_epoch: m.epoch,
+            member_epoch: m.rec.epoch,
             heartbeat_interval_ms: config.heartbeat_interval_ms,
-            assignment: (joining || full_request || changed).then(|| m.assigned.clone()),
+            assignment: (joining || full_request || changed).then(|| m.rec.assigned.clone()),
         })
     }
 
@@ -220,9 +220,9 @@ impl ConsumerGroup {
             if let Some(instance) = &args.instance_id {
                 let old = self
                     .static_member(instance)
-                    .filter(|m| m.member_id != args.member_id || m.epoch == -2);
+                    .filter(|m| m.member_id != args.member_id || m.rec.epoch == -2);
                 if let Some(old) = old {
-                    if old.epoch != -2 {
+                    if old.rec.epoch != -2 {
                         return Err(Error::UnreleasedInstanceId(instance.clone()));
                     }
                     // A static member back under a new member id takes over what
@@ -230,8 +230,8 @@ impl ConsumerGroup {
                     let mut m = old.clone();
                     let old_id = old.member_id.clone();
                     m.member_id = args.member_id.clone();
-                    m.epoch = 0;
-                    m.previous_epoch = 0;
+                    m.rec.epoch = 0;
+                    m.rec.previous_epoch = 0;
                     let target = self.target.get(&old_id).cloned();
                     self.forget_member(&old_id);
                     for record in ConsumerRecord::member_tombstones(&self.group_id, &old_id) {
@@ -250,18 +250,18 @@ impl ConsumerGroup {
                 .get(&args.member_id)
                 .cloned()
                 .unwrap_or_else(|| ConsumerMember::new(&args.member_id));
-            m.epoch = 0;
-            m.previous_epoch = 0;
-            m.state = MemberState::Stable;
-            m.assigned.clear();
-            m.pending_revocation.clear();
+            m.rec.epoch = 0;
+            m.rec.previous_epoch = 0;
+            m.rec.state = MemberState::Stable;
+            m.rec.assigned.clear();
+            m.rec.pending_revocation.clear();
             return Ok(m);
         }
         let Some(m) = self.members.get(&args.member_id) else {
             return Err(Error::UnknownMemberId(args.member_id.clone()));
         };
         if let Some(instance) = &args.instance_id {
-            if m.instance_id.as_deref() != Some(instance.as_str()) {
+            if m.meta.instance_id.as_deref() != Some(instance.as_str()) {
                 return Err(Error::FencedInstanceId(instance.clone()));
             }
         }
@@ -275,15 +275,15 @@ impl ConsumerGroup {
     /// assignor, or a static member replaced as it was.
     fn store_member(&mut self, before: &ConsumerMember, member: ConsumerMember, out: &mut Vec<ConsumerRecord>) -> bool {
         let stored = self.members.get(&member.member_id);
-        let write_metadata = stored.is_none_or(|s| MemberMetadataValue::of(s) != MemberMetadataValue::of(&member));
-        let write_reconciliation = stored.is_none_or(|s| s.reconciliation() != member.reconciliation());
-        let subscription_changed = member.subscribed_topic_names != before.subscribed_topic_names
-            || member.subscribed_topic_regex != before.subscribed_topic_regex;
+        let write_metadata = stored.is_none_or(|s| s.meta != member.meta);
+        let write_reconciliation = stored.is_none_or(|s| s.rec.clone() != member.rec.clone());
+        let subscription_changed = member.meta.subscribed_topic_names != before.meta.subscribed_topic_names
+            || member.meta.subscribed_topic_regex != before.meta.subscribed_topic_regex;
         if write_metadata {
             out.push(ConsumerRecord::MemberMetadata {
                 group: self.group_id.clone(),
                 member: member.member_id.clone(),
-                value: Some(MemberMetadataValue::of(&member)),
+                value: Some(member.meta.clone()),
             });
         }
         let id = member.member_id.clone();
@@ -308,8 +308,8 @@ impl ConsumerGroup {
         let mut names: BTreeSet<String> = BTreeSet::new();
         let mut regexes: BTreeSet<&str> = BTreeSet::new();
         for m in self.members.values() {
-            names.extend(m.subscribed_topic_names.iter().cloned());
-            if let Some(r) = &m.subscribed_topic_regex {
+            names.extend(m.meta.subscribed_topic_names.iter().cloned());
+            if let Some(r) = &m.meta.subscribed_topic_regex {
                 regexes.insert(r);
             }
         }
@@ -358,11 +358,12 @@ impl ConsumerGroup {
             .values()
             .map(|m| {
                 let mut ids: BTreeSet<Uuid> = m
+                    .meta
                     .subscribed_topic_names
                     .iter()
                     .filter_map(|n| by_name.get(n.as_str()).map(|t| t.id))
                     .collect();
-                if let Some(r) = &m.subscribed_topic_regex {
+                if let Some(r) = &m.meta.subscribed_topic_regex {
                     let re = super::topics::compile(r).ok();
                     ids.extend(
                         self.subscribed
@@ -401,7 +402,7 @@ impl ConsumerGroup {
     pub fn preferred_assignor(&self, config: &ConsumerConfig) -> String {
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         for m in self.members.values() {
-            if let Some(a) = &m.server_assignor {
+            if let Some(a) = &m.meta.server_assignor {
                 *votes.entry(a).or_default() += 1;
             }
         }
@@ -423,7 +424,7 @@ impl ConsumerGroup {
         let Some(member) = self.members.get(member_id) else {
             return false;
         };
-        if member.epoch == -2 {
+        if member.rec.epoch == -2 {
             return false;
         }
         let held: HashMap<(Uuid, i32), &str> = self
@@ -437,13 +438,13 @@ impl ConsumerGroup {
         let next = reconcile(member, self.assignment_epoch, target, owned, |t, p| {
             held.contains_key(&(*t, p))
         });
-        if next == member.reconciliation() {
+        if next == member.rec.clone() {
             return false;
         }
         let revoking = next.state == MemberState::UnrevokedPartitions;
-        let rebalance_timeout = member.rebalance_timeout_ms.max(0) as i64;
+        let rebalance_timeout = member.meta.rebalance_timeout_ms.max(0) as i64;
         if let Some(m) = self.members.get_mut(member_id) {
-            m.set_reconciliation(next);
+            m.rec = next;
         }
         let timers = self.timers.entry(member_id.to_string()).or_default();
         timers.revocation_deadline = match (revoking, timers.revocation_deadline) {
@@ -460,7 +461,7 @@ impl ConsumerGroup {
             out.push(ConsumerRecord::CurrentMemberAssignment {
                 group: self.group_id.clone(),
                 member: member_id.to_string(),
-                value: Some(m.reconciliation()),
+                value: Some(m.rec.clone()),
             });
         }
     }
@@ -474,14 +475,14 @@ impl ConsumerGroup {
 /// accepted only when it is one epoch behind (its last response was lost) and
 /// owns nothing it should not.
 fn check_epoch(m: &ConsumerMember, epoch: i32, owned: Option<&Assignment>) -> Result<()> {
-    if epoch == m.epoch {
+    if epoch == m.rec.epoch {
         return Ok(());
     }
-    let lost_response = epoch == m.previous_epoch && owned.is_some_and(|o| is_subset(o, &m.assigned));
-    if epoch > m.epoch || !lost_response {
+    let lost_response = epoch == m.rec.previous_epoch && owned.is_some_and(|o| is_subset(o, &m.rec.assigned));
+    if epoch > m.rec.epoch || !lost_response {
         return Err(Error::FencedMemberEpoch(format!(
             "member {} sent epoch {epoch}; its epoch is {}",
-            m.member_id, m.epoch
+            m.member_id, m.rec.epoch
         )));
     }
     Ok(())

@@ -65,10 +65,19 @@ pub struct ClassicMember {
     pub protocols: Vec<(String, Bytes)>,
 }
 
-/// A member as the group keeps it.
+/// A member as the group keeps it: its id, what it told the group, and where
+/// it is in its reconciliation (each stored as its own record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerMember {
     pub member_id: String,
+    pub meta: MemberMetadataValue,
+    pub rec: Reconciled,
+}
+
+/// What a member told the group: who it is and what it subscribes to (Kafka's
+/// ConsumerGroupMemberMetadataValue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadataValue {
     pub instance_id: Option<String>,
     pub rack_id: Option<String>,
     pub client_id: String,
@@ -77,66 +86,48 @@ pub struct ConsumerMember {
     pub subscribed_topic_regex: Option<String>,
     pub server_assignor: Option<String>,
     pub rebalance_timeout_ms: i32,
+    /// Set for a member that speaks the classic protocol.
     pub classic: Option<ClassicMember>,
-    /// Its epoch: the target-assignment epoch it reconciled to; −2 while a static
-    /// member is away.
-    pub epoch: i32,
-    pub previous_epoch: i32,
-    pub state: MemberState,
-    pub assigned: Assignment,
-    pub pending_revocation: Assignment,
 }
 
 impl ConsumerMember {
     pub fn new(member_id: &str) -> ConsumerMember {
         ConsumerMember {
             member_id: member_id.to_string(),
-            instance_id: None,
-            rack_id: None,
-            client_id: String::new(),
-            client_host: String::new(),
-            subscribed_topic_names: Vec::new(),
-            subscribed_topic_regex: None,
-            server_assignor: None,
-            rebalance_timeout_ms: -1,
-            classic: None,
-            epoch: 0,
-            previous_epoch: 0,
-            state: MemberState::Stable,
-            assigned: Assignment::new(),
-            pending_revocation: Assignment::new(),
+            meta: MemberMetadataValue {
+                instance_id: None,
+                rack_id: None,
+                client_id: String::new(),
+                client_host: String::new(),
+                subscribed_topic_names: Vec::new(),
+                subscribed_topic_regex: None,
+                server_assignor: None,
+                rebalance_timeout_ms: -1,
+                classic: None,
+            },
+            rec: Reconciled {
+                epoch: 0,
+                previous_epoch: 0,
+                state: MemberState::Stable,
+                assigned: Assignment::new(),
+                pending_revocation: Assignment::new(),
+            },
         }
-    }
-
-    /// The member's reconciliation, as stored (CurrentMemberAssignment).
-    pub fn reconciliation(&self) -> Reconciled {
-        Reconciled {
-            epoch: self.epoch,
-            previous_epoch: self.previous_epoch,
-            state: self.state,
-            assigned: self.assigned.clone(),
-            pending_revocation: self.pending_revocation.clone(),
-        }
-    }
-
-    pub fn set_reconciliation(&mut self, r: Reconciled) {
-        self.epoch = r.epoch;
-        self.previous_epoch = r.previous_epoch;
-        self.state = r.state;
-        self.assigned = r.assigned;
-        self.pending_revocation = r.pending_revocation;
     }
 
     /// Every partition the member holds: assigned or still to be revoked.
     pub fn held(&self) -> impl Iterator<Item = (Uuid, i32)> + '_ {
-        self.assigned
+        self.rec
+            .assigned
             .iter()
-            .chain(&self.pending_revocation)
+            .chain(&self.rec.pending_revocation)
             .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
     }
 }
 
-/// A member's epoch, state and partitions after reconciling.
+/// A member's reconciliation (Kafka's ConsumerGroupCurrentMemberAssignmentValue):
+/// its epoch — the target-assignment epoch it reconciled to, −2 while a static
+/// member is away —, its state, and its partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciled {
     pub epoch: i32,
@@ -168,11 +159,13 @@ pub fn reconcile(
     owned: Option<&Assignment>,
     held_by_other: impl Fn(&Uuid, i32) -> bool,
 ) -> Reconciled {
-    let current = member.reconciliation();
-    match member.state {
-        MemberState::Stable if member.epoch == target_epoch => current,
+    let current = member.rec.clone();
+    match member.rec.state {
+        MemberState::Stable if member.rec.epoch == target_epoch => current,
         // Still waiting for the member to confirm it gave the partitions up.
-        MemberState::UnrevokedPartitions if owned.is_none_or(|o| overlaps(o, &member.pending_revocation)) => current,
+        MemberState::UnrevokedPartitions if owned.is_none_or(|o| overlaps(o, &member.rec.pending_revocation)) => {
+            current
+        }
         _ => next_assignment(member, target_epoch, target, owned, held_by_other),
     }
 }
@@ -188,11 +181,11 @@ fn next_assignment(
     let mut revoke = Assignment::new();
     let mut added = Assignment::new();
     let mut unreleased = false;
-    let topics: BTreeSet<&Uuid> = target.keys().chain(member.assigned.keys()).collect();
+    let topics: BTreeSet<&Uuid> = target.keys().chain(member.rec.assigned.keys()).collect();
     let empty = BTreeSet::new();
     for topic in topics {
         let want = target.get(topic).unwrap_or(&empty);
-        let have = member.assigned.get(topic).unwrap_or(&empty);
+        let have = member.rec.assigned.get(topic).unwrap_or(&empty);
         let keep: BTreeSet<i32> = have.intersection(want).copied().collect();
         let give_up: BTreeSet<i32> = have.difference(want).copied().collect();
         let mut free = BTreeSet::new();
@@ -217,8 +210,8 @@ fn next_assignment(
     // it already let them go skips the wait.
     if !revoke.is_empty() && owned.is_none_or(|o| overlaps(o, &revoke)) {
         return Reconciled {
-            epoch: member.epoch,
-            previous_epoch: member.previous_epoch,
+            epoch: member.rec.epoch,
+            previous_epoch: member.rec.previous_epoch,
             state: MemberState::UnrevokedPartitions,
             assigned: kept,
             pending_revocation: revoke,
@@ -229,10 +222,10 @@ fn next_assignment(
     }
     Reconciled {
         epoch: target_epoch,
-        previous_epoch: if member.epoch == target_epoch {
-            member.previous_epoch
+        previous_epoch: if member.rec.epoch == target_epoch {
+            member.rec.previous_epoch
         } else {
-            member.epoch
+            member.rec.epoch
         },
         state: if unreleased {
             MemberState::UnreleasedPartitions
@@ -261,9 +254,9 @@ mod tests {
 
     fn member(epoch: i32, assigned: &[i32]) -> ConsumerMember {
         let mut m = ConsumerMember::new("m");
-        m.epoch = epoch;
-        m.previous_epoch = epoch - 1;
-        m.assigned = parts(assigned);
+        m.rec.epoch = epoch;
+        m.rec.previous_epoch = epoch - 1;
+        m.rec.assigned = parts(assigned);
         m
     }
 
@@ -284,7 +277,7 @@ mod tests {
         assert_eq!(r.assigned, parts(&[0]));
         assert_eq!(r.pending_revocation, parts(&[1, 2]));
         let mut m = m;
-        m.set_reconciliation(r);
+        m.rec = r;
         // A heartbeat that does not say, or still owns 2: still waiting.
         assert_eq!(
             reconcile(&m, 3, &parts(&[0, 5]), None, |_, _| false).state,
@@ -308,7 +301,7 @@ mod tests {
         assert_eq!((r.epoch, r.state), (3, MemberState::UnreleasedPartitions));
         assert_eq!(r.assigned, parts(&[0]));
         let mut m = m;
-        m.set_reconciliation(r);
+        m.rec = r;
         // Released: the same epoch, now with 1.
         let r = reconcile(&m, 3, &parts(&[0, 1]), None, |_, _| false);
         assert_eq!((r.epoch, r.previous_epoch, r.state), (3, 2, MemberState::Stable));
@@ -325,10 +318,7 @@ mod tests {
     #[test]
     fn a_stable_member_at_the_target_epoch_stays() {
         let m = member(3, &[0]);
-        assert_eq!(
-            reconcile(&m, 3, &parts(&[0, 1]), None, |_, _| false),
-            m.reconciliation()
-        );
+        assert_eq!(reconcile(&m, 3, &parts(&[0, 1]), None, |_, _| false), m.rec.clone());
     }
 
     #[test]

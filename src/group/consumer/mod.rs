@@ -84,7 +84,7 @@ impl ConsumerConfig {
     /// A member's session timeout: a classic member's own, else the group's.
     pub fn session_timeout_for(&self, member: Option<&ConsumerMember>) -> i32 {
         member
-            .and_then(|m| m.classic.as_ref())
+            .and_then(|m| m.meta.classic.as_ref())
             .map_or(self.session_timeout_ms, |c| c.session_timeout_ms)
     }
 }

@@ -23,52 +23,11 @@ use uuid::Uuid;
 
 use super::assignor::Assignment;
 use super::group::TopicMeta;
-use super::member::{ClassicMember, ConsumerMember, MemberState, Reconciled};
+pub use super::member::MemberMetadataValue;
+use super::member::{ClassicMember, MemberState, Reconciled};
 use crate::error::{Error, Result};
 use crate::record::fields::put_string;
 use crate::record::reader::ByteReader;
-
-/// A member's subscription and identity (ConsumerGroupMemberMetadataValue).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberMetadataValue {
-    pub instance_id: Option<String>,
-    pub rack_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub subscribed_topic_names: Vec<String>,
-    pub subscribed_topic_regex: Option<String>,
-    pub rebalance_timeout_ms: i32,
-    pub server_assignor: Option<String>,
-    pub classic: Option<ClassicMember>,
-}
-
-impl MemberMetadataValue {
-    pub fn of(m: &ConsumerMember) -> MemberMetadataValue {
-        MemberMetadataValue {
-            instance_id: m.instance_id.clone(),
-            rack_id: m.rack_id.clone(),
-            client_id: m.client_id.clone(),
-            client_host: m.client_host.clone(),
-            subscribed_topic_names: m.subscribed_topic_names.clone(),
-            subscribed_topic_regex: m.subscribed_topic_regex.clone(),
-            rebalance_timeout_ms: m.rebalance_timeout_ms,
-            server_assignor: m.server_assignor.clone(),
-            classic: m.classic.clone(),
-        }
-    }
-
-    pub fn apply_to(self, m: &mut ConsumerMember) {
-        m.instance_id = self.instance_id;
-        m.rack_id = self.rack_id;
-        m.client_id = self.client_id;
-        m.client_host = self.client_host;
-        m.subscribed_topic_names = self.subscribed_topic_names;
-        m.subscribed_topic_regex = self.subscribed_topic_regex;
-        m.rebalance_timeout_ms = self.rebalance_timeout_ms;
-        m.server_assignor = self.server_assignor;
-        m.classic = self.classic;
-    }
-}
 
 /// One record of a consumer-protocol group; `None` values are tombstones.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -361,16 +361,16 @@ impl GroupCoordinator {
                 .values()
                 .map(|m| ConsumerMemberDescription {
                     member_id: m.member_id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    rack_id: m.rack_id.clone(),
-                    member_epoch: m.epoch,
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    subscribed_topic_names: m.subscribed_topic_names.clone(),
-                    subscribed_topic_regex: m.subscribed_topic_regex.clone(),
-                    assignment: named(&m.assigned, &topics),
+                    instance_id: m.meta.instance_id.clone(),
+                    rack_id: m.meta.rack_id.clone(),
+                    member_epoch: m.rec.epoch,
+                    client_id: m.meta.client_id.clone(),
+                    client_host: m.meta.client_host.clone(),
+                    subscribed_topic_names: m.meta.subscribed_topic_names.clone(),
+                    subscribed_topic_regex: m.meta.subscribed_topic_regex.clone(),
+                    assignment: named(&m.rec.assigned, &topics),
                     target: named(g.target.get(&m.member_id).unwrap_or(&empty), &topics),
-                    classic: m.classic.is_some(),
+                    classic: m.meta.classic.is_some(),
                 })
                 .collect(),
         })
@@ -391,15 +391,15 @@ impl GroupCoordinator {
                 .members
                 .values()
                 .map(|m| {
-                    let by_name: Vec<(String, Vec<i32>)> = named(&m.assigned, &topics)
+                    let by_name: Vec<(String, Vec<i32>)> = named(&m.rec.assigned, &topics)
                         .into_iter()
                         .map(|(_, n, ps)| (n, ps))
                         .collect();
                     MemberDescription {
                         member_id: m.member_id.clone(),
-                        group_instance_id: m.instance_id.clone(),
-                        client_id: m.client_id.clone(),
-                        client_host: m.client_host.clone(),
+                        group_instance_id: m.meta.instance_id.clone(),
+                        client_id: m.meta.client_id.clone(),
+                        client_host: m.meta.client_host.clone(),
                         metadata: Bytes::new(),
                         assignment: crate::group::assignment::encode_assignment(&by_name),
                     }
@@ -429,24 +429,24 @@ impl GroupCoordinator {
         let Some(m) = g.members.get(caller.member_id) else {
             return Err(Error::UnknownMemberId(caller.member_id.to_string()));
         };
-        if m.classic.is_some() {
+        if m.meta.classic.is_some() {
             // A classic member commits with its generation, which is its epoch.
-            if caller.generation_id != m.epoch {
+            if caller.generation_id != m.rec.epoch {
                 return Err(Error::IllegalGeneration {
                     found: caller.generation_id,
-                    current: m.epoch,
+                    current: m.rec.epoch,
                 });
             }
             return Ok(());
         }
         match caller.generation_id {
-            e if e > m.epoch => Err(Error::FencedMemberEpoch(format!(
+            e if e > m.rec.epoch => Err(Error::FencedMemberEpoch(format!(
                 "member {} committed with epoch {e}; its epoch is {}",
-                m.member_id, m.epoch
+                m.member_id, m.rec.epoch
             ))),
-            e if e < m.epoch => Err(Error::StaleMemberEpoch {
+            e if e < m.rec.epoch => Err(Error::StaleMemberEpoch {
                 found: e,
-                current: m.epoch,
+                current: m.rec.epoch,
             }),
             _ => Ok(()),
         }
@@ -465,10 +465,10 @@ impl GroupCoordinator {
         let Some(m) = g.members.get(member_id) else {
             return Err(Error::UnknownMemberId(member_id.to_string()));
         };
-        if m.classic.is_none() && member_epoch != m.epoch {
+        if m.meta.classic.is_none() && member_epoch != m.rec.epoch {
             return Err(Error::StaleMemberEpoch {
                 found: member_epoch,
-                current: m.epoch,
+                current: m.rec.epoch,
             });
         }
         Ok(())

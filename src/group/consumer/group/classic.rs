@@ -43,7 +43,7 @@ impl ConsumerGroup {
     /// a protocol every classic member supports.
     fn supports_classic(&self, args: &JoinArgs) -> bool {
         args.protocol_type == "consumer"
-            && self.members.values().filter_map(|m| m.classic.as_ref()).all(|c| {
+            && self.members.values().filter_map(|m| m.meta.classic.as_ref()).all(|c| {
                 c.protocols
                     .iter()
                     .any(|(name, _)| args.profile.protocols.iter().any(|(n, _)| n == name))
@@ -105,17 +105,17 @@ impl ConsumerGroup {
                 .unwrap_or_else(|| ConsumerMember::new(&member_id)),
         };
         let before = member.clone();
-        member.instance_id = p.group_instance_id.clone();
-        member.client_id = p.client_id.clone();
-        member.client_host = p.client_host.clone();
-        member.rebalance_timeout_ms = p.rebalance_timeout_ms;
-        member.rack_id = sub.rack_id.clone();
+        member.meta.instance_id = p.group_instance_id.clone();
+        member.meta.client_id = p.client_id.clone();
+        member.meta.client_host = p.client_host.clone();
+        member.meta.rebalance_timeout_ms = p.rebalance_timeout_ms;
+        member.meta.rack_id = sub.rack_id.clone();
         let mut names = sub.topics.clone();
         names.sort();
         names.dedup();
-        member.subscribed_topic_names = names;
-        member.subscribed_topic_regex = None;
-        member.classic = Some(ClassicMember {
+        member.meta.subscribed_topic_names = names;
+        member.meta.subscribed_topic_regex = None;
+        member.meta.classic = Some(ClassicMember {
             session_timeout_ms: p.session_timeout_ms,
             protocols: p.protocols.clone(),
         });
@@ -126,7 +126,7 @@ impl ConsumerGroup {
         self.reconcile_member(&member_id, Some(&owned), now, out);
         Ok(JoinResult {
             member_id: member_id.clone(),
-            generation_id: self.members[&member_id].epoch,
+            generation_id: self.members[&member_id].rec.epoch,
             protocol_type: Some("consumer".to_string()),
             protocol_name: Some(protocol.clone()),
             leader: String::new(),
@@ -140,17 +140,17 @@ impl ConsumerGroup {
         let m = self
             .members
             .get(caller.member_id)
-            .filter(|m| m.classic.is_some())
+            .filter(|m| m.meta.classic.is_some())
             .ok_or_else(|| Error::UnknownMemberId(caller.member_id.to_string()))?;
         if let Some(instance) = caller.instance {
-            if m.instance_id.as_deref() != Some(instance) {
+            if m.meta.instance_id.as_deref() != Some(instance) {
                 return Err(Error::FencedInstanceId(instance.to_string()));
             }
         }
-        if caller.generation_id != m.epoch {
+        if caller.generation_id != m.rec.epoch {
             return Err(Error::IllegalGeneration {
                 found: caller.generation_id,
-                current: m.epoch,
+                current: m.rec.epoch,
             });
         }
         Ok(m)
@@ -160,16 +160,17 @@ impl ConsumerGroup {
     /// ignored: the broker assigns).
     pub fn classic_sync(&mut self, caller: MemberRef<'_>, topics: &TopicsView, now: i64) -> Result<SyncResult> {
         let m = self.classic_member(caller)?;
-        if self.group_epoch > m.epoch && m.state != MemberState::UnrevokedPartitions {
+        if self.group_epoch > m.rec.epoch && m.rec.state != MemberState::UnrevokedPartitions {
             return Err(Error::RebalanceInProgress);
         }
         let protocol = m
+            .meta
             .classic
             .as_ref()
             .and_then(|c| c.protocols.first())
             .map(|(n, _)| n.clone());
-        let assignment = encode_assignment(&by_name(&m.assigned, topics));
-        let timeout = m.classic.as_ref().map_or(0, |c| c.session_timeout_ms);
+        let assignment = encode_assignment(&by_name(&m.rec.assigned, topics));
+        let timeout = m.meta.classic.as_ref().map_or(0, |c| c.session_timeout_ms);
         self.touch(caller.member_id, timeout, now);
         Ok(SyncResult {
             protocol_type: Some("consumer".to_string()),
@@ -182,10 +183,10 @@ impl ConsumerGroup {
     /// to give something up or to get something.
     pub fn classic_heartbeat(&mut self, caller: MemberRef<'_>, now: i64) -> Result<()> {
         let m = self.classic_member(caller)?;
-        let timeout = m.classic.as_ref().map_or(0, |c| c.session_timeout_ms);
-        let rejoin = m.epoch < self.group_epoch
-            || m.state == MemberState::UnrevokedPartitions
-            || (m.state == MemberState::UnreleasedPartitions && self.has_released_for(m));
+        let timeout = m.meta.classic.as_ref().map_or(0, |c| c.session_timeout_ms);
+        let rejoin = m.rec.epoch < self.group_epoch
+            || m.rec.state == MemberState::UnrevokedPartitions
+            || (m.rec.state == MemberState::UnreleasedPartitions && self.has_released_for(m));
         self.touch(caller.member_id, timeout, now);
         if rejoin {
             return Err(Error::RebalanceInProgress);
@@ -204,7 +205,7 @@ impl ConsumerGroup {
         self.target.get(&m.member_id).is_some_and(|t| {
             t.iter().any(|(topic, ps)| {
                 ps.iter()
-                    .any(|p| !m.assigned.get(topic).is_some_and(|a| a.contains(p)) && !held.contains(&(*topic, *p)))
+                    .any(|p| !m.rec.assigned.get(topic).is_some_and(|a| a.contains(p)) && !held.contains(&(*topic, *p)))
             })
         })
     }
@@ -252,22 +253,24 @@ impl ConsumerGroup {
             names.dedup();
             let assigned = by_id(&decode_assignment(&m.assignment), topics);
             let p = &m.profile;
-            let member = ConsumerMember {
+            let mut member = ConsumerMember::new(&p.member_id);
+            member.meta = MemberMetadataValue {
                 instance_id: p.group_instance_id.clone(),
                 rack_id: sub.rack_id.clone(),
                 client_id: p.client_id.clone(),
                 client_host: p.client_host.clone(),
                 subscribed_topic_names: names,
+                subscribed_topic_regex: None,
+                server_assignor: None,
                 rebalance_timeout_ms: p.rebalance_timeout_ms,
                 classic: Some(ClassicMember {
                     session_timeout_ms: p.session_timeout_ms,
                     protocols: p.protocols.clone(),
                 }),
-                epoch: classic.generation_id,
-                previous_epoch: classic.generation_id,
-                assigned: assigned.clone(),
-                ..ConsumerMember::new(&p.member_id)
             };
+            member.rec.epoch = classic.generation_id;
+            member.rec.previous_epoch = classic.generation_id;
+            member.rec.assigned = assigned.clone();
             g.target.insert(p.member_id.clone(), assigned);
             g.touch(&p.member_id, p.session_timeout_ms, now);
             g.members.insert(p.member_id.clone(), member);
@@ -277,7 +280,7 @@ impl ConsumerGroup {
             out.push(ConsumerRecord::MemberMetadata {
                 group: g.group_id.clone(),
                 member: m.member_id.clone(),
-                value: Some(MemberMetadataValue::of(m)),
+                value: Some(m.meta.clone()),
             });
         }
         out.push(ConsumerRecord::Metadata {
@@ -309,10 +312,10 @@ impl ConsumerGroup {
     /// are left (None otherwise). Its members get their target assignments and
     /// a rebalance starts.
     pub fn to_classic(&self, topics: &TopicsView, now: i64) -> Option<Group> {
-        if self.members.is_empty() || self.members.values().any(|m| m.classic.is_none()) {
+        if self.members.is_empty() || self.members.values().any(|m| m.meta.classic.is_none()) {
             return None;
         }
-        let classics: Vec<&ClassicMember> = self.members.values().filter_map(|m| m.classic.as_ref()).collect();
+        let classics: Vec<&ClassicMember> = self.members.values().filter_map(|m| m.meta.classic.as_ref()).collect();
         let protocol = classics
             .first()?
             .protocols
@@ -324,14 +327,14 @@ impl ConsumerGroup {
             .members
             .values()
             .filter_map(|m| {
-                let c = m.classic.as_ref()?;
+                let c = m.meta.classic.as_ref()?;
                 let profile = MemberProfile {
                     member_id: m.member_id.clone(),
-                    group_instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
+                    group_instance_id: m.meta.instance_id.clone(),
+                    client_id: m.meta.client_id.clone(),
+                    client_host: m.meta.client_host.clone(),
                     session_timeout_ms: c.session_timeout_ms,
-                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    rebalance_timeout_ms: m.meta.rebalance_timeout_ms,
                     protocols: c.protocols.clone(),
                 };
                 let target = self.target.get(&m.member_id).unwrap_or(&empty);

@@ -28,8 +28,8 @@ impl ConsumerGroup {
         };
         if epoch == -2 {
             if let Some(m) = self.members.get_mut(&found) {
-                m.epoch = -2;
-                m.pending_revocation.clear();
+                m.rec.epoch = -2;
+                m.rec.pending_revocation.clear();
             }
             let timeout = config.session_timeout_for(self.members.get(&found));
             self.touch(&found, timeout, now);
@@ -105,7 +105,7 @@ impl ConsumerGroup {
                         .members
                         .entry(member.clone())
                         .or_insert_with(|| ConsumerMember::new(&member));
-                    v.apply_to(m);
+                    m.meta = v;
                 }
                 None => self.forget_member(&member),
             },
@@ -120,7 +120,7 @@ impl ConsumerGroup {
             },
             ConsumerRecord::CurrentMemberAssignment { member, value, .. } => {
                 if let (Some(v), Some(m)) = (value, self.members.get_mut(&member)) {
-                    m.set_reconciliation(v);
+                    m.rec = v;
                 }
             }
         }

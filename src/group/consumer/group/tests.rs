@@ -99,7 +99,7 @@ fn silent_members_expire_and_slow_revokers_are_fenced() {
     // a is asked to revoke (rebalance timeout 500 ms) and never confirms, but
     // keeps heartbeating: fenced by the rebalance timeout, not the session.
     g.heartbeat(beat("a", 1, None), &c, &t, 100, &mut out).unwrap();
-    assert_eq!(g.members["a"].state, MemberState::UnrevokedPartitions);
+    assert_eq!(g.members["a"].rec.state, MemberState::UnrevokedPartitions);
     g.heartbeat(beat("a", 1, None), &c, &t, 400, &mut out).unwrap();
     g.heartbeat(beat("b", 2, None), &c, &t, 400, &mut out).unwrap();
     assert!(g.tick(500, &mut out).is_empty());
@@ -157,13 +157,13 @@ fn a_static_member_comes_back_to_its_partitions() {
     confirm.owned = a.assignment.clone();
     g.heartbeat(confirm, &c, &t, 20, &mut out).unwrap();
     let epoch_before = g.group_epoch;
-    let had = g.members["a1"].assigned.clone();
+    let had = g.members["a1"].rec.assigned.clone();
     assert!(matches!(
         g.heartbeat(static_join("a2"), &c, &t, 25, &mut out),
         Err(Error::UnreleasedInstanceId(_))
     ));
     g.leave("a1", Some("i"), -2, &c, 30, &mut out).unwrap();
-    assert_eq!(g.members["a1"].epoch, -2);
+    assert_eq!(g.members["a1"].rec.epoch, -2);
     let back = g.heartbeat(static_join("a2"), &c, &t, 40, &mut out).unwrap();
     assert_eq!(back.assignment.unwrap(), had);
     assert_eq!(g.group_epoch, epoch_before, "no rebalance");
