@@ -195,10 +195,10 @@ async fn static_members_and_group_size() {
     let mut dup = join("st", "a2", &["cgw-static"]);
     dup.instance_id = Some(s("instance-a"));
     assert_eq!(w.call(1, &dup).await.error_code, 111, "UNRELEASED_INSTANCE_ID");
-    // The old id heartbeating under a wrong instance id.
+    // A heartbeat naming an instance id nobody holds (Kafka: "unknown").
     let mut wrong = beat("st", "a1", first.member_epoch);
     wrong.instance_id = Some(s("instance-b"));
-    assert_eq!(w.call(1, &wrong).await.error_code, 82, "FENCED_INSTANCE_ID");
+    assert_eq!(w.call(1, &wrong).await.error_code, 25, "UNKNOWN_MEMBER_ID");
     // a1 leaves for a while (−2) and comes back as a2: same partitions, same epoch.
     let mut away = beat("st", "a1", -2);
     away.instance_id = Some(s("instance-a"));
@@ -208,6 +208,10 @@ async fn static_members_and_group_size() {
     assert_eq!(back.error_code, 0);
     assert_eq!(partitions(&back), partitions(&first));
     assert_eq!(back.member_epoch, first.member_epoch, "no rebalance");
+    // The replaced incarnation is fenced.
+    let mut old = beat("st", "a1", first.member_epoch);
+    old.instance_id = Some(s("instance-a"));
+    assert_eq!(w.call(1, &old).await.error_code, 82, "FENCED_INSTANCE_ID");
     // group.consumer.max.size = 3.
     for m in ["b", "c"] {
         assert_eq!(w.call(1, &join("st", m, &["cgw-static"])).await.error_code, 0);

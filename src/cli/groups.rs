@@ -147,7 +147,8 @@ async fn describe_consumer_group(
 ) -> Option<consumer_group_describe_response::DescribedGroup> {
     let mut req = ConsumerGroupDescribeRequest::default();
     req.group_ids = vec![GroupId(s(group))];
-    let g = client.call(0, &req).await.ok()?.groups.into_iter().next()?;
+    // v1 tells classic members (during a migration) from consumer ones.
+    let g = client.call(1, &req).await.ok()?.groups.into_iter().next()?;
     (g.error_code == 0).then_some(g)
 }
 

@@ -257,14 +257,19 @@ impl ConsumerGroup {
             m.rec.pending_revocation.clear();
             return Ok(m);
         }
-        let Some(m) = self.members.get(&args.member_id) else {
-            return Err(Error::UnknownMemberId(args.member_id.clone()));
+        // A static member is found by its instance id: another member id holding
+        // it means this one was replaced.
+        let m = match &args.instance_id {
+            Some(instance) => match self.static_member(instance) {
+                Some(m) if m.member_id != args.member_id => return Err(Error::FencedInstanceId(instance.clone())),
+                Some(m) => m,
+                None => return Err(Error::UnknownMemberId(args.member_id.clone())),
+            },
+            None => self
+                .members
+                .get(&args.member_id)
+                .ok_or_else(|| Error::UnknownMemberId(args.member_id.clone()))?,
         };
-        if let Some(instance) = &args.instance_id {
-            if m.meta.instance_id.as_deref() != Some(instance.as_str()) {
-                return Err(Error::FencedInstanceId(instance.clone()));
-            }
-        }
         check_epoch(m, args.member_epoch, args.owned.as_ref())?;
         Ok(m.clone())
     }
