@@ -351,3 +351,33 @@ async fn the_consumer_protocol_can_be_turned_off() {
     let r = w.call(1, &join("off", "m", &["cgw-off"])).await;
     assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION");
 }
+
+#[tokio::test]
+async fn a_join_that_cannot_be_written_leaves_no_member_behind() {
+    let broker = TestBroker::start_with(fast).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create_topic(&mut w, "cgw-ghost", 2, &[]).await;
+    // An id too long for the record's key.
+    let long = "m".repeat(40_000);
+    assert_eq!(w.call(1, &join("ghost", &long, &["cgw-ghost"])).await.error_code, 42);
+    // A subscription whose record is larger than a batch may be: refused, and
+    // the member it would have added is not there.
+    let names: Vec<String> = (0..8_000).map(|i| format!("cgw-ghost-{i:0>200}")).collect();
+    let mut huge = join("ghost", "big", &[]);
+    huge.subscribed_topic_names = Some(
+        names
+            .iter()
+            .map(|n| TopicName(s(n)))
+            .chain([TopicName(s("cgw-ghost"))])
+            .collect(),
+    );
+    let refused = w.call(1, &huge).await;
+    assert_eq!(refused.error_code, 10, "MESSAGE_TOO_LARGE");
+    // A real member gets both partitions: nobody else holds them.
+    let real = w.call(1, &join("ghost", "real", &["cgw-ghost"])).await;
+    assert_eq!(real.error_code, 0);
+    assert_eq!(partitions(&real), Some(vec![0, 1]));
+    let mut d = ConsumerGroupDescribeRequest::default();
+    d.group_ids = vec![GroupId(s("ghost"))];
+    assert_eq!(w.call(1, &d).await.groups[0].members.len(), 1);
+}

@@ -34,6 +34,11 @@ fn check(broker: &Broker, version: i16, r: &ConsumerGroupHeartbeatRequest) -> Re
     if r.group_id.trim().is_empty() {
         return invalid("GroupId can't be empty.");
     }
+    // Ids go into `__consumer_offsets` keys as int16-length strings.
+    let too_long = |s: Option<&str>| s.is_some_and(|s| s.len() > i16::MAX as usize);
+    if too_long(Some(&r.group_id)) || too_long(Some(&r.member_id)) || too_long(r.instance_id.as_deref()) {
+        return invalid("GroupId, MemberId and InstanceId are at most 32767 bytes.");
+    }
     if blank(&r.instance_id) {
         return invalid("InstanceId can't be empty.");
     }
@@ -62,7 +67,7 @@ fn check(broker: &Broker, version: i16, r: &ConsumerGroupHeartbeatRequest) -> Re
         }
     }
     if let Some(re) = r.subscribed_topic_regex.as_ref().filter(|re| !re.is_empty()) {
-        topics::compile(re)?;
+        topics::check(re)?;
     }
     Ok(())
 }

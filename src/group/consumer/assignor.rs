@@ -90,12 +90,12 @@ fn uniform(members: &[MemberSpec<'_>], topics: &BTreeMap<Uuid, i32>) -> BTreeMap
     // 3. Balance: while a member has two or more partitions more than another
     //    member that could take one of them, move one (the highest-numbered of
     //    its topic, so the kept ones are the older). Each move lowers the sum of
-    //    squared loads, so this ends.
+    //    squared loads, so this ends; each pass looks at every partition once.
     loop {
         let mut moved = false;
         let mut order: Vec<usize> = (0..members.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(load[i]));
-        'from: for &from in &order {
+        for from in order {
             let candidates: Vec<(Uuid, i32)> = out[from]
                 .iter()
                 .flat_map(|(t, ps)| ps.iter().rev().map(move |p| (*t, *p)))
@@ -104,19 +104,17 @@ fn uniform(members: &[MemberSpec<'_>], topics: &BTreeMap<Uuid, i32>) -> BTreeMap
                 let to = (0..members.len())
                     .filter(|&j| j != from && members[j].topics.contains(&topic) && load[j] + 1 < load[from])
                     .min_by_key(|&j| (load[j], j));
-                if let Some(to) = to {
-                    if let Some(ps) = out[from].get_mut(&topic) {
-                        ps.remove(&p);
-                        if ps.is_empty() {
-                            out[from].remove(&topic);
-                        }
+                let Some(to) = to else { continue };
+                if let Some(ps) = out[from].get_mut(&topic) {
+                    ps.remove(&p);
+                    if ps.is_empty() {
+                        out[from].remove(&topic);
                     }
-                    out[to].entry(topic).or_default().insert(p);
-                    load[from] -= 1;
-                    load[to] += 1;
-                    moved = true;
-                    break 'from;
                 }
+                out[to].entry(topic).or_default().insert(p);
+                load[from] -= 1;
+                load[to] += 1;
+                moved = true;
             }
         }
         if !moved {

@@ -58,6 +58,15 @@ pub struct TopicMeta {
     pub partitions: i32,
 }
 
+/// A subscription pattern, compiled, with the topics it matched when the topics
+/// had `fingerprint`.
+#[derive(Debug, Clone)]
+struct Pattern {
+    re: Option<regex::Regex>,
+    fingerprint: Option<u64>,
+    matches: BTreeSet<String>,
+}
+
 /// A member's timers (not stored: they restart with the broker).
 #[derive(Debug, Clone, Copy, Default)]
 struct Timers {
@@ -104,6 +113,7 @@ pub struct ConsumerGroup {
     /// The subscribed topics (by name) the current group epoch was computed with.
     pub subscribed: BTreeMap<String, TopicMeta>,
     timers: HashMap<String, Timers>,
+    patterns: HashMap<String, Pattern>,
     /// Records produced while picking a heartbeat's member (a static member's
     /// replaced incarnation), and the id of a member that replaced one.
     pending_out: Vec<ConsumerRecord>,
@@ -152,7 +162,12 @@ impl ConsumerGroup {
                 id.clone(),
                 Timers {
                     session_deadline: now + config.session_timeout_for(self.members.get(id)) as i64,
-                    revocation_deadline: None,
+                    // A revocation owed before the restart is owed still.
+                    revocation_deadline: self
+                        .members
+                        .get(id)
+                        .filter(|m| m.rec.state == MemberState::UnrevokedPartitions)
+                        .map(|m| now + m.meta.rebalance_timeout_ms.max(0) as i64),
                 },
             );
         }
@@ -184,6 +199,8 @@ impl ConsumerGroup {
         member.meta.instance_id = args.instance_id.clone().or(member.meta.instance_id);
         member.meta.client_id = args.client_id.clone();
         member.meta.client_host = args.client_host.clone();
+        // A member that heartbeats speaks the consumer protocol now.
+        member.meta.classic = None;
         if let Some(names) = &args.subscribed_topic_names {
             let mut names = names.clone();
             names.sort();
@@ -309,17 +326,33 @@ impl ConsumerGroup {
 
     /// The topics the members subscribe to, resolved against the topics that
     /// exist now.
-    fn resolve_subscriptions(&self, topics: &TopicsView) -> BTreeMap<String, TopicMeta> {
+    /// Patterns are compiled once and re-matched only when the topics change.
+    fn resolve_subscriptions(&mut self, topics: &TopicsView) -> BTreeMap<String, TopicMeta> {
         let mut names: BTreeSet<String> = BTreeSet::new();
-        let mut regexes: BTreeSet<&str> = BTreeSet::new();
+        let mut regexes: BTreeSet<String> = BTreeSet::new();
         for m in self.members.values() {
             names.extend(m.meta.subscribed_topic_names.iter().cloned());
             if let Some(r) = &m.meta.subscribed_topic_regex {
-                regexes.insert(r);
+                regexes.insert(r.clone());
             }
         }
+        self.patterns.retain(|p, _| regexes.contains(p));
         for r in regexes {
-            names.extend(topics.matching(r));
+            let p = self.patterns.entry(r.clone()).or_insert_with(|| Pattern {
+                re: super::topics::compile(&r).ok(),
+                fingerprint: None,
+                matches: BTreeSet::new(),
+            });
+            if p.fingerprint != Some(topics.fingerprint()) {
+                p.matches =
+                    p.re.as_ref()
+                        .map(|re| topics.matching_compiled(re))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                p.fingerprint = Some(topics.fingerprint());
+            }
+            names.extend(p.matches.iter().cloned());
         }
         names
             .into_iter()
@@ -368,14 +401,13 @@ impl ConsumerGroup {
                     .iter()
                     .filter_map(|n| by_name.get(n.as_str()).map(|t| t.id))
                     .collect();
-                if let Some(r) = &m.meta.subscribed_topic_regex {
-                    let re = super::topics::compile(r).ok();
-                    ids.extend(
-                        self.subscribed
-                            .iter()
-                            .filter(|(n, _)| re.as_ref().is_some_and(|re| re.is_match(n)))
-                            .map(|(_, t)| t.id),
-                    );
+                if let Some(p) = m
+                    .meta
+                    .subscribed_topic_regex
+                    .as_ref()
+                    .and_then(|r| self.patterns.get(r))
+                {
+                    ids.extend(p.matches.iter().filter_map(|n| by_name.get(n.as_str()).map(|t| t.id)));
                 }
                 MemberSpec {
                     member_id: &m.member_id,

@@ -31,21 +31,48 @@ pub fn compile(pattern: &str) -> Result<Regex> {
         .map_err(|e| Error::InvalidRegularExpression(e.to_string()))
 }
 
-/// The topics as they are now: name → (id, partition count).
+/// Compile a pattern as a member sent it: errors name the member's pattern.
+pub fn check(pattern: &str) -> Result<()> {
+    if let Err(e) = RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build() {
+        return Err(Error::InvalidRegularExpression(format!(
+            "SubscribedTopicRegex `{pattern}` is not a valid regular expression: {e}"
+        )));
+    }
+    compile(pattern).map(|_| ())
+}
+
+/// The topics as they are now: name → (id, partition count), and by id.
 #[derive(Debug, Clone, Default)]
 pub struct TopicsView {
     topics: HashMap<String, (Uuid, i32, bool)>,
+    names: HashMap<Uuid, String>,
+    /// Changes when a topic is created, deleted or grows (order-independent).
+    fingerprint: u64,
 }
 
 impl TopicsView {
     /// `(name, id, partitions, internal)` of every topic.
     pub fn new(topics: impl IntoIterator<Item = (String, Uuid, i32, bool)>) -> TopicsView {
+        use std::hash::{Hash, Hasher};
+        let topics: HashMap<String, (Uuid, i32, bool)> = topics
+            .into_iter()
+            .map(|(n, id, p, internal)| (n, (id, p, internal)))
+            .collect();
+        let names = topics.iter().map(|(n, t)| (t.0, n.clone())).collect();
+        let fingerprint = topics.iter().fold(0u64, |sum, t| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            t.hash(&mut h);
+            sum.wrapping_add(h.finish())
+        });
         TopicsView {
-            topics: topics
-                .into_iter()
-                .map(|(n, id, p, internal)| (n, (id, p, internal)))
-                .collect(),
+            topics,
+            names,
+            fingerprint,
         }
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn get(&self, name: &str) -> Option<(Uuid, i32)> {
@@ -53,7 +80,7 @@ impl TopicsView {
     }
 
     pub fn name_of(&self, id: &Uuid) -> Option<&str> {
-        self.topics.iter().find(|(_, t)| t.0 == *id).map(|(n, _)| n.as_str())
+        self.names.get(id).map(String::as_str)
     }
 
     /// Names of the non-internal topics `pattern` matches (none if it does not
@@ -62,6 +89,10 @@ impl TopicsView {
         let Ok(re) = compile(pattern) else {
             return Vec::new();
         };
+        self.matching_compiled(&re)
+    }
+
+    pub fn matching_compiled(&self, re: &Regex) -> Vec<String> {
         self.topics
             .iter()
             .filter(|(name, t)| !t.2 && re.is_match(name))

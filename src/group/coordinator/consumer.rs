@@ -123,6 +123,9 @@ impl GroupCoordinator {
             let mut inner = self.lock();
             let mut out = Vec::new();
             let mut classic_records = Vec::new();
+            // The group as it was, put back if its records cannot be written: a
+            // member the log does not know must not hold partitions.
+            let snapshot = inner.consumer.get(group_id).cloned();
             if !inner.consumer.contains_key(group_id) {
                 if args.member_epoch != 0 {
                     return Err(Error::GroupIdNotFound(group_id.to_string()));
@@ -164,6 +167,7 @@ impl GroupCoordinator {
                 group.heartbeat(args, config, &topics, now, &mut out)
             };
             // Records in the order the state changed: a conversion first.
+            let converted = !classic_records.is_empty();
             let mut records = classic_records;
             records.extend(out.into_iter().map(CoordinatorRecord::Consumer));
             if result.is_ok() && args_epoch == -1 {
@@ -171,7 +175,18 @@ impl GroupCoordinator {
             }
             let end = match records.is_empty() {
                 true => None,
-                false => Some(self.append(&records, now)?),
+                false => match self.append(&records, now) {
+                    Ok(end) => Some(end),
+                    Err(e) => {
+                        if !converted {
+                            match snapshot {
+                                Some(g) => inner.consumer.insert(group_id.to_string(), g),
+                                None => inner.consumer.remove(group_id),
+                            };
+                        }
+                        return Err(e);
+                    }
+                },
             };
             (result, end)
         };
@@ -465,13 +480,17 @@ impl GroupCoordinator {
         let Some(m) = g.members.get(member_id) else {
             return Err(Error::UnknownMemberId(member_id.to_string()));
         };
-        if m.meta.classic.is_none() && member_epoch != m.rec.epoch {
-            return Err(Error::StaleMemberEpoch {
+        match (m.meta.classic.is_some(), member_epoch == m.rec.epoch) {
+            (_, true) => Ok(()),
+            (true, false) => Err(Error::IllegalGeneration {
                 found: member_epoch,
                 current: m.rec.epoch,
-            });
+            }),
+            (false, false) => Err(Error::StaleMemberEpoch {
+                found: member_epoch,
+                current: m.rec.epoch,
+            }),
         }
-        Ok(())
     }
 
     /// Tombstones for an empty consumer group; refused while it has members.

@@ -93,16 +93,22 @@ impl ConsumerGroup {
                 if let Some(t) = target {
                     self.target.insert(member_id.clone(), t);
                 }
-                ConsumerMember {
+                let mut m = ConsumerMember {
                     member_id: member_id.clone(),
                     ..old
-                }
+                };
+                // It starts over at epoch 0 (its predecessor may be away, at −2)
+                // and reconciles back to the partitions it takes over.
+                m.rec.epoch = 0;
+                m.rec.previous_epoch = 0;
+                m
             }
-            _ => self
-                .members
-                .get(&member_id)
-                .cloned()
-                .unwrap_or_else(|| ConsumerMember::new(&member_id)),
+            _ => match self.members.get(&member_id) {
+                // A consumer-protocol member's id is not a classic member's.
+                Some(m) if m.meta.classic.is_none() => return Err(Error::UnknownMemberId(member_id)),
+                Some(m) => m.clone(),
+                None => ConsumerMember::new(&member_id),
+            },
         };
         let before = member.clone();
         member.meta.instance_id = p.group_instance_id.clone();

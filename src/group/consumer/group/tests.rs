@@ -230,3 +230,140 @@ fn the_records_rebuild_the_same_group() {
     }
     assert!(gone.members.is_empty() && gone.target.is_empty());
 }
+
+/// A classic JoinGroup's arguments: a "consumer" subscription to `topics`.
+fn classic_join_args(member: &str, instance: Option<&str>, topics: &[&str]) -> crate::group::member::JoinArgs {
+    use bytes::BufMut;
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let mut sub = ConsumerProtocolSubscription::default();
+    sub.topics = topics.iter().map(|t| StrBytes::from_string(t.to_string())).collect();
+    let mut meta = bytes::BytesMut::new();
+    meta.put_i16(1);
+    sub.encode(&mut meta, 1).unwrap();
+    crate::group::member::JoinArgs {
+        profile: crate::group::member::MemberProfile {
+            member_id: member.to_string(),
+            group_instance_id: instance.map(str::to_string),
+            client_id: "classic".to_string(),
+            client_host: "/127.0.0.1".to_string(),
+            session_timeout_ms: 1_000,
+            rebalance_timeout_ms: 500,
+            protocols: vec![("range".to_string(), meta.freeze())],
+        },
+        protocol_type: "consumer".to_string(),
+        require_known_member_id: true,
+    }
+}
+
+#[test]
+fn classic_members_inside_a_consumer_group() {
+    use crate::group::member::MemberRef;
+    let (c, t) = (config(), topics());
+    let mut g = ConsumerGroup::new("g");
+    let mut out = Vec::new();
+    let a = g.heartbeat(join("a", &["orders"]), &c, &t, 0, &mut out).unwrap();
+    // A consumer-protocol member's id is not a classic member's.
+    assert!(matches!(
+        g.classic_join(classic_join_args("a", None, &["orders"]), &c, &t, 1, &mut out),
+        Err(Error::UnknownMemberId(_))
+    ));
+    // A new classic member first learns its id, then joins with no leader.
+    let Err(Error::MemberIdRequired(id)) =
+        g.classic_join(classic_join_args("", None, &["orders"]), &c, &t, 1, &mut out)
+    else {
+        panic!("MEMBER_ID_REQUIRED expected")
+    };
+    let joined = g
+        .classic_join(classic_join_args(&id, None, &["orders"]), &c, &t, 2, &mut out)
+        .unwrap();
+    assert_eq!(joined.leader, "");
+    assert_eq!(joined.generation_id, g.members[&id].rec.epoch);
+    // a gives two up; the classic member's heartbeat says rejoin until it can get them.
+    let kept = g
+        .heartbeat(beat("a", a.member_epoch, None), &c, &t, 3, &mut out)
+        .unwrap()
+        .assignment
+        .unwrap();
+    g.heartbeat(beat("a", a.member_epoch, Some(kept)), &c, &t, 4, &mut out)
+        .unwrap();
+    let caller = MemberRef::new(&id, None, joined.generation_id);
+    assert!(matches!(
+        g.classic_heartbeat(caller, 5),
+        Err(Error::RebalanceInProgress)
+    ));
+    let again = g
+        .classic_join(classic_join_args(&id, None, &["orders"]), &c, &t, 6, &mut out)
+        .unwrap();
+    let synced = g
+        .classic_sync(MemberRef::new(&id, None, again.generation_id), &t, 7)
+        .unwrap();
+    let got = crate::group::assignment::decode_assignment(&synced.assignment);
+    assert_eq!(got.iter().map(|(_, ps)| ps.len()).sum::<usize>(), 2);
+    assert!(g
+        .classic_heartbeat(MemberRef::new(&id, None, again.generation_id), 8)
+        .is_ok());
+    assert!(matches!(
+        g.classic_heartbeat(MemberRef::new(&id, None, again.generation_id + 1), 8),
+        Err(Error::IllegalGeneration { .. })
+    ));
+    assert_no_double_owner(&g);
+    // Only classic members left: the group can turn classic.
+    assert!(g.to_classic(&t, 9).is_none());
+    g.leave("a", None, -1, &c, 9, &mut out).unwrap();
+    let classic = g.to_classic(&t, 10).expect("a classic group");
+    assert_eq!(classic.members.len(), 1);
+}
+
+#[test]
+fn a_classic_member_taking_over_an_absent_static_member_starts_at_epoch_zero() {
+    use crate::group::member::MemberRef;
+    let (c, t) = (config(), topics());
+    let mut g = ConsumerGroup::new("g");
+    let mut out = Vec::new();
+    let s = HeartbeatArgs {
+        instance_id: Some("i".to_string()),
+        ..join("s1", &["orders"])
+    };
+    g.heartbeat(s, &c, &t, 0, &mut out).unwrap();
+    g.leave("s1", Some("i"), -2, &c, 1, &mut out).unwrap();
+    let joined = g
+        .classic_join(classic_join_args("", Some("i"), &["orders"]), &c, &t, 2, &mut out)
+        .unwrap();
+    assert!(joined.generation_id > 0, "generation {}", joined.generation_id);
+    let caller = MemberRef::new(&joined.member_id, Some("i"), joined.generation_id);
+    let synced = g.classic_sync(caller, &t, 3).unwrap();
+    assert_eq!(
+        crate::group::assignment::decode_assignment(&synced.assignment)[0]
+            .1
+            .len(),
+        4
+    );
+    assert!(g.classic_heartbeat(caller, 4).is_ok());
+}
+
+#[test]
+fn a_classic_member_that_heartbeats_is_a_consumer_member_and_restarts_keep_revocation_deadlines() {
+    let (c, t) = (config(), topics());
+    let mut g = ConsumerGroup::new("g");
+    let mut out = Vec::new();
+    let joined = g
+        .classic_join(classic_join_args("", Some("i"), &["orders"]), &c, &t, 0, &mut out)
+        .unwrap();
+    assert!(g.members[&joined.member_id].meta.classic.is_some());
+    let mut hb = beat(&joined.member_id, joined.generation_id, None);
+    hb.instance_id = Some("i".to_string());
+    g.heartbeat(hb, &c, &t, 1, &mut out).unwrap();
+    assert!(g.members[&joined.member_id].meta.classic.is_none());
+
+    // A member owing a revocation when the broker stops still owes it after.
+    g.heartbeat(join("b", &["orders"]), &c, &t, 2, &mut out).unwrap();
+    let mut hb = beat(&joined.member_id, joined.generation_id, None);
+    hb.instance_id = Some("i".to_string());
+    g.heartbeat(hb, &c, &t, 3, &mut out).unwrap();
+    assert_eq!(g.members[&joined.member_id].rec.state, MemberState::UnrevokedPartitions);
+    let mut restarted = g.clone();
+    restarted.restart_timers(&c, 10_000);
+    assert!(restarted.tick(10_499, &mut out).is_empty());
+    assert!(restarted.tick(10_500, &mut out).contains(&joined.member_id));
+}
