@@ -381,3 +381,42 @@ async fn a_join_that_cannot_be_written_leaves_no_member_behind() {
     d.group_ids = vec![GroupId(s("ghost"))];
     assert_eq!(w.call(1, &d).await.groups[0].members.len(), 1);
 }
+
+#[tokio::test]
+async fn a_classic_join_that_cannot_be_written_leaves_no_member_behind() {
+    use bytes::BufMut;
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::protocol::Encodable;
+    let broker = TestBroker::start_with(fast).await;
+    let mut w = Wire::connect(broker.addr()).await;
+    create_topic(&mut w, "cgw-cghost", 2, &[]).await;
+    let first = w.call(1, &join("cghost", "a", &["cgw-cghost"])).await;
+    assert_eq!(partitions(&first), Some(vec![0, 1]));
+    // A classic member whose subscription is larger than a record batch may be.
+    let mut sub = ConsumerProtocolSubscription::default();
+    sub.topics = vec![s("cgw-cghost")];
+    sub.user_data = Some(bytes::Bytes::from(vec![7u8; 2 << 20]));
+    let mut meta = bytes::BytesMut::new();
+    meta.put_i16(1);
+    sub.encode(&mut meta, 1).unwrap();
+    let mut range = JoinGroupRequestProtocol::default();
+    range.name = s("range");
+    range.metadata = meta.freeze();
+    let mut j = JoinGroupRequest::default();
+    j.group_id = GroupId(s("cghost"));
+    j.member_id = s("classic-1");
+    j.session_timeout_ms = 10_000;
+    j.rebalance_timeout_ms = 10_000;
+    j.protocol_type = s("consumer");
+    j.protocols = vec![range];
+    let refused = w.call(5, &j).await;
+    assert_eq!(refused.error_code, 10, "MESSAGE_TOO_LARGE");
+    // a keeps both partitions: no ghost took one.
+    let a = w.call(1, &beat("cghost", "a", first.member_epoch)).await;
+    assert_eq!(a.error_code, 0);
+    assert_eq!(a.member_epoch, first.member_epoch);
+    assert!(a.assignment.is_none(), "nothing changed for a");
+    let mut d = ConsumerGroupDescribeRequest::default();
+    d.group_ids = vec![GroupId(s("cghost"))];
+    assert_eq!(w.call(1, &d).await.groups[0].members.len(), 1);
+}

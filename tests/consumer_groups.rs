@@ -379,3 +379,37 @@ async fn a_group_turns_classic_again_when_its_last_consumer_protocol_member_leav
     .await;
     old.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_classic_member_restarts_on_the_consumer_protocol_under_its_instance_id() {
+    let broker = TestBroker::start_with(fast).await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "kip848-static-up", 4).await;
+    let statics = |id| [("session.timeout.ms", "3000"), ("group.instance.id", id)];
+    let mut old = GroupMember::start(&bootstrap, "static-up", "kip848-static-up", &statics("s1"));
+    let mut other = GroupMember::start(&bootstrap, "static-up", "kip848-static-up", &statics("s2"));
+    eventually(30, "two each", || {
+        old.assignment().len() == 2 && other.assignment().len() == 2
+    })
+    .await;
+    // s1 restarts with group.protocol=consumer and the same instance id (a
+    // static member's close does not leave the group).
+    old.stop().await;
+    let new = GroupMember::start_consumer_protocol(
+        &bootstrap,
+        "static-up",
+        &["kip848-static-up"],
+        &[("group.instance.id", "s1")],
+    );
+    eventually(30, "the new process has two partitions", || new.assignment().len() == 2).await;
+    assert_eq!(group_type(broker.addr(), "static-up").await, "consumer");
+    let p = producer(&bootstrap, &[]);
+    fill(&p, "kip848-static-up", 4, 5, "up").await;
+    eventually(30, "all 20 records between them", || {
+        tagged(&[&new, &other], "up").len() == 20
+    })
+    .await;
+    for mut m in [new, other] {
+        m.stop().await;
+    }
+}

@@ -237,9 +237,11 @@ impl ConsumerGroup {
             if let Some(instance) = &args.instance_id {
                 let old = self
                     .static_member(instance)
-                    .filter(|m| m.member_id != args.member_id || m.rec.epoch == -2);
+                    .filter(|m| m.member_id != args.member_id || m.rec.epoch == -2 || m.meta.classic.is_some());
                 if let Some(old) = old {
-                    if old.rec.epoch != -2 {
+                    // A classic member's slot may be taken at once (a rolling
+                    // upgrade); a consumer-protocol member must have left (−2).
+                    if old.rec.epoch != -2 && old.meta.classic.is_none() {
                         return Err(Error::UnreleasedInstanceId(instance.clone()));
                     }
                     // A static member back under a new member id takes over what

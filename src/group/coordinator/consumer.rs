@@ -126,6 +126,8 @@ impl GroupCoordinator {
             // The group as it was, put back if its records cannot be written: a
             // member the log does not know must not hold partitions.
             let snapshot = inner.consumer.get(group_id).cloned();
+            // The group as an upgrade made it, to turn it back if the join fails.
+            let mut upgraded = None;
             if !inner.consumer.contains_key(group_id) {
                 if args.member_epoch != 0 {
                     return Err(Error::GroupIdNotFound(group_id.to_string()));
@@ -143,7 +145,10 @@ impl GroupCoordinator {
                             .consumer
                             .insert(group_id.to_string(), ConsumerGroup::new(group_id));
                     }
-                    Some(_) => classic_records = self.upgrade(&mut inner, group_id, now)?,
+                    Some(_) => {
+                        classic_records = self.upgrade(&mut inner, group_id, now)?;
+                        upgraded = inner.consumer.get(group_id).cloned();
+                    }
                     None => {
                         inner
                             .consumer
@@ -173,20 +178,33 @@ impl GroupCoordinator {
             if result.is_ok() && args_epoch == -1 {
                 records.extend(self.maybe_downgrade(&mut inner, group_id, now));
             }
-            let end = match records.is_empty() {
-                true => None,
-                false => match self.append(&records, now) {
-                    Ok(end) => Some(end),
-                    Err(e) => {
-                        if !converted {
+            // Like Kafka's, a heartbeat is all or nothing: one that fails, or
+            // whose records cannot be written, leaves the groups as they were.
+            let written = match (&result, records.is_empty()) {
+                (Err(_), _) if upgraded.is_some() => Err(None),
+                (_, true) => Ok(None),
+                (_, false) => self.append(&records, now).map(Some).map_err(Some),
+            };
+            let end = match written {
+                Ok(end) => end,
+                Err(e) => {
+                    match (upgraded, converted) {
+                        (Some(u), _) => self.undo_upgrade(&mut inner, group_id, &u, now),
+                        (None, true) => {
+                            inner.consumer.remove(group_id);
+                        }
+                        (None, false) => {
                             match snapshot {
                                 Some(g) => inner.consumer.insert(group_id.to_string(), g),
                                 None => inner.consumer.remove(group_id),
                             };
                         }
-                        return Err(e);
                     }
-                },
+                    return match e {
+                        Some(e) => Err(e),
+                        None => result,
+                    };
+                }
             };
             (result, end)
         };
@@ -258,8 +276,8 @@ impl GroupCoordinator {
         if classic.protocol_type.as_deref() != Some("consumer") {
             return refuse("only a group of the consumer protocol type can be upgraded");
         }
-        if classic.members.len() > self.config.consumer.max_size {
-            return refuse("the group has more members than group.consumer.max.size");
+        if classic.members.len() >= self.config.consumer.max_size {
+            return Err(Error::GroupMaxSizeReached(group_id.to_string()));
         }
         let mut out = Vec::new();
         let topics = self.topics_view();
@@ -285,6 +303,15 @@ impl GroupCoordinator {
         Ok(records)
     }
 
+    /// Turn a just-upgraded group back into the classic group it was (its
+    /// members keep their partitions and rejoin).
+    fn undo_upgrade(&self, inner: &mut Inner, group_id: &str, upgraded: &ConsumerGroup, now: i64) {
+        inner.consumer.remove(group_id);
+        if let Some(classic) = upgraded.to_classic(&self.topics_view(), now) {
+            inner.groups.insert(group_id.to_string(), classic);
+        }
+    }
+
     /// A classic JoinGroup to a consumer-protocol group: answered by the group
     /// (with the end offset to flush to). None when `group_id` is not a consumer
     /// group, or was an empty one, now deleted so the join makes it classic.
@@ -306,8 +333,16 @@ impl GroupCoordinator {
             };
         }
         let mut out = Vec::new();
+        let snapshot = g.clone();
         let joined = g.classic_join(args.clone(), &self.config.consumer, &topics, now, &mut out);
-        Some(self.append_consumer(out, now).and_then(|end| joined.map(|r| (r, end))))
+        match self.append_consumer(out, now) {
+            Ok(end) => Some(joined.map(|r| (r, end))),
+            // A member the log does not know must not hold partitions.
+            Err(e) => {
+                inner.consumer.insert(group_id.to_string(), snapshot);
+                Some(Err(e))
+            }
+        }
     }
 
     /// A classic SyncGroup or Heartbeat to a consumer-protocol group (None if it

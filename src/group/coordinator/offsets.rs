@@ -154,6 +154,9 @@ impl GroupCoordinator {
             let mut inner = self.lock();
             match (inner.consumer.get(group_id), inner.groups.get(group_id)) {
                 // KIP-447 with a consumer group: a stale epoch is ILLEGAL_GENERATION.
+                // sendOffsetsToTransaction(offsets, groupId): no member identity.
+                (Some(_), _)
+                    if caller.generation_id == -1 && caller.member_id.is_empty() && caller.instance.is_none() => {}
                 (Some(g), _) => match Self::validate_consumer_commit(g, caller) {
                     Err(Error::StaleMemberEpoch { found, current }) => {
                         return Err(Error::IllegalGeneration { found, current })

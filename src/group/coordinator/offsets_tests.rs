@@ -205,3 +205,47 @@ async fn deleting_offsets_or_the_group_drops_pending_ones() {
         assert_eq!(fetched(&c, p, true).unwrap(), None, "partition {p} after a restart");
     }
 }
+
+#[tokio::test]
+async fn a_consumer_group_takes_transactional_offsets_without_a_member_identity() {
+    use crate::group::consumer::group::HeartbeatArgs;
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, c) = open(dir.path());
+    logs.create_topic("in", 1, &Default::default(), 0).unwrap();
+    let joined = c
+        .consumer_heartbeat(
+            "g",
+            HeartbeatArgs {
+                member_id: "m".into(),
+                rebalance_timeout_ms: 1_000,
+                subscribed_topic_names: Some(vec!["in".into()]),
+                owned: Some(Default::default()),
+                ..Default::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(joined.member_epoch, 1);
+    // sendOffsetsToTransaction(offsets, groupId): epoch −1, no member id.
+    txn_commit(&c, 9, 0, 0, 42).await.unwrap();
+    end(&logs, &c, 9, 0, MarkerType::Commit);
+    assert_eq!(fetched(&c, 0, true).unwrap(), Some(42));
+    // With the member's identity, a stale epoch is ILLEGAL_GENERATION (KIP-447).
+    let producer = VerifiedProducer {
+        id: 10,
+        epoch: 0,
+        guard: c.verification_guard(10),
+    };
+    let stale = c
+        .txn_commit(
+            "g",
+            producer,
+            MemberRef::new("m", None, 0),
+            vec![(tp(0), offset(50))],
+            |_, _| true,
+            0,
+        )
+        .await;
+    assert!(matches!(stale, Err(Error::IllegalGeneration { .. })));
+}

@@ -85,6 +85,12 @@ impl ConsumerGroup {
             return Err(Error::GroupMaxSizeReached(self.group_id.clone()));
         }
         let mut member = match static_old {
+            // A consumer-protocol member's instance id is taken only once it left (−2).
+            Some(old) if old.member_id != member_id && old.meta.classic.is_none() && old.rec.epoch != -2 => {
+                return Err(Error::UnreleasedInstanceId(
+                    p.group_instance_id.clone().unwrap_or_default(),
+                ));
+            }
             // A static member's new incarnation takes over its partitions.
             Some(old) if old.member_id != member_id => {
                 let target = self.target.get(&old.member_id).cloned();

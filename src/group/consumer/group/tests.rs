@@ -367,3 +367,29 @@ fn a_classic_member_that_heartbeats_is_a_consumer_member_and_restarts_keep_revoc
     assert!(restarted.tick(10_499, &mut out).is_empty());
     assert!(restarted.tick(10_500, &mut out).contains(&joined.member_id));
 }
+
+#[test]
+fn a_static_classic_member_restarted_on_the_consumer_protocol_takes_its_slot_at_once() {
+    let (c, t) = (config(), topics());
+    let mut g = ConsumerGroup::new("g");
+    let mut out = Vec::new();
+    let classic = g
+        .classic_join(classic_join_args("", Some("i"), &["orders"]), &c, &t, 0, &mut out)
+        .unwrap();
+    let had = g.members[&classic.member_id].rec.assigned.clone();
+    // The same instance id, now with group.protocol=consumer: no
+    // UNRELEASED_INSTANCE_ID while the classic process is still in the group.
+    let args = HeartbeatArgs {
+        instance_id: Some("i".to_string()),
+        ..join("new-id", &["orders"])
+    };
+    let r = g.heartbeat(args, &c, &t, 1, &mut out).unwrap();
+    assert_eq!(r.assignment.unwrap(), had);
+    assert!(!g.members.contains_key(&classic.member_id));
+    assert!(g.members["new-id"].meta.classic.is_none());
+    // The old classic process coming back now meets a consumer member.
+    assert!(matches!(
+        g.classic_join(classic_join_args("", Some("i"), &["orders"]), &c, &t, 2, &mut out),
+        Err(Error::UnreleasedInstanceId(_))
+    ));
+}
