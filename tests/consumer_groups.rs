@@ -387,7 +387,7 @@ async fn a_static_classic_member_restarts_on_the_consumer_protocol_under_its_ins
     create_topic(&bootstrap, "kip848-static-up", 4).await;
     let statics = |id| [("session.timeout.ms", "3000"), ("group.instance.id", id)];
     let mut old = GroupMember::start(&bootstrap, "static-up", "kip848-static-up", &statics("s1"));
-    let mut other = GroupMember::start(&bootstrap, "static-up", "kip848-static-up", &statics("s2"));
+    let other = GroupMember::start(&bootstrap, "static-up", "kip848-static-up", &statics("s2"));
     eventually(30, "two each", || {
         old.assignment().len() == 2 && other.assignment().len() == 2
     })
