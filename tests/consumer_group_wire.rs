@@ -350,6 +350,10 @@ async fn the_consumer_protocol_can_be_turned_off() {
     create_topic(&mut w, "cgw-off", 1, &[]).await;
     let r = w.call(1, &join("off", "m", &["cgw-off"])).await;
     assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION");
+    // Not offered either, so clients stay on the classic protocol.
+    let versions = w.call(3, &ApiVersionsRequest::default()).await;
+    assert!(!versions.api_keys.iter().any(|k| k.api_key == 68 || k.api_key == 69));
+    assert!(versions.api_keys.iter().any(|k| k.api_key == 11), "JoinGroup");
 }
 
 #[tokio::test]

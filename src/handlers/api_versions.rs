@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use super::{RequestContext, APIS};
 use crate::broker::Broker;
@@ -26,12 +26,19 @@ pub fn table(error_code: i16) -> ApiVersionsResponse {
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
-pub async fn handle(_broker: &Arc<Broker>, ctx: &RequestContext, request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ApiVersionsRequest) -> ApiVersionsResponse {
     tracing::debug!(
         software = %request.client_software_name.as_str(),
         software_version = %request.client_software_version.as_str(),
         version = ctx.api_version,
         "api versions"
     );
-    table(0)
+    let mut response = table(0);
+    // Without the consumer protocol (group.coordinator.rebalance.protocols=classic)
+    // its APIs are not offered, as in Kafka: clients fall back to classic.
+    if !broker.groups.consumer_config().enabled {
+        let kip848 = [ApiKey::ConsumerGroupHeartbeat as i16, ApiKey::ConsumerGroupDescribe as i16];
+        response.api_keys.retain(|k| !kip848.contains(&k.api_key));
+    }
+    response
 }
