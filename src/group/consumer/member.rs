@@ -159,24 +159,14 @@ pub fn reconcile(
     owned: Option<&Assignment>,
     held_by_other: impl Fn(&Uuid, i32) -> bool,
 ) -> Reconciled {
-    let current = member.rec.clone();
     match member.rec.state {
-        MemberState::Stable if member.rec.epoch == target_epoch => current,
+        MemberState::Stable if member.rec.epoch == target_epoch => return member.rec.clone(),
         // Still waiting for the member to confirm it gave the partitions up.
         MemberState::UnrevokedPartitions if owned.is_none_or(|o| overlaps(o, &member.rec.pending_revocation)) => {
-            current
+            return member.rec.clone()
         }
-        _ => next_assignment(member, target_epoch, target, owned, held_by_other),
+        _ => {}
     }
-}
-
-fn next_assignment(
-    member: &ConsumerMember,
-    target_epoch: i32,
-    target: &Assignment,
-    owned: Option<&Assignment>,
-    held_by_other: impl Fn(&Uuid, i32) -> bool,
-) -> Reconciled {
     let mut kept = Assignment::new();
     let mut revoke = Assignment::new();
     let mut added = Assignment::new();
