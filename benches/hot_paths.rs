@@ -175,12 +175,105 @@ fn metrics_per_request(c: &mut Criterion) {
     g.finish();
 }
 
+/// A stable KIP-848 group of `members` members on one topic of `partitions`
+/// partitions, every member reconciled.
+fn stable_group(
+    members: usize,
+    partitions: i32,
+) -> (
+    strom::group::consumer::group::ConsumerGroup,
+    strom::group::consumer::ConsumerConfig,
+    strom::group::consumer::topics::TopicsView,
+) {
+    use strom::group::consumer::group::{ConsumerGroup, HeartbeatArgs};
+    let config = strom::group::consumer::ConsumerConfig::default();
+    let topics = strom::group::consumer::topics::TopicsView::new([(
+        "orders".to_string(),
+        uuid::Uuid::from_bytes([1; 16]),
+        partitions,
+        false,
+    )]);
+    let mut g = ConsumerGroup::new("bench");
+    let mut out = Vec::new();
+    let ids: Vec<String> = (0..members).map(|i| format!("member-{i:05}")).collect();
+    for id in &ids {
+        let join = HeartbeatArgs {
+            member_id: id.clone(),
+            rebalance_timeout_ms: 300_000,
+            subscribed_topic_names: Some(vec!["orders".to_string()]),
+            owned: Some(Default::default()),
+            ..Default::default()
+        };
+        g.heartbeat(join, &config, &topics, 0, &mut out).unwrap();
+    }
+    // Heartbeats that confirm what each member has, until all are stable.
+    for _ in 0..4 {
+        for id in &ids {
+            let m = &g.members[id];
+            let beat = HeartbeatArgs {
+                member_id: id.clone(),
+                member_epoch: m.rec.epoch,
+                rebalance_timeout_ms: -1,
+                owned: Some(m.rec.assigned.clone()),
+                ..Default::default()
+            };
+            g.heartbeat(beat, &config, &topics, 0, &mut out).unwrap();
+        }
+    }
+    (g, config, topics)
+}
+
+/// What the broker does per ConsumerGroupHeartbeat in a large group: a steady
+/// heartbeat (nothing changes), and a member joining (a new target assignment
+/// for everyone, computed by the uniform assignor).
+fn consumer_group_heartbeat(c: &mut Criterion) {
+    use strom::group::consumer::group::HeartbeatArgs;
+    let mut g = c.benchmark_group("consumer_group");
+    for (members, partitions) in [(10, 100), (100, 1_000), (300, 2_000)] {
+        let (group, config, topics) = stable_group(members, partitions);
+        g.bench_function(format!("steady_heartbeat_{members}m_{partitions}p"), |b| {
+            let mut group = group.clone();
+            let epoch = group.members["member-00000"].rec.epoch;
+            let mut out = Vec::new();
+            b.iter(|| {
+                let beat = HeartbeatArgs {
+                    member_id: "member-00000".to_string(),
+                    member_epoch: epoch,
+                    rebalance_timeout_ms: -1,
+                    ..Default::default()
+                };
+                out.clear();
+                black_box(group.heartbeat(beat, &config, &topics, 1, &mut out).unwrap());
+            })
+        });
+        g.bench_function(format!("join_{members}m_{partitions}p"), |b| {
+            b.iter_batched(
+                || group.clone(),
+                |mut group| {
+                    let join = HeartbeatArgs {
+                        member_id: "newcomer".to_string(),
+                        rebalance_timeout_ms: 300_000,
+                        subscribed_topic_names: Some(vec!["orders".to_string()]),
+                        owned: Some(Default::default()),
+                        ..Default::default()
+                    };
+                    let mut out = Vec::new();
+                    black_box(group.heartbeat(join, &config, &topics, 1, &mut out).unwrap());
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     frame_decode,
     batch_header,
     index_lookup,
     segment_append,
-    metrics_per_request
+    metrics_per_request,
+    consumer_group_heartbeat
 );
 criterion_main!(benches);

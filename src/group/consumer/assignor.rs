@@ -96,6 +96,10 @@ fn uniform(members: &[MemberSpec<'_>], topics: &BTreeMap<Uuid, i32>) -> BTreeMap
         let mut order: Vec<usize> = (0..members.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(load[i]));
         for from in order {
+            // Nobody can take from a member at most one above the least loaded.
+            if load[from] <= load.iter().copied().min().unwrap_or(0) + 1 {
+                continue;
+            }
             let candidates: Vec<(Uuid, i32)> = out[from]
                 .iter()
                 .flat_map(|(t, ps)| ps.iter().rev().map(move |p| (*t, *p)))
@@ -115,6 +119,9 @@ fn uniform(members: &[MemberSpec<'_>], topics: &BTreeMap<Uuid, i32>) -> BTreeMap
                 load[from] -= 1;
                 load[to] += 1;
                 moved = true;
+                if load[from] <= load.iter().copied().min().unwrap_or(0) + 1 {
+                    break;
+                }
             }
         }
         if !moved {

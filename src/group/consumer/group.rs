@@ -466,18 +466,22 @@ impl ConsumerGroup {
         if member.rec.epoch == -2 {
             return false;
         }
-        let held: HashMap<(Uuid, i32), &str> = self
-            .members
-            .values()
-            .filter(|m| m.member_id != member_id)
-            .flat_map(|m| m.held().map(move |tp| (tp, m.member_id.as_str())))
-            .collect();
+        // Who holds what, gathered only if the member has partitions to get.
+        let held: std::cell::OnceCell<BTreeSet<(Uuid, i32)>> = std::cell::OnceCell::new();
+        let held_by_other = |t: &Uuid, p: i32| {
+            held.get_or_init(|| {
+                self.members
+                    .values()
+                    .filter(|m| m.member_id != member_id)
+                    .flat_map(|m| m.held())
+                    .collect()
+            })
+            .contains(&(*t, p))
+        };
         let empty = Assignment::new();
         let target = self.target.get(member_id).unwrap_or(&empty);
-        let next = reconcile(member, self.assignment_epoch, target, owned, |t, p| {
-            held.contains_key(&(*t, p))
-        });
-        if next == member.rec.clone() {
+        let next = reconcile(member, self.assignment_epoch, target, owned, held_by_other);
+        if next == member.rec {
             return false;
         }
         let revoking = next.state == MemberState::UnrevokedPartitions;
