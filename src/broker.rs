@@ -84,7 +84,7 @@ impl Broker {
             TransactionStateManager::open(logs.clone())?,
             config.transaction_max_timeout_ms,
         );
-        let replicas = ReplicaManager::new(logs.clone(), shutting_down.clone());
+        let replicas = ReplicaManager::new(identity.node_id, logs.clone(), shutting_down.clone());
         // Decisions made before a crash get their markers now.
         transactions.complete_pending(
             &Markers {
@@ -94,7 +94,7 @@ impl Broker {
             now_ms(),
         );
         Ok(Broker {
-            metadata: MetadataCache::new(identity),
+            metadata: MetadataCache::new(identity, logs.clone()),
             replicas,
             transactions,
             logs,

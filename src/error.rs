@@ -45,6 +45,31 @@ pub enum Error {
         in_sync: i32,
         min_insync: i32,
     },
+    /// This broker does not lead the partition (it follows, or holds no replica
+    /// of it): the client refreshes its metadata and goes to the leader.
+    #[error("this broker is not the leader of {topic}-{partition}")]
+    NotLeaderOrFollower { topic: String, partition: i32 },
+    /// The request names an older leader epoch than the partition's: the client
+    /// acted on metadata that a leader change made stale (KIP-320).
+    #[error("{topic}-{partition}: leader epoch {requested} is older than the current {current}")]
+    FencedLeaderEpoch {
+        topic: String,
+        partition: i32,
+        requested: i32,
+        current: i32,
+    },
+    /// The request names a newer leader epoch than this broker knows: its
+    /// metadata is behind the client's; retry.
+    #[error("{topic}-{partition}: leader epoch {requested} is newer than the current {current}")]
+    UnknownLeaderEpoch {
+        topic: String,
+        partition: i32,
+        requested: i32,
+        current: i32,
+    },
+    /// The partition has no leader right now (an election is under way).
+    #[error("{topic}-{partition} has no leader right now")]
+    LeaderNotAvailable { topic: String, partition: i32 },
     #[error("acks={0}: only 0, 1 and -1 (all) are valid")]
     InvalidRequiredAcks(i16),
     #[error("producer {producer_id}: out of order sequence {found}, expected {expected}")]
@@ -205,6 +230,10 @@ impl Error {
             Error::CorruptMessage(_) => E::CorruptMessage,
             Error::InvalidRecord(_) => E::InvalidRecord,
             Error::InvalidRequiredAcks(_) => E::InvalidRequiredAcks,
+            Error::NotLeaderOrFollower { .. } => E::NotLeaderOrFollower,
+            Error::FencedLeaderEpoch { .. } => E::FencedLeaderEpoch,
+            Error::UnknownLeaderEpoch { .. } => E::UnknownLeaderEpoch,
+            Error::LeaderNotAvailable { .. } => E::LeaderNotAvailable,
             Error::NotEnoughReplicas { .. } => E::NotEnoughReplicas,
             Error::RejectedRecords(r) if r.any_timestamp => E::InvalidTimestamp,
             Error::RejectedRecords(_) => E::InvalidRecord,
@@ -287,6 +316,34 @@ mod tests {
         assert_eq!(Error::FencedInstanceId("i".into()).wire_code(), 82);
         assert_eq!(Error::NonEmptyGroup("g".into()).wire_code(), 68);
         assert_eq!(Error::GroupIdNotFound("g".into()).wire_code(), 69);
+        let t = || String::from("t");
+        let not_leader = Error::NotLeaderOrFollower {
+            topic: t(),
+            partition: 0,
+        };
+        assert_eq!(not_leader.wire_code(), 6);
+        let fenced = Error::FencedLeaderEpoch {
+            topic: t(),
+            partition: 0,
+            requested: 0,
+            current: 1,
+        };
+        assert_eq!(fenced.wire_code(), 74);
+        let unknown = Error::UnknownLeaderEpoch {
+            topic: t(),
+            partition: 0,
+            requested: 2,
+            current: 1,
+        };
+        assert_eq!(unknown.wire_code(), 75);
+        assert_eq!(
+            Error::LeaderNotAvailable {
+                topic: t(),
+                partition: 0
+            }
+            .wire_code(),
+            5
+        );
         assert_eq!(
             Error::InvalidTopic {
                 name: "a b".into(),

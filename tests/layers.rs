@@ -157,9 +157,17 @@ fn nothing_imports_upward() {
                 "protocol", "server", "handlers", "broker", "replica", "group", "cluster", "config",
             ],
         ),
-        ("replica", &["protocol", "server", "handlers", "broker"]),
-        ("group", &["protocol", "server", "handlers", "broker", "replica"]),
-        ("cluster", &["protocol", "server", "handlers", "broker"]),
+        ("replica", &["protocol", "server", "handlers", "broker", "group"]),
+        // Coordinators see the cluster only through traits the broker implements.
+        (
+            "group",
+            &["protocol", "server", "handlers", "broker", "replica", "cluster"],
+        ),
+        // The cluster's metadata is below everything that acts on it.
+        (
+            "cluster",
+            &["protocol", "server", "handlers", "broker", "replica", "group", "txn"],
+        ),
         ("handlers", &["server"]),
         ("broker", &["server", "handlers", "protocol"]),
         (

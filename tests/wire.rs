@@ -564,3 +564,43 @@ async fn fetch_and_list_offsets_report_the_last_stable_offset_by_isolation_level
         assert_eq!(w.call(7, &req).await.topics[0].partitions[0].offset, 3);
     }
 }
+
+/// KIP-320: a request naming a leader epoch is checked against the partition's
+/// (0 on a single broker): older is FENCED_LEADER_EPOCH, newer
+/// UNKNOWN_LEADER_EPOCH, −1 (kafkajs, old versions) skips the check.
+#[tokio::test]
+async fn leader_epochs_in_requests_are_checked() {
+    let broker = TestBroker::start().await;
+    let mut w = Wire::connect(broker.addr()).await;
+    let id = create(&mut w, "epochs", 1).await;
+    let m = w.call(12, &metadata_request(&["epochs"])).await;
+    let p = &m.topics[0].partitions[0];
+    assert_eq!((p.leader_epoch, p.leader_id.0), (0, 0), "one broker leads at epoch 0");
+    assert_eq!((p.replica_nodes.len(), p.isr_nodes.len()), (1, 1));
+    produce(&mut w, "epochs", 0, batch(3, -1, 0, 0)).await;
+    for (epoch, code) in [(-1, 0), (0, 0), (1, 75), (-2, 74)] {
+        let mut f = fetch_request("epochs", id, 0, 0);
+        f.topics[0].partitions[0].current_leader_epoch = epoch;
+        let r = w.call(12, &f).await;
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, code, "fetch at epoch {epoch}");
+        assert_eq!(p.high_watermark, if code == 0 { 3 } else { -1 });
+        let mut q = ListOffsetsPartition::default();
+        q.partition_index = 0;
+        q.timestamp = -1;
+        q.current_leader_epoch = epoch;
+        let mut t = ListOffsetsTopic::default();
+        t.name = name("epochs");
+        t.partitions = vec![q];
+        let mut l = ListOffsetsRequest::default();
+        l.replica_id = BrokerId(-1);
+        l.topics = vec![t];
+        let r = w.call(7, &l).await;
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(p.error_code, code, "list offsets at epoch {epoch}");
+        assert_eq!(p.offset, if code == 0 { 3 } else { -1 });
+    }
+    // Before v9 a fetch carries no epoch: never refused for one.
+    let r = w.call(8, &fetch_request("epochs", id, 0, 0)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+}

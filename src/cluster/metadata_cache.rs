@@ -1,18 +1,63 @@
 //! What this broker knows about the cluster and tells clients: the cluster id,
-//! the brokers and how to reach them through each listener, the controller, and
-//! who leads each partition (Kafka's MetadataCache). On one broker every answer is
-//! this broker; with the etcd-backed cluster, this is what the controller's
-//! metadata will update.
+//! the brokers and how to reach them through each listener, the controller, the
+//! topics, and who leads each partition at which leader epoch with which replicas
+//! in sync (Kafka's MetadataCache). Metadata, DescribeCluster and FindCoordinator
+//! answer from this view only.
 //!
-//! Topics and partitions themselves are registered by the log manager
-//! (`log/manager.rs`), which keeps them in the partition directories (Kafka's
-//! `partition.metadata`): on one broker the directories are the only source, and a
-//! copy here would be a second one to keep in step.
+//! On one broker (no `metadata.store`) every answer is this broker: it leads
+//! every partition at leader epoch 0, the only replica and the only one in sync.
+//! The topics are then the log manager's (`log/manager.rs`), which keeps them in
+//! the partition directories (Kafka's `partition.metadata`): the directories are
+//! the only source, and a copy here would be a second one to keep in step. With
+//! the etcd-backed cluster (docs/design/cluster-on-etcd.md), the same view is
+//! answered from the cluster's metadata instead.
 
 use std::net::SocketAddr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
 
 use super::meta_properties::ClusterIdentity;
+use crate::log::manager::{is_internal_topic, LogManager, Topic};
+
+/// One partition as clients are told about it (Metadata v7+ carries the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMetadata {
+    pub index: i32,
+    /// The leader's broker id, −1 while there is none.
+    pub leader: i32,
+    /// Bumped at every leader change; clients fence stale metadata with it.
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Replicas whose broker is gone.
+    pub offline: Vec<i32>,
+}
+
+impl PartitionMetadata {
+    /// A partition whose only replica is `node`, leading at epoch 0: every
+    /// partition of a single broker.
+    pub fn sole(index: i32, node: i32) -> PartitionMetadata {
+        PartitionMetadata {
+            index,
+            leader: node,
+            leader_epoch: 0,
+            replicas: vec![node],
+            isr: vec![node],
+            offline: Vec::new(),
+        }
+    }
+}
+
+/// One topic as clients are told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub id: Uuid,
+    pub internal: bool,
+    /// By partition index, every partition of the topic.
+    pub partitions: Vec<PartitionMetadata>,
+}
 
 /// A bound listener and the address clients connecting through it are told to use.
 #[derive(Debug, Clone)]
@@ -38,15 +83,57 @@ pub struct MetadataCache {
     cluster_id: String,
     /// This broker's listeners, once bound.
     listeners: RwLock<Vec<ListenerInfo>>,
+    /// The topics, on one broker those of the local logs.
+    logs: Arc<LogManager>,
 }
 
 impl MetadataCache {
-    pub fn new(identity: ClusterIdentity) -> MetadataCache {
+    pub fn new(identity: ClusterIdentity, logs: Arc<LogManager>) -> MetadataCache {
         MetadataCache {
             node_id: identity.node_id,
             cluster_id: identity.cluster_id,
             listeners: RwLock::new(Vec::new()),
+            logs,
         }
+    }
+
+    /// Whether this broker is one of a cluster (with `metadata.store`); a single
+    /// broker never is.
+    pub fn is_cluster(&self) -> bool {
+        false
+    }
+
+    fn describe(&self, topic: &Topic) -> TopicMetadata {
+        TopicMetadata {
+            name: topic.name.clone(),
+            id: topic.id,
+            internal: is_internal_topic(&topic.name),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| PartitionMetadata::sole(p.index, self.node_id))
+                .collect(),
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<TopicMetadata> {
+        self.logs.topic(name).map(|t| self.describe(&t))
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<TopicMetadata> {
+        self.logs.topic_by_id(id).map(|t| self.describe(&t))
+    }
+
+    /// Every topic, internal ones too, sorted by name.
+    pub fn topics(&self) -> Vec<TopicMetadata> {
+        self.logs.topics().iter().map(|t| self.describe(t)).collect()
+    }
+
+    /// One partition of a topic, if both exist.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionMetadata> {
+        let topic = self.logs.topic(topic)?;
+        let p = topic.partitions.get(usize::try_from(partition).ok()?)?;
+        Some(PartitionMetadata::sole(p.index, self.node_id))
     }
 
     /// This broker's id (`node.id`).
@@ -60,11 +147,6 @@ impl MetadataCache {
 
     /// The active controller: on one broker, itself.
     pub fn controller_id(&self) -> i32 {
-        self.node_id
-    }
-
-    /// The leader of a partition: on one broker, itself.
-    pub fn leader(&self, _topic: &str, _partition: i32) -> i32 {
         self.node_id
     }
 
@@ -118,12 +200,19 @@ mod tests {
         }
     }
 
+    fn cache(dir: &std::path::Path, node_id: i32) -> MetadataCache {
+        let logs = LogManager::open(dir, Default::default(), 0).unwrap();
+        let identity = ClusterIdentity {
+            node_id,
+            cluster_id: "c".into(),
+        };
+        MetadataCache::new(identity, Arc::new(logs))
+    }
+
     #[test]
     fn brokers_are_told_in_the_terms_of_the_clients_listener() {
-        let cache = MetadataCache::new(ClusterIdentity {
-            node_id: 3,
-            cluster_id: "c".into(),
-        });
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), 3);
         assert!(cache.alive_brokers("PLAINTEXT").is_empty(), "nothing bound yet");
         cache.register_listeners(vec![
             listener("PLAINTEXT", "localhost", 9092),
@@ -138,6 +227,26 @@ mod tests {
         assert_eq!(cache.node(3, "PLAINTEXT").map(|n| n.port), Some(9092));
         assert_eq!(cache.node(4, "PLAINTEXT"), None);
         assert_eq!(cache.controller_id(), 3);
-        assert_eq!(cache.leader("t", 0), 3);
+    }
+
+    #[test]
+    fn a_single_broker_leads_every_partition_at_epoch_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), 7);
+        assert!(!cache.is_cluster());
+        assert_eq!(cache.topic("t"), None);
+        cache.logs.create_topic("t", 3, &Default::default(), 0).unwrap();
+        let t = cache.topic("t").unwrap();
+        assert!(!t.internal);
+        assert_eq!(cache.topic_by_id(&t.id), Some(t.clone()));
+        assert_eq!(t.partitions.len(), 3);
+        for (i, p) in t.partitions.iter().enumerate() {
+            assert_eq!(p, &PartitionMetadata::sole(i as i32, 7));
+            assert_eq!((p.leader, p.leader_epoch, &p.isr[..]), (7, 0, &[7][..]));
+        }
+        assert_eq!(cache.partition("t", 2).map(|p| p.leader), Some(7));
+        assert_eq!(cache.partition("t", 3), None);
+        assert_eq!(cache.partition("t", -1), None);
+        assert_eq!(cache.topics().len(), 1);
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use crate::replica::partition::NO_LEADER_EPOCH;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
@@ -23,9 +24,10 @@ pub async fn handle(
             pr.partition_index = p.partition_index;
             let may = super::allowed(broker, ctx, Operation::Delete, ResourceType::Topic, t.name.as_str());
             let deleted = match may {
+                // The leader deletes; followers follow its log start offset.
                 true => broker
-                    .logs
-                    .partition(t.name.as_str(), p.partition_index)
+                    .replicas
+                    .leader_log(t.name.as_str(), p.partition_index, NO_LEADER_EPOCH)
                     .and_then(|part| part.delete_records(p.offset)),
                 false => Err(crate::error::Error::TopicAuthorizationFailed(t.name.to_string())),
             };

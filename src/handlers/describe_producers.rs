@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
+use crate::replica::partition::NO_LEADER_EPOCH;
 use super::{error_message, RequestContext};
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
@@ -25,7 +26,7 @@ pub async fn handle(
             pr.partition_index = index;
             let may = super::allowed(broker, ctx, Operation::Read, ResourceType::Topic, topic.name.as_str());
             let found = match may {
-                true => broker.logs.partition(topic.name.as_str(), index),
+                true => broker.replicas.leader_log(topic.name.as_str(), index, NO_LEADER_EPOCH),
                 false => Err(crate::error::Error::TopicAuthorizationFailed(topic.name.to_string())),
             };
             match found {

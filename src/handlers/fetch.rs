@@ -55,9 +55,18 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             if !seen.insert((topic.topic.clone(), topic.topic_id, fp.partition)) {
                 continue;
             }
-            let log = log_topic
-                .as_ref()
-                .and_then(|t| usize::try_from(fp.partition).ok().and_then(|i| t.partitions.get(i)).cloned());
+            // A partition this broker leads, at the leader epoch the client
+            // names (v9+; −1 before): otherwise NOT_LEADER_OR_FOLLOWER,
+            // FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH, and the client
+            // refreshes its metadata.
+            let (log, refusal) = match &log_topic {
+                None => (None, refusal),
+                Some(t) => match broker.replicas.leader_log(&t.name, fp.partition, fp.current_leader_epoch) {
+                    Ok(log) => (Some(log), None),
+                    Err(Error::UnknownTopicOrPartition { .. }) => (None, None),
+                    Err(e) => (None, Some(e.wire_code())),
+                },
+            };
             refused.push(refusal);
             wanted.push(FetchPartition {
                 topic: log_topic.as_ref().map_or_else(|| topic.topic.to_string(), |t| t.name.clone()),

@@ -1,6 +1,7 @@
 //! FindCoordinator (10): a group's coordinator leads its `__consumer_offsets`
-//! partition, a transactional id's the `__transaction_state` partition Kafka's
-//! hash gives it: on one broker, this broker for both.
+//! partition, a transactional id's its `__transaction_state` partition, each the
+//! partition Kafka's hash gives the key (`util::hash::coordinator_partition`):
+//! on one broker, this broker for both.
 
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use crate::security::acl::{Operation, ResourceType};
 use crate::cluster::metadata_cache::Node;
 use crate::error::Error;
 use crate::log::manager::{OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC};
-use crate::txn::partition_for;
-use crate::txn::state_manager::PARTITIONS;
+use crate::util::clock::now_ms;
+use crate::util::hash::coordinator_partition;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -35,18 +36,31 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
             _ => Error::TransactionalIdAuthorizationFailed,
         });
     }
-    let node = match key_type {
+    let topic = match key_type {
         GROUP_KEY if key.is_empty() => return Err(Error::InvalidGroupId(key.to_string())),
-        // Every group's coordinator is the leader of its __consumer_offsets
-        // partition: on one broker, this one.
-        GROUP_KEY => broker.metadata.leader(OFFSETS_TOPIC, 0),
+        GROUP_KEY => OFFSETS_TOPIC,
         TRANSACTION_KEY if key.is_empty() => return Err(Error::InvalidRequest("empty transactional id".into())),
-        TRANSACTION_KEY => broker.metadata.leader(TRANSACTION_STATE_TOPIC, partition_for(key, PARTITIONS)),
+        TRANSACTION_KEY => {
+            broker.transactions.ensure_state_topic(now_ms())?;
+            TRANSACTION_STATE_TOPIC
+        }
         _ => return Err(Error::InvalidRequest(format!("unknown coordinator key type {key_type}"))),
     };
+    // The coordinator is the leader of the key's partition of the internal topic,
+    // hashed over the topic's partitions (one on a single broker's
+    // __consumer_offsets, 50 on __transaction_state).
+    let unavailable = || Error::CoordinatorNotAvailable("the coordinator's partition has no leader");
+    let partitions = broker.metadata.topic(topic).ok_or_else(unavailable)?.partitions;
+    let partition = coordinator_partition(key, partitions.len() as i32);
+    let leader = partitions
+        .iter()
+        .find(|p| p.index == partition)
+        .map(|p| p.leader)
+        .filter(|leader| *leader >= 0)
+        .ok_or_else(unavailable)?;
     broker
         .metadata
-        .node(node, listener)
+        .node(leader, listener)
         .ok_or(Error::CoordinatorNotAvailable("the coordinator's listener"))
 }
 

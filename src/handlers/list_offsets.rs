@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
@@ -22,8 +23,10 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 /// (timestamp, offset) for one query.
-fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64, read_committed: bool) -> Result<(i64, i64)> {
-    let p = broker.logs.partition(topic, partition)?;
+fn lookup(broker: &Broker, topic: &str, q: &ListOffsetsPartition, read_committed: bool) -> Result<(i64, i64)> {
+    // The leader answers, at the epoch the client names (v4+; −1 before).
+    let p = broker.replicas.leader_log(topic, q.partition_index, q.current_leader_epoch)?;
+    let timestamp = q.timestamp;
     Ok(match timestamp {
         // read_committed consumers see up to the last stable offset.
         LATEST if read_committed => (-1, p.last_stable_offset()),
@@ -56,7 +59,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOff
                 tr.partitions.push(pr);
                 continue;
             }
-            match lookup(broker, topic.name.as_str(), q.partition_index, q.timestamp, read_committed) {
+            match lookup(broker, topic.name.as_str(), &q, read_committed) {
                 Ok((timestamp, offset)) => {
                     pr.timestamp = timestamp;
                     pr.offset = offset;

@@ -13,7 +13,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::{allowed, RequestContext, CLUSTER};
 use crate::broker::Broker;
 use crate::error::Error;
-use crate::log::manager::{is_internal_topic, validate_topic_name, Topic};
+use crate::cluster::metadata_cache::TopicMetadata;
+use crate::log::manager::{is_internal_topic, validate_topic_name};
 use crate::security::acl::{Operation, ResourceType};
 use crate::util::clock::now_ms;
 
@@ -45,23 +46,27 @@ pub const CLUSTER_OPERATIONS: [Operation; 9] = [
     Operation::DescribeTokens,
 ];
 
-fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
+fn describe(topic: TopicMetadata) -> MetadataResponseTopic {
+    let nodes = |ids: Vec<i32>| ids.into_iter().map(BrokerId).collect();
     let mut t = MetadataResponseTopic::default();
-    t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
+    t.name = Some(TopicName(StrBytes::from_string(topic.name)));
     t.topic_id = topic.id;
     t.topic_authorized_operations = OPERATIONS_OMITTED;
-    t.is_internal = is_internal_topic(&topic.name);
+    t.is_internal = topic.internal;
     t.partitions = topic
         .partitions
-        .iter()
+        .into_iter()
         .map(|p| {
-            let node = BrokerId(broker.metadata.leader(&topic.name, p.index));
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p.index;
-            mp.leader_id = node;
-            mp.leader_epoch = 0;
-            mp.replica_nodes = vec![node];
-            mp.isr_nodes = vec![node];
+            mp.leader_id = BrokerId(p.leader);
+            mp.leader_epoch = p.leader_epoch;
+            mp.replica_nodes = nodes(p.replicas);
+            mp.isr_nodes = nodes(p.isr);
+            mp.offline_replicas = nodes(p.offline);
+            if p.leader < 0 {
+                mp.error_code = ResponseError::LeaderNotAvailable.code();
+            }
             mp
         })
         .collect();
@@ -126,12 +131,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         _ => {
             // Internal topics only when asked for by name, as Kafka's clients
             // show them; topics the principal may not describe are left out.
-            response.topics = broker
-                .logs
+            response.topics = metadata
                 .topics()
-                .iter()
-                .filter(|t| !is_internal_topic(&t.name) && describable(&t.name))
-                .map(|t| with_operations(describe(broker, t)))
+                .into_iter()
+                .filter(|t| !t.internal && describable(&t.name))
+                .map(|t| with_operations(describe(t)))
                 .collect();
             return response;
         }
@@ -147,8 +151,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         }
         let Some(name) = wanted.name.clone() else {
             // Lookup by topic id.
-            response.topics.push(match broker.logs.topic_by_id(&wanted.topic_id) {
-                Some(t) if describable(&t.name) => with_operations(describe(broker, &t)),
+            response.topics.push(match metadata.topic_by_id(&wanted.topic_id) {
+                Some(t) if describable(&t.name) => with_operations(describe(t)),
                 Some(_) => failed(None, wanted.topic_id, ResponseError::TopicAuthorizationFailed),
                 None => failed(None, wanted.topic_id, ResponseError::UnknownTopicId),
             });
@@ -162,8 +166,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             ));
             continue;
         }
-        if let Some(t) = broker.logs.topic(name.as_str()) {
-            response.topics.push(with_operations(describe(broker, &t)));
+        if let Some(t) = metadata.topic(name.as_str()) {
+            response.topics.push(with_operations(describe(t)));
             continue;
         }
         if let Err(e) = validate_topic_name(name.as_str()) {
@@ -196,10 +200,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             &Default::default(),
             now_ms(),
         ) {
-            Ok(t) => response.topics.push(with_operations(describe(broker, &t))),
-            // Another request created it meanwhile.
-            Err(Error::TopicAlreadyExists(_)) => match broker.logs.topic(name.as_str()) {
-                Some(t) => response.topics.push(describe(broker, &t)),
+            Ok(_) | Err(Error::TopicAlreadyExists(_)) => match metadata.topic(name.as_str()) {
+                Some(t) => response.topics.push(with_operations(describe(t))),
+                // Deleted again meanwhile.
                 None => response.topics.push(failed(
                     Some(name),
                     uuid::Uuid::nil(),

@@ -6,4 +6,5 @@
 //! watermark moves.
 
 pub mod delayed_fetch;
+pub mod partition;
 pub mod replica_manager;

@@ -9,6 +9,8 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::delayed_fetch::{DelayedFetches, TopicPartition};
+use super::partition::{check_leader, NO_LEADER_EPOCH};
+use crate::cluster::metadata_cache::PartitionMetadata;
 use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
 use crate::log::producer_state::VerificationGuard;
@@ -103,6 +105,8 @@ pub struct FetchPartitionData {
 }
 
 pub struct ReplicaManager {
+    /// This broker's id (`node.id`).
+    node_id: i32,
     logs: Arc<LogManager>,
     delayed_fetches: DelayedFetches,
     /// Flips to `true` when shutdown begins: waiting fetches answer at once.
@@ -110,12 +114,36 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
-    pub fn new(logs: Arc<LogManager>, shutting_down: watch::Receiver<bool>) -> ReplicaManager {
+    pub fn new(node_id: i32, logs: Arc<LogManager>, shutting_down: watch::Receiver<bool>) -> ReplicaManager {
         ReplicaManager {
+            node_id,
             logs,
             delayed_fetches: DelayedFetches::default(),
             shutting_down,
         }
+    }
+
+    /// How this broker holds a partition: on one broker, it leads every partition
+    /// it has at leader epoch 0, the only replica.
+    fn leadership(&self, log: &UnifiedLog) -> PartitionMetadata {
+        PartitionMetadata::sole(log.index, self.node_id)
+    }
+
+    /// The log of a partition this broker leads, checked against the leader epoch
+    /// a request names (−1: none): UNKNOWN_TOPIC_OR_PARTITION,
+    /// NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH
+    /// otherwise. Every request that reads or writes a partition's data comes
+    /// through here.
+    pub fn leader_log(&self, topic: &str, partition: i32, current_leader_epoch: i32) -> Result<Arc<UnifiedLog>> {
+        let log = self.logs.partition(topic, partition)?;
+        check_leader(&self.leadership(&log), self.node_id, topic, current_leader_epoch)?;
+        Ok(log)
+    }
+
+    /// The leader epoch a partition this broker leads is at (Metadata,
+    /// ListOffsets and OffsetForLeaderEpoch answer with it).
+    pub fn leader_epoch(&self, log: &UnifiedLog) -> i32 {
+        self.leadership(log).leader_epoch
     }
 
     /// Append each batch in order, then wait as `acks` asks: with `All`, until
@@ -170,7 +198,7 @@ impl ReplicaManager {
                 reason: "internal topics are written by the broker only",
             });
         }
-        let log = self.logs.partition(&request.topic, request.partition)?;
+        let log = self.leader_log(&request.topic, request.partition, NO_LEADER_EPOCH)?;
         // An acks=all write needs min.insync.replicas in-sync replicas; this broker
         // is the only replica, so a topic asking for more refuses such writes
         // (Kafka's leader does the same check before appending).
@@ -248,7 +276,7 @@ impl MarkerWriter for ReplicaManager {
         producer_epoch: i16,
         marker: Marker,
     ) -> Result<()> {
-        let log = self.logs.partition(&partition.0, partition.1)?;
+        let log = self.leader_log(&partition.0, partition.1, NO_LEADER_EPOCH)?;
         log.append_marker(producer_id, producer_epoch, marker, now_ms())?;
         log.sync_active()?;
         self.delayed_fetches.complete(partition);
@@ -370,7 +398,7 @@ mod tests {
         let topic = logs.create_topic("t", 1, &Default::default(), 0).unwrap();
         let (stop, shutting_down) = watch::channel(false);
         (
-            ReplicaManager::new(logs, shutting_down),
+            ReplicaManager::new(0, logs, shutting_down),
             topic.partitions[0].clone(),
             stop,
         )

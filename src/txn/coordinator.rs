@@ -72,6 +72,13 @@ impl TransactionCoordinator {
         self.deciding.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Make `__transaction_state` if it does not exist yet (as Kafka's
+    /// FindCoordinator does for a transactional id), so its partitions have a
+    /// leader to name.
+    pub fn ensure_state_topic(&self, now_ms: i64) -> Result<()> {
+        self.store.topic(now_ms).map(|_| ())
+    }
+
     pub fn metadata(&self, transactional_id: &str) -> Option<TransactionMetadata> {
         self.store.get(transactional_id)
     }

@@ -129,7 +129,7 @@ impl TransactionStateManager {
     }
 
     /// `__transaction_state`, made on first use.
-    fn topic(&self, now_ms: i64) -> Result<Arc<Topic>> {
+    pub fn topic(&self, now_ms: i64) -> Result<Arc<Topic>> {
         if let Some(t) = self.logs.topic(TRANSACTION_STATE_TOPIC) {
             return Ok(t);
         }

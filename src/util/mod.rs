@@ -4,5 +4,6 @@
 pub mod clock;
 pub mod fs;
 pub mod fsync_timing;
+pub mod hash;
 pub mod properties;
 pub mod uuid;
