@@ -603,4 +603,52 @@ async fn leader_epochs_in_requests_are_checked() {
     // Before v9 a fetch carries no epoch: never refused for one.
     let r = w.call(8, &fetch_request("epochs", id, 0, 0)).await;
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    // OffsetForLeaderEpoch: epoch 0 ends at the log end; an epoch newer than any,
+    // or −1, is undefined; the current epoch is checked as above; an unknown
+    // partition is named.
+    for version in 2..=4 {
+        for (epoch, current, expected) in [
+            (0, -1, (0, 0, 3)),
+            (0, 0, (0, 0, 3)),
+            (1, -1, (0, -1, -1)),
+            (-1, -1, (0, -1, -1)),
+            (0, 1, (75, -1, -1)),
+            (0, -3, (74, -1, -1)),
+        ] {
+            let r = w.call(version, &epoch_request("epochs", 0, current, epoch)).await;
+            let p = &r.topics[0].partitions[0];
+            let got = (p.error_code, p.leader_epoch, p.end_offset);
+            assert_eq!(got, expected, "v{version} epoch {epoch} at current {current}");
+        }
+    }
+    let r = w.call(4, &epoch_request("epochs", 9, -1, 0)).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    // ListOffsets names the epoch of the offset's writer (v4+), −1 for none.
+    create(&mut w, "epochs-empty", 1).await;
+    for (topic, expected) in [("epochs", 0), ("epochs-empty", -1)] {
+        let mut q = ListOffsetsPartition::default();
+        q.timestamp = -1;
+        let mut t = ListOffsetsTopic::default();
+        t.name = name(topic);
+        t.partitions = vec![q];
+        let mut l = ListOffsetsRequest::default();
+        l.replica_id = BrokerId(-1);
+        l.topics = vec![t];
+        let r = w.call(7, &l).await;
+        assert_eq!(r.topics[0].partitions[0].leader_epoch, expected, "{topic}");
+    }
+}
+
+fn epoch_request(topic: &str, partition: i32, current: i32, epoch: i32) -> OffsetForLeaderEpochRequest {
+    let mut p = offset_for_leader_epoch_request::OffsetForLeaderPartition::default();
+    p.partition = partition;
+    p.current_leader_epoch = current;
+    p.leader_epoch = epoch;
+    let mut t = offset_for_leader_epoch_request::OffsetForLeaderTopic::default();
+    t.topic = name(topic);
+    t.partitions = vec![p];
+    let mut r = OffsetForLeaderEpochRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.topics = vec![t];
+    r
 }

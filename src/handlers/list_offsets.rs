@@ -22,12 +22,13 @@ const EARLIEST_LOCAL: i64 = -4;
 /// v9+ (KIP-1005): the last offset in tiered storage.
 const LATEST_TIERED: i64 = -5;
 
-/// (timestamp, offset) for one query.
-fn lookup(broker: &Broker, topic: &str, q: &ListOffsetsPartition, read_committed: bool) -> Result<(i64, i64)> {
+/// (timestamp, offset, leader epoch) for one query: the epoch of the leader
+/// that wrote the offset (−1 when none has: an empty log).
+fn lookup(broker: &Broker, topic: &str, q: &ListOffsetsPartition, read_committed: bool) -> Result<(i64, i64, i32)> {
     // The leader answers, at the epoch the client names (v4+; −1 before).
     let p = broker.replicas.leader_log(topic, q.partition_index, q.current_leader_epoch)?;
     let timestamp = q.timestamp;
-    Ok(match timestamp {
+    let (timestamp, offset) = match timestamp {
         // read_committed consumers see up to the last stable offset.
         LATEST if read_committed => (-1, p.last_stable_offset()),
         LATEST => (-1, p.high_watermark()),
@@ -40,7 +41,12 @@ fn lookup(broker: &Broker, topic: &str, q: &ListOffsetsPartition, read_committed
         t if t >= 0 => p.offset_for_timestamp(t)?.unwrap_or((-1, -1)),
         // Any other negative spec: the earliest.
         _ => (-1, p.log_start_offset()),
-    })
+    };
+    let epoch = match offset {
+        -1 => -1,
+        offset => p.epoch_for_offset(offset).unwrap_or(-1),
+    };
+    Ok((timestamp, offset, epoch))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -60,12 +66,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOff
                 continue;
             }
             match lookup(broker, topic.name.as_str(), &q, read_committed) {
-                Ok((timestamp, offset)) => {
+                Ok((timestamp, offset, epoch)) => {
                     pr.timestamp = timestamp;
                     pr.offset = offset;
                     // leader_epoch exists from v4 on; the codec refuses it earlier.
-                    if ctx.api_version >= 4 && offset >= 0 {
-                        pr.leader_epoch = 0;
+                    if ctx.api_version >= 4 {
+                        pr.leader_epoch = epoch;
                     }
                 }
                 Err(e) => {

@@ -83,6 +83,8 @@ apis! {
     Produce 0..=10 => produce;
     Fetch 0..=17 => fetch;
     ListOffsets 0..=9 => list_offsets;
+    // v2–4 as Kafka 4; clients validate positions with it after a leader change.
+    OffsetForLeaderEpoch 2..=4 => offset_for_leader_epoch;
     Metadata 0..=12 => metadata;
     ApiVersions 0..=4 => api_versions;
     CreateTopics 0..=7 => create_topics;

@@ -4,7 +4,9 @@
 
 pub mod browse;
 pub mod check;
+pub mod checkpoint;
 pub mod config;
+pub mod epoch_cache;
 pub(crate) mod index_file;
 pub mod log_validator;
 pub mod manager;

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use super::epoch_cache::LeaderEpochCache;
 use super::log_validator;
 use super::producer_state::{AppendOrigin, CompletedTxn, ProducerStateManager, SequenceCheck, VerificationGuard};
 use super::segment::{self, ActiveSegment, LogSegment, Open, SealedSegment};
@@ -84,6 +85,8 @@ struct PartitionLog {
     last_flush_ms: i64,
     /// Segments with a base offset below this have been compacted.
     cleaned_up_to: i64,
+    /// Where each leader epoch began (`leader-epoch-checkpoint`).
+    epochs: LeaderEpochCache,
 }
 
 impl PartitionLog {
@@ -154,6 +157,15 @@ impl PartitionLog {
     }
 }
 
+/// Record in `epochs` the epoch of a batch in the log (a new epoch starts at
+/// its base offset). The cache is a summary of the batches and can be rebuilt
+/// from them, so a failed checkpoint write is reported, not fatal.
+fn assign_epoch(epochs: &mut LeaderEpochCache, header: &BatchHeader) {
+    if let Err(e) = epochs.assign(header.partition_leader_epoch, header.base_offset) {
+        tracing::warn!(error = %e, "could not write the leader epoch checkpoint");
+    }
+}
+
 impl UnifiedLog {
     /// Open the partition in `dir`, creating an empty log if there is none. After an
     /// unclean shutdown (`clean == false`) the active segment is recovered batch by
@@ -172,6 +184,7 @@ impl UnifiedLog {
         let bases = list_segments(dir)?;
         let interval = config.index_interval_bytes;
         let mut producers = ProducerStateManager::default();
+        let mut epochs = LeaderEpochCache::open(dir)?;
         let mut sealed = BTreeMap::new();
         let active = match bases.split_last() {
             None => {
@@ -206,6 +219,7 @@ impl UnifiedLog {
                 let mut aborted = Vec::new();
                 let mut seg = LogSegment::open(dir, last, mode, interval, |b| {
                     rebuilt = true;
+                    assign_epoch(&mut epochs, &b.header);
                     if let Some(txn) = producers.update(&b.header, b.marker) {
                         aborted.extend(aborted_entry(&producers, txn));
                     }
@@ -249,6 +263,7 @@ impl UnifiedLog {
                             drop(seg);
                             producers = ProducerStateManager::default();
                             seg = LogSegment::open(dir, last, Open::Recover, interval, |b| {
+                                assign_epoch(&mut epochs, &b.header);
                                 producers.update(&b.header, b.marker);
                             })?;
                             rebuilt = true;
@@ -280,6 +295,22 @@ impl UnifiedLog {
             .max(first_base)
             .min(active.next_offset());
         let leo = active.next_offset();
+        // Without a sound checkpoint file (a log written before epochs were
+        // kept, a lost or damaged file) the batches say where each epoch began:
+        // their headers are read once, here.
+        if !epochs.trusted() && leo > log_start_offset {
+            tracing::warn!(dir = %dir.display(), "rebuilding the leader epoch cache from the log");
+            epochs.clear()?;
+            for seg in sealed.values().map(|s| &**s).chain([&*active]) {
+                segment::scan(&seg.file(), 0, seg.size(), segment::Check::Framing, |b| {
+                    assign_epoch(&mut epochs, &b.header)
+                })?;
+            }
+        }
+        // The epochs as the log now holds them: none past its end (a recovery
+        // cut a torn tail), none wholly before its start.
+        epochs.truncate_from_end(leo)?;
+        epochs.truncate_from_start(log_start_offset)?;
         Ok(UnifiedLog {
             topic: topic.to_string(),
             index,
@@ -295,6 +326,7 @@ impl UnifiedLog {
                 unflushed_messages: 0,
                 last_flush_ms: now_ms,
                 cleaned_up_to: 0,
+                epochs,
             }),
             flush_lock: tokio::sync::Mutex::new(()),
             append_lock: Mutex::new(()),
@@ -333,6 +365,38 @@ impl UnifiedLog {
 
     pub fn log_start_offset(&self) -> i64 {
         self.lock().log_start_offset
+    }
+
+    /// The leader epoch this log's next batch is written at: the latest it has
+    /// recorded (0 until a leader change).
+    pub fn latest_epoch(&self) -> i32 {
+        self.lock().epochs.latest_epoch().unwrap_or(0)
+    }
+
+    /// Start leader epoch `epoch` at the log end: this broker leads from here
+    /// on, and its batches carry that epoch (Kafka's become-leader step). An
+    /// epoch not newer than the latest changes nothing.
+    pub fn start_leader_epoch(&self, epoch: i32) -> io::Result<()> {
+        let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.lock();
+        if log.epochs.latest_epoch().is_some_and(|latest| latest >= epoch) {
+            return Ok(());
+        }
+        let end = log.log_end_offset();
+        log.epochs.assign(epoch, end).map(|_| ())
+    }
+
+    /// Where epoch `epoch` ended in this log, for OffsetForLeaderEpoch and a
+    /// follower's truncation: (the largest epoch ≤ it, the start of the next one
+    /// or the log end); (−1, −1) when undefined.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let log = self.lock();
+        log.epochs.end_offset_for(epoch, log.log_end_offset())
+    }
+
+    /// The epoch of the leader that wrote `offset`, if known.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.lock().epochs.epoch_for_offset(offset)
     }
 
     /// (log_start_offset, high_watermark) read together.
@@ -408,10 +472,13 @@ impl UnifiedLog {
         if self.should_roll(config, &log.active, batch.len(), &header, base_offset, now_ms) {
             log.roll(&self.dir, roll::preallocation(config))?;
         }
-        batch::assign_offsets(&mut head, base_offset, 0);
+        // The batch carries the epoch of the leader that wrote it: the latest
+        // this log knows (0 until a leader change says otherwise).
+        let leader_epoch = log.epochs.latest_epoch().unwrap_or(0);
+        batch::assign_offsets(&mut head, base_offset, leader_epoch);
         let header = BatchHeader {
             base_offset,
-            partition_leader_epoch: 0,
+            partition_leader_epoch: leader_epoch,
             ..header
         };
         let write = log.active.next_write()?;
@@ -431,6 +498,7 @@ impl UnifiedLog {
             }
         }
         log.unflushed_messages += header.records_count as u64;
+        assign_epoch(&mut log.epochs, &header);
         let info = AppendInfo {
             base_offset,
             log_start_offset: log.log_start_offset,
@@ -564,6 +632,8 @@ pub use cleaner::CleanStats;
 
 #[cfg(test)]
 mod config_tests;
+#[cfg(test)]
+mod epoch_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -47,6 +47,11 @@ impl PartitionLog {
         if offset > self.log_start_offset {
             crate::util::fs::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())?;
             self.log_start_offset = offset;
+            // Epochs wholly below the new start are gone (best effort: the
+            // cache is rebuilt at the next start if this write fails).
+            if let Err(e) = self.epochs.truncate_from_start(offset) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not write the leader epoch checkpoint");
+            }
         }
         Ok(())
     }
