@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::manager::CLEAN_SHUTDOWN_FILE;
 use super::offset_index::OffsetIndex;
-use super::producer_state::SNAPSHOT_FILE;
+use super::producer_state::ProducerStateManager;
 use super::segment::{scan_why, segment_path, Check};
 use super::time_index::TimeIndex;
 use super::unified_log::list_segments;
@@ -178,7 +178,7 @@ pub fn repair(data_dir: &Path, check: &PartitionCheck) -> io::Result<Vec<String>
         ));
     }
     if !done.is_empty() {
-        remove_if_present(&dir.join(SNAPSHOT_FILE))?;
+        ProducerStateManager::remove_snapshots(dir)?;
         remove_if_present(&data_dir.join(CLEAN_SHUTDOWN_FILE))?;
         crate::util::fs::sync_dir(dir)?;
     }

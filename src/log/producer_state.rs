@@ -46,6 +46,33 @@ use crate::record::reader::ByteReader;
 
 const BATCHES_KEPT: usize = 5;
 pub const SNAPSHOT_FILE: &str = "producer.snapshot";
+/// How many `{offset:020}.snapshot` files (one per segment roll) a partition keeps.
+pub const KEPT_SNAPSHOTS: usize = 3;
+
+fn offset_snapshot_path(dir: &Path, offset: i64) -> std::path::PathBuf {
+    dir.join(format!("{offset:020}.snapshot"))
+}
+
+/// The offsets of a partition's `{offset:020}.snapshot` files, ascending.
+fn offset_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut offsets = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(o) = name.strip_suffix(".snapshot").and_then(|o| o.parse::<i64>().ok()) {
+            offsets.push(o);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
+fn remove_file_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
 /// Starts a snapshot of the layout with transactions (a negative next offset in
 /// the first layout, so never mistaken for one).
 const SNAPSHOT_MAGIC: [u8; 4] = [0xFF, b'S', b'T', 3];
@@ -302,6 +329,24 @@ impl ProducerStateManager {
 
     /// Write the snapshot for a log whose end offset is `next_offset`.
     pub fn write_snapshot(&self, dir: &Path, next_offset: i64) -> io::Result<()> {
+        crate::util::fs::write_atomically(&dir.join(SNAPSHOT_FILE), &self.encode(next_offset))
+    }
+
+    /// Keep the state as of `offset` (where a new segment begins) in its own
+    /// file, `{offset:020}.snapshot`, besides the latest one: a log truncated
+    /// below the latest (a follower cutting what a deposed leader wrote) starts
+    /// again from the newest such file at or below the cut instead of from the
+    /// log start. The newest [`KEPT_SNAPSHOTS`] are kept.
+    pub fn write_offset_snapshot(&self, dir: &Path, offset: i64) -> io::Result<()> {
+        crate::util::fs::write_atomically(&offset_snapshot_path(dir, offset), &self.encode(offset))?;
+        let offsets = offset_snapshots(dir)?;
+        for old in offsets.iter().rev().skip(KEPT_SNAPSHOTS) {
+            remove_file_if_present(&offset_snapshot_path(dir, *old))?;
+        }
+        Ok(())
+    }
+
+    fn encode(&self, next_offset: i64) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&SNAPSHOT_MAGIC);
         out.extend_from_slice(&next_offset.to_be_bytes());
@@ -321,7 +366,48 @@ impl ProducerStateManager {
         }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
-        crate::util::fs::write_atomically(&dir.join(SNAPSHOT_FILE), &out)
+        out
+    }
+
+    /// The newest intact snapshot taken at or below `offset` (the latest file or
+    /// an offset one), with the offset it was taken at.
+    pub fn newest_snapshot_at_or_below(dir: &Path, offset: i64) -> Option<(i64, ProducerStateManager)> {
+        let latest = Self::snapshot_offset(dir)
+            .filter(|o| *o <= offset)
+            .and_then(|o| Some((o, Self::read_snapshot(dir, o)?)));
+        let by_offset = offset_snapshots(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .filter(|o| *o <= offset)
+            .find_map(|o| {
+                let raw = std::fs::read(offset_snapshot_path(dir, o)).ok()?;
+                Some((o, Self::decode(&raw, o)?))
+            });
+        match (latest, by_offset) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Remove every snapshot taken past `offset` (the log was cut there).
+    pub fn remove_snapshots_after(dir: &Path, offset: i64) -> io::Result<()> {
+        if Self::snapshot_offset(dir).is_some_and(|o| o > offset) {
+            remove_file_if_present(&dir.join(SNAPSHOT_FILE))?;
+        }
+        for o in offset_snapshots(dir)?.into_iter().filter(|o| *o > offset) {
+            remove_file_if_present(&offset_snapshot_path(dir, o))?;
+        }
+        Ok(())
+    }
+
+    /// Remove every snapshot (`strom log check --repair`: state is rebuilt).
+    pub fn remove_snapshots(dir: &Path) -> io::Result<()> {
+        remove_file_if_present(&dir.join(SNAPSHOT_FILE))?;
+        for o in offset_snapshots(dir)? {
+            remove_file_if_present(&offset_snapshot_path(dir, o))?;
+        }
+        Ok(())
     }
 
     /// The log end offset an intact snapshot was taken at (a clean shutdown's).
@@ -339,6 +425,10 @@ impl ProducerStateManager {
     /// Load the snapshot if it exists, is intact and was taken at `next_offset`.
     pub fn read_snapshot(dir: &Path, next_offset: i64) -> Option<ProducerStateManager> {
         let raw = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
+        Self::decode(&raw, next_offset)
+    }
+
+    fn decode(raw: &[u8], next_offset: i64) -> Option<ProducerStateManager> {
         let (body, crc) = raw.split_at(raw.len().checked_sub(4)?);
         if crc32c::crc32c(body).to_be_bytes() != crc {
             return None;

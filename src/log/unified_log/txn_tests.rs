@@ -7,7 +7,7 @@ use crate::record::control::MarkerType;
 use crate::record::records::{build_batch, NewRecord, ProducerIds};
 
 /// `n` records of producer `pid` (epoch 0) from sequence `seq`, transactional or not.
-fn batch_of(pid: i64, seq: i32, n: usize, transactional: bool) -> Vec<u8> {
+pub(super) fn batch_of(pid: i64, seq: i32, n: usize, transactional: bool) -> Vec<u8> {
     let records = vec![NewRecord::default(); n];
     let ids = ProducerIds {
         id: pid,
@@ -23,12 +23,12 @@ fn batch_of(pid: i64, seq: i32, n: usize, transactional: bool) -> Vec<u8> {
 }
 
 /// Append a transactional batch its coordinator verified just now.
-fn verified(p: &UnifiedLog, batch: &[u8]) -> Result<AppendInfo> {
+pub(super) fn verified(p: &UnifiedLog, batch: &[u8]) -> Result<AppendInfo> {
     let guard = p.verification_guard(BatchHeader::parse(batch).unwrap().producer_id);
     p.append_verified(batch, Some(guard), 0)
 }
 
-fn marker(kind: MarkerType) -> Marker {
+pub(super) fn marker(kind: MarkerType) -> Marker {
     Marker {
         kind,
         coordinator_epoch: 0,
