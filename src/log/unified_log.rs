@@ -87,11 +87,23 @@ struct PartitionLog {
     cleaned_up_to: i64,
     /// Where each leader epoch began (`leader-epoch-checkpoint`).
     epochs: LeaderEpochCache,
+    /// The high watermark when it is replicated (another broker holds a
+    /// replica); None on a single replica, whose high watermark is its log end.
+    replicated_hw: Option<i64>,
 }
 
 impl PartitionLog {
     fn log_end_offset(&self) -> i64 {
         self.active.next_offset()
+    }
+
+    /// What consumers may read up to: the log end on a single replica, else the
+    /// offset every in-sync replica has, never past this log's end nor below
+    /// its start.
+    fn high_watermark(&self) -> i64 {
+        let leo = self.log_end_offset();
+        self.replicated_hw
+            .map_or(leo, |hw| hw.min(leo).max(self.log_start_offset))
     }
 
     /// Segments in offset order, sealed first.
@@ -177,10 +189,20 @@ fn producers_at(dir: &Path, sealed: &BTreeMap<i64, SealedSegment>, offset: i64) 
 }
 
 /// Record in `epochs` the epoch of a batch in the log (a new epoch starts at
-/// its base offset). The cache is a summary of the batches and can be rebuilt
-/// from them, so a failed checkpoint write is reported, not fatal.
+/// its base offset).
 fn assign_epoch(epochs: &mut LeaderEpochCache, header: &BatchHeader) {
-    if let Err(e) = epochs.assign(header.partition_leader_epoch, header.base_offset) {
+    epoch_write(
+        epochs
+            .assign(header.partition_leader_epoch, header.base_offset)
+            .map(|_| ()),
+    );
+}
+
+/// The epoch cache in memory is right whether or not its checkpoint file could
+/// be written (a full disk): the file is a summary of the batches, trimmed and
+/// rebuilt from them at every start, so a failed write is reported, not fatal.
+fn epoch_write(written: io::Result<()>) {
+    if let Err(e) = written {
         tracing::warn!(error = %e, "could not write the leader epoch checkpoint");
     }
 }
@@ -294,7 +316,7 @@ fn load(dir: &Path, config: &LogConfig, clean: bool, now_ms: i64) -> Result<Part
             // rebuilt) replace what the cache says from the segment's start on,
             // as Kafka's segment recovery does.
             if !recovered.is_empty() {
-                epochs.truncate_from_end(last)?;
+                epoch_write(epochs.truncate_from_end(last));
                 recovered.iter().for_each(|h| assign_epoch(&mut epochs, h));
             }
             ActiveSegment::from_opened(seg)
@@ -315,7 +337,7 @@ fn load(dir: &Path, config: &LogConfig, clean: bool, now_ms: i64) -> Result<Part
     // their headers are read once, here.
     if !epochs.trusted() && leo > log_start_offset {
         tracing::warn!(dir = %dir.display(), "rebuilding the leader epoch cache from the log");
-        epochs.clear()?;
+        epoch_write(epochs.clear());
         for seg in sealed.values().map(|s| &**s).chain([&*active]) {
             segment::scan(&seg.file(), 0, seg.size(), segment::Check::Framing, |b| {
                 assign_epoch(&mut epochs, &b.header)
@@ -324,8 +346,8 @@ fn load(dir: &Path, config: &LogConfig, clean: bool, now_ms: i64) -> Result<Part
     }
     // The epochs as the log now holds them: none past its end (a recovery
     // cut a torn tail), none wholly before its start.
-    epochs.truncate_from_end(leo)?;
-    epochs.truncate_from_start(log_start_offset)?;
+    epoch_write(epochs.truncate_from_end(leo));
+    epoch_write(epochs.truncate_from_start(log_start_offset));
     Ok(PartitionLog {
         sealed,
         active,
@@ -337,6 +359,7 @@ fn load(dir: &Path, config: &LogConfig, clean: bool, now_ms: i64) -> Result<Part
         last_flush_ms: now_ms,
         cleaned_up_to: 0,
         epochs,
+        replicated_hw: None,
     })
 }
 
@@ -393,7 +416,38 @@ impl UnifiedLog {
     }
 
     pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
+        self.lock().high_watermark()
+    }
+
+    /// Replicate this partition: from now on its high watermark is what the
+    /// replication protocol says (starting at `hw`, the last checkpointed one),
+    /// not its log end. Returns the high watermark taken.
+    pub fn replicate_high_watermark(&self, hw: i64) -> i64 {
+        let mut log = self.lock();
+        log.replicated_hw = Some(hw);
+        log.high_watermark()
+    }
+
+    /// Set a replicated high watermark (a follower takes the leader's, capped
+    /// by its own log end). Returns the high watermark now in force.
+    pub fn update_high_watermark(&self, hw: i64) -> i64 {
+        let mut log = self.lock();
+        if log.replicated_hw.is_some() {
+            log.replicated_hw = Some(hw);
+        }
+        log.high_watermark()
+    }
+
+    /// Raise a replicated high watermark to `hw` if that is higher (a leader,
+    /// as its in-sync followers catch up; it never goes back). Whether it moved.
+    pub fn maybe_increment_high_watermark(&self, hw: i64) -> bool {
+        let mut log = self.lock();
+        let before = log.high_watermark();
+        if log.replicated_hw.is_none() || hw <= before {
+            return false;
+        }
+        log.replicated_hw = Some(hw);
+        log.high_watermark() > before
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -435,7 +489,7 @@ impl UnifiedLog {
     /// (log_start_offset, high_watermark) read together.
     pub fn offsets(&self) -> (i64, i64) {
         let log = self.lock();
-        (log.log_start_offset, log.log_end_offset())
+        (log.log_start_offset, log.high_watermark())
     }
 
     /// Append one record batch as the client sent it: validate it, check the

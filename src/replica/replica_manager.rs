@@ -358,7 +358,13 @@ fn read_from_logs(
             };
             let (log_start_offset, high_watermark) = log.offsets();
             let last_stable_offset = log.last_stable_offset();
-            let upper = if read_committed { last_stable_offset } else { i64::MAX };
+            // Consumers read below the high watermark (read_committed: the last
+            // stable offset, which never passes it).
+            let upper = if read_committed {
+                last_stable_offset
+            } else {
+                high_watermark
+            };
             let limit = (p.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let first_with_data = total == 0;
             // The first partition with data gets its first batch even when its

@@ -136,8 +136,13 @@ impl UnifiedLog {
         let (segments, dirty_from, first_dirty_timestamp) = {
             let log = self.lock();
             let horizon = now_ms - config.min_compaction_lag_ms;
-            // Only decided data: nothing at or past the first open transaction.
-            let stable = log.producers.first_unstable_offset().unwrap_or(i64::MAX);
+            // Only decided, replicated data: nothing at or past the first open
+            // transaction or the high watermark.
+            let stable = log
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(i64::MAX)
+                .min(log.high_watermark());
             let segments: Vec<Cleanable> = log
                 .sealed
                 .values()

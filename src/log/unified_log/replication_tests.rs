@@ -377,3 +377,66 @@ fn replicas_converge_whatever_leaders_come_and_go() {
         assert!(!check.is_damaged(), "replica {i}: {:?}", check.findings);
     }
 }
+
+#[test]
+fn a_replicated_high_watermark_bounds_what_consumers_and_retention_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = open(dir.path(), true);
+    for i in 0..6 {
+        p.append(&sample_batch(2, 1_000 + i), 0).unwrap();
+    }
+    assert_eq!(p.high_watermark(), 12, "a single replica: the log end");
+    assert_eq!(p.replicate_high_watermark(4), 4);
+    assert_eq!(p.offsets(), (0, 4));
+    // Reads stop at the high watermark; between it and the log end is empty,
+    // past the log end out of range.
+    let read = p
+        .read_slice_below(0, 1 << 20, p.high_watermark())
+        .unwrap()
+        .unwrap()
+        .read()
+        .unwrap();
+    let last = batch::Batches::new(&read).last().unwrap().1;
+    assert_eq!(last.last_offset(), 3);
+    assert!(p.read_slice_below(6, 1 << 20, p.high_watermark()).unwrap().is_none());
+    assert!(p.read_slice_below(13, 1 << 20, p.high_watermark()).is_err());
+    assert_eq!(p.last_stable_offset(), 4);
+    // Nothing above it may be deleted.
+    assert!(matches!(p.delete_records(6), Err(Error::OffsetOutOfRange { .. })));
+    assert_eq!(p.delete_records(-1).unwrap(), 4);
+    // A leader's only goes up; a follower's follows the leader's, within its log.
+    assert!(p.maybe_increment_high_watermark(8));
+    assert!(!p.maybe_increment_high_watermark(6));
+    assert_eq!(p.high_watermark(), 8);
+    assert_eq!(p.update_high_watermark(100), 12, "never past the log end");
+    assert_eq!(p.update_high_watermark(2), 4, "never below the log start");
+    p.update_high_watermark(10);
+    // A truncation keeps it within the log.
+    p.truncate_to(6, 0).unwrap();
+    assert_eq!(p.high_watermark(), 6);
+    // Retention keeps what is not replicated yet.
+    let q_dir = tempfile::tempdir().unwrap();
+    let q = UnifiedLog::open(
+        "t",
+        0,
+        q_dir.path(),
+        LogConfig {
+            retention_ms: 0,
+            ..small_segments()
+        },
+        true,
+        0,
+    )
+    .unwrap();
+    for i in 0..8 {
+        q.append(&sample_batch(2, 1 + i), 0).unwrap();
+    }
+    q.replicate_high_watermark(0);
+    assert_eq!(
+        q.apply_retention(1_000_000).unwrap(),
+        0,
+        "nothing replicated: nothing deleted"
+    );
+    q.maybe_increment_high_watermark(16);
+    assert!(q.apply_retention(1_000_000).unwrap() > 0);
+}

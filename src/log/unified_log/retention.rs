@@ -102,7 +102,7 @@ impl UnifiedLog {
     /// offset, deleting segments that end before it. Returns the new low watermark.
     pub fn delete_records(&self, offset: i64) -> Result<i64> {
         let mut log = self.lock();
-        let high_watermark = log.log_end_offset();
+        let high_watermark = log.high_watermark();
         let target = if offset == -1 { high_watermark } else { offset };
         if target < 0 || target > high_watermark {
             return Err(Error::OffsetOutOfRange {
@@ -167,6 +167,8 @@ impl UnifiedLog {
                 cut = log.segment_end(seg.base_offset);
             }
         }
+        // Nothing that is not replicated yet: a follower may still need it.
+        cut = cut.min(log.high_watermark());
         // The first segment that stays, and so the new log start offset: persisted
         // before any segment leaves, so a failure (a full disk, no file
         // descriptors left) leaves every segment in the log, none orphaned on disk.

@@ -90,6 +90,7 @@ impl UnifiedLog {
         fresh.unflushed_messages = log.unflushed_messages;
         fresh.last_flush_ms = log.last_flush_ms;
         fresh.cleaned_up_to = log.cleaned_up_to.min(cut);
+        fresh.replicated_hw = log.replicated_hw;
         *log = fresh;
         self.flushed_offset.fetch_min(cut, Ordering::AcqRel);
         Ok(())

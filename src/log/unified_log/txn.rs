@@ -50,7 +50,7 @@ impl UnifiedLog {
     /// transaction, else the high watermark.
     pub fn last_stable_offset(&self) -> i64 {
         let log = self.lock();
-        let hw = log.log_end_offset();
+        let hw = log.high_watermark();
         log.producers
             .first_unstable_offset()
             .map_or(hw, |first| first.max(log.log_start_offset).min(hw))
