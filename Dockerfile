@@ -1,12 +1,17 @@
 # strom: build with the Rust toolchain, run on a slim Debian with just the binary.
 FROM rust:1-bookworm AS build
+# protoc and the well-known protos: the etcd client of the `cluster` feature
+# compiles etcd's .proto files.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY vendor ./vendor
 COPY src ./src
 # Every workspace member must be present for cargo to read the workspace.
 COPY bench ./bench
-RUN cargo build --release --locked --bin strom
+RUN cargo build --release --locked --bin strom --features cluster
 
 FROM debian:bookworm-slim
 RUN useradd --system --home /var/lib/strom strom \

@@ -16,6 +16,12 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 # librdkafka in the tests is built with OpenSSL (TLS and SCRAM clients).
 { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } || missing+=(pkg-config libssl-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The cluster feature: protoc for the etcd client's build, etcd (and etcdctl)
+# for the cluster tests.
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
+command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   as_root apt-get update -qq
@@ -25,9 +31,10 @@ fi
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --features strom/cluster -- -D warnings
 
-echo "== unit and integration tests"
-cargo test --workspace --locked --all-targets
+echo "== unit and integration tests (with the cluster feature: a single broker's tests, and the cluster's against etcd)"
+cargo test --workspace --locked --all-targets --features strom/cluster
 
 echo "== fuzz: every target for 20 s from the committed corpus (cargo-fuzz, where a nightly toolchain exists)"
 bash scripts/fuzz.sh 20

@@ -13,6 +13,7 @@ use clap::Args;
 use crate::group::state::GroupConfig;
 use crate::log::config::LogConfig;
 
+pub mod cluster;
 mod consumer_groups;
 mod listeners;
 pub mod observe;
@@ -95,6 +96,12 @@ pub struct ServeArgs {
         env = "STROM_GROUP_INITIAL_REBALANCE_DELAY_MS"
     )]
     pub group_initial_rebalance_delay_ms: Option<i64>,
+    /// The cluster's metadata store (metadata.store), etcd://HOST:PORT,…[/PREFIX]; unset: a single broker
+    #[arg(long = "metadata-store", env = "STROM_METADATA_STORE")]
+    pub metadata_store: Option<String>,
+    /// This broker's rack (broker.rack)
+    #[arg(long = "broker-rack", env = "STROM_BROKER_RACK")]
+    pub broker_rack: Option<String>,
     #[command(flatten)]
     pub observe: observe::ObserveArgs,
 }
@@ -129,6 +136,8 @@ pub struct Config {
     pub sasl_server_max_receive_size: usize,
     pub data_dir: PathBuf,
     pub node_id: i32,
+    /// metadata.store, broker.rack and the broker session (a cluster's broker).
+    pub cluster: cluster::ClusterConfig,
     pub auto_create_topics: bool,
     pub num_partitions: i32,
     /// Broker-wide defaults of every topic config.
@@ -189,6 +198,7 @@ impl Config {
             allow_everyone_if_no_acl_found: false,
             data_dir: dir.into(),
             node_id: 0,
+            cluster: cluster::ClusterConfig::default(),
             auto_create_topics: true,
             num_partitions: 1,
             log: LogConfig::default(),
@@ -288,6 +298,7 @@ impl Config {
                 .or(p.string("log.dirs").or(p.string("log.dir")).map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("./data")),
             node_id: pick(args.node_id, p.parse("node.id")?.or(p.parse("broker.id")?), 0),
+            cluster: cluster::resolve(args, &p)?,
             auto_create_topics: pick(args.auto_create_topics, p.parse("auto.create.topics.enable")?, true),
             num_partitions: pick(args.num_partitions, p.parse("num.partitions")?, 1),
             log,

@@ -157,6 +157,9 @@ pub enum Error {
     NotCoordinator,
     #[error("{0}")]
     PolicyViolation(&'static str),
+    /// The cluster's metadata store (etcd) failed or could not be reached.
+    #[error("metadata store: {0}")]
+    MetadataStore(String),
     #[error("damaged log: {file} at byte {position}: {reason}; see `strom log check`")]
     CorruptLog {
         file: String,
@@ -274,6 +277,7 @@ impl Error {
             Error::CoordinatorNotAvailable(_) => E::CoordinatorNotAvailable,
             Error::NotCoordinator => E::NotCoordinator,
             Error::PolicyViolation(_) => E::PolicyViolation,
+            Error::MetadataStore(_) => E::UnknownServerError,
             Error::CorruptLog { .. } => E::KafkaStorageError,
         }
     }

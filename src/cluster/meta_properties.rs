@@ -25,29 +25,40 @@ pub struct ClusterIdentity {
 
 impl ClusterIdentity {
     pub fn load_or_create(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity> {
-        std::fs::create_dir_all(data_dir)?;
-        let path = data_dir.join(META_PROPERTIES);
-        if path.exists() {
-            let props = util::properties::parse(&std::fs::read_to_string(&path)?);
-            let recorded: Option<i32> = props.get("node.id").and_then(|v| v.parse().ok());
-            if recorded.is_some_and(|r| r != node_id) {
-                return Err(Error::InvalidRequest(format!(
-                    "{} records node.id={}, but this broker is configured with node.id={node_id}",
-                    path.display(),
-                    recorded.unwrap_or_default()
-                )));
-            }
-            if let Some(cluster_id) = props.get("cluster.id").filter(|c| !c.is_empty()) {
-                return Ok(ClusterIdentity {
-                    node_id,
-                    cluster_id: cluster_id.clone(),
-                });
-            }
+        if let Some(cluster_id) = Self::recorded(data_dir, node_id)? {
+            return Ok(ClusterIdentity { node_id, cluster_id });
         }
         let cluster_id = util::uuid::to_base64(&uuid::Uuid::new_v4());
-        let text = format!("#strom broker identity\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n");
-        util::fs::write_atomically(&path, text.as_bytes())?;
+        Self::record(data_dir, node_id, &cluster_id)?;
         Ok(ClusterIdentity { node_id, cluster_id })
+    }
+
+    /// The cluster id `meta.properties` records, if it records one; an error
+    /// when it records another node id than `node_id` (Kafka refuses that too).
+    pub fn recorded(data_dir: &Path, node_id: i32) -> Result<Option<String>> {
+        let path = data_dir.join(META_PROPERTIES);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let props = util::properties::parse(&std::fs::read_to_string(&path)?);
+        let recorded: Option<i32> = props.get("node.id").and_then(|v| v.parse().ok());
+        if recorded.is_some_and(|r| r != node_id) {
+            return Err(Error::InvalidRequest(format!(
+                "{} records node.id={}, but this broker is configured with node.id={node_id}",
+                path.display(),
+                recorded.unwrap_or_default()
+            )));
+        }
+        Ok(props.get("cluster.id").filter(|c| !c.is_empty()).cloned())
+    }
+
+    /// Record this directory's identity (a cluster broker takes the cluster's id
+    /// the first time it starts).
+    pub fn record(data_dir: &Path, node_id: i32, cluster_id: &str) -> Result<()> {
+        std::fs::create_dir_all(data_dir)?;
+        let text = format!("#strom broker identity\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n");
+        util::fs::write_atomically(&data_dir.join(META_PROPERTIES), text.as_bytes())?;
+        Ok(())
     }
 }
 

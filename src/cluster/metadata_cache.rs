@@ -12,12 +12,14 @@
 //! the etcd-backed cluster (docs/design/cluster-on-etcd.md), the same view is
 //! answered from the cluster's metadata instead.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
 use super::meta_properties::ClusterIdentity;
+use super::registration::{BrokerState, RegisteredBroker};
 use crate::log::manager::{is_internal_topic, LogManager, Topic};
 
 /// One partition as clients are told about it (Metadata v7+ carries the epoch).
@@ -85,6 +87,9 @@ pub struct MetadataCache {
     listeners: RwLock<Vec<ListenerInfo>>,
     /// The topics, on one broker those of the local logs.
     logs: Arc<LogManager>,
+    /// The registered brokers, as the cluster's metadata store has them: None
+    /// on a single broker (and until a cluster broker has read them).
+    brokers: RwLock<Option<BTreeMap<i32, RegisteredBroker>>>,
 }
 
 impl MetadataCache {
@@ -94,13 +99,28 @@ impl MetadataCache {
             cluster_id: identity.cluster_id,
             listeners: RwLock::new(Vec::new()),
             logs,
+            brokers: RwLock::new(None),
         }
     }
 
-    /// Whether this broker is one of a cluster (with `metadata.store`); a single
-    /// broker never is.
+    /// Whether this broker answers from a cluster's metadata (with
+    /// `metadata.store`, once it has read it); a single broker never does.
     pub fn is_cluster(&self) -> bool {
-        false
+        self.brokers.read().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Replace the registered brokers (the metadata store's view changed).
+    pub fn set_brokers(&self, brokers: BTreeMap<i32, RegisteredBroker>) {
+        *self.brokers.write().unwrap_or_else(|e| e.into_inner()) = Some(brokers);
+    }
+
+    /// The registered brokers, by id (empty on a single broker).
+    pub fn registered_brokers(&self) -> BTreeMap<i32, RegisteredBroker> {
+        self.brokers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default()
     }
 
     fn describe(&self, topic: &Topic) -> TopicMetadata {
@@ -152,7 +172,10 @@ impl MetadataCache {
 
     /// How many brokers are alive: on one broker, one.
     pub fn broker_count(&self) -> usize {
-        1
+        match &*self.brokers.read().unwrap_or_else(|e| e.into_inner()) {
+            None => 1,
+            Some(brokers) => brokers.len(),
+        }
     }
 
     /// This broker's bound listeners.
@@ -167,13 +190,26 @@ impl MetadataCache {
 
     /// The brokers a client connected through `listener` can reach, at the
     /// addresses advertised for that listener (Kafka answers each client in the
-    /// terms of the listener it came through).
+    /// terms of the listener it came through). In a cluster, the registered
+    /// brokers that are serving (a broker still starting is left out).
     pub fn alive_brokers(&self, listener: &str) -> Vec<Node> {
-        self.node(self.node_id, listener).into_iter().collect()
+        let brokers = self.brokers.read().unwrap_or_else(|e| e.into_inner());
+        match &*brokers {
+            None => self.node(self.node_id, listener).into_iter().collect(),
+            Some(brokers) => brokers
+                .values()
+                .filter(|b| b.registration.state != BrokerState::Starting)
+                .filter_map(|b| registered_node(b, listener))
+                .collect(),
+        }
     }
 
     /// Broker `id` on `listener`, if it is alive and has that listener.
     pub fn node(&self, id: i32, listener: &str) -> Option<Node> {
+        let brokers = self.brokers.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = brokers.as_ref().and_then(|brokers| brokers.get(&id)) {
+            return registered_node(b, listener);
+        }
         if id != self.node_id {
             return None;
         }
@@ -185,6 +221,17 @@ impl MetadataCache {
             rack: None,
         })
     }
+}
+
+/// A registered broker's address on `listener`, if it has that listener.
+fn registered_node(b: &RegisteredBroker, listener: &str) -> Option<Node> {
+    let r = &b.registration;
+    r.listeners.iter().find(|l| l.name == listener).map(|l| Node {
+        id: r.id,
+        host: l.host.clone(),
+        port: l.port,
+        rack: r.rack.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -227,6 +274,49 @@ mod tests {
         assert_eq!(cache.node(3, "PLAINTEXT").map(|n| n.port), Some(9092));
         assert_eq!(cache.node(4, "PLAINTEXT"), None);
         assert_eq!(cache.controller_id(), 3);
+    }
+
+    #[test]
+    fn a_cluster_broker_lists_the_registered_brokers_that_serve() {
+        use crate::cluster::registration::{BrokerRegistration, RegisteredListener};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache(dir.path(), 1);
+        cache.register_listeners(vec![listener("PLAINTEXT", "localhost", 9092)]);
+        assert_eq!(cache.alive_brokers("PLAINTEXT").len(), 1, "until the cluster is read: itself");
+        let broker = |id: i32, state| RegisteredBroker {
+            registration: BrokerRegistration {
+                v: 1,
+                id,
+                listeners: vec![RegisteredListener {
+                    name: "PLAINTEXT".into(),
+                    host: format!("10.0.0.{id}"),
+                    port: 9092,
+                    security_protocol: "PLAINTEXT".into(),
+                }],
+                rack: Some(format!("r{id}")),
+                state,
+                incarnation: "i".into(),
+            },
+            epoch: 100 + i64::from(id),
+        };
+        let brokers = [
+            (1, broker(1, BrokerState::Running)),
+            (2, broker(2, BrokerState::Starting)),
+            (3, broker(3, BrokerState::ShuttingDown)),
+        ];
+        cache.set_brokers(brokers.into_iter().collect());
+        assert!(cache.is_cluster());
+        let alive: Vec<(i32, String)> = cache
+            .alive_brokers("PLAINTEXT")
+            .into_iter()
+            .map(|n| (n.id, n.host))
+            .collect();
+        assert_eq!(alive, vec![(1, "10.0.0.1".into()), (3, "10.0.0.3".into())], "a starting broker is not listed");
+        assert_eq!(cache.node(3, "PLAINTEXT").and_then(|n| n.rack), Some("r3".into()));
+        assert_eq!(cache.node(1, "PLAINTEXT").map(|n| n.host), Some("10.0.0.1".into()), "as registered");
+        assert_eq!(cache.node(3, "OTHER"), None);
+        assert_eq!(cache.node(4, "PLAINTEXT"), None);
+        assert_eq!(cache.broker_count(), 3);
     }
 
     #[test]

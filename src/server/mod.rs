@@ -1,6 +1,8 @@
 //! Sockets: binding the listeners, accepting connections and running each one;
 //! starting and stopping a whole broker.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 pub mod connection;
 pub mod http;
 pub mod limits;
@@ -106,6 +108,9 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Bound first, so /health answers "loading" while the log recovers.
     let http = crate::server::http::HttpServer::bind(&config.observe, shutdown_rx.clone()).await?;
+    // In a cluster, the data directory's identity is settled with etcd first.
+    #[cfg(feature = "cluster")]
+    let store = cluster::connect(&config).await?;
     let broker = Arc::new(Broker::open(config, shutdown_rx.clone())?);
     let config = &broker.config;
     let mut bound = Vec::new();
@@ -142,6 +147,15 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
         listeners.push(info);
     }
     broker.metadata.register_listeners(listeners.clone());
+    // Registered once its listeners are known (other brokers and clients are
+    // told those addresses).
+    #[cfg(feature = "cluster")]
+    let membership = match store {
+        Some(store) => Some(cluster::join(broker.clone(), store, &listeners, shutdown_rx.clone()).await?),
+        None => None,
+    };
+    #[cfg(not(feature = "cluster"))]
+    let membership: Option<JoinHandle<()>> = None;
     if let Some(http) = &http {
         http.ready(broker.clone());
     }
@@ -149,6 +163,10 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     let serving = broker.clone();
     let task = tokio::spawn(async move {
         listener::serve(serving.clone(), bound, shutdown_rx).await;
+        // Leave the cluster (the lease is given up) before the log closes.
+        if let Some(membership) = membership {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), membership).await;
+        }
         for task in background {
             task.abort();
         }

@@ -14,6 +14,8 @@ pub fn free_port() -> u16 {
 
 pub struct BrokerProcess {
     pub child: Child,
+    /// The loopback address it listens on (127.0.0.1 unless a test chose one).
+    pub host: std::net::Ipv4Addr,
     pub port: u16,
     /// Where the broker's log lines (stderr and stdout) go.
     pub log: PathBuf,
@@ -33,6 +35,18 @@ impl BrokerProcess {
     /// Like `spawn_on`, with the broker's output going to `output` (e.g.
     /// /dev/full) instead of a log file.
     pub fn spawn_logging_to(dir: &Path, port: u16, extra: &[&str], output: Option<&Path>) -> BrokerProcess {
+        Self::spawn_at(std::net::Ipv4Addr::LOCALHOST, dir, port, extra, output)
+    }
+
+    /// Start the binary listening on `host:port` (any 127.x.y.z: several
+    /// brokers of one cluster can each keep their own address across restarts).
+    pub fn spawn_at(
+        host: std::net::Ipv4Addr,
+        dir: &Path,
+        port: u16,
+        extra: &[&str],
+        output: Option<&Path>,
+    ) -> BrokerProcess {
         let log_dir = tempfile::tempdir().unwrap();
         let log = output.map_or_else(|| log_dir.path().join("strom.log"), Path::to_path_buf);
         let out = std::fs::OpenOptions::new()
@@ -41,8 +55,8 @@ impl BrokerProcess {
             .open(&log)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--advertised-listener", &format!("127.0.0.1:{port}")])
+            .args(["--listen", &format!("{host}:{port}")])
+            .args(["--advertised-listener", &format!("{host}:{port}")])
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
@@ -54,12 +68,13 @@ impl BrokerProcess {
             .unwrap();
         let mut broker = BrokerProcess {
             child,
+            host,
             port,
             log,
             _log_dir: log_dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((host, port)).is_err() {
             if let Ok(Some(status)) = broker.child.try_wait() {
                 panic!("broker exited with {status}: {}", broker.log_text());
             }
@@ -70,7 +85,7 @@ impl BrokerProcess {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::from((self.host, self.port))
     }
 
     pub fn bootstrap(&self) -> String {

@@ -82,7 +82,8 @@ test('every shop service waits for a healthy strom and talks to the internal lis
 test('the Dockerfiles build what compose runs', () => {
   const broker = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
   assert.match(broker, /^FROM rust:\S+ AS build$/m, 'multi-stage build')
-  assert.match(broker, /cargo build --release --locked --bin strom/)
+  assert.match(broker, /cargo build --release --locked --bin strom --features cluster/, 'the image can join a cluster')
+  assert.match(broker, /apt-get install .*protobuf-compiler/, 'the cluster feature needs protoc')
   assert.match(broker, /^COPY --from=build \/src\/target\/release\/strom /m)
   for (const copied of ['Cargo.toml', 'Cargo.lock', 'vendor', 'src']) {
     assert.ok(fs.existsSync(path.join(ROOT, copied)), `${copied} exists to be copied`)

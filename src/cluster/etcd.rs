@@ -1,0 +1,265 @@
+//! The cluster's metadata store: etcd, through its v3 API (the etcd-client
+//! crate). etcd holds metadata only, never records: which brokers are alive and
+//! how to reach them (each under a key bound to its lease), the cluster id, and
+//! (in later stages) the controller, topics and partitions. Every broker keeps a
+//! view of it from a watch, so answers to clients come from memory.
+//!
+//! Keys live under the prefix of `metadata.store` (`/strom` by default):
+//!
+//! | key | value |
+//! |---|---|
+//! | `P/cluster/id` | the cluster id (22-character base64), written once by the first broker |
+//! | `P/brokers/<id>` | [`BrokerRegistration`] as JSON, bound to the broker's lease; its creation revision is the broker epoch |
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp, WatchOptions,
+    WatchStream,
+};
+
+use super::registration::{BrokerRegistration, RegisteredBroker};
+use crate::config::cluster::MetadataStoreUrl;
+use crate::error::{Error, Result};
+
+/// How long one call to etcd may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn store_error(e: etcd_client::Error) -> Error {
+    Error::MetadataStore(e.to_string())
+}
+
+/// A connection to the cluster's etcd, with the cluster's key prefix.
+#[derive(Clone)]
+pub struct MetadataStore {
+    client: Client,
+    prefix: String,
+}
+
+/// A broker's registration in force: its lease and its broker epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
+    pub lease: i64,
+    pub epoch: i64,
+}
+
+/// A change to the registered brokers seen by a watch.
+#[derive(Debug)]
+pub enum BrokerChange {
+    Registered(RegisteredBroker),
+    Gone(i32),
+}
+
+impl MetadataStore {
+    /// Connect to every endpoint (calls go to any that answers). etcd members
+    /// cut off from their quorum refuse calls rather than answer from stale
+    /// data (`require_leader`).
+    pub async fn connect(url: &MetadataStoreUrl) -> Result<MetadataStore> {
+        let options = ConnectOptions::new()
+            .with_connect_timeout(CALL_TIMEOUT)
+            .with_timeout(CALL_TIMEOUT)
+            // etcd refuses pings more often than every 5 s (too_many_pings).
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
+            .with_require_leader(true);
+        let client = Client::connect(&url.endpoints, Some(options))
+            .await
+            .map_err(store_error)?;
+        Ok(MetadataStore {
+            client,
+            prefix: url.prefix.clone(),
+        })
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.prefix)
+    }
+
+    fn brokers_prefix(&self) -> String {
+        self.key("brokers/")
+    }
+
+    /// The cluster id: the one in etcd, or `proposed` if there is none yet
+    /// (written in the same transaction that checks, so two first brokers
+    /// agree on one).
+    pub async fn settle_cluster_id(&self, proposed: &str) -> Result<String> {
+        let key = self.key("cluster/id");
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.as_str(), proposed, None)])
+            .or_else([TxnOp::get(key.as_str(), None)]);
+        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        if response.succeeded() {
+            return Ok(proposed.to_string());
+        }
+        let current = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
+        let value = current.kvs().first().map(|kv| kv.value().to_vec()).unwrap_or_default();
+        String::from_utf8(value)
+            .ok()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Error::MetadataStore(format!("{key} holds no cluster id")))
+    }
+
+    /// Register this broker under a new lease of `ttl_secs`: only if no other
+    /// process holds the id (its key still exists); `Ok(None)` then, and the
+    /// caller waits for that registration to go.
+    pub async fn register(&self, registration: &BrokerRegistration, ttl_secs: i64) -> Result<Option<Registered>> {
+        let mut client = self.client.clone();
+        let lease = client
+            .lease_grant(ttl_secs.max(2), None)
+            .await
+            .map_err(store_error)?
+            .id();
+        let key = self.key(&format!("brokers/{}", registration.id));
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key.as_str(),
+                registration.to_json(),
+                Some(PutOptions::new().with_lease(lease)),
+            )]);
+        let response = client.txn(txn).await.map_err(store_error)?;
+        if !response.succeeded() {
+            let _ = client.lease_revoke(lease).await;
+            return Ok(None);
+        }
+        let epoch = response.header().map_or(0, |h| h.revision());
+        Ok(Some(Registered { lease, epoch }))
+    }
+
+    /// Rewrite this broker's registration (a state change), keeping its lease
+    /// and epoch; false if the key is no longer this lease's.
+    pub async fn update_registration(&self, registration: &BrokerRegistration, registered: Registered) -> Result<bool> {
+        let key = self.key(&format!("brokers/{}", registration.id));
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                key.as_str(),
+                CompareOp::Equal,
+                registered.epoch,
+            )])
+            .and_then([TxnOp::put(
+                key.as_str(),
+                registration.to_json(),
+                Some(PutOptions::new().with_lease(registered.lease)),
+            )]);
+        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        Ok(response.succeeded())
+    }
+
+    /// Give a lease up: its keys go at once (a clean stop, or the lease of a
+    /// previous run of this broker).
+    pub async fn revoke(&self, lease: i64) -> Result<()> {
+        self.client
+            .clone()
+            .lease_revoke(lease)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// Keep `lease` alive: one renewal every `interval` for as long as the
+    /// lease exists. `Ok(())` when it no longer does (it expired: the cluster
+    /// counted this broker gone); an error when etcd could not be reached (the
+    /// lease may still be alive: try again).
+    pub async fn keep_alive(&self, lease: i64, interval: Duration) -> Result<()> {
+        let (mut keeper, mut stream) = self.client.clone().lease_keep_alive(lease).await.map_err(store_error)?;
+        loop {
+            keeper.keep_alive().await.map_err(store_error)?;
+            match tokio::time::timeout(CALL_TIMEOUT, stream.message()).await {
+                Ok(Ok(Some(r))) if r.ttl() > 0 => {}
+                Ok(Ok(Some(_))) => return Ok(()),
+                Ok(Ok(None)) => return Err(Error::MetadataStore("the lease renewal stream ended".into())),
+                Ok(Err(e)) => return Err(store_error(e)),
+                Err(_) => return Err(Error::MetadataStore("no answer to a lease renewal".into())),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// The registered brokers and the revision they were read at.
+    pub async fn brokers(&self) -> Result<(BTreeMap<i32, RegisteredBroker>, i64)> {
+        let response = self
+            .client
+            .clone()
+            .get(self.brokers_prefix(), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(store_error)?;
+        let revision = response.header().map_or(0, |h| h.revision());
+        let brokers = response
+            .kvs()
+            .iter()
+            .filter_map(|kv| {
+                let registration = BrokerRegistration::from_json(kv.value())?;
+                let epoch = kv.create_revision();
+                Some((registration.id, RegisteredBroker { registration, epoch }))
+            })
+            .collect();
+        Ok((brokers, revision))
+    }
+
+    /// Watch the registered brokers from `revision` on (the one after a read).
+    pub async fn watch_brokers(&self, revision: i64) -> Result<BrokerWatch> {
+        let options = WatchOptions::new().with_prefix().with_start_revision(revision);
+        let stream = self
+            .client
+            .clone()
+            .watch(self.brokers_prefix(), Some(options))
+            .await
+            .map_err(store_error)?;
+        Ok(BrokerWatch {
+            stream,
+            prefix: self.brokers_prefix(),
+        })
+    }
+}
+
+/// A stream of changes to the registered brokers.
+pub struct BrokerWatch {
+    stream: WatchStream,
+    prefix: String,
+}
+
+impl BrokerWatch {
+    /// The next changes, in revision order; an error when the watch ended (etcd
+    /// unreachable, or history compacted past it): read again and watch anew.
+    pub async fn next(&mut self) -> Result<Vec<BrokerChange>> {
+        loop {
+            let response = self
+                .stream
+                .message()
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| Error::MetadataStore("the watch ended".into()))?;
+            if response.canceled() {
+                return Err(Error::MetadataStore(format!(
+                    "the watch was cancelled ({}; compacted at {})",
+                    response.cancel_reason(),
+                    response.compact_revision()
+                )));
+            }
+            let changes: Vec<BrokerChange> = response
+                .events()
+                .iter()
+                .filter_map(|event| {
+                    let kv = event.kv()?;
+                    match event.event_type() {
+                        EventType::Put => {
+                            let registration = BrokerRegistration::from_json(kv.value())?;
+                            Some(BrokerChange::Registered(RegisteredBroker {
+                                registration,
+                                epoch: kv.create_revision(),
+                            }))
+                        }
+                        EventType::Delete => {
+                            let id = std::str::from_utf8(kv.key()).ok()?.strip_prefix(&self.prefix)?;
+                            Some(BrokerChange::Gone(id.parse().ok()?))
+                        }
+                    }
+                })
+                .collect();
+            if !changes.is_empty() {
+                return Ok(changes);
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Settings of a broker in a cluster (issue 17): where the cluster's metadata
+//! lives (`metadata.store`, an etcd cluster), the broker's rack, and how its
+//! liveness is judged (`broker.session.timeout.ms`, `broker.heartbeat.interval.ms`,
+//! Kafka's names and defaults). Without `metadata.store` the broker is a cluster
+//! of one and none of this is used.
+
+use super::{ConfigError, Props, ServeArgs};
+
+/// `metadata.store=etcd://h1:2379,h2:2379,h3:2379/strom/prod`: etcd's client
+/// endpoints and the key prefix under which this cluster's metadata lives
+/// (several clusters can share one etcd).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataStoreUrl {
+    /// `http://host:port` for each endpoint.
+    pub endpoints: Vec<String>,
+    /// Starts with `/`, never ends with one (default `/strom`).
+    pub prefix: String,
+}
+
+pub const DEFAULT_PREFIX: &str = "/strom";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub store: Option<MetadataStoreUrl>,
+    /// broker.rack: for rack-aware replica placement and fetching from the
+    /// closest replica.
+    pub rack: Option<String>,
+    /// broker.session.timeout.ms: a broker whose lease is not renewed for this
+    /// long is gone (its etcd lease expires).
+    pub session_timeout_ms: u64,
+    /// broker.heartbeat.interval.ms: how often the lease is renewed.
+    pub heartbeat_interval_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> ClusterConfig {
+        ClusterConfig {
+            store: None,
+            rack: None,
+            session_timeout_ms: 9_000,
+            heartbeat_interval_ms: 2_000,
+        }
+    }
+}
+
+fn invalid(key: &'static str, value: impl ToString, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Parse `etcd://host:port[,host:port…][/prefix]`.
+pub fn parse_store(value: &str) -> Result<MetadataStoreUrl, ConfigError> {
+    let bad = |reason: &str| invalid("metadata.store", value, reason);
+    let rest = value
+        .trim()
+        .strip_prefix("etcd://")
+        .ok_or_else(|| bad("expected etcd://host:port[,host:port…][/prefix]"))?;
+    let (hosts, prefix) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    let prefix = if prefix.is_empty() { DEFAULT_PREFIX } else { prefix };
+    if prefix.contains("//") || prefix.chars().any(char::is_whitespace) {
+        return Err(bad("the key prefix must be a path like /strom/prod"));
+    }
+    let mut endpoints = Vec::new();
+    for host in hosts.split(',').map(str::trim) {
+        let (name, port) = host.rsplit_once(':').ok_or_else(|| bad("each endpoint is host:port"))?;
+        if name.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(bad("each endpoint is host:port"));
+        }
+        endpoints.push(format!("http://{host}"));
+    }
+    Ok(MetadataStoreUrl {
+        endpoints,
+        prefix: prefix.to_string(),
+    })
+}
+
+pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, ConfigError> {
+    let d = ClusterConfig::default();
+    let store = match args.metadata_store.clone().or(p.string("metadata.store")) {
+        Some(v) if !v.trim().is_empty() => Some(parse_store(&v)?),
+        _ => None,
+    };
+    if store.is_some() && !cfg!(feature = "cluster") {
+        return Err(invalid(
+            "metadata.store",
+            "etcd://…",
+            "this strom was built without the `cluster` feature: cargo build --release --features cluster (needs protoc)",
+        ));
+    }
+    let session_timeout_ms: u64 = p.parse("broker.session.timeout.ms")?.unwrap_or(d.session_timeout_ms);
+    let heartbeat_interval_ms: u64 = p
+        .parse("broker.heartbeat.interval.ms")?
+        .unwrap_or(d.heartbeat_interval_ms);
+    // etcd leases are whole seconds of at least about a second.
+    if session_timeout_ms < 1_000 {
+        return Err(invalid(
+            "broker.session.timeout.ms",
+            session_timeout_ms,
+            "must be at least 1000",
+        ));
+    }
+    if heartbeat_interval_ms == 0 || heartbeat_interval_ms >= session_timeout_ms {
+        return Err(invalid(
+            "broker.heartbeat.interval.ms",
+            heartbeat_interval_ms,
+            "must be positive and below broker.session.timeout.ms",
+        ));
+    }
+    Ok(ClusterConfig {
+        store,
+        rack: args
+            .broker_rack
+            .clone()
+            .or(p.string("broker.rack"))
+            .filter(|r| !r.trim().is_empty()),
+        session_timeout_ms,
+        heartbeat_interval_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        let u = parse_store("etcd://h1:2379,h2:2379,h3:2379/strom/prod").unwrap();
+        assert_eq!(u.endpoints, ["http://h1:2379", "http://h2:2379", "http://h3:2379"]);
+        assert_eq!(u.prefix, "/strom/prod");
+        let u = parse_store("etcd://127.0.2.1:2379").unwrap();
+        assert_eq!((u.endpoints.len(), u.prefix.as_str()), (1, "/strom"));
+        assert_eq!(parse_store("etcd://h:1/p/").unwrap().prefix, "/p");
+        for bad in [
+            "http://h:2379",
+            "etcd://",
+            "etcd://h",
+            "etcd://h:0",
+            "etcd://h:x",
+            "etcd://h:1//x",
+            "etcd://:1",
+        ] {
+            assert!(parse_store(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Brokers of one cluster find each other through etcd (issue 17, stage 3):
+//! three strom processes on 127.0.1.1–3 and a three-member etcd on
+//! 127.0.2.1–3. Each broker registers under a lease; every broker lists the
+//! registered ones in Metadata and DescribeCluster; a killed broker leaves the
+//! list when its lease expires, a stopped one at once; the cluster id is one
+//! for all; a data directory of another cluster is refused.
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::etcd::Etcd;
+use common::process::{free_port, BrokerProcess};
+use common::wire::*;
+use kafka_protocol::messages::DescribeClusterRequest;
+
+/// One cluster at a time: three etcd members and three brokers are a lot for
+/// two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long a broker's lease lives without renewal in these tests.
+const SESSION_MS: u64 = 3_000;
+
+fn host(node: i32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 1, node as u8)
+}
+
+struct Cluster {
+    store: String,
+    port: u16,
+    dirs: Vec<tempfile::TempDir>,
+    brokers: Vec<Option<BrokerProcess>>,
+}
+
+impl Cluster {
+    /// `n` brokers, node ids 1..=n, their metadata under `/strom-test/<prefix>`.
+    fn start(etcd: &Etcd, prefix: &str, n: usize) -> Cluster {
+        let mut c = Cluster {
+            store: etcd.store(&format!("strom-test/{prefix}")),
+            port: free_port(),
+            dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
+            brokers: (0..n).map(|_| None).collect(),
+        };
+        for node in 1..=n as i32 {
+            c.spawn(node);
+        }
+        c
+    }
+
+    fn args(&self, node: i32) -> Vec<String> {
+        vec![
+            "--metadata-store".into(),
+            self.store.clone(),
+            "--node-id".into(),
+            node.to_string(),
+            "--override".into(),
+            format!("broker.session.timeout.ms={SESSION_MS}"),
+            "--override".into(),
+            "broker.heartbeat.interval.ms=500".into(),
+        ]
+    }
+
+    fn spawn(&mut self, node: i32) {
+        let args = self.args(node);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let dir = self.dirs[node as usize - 1].path().join("data");
+        let b = BrokerProcess::spawn_at(host(node), &dir, self.port, &args, None);
+        self.brokers[node as usize - 1] = Some(b);
+    }
+
+    fn addr(&self, node: i32) -> SocketAddr {
+        SocketAddr::from((host(node), self.port))
+    }
+
+    fn broker(&mut self, node: i32) -> &mut BrokerProcess {
+        self.brokers[node as usize - 1].as_mut().expect("running")
+    }
+
+    fn stop(&mut self, node: i32) -> Option<BrokerProcess> {
+        self.brokers[node as usize - 1].take()
+    }
+}
+
+/// (the brokers Metadata lists as (id, host, port), the cluster id) from `addr`.
+async fn listed(addr: SocketAddr) -> (Vec<(i32, String, i32)>, String) {
+    let mut w = Wire::connect(addr).await;
+    let m = w.call(12, &metadata_request(&[])).await;
+    let mut brokers: Vec<(i32, String, i32)> = m
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+        .collect();
+    brokers.sort();
+    (brokers, m.cluster_id.map(|c| c.to_string()).unwrap_or_default())
+}
+
+/// Wait until the broker at `addr` lists exactly `nodes`; how long it took.
+async fn until_listed(c: &Cluster, addr: SocketAddr, nodes: &[i32], within: Duration) -> Duration {
+    let started = Instant::now();
+    let expected: Vec<(i32, String, i32)> = nodes.iter().map(|&n| (n, host(n).to_string(), c.port as i32)).collect();
+    loop {
+        let (brokers, _) = listed(addr).await;
+        if brokers == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{addr} lists {brokers:?}, not {expected:?} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn brokers_find_each_other_and_see_each_other_go() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut etcd) = Etcd::start(3) else { return };
+    let mut c = Cluster::start(&etcd, "find", 3);
+    let long = Duration::from_secs(20);
+    for node in 1..=3 {
+        until_listed(&c, c.addr(node), &[1, 2, 3], long).await;
+    }
+    // One cluster id for all, and DescribeCluster agrees with Metadata.
+    let ids: Vec<String> = futures_ids(&c).await;
+    assert!(ids.iter().all(|id| id == &ids[0] && id.len() == 22), "{ids:?}");
+    let mut w = Wire::connect(c.addr(2)).await;
+    let d = w.call(1, &DescribeClusterRequest::default()).await;
+    let mut described: Vec<i32> = d.brokers.iter().map(|b| b.broker_id.0).collect();
+    described.sort();
+    assert_eq!(
+        (d.error_code, described, d.cluster_id.to_string()),
+        (0, vec![1, 2, 3], ids[0].clone())
+    );
+
+    // kill -9: gone from the others' lists once its lease expires.
+    c.broker(2).kill9();
+    c.stop(2);
+    let gone = until_listed(&c, c.addr(1), &[1, 3], long).await;
+    until_listed(&c, c.addr(3), &[1, 3], long).await;
+    eprintln!("a killed broker left the lists after {gone:?} (session {SESSION_MS} ms)");
+    // Back after a restart, at once (its previous lease is given up first).
+    c.spawn(2);
+    until_listed(&c, c.addr(1), &[1, 2, 3], long).await;
+
+    // The etcd member a broker may be talking to dies: the brokers go on
+    // seeing changes through the other members.
+    etcd.kill9(0);
+    c.broker(3).terminate();
+    c.stop(3);
+    // A clean stop gives the lease up: gone well before the session timeout.
+    let gone = until_listed(&c, c.addr(1), &[1, 2], long).await;
+    until_listed(&c, c.addr(2), &[1, 2], long).await;
+    eprintln!("a stopped broker left the lists after {gone:?}");
+    etcd.restart(0);
+    c.spawn(3);
+    for node in 1..=3 {
+        until_listed(&c, c.addr(node), &[1, 2, 3], long).await;
+    }
+}
+
+async fn futures_ids(c: &Cluster) -> Vec<String> {
+    let mut ids = Vec::new();
+    for node in 1..=3 {
+        ids.push(listed(c.addr(node)).await.1);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_with_the_same_node_id_waits_for_the_first_to_go() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let mut c = Cluster::start(&etcd, "twice", 1);
+    let long = Duration::from_secs(20);
+    until_listed(&c, c.addr(1), &[1], long).await;
+    // Another process, another directory and address, the same node.id.
+    let other_dir = tempfile::tempdir().unwrap();
+    let args = c.args(1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let other_host = Ipv4Addr::new(127, 0, 1, 9);
+    let mut other = BrokerProcess::spawn_at(other_host, &other_dir.path().join("data"), c.port, &args, None);
+    tokio::time::sleep(Duration::from_millis(SESSION_MS)).await;
+    let (brokers, _) = listed(c.addr(1)).await;
+    assert_eq!(
+        brokers,
+        vec![(1, host(1).to_string(), c.port as i32)],
+        "the first keeps the id"
+    );
+    assert!(
+        other.log_text().contains("registered by another broker process"),
+        "{}",
+        other.log_text()
+    );
+    // When the first is gone, the second takes the id.
+    c.broker(1).kill9();
+    c.stop(1);
+    let started = Instant::now();
+    loop {
+        let (brokers, _) = listed(SocketAddr::from((other_host, c.port))).await;
+        if brokers == vec![(1, other_host.to_string(), c.port as i32)] {
+            break;
+        }
+        assert!(started.elapsed() < long, "{brokers:?}: {}", other.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    other.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_directory_of_another_cluster_is_refused() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let mut c = Cluster::start(&etcd, "refuse", 1);
+    until_listed(&c, c.addr(1), &[1], Duration::from_secs(20)).await;
+    c.broker(1).terminate();
+    // A directory that belongs to another cluster (its own meta.properties).
+    let foreign = tempfile::tempdir().unwrap();
+    let data = foreign.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("meta.properties"),
+        "version=1\nnode.id=2\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\n",
+    )
+    .unwrap();
+    let args = c.args(2);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["--listen", &format!("{}:{}", host(2), c.port)])
+        .arg("--data-dir")
+        .arg(&data)
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(text.contains("cannot move between clusters"), "{text}");
+}

@@ -1,0 +1,161 @@
+//! A three-member etcd cluster as processes on loopback addresses
+//! (127.0.2.1–3, ports picked free), each with its own data directory: the
+//! metadata store of the cluster tests. The binary is Debian's `etcd-server`
+//! (`/usr/bin/etcd`, or `STROM_ETCD`). Without it a test is skipped with a
+//! note, except in CI (`CI` set), where that is a failure: no silent green.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::free_port;
+
+struct Member {
+    name: String,
+    host: Ipv4Addr,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+}
+
+pub struct Etcd {
+    members: Vec<Member>,
+    dir: tempfile::TempDir,
+    binary: PathBuf,
+}
+
+impl Etcd {
+    /// Start `n` members and wait until the cluster answers; None (skipped)
+    /// when there is no etcd binary outside CI.
+    pub fn start(n: usize) -> Option<Etcd> {
+        let binary = std::env::var_os("STROM_ETCD")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"));
+        if !binary.exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs etcd ({}): scripts/test.sh installs Debian's etcd-server",
+                binary.display()
+            );
+            eprintln!("skipped: no etcd at {} (apt-get install etcd-server)", binary.display());
+            return None;
+        }
+        let members = (1..=n)
+            .map(|i| Member {
+                name: format!("e{i}"),
+                host: Ipv4Addr::new(127, 0, 2, i as u8),
+                client_port: free_port(),
+                peer_port: free_port(),
+                child: None,
+            })
+            .collect();
+        let mut etcd = Etcd {
+            members,
+            dir: tempfile::tempdir().unwrap(),
+            binary,
+        };
+        for i in 0..n {
+            etcd.launch(i);
+        }
+        etcd.wait_ready();
+        Some(etcd)
+    }
+
+    fn launch(&mut self, i: usize) {
+        let cluster: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("{}=http://{}:{}", m.name, m.host, m.peer_port))
+            .collect();
+        let m = &self.members[i];
+        let peer = format!("http://{}:{}", m.host, m.peer_port);
+        let client = format!("http://{}:{}", m.host, m.client_port);
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name))).unwrap();
+        let child = Command::new(&self.binary)
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(self.dir.path().join(&m.name))
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--initial-cluster", &cluster.join(",")])
+            .args([
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                "strom-test",
+            ])
+            .args(["--heartbeat-interval", "100", "--election-timeout", "1000"])
+            .args(["--unsafe-no-fsync", "--logger", "zap", "--log-level", "warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.members[i].child = Some(child);
+    }
+
+    /// Until a key can be written through every running member.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for m in self.members.iter().filter(|m| m.child.is_some()) {
+            loop {
+                let ok = Command::new("etcdctl")
+                    .env("ETCDCTL_API", "3")
+                    .args(["--endpoints", &format!("http://{}:{}", m.host, m.client_port)])
+                    .args(["--command-timeout", "2s", "put", "/strom-test-ready", "1"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "etcd did not start: {}", self.logs());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// `host:port,…` of every member, for `etcd://…`.
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}:{}", m.host, m.client_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `etcd://…/<prefix>` for one test's brokers.
+    pub fn store(&self, prefix: &str) -> String {
+        format!("etcd://{}/{prefix}", self.endpoints())
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start a killed member again on its data directory.
+    pub fn restart(&mut self, i: usize) {
+        self.launch(i);
+        self.wait_ready();
+    }
+
+    fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| std::fs::read_to_string(self.dir.path().join(format!("{}.log", m.name))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill9(i);
+        }
+    }
+}
