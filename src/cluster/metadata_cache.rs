@@ -282,7 +282,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = cache(dir.path(), 1);
         cache.register_listeners(vec![listener("PLAINTEXT", "localhost", 9092)]);
-        assert_eq!(cache.alive_brokers("PLAINTEXT").len(), 1, "until the cluster is read: itself");
+        assert_eq!(
+            cache.alive_brokers("PLAINTEXT").len(),
+            1,
+            "until the cluster is read: itself"
+        );
         let broker = |id: i32, state| RegisteredBroker {
             registration: BrokerRegistration {
                 v: 1,
@@ -311,9 +315,17 @@ mod tests {
             .into_iter()
             .map(|n| (n.id, n.host))
             .collect();
-        assert_eq!(alive, vec![(1, "10.0.0.1".into()), (3, "10.0.0.3".into())], "a starting broker is not listed");
+        assert_eq!(
+            alive,
+            vec![(1, "10.0.0.1".into()), (3, "10.0.0.3".into())],
+            "a starting broker is not listed"
+        );
         assert_eq!(cache.node(3, "PLAINTEXT").and_then(|n| n.rack), Some("r3".into()));
-        assert_eq!(cache.node(1, "PLAINTEXT").map(|n| n.host), Some("10.0.0.1".into()), "as registered");
+        assert_eq!(
+            cache.node(1, "PLAINTEXT").map(|n| n.host),
+            Some("10.0.0.1".into()),
+            "as registered"
+        );
         assert_eq!(cache.node(3, "OTHER"), None);
         assert_eq!(cache.node(4, "PLAINTEXT"), None);
         assert_eq!(cache.broker_count(), 3);
