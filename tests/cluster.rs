@@ -237,3 +237,61 @@ async fn a_data_directory_of_another_cluster_is_refused() {
     assert!(!output.status.success());
     assert!(text.contains("cannot move between clusters"), "{text}");
 }
+
+/// What etcd holds can be changed by hand (an operator, a script, an attacker
+/// with etcd access): a registration that is not sound, or claims another id
+/// than its key, is not listed; a deleted registration or cluster id is put
+/// back by its broker; a frozen etcd member does not lose the brokers.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_etcd_holds_is_checked_and_repaired() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let mut c = Cluster::start(&etcd, "repair", 2);
+    let long = Duration::from_secs(20);
+    until_listed(&c, c.addr(1), &[1, 2], long).await;
+    let prefix = "/strom-test/repair";
+    let fake = |id: i32| {
+        format!(
+            r#"{{"v":1,"id":{id},"listeners":[{{"name":"PLAINTEXT","host":"6.6.6.6","port":6666,"security_protocol":"PLAINTEXT"}}],"rack":null,"state":"running","incarnation":"x"}}"#
+        )
+    };
+    // Another id than its key's, an unusable address, garbage, a deeper key.
+    etcd.ctl(&["put", &format!("{prefix}/brokers/9"), &fake(2)]);
+    etcd.ctl(&["put", &format!("{prefix}/brokers/8"), &fake(8).replace("6666", "-5")]);
+    etcd.ctl(&["put", &format!("{prefix}/brokers/7"), "not json"]);
+    etcd.ctl(&["put", &format!("{prefix}/brokers/5/x"), &fake(5)]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    until_listed(&c, c.addr(1), &[1, 2], long).await;
+    until_listed(&c, c.addr(2), &[1, 2], long).await;
+
+    // A live broker's key deleted: it registers again.
+    etcd.ctl(&["del", &format!("{prefix}/brokers/2")]);
+    let back = until_listed(&c, c.addr(1), &[1, 2], long).await;
+    let (listed_now, _) = listed(c.addr(1)).await;
+    assert_eq!(listed_now.len(), 2, "re-registered after {back:?}");
+    let started = Instant::now();
+    while !etcd.ctl(&["get", &format!("{prefix}/brokers/2")]).contains("127.0.1.2") {
+        assert!(started.elapsed() < long, "broker 2 did not register again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The cluster id deleted: written back, so a new broker cannot found
+    // another cluster under this prefix.
+    let id = etcd.ctl(&["get", "--print-value-only", &format!("{prefix}/cluster/id")]);
+    etcd.ctl(&["del", &format!("{prefix}/cluster/id")]);
+    let started = Instant::now();
+    while etcd.ctl(&["get", "--print-value-only", &format!("{prefix}/cluster/id")]) != id {
+        assert!(started.elapsed() < long, "the cluster id was not written back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // One etcd member frozen for longer than a broker session, then thawed:
+    // the brokers renew through the others (or register again), and stay listed.
+    etcd.signal(0, "-STOP");
+    tokio::time::sleep(Duration::from_millis(SESSION_MS * 3)).await;
+    etcd.signal(0, "-CONT");
+    until_listed(&c, c.addr(1), &[1, 2], long).await;
+    until_listed(&c, c.addr(2), &[1, 2], long).await;
+    c.broker(1).terminate();
+    c.broker(2).terminate();
+}

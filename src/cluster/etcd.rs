@@ -30,6 +30,46 @@ fn store_error(e: etcd_client::Error) -> Error {
     Error::MetadataStore(e.to_string())
 }
 
+/// etcd says the lease does not exist (any more).
+fn lease_gone(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::LeaseKeepAliveError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => {
+            // gRPC's NOT_FOUND (5).
+            i32::from(status.code()) == 5 || status.message().contains("lease not found")
+        }
+        _ => false,
+    }
+}
+
+/// The broker id a key `<prefix>brokers/<id>` names: digits only, nothing
+/// deeper (another cluster's keys under a longer prefix are not brokers here).
+fn key_id(brokers_prefix: &str, key: &[u8]) -> Option<i32> {
+    let id = std::str::from_utf8(key).ok()?.strip_prefix(brokers_prefix)?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
+}
+
+/// A registration as the key and value hold it: only when the value is a
+/// sound registration of the id its key names, with listeners a client could
+/// use; anything else is ignored (and its key counts as no broker).
+fn registered(brokers_prefix: &str, key: &[u8], value: &[u8], epoch: i64) -> Option<RegisteredBroker> {
+    let id = key_id(brokers_prefix, key)?;
+    let registration = BrokerRegistration::from_json(value)?;
+    let sound_listeners = registration
+        .listeners
+        .iter()
+        .all(|l| !l.name.is_empty() && !l.host.is_empty() && l.host.len() <= 255 && (1..=65535).contains(&l.port));
+    let sound_rack = registration.rack.as_ref().is_none_or(|r| r.len() <= 255);
+    if registration.id != id || registration.listeners.is_empty() || !sound_listeners || !sound_rack {
+        tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring a broker registration that is not sound");
+        return None;
+    }
+    Some(RegisteredBroker { registration, epoch })
+}
+
 /// A connection to the cluster's etcd, with the cluster's key prefix.
 #[derive(Clone)]
 pub struct MetadataStore {
@@ -159,21 +199,51 @@ impl MetadataStore {
 
     /// Keep `lease` alive: one renewal every `interval` for as long as the
     /// lease exists. `Ok(())` when it no longer does (it expired: the cluster
-    /// counted this broker gone); an error when etcd could not be reached (the
-    /// lease may still be alive: try again).
+    /// counted this broker gone); an error when etcd could not be reached in
+    /// time (the lease may still be alive: try again, perhaps through another
+    /// member). A renewal waits at most about `interval` for its answer, so a
+    /// frozen member cannot hold the lease past its expiry.
     pub async fn keep_alive(&self, lease: i64, interval: Duration) -> Result<()> {
-        let (mut keeper, mut stream) = self.client.clone().lease_keep_alive(lease).await.map_err(store_error)?;
+        let answer = interval.max(Duration::from_secs(1)).min(CALL_TIMEOUT);
+        let opened = tokio::time::timeout(answer, self.client.clone().lease_keep_alive(lease)).await;
+        let (mut keeper, mut stream) = match opened {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) if lease_gone(&e) => return Ok(()),
+            Ok(Err(e)) => return Err(store_error(e)),
+            Err(_) => return Err(Error::MetadataStore("no answer to a lease renewal".into())),
+        };
         loop {
             keeper.keep_alive().await.map_err(store_error)?;
-            match tokio::time::timeout(CALL_TIMEOUT, stream.message()).await {
+            match tokio::time::timeout(answer, stream.message()).await {
                 Ok(Ok(Some(r))) if r.ttl() > 0 => {}
                 Ok(Ok(Some(_))) => return Ok(()),
                 Ok(Ok(None)) => return Err(Error::MetadataStore("the lease renewal stream ended".into())),
+                Ok(Err(e)) if lease_gone(&e) => return Ok(()),
                 Ok(Err(e)) => return Err(store_error(e)),
                 Err(_) => return Err(Error::MetadataStore("no answer to a lease renewal".into())),
             }
             tokio::time::sleep(interval).await;
         }
+    }
+
+    /// The registration under `id`'s key now, with the lease it is bound to.
+    pub async fn registration(&self, id: i32) -> Result<Option<(i64, RegisteredBroker)>> {
+        let key = self.key(&format!("brokers/{id}"));
+        let response = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
+        Ok(response.kvs().first().and_then(|kv| {
+            let broker = registered(&self.brokers_prefix(), kv.key(), kv.value(), kv.create_revision())?;
+            Some((kv.lease(), broker))
+        }))
+    }
+
+    /// The cluster id in etcd, if there is one.
+    pub async fn cluster_id(&self) -> Result<Option<String>> {
+        let key = self.key("cluster/id");
+        let response = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
+        Ok(response
+            .kvs()
+            .first()
+            .and_then(|kv| String::from_utf8(kv.value().to_vec()).ok()))
     }
 
     /// The registered brokers and the revision they were read at.
@@ -185,14 +255,12 @@ impl MetadataStore {
             .await
             .map_err(store_error)?;
         let revision = response.header().map_or(0, |h| h.revision());
+        let prefix = self.brokers_prefix();
         let brokers = response
             .kvs()
             .iter()
-            .filter_map(|kv| {
-                let registration = BrokerRegistration::from_json(kv.value())?;
-                let epoch = kv.create_revision();
-                Some((registration.id, RegisteredBroker { registration, epoch }))
-            })
+            .filter_map(|kv| registered(&prefix, kv.key(), kv.value(), kv.create_revision()))
+            .map(|b| (b.registration.id, b))
             .collect();
         Ok((brokers, revision))
     }
@@ -242,18 +310,17 @@ impl BrokerWatch {
                 .iter()
                 .filter_map(|event| {
                     let kv = event.kv()?;
+                    let id = key_id(&self.prefix, kv.key())?;
                     match event.event_type() {
-                        EventType::Put => {
-                            let registration = BrokerRegistration::from_json(kv.value())?;
-                            Some(BrokerChange::Registered(RegisteredBroker {
-                                registration,
-                                epoch: kv.create_revision(),
-                            }))
-                        }
-                        EventType::Delete => {
-                            let id = std::str::from_utf8(kv.key()).ok()?.strip_prefix(&self.prefix)?;
-                            Some(BrokerChange::Gone(id.parse().ok()?))
-                        }
+                        // A value that is not a sound registration of this id
+                        // makes the id unregistered, not someone else's.
+                        EventType::Put => Some(
+                            match registered(&self.prefix, kv.key(), kv.value(), kv.create_revision()) {
+                                Some(b) => BrokerChange::Registered(b),
+                                None => BrokerChange::Gone(id),
+                            },
+                        ),
+                        EventType::Delete => Some(BrokerChange::Gone(id)),
                     }
                 })
                 .collect();

@@ -33,16 +33,17 @@ pub trait CheckpointEntry: Sized {
 /// A file that is not a checkpoint (a bad version, count or entry) is an error
 /// naming the file and the line.
 pub fn read<T: CheckpointEntry>(path: &Path) -> Result<Option<Vec<T>>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
     let corrupt = |line: usize, reason| Error::CorruptLog {
         file: path.display().to_string(),
         position: line as u64,
         reason,
     };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| corrupt(1, "not text"))?;
     let mut lines = text.lines();
     if lines.next().map(str::trim) != Some(VERSION) {
         return Err(corrupt(1, "not a version 0 checkpoint file"));
@@ -107,6 +108,17 @@ mod tests {
     }
 
     #[test]
+    fn bytes_that_are_not_text_are_a_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leader-epoch-checkpoint");
+        std::fs::write(&path, b"0\n1\n0 \xff\n").unwrap();
+        assert!(matches!(
+            read::<Pair>(&path),
+            Err(Error::CorruptLog { position: 1, .. })
+        ));
+    }
+
+    #[test]
     fn a_damaged_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("leader-epoch-checkpoint");
@@ -117,6 +129,7 @@ mod tests {
             ("0\n1\n0 zero\n", 3),
             ("0\n1\n0 0 0\n", 3),
             ("", 1),
+            ("0\n1\n0 \u{fffd}\n", 3),
         ] {
             std::fs::write(&path, text).unwrap();
             match read::<Pair>(&path) {

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{self, CheckpointEntry};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub const CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
 
@@ -58,14 +58,15 @@ impl LeaderEpochCache {
     /// is not trusted: the cache starts empty and is rebuilt from the batches.
     pub fn open(dir: &Path) -> Result<LeaderEpochCache> {
         let path = dir.join(CHECKPOINT_FILE);
+        // Whatever is wrong with the file (damaged, not text, not a file at all),
+        // the batches can say the same: it is never a reason not to start.
         let (entries, trusted) = match checkpoint::read::<EpochEntry>(&path) {
             Ok(Some(entries)) => (entries, true),
             Ok(None) => (Vec::new(), false),
-            Err(e @ Error::CorruptLog { .. }) => {
-                tracing::warn!(error = %e, "ignoring the leader epoch checkpoint");
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "ignoring the leader epoch checkpoint; rebuilding it");
                 (Vec::new(), false)
             }
-            Err(e) => return Err(e),
         };
         let increasing = entries
             .windows(2)

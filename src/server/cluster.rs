@@ -27,6 +27,9 @@ const LEASE_FILE: &str = "etcd-lease";
 /// How long to wait before trying etcd again after a failure.
 const RETRY: Duration = Duration::from_millis(500);
 
+/// How long a starting broker keeps trying to reach etcd.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Connect to the cluster's etcd and settle this data directory's cluster id
 /// with the cluster's: a new directory takes the cluster's (or gives its own to
 /// a new cluster); one recording another cluster's id is refused, as Kafka
@@ -35,7 +38,19 @@ pub async fn connect(config: &Config) -> Result<Option<MetadataStore>> {
     let Some(url) = &config.cluster.store else {
         return Ok(None);
     };
-    let store = MetadataStore::connect(url).await?;
+    // etcd may still be starting (a compose file starts both at once): tried
+    // for a while before giving up.
+    let started = std::time::Instant::now();
+    let store = loop {
+        match MetadataStore::connect(url).await {
+            Ok(store) => break store,
+            Err(e) if started.elapsed() < CONNECT_PATIENCE => {
+                tracing::warn!(error = %e, endpoints = %url.endpoints.join(","), "cannot reach etcd yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let local = ClusterIdentity::recorded(&config.data_dir, config.node_id)?;
     let proposed = local
         .clone()
@@ -88,11 +103,20 @@ async fn register(
     registration: &BrokerRegistration,
     ttl_secs: i64,
     shutdown: &watch::Receiver<bool>,
+    give_up_after: Option<Duration>,
 ) -> Result<Registered> {
     let mut waited = 0u32;
+    let started = std::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             return Err(Error::MetadataStore("shutting down before registering".into()));
+        }
+        if give_up_after.is_some_and(|limit| started.elapsed() > limit) {
+            // As Kafka refuses a broker id that is registered already.
+            return Err(Error::InvalidConfig(format!(
+                "node.id={} is registered by another running broker",
+                registration.id
+            )));
         }
         match store.register(registration, ttl_secs).await {
             Ok(Some(registered)) => {
@@ -135,17 +159,26 @@ pub async fn join(
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>> {
     let config = &broker.config;
-    // A previous run's lease: given up, so its registration goes now.
+    let incarnation = crate::util::uuid::to_base64(&uuid::Uuid::new_v4());
+    let me = registration(config, listeners, &incarnation);
+    // A previous run's lease, still holding this id's key with the same
+    // addresses (this broker killed and restarted): given up, so the key goes
+    // now rather than at its expiry. A copy of this data directory elsewhere
+    // registers other addresses, and does not get to take the id over.
     if let Some(lease) = std::fs::read_to_string(config.data_dir.join(LEASE_FILE))
         .ok()
         .and_then(|t| t.trim().parse::<i64>().ok())
     {
-        let _ = store.revoke(lease).await;
+        if let Ok(Some((held_by, current))) = store.registration(me.id).await {
+            if held_by == lease && current.registration.listeners == me.listeners {
+                let _ = store.revoke(lease).await;
+            }
+        }
     }
-    let incarnation = crate::util::uuid::to_base64(&uuid::Uuid::new_v4());
-    let me = registration(config, listeners, &incarnation);
+    let session = Duration::from_millis(config.cluster.session_timeout_ms);
     let ttl_secs = (config.cluster.session_timeout_ms as i64 + 999) / 1000;
-    let registered = register(&store, &config.data_dir, &me, ttl_secs, &shutdown).await?;
+    let patience = (session * 3).max(Duration::from_secs(10));
+    let registered = register(&store, &config.data_dir, &me, ttl_secs, &shutdown, Some(patience)).await?;
     // The view of the brokers first, so Metadata lists the cluster at once.
     match store.brokers().await {
         Ok((brokers, _)) => broker.metadata.set_brokers(brokers),
@@ -154,27 +187,36 @@ pub async fn join(
     let watcher = tokio::spawn(watch_brokers(broker.clone(), store.clone()));
     let interval = Duration::from_millis(config.cluster.heartbeat_interval_ms);
     let data_dir = config.data_dir.clone();
+    let cluster_id = broker.metadata.cluster_id().to_string();
     Ok(tokio::spawn(async move {
         let mut shutdown = shutdown;
         let mut registered = registered;
+        // What the keys say is checked now and then: a registration or a
+        // cluster id deleted by hand is put back.
+        let mut check = tokio::time::interval((interval * 5).max(Duration::from_secs(2)));
         loop {
-            tokio::select! {
+            let lost = tokio::select! {
                 kept = store.keep_alive(registered.lease, interval) => match kept {
                     // The lease expired: for the cluster this broker was gone.
-                    // It registers again, with a new broker epoch.
                     Ok(()) => {
                         tracing::warn!("the broker's lease expired; registering again");
-                        match register(&store, &data_dir, &me, ttl_secs, &shutdown).await {
-                            Ok(r) => registered = r,
-                            Err(_) => break,
-                        }
+                        true
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot renew the broker's lease; retrying");
                         tokio::time::sleep(RETRY).await;
+                        false
                     }
                 },
+                _ = check.tick() => reconcile(&store, &me, registered, &cluster_id).await,
                 _ = shutdown.changed() => break,
+            };
+            if lost {
+                // Registered again, with a new broker epoch.
+                match register(&store, &data_dir, &me, ttl_secs, &shutdown, None).await {
+                    Ok(r) => registered = r,
+                    Err(_) => break,
+                }
             }
         }
         watcher.abort();
@@ -187,6 +229,39 @@ pub async fn join(
             Err(e) => tracing::warn!(error = %e, "could not give the broker's lease up; it expires by itself"),
         }
     }))
+}
+
+/// Whether this broker's registration is gone and must be made again; puts a
+/// deleted cluster id back (so a new broker cannot found another cluster under
+/// the same prefix).
+async fn reconcile(store: &MetadataStore, me: &BrokerRegistration, registered: Registered, cluster_id: &str) -> bool {
+    match store.cluster_id().await {
+        Ok(None) => {
+            tracing::warn!("the cluster id was deleted from etcd; writing it back");
+            let _ = store.settle_cluster_id(cluster_id).await;
+        }
+        Ok(Some(id)) if id != cluster_id => {
+            tracing::error!(ours = %cluster_id, theirs = %id, "etcd names another cluster id than this broker's");
+        }
+        _ => {}
+    }
+    match store.registration(me.id).await {
+        Ok(Some((lease, _))) if lease == registered.lease => false,
+        Ok(Some(_)) => {
+            tracing::error!(node_id = me.id, "another process registered this broker's node.id");
+            false
+        }
+        Ok(None) => {
+            tracing::warn!(
+                node_id = me.id,
+                "this broker's registration disappeared from etcd; registering again"
+            );
+            // The old lease holds no key any more.
+            let _ = store.revoke(registered.lease).await;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Keep the metadata cache's registered brokers as etcd has them: read them,

@@ -130,6 +130,39 @@ impl Etcd {
         format!("etcd://{}/{prefix}", self.endpoints())
     }
 
+    /// `etcdctl` against the running members: its output (panics if it fails).
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let endpoints: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.child.is_some())
+            .map(|m| format!("http://{}:{}", m.host, m.client_port))
+            .collect();
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &endpoints.join(",")])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// SIGSTOP / SIGCONT a member: frozen, it holds its connections open and
+    /// answers nothing.
+    pub fn signal(&self, i: usize, signal: &str) {
+        if let Some(child) = &self.members[i].child {
+            Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap();
+        }
+    }
+
     pub fn kill9(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {
             let _ = child.kill();
