@@ -295,3 +295,69 @@ async fn what_etcd_holds_is_checked_and_repaired() {
     c.broker(1).terminate();
     c.broker(2).terminate();
 }
+
+/// The controller id each of `nodes` reports in Metadata, once they agree on one
+/// that is not `not` (and is alive); within `within`.
+async fn agreed_controller(c: &Cluster, nodes: &[i32], not: i32, within: Duration) -> i32 {
+    let started = Instant::now();
+    loop {
+        let mut seen = Vec::new();
+        for &n in nodes {
+            let mut w = Wire::connect(c.addr(n)).await;
+            seen.push(w.call(12, &metadata_request(&[])).await.controller_id.0);
+        }
+        if seen.iter().all(|id| *id == seen[0] && *id != not && nodes.contains(id)) {
+            return seen[0];
+        }
+        assert!(started.elapsed() < within, "no agreed controller: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One controller at a time, elected through etcd with an epoch that only
+/// grows; when it goes (killed, or stopped), another broker takes over; a
+/// returning broker does not take it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_controller_is_elected_and_replaced_when_it_goes() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let mut c = Cluster::start(&etcd, "controller", 3);
+    let long = Duration::from_secs(20);
+    for node in 1..=3 {
+        until_listed(&c, c.addr(node), &[1, 2, 3], long).await;
+    }
+    let epoch = || {
+        etcd.ctl(&["get", "--print-value-only", "/strom-test/controller/controller_epoch"])
+            .trim()
+            .parse::<i32>()
+            .unwrap()
+    };
+    let first = agreed_controller(&c, &[1, 2, 3], -1, long).await;
+    let first_epoch = epoch();
+    assert!(first_epoch >= 1);
+    let mut w = Wire::connect(c.addr(first)).await;
+    let d = w.call(1, &DescribeClusterRequest::default()).await;
+    assert_eq!(d.controller_id.0, first);
+
+    // Killed: another broker is elected at a higher epoch.
+    c.broker(first).kill9();
+    c.stop(first);
+    let others: Vec<i32> = (1..=3).filter(|n| *n != first).collect();
+    let second = agreed_controller(&c, &others, first, long).await;
+    let second_epoch = epoch();
+    assert!(second_epoch > first_epoch, "{second_epoch} after {first_epoch}");
+    // Back: it follows the controller there is.
+    c.spawn(first);
+    until_listed(&c, c.addr(first), &[1, 2, 3], long).await;
+    assert_eq!(agreed_controller(&c, &[1, 2, 3], -1, long).await, second);
+    assert_eq!(epoch(), second_epoch, "no election without a reason");
+
+    // Stopped cleanly: handed over at once (its lease, and the key, go).
+    let stopped = Instant::now();
+    c.broker(second).terminate();
+    c.stop(second);
+    let rest: Vec<i32> = (1..=3).filter(|n| *n != second).collect();
+    agreed_controller(&c, &rest, second, long).await;
+    assert!(epoch() > second_epoch);
+    eprintln!("controller handed over {:?} after a clean stop", stopped.elapsed());
+}

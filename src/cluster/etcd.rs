@@ -10,6 +10,13 @@
 //! |---|---|
 //! | `P/cluster/id` | the cluster id (22-character base64), written once by the first broker |
 //! | `P/brokers/<id>` | [`BrokerRegistration`] as JSON, bound to the broker's lease; its creation revision is the broker epoch |
+//! | `P/controller` | [`ControllerRecord`] as JSON, bound to the controller's lease: the active controller |
+//! | `P/controller_epoch` | the last controller epoch, decimal: one more at each election |
+//!
+//! Controller election is one etcd transaction: "if `P/controller` does not
+//! exist and `P/controller_epoch` is as I read it, write both". The winner's
+//! key lives as long as its broker's lease; the revision that created it fences
+//! every write the controller makes (a deposed controller's writes fail).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -82,6 +89,22 @@ pub struct MetadataStore {
 pub struct Registered {
     pub lease: i64,
     pub epoch: i64,
+}
+
+/// The value of `P/controller`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ControllerRecord {
+    pub v: u32,
+    pub broker_id: i32,
+    pub epoch: i32,
+}
+
+/// A won election: the controller epoch, and the revision of the controller
+/// key that every write of this controller is conditioned on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerSession {
+    pub epoch: i32,
+    pub guard_revision: i64,
 }
 
 /// A change to the registered brokers seen by a watch.
@@ -246,6 +269,75 @@ impl MetadataStore {
             .and_then(|kv| String::from_utf8(kv.value().to_vec()).ok()))
     }
 
+    /// Become the active controller if there is none: `Ok(None)` if another
+    /// broker is. The controller key is bound to `lease` (this broker's), so it
+    /// goes when this broker does.
+    pub async fn campaign(&self, broker_id: i32, lease: i64) -> Result<Option<ControllerSession>> {
+        let mut client = self.client.clone();
+        let epoch_key = self.key("controller_epoch");
+        let controller_key = self.key("controller");
+        let read = client.get(epoch_key.as_str(), None).await.map_err(store_error)?;
+        let (last, mod_revision) = read.kvs().first().map_or((0, 0), |kv| {
+            let last = std::str::from_utf8(kv.value())
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            (last, kv.mod_revision())
+        });
+        let epoch = last + 1;
+        let record = ControllerRecord { v: 1, broker_id, epoch };
+        let value = serde_json::to_vec(&record).unwrap_or_default();
+        let txn = Txn::new()
+            .when([
+                Compare::create_revision(controller_key.as_str(), CompareOp::Equal, 0),
+                Compare::mod_revision(epoch_key.as_str(), CompareOp::Equal, mod_revision),
+            ])
+            .and_then([
+                TxnOp::put(
+                    controller_key.as_str(),
+                    value,
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
+                TxnOp::put(epoch_key.as_str(), epoch.to_string(), None),
+            ]);
+        let response = client.txn(txn).await.map_err(store_error)?;
+        if !response.succeeded() {
+            return Ok(None);
+        }
+        let guard_revision = response.header().map_or(0, |h| h.revision());
+        Ok(Some(ControllerSession { epoch, guard_revision }))
+    }
+
+    /// The active controller, if any, and the revision it was read at.
+    pub async fn controller(&self) -> Result<(Option<ControllerRecord>, i64)> {
+        let response = self
+            .client
+            .clone()
+            .get(self.key("controller"), None)
+            .await
+            .map_err(store_error)?;
+        let revision = response.header().map_or(0, |h| h.revision());
+        let record = response
+            .kvs()
+            .first()
+            .and_then(|kv| serde_json::from_slice::<ControllerRecord>(kv.value()).ok())
+            .filter(|r| r.v == 1);
+        Ok((record, revision))
+    }
+
+    /// Watch the controller key from `revision` on: each change is the new
+    /// controller (None: there is none until the next election).
+    pub async fn watch_controller(&self, revision: i64) -> Result<ControllerWatch> {
+        let options = WatchOptions::new().with_start_revision(revision);
+        let stream = self
+            .client
+            .clone()
+            .watch(self.key("controller"), Some(options))
+            .await
+            .map_err(store_error)?;
+        Ok(ControllerWatch { stream })
+    }
+
     /// The registered brokers and the revision they were read at.
     pub async fn brokers(&self) -> Result<(BTreeMap<i32, RegisteredBroker>, i64)> {
         let response = self
@@ -278,6 +370,38 @@ impl MetadataStore {
             stream,
             prefix: self.brokers_prefix(),
         })
+    }
+}
+
+/// A stream of changes to the controller key.
+pub struct ControllerWatch {
+    stream: WatchStream,
+}
+
+impl ControllerWatch {
+    /// The controller after the next change (None: the key was deleted); an
+    /// error when the watch ended.
+    pub async fn next(&mut self) -> Result<Option<ControllerRecord>> {
+        loop {
+            let response = self
+                .stream
+                .message()
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| Error::MetadataStore("the watch ended".into()))?;
+            if response.canceled() {
+                return Err(Error::MetadataStore("the controller watch was cancelled".into()));
+            }
+            if let Some(event) = response.events().last() {
+                return Ok(match event.event_type() {
+                    EventType::Delete => None,
+                    EventType::Put => event
+                        .kv()
+                        .and_then(|kv| serde_json::from_slice::<ControllerRecord>(kv.value()).ok())
+                        .filter(|r| r.v == 1),
+                });
+            }
+        }
     }
 }
 

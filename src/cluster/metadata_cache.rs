@@ -90,6 +90,8 @@ pub struct MetadataCache {
     /// The registered brokers, as the cluster's metadata store has them: None
     /// on a single broker (and until a cluster broker has read them).
     brokers: RwLock<Option<BTreeMap<i32, RegisteredBroker>>>,
+    /// The active controller in a cluster (None while there is none).
+    controller: RwLock<Option<i32>>,
 }
 
 impl MetadataCache {
@@ -100,6 +102,7 @@ impl MetadataCache {
             listeners: RwLock::new(Vec::new()),
             logs,
             brokers: RwLock::new(None),
+            controller: RwLock::new(None),
         }
     }
 
@@ -165,9 +168,18 @@ impl MetadataCache {
         &self.cluster_id
     }
 
-    /// The active controller: on one broker, itself.
+    /// The active controller: on one broker, itself; in a cluster, the one
+    /// elected through etcd (−1 while there is none).
     pub fn controller_id(&self) -> i32 {
-        self.node_id
+        if !self.is_cluster() {
+            return self.node_id;
+        }
+        self.controller.read().unwrap_or_else(|e| e.into_inner()).unwrap_or(-1)
+    }
+
+    /// The active controller changed (a cluster's election).
+    pub fn set_controller(&self, controller: Option<i32>) {
+        *self.controller.write().unwrap_or_else(|e| e.into_inner()) = controller;
     }
 
     /// How many brokers are alive: on one broker, one.

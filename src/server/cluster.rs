@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::cluster::etcd::{BrokerChange, MetadataStore, Registered};
+use crate::cluster::etcd::{BrokerChange, ControllerRecord, MetadataStore, Registered};
 use crate::cluster::meta_properties::ClusterIdentity;
 use crate::cluster::metadata_cache::ListenerInfo;
 use crate::cluster::registration::{BrokerRegistration, BrokerState, RegisteredListener};
@@ -185,6 +185,8 @@ pub async fn join(
         Err(e) => tracing::warn!(error = %e, "cannot read the registered brokers yet"),
     }
     let watcher = tokio::spawn(watch_brokers(broker.clone(), store.clone()));
+    let (lease_tx, lease_rx) = watch::channel(registered);
+    let elector = tokio::spawn(elect_controller(broker.clone(), store.clone(), me.id, lease_rx));
     let interval = Duration::from_millis(config.cluster.heartbeat_interval_ms);
     let data_dir = config.data_dir.clone();
     let cluster_id = broker.metadata.cluster_id().to_string();
@@ -214,12 +216,16 @@ pub async fn join(
             if lost {
                 // Registered again, with a new broker epoch.
                 match register(&store, &data_dir, &me, ttl_secs, &shutdown, None).await {
-                    Ok(r) => registered = r,
+                    Ok(r) => {
+                        registered = r;
+                        lease_tx.send_replace(r);
+                    }
                     Err(_) => break,
                 }
             }
         }
         watcher.abort();
+        elector.abort();
         // Gone at once for the others, rather than after the session timeout.
         match store.revoke(registered.lease).await {
             Ok(()) => {
@@ -261,6 +267,71 @@ async fn reconcile(store: &MetadataStore, me: &BrokerRegistration, registered: R
             true
         }
         Err(_) => false,
+    }
+}
+
+/// Take part in controller elections for as long as this broker runs: when
+/// there is no controller, campaign (under this broker's current lease, so the
+/// controllership goes with the broker); keep the metadata cache's controller as
+/// etcd has it. The controller's work (topics, leaders, ISR) is the next stage;
+/// for now the election and its fencing epoch are what run.
+async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, lease: watch::Receiver<Registered>) {
+    loop {
+        let (current, revision) = match store.controller().await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the controller; retrying");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        let current = match current {
+            Some(c) => c,
+            None => {
+                let lease = lease.borrow().lease;
+                match store.campaign(me, lease).await {
+                    Ok(Some(session)) => {
+                        tracing::info!(controller_epoch = session.epoch, "this broker is the active controller");
+                        ControllerRecord {
+                            v: 1,
+                            broker_id: me,
+                            epoch: session.epoch,
+                        }
+                    }
+                    // Another broker won: read who.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot campaign for controller; retrying");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        broker.metadata.set_controller(Some(current.broker_id));
+        let mut watch = match store.watch_controller(revision + 1).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the controller; retrying");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        loop {
+            match watch.next().await {
+                Ok(Some(c)) => broker.metadata.set_controller(Some(c.broker_id)),
+                // No controller: campaign.
+                Ok(None) => {
+                    broker.metadata.set_controller(None);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the controller watch ended; reading it again");
+                    tokio::time::sleep(RETRY).await;
+                    break;
+                }
+            }
+        }
     }
 }
 
