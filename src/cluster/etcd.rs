@@ -382,25 +382,39 @@ impl ControllerWatch {
     /// The controller after the next change (None: the key was deleted); an
     /// error when the watch ended.
     pub async fn next(&mut self) -> Result<Option<ControllerRecord>> {
-        loop {
-            let response = self
-                .stream
-                .message()
-                .await
-                .map_err(store_error)?
-                .ok_or_else(|| Error::MetadataStore("the watch ended".into()))?;
-            if response.canceled() {
-                return Err(Error::MetadataStore("the controller watch was cancelled".into()));
-            }
-            if let Some(event) = response.events().last() {
-                return Ok(match event.event_type() {
-                    EventType::Delete => None,
-                    EventType::Put => event
-                        .kv()
-                        .and_then(|kv| serde_json::from_slice::<ControllerRecord>(kv.value()).ok())
-                        .filter(|r| r.v == 1),
-                });
-            }
+        let events = next_events(&mut self.stream).await?;
+        let Some(event) = events.last() else {
+            return Ok(None);
+        };
+        Ok(match event.event_type() {
+            EventType::Delete => None,
+            EventType::Put => event
+                .kv()
+                .and_then(|kv| serde_json::from_slice::<ControllerRecord>(kv.value()).ok())
+                .filter(|r| r.v == 1),
+        })
+    }
+}
+
+/// The events of a watch's next response that has any, in revision order; an
+/// error when the watch ended (etcd unreachable, or history compacted past it):
+/// the caller reads again and watches anew.
+async fn next_events(stream: &mut WatchStream) -> Result<Vec<etcd_client::Event>> {
+    loop {
+        let response = stream
+            .message()
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::MetadataStore("the watch ended".into()))?;
+        if response.canceled() {
+            return Err(Error::MetadataStore(format!(
+                "the watch was cancelled ({}; compacted at {})",
+                response.cancel_reason(),
+                response.compact_revision()
+            )));
+        }
+        if !response.events().is_empty() {
+            return Ok(response.events().to_vec());
         }
     }
 }
@@ -412,25 +426,11 @@ pub struct BrokerWatch {
 }
 
 impl BrokerWatch {
-    /// The next changes, in revision order; an error when the watch ended (etcd
-    /// unreachable, or history compacted past it): read again and watch anew.
+    /// The next changes, in revision order; an error when the watch ended.
     pub async fn next(&mut self) -> Result<Vec<BrokerChange>> {
         loop {
-            let response = self
-                .stream
-                .message()
-                .await
-                .map_err(store_error)?
-                .ok_or_else(|| Error::MetadataStore("the watch ended".into()))?;
-            if response.canceled() {
-                return Err(Error::MetadataStore(format!(
-                    "the watch was cancelled ({}; compacted at {})",
-                    response.cancel_reason(),
-                    response.compact_revision()
-                )));
-            }
-            let changes: Vec<BrokerChange> = response
-                .events()
+            let changes: Vec<BrokerChange> = next_events(&mut self.stream)
+                .await?
                 .iter()
                 .filter_map(|event| {
                     let kv = event.kv()?;

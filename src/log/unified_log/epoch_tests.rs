@@ -30,7 +30,8 @@ fn batch_epochs(p: &UnifiedLog) -> Vec<(i64, i32)> {
     }
 }
 
-fn entries(p: &UnifiedLog) -> Vec<(i32, i64)> {
+/// (epoch, start offset) of every entry of the log's epoch cache.
+pub(super) fn entries(p: &UnifiedLog) -> Vec<(i32, i64)> {
     p.lock()
         .epochs
         .entries()

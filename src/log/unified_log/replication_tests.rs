@@ -2,6 +2,7 @@
 //! of the leader's batches is the leader's log byte for byte, and truncation
 //! leaves a log that goes on exactly as if the cut batches had never been
 //! written (offsets, producer state, aborted transactions, epochs, after a crash).
+use super::epoch_tests::entries as epochs;
 use super::tests::{config, read_all};
 use super::txn_tests::{batch_of, marker, verified};
 use super::*;
@@ -42,15 +43,6 @@ fn segment_files(dir: &Path) -> Vec<(i64, Vec<u8>)> {
         .unwrap()
         .into_iter()
         .map(|b| (b, std::fs::read(segment::segment_path(dir, b, "log")).unwrap()))
-        .collect()
-}
-
-fn epochs(p: &UnifiedLog) -> Vec<(i32, i64)> {
-    p.lock()
-        .epochs
-        .entries()
-        .iter()
-        .map(|e| (e.epoch, e.start_offset))
         .collect()
 }
 
