@@ -157,6 +157,9 @@ pub enum Error {
     NotCoordinator,
     #[error("{0}")]
     PolicyViolation(&'static str),
+    /// This broker is not (or no longer) the active controller.
+    #[error("this broker is not the active controller")]
+    NotController,
     /// The cluster's metadata store (etcd) failed or could not be reached.
     #[error("metadata store: {0}")]
     MetadataStore(String),
@@ -278,6 +281,7 @@ impl Error {
             Error::NotCoordinator => E::NotCoordinator,
             Error::PolicyViolation(_) => E::PolicyViolation,
             Error::MetadataStore(_) => E::UnknownServerError,
+            Error::NotController => E::NotController,
             Error::CorruptLog { .. } => E::KafkaStorageError,
         }
     }

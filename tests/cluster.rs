@@ -361,3 +361,41 @@ async fn one_controller_is_elected_and_replaced_when_it_goes() {
     assert!(epoch() > second_epoch);
     eprintln!("controller handed over {:?} after a clean stop", stopped.elapsed());
 }
+
+/// Every write of a controller is conditioned on its election: once it is
+/// deposed (its lease gone, another elected), its writes fail with
+/// NOT_CONTROLLER, even though a controller key exists again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deposed_controller_cannot_write() {
+    use etcd_client::TxnOp;
+    use strom::cluster::etcd::MetadataStore;
+    use strom::config::cluster::parse_store;
+    use strom::error::Error;
+
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let url = parse_store(&etcd.store("strom-test/fence")).unwrap();
+    let store = MetadataStore::connect(&url).await.unwrap();
+    let key = store.prefixed("topics/t");
+    let write = |value: &str| vec![TxnOp::put(key.as_str(), value, None)];
+
+    let first_lease = store.grant_lease(30).await.unwrap();
+    let first = store
+        .campaign(1, first_lease)
+        .await
+        .unwrap()
+        .expect("no controller yet");
+    let second_lease = store.grant_lease(30).await.unwrap();
+    assert_eq!(store.campaign(2, second_lease).await.unwrap(), None, "one at a time");
+    store.guarded(&first, vec![], write("from 1")).await.unwrap();
+
+    // Deposed: its lease (and so its controller key) is gone; 2 is elected.
+    store.revoke(first_lease).await.unwrap();
+    let second = store.campaign(2, second_lease).await.unwrap().expect("elected");
+    assert_eq!(second.epoch, first.epoch + 1);
+    let stale = store.guarded(&first, vec![], write("stale")).await;
+    assert!(matches!(stale, Err(Error::NotController)), "{stale:?}");
+    store.guarded(&second, vec![], write("from 2")).await.unwrap();
+    let value = etcd.ctl(&["get", "--print-value-only", "/strom-test/fence/topics/t"]);
+    assert_eq!(value.trim(), "from 2");
+}

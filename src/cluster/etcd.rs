@@ -168,11 +168,7 @@ impl MetadataStore {
     /// caller waits for that registration to go.
     pub async fn register(&self, registration: &BrokerRegistration, ttl_secs: i64) -> Result<Option<Registered>> {
         let mut client = self.client.clone();
-        let lease = client
-            .lease_grant(ttl_secs.max(2), None)
-            .await
-            .map_err(store_error)?
-            .id();
+        let lease = self.grant_lease(ttl_secs).await?;
         let key = self.key(&format!("brokers/{}", registration.id));
         let txn = Txn::new()
             .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
@@ -188,6 +184,38 @@ impl MetadataStore {
         }
         let epoch = response.header().map_or(0, |h| h.revision());
         Ok(Some(Registered { lease, epoch }))
+    }
+
+    /// A new lease of `ttl_secs` (at least 2: etcd's minimum is about its
+    /// election timeout).
+    pub async fn grant_lease(&self, ttl_secs: i64) -> Result<i64> {
+        let granted = self.client.clone().lease_grant(ttl_secs.max(2), None).await;
+        Ok(granted.map_err(store_error)?.id())
+    }
+
+    /// Apply `ops` as the controller of `session`: only while the controller
+    /// key is still the one this session's election created (and `compares`
+    /// hold), so a deposed controller can never write (NOT_CONTROLLER). Returns
+    /// the revision of the write.
+    pub async fn guarded(&self, session: &ControllerSession, compares: Vec<Compare>, ops: Vec<TxnOp>) -> Result<i64> {
+        let controller_key = self.key("controller");
+        let mut when = vec![Compare::create_revision(
+            controller_key.as_str(),
+            CompareOp::Equal,
+            session.guard_revision,
+        )];
+        when.extend(compares);
+        let txn = Txn::new().when(when).and_then(ops);
+        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        if !response.succeeded() {
+            return Err(Error::NotController);
+        }
+        Ok(response.header().map_or(0, |h| h.revision()))
+    }
+
+    /// A key under this cluster's prefix (`rest` without the leading `/`).
+    pub fn prefixed(&self, rest: &str) -> String {
+        self.key(rest)
     }
 
     /// Rewrite this broker's registration (a state change), keeping its lease
