@@ -19,6 +19,13 @@ struct Cli {
 enum Command {
     /// Run the broker (also what a bare `strom` does).
     Serve(ServeArgs),
+    /// The cluster: its brokers, controller and unhealthy partitions.
+    Cluster {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Topics: list, create, describe, alter, delete.
     Topics {
         #[command(flatten)]
@@ -161,6 +168,13 @@ impl ClientArgs {
             security,
         })
     }
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Cluster id, controller, brokers (address, rack), offline and
+    /// under-replicated partitions.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -319,6 +333,14 @@ fn main() -> std::process::ExitCode {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
+        Some(Command::Cluster { client, command }) => {
+            return run_tool(async move {
+                let (bs, out) = (client.bootstrap()?, Output { json: client.json });
+                match command {
+                    ClusterCommand::Status => strom::cli::cluster::status(&bs, out).await,
+                }
+            })
+        }
         Some(Command::Topics { client, command }) => return run_tool(topics(client, command)),
         Some(Command::Groups { client, command }) => return run_tool(groups(client, command)),
         Some(Command::Configs { client, command }) => return run_tool(configs(client, command)),

@@ -317,3 +317,24 @@ async fn transactions_and_producers_from_the_cli() {
     let (ok, _, err) = run(args(&bs, "producers describe nowhere 0"), "").await;
     assert!(!ok && err.contains("UnknownTopicOrPartition"), "{err}");
 }
+
+/// `strom cluster status` on a single broker: itself, controlling itself, and
+/// no unhealthy partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_status_of_a_single_broker() {
+    let broker = TestBroker::start().await;
+    let bs = broker.bootstrap();
+    run(args(&bs, "topics create status-t --partitions 2"), "").await;
+    let (ok, out, err) = run(args(&bs, "cluster status --json"), "").await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["controller"], 0);
+    assert_eq!(v["brokers"].as_array().unwrap().len(), 1);
+    assert_eq!(v["brokers"][0]["controller"], true);
+    assert_eq!(v["offlinePartitions"].as_array().unwrap().len(), 0);
+    assert_eq!(v["underReplicatedPartitions"].as_array().unwrap().len(), 0);
+    let (ok, out, _) = run(args(&bs, "cluster status"), "").await;
+    assert!(ok);
+    assert!(out.contains("controller 0") && out.contains("controller\n"), "{out}");
+    assert!(out.contains("under-replicated partitions: 0"), "{out}");
+}

@@ -338,6 +338,26 @@ async fn one_controller_is_elected_and_replaced_when_it_goes() {
     let mut w = Wire::connect(c.addr(first)).await;
     let d = w.call(1, &DescribeClusterRequest::default()).await;
     assert_eq!(d.controller_id.0, first);
+    // `strom cluster status` asked of any broker says the same.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args([
+            "cluster",
+            "status",
+            "--json",
+            "--bootstrap-server",
+            &c.addr(2).to_string(),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["controller"], first);
+    let ids: Vec<i64> = v["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3]);
 
     // Killed: another broker is elected at a higher epoch.
     c.broker(first).kill9();

@@ -1,6 +1,7 @@
 //! strom's command-line tools besides the broker itself. They speak the Kafka
 //! protocol, so they work against Kafka as well.
 
+pub mod cluster;
 pub mod configs;
 pub mod groups;
 pub mod io;
