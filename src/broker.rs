@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::group::coordinator::GroupCoordinator;
 /// Whether a topic is one of Kafka's internal ones, for the layers above.
 pub use crate::log::manager::is_internal_topic;
-use crate::log::manager::{ConfigChange, LogManager, OFFSETS_TOPIC};
+use crate::log::manager::{ConfigChange, LogLayout, LogManager, OFFSETS_TOPIC};
 use crate::record::control::{Marker, MarkerType};
 use crate::replica::replica_manager::ReplicaManager;
 use crate::txn::coordinator::{MarkerWriter, TransactionCoordinator};
@@ -61,10 +61,16 @@ impl Broker {
         let identity = ClusterIdentity::load_or_create(&config.data_dir, config.node_id)?;
         let dynamic_config =
             DynamicBrokerConfig::open(&config.data_dir, config.log.clone(), config.log_overrides.clone())?;
-        let logs = Arc::new(LogManager::open(
+        // A cluster's broker holds only the partitions it has replicas of.
+        let layout = match config.cluster.store {
+            Some(_) => LogLayout::Sparse,
+            None => LogLayout::Contiguous,
+        };
+        let logs = Arc::new(LogManager::open_with_layout(
             &config.data_dir,
             dynamic_config.effective(),
             now_ms(),
+            layout,
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         let credentials = crate::security::credentials::CredentialStore::open(&config.data_dir)?;

@@ -155,7 +155,7 @@ impl MetadataCache {
     /// One partition of a topic, if both exist.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionMetadata> {
         let topic = self.logs.topic(topic)?;
-        let p = topic.partitions.get(usize::try_from(partition).ok()?)?;
+        let p = topic.partition(partition)?;
         Some(PartitionMetadata::sole(p.index, self.node_id))
     }
 

@@ -40,15 +40,35 @@ const PARTITION_METADATA: &str = "partition.metadata";
 /// A topic's config overrides, kept in the directory of its partition 0.
 const TOPIC_CONFIG: &str = "topic-config.properties";
 
+/// Which partitions of a topic a data directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLayout {
+    /// All of them, numbered 0..n: a single broker. A topic whose directories
+    /// are not is damaged, and skipped.
+    Contiguous,
+    /// Those whose replicas this broker holds, any indexes: a cluster's broker.
+    Sparse,
+}
+
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
+    /// The partitions held here, sorted by index (on a single broker, all of
+    /// them: `partitions[i]` is partition i).
     pub partitions: Vec<Arc<UnifiedLog>>,
     /// The topic's config overrides (Kafka's DYNAMIC_TOPIC_CONFIG), normalised.
     overrides: RwLock<BTreeMap<String, String>>,
 }
 
 impl Topic {
+    /// Partition `index`, if it is held here.
+    pub fn partition(&self, index: i32) -> Option<&Arc<UnifiedLog>> {
+        self.partitions
+            .binary_search_by_key(&index, |p| p.index)
+            .ok()
+            .map(|i| &self.partitions[i])
+    }
+
     pub fn overrides(&self) -> BTreeMap<String, String> {
         self.overrides.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -158,8 +178,14 @@ fn write_topic_id(dir: &Path, id: &Uuid) -> std::io::Result<()> {
 }
 
 impl LogManager {
-    /// Load every partition under `dir` (created if missing).
+    /// Load every partition under `dir` (created if missing), a single
+    /// broker's: every topic's partitions numbered 0..n.
     pub fn open(dir: &Path, base: LogConfig, now_ms: i64) -> Result<LogManager> {
+        Self::open_with_layout(dir, base, now_ms, LogLayout::Contiguous)
+    }
+
+    /// [`LogManager::open`] with the partitions `layout` allows.
+    pub fn open_with_layout(dir: &Path, base: LogConfig, now_ms: i64, layout: LogLayout) -> Result<LogManager> {
         std::fs::create_dir_all(dir)?;
         let lock = util::fs::lock_dir(dir)?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
@@ -195,11 +221,13 @@ impl LogManager {
         }
         let mut topics = HashMap::new();
         for (name, (id, dirs)) in found {
-            if dirs.keys().copied().ne(0..dirs.len() as i32) {
+            if layout == LogLayout::Contiguous && dirs.keys().copied().ne(0..dirs.len() as i32) {
                 tracing::error!(topic = %name, "partition directories are not numbered 0..n; skipping topic");
                 continue;
             }
-            let overrides = read_overrides(&dirs[&0]);
+            // Kept with the first partition held here (partition 0 on one broker).
+            let Some(first) = dirs.values().next() else { continue };
+            let overrides = read_overrides(first);
             let config = base.with_overrides(&overrides).unwrap_or_else(|e| {
                 tracing::error!(topic = %name, error = %e, "ignoring invalid topic configs");
                 base.clone()
@@ -254,11 +282,7 @@ impl LogManager {
 
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<UnifiedLog>> {
         self.topic(topic)
-            .and_then(|t| {
-                usize::try_from(partition)
-                    .ok()
-                    .and_then(|p| t.partitions.get(p).cloned())
-            })
+            .and_then(|t| t.partition(partition).cloned())
             .ok_or_else(|| Error::UnknownTopicOrPartition {
                 topic: topic.to_string(),
                 partition,

@@ -111,3 +111,37 @@ fn deleted_topics_leave_no_files() {
     LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
     assert!(!dir.path().join("x-0.abc-delete").exists());
 }
+
+#[test]
+fn a_clusters_broker_holds_any_partitions_of_a_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let t = m.create_topic("sparse", 6, &BTreeMap::new(), 0).unwrap();
+    t.partitions[2].append(&sample_batch(2, 0), 0).unwrap();
+    let id = t.id;
+    drop(t);
+    m.close().unwrap();
+    drop(m);
+    // Partitions 1, 3 and 4 moved to other brokers: 0, 2 and 5 are left.
+    for p in [1, 3, 4] {
+        std::fs::remove_dir_all(dir.path().join(format!("sparse-{p}"))).unwrap();
+    }
+    let single = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    assert!(
+        single.topic("sparse").is_none(),
+        "a single broker skips a topic with holes"
+    );
+    drop(single);
+    let m = LogManager::open_with_layout(dir.path(), LogConfig::default(), 0, LogLayout::Sparse).unwrap();
+    let t = m.topic("sparse").unwrap();
+    assert_eq!(t.id, id);
+    let held: Vec<i32> = t.partitions.iter().map(|p| p.index).collect();
+    assert_eq!(held, vec![0, 2, 5]);
+    assert_eq!(t.partition(2).map(|p| p.log_end_offset()), Some(2));
+    assert!(t.partition(3).is_none());
+    assert!(matches!(
+        m.partition("sparse", 4),
+        Err(Error::UnknownTopicOrPartition { .. })
+    ));
+    assert_eq!(m.partition("sparse", 5).unwrap().index, 5);
+}
