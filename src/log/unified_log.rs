@@ -428,6 +428,13 @@ impl UnifiedLog {
         log.high_watermark()
     }
 
+    /// The high watermark if it is replicated (None on a single replica), for
+    /// the `replication-offset-checkpoint`.
+    pub fn replicated_high_watermark(&self) -> Option<i64> {
+        let log = self.lock();
+        log.replicated_hw.map(|_| log.high_watermark())
+    }
+
     /// Set a replicated high watermark (a follower takes the leader's, capped
     /// by its own log end). Returns the high watermark now in force.
     pub fn update_high_watermark(&self, hw: i64) -> i64 {

@@ -145,3 +145,30 @@ fn a_clusters_broker_holds_any_partitions_of_a_topic() {
     ));
     assert_eq!(m.partition("sparse", 5).unwrap().index, 5);
 }
+
+#[test]
+fn replicated_high_watermarks_are_checkpointed_in_kafkas_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let t = m.create_topic("hw", 2, &BTreeMap::new(), 0).unwrap();
+    for _ in 0..3 {
+        t.partitions[1].append(&sample_batch(2, 0), 0).unwrap();
+    }
+    m.checkpoint_high_watermarks().unwrap();
+    assert!(
+        !dir.path().join(REPLICATION_CHECKPOINT).exists(),
+        "a single broker has nothing to checkpoint"
+    );
+    t.partitions[1].replicate_high_watermark(4);
+    t.partitions[0].replicate_high_watermark(0);
+    m.checkpoint_high_watermarks().unwrap();
+    let text = std::fs::read_to_string(dir.path().join(REPLICATION_CHECKPOINT)).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..2], &["0", "2"]);
+    lines[2..].sort();
+    assert_eq!(&lines[2..], &["hw 0 0", "hw 1 4"]);
+    let read = m.checkpointed_high_watermarks();
+    assert_eq!(read.get(&("hw".to_string(), 1)), Some(&4));
+    std::fs::write(dir.path().join(REPLICATION_CHECKPOINT), "0\n1\nhw x 4\n").unwrap();
+    assert!(m.checkpointed_high_watermarks().is_empty(), "a damaged file is ignored");
+}
