@@ -285,6 +285,31 @@ async fn what_etcd_holds_is_checked_and_repaired() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // A broker's own key overwritten with garbage: taken back. A sound-looking
+    // registration bound to no lease (written by hand) is not a broker.
+    etcd.ctl(&["put", &format!("{prefix}/brokers/2"), "garbage"]);
+    etcd.ctl(&["put", &format!("{prefix}/brokers/9"), &fake(9)]);
+    let started = Instant::now();
+    while !etcd.ctl(&["get", &format!("{prefix}/brokers/2")]).contains("127.0.1.2") {
+        assert!(started.elapsed() < long, "broker 2 did not take its key back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    until_listed(&c, c.addr(1), &[1, 2], long).await;
+
+    // The controller key overwritten by hand: removed, and one elected again.
+    etcd.ctl(&["put", &format!("{prefix}/controller"), "garbage"]);
+    agreed_controller(&c, &[1, 2], -1, long).await;
+    // An epoch that cannot grow: no election (and no crash) until it is fixed.
+    etcd.ctl(&["put", &format!("{prefix}/controller_epoch"), "2147483647"]);
+    etcd.ctl(&["del", &format!("{prefix}/controller")]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut w = Wire::connect(c.addr(1)).await;
+    assert_eq!(w.call(12, &metadata_request(&[])).await.controller_id.0, -1);
+    etcd.ctl(&["put", &format!("{prefix}/controller_epoch"), "5"]);
+    agreed_controller(&c, &[1, 2], -1, long).await;
+    let epoch = etcd.ctl(&["get", "--print-value-only", &format!("{prefix}/controller_epoch")]);
+    assert_eq!(epoch.trim(), "6");
+
     // One etcd member frozen for longer than a broker session, then thawed:
     // the brokers renew through the others (or register again), and stay listed.
     etcd.signal(0, "-STOP");

@@ -37,6 +37,20 @@ fn store_error(e: etcd_client::Error) -> Error {
     Error::MetadataStore(e.to_string())
 }
 
+fn bad_epoch(key: &str) -> Error {
+    Error::MetadataStore(format!("{key} holds no controller epoch that can grow; fix it by hand"))
+}
+
+/// What a broker's key holds.
+#[derive(Debug)]
+pub enum KeyState {
+    Absent,
+    /// A sound registration bound to a lease.
+    Registered(i64, RegisteredBroker),
+    /// Something else, at this modification revision.
+    Unsound(i64),
+}
+
 /// etcd says the lease does not exist (any more).
 fn lease_gone(e: &etcd_client::Error) -> bool {
     match e {
@@ -62,8 +76,15 @@ fn key_id(brokers_prefix: &str, key: &[u8]) -> Option<i32> {
 /// A registration as the key and value hold it: only when the value is a
 /// sound registration of the id its key names, with listeners a client could
 /// use; anything else is ignored (and its key counts as no broker).
-fn registered(brokers_prefix: &str, key: &[u8], value: &[u8], epoch: i64) -> Option<RegisteredBroker> {
+fn registered(brokers_prefix: &str, kv: &etcd_client::KeyValue) -> Option<RegisteredBroker> {
+    let (key, value, epoch) = (kv.key(), kv.value(), kv.create_revision());
     let id = key_id(brokers_prefix, key)?;
+    // A broker's key lives and dies with its lease: one without is not a
+    // broker's (written by hand), and would never go.
+    if kv.lease() == 0 {
+        tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring a broker registration bound to no lease");
+        return None;
+    }
     let registration = BrokerRegistration::from_json(value)?;
     let sound_listeners = registration
         .listeners
@@ -279,12 +300,39 @@ impl MetadataStore {
 
     /// The registration under `id`'s key now, with the lease it is bound to.
     pub async fn registration(&self, id: i32) -> Result<Option<(i64, RegisteredBroker)>> {
+        Ok(match self.key_state(id).await? {
+            KeyState::Registered(lease, broker) => Some((lease, broker)),
+            _ => None,
+        })
+    }
+
+    /// What `id`'s key holds now.
+    pub async fn key_state(&self, id: i32) -> Result<KeyState> {
         let key = self.key(&format!("brokers/{id}"));
         let response = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
-        Ok(response.kvs().first().and_then(|kv| {
-            let broker = registered(&self.brokers_prefix(), kv.key(), kv.value(), kv.create_revision())?;
-            Some((kv.lease(), broker))
-        }))
+        Ok(match response.kvs().first() {
+            None => KeyState::Absent,
+            Some(kv) => match registered(&self.brokers_prefix(), kv) {
+                Some(broker) => KeyState::Registered(kv.lease(), broker),
+                None => KeyState::Unsound(kv.mod_revision()),
+            },
+        })
+    }
+
+    /// Take `id`'s key back from a value that is no registration (written by
+    /// hand), if it is still that value: this broker's registration under
+    /// `lease` replaces it. Whether it did.
+    pub async fn reclaim(&self, registration: &BrokerRegistration, lease: i64, mod_revision: i64) -> Result<bool> {
+        let key = self.key(&format!("brokers/{}", registration.id));
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, mod_revision)])
+            .and_then([TxnOp::put(
+                key.as_str(),
+                registration.to_json(),
+                Some(PutOptions::new().with_lease(lease)),
+            )]);
+        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        Ok(response.succeeded())
     }
 
     /// The cluster id in etcd, if there is one.
@@ -305,14 +353,20 @@ impl MetadataStore {
         let epoch_key = self.key("controller_epoch");
         let controller_key = self.key("controller");
         let read = client.get(epoch_key.as_str(), None).await.map_err(store_error)?;
-        let (last, mod_revision) = read.kvs().first().map_or((0, 0), |kv| {
-            let last = std::str::from_utf8(kv.value())
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            (last, kv.mod_revision())
-        });
-        let epoch = last + 1;
+        let (last, mod_revision) = match read.kvs().first() {
+            None => (0, 0),
+            Some(kv) => {
+                let last = std::str::from_utf8(kv.value())
+                    .ok()
+                    .and_then(|v| v.trim().parse::<i32>().ok());
+                (
+                    last.filter(|e| *e >= 0).ok_or_else(|| bad_epoch(&epoch_key))?,
+                    kv.mod_revision(),
+                )
+            }
+        };
+        // The epoch only grows; one that cannot is not written over.
+        let epoch = last.checked_add(1).ok_or_else(|| bad_epoch(&epoch_key))?;
         let record = ControllerRecord { v: 1, broker_id, epoch };
         let value = serde_json::to_vec(&record).unwrap_or_default();
         let txn = Txn::new()
@@ -336,20 +390,27 @@ impl MetadataStore {
         Ok(Some(ControllerSession { epoch, guard_revision }))
     }
 
-    /// The active controller, if any, and the revision it was read at.
+    /// The active controller, if any, and the revision it was read at. A
+    /// controller key that is no election's (not a record, or bound to no
+    /// lease, so written by hand) is removed — only if unchanged since read —
+    /// so the brokers can elect one.
     pub async fn controller(&self) -> Result<(Option<ControllerRecord>, i64)> {
-        let response = self
-            .client
-            .clone()
-            .get(self.key("controller"), None)
-            .await
-            .map_err(store_error)?;
+        let key = self.key("controller");
+        let response = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
         let revision = response.header().map_or(0, |h| h.revision());
-        let record = response
-            .kvs()
-            .first()
-            .and_then(|kv| serde_json::from_slice::<ControllerRecord>(kv.value()).ok())
-            .filter(|r| r.v == 1);
+        let Some(kv) = response.kvs().first() else {
+            return Ok((None, revision));
+        };
+        let record = serde_json::from_slice::<ControllerRecord>(kv.value())
+            .ok()
+            .filter(|r| r.v == 1 && kv.lease() != 0);
+        if record.is_none() {
+            tracing::warn!(key = %key, "removing a controller key that no election wrote");
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, kv.mod_revision())])
+                .and_then([TxnOp::delete(key.as_str(), None)]);
+            self.client.clone().txn(txn).await.map_err(store_error)?;
+        }
         Ok((record, revision))
     }
 
@@ -379,7 +440,7 @@ impl MetadataStore {
         let brokers = response
             .kvs()
             .iter()
-            .filter_map(|kv| registered(&prefix, kv.key(), kv.value(), kv.create_revision()))
+            .filter_map(|kv| registered(&prefix, kv))
             .map(|b| (b.registration.id, b))
             .collect();
         Ok((brokers, revision))
@@ -466,12 +527,10 @@ impl BrokerWatch {
                     match event.event_type() {
                         // A value that is not a sound registration of this id
                         // makes the id unregistered, not someone else's.
-                        EventType::Put => Some(
-                            match registered(&self.prefix, kv.key(), kv.value(), kv.create_revision()) {
-                                Some(b) => BrokerChange::Registered(b),
-                                None => BrokerChange::Gone(id),
-                            },
-                        ),
+                        EventType::Put => Some(match registered(&self.prefix, kv) {
+                            Some(b) => BrokerChange::Registered(b),
+                            None => BrokerChange::Gone(id),
+                        }),
                         EventType::Delete => Some(BrokerChange::Gone(id)),
                     }
                 })

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::cluster::etcd::{BrokerChange, ControllerRecord, MetadataStore, Registered};
+use crate::cluster::etcd::{BrokerChange, ControllerRecord, KeyState, MetadataStore, Registered};
 use crate::cluster::meta_properties::ClusterIdentity;
 use crate::cluster::metadata_cache::ListenerInfo;
 use crate::cluster::registration::{BrokerRegistration, BrokerState, RegisteredListener};
@@ -134,6 +134,23 @@ async fn register(
                 return Ok(registered);
             }
             Ok(None) => {
+                // The key holds something that is no registration (written by
+                // hand): this broker's id is taken back.
+                if let Ok(KeyState::Unsound(mod_revision)) = store.key_state(registration.id).await {
+                    if let Ok(lease) = store.grant_lease(ttl_secs).await {
+                        if store.reclaim(registration, lease, mod_revision).await.unwrap_or(false) {
+                            if let Ok(KeyState::Registered(held_by, broker)) = store.key_state(registration.id).await {
+                                if held_by == lease {
+                                    return Ok(Registered {
+                                        lease,
+                                        epoch: broker.epoch,
+                                    });
+                                }
+                            }
+                        }
+                        let _ = store.revoke(lease).await;
+                    }
+                }
                 if waited.is_multiple_of(10) {
                     tracing::warn!(
                         node_id = registration.id,
@@ -190,12 +207,28 @@ pub async fn join(
     let interval = Duration::from_millis(config.cluster.heartbeat_interval_ms);
     let data_dir = config.data_dir.clone();
     let cluster_id = broker.metadata.cluster_id().to_string();
+    // What the keys say is checked now and then, in a task of its own (its
+    // calls may wait on a frozen etcd member; the lease renewals must not): a
+    // registration or a cluster id deleted or overwritten by hand is put back.
+    let (lost_tx, mut lost_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let checker = {
+        let (store, me, current, cluster_id) = (store.clone(), me.clone(), lease_tx.subscribe(), cluster_id.clone());
+        let every = (interval * 5).max(Duration::from_secs(2));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let registered = *current.borrow();
+                let checked = tokio::time::timeout(every, reconcile(&store, &me, registered, &cluster_id)).await;
+                if checked == Ok(true) {
+                    let _ = lost_tx.try_send(());
+                }
+            }
+        })
+    };
     Ok(tokio::spawn(async move {
         let mut shutdown = shutdown;
         let mut registered = registered;
-        // What the keys say is checked now and then: a registration or a
-        // cluster id deleted by hand is put back.
-        let mut check = tokio::time::interval((interval * 5).max(Duration::from_secs(2)));
         loop {
             let lost = tokio::select! {
                 kept = store.keep_alive(registered.lease, interval) => match kept {
@@ -210,7 +243,7 @@ pub async fn join(
                         false
                     }
                 },
-                _ = check.tick() => reconcile(&store, &me, registered, &cluster_id).await,
+                Some(()) = lost_rx.recv() => true,
                 _ = shutdown.changed() => break,
             };
             if lost {
@@ -226,6 +259,7 @@ pub async fn join(
         }
         watcher.abort();
         elector.abort();
+        checker.abort();
         // Gone at once for the others, rather than after the session timeout.
         match store.revoke(registered.lease).await {
             Ok(()) => {
@@ -251,13 +285,22 @@ async fn reconcile(store: &MetadataStore, me: &BrokerRegistration, registered: R
         }
         _ => {}
     }
-    match store.registration(me.id).await {
-        Ok(Some((lease, _))) if lease == registered.lease => false,
-        Ok(Some(_)) => {
+    match store.key_state(me.id).await {
+        Ok(KeyState::Registered(lease, _)) if lease == registered.lease => false,
+        Ok(KeyState::Registered(..)) => {
             tracing::error!(node_id = me.id, "another process registered this broker's node.id");
             false
         }
-        Ok(None) => {
+        // Overwritten by hand with something that is no registration: taken back.
+        Ok(KeyState::Unsound(mod_revision)) => {
+            tracing::warn!(
+                node_id = me.id,
+                "this broker's registration was overwritten; writing it back"
+            );
+            let _ = store.reclaim(me, registered.lease, mod_revision).await;
+            false
+        }
+        Ok(KeyState::Absent) => {
             tracing::warn!(
                 node_id = me.id,
                 "this broker's registration disappeared from etcd; registering again"
@@ -298,8 +341,13 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                             epoch: session.epoch,
                         }
                     }
-                    // Another broker won: read who.
-                    Ok(None) => continue,
+                    // Another broker won: read who (not at once: a key
+                    // that keeps the election from succeeding must not make
+                    // this a busy loop).
+                    Ok(None) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot campaign for controller; retrying");
                         tokio::time::sleep(RETRY).await;
