@@ -76,23 +76,12 @@ pub async fn status(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientErro
         })
         .collect();
     print_table(&["BROKER", "ADDRESS", "RACK", "ROLE"], &rows);
-    println!(
-        "offline partitions: {}{}",
-        offline.len(),
-        if offline.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", offline.join(", "))
-        }
-    );
-    println!(
-        "under-replicated partitions: {}{}",
-        under.len(),
-        if under.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", under.join(", "))
-        }
-    );
+    for (what, partitions) in [("offline", &offline), ("under-replicated", &under)] {
+        let named = match partitions.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", partitions.join(", ")),
+        };
+        println!("{what} partitions: {}{named}", partitions.len());
+    }
     Ok(())
 }

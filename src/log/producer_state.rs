@@ -55,16 +55,7 @@ fn offset_snapshot_path(dir: &Path, offset: i64) -> std::path::PathBuf {
 
 /// The offsets of a partition's `{offset:020}.snapshot` files, ascending.
 fn offset_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
-    let mut offsets = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(o) = name.strip_suffix(".snapshot").and_then(|o| o.parse::<i64>().ok()) {
-            offsets.push(o);
-        }
-    }
-    offsets.sort_unstable();
-    Ok(offsets)
+    super::segment::offset_files(dir, "snapshot")
 }
 
 fn remove_file_if_present(path: &Path) -> io::Result<()> {

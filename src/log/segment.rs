@@ -27,6 +27,22 @@ pub fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
 }
 
+/// The offsets naming the `{offset:020}.{ext}` files of a partition
+/// directory (segments, producer snapshots), ascending.
+pub fn offset_files(dir: &Path, ext: &str) -> io::Result<Vec<i64>> {
+    let suffix = format!(".{ext}");
+    let mut offsets = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(o) = name.strip_suffix(suffix.as_str()).and_then(|o| o.parse::<i64>().ok()) {
+            offsets.push(o);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
 /// What both kinds of segment share: the files and what is known about their content.
 #[derive(Debug)]
 pub struct LogSegment {

@@ -37,14 +37,5 @@ pub(super) fn remove_retired(dir: &Path) -> io::Result<()> {
 }
 
 pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
-    let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) {
-            bases.push(base);
-        }
-    }
-    bases.sort_unstable();
-    Ok(bases)
+    segment::offset_files(dir, "log")
 }
