@@ -37,32 +37,6 @@ pub fn is_internal_topic(name: &str) -> bool {
     name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
 }
 const PARTITION_METADATA: &str = "partition.metadata";
-/// The high watermarks of replicated partitions, one file per data directory.
-pub const REPLICATION_CHECKPOINT: &str = "replication-offset-checkpoint";
-
-/// One line of `replication-offset-checkpoint`: `topic partition high_watermark`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HighWatermarkEntry {
-    topic: String,
-    partition: i32,
-    high_watermark: i64,
-}
-
-impl super::checkpoint::CheckpointEntry for HighWatermarkEntry {
-    fn to_line(&self) -> String {
-        format!("{} {} {}", self.topic, self.partition, self.high_watermark)
-    }
-    fn from_fields(fields: &[&str]) -> Option<HighWatermarkEntry> {
-        match fields {
-            [topic, partition, hw] => Some(HighWatermarkEntry {
-                topic: topic.to_string(),
-                partition: partition.parse().ok().filter(|p| *p >= 0)?,
-                high_watermark: hw.parse().ok().filter(|h| *h >= 0)?,
-            }),
-            _ => None,
-        }
-    }
-}
 /// A topic's config overrides, kept in the directory of its partition 0.
 const TOPIC_CONFIG: &str = "topic-config.properties";
 
@@ -175,32 +149,6 @@ fn delete_dir_name(topic: &str, partition: i32, id: &Uuid) -> String {
     let keep = topic.len().min(MAX_FILE_NAME.saturating_sub(suffix.len()));
     // Topic names are ASCII, so any byte index is a character boundary.
     format!("{}{suffix}", &topic[..keep])
-}
-
-fn read_topic_id(dir: &Path) -> Option<Uuid> {
-    let text = std::fs::read_to_string(dir.join(PARTITION_METADATA)).ok()?;
-    let props = crate::util::properties::parse(&text);
-    util::uuid::from_base64(props.get("topic_id")?)
-}
-
-pub(crate) fn read_overrides(dir: &Path) -> BTreeMap<String, String> {
-    match std::fs::read_to_string(dir.join(TOPIC_CONFIG)) {
-        Ok(text) => crate::util::properties::parse(&text).into_iter().collect(),
-        Err(_) => BTreeMap::new(),
-    }
-}
-
-fn write_overrides(dir: &Path, overrides: &BTreeMap<String, String>) -> std::io::Result<()> {
-    let mut text = String::from("# topic config overrides, written by strom\n");
-    for (k, v) in overrides {
-        text.push_str(&format!("{k}={v}\n"));
-    }
-    util::fs::write_atomically(&dir.join(TOPIC_CONFIG), text.as_bytes())
-}
-
-fn write_topic_id(dir: &Path, id: &Uuid) -> std::io::Result<()> {
-    let text = format!("version: 0\ntopic_id: {}\n", util::uuid::to_base64(id));
-    util::fs::write_atomically(&dir.join(PARTITION_METADATA), text.as_bytes())
 }
 
 impl LogManager {
@@ -596,47 +544,6 @@ impl LogManager {
             .collect()
     }
 
-    /// Write `replication-offset-checkpoint` (Kafka's file, one per data
-    /// directory: `topic partition high_watermark` per line) with the high
-    /// watermark of every replicated partition, so a restart resumes from them
-    /// rather than from zero. Nothing is written on a single broker.
-    pub fn checkpoint_high_watermarks(&self) -> std::io::Result<()> {
-        let entries: Vec<HighWatermarkEntry> = self
-            .read_topics()
-            .values()
-            .flat_map(|t| t.partitions.iter())
-            .filter_map(|p| {
-                Some(HighWatermarkEntry {
-                    topic: p.topic.clone(),
-                    partition: p.index,
-                    high_watermark: p.replicated_high_watermark()?,
-                })
-            })
-            .collect();
-        if entries.is_empty() {
-            return Ok(());
-        }
-        super::checkpoint::write(&self.dir.join(REPLICATION_CHECKPOINT), &entries)
-    }
-
-    /// The high watermarks `replication-offset-checkpoint` records, by
-    /// partition (empty without the file; a damaged file is reported and
-    /// ignored: followers learn the high watermark from their leader again).
-    pub fn checkpointed_high_watermarks(&self) -> HashMap<(String, i32), i64> {
-        let path = self.dir.join(REPLICATION_CHECKPOINT);
-        match super::checkpoint::read::<HighWatermarkEntry>(&path) {
-            Ok(entries) => entries
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| ((e.topic, e.partition), e.high_watermark))
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "ignoring the replication offset checkpoint");
-                HashMap::new()
-            }
-        }
-    }
-
     /// Clean shutdown: close every partition, then leave the marker that says so.
     /// A partition that cannot be closed (a full disk) does not stop the others;
     /// the marker is then left out, and the next start recovers.
@@ -660,6 +567,12 @@ impl LogManager {
         Ok(())
     }
 }
+
+mod checkpoints;
+mod files;
+pub use checkpoints::REPLICATION_CHECKPOINT;
+pub(crate) use files::read_overrides;
+use files::{read_topic_id, write_overrides, write_topic_id};
 
 #[cfg(test)]
 mod tests;
