@@ -36,6 +36,8 @@ pub struct Broker {
     /// Appends with acks and fetches with waits (Kafka's ReplicaManager).
     pub replicas: ReplicaManager,
     pub producer_ids: ProducerIdManager,
+    /// The way to the active controller while this broker is it (a cluster's).
+    pub controller: crate::cluster::controller::ControllerChannel,
     /// The transaction coordinator of every transactional id (one broker leads
     /// every `__transaction_state` partition).
     pub transactions: TransactionCoordinator,
@@ -106,6 +108,7 @@ impl Broker {
             logs,
             dynamic_config,
             producer_ids,
+            controller: Default::default(),
             groups,
             credentials,
             authorizer,

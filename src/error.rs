@@ -160,6 +160,11 @@ pub enum Error {
     /// This broker is not (or no longer) the active controller.
     #[error("this broker is not the active controller")]
     NotController,
+    #[error("invalid replica assignment: {0}")]
+    InvalidReplicaAssignment(String),
+    /// Not done in time (the controller's write, say); the client may retry.
+    #[error("timed out: {0}")]
+    RequestTimedOut(String),
     /// The cluster's metadata store (etcd) failed or could not be reached.
     #[error("metadata store: {0}")]
     MetadataStore(String),
@@ -282,6 +287,8 @@ impl Error {
             Error::PolicyViolation(_) => E::PolicyViolation,
             Error::MetadataStore(_) => E::UnknownServerError,
             Error::NotController => E::NotController,
+            Error::InvalidReplicaAssignment(_) => E::InvalidReplicaAssignment,
+            Error::RequestTimedOut(_) => E::RequestTimedOut,
             Error::CorruptLog { .. } => E::KafkaStorageError,
         }
     }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::wire::{self, Wire};
+use common::wire::{self, describe_configs, Wire};
 use common::*;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
@@ -219,34 +219,6 @@ async fn compression_type_recompresses_each_batch_to_the_topics_codec() {
     }
 }
 
-/// (value, source, read_only) of each config of a resource (2 topic, 4 broker).
-async fn describe(
-    w: &mut Wire,
-    resource_type: i8,
-    name: &str,
-) -> std::collections::HashMap<String, (String, i8, bool)> {
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-    use kafka_protocol::messages::DescribeConfigsRequest;
-    use kafka_protocol::protocol::StrBytes;
-    let mut r = DescribeConfigsResource::default();
-    r.resource_type = resource_type;
-    r.resource_name = StrBytes::from_string(name.to_string());
-    r.configuration_keys = None;
-    let mut req = DescribeConfigsRequest::default();
-    req.resources = vec![r];
-    req.include_synonyms = true;
-    let resp = w.call(4, &req).await;
-    assert_eq!(resp.results[0].error_code, 0, "{:?}", resp.results[0].error_message);
-    resp.results[0]
-        .configs
-        .iter()
-        .map(|c| {
-            let value = c.value.as_deref().unwrap_or_default().to_string();
-            (c.name.to_string(), (value, c.config_source, c.read_only))
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_broker_configs_change_retention_live_and_survive_a_restart() {
     let mut broker = TestBroker::start_with(|c| c.retention_check_interval_ms = 100).await;
@@ -292,7 +264,7 @@ async fn dynamic_broker_configs_change_retention_live_and_survive_a_restart() {
     assert_eq!(start, 40, "the new retention applied without a restart");
 
     for restarted in [false, true] {
-        let b = describe(&mut w, 4, "0").await;
+        let b = describe_configs(&mut w, 4, "0").await;
         assert_eq!(
             b["log.retention.ms"],
             ("60000".into(), 2, false),
@@ -304,13 +276,13 @@ async fn dynamic_broker_configs_change_retention_live_and_survive_a_restart() {
             "DYNAMIC_DEFAULT_BROKER_CONFIG"
         );
         assert!(b["log.message.format.version"].2, "read-only");
-        let d = describe(&mut w, 4, "").await;
+        let d = describe_configs(&mut w, 4, "").await;
         assert_eq!(
             d.keys().collect::<Vec<_>>(),
             ["log.segment.bytes"],
             "the default resource shows its own"
         );
-        let t = describe(&mut w, 2, "follows").await;
+        let t = describe_configs(&mut w, 2, "follows").await;
         assert_eq!(t["retention.ms"], ("60000".into(), 2, false));
         assert_eq!(t["segment.bytes"].1, 1, "the topic's own override");
         if !restarted {
@@ -323,7 +295,7 @@ async fn dynamic_broker_configs_change_retention_live_and_survive_a_restart() {
     let (code, _) = wire::incremental_alter(&mut w, 4, "0", &[("log.retention.ms", 1, None)]).await;
     assert_eq!(code, 0);
     assert_eq!(
-        describe(&mut w, 2, "follows").await["retention.ms"],
+        describe_configs(&mut w, 2, "follows").await["retention.ms"],
         ("604800000".into(), 5, false)
     );
 }
@@ -540,8 +512,8 @@ async fn concurrent_incremental_alters_of_one_resource_lose_nothing() {
     for t in tasks {
         t.await.unwrap();
     }
-    let topic = describe(&mut w, 2, "busy").await;
-    let brk = describe(&mut w, 4, "0").await;
+    let topic = describe_configs(&mut w, 2, "busy").await;
+    let brk = describe_configs(&mut w, 4, "0").await;
     for i in 0..4 {
         assert_eq!(topic[topic_keys[i]].0, "100049", "{}", topic_keys[i]);
         assert_eq!(brk[broker_keys[i]].0, "100049", "{}", broker_keys[i]);

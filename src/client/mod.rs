@@ -119,6 +119,11 @@ impl Client {
         }
     }
 
+    /// Send `client_id` from now on.
+    pub fn set_client_id(&mut self, client_id: &'static str) {
+        self.client_id = client_id;
+    }
+
     /// SaslHandshake v1, then SaslAuthenticate rounds: PLAIN in one, SCRAM in
     /// two (and the server's signature checked).
     async fn login(&mut self, mechanism: &str, user: &str, password: &str) -> Result<(), ClientError> {

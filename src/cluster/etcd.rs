@@ -26,7 +26,8 @@ use etcd_client::{
     WatchStream,
 };
 
-use super::registration::{BrokerRegistration, RegisteredBroker};
+use super::image::{KeyValue, MetadataImage};
+use super::registration::{broker_key_id, BrokerRegistration, RegisteredBroker};
 use crate::config::cluster::MetadataStoreUrl;
 use crate::error::{Error, Result};
 
@@ -63,39 +64,15 @@ fn lease_gone(e: &etcd_client::Error) -> bool {
     }
 }
 
-/// The broker id a key `<prefix>brokers/<id>` names: digits only, nothing
-/// deeper (another cluster's keys under a longer prefix are not brokers here).
+/// The broker id a key `<prefix>brokers/<id>` names.
 fn key_id(brokers_prefix: &str, key: &[u8]) -> Option<i32> {
-    let id = std::str::from_utf8(key).ok()?.strip_prefix(brokers_prefix)?;
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    id.parse().ok()
+    broker_key_id(std::str::from_utf8(key).ok()?.strip_prefix(brokers_prefix)?)
 }
 
-/// A registration as the key and value hold it: only when the value is a
-/// sound registration of the id its key names, with listeners a client could
-/// use; anything else is ignored (and its key counts as no broker).
+/// A registration as the key and value hold it ([`RegisteredBroker::from_key`]).
 fn registered(brokers_prefix: &str, kv: &etcd_client::KeyValue) -> Option<RegisteredBroker> {
-    let (key, value, epoch) = (kv.key(), kv.value(), kv.create_revision());
-    let id = key_id(brokers_prefix, key)?;
-    // A broker's key lives and dies with its lease: one without is not a
-    // broker's (written by hand), and would never go.
-    if kv.lease() == 0 {
-        tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring a broker registration bound to no lease");
-        return None;
-    }
-    let registration = BrokerRegistration::from_json(value)?;
-    let sound_listeners = registration
-        .listeners
-        .iter()
-        .all(|l| !l.name.is_empty() && !l.host.is_empty() && l.host.len() <= 255 && (1..=65535).contains(&l.port));
-    let sound_rack = registration.rack.as_ref().is_none_or(|r| r.len() <= 255);
-    if registration.id != id || registration.listeners.is_empty() || !sound_listeners || !sound_rack {
-        tracing::warn!(key = %String::from_utf8_lossy(key), "ignoring a broker registration that is not sound");
-        return None;
-    }
-    Some(RegisteredBroker { registration, epoch })
+    let id = key_id(brokers_prefix, kv.key())?;
+    RegisteredBroker::from_key(id, kv.value(), kv.lease(), kv.create_revision())
 }
 
 /// A connection to the cluster's etcd, with the cluster's key prefix.
@@ -112,13 +89,7 @@ pub struct Registered {
     pub epoch: i64,
 }
 
-/// The value of `P/controller`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ControllerRecord {
-    pub v: u32,
-    pub broker_id: i32,
-    pub epoch: i32,
-}
+pub use super::image::ControllerRecord;
 
 /// A won election: the controller epoch, and the revision of the controller
 /// key that every write of this controller is conditioned on.
@@ -216,9 +187,15 @@ impl MetadataStore {
 
     /// Apply `ops` as the controller of `session`: only while the controller
     /// key is still the one this session's election created (and `compares`
-    /// hold), so a deposed controller can never write (NOT_CONTROLLER). Returns
-    /// the revision of the write.
-    pub async fn guarded(&self, session: &ControllerSession, compares: Vec<Compare>, ops: Vec<TxnOp>) -> Result<i64> {
+    /// hold), so a deposed controller can never write (NOT_CONTROLLER).
+    /// Returns the revision of the write, or None when only `compares` failed
+    /// (what the controller read has changed since: read again).
+    pub async fn guarded(
+        &self,
+        session: &ControllerSession,
+        compares: Vec<Compare>,
+        ops: Vec<TxnOp>,
+    ) -> Result<Option<i64>> {
         let controller_key = self.key("controller");
         let mut when = vec![Compare::create_revision(
             controller_key.as_str(),
@@ -226,12 +203,58 @@ impl MetadataStore {
             session.guard_revision,
         )];
         when.extend(compares);
-        let txn = Txn::new().when(when).and_then(ops);
+        let txn = Txn::new()
+            .when(when)
+            .and_then(ops)
+            .or_else([TxnOp::get(controller_key.as_str(), None)]);
         let response = self.client.clone().txn(txn).await.map_err(store_error)?;
-        if !response.succeeded() {
-            return Err(Error::NotController);
+        if response.succeeded() {
+            return Ok(Some(response.header().map_or(0, |h| h.revision())));
         }
-        Ok(response.header().map_or(0, |h| h.revision()))
+        let still_controller = response.op_responses().iter().any(|op| match op {
+            etcd_client::TxnOpResponse::Get(get) => get
+                .kvs()
+                .first()
+                .is_some_and(|kv| kv.create_revision() == session.guard_revision),
+            _ => false,
+        });
+        match still_controller {
+            true => Ok(None),
+            false => Err(Error::NotController),
+        }
+    }
+
+    /// Everything under this cluster's prefix, as an image at the revision read.
+    pub async fn load(&self) -> Result<MetadataImage> {
+        let prefix = self.key("");
+        let response = self
+            .client
+            .clone()
+            .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(store_error)?;
+        let mut image = MetadataImage::default();
+        image.revision = response.header().map_or(0, |h| h.revision());
+        for kv in response.kvs() {
+            if let Some(kv) = image_kv(&prefix, kv) {
+                image.put(kv);
+            }
+        }
+        Ok(image)
+    }
+
+    /// Watch everything under this cluster's prefix from `revision` on (the
+    /// one after a [`MetadataStore::load`]).
+    pub async fn watch_all(&self, revision: i64) -> Result<MetadataWatch> {
+        let options = WatchOptions::new().with_prefix().with_start_revision(revision);
+        let prefix = self.key("");
+        let stream = self
+            .client
+            .clone()
+            .watch(prefix.as_str(), Some(options))
+            .await
+            .map_err(store_error)?;
+        Ok(MetadataWatch { stream, prefix })
     }
 
     /// A key under this cluster's prefix (`rest` without the leading `/`).
@@ -459,6 +482,50 @@ impl MetadataStore {
             stream,
             prefix: self.brokers_prefix(),
         })
+    }
+}
+
+/// A key-value of etcd as the image takes it (the key without the prefix).
+fn image_kv<'a>(prefix: &str, kv: &'a etcd_client::KeyValue) -> Option<KeyValue<'a>> {
+    let key = std::str::from_utf8(kv.key()).ok()?.strip_prefix(prefix)?;
+    Some(KeyValue {
+        key,
+        value: kv.value(),
+        lease: kv.lease(),
+        create_revision: kv.create_revision(),
+        mod_revision: kv.mod_revision(),
+    })
+}
+
+/// A stream of changes to everything under the cluster's prefix.
+pub struct MetadataWatch {
+    stream: WatchStream,
+    prefix: String,
+}
+
+impl MetadataWatch {
+    /// Apply the next changes to `image`, in revision order; the topic keys
+    /// deleted on the way (deletions seen happen, unlike absences after a
+    /// reload). An error when the watch ended: read again and watch anew.
+    pub async fn next(&mut self, image: &mut MetadataImage) -> Result<Vec<String>> {
+        let mut deleted = Vec::new();
+        for event in next_events(&mut self.stream).await? {
+            let Some(kv) = event.kv() else { continue };
+            image.revision = image.revision.max(kv.mod_revision());
+            let Some(ikv) = image_kv(&self.prefix, kv) else {
+                continue;
+            };
+            match event.event_type() {
+                EventType::Put => image.put(ikv),
+                EventType::Delete => {
+                    if let Some(name) = ikv.key.strip_prefix("topics/") {
+                        deleted.push(name.to_string());
+                    }
+                    image.delete(ikv.key);
+                }
+            }
+        }
+        Ok(deleted)
     }
 }
 

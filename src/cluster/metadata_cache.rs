@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
+use super::image::{MetadataImage, TopicImage};
 use super::meta_properties::ClusterIdentity;
 use super::registration::{BrokerState, RegisteredBroker};
 use crate::log::manager::{is_internal_topic, LogManager, Topic};
@@ -87,9 +88,9 @@ pub struct MetadataCache {
     listeners: RwLock<Vec<ListenerInfo>>,
     /// The topics, on one broker those of the local logs.
     logs: Arc<LogManager>,
-    /// The registered brokers, as the cluster's metadata store has them: None
-    /// on a single broker (and until a cluster broker has read them).
-    brokers: RwLock<Option<BTreeMap<i32, RegisteredBroker>>>,
+    /// The cluster's metadata as etcd has it: None on a single broker (and
+    /// until a cluster broker has read it). Subscribers see each new image.
+    image: tokio::sync::watch::Sender<Option<Arc<MetadataImage>>>,
     /// The active controller in a cluster (None while there is none).
     controller: RwLock<Option<i32>>,
 }
@@ -101,7 +102,7 @@ impl MetadataCache {
             cluster_id: identity.cluster_id,
             listeners: RwLock::new(Vec::new()),
             logs,
-            brokers: RwLock::new(None),
+            image: tokio::sync::watch::Sender::new(None),
             controller: RwLock::new(None),
         }
     }
@@ -109,21 +110,64 @@ impl MetadataCache {
     /// Whether this broker answers from a cluster's metadata (with
     /// `metadata.store`, once it has read it); a single broker never does.
     pub fn is_cluster(&self) -> bool {
-        self.brokers.read().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.image.borrow().is_some()
+    }
+
+    /// The cluster's metadata now (None on a single broker).
+    pub fn image(&self) -> Option<Arc<MetadataImage>> {
+        self.image.borrow().clone()
+    }
+
+    /// Each new image of the cluster's metadata, as it is set.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<Arc<MetadataImage>>> {
+        self.image.subscribe()
+    }
+
+    /// Replace the image (the watch of etcd saw changes).
+    pub fn set_image(&self, image: Arc<MetadataImage>) {
+        self.image.send_replace(Some(image));
     }
 
     /// Replace the registered brokers (the metadata store's view changed).
     pub fn set_brokers(&self, brokers: BTreeMap<i32, RegisteredBroker>) {
-        *self.brokers.write().unwrap_or_else(|e| e.into_inner()) = Some(brokers);
+        let mut image = self.image().map(|i| (*i).clone()).unwrap_or_default();
+        image.brokers = brokers;
+        self.set_image(Arc::new(image));
+    }
+
+    /// Wait until the image is as of `revision` or later (a controller reading
+    /// its own write); false after `timeout`.
+    pub async fn wait_for_revision(&self, revision: i64, timeout: std::time::Duration) -> bool {
+        let mut rx = self.subscribe();
+        let reached = rx.wait_for(|i| i.as_ref().is_some_and(|i| i.revision >= revision));
+        let reached = matches!(tokio::time::timeout(timeout, reached).await, Ok(Ok(_)));
+        reached
     }
 
     /// The registered brokers, by id (empty on a single broker).
     pub fn registered_brokers(&self) -> BTreeMap<i32, RegisteredBroker> {
-        self.brokers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_default()
+        self.image().map(|i| i.brokers.clone()).unwrap_or_default()
+    }
+
+    /// A topic of the cluster's image as clients are told about it.
+    fn describe_image(image: &MetadataImage, t: TopicImage) -> TopicMetadata {
+        TopicMetadata {
+            internal: is_internal_topic(&t.name),
+            partitions: t
+                .partitions
+                .iter()
+                .map(|(i, p)| image.describe(*i, &p.record))
+                .collect(),
+            name: t.name,
+            id: t.id,
+        }
+    }
+
+    /// A local topic told as in the cluster: until the coordinators follow
+    /// partition leadership (docs/design/cluster-on-etcd.md, S7) each broker
+    /// keeps and leads its own internal topics.
+    fn local_internal(&self, topic: Option<Arc<Topic>>) -> Option<TopicMetadata> {
+        topic.filter(|t| is_internal_topic(&t.name)).map(|t| self.describe(&t))
     }
 
     fn describe(&self, topic: &Topic) -> TopicMetadata {
@@ -140,23 +184,57 @@ impl MetadataCache {
     }
 
     pub fn topic(&self, name: &str) -> Option<TopicMetadata> {
-        self.logs.topic(name).map(|t| self.describe(&t))
+        match self.image() {
+            None => self.logs.topic(name).map(|t| self.describe(&t)),
+            Some(image) => match image.topic(name) {
+                Some(t) => Some(Self::describe_image(&image, t)),
+                None => self.local_internal(self.logs.topic(name)),
+            },
+        }
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<TopicMetadata> {
-        self.logs.topic_by_id(id).map(|t| self.describe(&t))
+        match self.image() {
+            None => self.logs.topic_by_id(id).map(|t| self.describe(&t)),
+            Some(image) => match image.topic_by_id(id) {
+                Some(t) => Some(Self::describe_image(&image, t)),
+                None => self.local_internal(self.logs.topic_by_id(id)),
+            },
+        }
     }
 
     /// Every topic, internal ones too, sorted by name.
     pub fn topics(&self) -> Vec<TopicMetadata> {
-        self.logs.topics().iter().map(|t| self.describe(t)).collect()
+        let local = self.logs.topics();
+        let Some(image) = self.image() else {
+            return local.iter().map(|t| self.describe(t)).collect();
+        };
+        let mut all: Vec<TopicMetadata> = image
+            .topics()
+            .into_iter()
+            .map(|t| Self::describe_image(&image, t))
+            .collect();
+        for t in local {
+            if image.topic(&t.name).is_none() {
+                all.extend(self.local_internal(Some(t)));
+            }
+        }
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 
     /// One partition of a topic, if both exist.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionMetadata> {
-        let topic = self.logs.topic(topic)?;
-        let p = topic.partition(partition)?;
-        Some(PartitionMetadata::sole(p.index, self.node_id))
+        if let Some(image) = self.image() {
+            if let Some(p) = image.topic(topic).and_then(|t| t.partitions.get(&partition).cloned()) {
+                return Some(image.describe(partition, &p.record));
+            }
+        }
+        let local = self
+            .logs
+            .topic(topic)
+            .filter(|t| !self.is_cluster() || is_internal_topic(&t.name))?;
+        Some(PartitionMetadata::sole(local.partition(partition)?.index, self.node_id))
     }
 
     /// This broker's id (`node.id`).
@@ -184,10 +262,7 @@ impl MetadataCache {
 
     /// How many brokers are alive: on one broker, one.
     pub fn broker_count(&self) -> usize {
-        match &*self.brokers.read().unwrap_or_else(|e| e.into_inner()) {
-            None => 1,
-            Some(brokers) => brokers.len(),
-        }
+        self.image().map_or(1, |i| i.brokers.len())
     }
 
     /// This broker's bound listeners.
@@ -205,10 +280,10 @@ impl MetadataCache {
     /// terms of the listener it came through). In a cluster, the registered
     /// brokers that are serving (a broker still starting is left out).
     pub fn alive_brokers(&self, listener: &str) -> Vec<Node> {
-        let brokers = self.brokers.read().unwrap_or_else(|e| e.into_inner());
-        match &*brokers {
+        match self.image() {
             None => self.node(self.node_id, listener).into_iter().collect(),
-            Some(brokers) => brokers
+            Some(image) => image
+                .brokers
                 .values()
                 .filter(|b| b.registration.state != BrokerState::Starting)
                 .filter_map(|b| registered_node(b, listener))
@@ -218,9 +293,8 @@ impl MetadataCache {
 
     /// Broker `id` on `listener`, if it is alive and has that listener.
     pub fn node(&self, id: i32, listener: &str) -> Option<Node> {
-        let brokers = self.brokers.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = brokers.as_ref().and_then(|brokers| brokers.get(&id)) {
-            return registered_node(b, listener);
+        if let Some(b) = self.image().and_then(|i| i.brokers.get(&id).cloned()) {
+            return registered_node(&b, listener);
         }
         if id != self.node_id {
             return None;

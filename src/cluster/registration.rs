@@ -63,6 +63,45 @@ impl BrokerRegistration {
     }
 }
 
+impl RegisteredBroker {
+    /// The registration a key `brokers/<id>` holds: only when the value is a
+    /// sound registration of the id its key names, bound to a lease, with
+    /// listeners a client could use. Anything else is ignored (its key counts
+    /// as no broker): a key written by hand is never trusted.
+    pub fn from_key(id: i32, value: &[u8], lease: i64, create_revision: i64) -> Option<RegisteredBroker> {
+        // A broker's key lives and dies with its lease: one without is not a
+        // broker's (written by hand), and would never go.
+        if lease == 0 {
+            tracing::warn!(id, "ignoring a broker registration bound to no lease");
+            return None;
+        }
+        let registration = BrokerRegistration::from_json(value)?;
+        let sound_listeners = registration
+            .listeners
+            .iter()
+            .all(|l| !l.name.is_empty() && !l.host.is_empty() && l.host.len() <= 255 && (1..=65535).contains(&l.port));
+        let sound_rack = registration.rack.as_ref().is_none_or(|r| r.len() <= 255);
+        if registration.id != id || registration.listeners.is_empty() || !sound_listeners || !sound_rack {
+            tracing::warn!(id, "ignoring a broker registration that is not sound");
+            return None;
+        }
+        Some(RegisteredBroker {
+            registration,
+            epoch: create_revision,
+        })
+    }
+}
+
+/// The broker id the rest of a key after `brokers/` names: digits only,
+/// nothing deeper (another cluster's keys under a longer prefix are not
+/// brokers here).
+pub fn broker_key_id(rest: &str) -> Option<i32> {
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

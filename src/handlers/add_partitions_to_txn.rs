@@ -44,7 +44,7 @@ pub async fn handle(
                 Some(ResponseError::TransactionalIdAuthorizationFailed.code())
             } else if is_internal_topic(t) || !super::allowed(broker, ctx, Operation::Write, ResourceType::Topic, t) {
                 Some(ResponseError::TopicAuthorizationFailed.code())
-            } else if broker.logs.partition(t, *p).is_err() {
+            } else if broker.metadata.partition(t, *p).is_none() {
                 Some(ResponseError::UnknownTopicOrPartition.code())
             } else {
                 None

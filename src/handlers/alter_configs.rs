@@ -14,6 +14,7 @@ use super::describe_configs::{BROKER, TOPIC};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::security::acl::Operation;
+use crate::cluster::controller::ControllerRequest;
 use crate::cluster::dynamic_config::Scope;
 use crate::error::{Error, Result};
 use crate::log::manager::ConfigChange;
@@ -31,17 +32,48 @@ pub(super) fn broker_scope(broker: &Broker, name: &str) -> Result<Scope> {
 /// Validate and (unless `validate_only`) apply what `change` makes of a
 /// resource's settings: a topic's override set or a broker layer. The change is
 /// computed under the lock its resource's changes take, so none is lost.
+/// In a cluster, a topic's change is the controller's to make: what to ask it
+/// is returned, for [`carry_out`].
 pub(super) fn apply(
     broker: &Broker,
     resource_type: i8,
     name: &str,
     change: ConfigChange<'_>,
     validate_only: bool,
-) -> Result<()> {
+) -> Result<Option<ControllerRequest>> {
     match resource_type {
-        TOPIC => broker.logs.update_overrides(name, change, validate_only),
-        BROKER => broker.alter_broker_configs(broker_scope(broker, name)?, change, validate_only),
+        TOPIC if broker.metadata.is_cluster() => {
+            // The cluster's configs of the topic, changed by the controller;
+            // every broker holding a replica applies them.
+            let unknown = || Error::UnknownTopicOrPartition {
+                topic: name.to_string(),
+                partition: -1,
+            };
+            let topic = broker.metadata.image().and_then(|i| i.topic(name)).ok_or_else(unknown)?;
+            let effective = broker
+                .logs
+                .base_config()
+                .with_overrides(&topic.configs)
+                .map_err(Error::InvalidConfig)?;
+            let configs = broker.logs.validate_overrides(&change(&topic.configs, &effective)?)?;
+            Ok((!validate_only).then(|| ControllerRequest::SetTopicConfigs {
+                name: name.to_string(),
+                configs,
+            }))
+        }
+        TOPIC => broker.logs.update_overrides(name, change, validate_only).map(|_| None),
+        BROKER => broker
+            .alter_broker_configs(broker_scope(broker, name)?, change, validate_only)
+            .map(|_| None),
         other => Err(Error::InvalidRequest(format!("resource type {other} is not supported"))),
+    }
+}
+
+/// Have the controller make a change [`apply`] left to it.
+pub(super) async fn carry_out(broker: &Broker, applied: Result<Option<ControllerRequest>>) -> Result<()> {
+    match applied? {
+        Some(request) => broker.controller.submit(request).await.map(|_| ()),
+        None => Ok(()),
     }
 }
 
@@ -65,6 +97,12 @@ pub(super) fn error_fields(r: Result<()>) -> (i16, Option<StrBytes>) {
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let topics_only = request.resources.iter().all(|r| r.resource_type == TOPIC);
+    if topics_only && !super::forward::here(broker, ctx) {
+        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+            return answer;
+        }
+    }
     let mut response = AlterConfigsResponse::default();
     for resource in request.resources {
         // Non-incremental: the given configs become the whole set.
@@ -80,6 +118,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterCo
             let change: ConfigChange<'_> = Box::new(move |_, _| Ok(overrides));
             apply(broker, resource.resource_type, name, change, request.validate_only)
         });
+        let result = carry_out(broker, result).await;
         let mut r = AlterConfigsResourceResponse::default();
         (r.error_code, r.error_message) = error_fields(result);
         r.resource_type = resource.resource_type;

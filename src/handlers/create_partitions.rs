@@ -9,12 +9,13 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
+use crate::cluster::controller::ControllerRequest;
 use crate::log::manager::is_internal_topic;
 use crate::util::clock::now_ms;
 
 /// Check that the topic can grow to `count` partitions.
 fn check(broker: &Broker, name: &str, count: i32, assigned: Option<usize>) -> Result<()> {
-    let topic = broker.logs.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
+    let topic = broker.metadata.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
         topic: name.to_string(),
         partition: -1,
     })?;
@@ -41,9 +42,15 @@ pub async fn handle(
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut response = CreatePartitionsResponse::default();
+    if !super::forward::here(broker, ctx) {
+        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+            return answer;
+        }
+    }
+    let cluster = broker.metadata.is_cluster();
     let added = request.topics.iter().map(|t| {
         let current = broker
-            .logs
+            .metadata
             .topic(t.name.as_str())
             .map_or(0, |topic| topic.partitions.len());
         t.count as i64 - current as i64
@@ -52,11 +59,12 @@ pub async fn handle(
     for t in request.topics {
         let mut r = CreatePartitionsTopicResult::default();
         let node = broker.node_id();
-        let bad_broker = t
-            .assignments
-            .iter()
-            .flatten()
-            .any(|a| a.broker_ids.iter().any(|b| b.0 != node));
+        // In a cluster the controller checks the brokers named.
+        let bad_broker = !cluster
+            && t.assignments
+                .iter()
+                .flatten()
+                .any(|a| a.broker_ids.iter().any(|b| b.0 != node));
         let result = if !super::allowed(broker, ctx, Operation::Alter, ResourceType::Topic, t.name.as_str()) {
             Err(Error::TopicAuthorizationFailed(t.name.to_string()))
         } else if let Err(e) = budget {
@@ -66,6 +74,19 @@ pub async fn handle(
         } else {
             let assigned = t.assignments.as_ref().filter(|a| !a.is_empty()).map(Vec::len);
             match check(broker, t.name.as_str(), t.count, assigned) {
+                Ok(()) if !request.validate_only && cluster => {
+                    let request = ControllerRequest::CreatePartitions {
+                        name: t.name.to_string(),
+                        count: t.count,
+                        assignments: t
+                            .assignments
+                            .iter()
+                            .flatten()
+                            .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                            .collect(),
+                    };
+                    broker.controller.submit(request).await.map(|_| ())
+                }
                 Ok(()) if !request.validate_only => {
                     let (b, name, count) = (broker.clone(), t.name.to_string(), t.count);
                     crate::util::fs::blocking(move || b.logs.add_partitions(&name, count, now_ms())).await

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -14,7 +14,8 @@ use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 use crate::log::config::describe_topic;
-use crate::log::manager::is_internal_topic;
+use crate::cluster::controller::{ControllerRequest, NewTopic};
+use crate::log::manager::{is_internal_topic, validate_topic_name};
 use crate::util::clock::now_ms;
 
 /// Partition count, replication factor and validated configs.
@@ -25,6 +26,7 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<Strin
             t.name.as_str()
         )));
     }
+    let cluster = broker.metadata.is_cluster();
     let partitions = if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return Err(Error::InvalidRequest(
@@ -32,10 +34,9 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<Strin
             ));
         }
         let node = broker.node_id();
-        if t.assignments
-            .iter()
-            .any(|a| a.broker_ids.iter().any(|b| b.0 != node) || a.broker_ids.len() != 1)
-        {
+        // In a cluster the controller checks the brokers named.
+        let elsewhere = |a: &CreatableReplicaAssignment| a.broker_ids.iter().any(|b| b.0 != node);
+        if !cluster && t.assignments.iter().any(|a| elsewhere(a) || a.broker_ids.len() != 1) {
             return Err(Error::InvalidReplicationFactor(t.assignments[0].broker_ids.len() as i16));
         }
         t.assignments.len() as i32
@@ -44,11 +45,22 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<Strin
     } else {
         t.num_partitions
     };
-    let replication = match t.replication_factor {
-        -1 | 1 => 1,
-        r => return Err(Error::InvalidReplicationFactor(r)),
+    let replication = match (t.replication_factor, cluster) {
+        (-1 | 1, _) => 1,
+        (r, true) if r > 1 => r,
+        (r, _) => return Err(Error::InvalidReplicationFactor(r)),
     };
-    broker.logs.validate_new_topic(t.name.as_str(), partitions)?;
+    if !cluster {
+        broker.logs.validate_new_topic(t.name.as_str(), partitions)?;
+    } else {
+        validate_topic_name(t.name.as_str())?;
+        if partitions < 1 {
+            return Err(Error::InvalidPartitions(partitions));
+        }
+        if broker.metadata.topic(t.name.as_str()).is_some() {
+            return Err(Error::TopicAlreadyExists(t.name.to_string()));
+        }
+    }
     // A null value means "the default": leave it out.
     let configs: BTreeMap<String, String> = t
         .configs
@@ -76,6 +88,11 @@ pub fn partition_budget(
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    if !super::forward::here(broker, ctx) {
+        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+            return answer;
+        }
+    }
     let mut response = CreateTopicsResponse::default();
     let requested = request
         .topics
@@ -102,6 +119,25 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
             Err(e) => Err(e),
             Ok((partitions, replication, configs)) if request.validate_only => {
                 Ok((uuid::Uuid::nil(), partitions, replication, configs))
+            }
+            Ok((partitions, replication, configs)) if broker.metadata.is_cluster() => {
+                let new = NewTopic {
+                    name: t.name.to_string(),
+                    partitions: if t.assignments.is_empty() { partitions } else { -1 },
+                    replication_factor: if t.assignments.is_empty() { replication } else { -1 },
+                    assignments: t
+                        .assignments
+                        .iter()
+                        .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                        .collect(),
+                    configs: configs.clone(),
+                };
+                let replication = new.assignments.first().map_or(replication, |a| a.len() as i16);
+                broker
+                    .controller
+                    .submit(ControllerRequest::CreateTopic(new))
+                    .await
+                    .map(|id| (id, partitions, replication, configs))
             }
             Ok((partitions, replication, configs)) => {
                 // Thousands of partitions take seconds of file work: off the

@@ -10,6 +10,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
+use crate::cluster::controller::ControllerRequest;
 use crate::log::manager::is_internal_topic;
 use crate::util::clock::now_ms;
 
@@ -21,12 +22,7 @@ async fn delete(
 ) -> Result<(String, uuid::Uuid)> {
     let name = match name {
         Some(n) => n.to_string(),
-        None => broker
-            .logs
-            .topic_by_id(&id)
-            .ok_or(Error::UnknownTopicId(id))?
-            .name
-            .clone(),
+        None => broker.metadata.topic_by_id(&id).ok_or(Error::UnknownTopicId(id))?.name,
     };
     if !super::allowed(broker, ctx, Operation::Delete, ResourceType::Topic, &name) {
         return Err(Error::TopicAuthorizationFailed(name));
@@ -36,6 +32,12 @@ async fn delete(
             name,
             reason: "internal topics cannot be deleted",
         });
+    }
+    if broker.metadata.is_cluster() {
+        // The controller deletes it from the cluster's metadata; every broker
+        // holding replicas deletes them when it sees that.
+        let request = ControllerRequest::DeleteTopic { name: name.clone() };
+        return Ok((name, broker.controller.submit(request).await?));
     }
     let (b, n) = (broker.clone(), name.clone());
     let id = crate::util::fs::blocking(move || b.logs.delete_topic(&n)).await?;
@@ -47,6 +49,11 @@ async fn delete(
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    if !super::forward::here(broker, ctx) {
+        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+            return answer;
+        }
+    }
     let targets: Vec<(Option<String>, uuid::Uuid)> = if ctx.api_version >= 6 {
         request
             .topics

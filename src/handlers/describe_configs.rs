@@ -23,14 +23,22 @@ pub const BROKER: i8 = 4;
 pub fn entries(broker: &Broker, resource_type: i8, name: &str) -> Result<Vec<ConfigEntry>> {
     match resource_type {
         TOPIC => {
-            let topic = broker.logs.topic(name).ok_or_else(|| Error::UnknownTopicOrPartition {
+            let unknown = || Error::UnknownTopicOrPartition {
                 topic: name.to_string(),
                 partition: -1,
-            })?;
+            };
+            // In a cluster, the topic's configs as the cluster has them.
+            let overrides = match broker.metadata.image() {
+                Some(image) => match image.topic(name) {
+                    Some(t) => t.configs,
+                    None => broker.logs.topic(name).ok_or_else(unknown)?.overrides(),
+                },
+                None => broker.logs.topic(name).ok_or_else(unknown)?.overrides(),
+            };
             Ok(describe_topic(
                 &broker.logs.base_config(),
                 &broker.dynamic_config.layers(),
-                &topic.overrides(),
+                &overrides,
             ))
         }
         BROKER => {

@@ -35,9 +35,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     let mut response = FetchResponse::default();
     for topic in &request.topics {
         let log_topic = if by_id {
-            broker.logs.topic_by_id(&topic.topic_id)
+            broker.metadata.topic_by_id(&topic.topic_id)
         } else {
-            broker.logs.topic(topic.topic.as_str())
+            broker.metadata.topic(topic.topic.as_str())
         };
         let name = log_topic.as_ref().map_or(topic.topic.as_str(), |t| t.name.as_str());
         let refusal = if !allowed(broker, ctx, Operation::Read, ResourceType::Topic, name) {

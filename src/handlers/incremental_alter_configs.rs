@@ -8,8 +8,8 @@ use std::sync::Arc;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::alter_configs::{apply, error_fields, no_duplicates};
-use super::describe_configs::BROKER;
+use super::alter_configs::{apply, carry_out, error_fields, no_duplicates};
+use super::describe_configs::{BROKER, TOPIC};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::security::acl::Operation;
@@ -89,6 +89,12 @@ pub async fn handle(
     ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let topics_only = request.resources.iter().all(|r| r.resource_type == TOPIC);
+    if topics_only && !super::forward::here(broker, ctx) {
+        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+            return answer;
+        }
+    }
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in request.resources {
         let ops: Vec<(String, i8, Option<String>)> = resource
@@ -111,6 +117,7 @@ pub async fn handle(
                 Box::new(|current, effective| incremental(resource_type, current, effective, &ops));
             apply(broker, resource_type, name, change, request.validate_only)
         });
+        let result = carry_out(broker, result).await;
         let mut r = IncrementalResult::default();
         (r.error_code, r.error_message) = error_fields(result);
         r.resource_type = resource.resource_type;

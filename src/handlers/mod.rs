@@ -28,6 +28,7 @@ use crate::protocol::response::{ResponseFrame, Spliced, Splices};
 use crate::trace::describe::Message;
 
 mod acls;
+mod forward;
 mod observe;
 
 /// An implemented API and the versions it is advertised and served with.

@@ -38,7 +38,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
             })
         })
         .collect();
-    let logs = &broker.logs;
+    let metadata = &broker.metadata;
     let committed = if group_refused {
         Err(crate::error::Error::GroupAuthorizationFailed(request.group_id.to_string()))
     } else {
@@ -48,7 +48,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
             request.group_id.as_str(),
             MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id_or_member_epoch),
             offsets,
-            |topic, partition| logs.partition(topic, partition).is_ok(),
+            |topic, partition| metadata.partition(topic, partition).is_some(),
             now,
         )
         .await

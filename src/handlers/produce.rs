@@ -103,7 +103,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             topic: topic.as_str(),
             bytes,
             records,
-            known: result.is_ok() || broker.logs.topic(topic.as_str()).is_some(),
+            known: result.is_ok() || broker.metadata.topic(topic.as_str()).is_some(),
             failed: result.is_err(),
         });
         match result {

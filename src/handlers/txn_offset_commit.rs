@@ -122,7 +122,7 @@ async fn commit(
             })
         })
         .collect();
-    let logs = &broker.logs;
+    let metadata = &broker.metadata;
     let caller = MemberRef::new(
         request.member_id.as_str(),
         request.group_instance_id.as_deref(),
@@ -139,7 +139,7 @@ async fn commit(
             },
             caller,
             offsets,
-            |topic, partition| logs.partition(topic, partition).is_ok(),
+            |topic, partition| metadata.partition(topic, partition).is_some(),
             now,
         )
         .await

@@ -144,8 +144,13 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 /// does so the whole stays within the 255-byte limit of a file name (a topic name
 /// may be 249 characters long).
 fn delete_dir_name(topic: &str, partition: i32, id: &Uuid) -> String {
+    set_aside_dir_name(topic, partition, id, "delete")
+}
+
+/// `{topic}-{partition}.{uuid}-{why}`, within a file name's 255 bytes.
+fn set_aside_dir_name(topic: &str, partition: i32, id: &Uuid, why: &str) -> String {
     const MAX_FILE_NAME: usize = 255;
-    let suffix = format!("-{partition}.{}-delete", id.simple());
+    let suffix = format!("-{partition}.{}-{why}", id.simple());
     let keep = topic.len().min(MAX_FILE_NAME.saturating_sub(suffix.len()));
     // Topic names are ASCII, so any byte index is a character boundary.
     format!("{}{suffix}", &topic[..keep])
@@ -570,6 +575,7 @@ impl LogManager {
 
 mod checkpoints;
 mod files;
+mod replicas;
 pub use checkpoints::REPLICATION_CHECKPOINT;
 pub(crate) use files::read_overrides;
 use files::{read_topic_id, write_overrides, write_topic_id};

@@ -5,6 +5,7 @@
 //! the in-sync followers here too, and fetches will also be woken when the high
 //! watermark moves.
 
+mod apply;
 pub mod delayed_fetch;
 pub mod partition;
 pub mod replica_manager;

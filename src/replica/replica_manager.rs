@@ -106,11 +106,14 @@ pub struct FetchPartitionData {
 
 pub struct ReplicaManager {
     /// This broker's id (`node.id`).
-    node_id: i32,
-    logs: Arc<LogManager>,
+    pub(super) node_id: i32,
+    pub(super) logs: Arc<LogManager>,
     delayed_fetches: DelayedFetches,
     /// Flips to `true` when shutdown begins: waiting fetches answer at once.
     shutting_down: watch::Receiver<bool>,
+    /// In a cluster, how this broker holds each partition it has a replica
+    /// of, as the cluster's metadata says (`apply_image`); None on one broker.
+    pub(super) states: std::sync::RwLock<Option<std::collections::HashMap<(String, i32), PartitionMetadata>>>,
 }
 
 impl ReplicaManager {
@@ -120,13 +123,31 @@ impl ReplicaManager {
             logs,
             delayed_fetches: DelayedFetches::default(),
             shutting_down,
+            states: std::sync::RwLock::new(None),
         }
     }
 
     /// How this broker holds a partition: on one broker, it leads every partition
     /// it has at leader epoch 0, the only replica.
+    /// How the cluster's metadata has a partition (None on one broker, or if
+    /// it has no such partition).
+    fn states_of(&self, topic: &str, partition: i32) -> Option<PartitionMetadata> {
+        let states = self.states.read().unwrap_or_else(|e| e.into_inner());
+        states.as_ref()?.get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// In a cluster, as the cluster's metadata says; a partition it says
+    /// nothing of is led by nobody here (internal topics stay this broker's
+    /// own until coordinators follow partition leadership).
     fn leadership(&self, log: &UnifiedLog) -> PartitionMetadata {
-        PartitionMetadata::sole(log.index, self.node_id)
+        let cluster = self.states.read().unwrap_or_else(|e| e.into_inner()).is_some();
+        if !cluster || is_internal_topic(&log.topic) {
+            return PartitionMetadata::sole(log.index, self.node_id);
+        }
+        self.states_of(&log.topic, log.index).unwrap_or(PartitionMetadata {
+            leader: -1,
+            ..PartitionMetadata::sole(log.index, self.node_id)
+        })
     }
 
     /// The log of a partition this broker leads, checked against the leader epoch
@@ -135,7 +156,17 @@ impl ReplicaManager {
     /// otherwise. Every request that reads or writes a partition's data comes
     /// through here.
     pub fn leader_log(&self, topic: &str, partition: i32, current_leader_epoch: i32) -> Result<Arc<UnifiedLog>> {
-        let log = self.logs.partition(topic, partition)?;
+        let log = match self.logs.partition(topic, partition) {
+            Ok(log) => log,
+            // In the cluster, but no replica here.
+            Err(_) if self.states_of(topic, partition).is_some() => {
+                return Err(Error::NotLeaderOrFollower {
+                    topic: topic.to_string(),
+                    partition,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         check_leader(&self.leadership(&log), self.node_id, topic, current_leader_epoch)?;
         Ok(log)
     }

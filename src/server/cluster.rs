@@ -4,7 +4,6 @@
 //! view of the registered brokers fresh from a watch, until it stops, when it
 //! gives the lease up so the others see it gone at once.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +12,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::cluster::etcd::{BrokerChange, ControllerRecord, KeyState, MetadataStore, Registered};
+use crate::cluster::controller::{self, ControllerContext};
+use crate::cluster::etcd::{ControllerRecord, KeyState, MetadataStore, Registered};
+use crate::cluster::image::MetadataImage;
 use crate::cluster::meta_properties::ClusterIdentity;
 use crate::cluster::metadata_cache::ListenerInfo;
 use crate::cluster::registration::{BrokerRegistration, BrokerState, RegisteredListener};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::util::clock::now_ms;
 
 /// The lease of this broker's last registration, kept so that a restart (after
 /// kill -9, say) gives it up at once instead of waiting for it to expire.
@@ -196,12 +198,12 @@ pub async fn join(
     let ttl_secs = (config.cluster.session_timeout_ms as i64 + 999) / 1000;
     let patience = (session * 3).max(Duration::from_secs(10));
     let registered = register(&store, &config.data_dir, &me, ttl_secs, &shutdown, Some(patience)).await?;
-    // The view of the brokers first, so Metadata lists the cluster at once.
-    match store.brokers().await {
-        Ok((brokers, _)) => broker.metadata.set_brokers(brokers),
-        Err(e) => tracing::warn!(error = %e, "cannot read the registered brokers yet"),
+    // The cluster's metadata first, so Metadata answers for the cluster at once.
+    match store.load().await {
+        Ok(image) => apply(&broker, &image, Vec::new()).await,
+        Err(e) => tracing::warn!(error = %e, "cannot read the cluster's metadata yet"),
     }
-    let watcher = tokio::spawn(watch_brokers(broker.clone(), store.clone()));
+    let watcher = tokio::spawn(follow_metadata(broker.clone(), store.clone()));
     let (lease_tx, lease_rx) = watch::channel(registered);
     let elector = tokio::spawn(elect_controller(broker.clone(), store.clone(), me.id, lease_rx));
     let interval = Duration::from_millis(config.cluster.heartbeat_interval_ms);
@@ -319,6 +321,13 @@ async fn reconcile(store: &MetadataStore, me: &BrokerRegistration, registered: R
 /// etcd has it. The controller's work (topics, leaders, ISR) is the next stage;
 /// for now the election and its fencing epoch are what run.
 async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, lease: watch::Receiver<Registered>) {
+    // The controller's loop while this broker is the controller.
+    let mut acting: Option<JoinHandle<()>> = None;
+    let stop = |acting: &mut Option<JoinHandle<()>>| {
+        if let Some(task) = acting.take() {
+            task.abort();
+        }
+    };
     loop {
         let (current, revision) = match store.controller().await {
             Ok(read) => read,
@@ -335,6 +344,16 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                 match store.campaign(me, lease).await {
                     Ok(Some(session)) => {
                         tracing::info!(controller_epoch = session.epoch, "this broker is the active controller");
+                        stop(&mut acting);
+                        let ctx = ControllerContext {
+                            store: store.clone(),
+                            session,
+                            me,
+                            images: broker.metadata.subscribe(),
+                            default_partitions: broker.config.num_partitions,
+                        };
+                        let b = broker.clone();
+                        acting = Some(tokio::spawn(async move { controller::run(ctx, &b.controller).await }));
                         ControllerRecord {
                             v: 1,
                             broker_id: me,
@@ -356,6 +375,9 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                 }
             }
         };
+        if current.broker_id != me {
+            stop(&mut acting);
+        }
         broker.metadata.set_controller(Some(current.broker_id));
         let mut watch = match store.watch_controller(revision + 1).await {
             Ok(w) => w,
@@ -367,9 +389,15 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
         };
         loop {
             match watch.next().await {
-                Ok(Some(c)) => broker.metadata.set_controller(Some(c.broker_id)),
+                Ok(Some(c)) => {
+                    if c != current {
+                        stop(&mut acting);
+                    }
+                    broker.metadata.set_controller(Some(c.broker_id));
+                }
                 // No controller: campaign.
                 Ok(None) => {
+                    stop(&mut acting);
                     broker.metadata.set_controller(None);
                     break;
                 }
@@ -383,35 +411,34 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
     }
 }
 
-/// Keep the metadata cache's registered brokers as etcd has them: read them,
-/// then apply each change a watch reports; read again whenever the watch ends.
-async fn watch_brokers(broker: Arc<Broker>, store: MetadataStore) {
+/// Keep this broker as the cluster's metadata says: load it, apply each
+/// change a watch reports (replicas created, deleted, led), and only then
+/// show it in the metadata cache (so a client told this broker leads a
+/// partition finds the replica here); load again whenever the watch ends.
+async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
     loop {
-        let (mut brokers, revision) = match store.brokers().await {
-            Ok(read) => read,
+        let mut image = match store.load().await {
+            Ok(image) => image,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read the registered brokers; retrying");
+                tracing::warn!(error = %e, "cannot read the cluster's metadata; retrying");
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
         };
-        broker.metadata.set_brokers(brokers.clone());
-        let mut watch = match store.watch_brokers(revision + 1).await {
+        apply(&broker, &image, Vec::new()).await;
+        let mut watch = match store.watch_all(image.revision + 1).await {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the registered brokers; retrying");
+                tracing::warn!(error = %e, "cannot watch the cluster's metadata; retrying");
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
         };
         loop {
-            match watch.next().await {
-                Ok(changes) => {
-                    apply(&mut brokers, changes);
-                    broker.metadata.set_brokers(brokers.clone());
-                }
+            match watch.next(&mut image).await {
+                Ok(deleted) => apply(&broker, &image, deleted).await,
                 Err(e) => {
-                    tracing::warn!(error = %e, "the watch of the registered brokers ended; reading them again");
+                    tracing::warn!(error = %e, "the watch of the cluster's metadata ended; reading it again");
                     tokio::time::sleep(RETRY).await;
                     break;
                 }
@@ -420,15 +447,20 @@ async fn watch_brokers(broker: Arc<Broker>, store: MetadataStore) {
     }
 }
 
-fn apply(brokers: &mut BTreeMap<i32, crate::cluster::registration::RegisteredBroker>, changes: Vec<BrokerChange>) {
-    for change in changes {
-        match change {
-            BrokerChange::Registered(b) => {
-                brokers.insert(b.registration.id, b);
-            }
-            BrokerChange::Gone(id) => {
-                brokers.remove(&id);
-            }
+/// Apply an image to this broker's replicas (file work, off the async
+/// workers), then publish it.
+async fn apply(broker: &Arc<Broker>, image: &MetadataImage, deleted: Vec<String>) {
+    let image = Arc::new(image.clone());
+    let (b, i) = (broker.clone(), image.clone());
+    let removed = tokio::task::spawn_blocking(move || b.replicas.apply_image(&i, &deleted, now_ms()))
+        .await
+        .unwrap_or_default();
+    for name in removed {
+        // Committed offsets of a deleted topic go with it.
+        if let Err(e) = broker.groups.topic_deleted(&name, now_ms()).await {
+            tracing::warn!(topic = %name, error = %e, "cannot forget a deleted topic's offsets");
         }
+        broker.metrics.topic_deleted(&name);
     }
+    broker.metadata.set_image(image);
 }

@@ -253,3 +253,31 @@ pub async fn incremental_alter(
     let r = &resp.responses[0];
     (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))
 }
+
+/// (value, source, read_only) of each config of a resource (2 topic, 4 broker).
+pub async fn describe_configs(
+    w: &mut Wire,
+    resource_type: i8,
+    name: &str,
+) -> std::collections::HashMap<String, (String, i8, bool)> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::DescribeConfigsRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let mut r = DescribeConfigsResource::default();
+    r.resource_type = resource_type;
+    r.resource_name = StrBytes::from_string(name.to_string());
+    r.configuration_keys = None;
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = vec![r];
+    req.include_synonyms = true;
+    let resp = w.call(4, &req).await;
+    assert_eq!(resp.results[0].error_code, 0, "{:?}", resp.results[0].error_message);
+    resp.results[0]
+        .configs
+        .iter()
+        .map(|c| {
+            let value = c.value.as_deref().unwrap_or_default().to_string();
+            (c.name.to_string(), (value, c.config_source, c.read_only))
+        })
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! How the controller changes a partition when brokers come and go (Kafka's
+//! leader election from the ISR): a partition whose leader's broker is gone
+//! gets the first in-sync replica (in assignment order) that is running, at a
+//! new leader epoch; replicas whose broker is gone leave the ISR, except the
+//! last one, which stays so that the partition can come back with it; an
+//! offline partition is led again as soon as an in-sync replica runs.
+//! Unclean election (a replica not in sync) is not done here.
+
+use super::super::image::PartitionRecord;
+
+/// The record `r` should become given which brokers are running; None when it
+/// stays as it is.
+pub fn next_state(r: &PartitionRecord, alive: impl Fn(i32) -> bool) -> Option<PartitionRecord> {
+    let live_isr: Vec<i32> = r
+        .replicas
+        .iter()
+        .copied()
+        .filter(|b| r.isr.contains(b) && alive(*b))
+        .collect();
+    let leader_alive = r.leader != -1 && alive(r.leader);
+    let (leader, isr) = if leader_alive {
+        // Followers that went leave the ISR; the leader stays.
+        (
+            r.leader,
+            r.isr.iter().copied().filter(|b| alive(*b)).collect::<Vec<_>>(),
+        )
+    } else if let Some(first) = live_isr.first() {
+        (*first, r.isr.iter().copied().filter(|b| alive(*b)).collect())
+    } else {
+        // Nobody in sync runs: offline, and the ISR keeps its last member.
+        let last = if r.leader != -1 && r.isr.contains(&r.leader) {
+            vec![r.leader]
+        } else {
+            r.isr.iter().copied().take(1).collect()
+        };
+        let isr = if r.isr.len() <= 1 { r.isr.clone() } else { last };
+        (-1, isr)
+    };
+    if leader == r.leader && isr == r.isr {
+        return None;
+    }
+    let leader_epoch = if leader != r.leader {
+        r.leader_epoch.saturating_add(1)
+    } else {
+        r.leader_epoch
+    };
+    Some(PartitionRecord {
+        leader,
+        leader_epoch,
+        isr,
+        partition_epoch: r.partition_epoch.saturating_add(1),
+        ..r.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionRecord {
+        PartitionRecord {
+            v: 1,
+            topic_id: "t".into(),
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch: 4,
+            partition_epoch: 9,
+        }
+    }
+
+    #[test]
+    fn leaders_follow_the_running_in_sync_replicas() {
+        let all = |_| true;
+        assert_eq!(next_state(&record(&[1, 2, 3], &[1, 2, 3], 1), all), None, "all well");
+        // The leader goes: the next in-sync replica in assignment order leads.
+        let r = next_state(&record(&[1, 2, 3], &[3, 2, 1], 1), |b| b != 1).unwrap();
+        assert_eq!((r.leader, r.leader_epoch, r.partition_epoch), (2, 5, 10));
+        assert_eq!(r.isr, vec![3, 2]);
+        // A follower goes: it leaves the ISR, the leader and its epoch stay.
+        let r = next_state(&record(&[1, 2, 3], &[1, 2, 3], 1), |b| b != 3).unwrap();
+        assert_eq!((r.leader, r.leader_epoch, &r.isr[..]), (1, 4, &[1, 2][..]));
+        // A replica out of sync never leads.
+        let r = next_state(&record(&[1, 2, 3], &[1, 2], 1), |b| b == 3).unwrap();
+        assert_eq!((r.leader, r.leader_epoch, &r.isr[..]), (-1, 5, &[1][..]));
+        // The last in-sync replica comes back: it leads again.
+        let offline = record(&[1, 2, 3], &[1], -1);
+        assert_eq!(next_state(&offline, |b| b != 1), None, "still offline");
+        let r = next_state(&offline, |_| true).unwrap();
+        assert_eq!((r.leader, r.leader_epoch, &r.isr[..]), (1, 5, &[1][..]));
+    }
+
+    #[test]
+    fn a_single_replica_goes_offline_and_comes_back() {
+        let r = next_state(&record(&[2], &[2], 2), |_| false).unwrap();
+        assert_eq!((r.leader, r.leader_epoch, &r.isr[..]), (-1, 5, &[2][..]));
+        assert_eq!(next_state(&r, |_| false), None);
+        let back = next_state(&r, |_| true).unwrap();
+        assert_eq!((back.leader, back.leader_epoch), (2, 6));
+    }
+}

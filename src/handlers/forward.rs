@@ -1,0 +1,65 @@
+//! In a cluster, the requests that change topics (CreateTopics, DeleteTopics,
+//! CreatePartitions, and Metadata's auto-creation) are the active
+//! controller's to carry out. One reaching another broker is sent on to the
+//! controller and its answer relayed (as Kafka forwards them, KIP-590), over
+//! a plain connection to the controller's listener; without one (or with no
+//! controller known) the broker answers NOT_CONTROLLER, which every admin
+//! client handles by finding the controller and asking it. A forwarded
+//! request is never forwarded again, so two brokers with different views of
+//! who the controller is cannot pass it back and forth.
+//!
+//! The controller checks a forwarded request's ACLs as those of an
+//! anonymous client; with ACLs in force, admin clients reach the controller
+//! themselves.
+
+use std::time::Duration;
+
+use kafka_protocol::protocol::Request;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::client::{Bootstrap, Client};
+
+/// The client id forwarded requests carry.
+const FORWARDED: &str = "strom-forwarded";
+
+/// Longer than the controller takes to answer (it gives up after 30 s).
+const FORWARD_WITHIN: Duration = Duration::from_secs(35);
+
+/// Whether this broker answers `ctx`'s request itself: on one broker, on the
+/// active controller, and for a request forwarded here already.
+pub fn here(broker: &Broker, ctx: &RequestContext) -> bool {
+    !broker.metadata.is_cluster() || broker.controller.is_active() || ctx.client_id.as_deref() == Some(FORWARDED)
+}
+
+/// Send `request` (at `version`) to the active controller and return its answer; None when
+/// there is none to reach (then answer NOT_CONTROLLER).
+pub async fn to_controller<R: Request>(
+    broker: &Broker,
+    ctx: &RequestContext,
+    version: i16,
+    request: &R,
+) -> Option<R::Response> {
+    let controller = broker.metadata.controller_id();
+    if controller < 0 || controller == broker.node_id() {
+        return None;
+    }
+    let registered = broker.metadata.registered_brokers();
+    let listeners = &registered.get(&controller)?.registration.listeners;
+    // The client's listener if it is plain, else any plain one.
+    let listener = listeners
+        .iter()
+        .filter(|l| l.security_protocol == "PLAINTEXT")
+        .min_by_key(|l| l.name != ctx.listener.name)?;
+    let addr = format!("{}:{}", listener.host, listener.port);
+    let call = async {
+        let mut client = Client::connect(&Bootstrap::plain(&addr)).await.ok()?;
+        client.set_client_id(FORWARDED);
+        client.call(version, request).await.ok()
+    };
+    let answer = tokio::time::timeout(FORWARD_WITHIN, call).await.ok().flatten();
+    if answer.is_none() {
+        tracing::warn!(controller, %addr, "could not forward a request to the controller");
+    }
+    answer
+}

@@ -1,0 +1,124 @@
+//! Three strom processes on 127.0.1.1–3 sharing one etcd (tests/common/etcd.rs):
+//! the harness of the cluster tests.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::etcd::Etcd;
+use super::process::{free_port, BrokerProcess};
+use super::wire::*;
+
+/// One cluster at a time: three etcd members and three brokers are a lot for
+/// two cores.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long a broker's lease lives without renewal in these tests.
+pub const SESSION_MS: u64 = 3_000;
+
+pub fn host(node: i32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 1, node as u8)
+}
+
+pub struct Cluster {
+    pub store: String,
+    pub port: u16,
+    pub dirs: Vec<tempfile::TempDir>,
+    pub brokers: Vec<Option<BrokerProcess>>,
+}
+
+impl Cluster {
+    /// `n` brokers, node ids 1..=n, their metadata under `/strom-test/<prefix>`.
+    pub fn start(etcd: &Etcd, prefix: &str, n: usize) -> Cluster {
+        let mut c = Cluster {
+            store: etcd.store(&format!("strom-test/{prefix}")),
+            port: free_port(),
+            dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
+            brokers: (0..n).map(|_| None).collect(),
+        };
+        for node in 1..=n as i32 {
+            c.spawn(node);
+        }
+        c
+    }
+
+    pub fn args(&self, node: i32) -> Vec<String> {
+        vec![
+            "--metadata-store".into(),
+            self.store.clone(),
+            "--node-id".into(),
+            node.to_string(),
+            "--override".into(),
+            format!("broker.session.timeout.ms={SESSION_MS}"),
+            "--override".into(),
+            "broker.heartbeat.interval.ms=500".into(),
+        ]
+    }
+
+    pub fn spawn(&mut self, node: i32) {
+        let args = self.args(node);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let dir = self.dirs[node as usize - 1].path().join("data");
+        let b = BrokerProcess::spawn_at(host(node), &dir, self.port, &args, None);
+        self.brokers[node as usize - 1] = Some(b);
+    }
+
+    pub fn addr(&self, node: i32) -> SocketAddr {
+        SocketAddr::from((host(node), self.port))
+    }
+
+    pub fn broker(&mut self, node: i32) -> &mut BrokerProcess {
+        self.brokers[node as usize - 1].as_mut().expect("running")
+    }
+
+    pub fn stop(&mut self, node: i32) -> Option<BrokerProcess> {
+        self.brokers[node as usize - 1].take()
+    }
+}
+
+/// (the brokers Metadata lists as (id, host, port), the cluster id) from `addr`.
+pub async fn listed(addr: SocketAddr) -> (Vec<(i32, String, i32)>, String) {
+    let mut w = Wire::connect(addr).await;
+    let m = w.call(12, &metadata_request(&[])).await;
+    let mut brokers: Vec<(i32, String, i32)> = m
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+        .collect();
+    brokers.sort();
+    (brokers, m.cluster_id.map(|c| c.to_string()).unwrap_or_default())
+}
+
+/// Wait until the broker at `addr` lists exactly `nodes`; how long it took.
+pub async fn until_listed(c: &Cluster, addr: SocketAddr, nodes: &[i32], within: Duration) -> Duration {
+    let started = Instant::now();
+    let expected: Vec<(i32, String, i32)> = nodes.iter().map(|&n| (n, host(n).to_string(), c.port as i32)).collect();
+    loop {
+        let (brokers, _) = listed(addr).await;
+        if brokers == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{addr} lists {brokers:?}, not {expected:?} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The controller id each of `nodes` reports in Metadata, once they agree on one
+/// that is not `not` (and is alive); within `within`.
+pub async fn agreed_controller(c: &Cluster, nodes: &[i32], not: i32, within: Duration) -> i32 {
+    let started = Instant::now();
+    loop {
+        let mut seen = Vec::new();
+        for &n in nodes {
+            let mut w = Wire::connect(c.addr(n)).await;
+            seen.push(w.call(12, &metadata_request(&[])).await.controller_id.0);
+        }
+        if seen.iter().all(|id| *id == seen[0] && *id != not && nodes.contains(id)) {
+            return seen[0];
+        }
+        assert!(started.elapsed() < within, "no agreed controller: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
