@@ -20,79 +20,6 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{CreatePartitionsRequest, DeleteTopicsRequest};
 use rdkafka::producer::FutureRecord;
 
-const LONG: Duration = Duration::from_secs(30);
-
-/// (leader, leader epoch, offline replicas) of each partition of `topic` as
-/// the broker `node` tells it, by partition; None while it does not know the
-/// topic.
-async fn partitions(c: &Cluster, node: i32, topic: &str) -> Option<BTreeMap<i32, (i32, i32, Vec<i32>)>> {
-    let mut w = Wire::connect(c.addr(node)).await;
-    let mut request = metadata_request(&[topic]);
-    request.allow_auto_topic_creation = false;
-    let m = w.call(12, &request).await;
-    let t = &m.topics[0];
-    (t.error_code == 0).then(|| {
-        t.partitions
-            .iter()
-            .map(|p| {
-                let offline = p.offline_replicas.iter().map(|b| b.0).collect();
-                (p.partition_index, (p.leader_id.0, p.leader_epoch, offline))
-            })
-            .collect()
-    })
-}
-
-/// Wait until every broker of `nodes` tells `topic` as `check` wants it; the
-/// view of the last one.
-async fn until_told(
-    c: &Cluster,
-    nodes: &[i32],
-    topic: &str,
-    check: impl Fn(&Option<BTreeMap<i32, (i32, i32, Vec<i32>)>>) -> bool,
-) -> Option<BTreeMap<i32, (i32, i32, Vec<i32>)>> {
-    let started = Instant::now();
-    loop {
-        let mut views = Vec::new();
-        for &n in nodes {
-            views.push(partitions(c, n, topic).await);
-        }
-        if views.iter().all(&check) {
-            return views.pop().flatten();
-        }
-        assert!(started.elapsed() < LONG, "{topic} as told: {views:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The partition directories of `topic` in broker `node`'s data directory.
-fn local_partitions(c: &Cluster, node: i32, topic: &str) -> Vec<i32> {
-    let dir = c.dirs[node as usize - 1].path().join("data");
-    let mut found: Vec<i32> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| {
-                    e.ok()?
-                        .file_name()
-                        .to_str()?
-                        .strip_prefix(&format!("{topic}-"))?
-                        .parse()
-                        .ok()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
-}
-
-fn bootstrap(c: &Cluster, nodes: &[i32]) -> String {
-    nodes
-        .iter()
-        .map(|n| c.addr(*n).to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 async fn produce_keyed(bootstrap: &str, topic: &str, partitions: i32, per_partition: i32) {
     let producer = common::producer(bootstrap, &[("enable.idempotence", "true")]);
     for p in 0..partitions {
@@ -123,12 +50,12 @@ async fn topics_live_across_the_brokers_and_follow_them() {
     create_topic(&mut w, "orders", 6, &[("cleanup.policy", "compact")]).await;
     let told = until_told(&c, &[1, 2, 3], "orders", |v| {
         v.as_ref()
-            .is_some_and(|ps| ps.len() == 6 && ps.values().all(|p| p.0 > 0))
+            .is_some_and(|ps| ps.len() == 6 && ps.values().all(|p| p.leader > 0))
     })
     .await
     .unwrap();
     let mut led: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    for (p, (leader, epoch, _)) in &told {
+    for (p, Told { leader, epoch, .. }) in &told {
         assert_eq!(*epoch, 0);
         led.entry(*leader).or_default().push(*p);
     }
@@ -194,7 +121,7 @@ async fn topics_live_across_the_brokers_and_follow_them() {
     let read = common::consume(&all, "orders", 6, 60).await;
     assert_eq!(common::by_partition(&read).len(), 6);
     // A broker that does not lead a partition says so.
-    let (p, (leader, _, _)) = told.iter().next().unwrap();
+    let (p, Told { leader, .. }) = told.iter().next().unwrap();
     let not_leader = (1..=3).find(|n| n != leader).unwrap();
     let mut w = Wire::connect(c.addr(not_leader)).await;
     assert_eq!(
@@ -222,7 +149,7 @@ async fn topics_live_across_the_brokers_and_follow_them() {
     assert_eq!(w.call(3, &r).await.results[0].error_code, 0);
     until_told(&c, &[1, 2, 3], "orders", |v| {
         v.as_ref()
-            .is_some_and(|ps| ps.len() == 9 && ps.values().all(|p| p.0 > 0))
+            .is_some_and(|ps| ps.len() == 9 && ps.values().all(|p| p.leader > 0))
     })
     .await;
 
@@ -234,19 +161,22 @@ async fn topics_live_across_the_brokers_and_follow_them() {
     c.stop(victim);
     let rest: Vec<i32> = (1..=3).filter(|n| *n != victim).collect();
     let offline = until_told(&c, &rest, "orders", |v| {
-        v.as_ref()
-            .is_some_and(|ps| victims.iter().all(|p| ps[p].0 == -1 && ps[p].2 == vec![victim]))
+        v.as_ref().is_some_and(|ps| {
+            victims
+                .iter()
+                .all(|p| ps[p].leader == -1 && ps[p].offline == vec![victim])
+        })
     })
     .await
     .unwrap();
     assert!(
-        victims.iter().all(|p| offline[p].1 == 1),
+        victims.iter().all(|p| offline[p].epoch == 1),
         "a new leader epoch: {offline:?}"
     );
     c.spawn(victim);
     until_told(&c, &[1, 2, 3], "orders", |v| {
         v.as_ref()
-            .is_some_and(|ps| victims.iter().all(|p| ps[p].0 == victim && ps[p].1 == 2))
+            .is_some_and(|ps| victims.iter().all(|p| ps[p].leader == victim && ps[p].epoch == 2))
     })
     .await;
     let read = common::consume(&all, "orders", 6, 60).await;
@@ -277,12 +207,12 @@ async fn topics_live_across_the_brokers_and_follow_them() {
     create_topic(&mut w, "after", 4, &[]).await;
     let after = until_told(&c, &rest, "after", |v| {
         v.as_ref()
-            .is_some_and(|ps| ps.len() == 4 && ps.values().all(|p| p.0 > 0))
+            .is_some_and(|ps| ps.len() == 4 && ps.values().all(|p| p.leader > 0))
     })
     .await
     .unwrap();
     assert!(
-        after.values().all(|p| rest.contains(&p.0)),
+        after.values().all(|p| rest.contains(&p.leader)),
         "only running brokers: {after:?}"
     );
     for n in rest {

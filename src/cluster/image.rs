@@ -239,6 +239,17 @@ impl MetadataImage {
             .is_some_and(|b| b.registration.state == BrokerState::Running)
     }
 
+    /// Where other brokers reach broker `id`: its first plain listener.
+    pub fn inter_broker_address(&self, id: i32) -> Option<String> {
+        let b = self.brokers.get(&id)?;
+        let l = b
+            .registration
+            .listeners
+            .iter()
+            .find(|l| l.security_protocol == "PLAINTEXT")?;
+        Some(format!("{}:{}", l.host, l.port))
+    }
+
     /// The partition as clients are told about it; replicas whose broker is
     /// not registered are offline.
     pub fn describe(&self, index: i32, record: &PartitionRecord) -> PartitionMetadata {

@@ -73,6 +73,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
                 partition: fp.partition,
                 fetch_offset: fp.fetch_offset,
                 max_bytes: fp.partition_max_bytes,
+                last_fetched_epoch: if ctx.api_version >= 12 { fp.last_fetched_epoch } else { -1 },
                 log,
             });
             let mut pd = PartitionData::default();
@@ -83,6 +84,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             response.responses.push(tr);
         }
     }
+    // A follower's fetch (a broker of the cluster, allowed CLUSTER_ACTION):
+    // it reads to the log end and its progress moves the high watermark.
+    let replica_id = match ctx.api_version {
+        15.. => request.replica_state.replica_id.0,
+        _ => request.replica_id.0,
+    };
+    let replica = (replica_id >= 0
+        && broker.metadata.is_cluster()
+        && allowed(broker, ctx, Operation::ClusterAction, ResourceType::Cluster, super::CLUSTER))
+    .then_some(replica_id);
     let params = FetchParams {
         max_wait: Duration::from_millis(request.max_wait_ms.max(0) as u64),
         min_bytes: request.min_bytes.max(0) as usize,
@@ -90,6 +101,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         max_bytes: (request.max_bytes.max(0) as usize).min(broker.config.fetch_max_bytes),
         // isolation_level (v4+): 1 is read_committed.
         read_committed: request.isolation_level == 1,
+        replica,
     };
     let read = broker.replicas.fetch_messages(params, &wanted).await;
     // Fetch v0–3 clients read message sets of magic 0 (v0–1) or 1 (v2–3): the
@@ -110,6 +122,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         pd.high_watermark = data.high_watermark;
         pd.last_stable_offset = data.last_stable_offset;
         pd.log_start_offset = data.log_start_offset;
+        if let Some((epoch, end_offset)) = data.diverging {
+            pd.diverging_epoch.epoch = epoch;
+            pd.diverging_epoch.end_offset = end_offset;
+        }
         // read_committed gets a list (maybe empty), read_uncommitted none: some
         // clients tell the two apart.
         pd.aborted_transactions = data.aborted.map(|aborted| {

@@ -68,13 +68,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         }
         response.responses.push(tr);
     }
+    // How long acks=all may wait for the in-sync replicas (a cluster's).
+    let timeout = std::time::Duration::from_millis(request.timeout_ms.max(0) as u64);
     let transactional = request.transactional_id.as_ref().map(|id| Transactional {
         id: id.as_str(),
         coordinator: &broker.transactions,
     });
     let mut results = broker
         .replicas
-        .append_records(acks, appends, transactional)
+        .append_records(acks, timeout, appends, transactional)
         .await
         .into_iter();
     let mut sizes = traffic.into_iter();

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::fetcher::Followed;
 use super::replica_manager::ReplicaManager;
 use crate::cluster::image::MetadataImage;
 use crate::log::manager::is_internal_topic;
@@ -32,6 +33,8 @@ impl ReplicaManager {
         }
         let mut states = HashMap::new();
         let mut wanted = HashSet::new();
+        let mut followed = Vec::new();
+        let mut checkpointed: Option<HashMap<(String, i32), i64>> = None;
         for t in image.topics() {
             if let Some(local) = logs.topic(&t.name).filter(|l| l.id != t.id) {
                 // The name's earlier topic, whose deletion this broker missed.
@@ -48,15 +51,31 @@ impl ReplicaManager {
                     continue;
                 }
                 wanted.insert((t.name.clone(), *index));
+                let tp = (t.name.clone(), *index);
                 match logs.create_replica(&t.name, t.id, *index, &t.configs, now_ms) {
                     Ok(log) => {
+                        // A cluster's high watermark is the replicas', from
+                        // the last checkpointed one.
+                        if log.replicated_high_watermark().is_none() {
+                            let hws = checkpointed.get_or_insert_with(|| logs.checkpointed_high_watermarks());
+                            log.replicate_high_watermark(hws.get(&tp).copied().unwrap_or(0));
+                        }
                         if state.leader == me {
                             if let Err(e) = log.start_leader_epoch(state.leader_epoch) {
                                 tracing::error!(topic = %t.name, partition = index, error = %e, "cannot start a leader epoch");
                                 continue;
                             }
+                            self.leaders.set(&tp, state.leader_epoch, &state.replicas, &state.isr);
+                        } else if let Some(addr) = image.inter_broker_address(state.leader) {
+                            followed.push(Followed {
+                                topic: t.name.clone(),
+                                partition: *index,
+                                leader: state.leader,
+                                leader_epoch: state.leader_epoch,
+                                leader_addr: addr,
+                            });
                         }
-                        states.insert((t.name.clone(), *index), state);
+                        states.insert(tp, state);
                     }
                     Err(e) => {
                         tracing::error!(topic = %t.name, partition = index, error = %e, "cannot create a replica")
@@ -84,7 +103,18 @@ impl ReplicaManager {
                 }
             }
         }
+        self.leaders
+            .retain(|tp| states.get(tp).is_some_and(|s| s.leader == me) && wanted.contains(tp));
         *self.states.write().unwrap_or_else(|e| e.into_inner()) = Some(states);
+        self.fetchers.set(followed);
+        // The in-sync replicas may have changed: high watermarks move, and
+        // produces waiting on a partition this broker no longer leads answer.
+        for t in logs.topics() {
+            for log in &t.partitions {
+                self.advance_high_watermark(log);
+                self.delayed_fetches.complete(&(t.name.clone(), log.index));
+            }
+        }
         removed
     }
 }

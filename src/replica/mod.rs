@@ -7,5 +7,8 @@
 
 mod apply;
 pub mod delayed_fetch;
+mod fetch;
+pub mod fetcher;
+mod leader;
 pub mod partition;
 pub mod replica_manager;

@@ -9,23 +9,19 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::delayed_fetch::{DelayedFetches, TopicPartition};
+pub use super::fetch::{FetchParams, FetchPartition, FetchPartitionData};
+use super::leader::Leaders;
 use super::partition::{check_leader, NO_LEADER_EPOCH};
 use crate::cluster::metadata_cache::PartitionMetadata;
 use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
 use crate::log::producer_state::VerificationGuard;
-use crate::log::txn_index::AbortedTxn;
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
 use crate::record::batch::BatchHeader;
 use crate::record::control::Marker;
-use crate::record::file_slice::FileSlice;
 use crate::record::{legacy, records};
 use crate::txn::coordinator::{MarkerWriter, TxnVerifier};
 use crate::util::clock::now_ms;
-
-/// Record bytes one fetch may carry whatever the limits asked for: a frame's size
-/// must fit an i32, and Kafka's own cap (`fetch.max.bytes`) is far below.
-const FETCH_DATA_CAP: usize = 1 << 30;
 
 /// What a produce request asks to wait for before it is answered (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,48 +65,17 @@ pub struct Transactional<'a> {
     pub coordinator: &'a (dyn TxnVerifier + Sync),
 }
 
-/// One partition a fetch reads, its log resolved by the caller (`None`: no such
-/// topic or partition).
-pub struct FetchPartition {
-    pub log: Option<Arc<UnifiedLog>>,
-    pub topic: String,
-    pub partition: i32,
-    pub fetch_offset: i64,
-    /// The request's `partition_max_bytes`.
-    pub max_bytes: i32,
-}
-
-/// A fetch's limits, as the request gives them.
-#[derive(Debug, Clone, Copy)]
-pub struct FetchParams {
-    pub max_wait: Duration,
-    pub min_bytes: usize,
-    /// For the whole response (already capped by `fetch.max.bytes`).
-    pub max_bytes: usize,
-    /// read_committed: only below the last stable offset, with the aborted
-    /// transactions of the range.
-    pub read_committed: bool,
-}
-
-/// What a fetch got from one partition: whole batches as a file range (or none),
-/// and the partition's offsets at the time of the read.
-#[derive(Debug)]
-pub struct FetchPartitionData {
-    pub records: Result<Option<FileSlice>>,
-    pub high_watermark: i64,
-    pub log_start_offset: i64,
-    pub last_stable_offset: i64,
-    /// For read_committed fetches: the aborted transactions of what was read.
-    pub aborted: Option<Vec<AbortedTxn>>,
-}
-
 pub struct ReplicaManager {
     /// This broker's id (`node.id`).
     pub(super) node_id: i32,
     pub(super) logs: Arc<LogManager>,
-    delayed_fetches: DelayedFetches,
+    pub(super) delayed_fetches: DelayedFetches,
     /// Flips to `true` when shutdown begins: waiting fetches answer at once.
-    shutting_down: watch::Receiver<bool>,
+    pub(super) shutting_down: watch::Receiver<bool>,
+    /// In a cluster, the partitions this broker leads and their followers.
+    pub(super) leaders: Leaders,
+    /// In a cluster, the tasks copying the partitions this broker follows.
+    pub(super) fetchers: super::fetcher::Fetchers,
     /// In a cluster, how this broker holds each partition it has a replica
     /// of, as the cluster's metadata says (`apply_image`); None on one broker.
     pub(super) states: std::sync::RwLock<Option<std::collections::HashMap<(String, i32), PartitionMetadata>>>,
@@ -119,10 +84,12 @@ pub struct ReplicaManager {
 impl ReplicaManager {
     pub fn new(node_id: i32, logs: Arc<LogManager>, shutting_down: watch::Receiver<bool>) -> ReplicaManager {
         ReplicaManager {
+            fetchers: super::fetcher::Fetchers::new(node_id, logs.clone(), shutting_down.clone()),
             node_id,
             logs,
             delayed_fetches: DelayedFetches::default(),
             shutting_down,
+            leaders: Leaders::default(),
             states: std::sync::RwLock::new(None),
         }
     }
@@ -186,6 +153,7 @@ impl ReplicaManager {
     pub async fn append_records(
         &self,
         acks: i16,
+        timeout: Duration,
         requests: Vec<AppendRequest>,
         transactional: Option<Transactional<'_>>,
     ) -> Vec<Result<AppendInfo>> {
@@ -207,10 +175,18 @@ impl ReplicaManager {
             }
             results.push(appended.map(|(_, info)| info));
         }
+        let deadline = Instant::now() + timeout;
         for (i, log, offset) in durable {
             if let Err(e) = log.flush_to(offset, now_ms()).await {
                 tracing::error!(topic = %log.topic, partition = log.index, error = %e, "fsync failed");
                 results[i] = Err(Error::Io(e));
+                continue;
+            }
+            // In a cluster, acks=all also waits for the in-sync replicas.
+            if log.replicated_high_watermark().is_some() {
+                if let Err(e) = self.replicated(&log, offset, deadline).await {
+                    results[i] = Err(e);
+                }
             }
         }
         results
@@ -234,11 +210,15 @@ impl ReplicaManager {
         // is the only replica, so a topic asking for more refuses such writes
         // (Kafka's leader does the same check before appending).
         let min_insync = log.config().min_insync_replicas;
-        if acks == Acks::All && min_insync > IN_SYNC_REPLICAS {
+        let in_sync = self
+            .leaders
+            .isr_len(&(request.topic.clone(), request.partition))
+            .map_or(IN_SYNC_REPLICAS, |n| n as i32);
+        if acks == Acks::All && min_insync > in_sync {
             return Err(Error::NotEnoughReplicas {
                 topic: request.topic,
                 partition: request.partition,
-                in_sync: IN_SYNC_REPLICAS,
+                in_sync,
                 min_insync,
             });
         }
@@ -259,39 +239,51 @@ impl ReplicaManager {
         // The batch is kept as sent and written from the request's buffer; only its
         // base offset and leader epoch are set, in a copy of the header.
         let info = log.append_verified(&records, guard, now)?;
-        // On one broker the high watermark is the log end offset: the new data is
-        // readable now.
+        // Followers have new data to fetch; on one broker (and a partition with
+        // no other replica in sync) consumers too, the high watermark being the
+        // log end.
+        self.advance_high_watermark(&log);
         self.delayed_fetches.complete(&(request.topic, request.partition));
         Ok((log, info))
     }
 
-    /// Read whole batches from each partition, waiting up to `max_wait` until at
-    /// least `min_bytes` are there (woken by appends, never by a timer loop), an
-    /// error occurs, or the broker shuts down. One result per partition, in order.
-    pub async fn fetch_messages(&self, params: FetchParams, partitions: &[FetchPartition]) -> Vec<FetchPartitionData> {
-        let deadline = Instant::now() + params.max_wait;
-        let waker = Arc::new(Notify::new());
-        let mut shutdown = self.shutting_down.clone();
-        let keys: Vec<TopicPartition> = partitions
-            .iter()
-            .filter(|p| p.log.is_some())
-            .map(|p| (p.topic.clone(), p.partition))
-            .collect();
-        loop {
-            // Watch before reading, so an append between the read and the wait
-            // still wakes this fetch.
-            for key in &keys {
-                self.delayed_fetches.watch(key, &waker);
+    /// Raise a partition's high watermark to what its in-sync replicas allow
+    /// now (a leader's, in a cluster), waking fetches and produces waiting on it.
+    pub(super) fn advance_high_watermark(&self, log: &UnifiedLog) {
+        let tp = (log.topic.clone(), log.index);
+        if let Some(hw) = self.leaders.high_watermark(&tp, self.node_id, log.log_end_offset()) {
+            if log.maybe_increment_high_watermark(hw) {
+                self.delayed_fetches.complete(&tp);
             }
-            let (read, bytes) = read_from_logs(partitions, params.max_bytes, params.read_committed);
-            let any_error = read.iter().any(|r| r.records.is_err());
-            if bytes >= params.min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
-                return read;
+        }
+    }
+
+    /// Wait until `log`'s high watermark reaches `offset` (an acks=all
+    /// produce, in a cluster): REQUEST_TIMED_OUT after `timeout`,
+    /// NOT_LEADER_OR_FOLLOWER if this broker stops leading it meanwhile.
+    async fn replicated(&self, log: &UnifiedLog, offset: i64, deadline: Instant) -> Result<()> {
+        let tp = (log.topic.clone(), log.index);
+        let waker = Arc::new(Notify::new());
+        loop {
+            self.delayed_fetches.watch(&tp, &waker);
+            if self.leadership(log).leader != self.node_id || *self.shutting_down.borrow() {
+                return Err(Error::NotLeaderOrFollower {
+                    topic: log.topic.clone(),
+                    partition: log.index,
+                });
+            }
+            if log.high_watermark() >= offset {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::RequestTimedOut(format!(
+                    "{}-{}: in-sync replicas did not reach offset {offset} in time",
+                    log.topic, log.index
+                )));
             }
             tokio::select! {
                 _ = waker.notified() => {}
                 _ = tokio::time::sleep_until(deadline) => {}
-                _ = shutdown.changed() => {}
             }
         }
     }
@@ -361,69 +353,6 @@ fn flush_in_background(log: Arc<UnifiedLog>, offset: i64) {
     });
 }
 
-/// One pass over every partition, and the bytes found. Kafka's limits: `max_bytes`
-/// for the whole response and each partition's own `max_bytes`, except that the
-/// first partition with data always gets at least one whole batch (so a batch
-/// larger than the limits is never stuck); later ones get only batches that fit.
-fn read_from_logs(
-    partitions: &[FetchPartition],
-    max_bytes: usize,
-    read_committed: bool,
-) -> (Vec<FetchPartitionData>, usize) {
-    let max_bytes = max_bytes.min(FETCH_DATA_CAP);
-    let mut total = 0usize;
-    let read = partitions
-        .iter()
-        .map(|p| {
-            let Some(log) = &p.log else {
-                return FetchPartitionData {
-                    records: Err(Error::UnknownTopicOrPartition {
-                        topic: p.topic.clone(),
-                        partition: p.partition,
-                    }),
-                    high_watermark: -1,
-                    log_start_offset: -1,
-                    last_stable_offset: -1,
-                    aborted: None,
-                };
-            };
-            let (log_start_offset, high_watermark) = log.offsets();
-            let last_stable_offset = log.last_stable_offset();
-            // Consumers read below the high watermark (read_committed: the last
-            // stable offset, which never passes it).
-            let upper = if read_committed {
-                last_stable_offset
-            } else {
-                high_watermark
-            };
-            let limit = (p.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-            let first_with_data = total == 0;
-            // The first partition with data gets its first batch even when its
-            // limit is 0 (Kafka's minOneMessage); the others only what fits.
-            let records = if limit == 0 && !first_with_data {
-                Ok(None)
-            } else {
-                log.read_slice_below(p.fetch_offset, limit.max(1), upper)
-                    .map(|slice| slice.filter(|s| first_with_data || s.len <= limit))
-            };
-            if let Ok(Some(slice)) = &records {
-                total += slice.len;
-            }
-            // Every aborted transaction that may overlap what was read (up to the
-            // LSO); clients skip the ones past their data.
-            let aborted = read_committed.then(|| log.aborted_transactions(p.fetch_offset, last_stable_offset));
-            FetchPartitionData {
-                records,
-                high_watermark,
-                log_start_offset,
-                last_stable_offset,
-                aborted,
-            }
-        })
-        .collect();
-    (read, total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,12 +381,14 @@ mod tests {
             partition: 0,
             fetch_offset: offset,
             max_bytes: 1 << 20,
+            last_fetched_epoch: -1,
         }]
     }
 
     fn params(max_wait_ms: u64) -> FetchParams {
         FetchParams {
             read_committed: false,
+            replica: None,
             max_wait: Duration::from_millis(max_wait_ms),
             min_bytes: 1,
             max_bytes: 1 << 20,
@@ -501,7 +432,7 @@ mod tests {
         let fetching = spawn_fetch(&replicas, &log);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
-        let appended = replicas.append_records(1, append(), None).await;
+        let appended = replicas.append_records(1, Duration::from_secs(5), append(), None).await;
         assert_eq!(appended[0].as_ref().unwrap().base_offset, 0);
         let read = fetching.await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO, "woken by the append, not a timer");
@@ -526,7 +457,9 @@ mod tests {
     async fn the_first_partition_gets_a_whole_batch_whatever_the_limits() {
         let dir = tempfile::tempdir().unwrap();
         let (replicas, log, _stop) = manager(dir.path());
-        replicas.append_records(1, append(), None).await[0].as_ref().unwrap();
+        replicas.append_records(1, Duration::from_secs(5), append(), None).await[0]
+            .as_ref()
+            .unwrap();
         for (partition_max, response_max) in [(0, 1 << 20), (1, 1 << 20), (1 << 20, 0)] {
             let mut wanted = wanting(&log, 0);
             wanted[0].max_bytes = partition_max;
@@ -547,7 +480,7 @@ mod tests {
     async fn acks_are_checked_and_internal_topics_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (replicas, _log, _stop) = manager(dir.path());
-        let r = replicas.append_records(2, append(), None).await;
+        let r = replicas.append_records(2, Duration::from_secs(5), append(), None).await;
         assert!(matches!(r[0], Err(Error::InvalidRequiredAcks(2))));
         let internal = vec![AppendRequest {
             topic: "__consumer_offsets".into(),
@@ -555,10 +488,12 @@ mod tests {
             records: Some(one_record()),
             message_set_allowed: false,
         }];
-        let r = replicas.append_records(1, internal, None).await;
+        let r = replicas.append_records(1, Duration::from_secs(5), internal, None).await;
         assert!(matches!(r[0], Err(Error::InvalidTopic { .. })));
         // acks=all returns once fsynced.
-        let r = replicas.append_records(-1, append(), None).await;
+        let r = replicas
+            .append_records(-1, Duration::from_secs(5), append(), None)
+            .await;
         assert_eq!(r[0].as_ref().unwrap().log_end_offset, 1);
     }
 }

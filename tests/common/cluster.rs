@@ -1,6 +1,7 @@
 //! Three strom processes on 127.0.1.1–3 sharing one etcd (tests/common/etcd.rs):
 //! the harness of the cluster tests.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,9 @@ use super::wire::*;
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long a broker's lease lives without renewal in these tests.
+/// Long enough for anything a cluster test waits for.
+pub const LONG: Duration = Duration::from_secs(30);
+
 pub const SESSION_MS: u64 = 3_000;
 
 pub fn host(node: i32) -> Ipv4Addr {
@@ -121,4 +125,85 @@ pub async fn agreed_controller(c: &Cluster, nodes: &[i32], not: i32, within: Dur
         assert!(started.elapsed() < within, "no agreed controller: {seen:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One partition as a broker's Metadata tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told {
+    pub leader: i32,
+    pub epoch: i32,
+    pub isr: Vec<i32>,
+    pub offline: Vec<i32>,
+}
+
+pub type TopicView = Option<BTreeMap<i32, Told>>;
+
+/// Each partition of `topic` as the broker `node` tells it, by partition; None
+/// while it does not know the topic.
+pub async fn partitions(c: &Cluster, node: i32, topic: &str) -> TopicView {
+    let mut w = Wire::connect(c.addr(node)).await;
+    let mut request = metadata_request(&[topic]);
+    request.allow_auto_topic_creation = false;
+    let m = w.call(12, &request).await;
+    let t = &m.topics[0];
+    (t.error_code == 0).then(|| {
+        t.partitions
+            .iter()
+            .map(|p| {
+                let told = Told {
+                    leader: p.leader_id.0,
+                    epoch: p.leader_epoch,
+                    isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                    offline: p.offline_replicas.iter().map(|b| b.0).collect(),
+                };
+                (p.partition_index, told)
+            })
+            .collect()
+    })
+}
+
+/// Wait until every broker of `nodes` tells `topic` as `check` wants it; the
+/// view of the last one.
+pub async fn until_told(c: &Cluster, nodes: &[i32], topic: &str, check: impl Fn(&TopicView) -> bool) -> TopicView {
+    let started = Instant::now();
+    loop {
+        let mut views = Vec::new();
+        for &n in nodes {
+            views.push(partitions(c, n, topic).await);
+        }
+        if views.iter().all(&check) {
+            return views.pop().flatten();
+        }
+        assert!(started.elapsed() < LONG, "{topic} as told: {views:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The partition directories of `topic` in broker `node`'s data directory.
+pub fn local_partitions(c: &Cluster, node: i32, topic: &str) -> Vec<i32> {
+    let dir = c.dirs[node as usize - 1].path().join("data");
+    let mut found: Vec<i32> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| {
+                    e.ok()?
+                        .file_name()
+                        .to_str()?
+                        .strip_prefix(&format!("{topic}-"))?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+pub fn bootstrap(c: &Cluster, nodes: &[i32]) -> String {
+    nodes
+        .iter()
+        .map(|n| c.addr(*n).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -193,12 +193,6 @@ fn replicas_for(
         check_assignments(&given, &registered)?;
         given
     };
-    // Replication between brokers is the next stage of the cluster
-    // (docs/design/cluster-on-etcd.md, S5): until it lands a partition has
-    // one replica, so no acknowledged write can live on a broker alone.
-    if let Some(r) = replicas.iter().find(|r| r.len() != 1) {
-        return Err(Error::InvalidReplicationFactor(r.len() as i16));
-    }
     Ok(replicas)
 }
 

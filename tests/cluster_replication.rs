@@ -1,0 +1,222 @@
+//! Replication between the brokers of a cluster (issue 17, stage 5): followers
+//! copy their leaders' logs with Kafka's Fetch, byte for byte; acks=all is
+//! answered once every in-sync replica has the batch (the high watermark
+//! passed it); when a leader is killed the controller elects an in-sync
+//! follower, and no acknowledged record is lost or duplicated; a returning
+//! broker truncates what it had that the new leader does not and copies the
+//! rest. Three strom processes on 127.0.1.1–3 and etcd on 127.0.2.1–3.
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::cluster::*;
+use common::etcd::Etcd;
+use common::wire::*;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::CreateTopicsRequest;
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+async fn create_replicated(w: &mut Wire, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let mut t = CreatableTopic::default();
+    t.name = name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = 3;
+    for (k, v) in configs {
+        let mut c = CreatableTopicConfig::default();
+        c.name = StrBytes::from_string(k.to_string());
+        c.value = Some(StrBytes::from_string(v.to_string()));
+        t.configs.push(c);
+    }
+    let mut r = CreateTopicsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 30_000;
+    let created = w.call(5, &r).await;
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+}
+
+/// Acknowledged records: (partition, offset) → value.
+type Acked = BTreeMap<(i32, i64), String>;
+
+async fn produce_acked(
+    producer: &FutureProducer,
+    topic: &str,
+    partitions: i32,
+    from: usize,
+    count: usize,
+    acked: &mut Acked,
+) {
+    let sends: Vec<_> = (from..from + count)
+        .map(|i| {
+            let value = format!("{topic}-{i}");
+            let p = (i % partitions as usize) as i32;
+            let producer = producer.clone();
+            let topic = topic.to_string();
+            async move {
+                let record = FutureRecord::to(&topic).partition(p).key("k").payload(&value);
+                let sent = producer.send(record, Duration::from_secs(60)).await;
+                (value.clone(), sent.map_err(|(e, _)| e))
+            }
+        })
+        .collect();
+    for (value, sent) in futures_util::future::join_all(sends).await {
+        let delivered = sent.unwrap_or_else(|e| panic!("{value} not acknowledged: {e}"));
+        assert!(
+            acked.insert((delivered.partition, delivered.offset), value).is_none(),
+            "one offset, two acks"
+        );
+    }
+}
+
+/// The segment files of `topic-p` on broker `node`, by name.
+fn segments(c: &Cluster, node: i32, topic: &str, p: i32) -> BTreeMap<String, Vec<u8>> {
+    let dir = c.dirs[node as usize - 1]
+        .path()
+        .join("data")
+        .join(format!("{topic}-{p}"));
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let name = e.file_name().to_str()?.to_string();
+                    name.ends_with(".log")
+                        .then(|| (name, std::fs::read(e.path()).unwrap_or_default()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Wait until the replicas of every partition on `nodes` hold identical logs.
+async fn until_identical(c: &Cluster, nodes: &[i32], topic: &str, partitions: i32) {
+    let started = Instant::now();
+    for p in 0..partitions {
+        loop {
+            let copies: Vec<_> = nodes.iter().map(|n| segments(c, *n, topic, p)).collect();
+            if copies.iter().all(|s| *s == copies[0]) && !copies[0].is_empty() {
+                break;
+            }
+            assert!(started.elapsed() < LONG, "{topic}-{p}: replicas differ");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_records_survive_the_leaders_death() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let mut c = Cluster::start(&etcd, "replication", 3);
+    for node in 1..=3 {
+        until_listed(&c, c.addr(node), &[1, 2, 3], LONG).await;
+    }
+    agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    let mut w = Wire::connect(c.addr(1)).await;
+    create_replicated(&mut w, "repl", 3, &[]).await;
+    create_replicated(&mut w, "strict", 1, &[("min.insync.replicas", "3")]).await;
+    let told = until_told(&c, &[1, 2, 3], "repl", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.len() == 3 && ps.values().all(|p| p.leader > 0 && p.isr.len() == 3))
+    })
+    .await
+    .unwrap();
+    until_told(&c, &[1, 2, 3], "strict", |v| v.as_ref().is_some_and(|ps| ps.len() == 1)).await;
+
+    // acks=all from an idempotent producer: answered once all three have it.
+    let all = bootstrap(&c, &[1, 2, 3]);
+    let producer = common::producer(
+        &all,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", "60000"),
+        ],
+    );
+    let mut acked = Acked::new();
+    produce_acked(&producer, "repl", 3, 0, 300, &mut acked).await;
+    until_identical(&c, &[1, 2, 3], "repl", 3).await;
+    // min.insync.replicas=3 is met with all three up.
+    let strict_leader = partitions(&c, 1, "strict").await.unwrap()[&0].leader;
+    let mut sw = Wire::connect(c.addr(strict_leader)).await;
+    assert_eq!(produce(&mut sw, "strict", 0, batch(1, -1, 0, 0)).await.0, 0);
+
+    // The leader of partition 0 dies mid-stream; the producer carries on.
+    let victim = told[&0].leader;
+    let rest: Vec<i32> = (1..=3).filter(|n| *n != victim).collect();
+    let (stream, killed) = {
+        let producer = producer.clone();
+        let mut during = Acked::new();
+        // Rounds of 30, so that the stream runs before, during and after.
+        let stream = tokio::spawn(async move {
+            for round in 0..40 {
+                produce_acked(&producer, "repl", 3, 300 + round * 30, 30, &mut during).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            during
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.broker(victim).kill9();
+        c.stop(victim);
+        (stream, Instant::now())
+    };
+    acked.extend(stream.await.unwrap());
+    eprintln!("the stream went on {:?} after the leader was killed", killed.elapsed());
+    let moved = until_told(&c, &rest, "repl", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.values().all(|p| rest.contains(&p.leader)))
+    })
+    .await
+    .unwrap();
+    assert!(moved[&0].epoch > told[&0].epoch, "a new leader epoch");
+    assert!(
+        moved[&0].isr.iter().all(|b| *b != victim),
+        "the dead broker left the ISR"
+    );
+
+    // Fewer in sync than min.insync.replicas: acks=all is refused.
+    let strict = until_told(&c, &rest, "strict", |v| {
+        v.as_ref()
+            .is_some_and(|ps| rest.contains(&ps[&0].leader) && ps[&0].isr.len() == 2)
+    })
+    .await
+    .unwrap();
+    let mut sw = Wire::connect(c.addr(strict[&0].leader)).await;
+    assert_eq!(
+        produce(&mut sw, "strict", 0, batch(1, -1, 0, 0)).await.0,
+        19,
+        "NOT_ENOUGH_REPLICAS"
+    );
+
+    // Every acknowledged record is there, once, at its offset.
+    let check = |read: Vec<common::Consumed>| {
+        let mut seen = HashSet::new();
+        for r in &read {
+            let value = String::from_utf8(r.value.clone().unwrap()).unwrap();
+            assert!(seen.insert(value.clone()), "duplicate {value}");
+            if let Some(expected) = acked.get(&(r.partition, r.offset)) {
+                assert_eq!(
+                    expected, &value,
+                    "offset {}:{} holds another value",
+                    r.partition, r.offset
+                );
+            }
+        }
+        for ((p, o), v) in &acked {
+            assert!(seen.contains(v), "acknowledged {v} at {p}:{o} was lost");
+        }
+    };
+    check(common::consume(&bootstrap(&c, &rest), "repl", 3, acked.len()).await);
+
+    // The dead broker comes back as a follower and copies the new leaders.
+    c.spawn(victim);
+    until_listed(&c, c.addr(victim), &[1, 2, 3], LONG).await;
+    until_identical(&c, &[1, 2, 3], "repl", 3).await;
+    check(common::consume(&all, "repl", 3, acked.len()).await);
+    for n in 1..=3 {
+        c.broker(n).terminate();
+    }
+}
