@@ -20,7 +20,7 @@ pub enum Error {
     TopicAlreadyExists(String),
     #[error("invalid partition count {0}")]
     InvalidPartitions(i32),
-    #[error("invalid replication factor {0}: this broker can hold one replica")]
+    #[error("invalid replication factor {0}: more than the brokers that can hold replicas (one, on a single broker)")]
     InvalidReplicationFactor(i16),
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {

@@ -219,3 +219,96 @@ async fn topics_live_across_the_brokers_and_follow_them() {
         c.broker(n).terminate();
     }
 }
+
+/// What is written into etcd by hand never costs a partition its data: a
+/// partition or topic key overwritten with garbage keeps its last sound
+/// value, a partition key deleted by hand leaves the replica where it is
+/// (unserved) until the key is back, unusable topic configs are not taken; a
+/// broker paused past its session registers again once and serves again.
+#[tokio::test(flavor = "multi_thread")]
+async fn hand_written_garbage_never_costs_data() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let mut c = Cluster::start(&etcd, "garbage", 3);
+    for node in 1..=3 {
+        until_listed(&c, c.addr(node), &[1, 2, 3], LONG).await;
+    }
+    agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    let mut w = Wire::connect(c.addr(1)).await;
+    create_topic(&mut w, "kept", 3, &[("cleanup.policy", "compact")]).await;
+    until_told(&c, &[1, 2, 3], "kept", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.len() == 3 && ps.values().all(|p| p.leader > 0))
+    })
+    .await;
+    let all = bootstrap(&c, &[1, 2, 3]);
+    produce_keyed(&all, "kept", 3, 10).await;
+    let key = |rest: &str| format!("/strom-test/garbage/{rest}");
+    let get = |rest: &str| etcd.ctl(&["get", "--print-value-only", &key(rest)]).trim().to_string();
+    let (partition, topic, configs) = (get("partitions/kept/0"), get("topics/kept"), get("configs/topics/kept"));
+    etcd.ctl(&["put", &key("partitions/kept/0"), "garbage{"]);
+    etcd.ctl(&["put", &key("topics/kept"), r#"{"v":1,"id":"nope"}"#]);
+    etcd.ctl(&["put", &key("configs/topics/kept"), r#"{"cleanup.policy":"bogus"}"#]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(common::consume(&all, "kept", 3, 30).await.len(), 30, "still served");
+    for node in 1..=3 {
+        let mut w = Wire::connect(c.addr(node)).await;
+        assert_eq!(describe_configs(&mut w, 2, "kept").await["cleanup.policy"].0, "compact");
+    }
+    // A partition key deleted by hand: not served, not set aside; back when the key is.
+    let leader = partitions(&c, 1, "kept").await.unwrap()[&0].leader;
+    etcd.ctl(&["del", &key("partitions/kept/0")]);
+    until_told(&c, &[1, 2, 3], "kept", |v| {
+        v.as_ref().is_some_and(|ps| !ps.contains_key(&0))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        local_partitions(&c, leader, "kept").first(),
+        Some(&0),
+        "the replica stays"
+    );
+    for (rest, value) in [
+        ("partitions/kept/0", &partition),
+        ("topics/kept", &topic),
+        ("configs/topics/kept", &configs),
+    ] {
+        etcd.ctl(&["put", &key(rest), value]);
+    }
+    until_told(&c, &[1, 2, 3], "kept", |v| v.as_ref().is_some_and(|ps| ps.len() == 3)).await;
+    assert_eq!(common::consume(&all, "kept", 3, 30).await.len(), 30, "nothing lost");
+    let strays = |n: i32| {
+        std::fs::read_dir(c.dirs[n as usize - 1].path().join("data"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with("-stray"))
+            .count()
+    };
+    assert!((1..=3).all(|n| strays(n) == 0), "nothing set aside");
+
+    // Paused past its session: registered again once, serving again.
+    let pid = c.broker(3).child.id().to_string();
+    let epoch = || {
+        let value = etcd.ctl(&["get", "-w", "json", &key("brokers/3")]);
+        let v: serde_json::Value = serde_json::from_str(&value).unwrap();
+        v["kvs"][0]["create_revision"].as_i64()
+    };
+    let before = epoch();
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(SESSION_MS * 2 + 1000)).await;
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+    until_listed(&c, c.addr(1), &[1, 2, 3], LONG).await;
+    let after = epoch();
+    assert!(after > before, "a new broker epoch");
+    tokio::time::sleep(Duration::from_millis(SESSION_MS * 2)).await;
+    assert_eq!(epoch(), after, "registered once, not again and again");
+    assert_eq!(common::consume(&all, "kept", 3, 30).await.len(), 30);
+    for n in 1..=3 {
+        c.broker(n).terminate();
+    }
+}

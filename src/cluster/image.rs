@@ -135,6 +135,13 @@ fn topic_name(s: &str) -> Option<&str> {
     legal.then_some(s)
 }
 
+fn ignored(key: &str) {
+    tracing::warn!(
+        key,
+        "ignoring a value that is not sound; the last sound one stays in force"
+    );
+}
+
 fn partition_key(rest: &str) -> Option<(&str, i32)> {
     let (name, index) = rest.split_once('/')?;
     let index = broker_key_id(index)?;
@@ -142,14 +149,16 @@ fn partition_key(rest: &str) -> Option<(&str, i32)> {
 }
 
 impl MetadataImage {
-    /// Apply a put of `kv` (a key the image does not know changes nothing; a
-    /// value that is not sound removes what the key held).
+    /// Apply a put of `kv`. A key the image does not know changes nothing; a
+    /// value that is not sound is ignored and the key's last sound value kept
+    /// (a broker never gives up a partition's data over a value written by
+    /// hand; a registration, which its broker rewrites, is the exception).
     pub fn put(&mut self, kv: KeyValue<'_>) {
-        self.delete(kv.key);
         if let Some(id) = kv.key.strip_prefix("brokers/").and_then(broker_key_id) {
-            if let Some(b) = RegisteredBroker::from_key(id, kv.value, kv.lease, kv.create_revision) {
-                self.brokers.insert(id, b);
-            }
+            match RegisteredBroker::from_key(id, kv.value, kv.lease, kv.create_revision) {
+                Some(b) => self.brokers.insert(id, b),
+                None => self.brokers.remove(&id),
+            };
         } else if kv.key == "controller" {
             self.controller = serde_json::from_slice::<ControllerRecord>(kv.value)
                 .ok()
@@ -158,24 +167,36 @@ impl MetadataImage {
             let record = serde_json::from_slice::<TopicRecord>(kv.value)
                 .ok()
                 .filter(|r| r.v == 1);
-            if let Some(id) = record.and_then(|r| crate::util::uuid::from_base64(&r.id)) {
-                let mod_revision = kv.mod_revision;
-                self.topics.insert(name.to_string(), TopicKey { id, mod_revision });
+            match record.and_then(|r| crate::util::uuid::from_base64(&r.id)) {
+                Some(id) => {
+                    let mod_revision = kv.mod_revision;
+                    self.topics.insert(name.to_string(), TopicKey { id, mod_revision });
+                }
+                None => ignored(kv.key),
             }
         } else if let Some((name, index)) = kv.key.strip_prefix("partitions/").and_then(partition_key) {
-            if let Some(record) = PartitionRecord::from_json(kv.value) {
-                let entry = PartitionEntry {
-                    record,
-                    mod_revision: kv.mod_revision,
-                };
-                self.partitions
-                    .entry(name.to_string())
-                    .or_default()
-                    .insert(index, entry);
+            match PartitionRecord::from_json(kv.value) {
+                Some(record) => {
+                    let entry = PartitionEntry {
+                        record,
+                        mod_revision: kv.mod_revision,
+                    };
+                    self.partitions
+                        .entry(name.to_string())
+                        .or_default()
+                        .insert(index, entry);
+                }
+                None => ignored(kv.key),
             }
         } else if let Some(name) = kv.key.strip_prefix("configs/topics/").and_then(topic_name) {
-            if let Ok(configs) = serde_json::from_slice::<BTreeMap<String, String>>(kv.value) {
-                self.configs.insert(name.to_string(), configs);
+            let configs = serde_json::from_slice::<BTreeMap<String, String>>(kv.value)
+                .ok()
+                .filter(|c| crate::log::config::validate_overrides(&Default::default(), c).is_ok());
+            match configs {
+                Some(configs) => {
+                    self.configs.insert(name.to_string(), configs);
+                }
+                None => ignored(kv.key),
             }
         }
     }
@@ -322,9 +343,18 @@ mod tests {
         let mut image = MetadataImage::default();
         let good = partition("x", 1);
         image.put(kv("partitions/t/0", &good, 1));
-        // Overwritten with garbage: the key no longer counts.
+        // Overwritten with garbage: the last sound value stays.
         image.put(kv("partitions/t/0", b"nonsense", 2));
-        assert!(image.partitions.is_empty());
+        assert_eq!(image.partitions["t"][&0].mod_revision, 1);
+        image.put(kv("topics/t", br#"{"v":1,"id":"nope"}"#, 3));
+        assert!(image.topics.is_empty(), "never sound, never there");
+        image.put(kv("configs/t", br#"{"cleanup.policy":"bogus"}"#, 3));
+        image.put(kv("configs/topics/t", br#"{"retention.ms":"5"}"#, 3));
+        image.put(kv("configs/topics/t", br#"{"cleanup.policy":"bogus"}"#, 4));
+        image.put(kv("configs/topics/t", b"{", 5));
+        assert_eq!(image.configs["t"]["retention.ms"], "5", "invalid configs are not taken");
+        image.delete("configs/topics/t");
+        image.delete("partitions/t/0");
         let bad = |f: &dyn Fn(&mut PartitionRecord)| {
             let mut r: PartitionRecord = serde_json::from_slice(&good).unwrap();
             f(&mut r);

@@ -30,7 +30,7 @@ fn check(broker: &Broker, name: &str, count: i32, assigned: Option<usize>) -> Re
         return Err(Error::InvalidPartitions(count));
     }
     if assigned.is_some_and(|n| n as i32 != count - current) {
-        return Err(Error::InvalidRequest("one assignment per new partition".into()));
+        return Err(Error::InvalidReplicaAssignment("one assignment per new partition".into()));
     }
     Ok(())
 }

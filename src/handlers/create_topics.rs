@@ -33,6 +33,14 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<Strin
                 "both manual assignments and partition count or replication factor given".into(),
             ));
         }
+        // Kafka's rule: the partitions named are 0..n, each once.
+        let mut indexes: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
+        indexes.sort_unstable();
+        if indexes.iter().copied().ne(0..t.assignments.len() as i32) {
+            return Err(Error::InvalidReplicaAssignment(
+                "partitions should be a consecutive 0-based integer sequence".into(),
+            ));
+        }
         let node = broker.node_id();
         // In a cluster the controller checks the brokers named.
         let elsewhere = |a: &CreatableReplicaAssignment| a.broker_ids.iter().any(|b| b.0 != node);
@@ -103,6 +111,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
             (n, _) => n as i64,
         });
     let budget = partition_budget(broker, requested);
+    // A name given twice: Kafka refuses every mention.
+    let mut mentions = std::collections::HashMap::new();
+    for t in &request.topics {
+        *mentions.entry(t.name.to_string()).or_insert(0) += 1;
+    }
     for t in request.topics {
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
@@ -112,6 +125,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
         let may = super::allowed(broker, ctx, Operation::Create, ResourceType::Cluster, super::CLUSTER)
             || super::allowed(broker, ctx, Operation::Create, ResourceType::Topic, t.name.as_str());
         let planned = match may {
+            _ if mentions[t.name.as_str()] > 1 => Err(Error::InvalidRequest(format!(
+                "Create topics request from client `{}` contains multiple entries for the following topics: {}",
+                ctx.client_id.as_deref().unwrap_or_default(),
+                t.name.as_str()
+            ))),
             true => budget.map_err(|e| e()).and_then(|_| plan(broker, &t)),
             false => Err(Error::TopicAuthorizationFailed(t.name.to_string())),
         };

@@ -2,9 +2,12 @@
 //! ReplicaManager.applyDelta): it holds a replica of each partition assigned
 //! to it, created when first seen; leads the partitions the metadata says it
 //! leads, from the leader epoch given (its batches carry that epoch);
-//! deletes a topic whose deletion it saw; and sets aside (never deletes) the
-//! partitions it finds itself holding without an assignment, such as those of
-//! a topic deleted while it was down.
+//! deletes a topic whose deletion it saw; and sets aside (never deletes) a
+//! partition it holds that the metadata gives to other brokers, one of an
+//! earlier topic of the same name, and, at start, one of a topic the metadata
+//! no longer has (deleted while this broker was down). A partition merely
+//! missing from the metadata while the broker runs (a key deleted by hand) is
+//! left where it is, unserved, until the metadata says more.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,9 +18,9 @@ use crate::log::manager::is_internal_topic;
 
 impl ReplicaManager {
     /// Make this broker's partitions what `image` says. `deleted` are topics
-    /// whose key a watch saw deleted since the last image. Returns the topics
-    /// deleted here.
-    pub fn apply_image(&self, image: &MetadataImage, deleted: &[String], now_ms: i64) -> Vec<String> {
+    /// whose key a watch saw deleted since the last image; `starting`: the
+    /// first image since this broker started. Returns the topics deleted here.
+    pub fn apply_image(&self, image: &MetadataImage, deleted: &[String], starting: bool, now_ms: i64) -> Vec<String> {
         let me = self.node_id;
         let logs = &self.logs;
         let mut removed = Vec::new();
@@ -95,8 +98,15 @@ impl ReplicaManager {
             if is_internal_topic(&t.name) {
                 continue;
             }
+            let assigned = image.topic(&t.name).filter(|i| i.id == t.id);
             for p in &t.partitions {
-                if !wanted.contains(&(t.name.clone(), p.index)) {
+                // Given to other brokers, or (at start) gone from the cluster.
+                let elsewhere = assigned
+                    .as_ref()
+                    .and_then(|i| i.partitions.get(&p.index))
+                    .is_some_and(|e| !e.record.replicas.contains(&me));
+                let gone = starting && assigned.is_none();
+                if (elsewhere || gone) && !wanted.contains(&(t.name.clone(), p.index)) {
                     if let Err(e) = logs.set_aside(&t.name, p.index) {
                         tracing::error!(topic = %t.name, partition = p.index, error = %e, "cannot set a stray partition aside");
                     }

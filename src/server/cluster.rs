@@ -200,7 +200,11 @@ pub async fn join(
     let registered = register(&store, &config.data_dir, &me, ttl_secs, &shutdown, Some(patience)).await?;
     // The cluster's metadata first, so Metadata answers for the cluster at once.
     match store.load().await {
-        Ok(image) => apply(&broker, &image, Vec::new()).await,
+        Ok(image) => {
+            let image = Arc::new(image);
+            apply(&broker, image.clone(), Vec::new(), true).await;
+            broker.metadata.set_image(image);
+        }
         Err(e) => tracing::warn!(error = %e, "cannot read the cluster's metadata yet"),
     }
     let watcher = tokio::spawn(follow_metadata(broker.clone(), store.clone()));
@@ -212,7 +216,9 @@ pub async fn join(
     // What the keys say is checked now and then, in a task of its own (its
     // calls may wait on a frozen etcd member; the lease renewals must not): a
     // registration or a cluster id deleted or overwritten by hand is put back.
-    let (lost_tx, mut lost_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // The lease the check found gone: acted on only if it is still the one in
+    // use (a broker resumed after a pause may have registered anew meanwhile).
+    let (lost_tx, mut lost_rx) = tokio::sync::mpsc::channel::<i64>(1);
     let checker = {
         let (store, me, current, cluster_id) = (store.clone(), me.clone(), lease_tx.subscribe(), cluster_id.clone());
         let every = (interval * 5).max(Duration::from_secs(2));
@@ -223,7 +229,7 @@ pub async fn join(
                 let registered = *current.borrow();
                 let checked = tokio::time::timeout(every, reconcile(&store, &me, registered, &cluster_id)).await;
                 if checked == Ok(true) {
-                    let _ = lost_tx.try_send(());
+                    let _ = lost_tx.try_send(registered.lease);
                 }
             }
         })
@@ -245,7 +251,7 @@ pub async fn join(
                         false
                     }
                 },
-                Some(()) = lost_rx.recv() => true,
+                Some(lease) = lost_rx.recv() => lease == registered.lease,
                 _ = shutdown.changed() => break,
             };
             if lost {
@@ -411,11 +417,19 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
     }
 }
 
-/// Keep this broker as the cluster's metadata says: load it, apply each
-/// change a watch reports (replicas created, deleted, led), and only then
-/// show it in the metadata cache (so a client told this broker leads a
-/// partition finds the replica here); load again whenever the watch ends.
+/// Keep this broker as the cluster's metadata says: load it, then take each
+/// change a watch reports; load again whenever the watch ends. Each image is
+/// shown in the metadata cache at once (the controller reads its own writes
+/// there, and a broker's failover must not wait for file work) and handed to
+/// the applier, which brings the replicas in line with the newest one.
 async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let applier = tokio::spawn(apply_images(broker.clone(), rx));
+    let publish = |image: &MetadataImage, deleted: Vec<String>| {
+        let image = Arc::new(image.clone());
+        broker.metadata.set_image(image.clone());
+        let _ = tx.send((image, deleted));
+    };
     loop {
         let mut image = match store.load().await {
             Ok(image) => image,
@@ -425,7 +439,7 @@ async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
                 continue;
             }
         };
-        apply(&broker, &image, Vec::new()).await;
+        publish(&image, Vec::new());
         let mut watch = match store.watch_all(image.revision + 1).await {
             Ok(w) => w,
             Err(e) => {
@@ -436,7 +450,7 @@ async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
         };
         loop {
             match watch.next(&mut image).await {
-                Ok(deleted) => apply(&broker, &image, deleted).await,
+                Ok(deleted) => publish(&image, deleted),
                 Err(e) => {
                     tracing::warn!(error = %e, "the watch of the cluster's metadata ended; reading it again");
                     tokio::time::sleep(RETRY).await;
@@ -444,23 +458,38 @@ async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
                 }
             }
         }
+        if applier.is_finished() {
+            return;
+        }
+    }
+}
+
+/// Apply images as they come, skipping to the newest when several wait (the
+/// topic deletions seen on the way are all kept).
+async fn apply_images(
+    broker: Arc<Broker>,
+    mut images: tokio::sync::mpsc::UnboundedReceiver<(Arc<MetadataImage>, Vec<String>)>,
+) {
+    while let Some((mut image, mut deleted)) = images.recv().await {
+        while let Ok((newer, more)) = images.try_recv() {
+            image = newer;
+            deleted.extend(more);
+        }
+        apply(&broker, image, deleted, false).await;
     }
 }
 
 /// Apply an image to this broker's replicas (file work, off the async
-/// workers), then publish it.
-async fn apply(broker: &Arc<Broker>, image: &MetadataImage, deleted: Vec<String>) {
-    let image = Arc::new(image.clone());
-    let (b, i) = (broker.clone(), image.clone());
-    let removed = tokio::task::spawn_blocking(move || b.replicas.apply_image(&i, &deleted, now_ms()))
+/// workers); the topics deleted here lose their committed offsets too.
+async fn apply(broker: &Arc<Broker>, image: Arc<MetadataImage>, deleted: Vec<String>, starting: bool) {
+    let b = broker.clone();
+    let removed = tokio::task::spawn_blocking(move || b.replicas.apply_image(&image, &deleted, starting, now_ms()))
         .await
         .unwrap_or_default();
     for name in removed {
-        // Committed offsets of a deleted topic go with it.
         if let Err(e) = broker.groups.topic_deleted(&name, now_ms()).await {
             tracing::warn!(topic = %name, error = %e, "cannot forget a deleted topic's offsets");
         }
         broker.metrics.topic_deleted(&name);
     }
-    broker.metadata.set_image(image);
 }
