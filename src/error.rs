@@ -160,6 +160,12 @@ pub enum Error {
     /// This broker is not (or no longer) the active controller.
     #[error("this broker is not the active controller")]
     NotController,
+    /// An ISR change based on a partition epoch that is no longer current.
+    #[error("the partition changed since (stale partition epoch)")]
+    InvalidUpdateVersion,
+    /// An ISR change naming a broker that cannot be in it.
+    #[error("ineligible replicas in the new ISR {0}")]
+    IneligibleReplica(String),
     #[error("invalid replica assignment: {0}")]
     InvalidReplicaAssignment(String),
     /// Not done in time (the controller's write, say); the client may retry.
@@ -288,6 +294,8 @@ impl Error {
             Error::MetadataStore(_) => E::UnknownServerError,
             Error::NotController => E::NotController,
             Error::InvalidReplicaAssignment(_) => E::InvalidReplicaAssignment,
+            Error::InvalidUpdateVersion => E::InvalidUpdateVersion,
+            Error::IneligibleReplica(_) => E::IneligibleReplica,
             Error::RequestTimedOut(_) => E::RequestTimedOut,
             Error::CorruptLog { .. } => E::KafkaStorageError,
         }

@@ -106,6 +106,25 @@ async fn until_identical(c: &Cluster, nodes: &[i32], topic: &str, partitions: i3
     }
 }
 
+/// Every acknowledged record is there, once, at its offset.
+fn check(acked: &Acked, read: Vec<common::Consumed>) {
+    let mut seen = HashSet::new();
+    for r in &read {
+        let value = String::from_utf8(r.value.clone().unwrap()).unwrap();
+        assert!(seen.insert(value.clone()), "duplicate {value}");
+        if let Some(expected) = acked.get(&(r.partition, r.offset)) {
+            assert_eq!(
+                expected, &value,
+                "offset {}:{} holds another value",
+                r.partition, r.offset
+            );
+        }
+    }
+    for ((p, o), v) in acked {
+        assert!(seen.contains(v), "acknowledged {v} at {p}:{o} was lost");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_records_survive_the_leaders_death() {
     let _serial = SERIAL.lock().await;
@@ -192,30 +211,51 @@ async fn acknowledged_records_survive_the_leaders_death() {
     );
 
     // Every acknowledged record is there, once, at its offset.
-    let check = |read: Vec<common::Consumed>| {
-        let mut seen = HashSet::new();
-        for r in &read {
-            let value = String::from_utf8(r.value.clone().unwrap()).unwrap();
-            assert!(seen.insert(value.clone()), "duplicate {value}");
-            if let Some(expected) = acked.get(&(r.partition, r.offset)) {
-                assert_eq!(
-                    expected, &value,
-                    "offset {}:{} holds another value",
-                    r.partition, r.offset
-                );
-            }
-        }
-        for ((p, o), v) in &acked {
-            assert!(seen.contains(v), "acknowledged {v} at {p}:{o} was lost");
-        }
-    };
-    check(common::consume(&bootstrap(&c, &rest), "repl", 3, acked.len()).await);
+    check(
+        &acked,
+        common::consume(&bootstrap(&c, &rest), "repl", 3, acked.len()).await,
+    );
 
     // The dead broker comes back as a follower and copies the new leaders.
     c.spawn(victim);
     until_listed(&c, c.addr(victim), &[1, 2, 3], LONG).await;
     until_identical(&c, &[1, 2, 3], "repl", 3).await;
-    check(common::consume(&all, "repl", 3, acked.len()).await);
+    check(&acked, common::consume(&all, "repl", 3, acked.len()).await);
+    // Caught up, it joins the ISR again (the leaders ask the controller).
+    let whole = until_told(&c, &[1, 2, 3], "repl", |v| {
+        v.as_ref().is_some_and(|ps| ps.values().all(|p| p.isr.len() == 3))
+    })
+    .await
+    .unwrap();
+
+    // A follower paused past replica.lag.time.max.ms leaves the ISR (acks=all
+    // goes on without it); resumed, it catches up and joins again.
+    let leader = whole[&0].leader;
+    let follower = (1..=3).find(|n| *n != leader).unwrap();
+    let pid = c.broker(follower).child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    let paused = Instant::now();
+    let mut shrunk = false;
+    while paused.elapsed() < Duration::from_millis(2_000) && !shrunk {
+        shrunk = partitions(&c, leader, "repl")
+            .await
+            .is_some_and(|ps| !ps[&0].isr.contains(&follower));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+    assert!(shrunk, "{follower} stayed in the ISR of repl-0 while paused");
+    produce_acked(&producer, "repl", 3, 2_000, 60, &mut acked).await;
+    until_told(&c, &[1, 2, 3], "repl", |v| {
+        v.as_ref().is_some_and(|ps| ps.values().all(|p| p.isr.len() == 3))
+    })
+    .await;
+    check(&acked, common::consume(&all, "repl", 3, acked.len()).await);
     for n in 1..=3 {
         c.broker(n).terminate();
     }

@@ -30,6 +30,9 @@ pub struct ClusterConfig {
     pub session_timeout_ms: u64,
     /// broker.heartbeat.interval.ms: how often the lease is renewed.
     pub heartbeat_interval_ms: u64,
+    /// replica.lag.time.max.ms: a follower that has not caught up with its
+    /// leader for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -39,6 +42,7 @@ impl Default for ClusterConfig {
             rack: None,
             session_timeout_ms: 9_000,
             heartbeat_interval_ms: 2_000,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }
@@ -97,6 +101,14 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
     let heartbeat_interval_ms: u64 = p
         .parse("broker.heartbeat.interval.ms")?
         .unwrap_or(d.heartbeat_interval_ms);
+    let replica_lag_time_max_ms: u64 = p.parse("replica.lag.time.max.ms")?.unwrap_or(d.replica_lag_time_max_ms);
+    if replica_lag_time_max_ms < 100 {
+        return Err(invalid(
+            "replica.lag.time.max.ms",
+            replica_lag_time_max_ms,
+            "must be at least 100",
+        ));
+    }
     // etcd leases are whole seconds of at least about a second.
     if session_timeout_ms < 1_000 {
         return Err(invalid(
@@ -121,6 +133,7 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
             .filter(|r| !r.trim().is_empty()),
         session_timeout_ms,
         heartbeat_interval_ms,
+        replica_lag_time_max_ms,
     })
 }
 

@@ -118,6 +118,8 @@ apis! {
     CreatePartitions 0..=3 => create_partitions;
     DeleteRecords 0..=2 => delete_records;
     DescribeCluster 0..=1 => describe_cluster;
+    // Between brokers of a cluster: a leader asks the controller to change an ISR.
+    AlterPartition 2..=3 => alter_partition;
     DescribeLogDirs 0..=4 => describe_log_dirs;
     // v0: the login's tokens follow as bare frames (server::sasl); Kafka 4
     // still serves it, and older librdkafka (kcat 1.7: 2.0.2) needs it advertised.

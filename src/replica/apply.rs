@@ -68,7 +68,7 @@ impl ReplicaManager {
                                 tracing::error!(topic = %t.name, partition = index, error = %e, "cannot start a leader epoch");
                                 continue;
                             }
-                            self.leaders.set(&tp, state.leader_epoch, &state.replicas, &state.isr);
+                            self.leaders.set(&tp, &state, p.record.partition_epoch, now_ms);
                         } else if let Some(addr) = image.inter_broker_address(state.leader) {
                             followed.push(Followed {
                                 topic: t.name.clone(),

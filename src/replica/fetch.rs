@@ -122,7 +122,13 @@ impl ReplicaManager {
             }
         }
         let tp: TopicPartition = (log.topic.clone(), log.index);
-        if self.leaders.follower_fetched(&tp, id, fetch_offset) {
+        if self.leaders.follower_fetched(
+            &tp,
+            id,
+            fetch_offset,
+            log.log_end_offset(),
+            crate::util::clock::now_ms(),
+        ) {
             self.advance_high_watermark(log);
         }
         None

@@ -10,17 +10,38 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::delayed_fetch::TopicPartition;
+use crate::cluster::controller::leadership::IsrChange;
+use crate::cluster::metadata_cache::PartitionMetadata;
+
+/// What the leader knows of one follower, from its fetches in this epoch.
+#[derive(Debug, Clone, Copy)]
+struct Follower {
+    /// Its log end (the offset it last fetched from).
+    end: i64,
+    last_fetch_ms: i64,
+    /// The leader's log end at that fetch.
+    last_fetch_leader_end: i64,
+    /// When it last had everything the leader had (Kafka's lastCaughtUpTime).
+    caught_up_ms: i64,
+}
 
 /// One partition this broker leads.
 #[derive(Debug, Clone)]
 struct LeaderState {
     leader_epoch: i32,
+    partition_epoch: i32,
     replicas: Vec<i32>,
     isr: Vec<i32>,
-    /// Each follower's log end, as far as known (from its last fetch in this
-    /// leader epoch).
-    ends: HashMap<i32, i64>,
+    followers: HashMap<i32, Follower>,
+    /// When this broker began leading at this epoch.
+    since_ms: i64,
+    /// An ISR change asked of the controller and not yet in the metadata:
+    /// the ISR asked for, and when.
+    pending: Option<(Vec<i32>, i64)>,
 }
+
+/// How long an ISR change may go unanswered before it is asked again.
+const PENDING_FOR_MS: i64 = 5_000;
 
 /// The partitions this broker leads in a cluster.
 #[derive(Default)]
@@ -33,22 +54,28 @@ impl Leaders {
         self.states.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lead `tp` at `leader_epoch` with `replicas` and `isr` (the metadata
-    /// changed). What followers reached is kept within one epoch and
-    /// forgotten at a new one.
-    pub fn set(&self, tp: &TopicPartition, leader_epoch: i32, replicas: &[i32], isr: &[i32]) {
+    /// Lead `p`'s partition `tp` (the metadata changed). What followers
+    /// reached is kept within one leader epoch and forgotten at a new one; a
+    /// pending ISR change is settled once the partition epoch moves.
+    pub fn set(&self, tp: &TopicPartition, p: &PartitionMetadata, partition_epoch: i32, now_ms: i64) {
         let mut states = self.lock();
-        let ends = match states.remove(tp) {
-            Some(s) if s.leader_epoch == leader_epoch => s.ends,
-            _ => HashMap::new(),
+        let (followers, since_ms, pending) = match states.remove(tp) {
+            Some(s) if s.leader_epoch == p.leader_epoch => {
+                let pending = s.pending.filter(|_| s.partition_epoch == partition_epoch);
+                (s.followers, s.since_ms, pending)
+            }
+            _ => (HashMap::new(), now_ms, None),
         };
         states.insert(
             tp.clone(),
             LeaderState {
-                leader_epoch,
-                replicas: replicas.to_vec(),
-                isr: isr.to_vec(),
-                ends,
+                leader_epoch: p.leader_epoch,
+                partition_epoch,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+                followers,
+                since_ms,
+                pending,
             },
         );
     }
@@ -63,33 +90,124 @@ impl Leaders {
         self.lock().get(tp).map(|s| s.isr.len())
     }
 
-    /// Follower `id` fetched `tp` from `fetch_offset`. False when `id` holds no
-    /// replica of it (its fetch is refused).
-    pub fn follower_fetched(&self, tp: &TopicPartition, id: i32, fetch_offset: i64) -> bool {
+    /// Follower `id` fetched `tp` from `fetch_offset` while the leader's log
+    /// ended at `leader_end`. False when `id` holds no replica of it (its
+    /// fetch is refused).
+    pub fn follower_fetched(
+        &self,
+        tp: &TopicPartition,
+        id: i32,
+        fetch_offset: i64,
+        leader_end: i64,
+        now_ms: i64,
+    ) -> bool {
         let mut states = self.lock();
         let Some(s) = states.get_mut(tp) else { return false };
         if !s.replicas.contains(&id) {
             return false;
         }
-        s.ends.insert(id, fetch_offset);
+        let f = s.followers.entry(id).or_insert(Follower {
+            end: fetch_offset,
+            last_fetch_ms: now_ms,
+            last_fetch_leader_end: leader_end,
+            caught_up_ms: 0,
+        });
+        // Caught up now, or as of its previous fetch if it has reached what
+        // the leader had then (under steady writes a follower is never level
+        // with the log end at the moment it fetches).
+        if fetch_offset >= leader_end {
+            f.caught_up_ms = now_ms;
+        } else if fetch_offset >= f.last_fetch_leader_end {
+            f.caught_up_ms = f.caught_up_ms.max(f.last_fetch_ms);
+        }
+        f.end = fetch_offset;
+        f.last_fetch_ms = now_ms;
+        f.last_fetch_leader_end = leader_end;
         true
     }
 
     /// The high watermark the in-sync replicas allow, given the leader's own
     /// log end: None while a follower in sync has not fetched in this epoch.
+    /// A follower being added to the ISR counts already (Kafka's maximal
+    /// ISR): once the controller commits it, it may be elected, so nothing it
+    /// lacks may be acknowledged meanwhile.
     pub fn high_watermark(&self, tp: &TopicPartition, me: i32, leader_end: i64) -> Option<i64> {
         let states = self.lock();
         let s = states.get(tp)?;
-        s.isr
+        let pending = s.pending.iter().flat_map(|(isr, _)| isr.iter());
+        let mut members: Vec<i32> = s.isr.iter().chain(pending).copied().collect();
+        members.sort_unstable();
+        members.dedup();
+        members
             .iter()
             .map(|id| {
                 if *id == me {
                     Some(leader_end)
                 } else {
-                    s.ends.get(id).copied()
+                    s.followers.get(id).map(|f| f.end)
                 }
             })
             .try_fold(leader_end, |low, end| end.map(|e| low.min(e)))
+    }
+
+    /// The ISR changes to ask of the controller now: followers that have not
+    /// caught up for `lag_ms` leave, replicas that reached the high watermark
+    /// (`hw` of the partition) join. Each is then pending until the metadata
+    /// shows it (or it is asked again after a while).
+    pub fn isr_changes(
+        &self,
+        me: i32,
+        now_ms: i64,
+        lag_ms: i64,
+        hw: impl Fn(&TopicPartition) -> i64,
+    ) -> Vec<IsrChange> {
+        let mut changes = Vec::new();
+        for (tp, s) in self.lock().iter_mut() {
+            if s.pending
+                .as_ref()
+                .is_some_and(|(_, since)| now_ms - since < PENDING_FOR_MS)
+            {
+                continue;
+            }
+            let caught_up = |id: &i32| {
+                s.followers
+                    .get(id)
+                    .map_or(s.since_ms, |f| f.caught_up_ms.max(s.since_ms))
+            };
+            let mut isr: Vec<i32> = s
+                .isr
+                .iter()
+                .copied()
+                .filter(|id| *id == me || now_ms - caught_up(id) <= lag_ms)
+                .collect();
+            let hw = hw(tp);
+            for id in &s.replicas {
+                let reached = s.followers.get(id).is_some_and(|f| f.end >= hw);
+                if !isr.contains(id) && reached && now_ms - caught_up(id) <= lag_ms {
+                    isr.push(*id);
+                }
+            }
+            if isr != s.isr {
+                s.pending = Some((isr.clone(), now_ms));
+                changes.push(IsrChange {
+                    topic: tp.0.clone(),
+                    partition: tp.1,
+                    leader: me,
+                    leader_epoch: s.leader_epoch,
+                    partition_epoch: s.partition_epoch,
+                    new_isr: isr,
+                });
+            }
+        }
+        changes
+    }
+
+    /// An ISR change was refused or could not be sent: ask again at the next
+    /// round.
+    pub fn isr_change_failed(&self, tp: &TopicPartition) {
+        if let Some(s) = self.lock().get_mut(tp) {
+            s.pending = None;
+        }
     }
 }
 
@@ -97,26 +215,71 @@ impl Leaders {
 mod tests {
     use super::*;
 
+    fn state(epoch: i32, replicas: &[i32], isr: &[i32]) -> PartitionMetadata {
+        PartitionMetadata {
+            index: 0,
+            leader: 1,
+            leader_epoch: epoch,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            offline: Vec::new(),
+        }
+    }
+
     #[test]
     fn the_high_watermark_is_the_lowest_end_in_sync() {
         let leaders = Leaders::default();
         let tp = ("t".to_string(), 0);
-        leaders.set(&tp, 3, &[1, 2, 3], &[1, 2, 3]);
+        leaders.set(&tp, &state(3, &[1, 2, 3], &[1, 2, 3]), 0, 0);
         assert_eq!(leaders.high_watermark(&tp, 1, 10), None, "followers not heard of");
-        assert!(leaders.follower_fetched(&tp, 2, 7));
+        assert!(leaders.follower_fetched(&tp, 2, 7, 10, 0));
         assert_eq!(leaders.high_watermark(&tp, 1, 10), None);
-        assert!(leaders.follower_fetched(&tp, 3, 9));
+        assert!(leaders.follower_fetched(&tp, 3, 9, 10, 0));
         assert_eq!(leaders.high_watermark(&tp, 1, 10), Some(7));
-        assert!(!leaders.follower_fetched(&tp, 4, 10), "not a replica");
+        assert!(!leaders.follower_fetched(&tp, 4, 10, 10, 0), "not a replica");
         // 2 leaves the ISR: it no longer holds the high watermark back.
-        leaders.set(&tp, 3, &[1, 2, 3], &[1, 3]);
+        leaders.set(&tp, &state(3, &[1, 2, 3], &[1, 3]), 1, 0);
         assert_eq!(leaders.high_watermark(&tp, 1, 10), Some(9));
         // A new epoch forgets what followers reached.
-        leaders.set(&tp, 4, &[1, 2, 3], &[1, 3]);
+        leaders.set(&tp, &state(4, &[1, 2, 3], &[1, 3]), 2, 0);
         assert_eq!(leaders.high_watermark(&tp, 1, 10), None);
-        leaders.set(&tp, 4, &[1], &[1]);
+        leaders.set(&tp, &state(4, &[1], &[1]), 3, 0);
         assert_eq!(leaders.high_watermark(&tp, 1, 10), Some(10), "alone: its own end");
         leaders.retain(|_| false);
         assert_eq!(leaders.isr_len(&tp), None);
+    }
+
+    #[test]
+    fn laggards_leave_the_isr_and_those_caught_up_join_it() {
+        let leaders = Leaders::default();
+        let tp = ("t".to_string(), 0);
+        let lag = 1_000;
+        leaders.set(&tp, &state(1, &[1, 2, 3], &[1, 2]), 5, 0);
+        // 2 keeps up under steady writes (it reaches what the leader had at its
+        // previous fetch); 3, out of the ISR, reaches the high watermark.
+        for t in 0..10 {
+            let now = t * 300;
+            assert!(leaders.follower_fetched(&tp, 2, t * 10, t * 10 + 5, now));
+        }
+        assert!(leaders.isr_changes(1, 2_700, lag, |_| 90).is_empty(), "3 not heard of");
+        assert!(leaders.follower_fetched(&tp, 3, 95, 95, 2_700));
+        let changes = leaders.isr_changes(1, 2_800, lag, |_| 90);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].new_isr.clone(), changes[0].partition_epoch),
+            (vec![1, 2, 3], 5)
+        );
+        assert!(leaders.isr_changes(1, 2_900, lag, |_| 90).is_empty(), "pending");
+        // While the expansion is pending, 3 counts for the high watermark.
+        assert!(leaders.follower_fetched(&tp, 2, 200, 200, 2_900));
+        assert_eq!(leaders.high_watermark(&tp, 1, 200), Some(95));
+        // Committed; then 3 stops fetching and leaves after the lag.
+        leaders.set(&tp, &state(1, &[1, 2, 3], &[1, 2, 3]), 6, 3_000);
+        assert!(leaders.follower_fetched(&tp, 2, 200, 200, 4_500));
+        let changes = leaders.isr_changes(1, 4_500, lag, |_| 200);
+        assert_eq!(changes[0].new_isr, vec![1, 2]);
+        // Refused: asked again at the next round.
+        leaders.isr_change_failed(&tp);
+        assert_eq!(leaders.isr_changes(1, 4_600, lag, |_| 200).len(), 1);
     }
 }

@@ -12,6 +12,7 @@ use super::delayed_fetch::{DelayedFetches, TopicPartition};
 pub use super::fetch::{FetchParams, FetchPartition, FetchPartitionData};
 use super::leader::Leaders;
 use super::partition::{check_leader, NO_LEADER_EPOCH};
+use crate::cluster::controller::leadership::IsrChange;
 use crate::cluster::metadata_cache::PartitionMetadata;
 use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
@@ -245,6 +246,21 @@ impl ReplicaManager {
         self.advance_high_watermark(&log);
         self.delayed_fetches.complete(&(request.topic, request.partition));
         Ok((log, info))
+    }
+
+    /// The ISR changes this broker, as leader, should ask the controller for
+    /// now (followers behind for `lag_ms` out, caught-up replicas in).
+    pub fn isr_changes(&self, now_ms: i64, lag_ms: i64) -> Vec<IsrChange> {
+        self.leaders.isr_changes(self.node_id, now_ms, lag_ms, |tp| {
+            self.logs
+                .partition(&tp.0, tp.1)
+                .map_or(i64::MAX, |l| l.high_watermark())
+        })
+    }
+
+    /// An ISR change asked for was refused or not delivered.
+    pub fn isr_change_failed(&self, topic: &str, partition: i32) {
+        self.leaders.isr_change_failed(&(topic.to_string(), partition));
     }
 
     /// Raise a partition's high watermark to what its in-sync replicas allow

@@ -55,6 +55,8 @@ impl Cluster {
             format!("broker.session.timeout.ms={SESSION_MS}"),
             "--override".into(),
             "broker.heartbeat.interval.ms=500".into(),
+            "--override".into(),
+            "replica.lag.time.max.ms=1000".into(),
         ]
     }
 

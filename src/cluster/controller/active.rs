@@ -11,8 +11,9 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::leadership::next_state;
+use super::leadership::{alter_isr, IsrChange};
 use super::placement::{assign, check_assignments, Candidate};
-use super::{ControllerChannel, ControllerRequest, Job, NewTopic};
+use super::{ControllerChannel, ControllerRequest, Job, NewTopic, Reply};
 use crate::cluster::etcd::{ControllerSession, MetadataStore};
 use crate::cluster::image::{MetadataImage, PartitionRecord, TopicImage, TopicRecord};
 use crate::error::{Error, Result};
@@ -147,16 +148,45 @@ fn partition_key(topic: &str, index: i32) -> String {
     format!("partitions/{topic}/{index}")
 }
 
-async fn handle(ctx: &mut ControllerContext, request: ControllerRequest) -> Result<Uuid> {
+async fn handle(ctx: &mut ControllerContext, request: ControllerRequest) -> Result<Reply> {
     match request {
-        ControllerRequest::CreateTopic(t) => create_topic(ctx, t).await,
-        ControllerRequest::DeleteTopic { name } => delete_topic(ctx, &name).await,
+        ControllerRequest::CreateTopic(t) => create_topic(ctx, t).await.map(Reply::Topic),
+        ControllerRequest::DeleteTopic { name } => delete_topic(ctx, &name).await.map(Reply::Topic),
         ControllerRequest::CreatePartitions {
             name,
             count,
             assignments,
-        } => create_partitions(ctx, &name, count, assignments).await,
-        ControllerRequest::SetTopicConfigs { name, configs } => set_topic_configs(ctx, &name, &configs).await,
+        } => create_partitions(ctx, &name, count, assignments)
+            .await
+            .map(Reply::Topic),
+        ControllerRequest::SetTopicConfigs { name, configs } => {
+            set_topic_configs(ctx, &name, &configs).await.map(Reply::Topic)
+        }
+        ControllerRequest::AlterPartition(change) => alter_partition(ctx, change).await.map(Reply::Partition),
+    }
+}
+
+/// A leader's ISR change, checked as Kafka's controller checks it, written
+/// conditioned on the record it was checked against.
+async fn alter_partition(ctx: &mut ControllerContext, change: IsrChange) -> Result<PartitionRecord> {
+    let image = ctx.image();
+    let unknown = || Error::UnknownTopicOrPartition {
+        topic: change.topic.clone(),
+        partition: change.partition,
+    };
+    let topic = image.topic(&change.topic).ok_or_else(unknown)?;
+    let entry = topic.partitions.get(&change.partition).ok_or_else(unknown)?;
+    let next = alter_isr(&entry.record, &change, |b| image.is_alive(b))?;
+    let key = partition_key(&change.topic, change.partition);
+    let unchanged = Compare::mod_revision(ctx.key(&key), CompareOp::Equal, entry.mod_revision);
+    let put = TxnOp::put(ctx.key(&key), next.to_json(), None);
+    match ctx.write(vec![unchanged], vec![put]).await? {
+        Some(_) => {
+            tracing::info!(topic = %change.topic, partition = change.partition, isr = ?next.isr, "ISR changed");
+            Ok(next)
+        }
+        // Changed meanwhile: the leader learns it from the metadata.
+        None => Err(Error::InvalidUpdateVersion),
     }
 }
 

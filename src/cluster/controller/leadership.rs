@@ -7,6 +7,58 @@
 //! Unclean election (a replica not in sync) is not done here.
 
 use super::super::image::PartitionRecord;
+use crate::error::{Error, Result};
+
+/// A leader's request for a new ISR (Kafka's AlterPartition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub topic: String,
+    pub partition: i32,
+    /// Who asks, at which leader epoch, from which partition epoch.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+/// The record an accepted ISR change makes of `r` (Kafka's checks): a stale
+/// leader epoch is FENCED_LEADER_EPOCH, a request from a broker that does not
+/// lead NOT_LEADER_OR_FOLLOWER, a stale partition epoch INVALID_UPDATE_VERSION,
+/// an ISR without the leader or with a broker that is no replica or not
+/// running INELIGIBLE_REPLICA.
+pub fn alter_isr(r: &PartitionRecord, change: &IsrChange, alive: impl Fn(i32) -> bool) -> Result<PartitionRecord> {
+    if change.leader_epoch < r.leader_epoch {
+        return Err(Error::FencedLeaderEpoch {
+            topic: change.topic.clone(),
+            partition: change.partition,
+            requested: change.leader_epoch,
+            current: r.leader_epoch,
+        });
+    }
+    if change.leader != r.leader || change.leader_epoch != r.leader_epoch {
+        return Err(Error::NotLeaderOrFollower {
+            topic: change.topic.clone(),
+            partition: change.partition,
+        });
+    }
+    if change.partition_epoch != r.partition_epoch {
+        return Err(Error::InvalidUpdateVersion);
+    }
+    let mut isr = change.new_isr.clone();
+    isr.sort_unstable();
+    isr.dedup();
+    let eligible = isr.len() == change.new_isr.len()
+        && isr.contains(&r.leader)
+        && isr.iter().all(|b| r.replicas.contains(b) && alive(*b));
+    if !eligible {
+        return Err(Error::IneligibleReplica(format!("{:?}", change.new_isr)));
+    }
+    Ok(PartitionRecord {
+        isr: change.new_isr.clone(),
+        partition_epoch: r.partition_epoch.saturating_add(1),
+        ..r.clone()
+    })
+}
 
 /// The record `r` should become given which brokers are running; None when it
 /// stays as it is.
@@ -88,6 +140,35 @@ mod tests {
         assert_eq!(next_state(&offline, |b| b != 1), None, "still offline");
         let r = next_state(&offline, |_| true).unwrap();
         assert_eq!((r.leader, r.leader_epoch, &r.isr[..]), (1, 5, &[1][..]));
+    }
+
+    #[test]
+    fn isr_changes_are_checked_as_kafka_checks_them() {
+        let r = record(&[1, 2, 3], &[1, 2], 1);
+        let change = |leader, leader_epoch, partition_epoch, isr: &[i32]| IsrChange {
+            topic: "t".into(),
+            partition: 0,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            new_isr: isr.to_vec(),
+        };
+        let code =
+            |c: IsrChange, alive: &dyn Fn(i32) -> bool| alter_isr(&r, &c, alive).map_or_else(|e| e.wire_code(), |_| 0);
+        let all = |_| true;
+        assert_eq!(code(change(1, 4, 9, &[1, 2, 3]), &all), 0);
+        let grown = alter_isr(&r, &change(1, 4, 9, &[1, 2, 3]), all).unwrap();
+        assert_eq!(
+            (&grown.isr[..], grown.partition_epoch, grown.leader_epoch),
+            (&[1, 2, 3][..], 10, 4)
+        );
+        assert_eq!(code(change(1, 3, 9, &[1]), &all), 74, "FENCED_LEADER_EPOCH");
+        assert_eq!(code(change(2, 4, 9, &[2]), &all), 6, "NOT_LEADER_OR_FOLLOWER");
+        assert_eq!(code(change(1, 4, 8, &[1]), &all), 95, "INVALID_UPDATE_VERSION");
+        assert_eq!(code(change(1, 4, 9, &[2]), &all), 107, "INELIGIBLE_REPLICA: no leader");
+        assert_eq!(code(change(1, 4, 9, &[1, 4]), &all), 107, "not a replica");
+        assert_eq!(code(change(1, 4, 9, &[1, 1]), &all), 107, "twice");
+        assert_eq!(code(change(1, 4, 9, &[1, 3]), &|b| b != 3), 107, "not running");
     }
 
     #[test]

@@ -56,10 +56,21 @@ pub enum ControllerRequest {
         name: String,
         configs: BTreeMap<String, String>,
     },
+    /// A leader asks for a new ISR (Kafka's AlterPartition).
+    AlterPartition(leadership::IsrChange),
 }
 
-/// A request and where its answer goes: the topic's id.
-type Job = (ControllerRequest, oneshot::Sender<Result<Uuid>>);
+/// What the controller answers.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// The topic's id.
+    Topic(Uuid),
+    /// The partition as written.
+    Partition(super::image::PartitionRecord),
+}
+
+/// A request and where its answer goes.
+type Job = (ControllerRequest, oneshot::Sender<Result<Reply>>);
 
 /// The way to the controller on this broker: open while this broker is the
 /// active controller.
@@ -92,6 +103,22 @@ impl ControllerChannel {
     /// once done (and seen in this broker's metadata); NOT_CONTROLLER when this
     /// broker is not (or stops being) the controller.
     pub async fn submit(&self, request: ControllerRequest) -> Result<Uuid> {
+        match self.ask(request).await? {
+            Reply::Topic(id) => Ok(id),
+            Reply::Partition(_) => Err(Error::InvalidRequest("not a topic request".into())),
+        }
+    }
+
+    /// Have the active controller on this broker change an ISR: the
+    /// partition as written.
+    pub async fn alter_partition(&self, change: leadership::IsrChange) -> Result<super::image::PartitionRecord> {
+        match self.ask(ControllerRequest::AlterPartition(change)).await? {
+            Reply::Partition(p) => Ok(p),
+            Reply::Topic(_) => Err(Error::InvalidRequest("not a partition request".into())),
+        }
+    }
+
+    async fn ask(&self, request: ControllerRequest) -> Result<Reply> {
         let sender = self.sender().ok_or(Error::NotController)?;
         let (tx, rx) = oneshot::channel();
         sender.send((request, tx)).await.map_err(|_| Error::NotController)?;
