@@ -15,28 +15,7 @@ use std::time::{Duration, Instant};
 use common::cluster::*;
 use common::etcd::Etcd;
 use common::wire::*;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::CreateTopicsRequest;
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-
-async fn create_replicated(w: &mut Wire, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let mut t = CreatableTopic::default();
-    t.name = name(topic);
-    t.num_partitions = partitions;
-    t.replication_factor = 3;
-    for (k, v) in configs {
-        let mut c = CreatableTopicConfig::default();
-        c.name = StrBytes::from_string(k.to_string());
-        c.value = Some(StrBytes::from_string(v.to_string()));
-        t.configs.push(c);
-    }
-    let mut r = CreateTopicsRequest::default();
-    r.topics = vec![t];
-    r.timeout_ms = 30_000;
-    let created = w.call(5, &r).await;
-    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
-}
 
 /// Acknowledged records: (partition, offset) → value.
 type Acked = BTreeMap<(i32, i64), String>;
@@ -129,14 +108,10 @@ fn check(acked: &Acked, read: Vec<common::Consumed>) {
 async fn acknowledged_records_survive_the_leaders_death() {
     let _serial = SERIAL.lock().await;
     let Some(etcd) = Etcd::start(3) else { return };
-    let mut c = Cluster::start(&etcd, "replication", 3);
-    for node in 1..=3 {
-        until_listed(&c, c.addr(node), &[1, 2, 3], LONG).await;
-    }
-    agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    let (mut c, _) = ready(&etcd, "replication", 3).await;
     let mut w = Wire::connect(c.addr(1)).await;
-    create_replicated(&mut w, "repl", 3, &[]).await;
-    create_replicated(&mut w, "strict", 1, &[("min.insync.replicas", "3")]).await;
+    create_replicated_topic(&mut w, "repl", 3, 3, &[]).await;
+    create_replicated_topic(&mut w, "strict", 1, 3, &[("min.insync.replicas", "3")]).await;
     let told = until_told(&c, &[1, 2, 3], "repl", |v| {
         v.as_ref()
             .is_some_and(|ps| ps.len() == 3 && ps.values().all(|p| p.leader > 0 && p.isr.len() == 3))
@@ -196,6 +171,28 @@ async fn acknowledged_records_survive_the_leaders_death() {
         "the dead broker left the ISR"
     );
 
+    // The metrics say so: partitions led with a replica out of the ISR, one
+    // active controller.
+    let http_port = c.http_port;
+    let metric = move |node: i32, name: &'static str| {
+        let addr = std::net::SocketAddr::from((host(node), http_port));
+        async move {
+            let text = common::http::get(addr, "/metrics").await.body;
+            common::http::sample(&text, name, "").unwrap_or(-1.0)
+        }
+    };
+    let under = metric(
+        moved[&0].leader,
+        "kafka_server_replicamanager_underreplicatedpartitions",
+    )
+    .await;
+    assert!(under >= 1.0, "under-replicated partitions: {under}");
+    let mut controllers = 0.0;
+    for n in &rest {
+        controllers += metric(*n, "kafka_controller_kafkacontroller_activecontrollercount").await;
+    }
+    assert_eq!(controllers, 1.0);
+
     // Fewer in sync than min.insync.replicas: acks=all is refused.
     let strict = until_told(&c, &rest, "strict", |v| {
         v.as_ref()
@@ -227,11 +224,21 @@ async fn acknowledged_records_survive_the_leaders_death() {
     })
     .await
     .unwrap();
+    until_told(&c, &[1, 2, 3], "strict", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
+    })
+    .await;
+    for n in 1..=3 {
+        let under = metric(n, "kafka_server_replicamanager_underreplicatedpartitions").await;
+        assert_eq!(under, 0.0, "broker {n}");
+    }
 
     // A follower paused past replica.lag.time.max.ms leaves the ISR (acks=all
     // goes on without it); resumed, it catches up and joins again.
+    // (Not the controller: a frozen controller changes no ISR, in Kafka too.)
     let leader = whole[&0].leader;
-    let follower = (1..=3).find(|n| *n != leader).unwrap();
+    let controller = agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    let follower = (1..=3).find(|n| *n != leader && *n != controller).unwrap();
     let pid = c.broker(follower).child.id().to_string();
     std::process::Command::new("kill")
         .args(["-STOP", &pid])
@@ -239,7 +246,7 @@ async fn acknowledged_records_survive_the_leaders_death() {
         .unwrap();
     let paused = Instant::now();
     let mut shrunk = false;
-    while paused.elapsed() < Duration::from_millis(2_000) && !shrunk {
+    while paused.elapsed() < Duration::from_millis(2_500) && !shrunk {
         shrunk = partitions(&c, leader, "repl")
             .await
             .is_some_and(|ps| !ps[&0].isr.contains(&follower));

@@ -38,11 +38,7 @@ async fn produce_keyed(bootstrap: &str, topic: &str, partitions: i32, per_partit
 async fn topics_live_across_the_brokers_and_follow_them() {
     let _serial = SERIAL.lock().await;
     let Some(etcd) = Etcd::start(3) else { return };
-    let mut c = Cluster::start(&etcd, "topics", 3);
-    for node in 1..=3 {
-        until_listed(&c, c.addr(node), &[1, 2, 3], LONG).await;
-    }
-    let controller = agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    let (mut c, controller) = ready(&etcd, "topics", 3).await;
     let other = (1..=3).find(|n| *n != controller).unwrap();
 
     // Created through a broker that is not the controller (forwarded).
@@ -229,11 +225,7 @@ async fn topics_live_across_the_brokers_and_follow_them() {
 async fn hand_written_garbage_never_costs_data() {
     let _serial = SERIAL.lock().await;
     let Some(etcd) = Etcd::start(3) else { return };
-    let mut c = Cluster::start(&etcd, "garbage", 3);
-    for node in 1..=3 {
-        until_listed(&c, c.addr(node), &[1, 2, 3], LONG).await;
-    }
-    agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    let (mut c, _) = ready(&etcd, "garbage", 3).await;
     let mut w = Wire::connect(c.addr(1)).await;
     create_topic(&mut w, "kept", 3, &[("cleanup.policy", "compact")]).await;
     until_told(&c, &[1, 2, 3], "kept", |v| {

@@ -248,6 +248,21 @@ impl ReplicaManager {
         Ok((log, info))
     }
 
+    /// (partitions this broker leads, those of them with replicas out of the
+    /// ISR), for the metrics; on one broker every partition and none.
+    pub fn leader_counts(&self) -> (usize, usize) {
+        let states = self.states.read().unwrap_or_else(|e| e.into_inner());
+        match &*states {
+            None => (self.logs.topics().iter().map(|t| t.partitions.len()).sum(), 0),
+            Some(states) => states
+                .values()
+                .filter(|s| s.leader == self.node_id)
+                .fold((0, 0), |(led, under), s| {
+                    (led + 1, under + usize::from(s.isr.len() < s.replicas.len()))
+                }),
+        }
+    }
+
     /// The ISR changes this broker, as leader, should ask the controller for
     /// now (followers behind for `lag_ms` out, caught-up replicas in).
     pub fn isr_changes(&self, now_ms: i64, lag_ms: i64) -> Vec<IsrChange> {

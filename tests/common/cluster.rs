@@ -26,6 +26,8 @@ pub fn host(node: i32) -> Ipv4Addr {
 pub struct Cluster {
     pub store: String,
     pub port: u16,
+    /// Each broker's HTTP endpoint (/metrics) listens on its address at this port.
+    pub http_port: u16,
     pub dirs: Vec<tempfile::TempDir>,
     pub brokers: Vec<Option<BrokerProcess>>,
 }
@@ -36,6 +38,7 @@ impl Cluster {
         let mut c = Cluster {
             store: etcd.store(&format!("strom-test/{prefix}")),
             port: free_port(),
+            http_port: free_port(),
             dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
             brokers: (0..n).map(|_| None).collect(),
         };
@@ -57,6 +60,8 @@ impl Cluster {
             "broker.heartbeat.interval.ms=500".into(),
             "--override".into(),
             "replica.lag.time.max.ms=1000".into(),
+            "--http-listen".into(),
+            format!("{}:{}", host(node), self.http_port),
         ]
     }
 
@@ -208,4 +213,16 @@ pub fn bootstrap(c: &Cluster, nodes: &[i32]) -> String {
         .map(|n| c.addr(*n).to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `n` brokers started, every one listing all of them, and the controller they
+/// agree on.
+pub async fn ready(etcd: &Etcd, prefix: &str, n: usize) -> (Cluster, i32) {
+    let c = Cluster::start(etcd, prefix, n);
+    let nodes: Vec<i32> = (1..=n as i32).collect();
+    for node in &nodes {
+        until_listed(&c, c.addr(*node), &nodes, LONG).await;
+    }
+    let controller = agreed_controller(&c, &nodes, -1, LONG).await;
+    (c, controller)
 }

@@ -209,10 +209,21 @@ async fn list_offset_isolated(
 
 /// CreateTopics for one topic with `configs`; returns its id (the error code must be 0).
 pub async fn create_topic(wire: &mut Wire, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> uuid::Uuid {
+    create_replicated_topic(wire, topic, partitions, 1, configs).await
+}
+
+/// [`create_topic`] with `replicas` replicas of each partition.
+pub async fn create_replicated_topic(
+    wire: &mut Wire,
+    topic: &str,
+    partitions: i32,
+    replicas: i16,
+    configs: &[(&str, &str)],
+) -> uuid::Uuid {
     let mut t = create_topics_request::CreatableTopic::default();
     t.name = name(topic);
     t.num_partitions = partitions;
-    t.replication_factor = 1;
+    t.replication_factor = replicas;
     for (k, v) in configs {
         let mut c = create_topics_request::CreatableTopicConfig::default();
         c.name = StrBytes::from_string(k.to_string());

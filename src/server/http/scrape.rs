@@ -33,8 +33,19 @@ pub fn registry(broker: &Broker, metrics: &Metrics) -> Registry {
         g.set(value);
         (name.to_string(), help.to_string(), g)
     };
-    // One broker leads every partition and is the controller; a cluster
-    // (etcd) answers these from its metadata cache.
+    // One broker leads every partition and is the controller; a cluster's
+    // broker answers from the cluster's metadata.
+    let (led, under_replicated) = broker.replicas.leader_counts();
+    let controller = !broker.metadata.is_cluster() || broker.controller.is_active();
+    let offline = match broker.metadata.image() {
+        Some(image) if controller => image
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.record.leader < 0)
+            .count(),
+        _ => 0,
+    };
     for (name, help, g) in [
         one(
             "kafka_server_replicamanager_partitioncount",
@@ -44,17 +55,22 @@ pub fn registry(broker: &Broker, metrics: &Metrics) -> Registry {
         one(
             "kafka_server_replicamanager_leadercount",
             "Partitions this broker leads",
-            partitions as i64,
+            led as i64,
         ),
         one(
             "kafka_server_replicamanager_underreplicatedpartitions",
             "Partitions led here with replicas out of sync",
-            0,
+            under_replicated as i64,
         ),
         one(
             "kafka_controller_kafkacontroller_activecontrollercount",
             "1 on the broker that is the active controller",
-            1,
+            i64::from(controller),
+        ),
+        one(
+            "kafka_controller_kafkacontroller_offlinepartitionscount",
+            "Partitions without a leader (on the active controller)",
+            offline as i64,
         ),
         one(
             "kafka_brokers",
