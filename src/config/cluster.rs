@@ -33,6 +33,9 @@ pub struct ClusterConfig {
     /// replica.lag.time.max.ms: a follower that has not caught up with its
     /// leader for this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// default.replication.factor: replicas of a topic created without a
+    /// replication factor (auto-created ones too).
+    pub default_replication_factor: i16,
 }
 
 impl Default for ClusterConfig {
@@ -43,6 +46,7 @@ impl Default for ClusterConfig {
             session_timeout_ms: 9_000,
             heartbeat_interval_ms: 2_000,
             replica_lag_time_max_ms: 30_000,
+            default_replication_factor: 1,
         }
     }
 }
@@ -109,6 +113,16 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
             "must be at least 100",
         ));
     }
+    let default_replication_factor: i16 = p
+        .parse("default.replication.factor")?
+        .unwrap_or(d.default_replication_factor);
+    if default_replication_factor < 1 {
+        return Err(invalid(
+            "default.replication.factor",
+            default_replication_factor,
+            "must be at least 1",
+        ));
+    }
     // etcd leases are whole seconds of at least about a second.
     if session_timeout_ms < 1_000 {
         return Err(invalid(
@@ -134,6 +148,7 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
         session_timeout_ms,
         heartbeat_interval_ms,
         replica_lag_time_max_ms,
+        default_replication_factor,
     })
 }
 

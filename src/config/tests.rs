@@ -157,3 +157,30 @@ fn consumer_group_settings_have_kafkas_defaults_and_bounds() {
     );
     assert!(with(&["group.coordinator.rebalance.protocols=consumer"]).is_err());
 }
+
+#[test]
+fn replication_settings_have_kafkas_defaults_and_bounds() {
+    let resolve = |o: &[&str]| {
+        Config::resolve(&ServeArgs {
+            overrides: o.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    };
+    let d = resolve(&[]).unwrap();
+    assert_eq!(
+        (d.cluster.replica_lag_time_max_ms, d.cluster.default_replication_factor),
+        (30_000, 1)
+    );
+    let c = resolve(&["replica.lag.time.max.ms=1000", "default.replication.factor=3"]).unwrap();
+    assert_eq!(
+        (c.cluster.replica_lag_time_max_ms, c.cluster.default_replication_factor),
+        (1_000, 3)
+    );
+    for bad in [
+        "replica.lag.time.max.ms=10",
+        "default.replication.factor=0",
+        "default.replication.factor=x",
+    ] {
+        assert!(resolve(&[bad]).is_err(), "{bad}");
+    }
+}

@@ -54,6 +54,7 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<Strin
         t.num_partitions
     };
     let replication = match (t.replication_factor, cluster) {
+        (-1, true) => broker.config.cluster.default_replication_factor,
         (-1 | 1, _) => 1,
         (r, true) if r > 1 => r,
         (r, _) => return Err(Error::InvalidReplicationFactor(r)),

@@ -361,6 +361,7 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                             me,
                             images: broker.metadata.subscribe(),
                             default_partitions: broker.config.num_partitions,
+                            default_replication_factor: broker.config.cluster.default_replication_factor,
                         };
                         let b = broker.clone();
                         acting = Some(tokio::spawn(async move { controller::run(ctx, &b.controller).await }));

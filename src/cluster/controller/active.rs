@@ -34,6 +34,8 @@ pub struct ControllerContext {
     pub images: watch::Receiver<Option<Arc<MetadataImage>>>,
     /// `num.partitions`: a new topic's partition count when none is given.
     pub default_partitions: i32,
+    /// `default.replication.factor`: its replicas when none is given.
+    pub default_replication_factor: i16,
 }
 
 /// Act as the controller until this broker no longer is (another broker's
