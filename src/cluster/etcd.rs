@@ -52,6 +52,37 @@ pub enum KeyState {
     Unsound(i64),
 }
 
+/// A call to an etcd member that is down fails before it is sent ("tcp
+/// connect error"); calls are spread over the members, so such a call is made
+/// again (at most 4 times) and one member down fails no call the others could
+/// answer. A call that may have reached etcd is never repeated.
+async fn retrying<T, Fut>(mut call: impl FnMut() -> Fut) -> std::result::Result<T, etcd_client::Error>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    let mut tries = 0u64;
+    loop {
+        match call().await {
+            Err(e) if tries < 4 && not_sent(&e) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+fn not_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => {
+            // gRPC's UNAVAILABLE (14), from connecting.
+            i32::from(status.code()) == 14 && status.message().contains("connect")
+        }
+        etcd_client::Error::TransportError(_) => true,
+        _ => false,
+    }
+}
+
 /// etcd says the lease does not exist (any more).
 fn lease_gone(e: &etcd_client::Error) -> bool {
     match e {
@@ -126,6 +157,24 @@ impl MetadataStore {
         })
     }
 
+    /// A transaction, made again if it could not reach etcd (see [`retrying`]).
+    async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
+        let call = || {
+            let (mut client, txn) = (self.client.clone(), txn.clone());
+            async move { client.txn(txn).await }
+        };
+        retrying(call).await.map_err(store_error)
+    }
+
+    /// A read, made again if it could not reach etcd (see [`retrying`]).
+    async fn get(&self, key: &str, options: Option<GetOptions>) -> Result<etcd_client::GetResponse> {
+        let call = || {
+            let (mut client, options) = (self.client.clone(), options.clone());
+            async move { client.get(key, options).await }
+        };
+        retrying(call).await.map_err(store_error)
+    }
+
     fn key(&self, rest: &str) -> String {
         format!("{}/{rest}", self.prefix)
     }
@@ -143,11 +192,11 @@ impl MetadataStore {
             .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key.as_str(), proposed, None)])
             .or_else([TxnOp::get(key.as_str(), None)]);
-        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        let response = self.txn(txn).await?;
         if response.succeeded() {
             return Ok(proposed.to_string());
         }
-        let current = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
+        let current = self.get(key.as_str(), None).await?;
         let value = current.kvs().first().map(|kv| kv.value().to_vec()).unwrap_or_default();
         String::from_utf8(value)
             .ok()
@@ -169,7 +218,7 @@ impl MetadataStore {
                 registration.to_json(),
                 Some(PutOptions::new().with_lease(lease)),
             )]);
-        let response = client.txn(txn).await.map_err(store_error)?;
+        let response = self.txn(txn).await?;
         if !response.succeeded() {
             let _ = client.lease_revoke(lease).await;
             return Ok(None);
@@ -207,7 +256,7 @@ impl MetadataStore {
             .when(when)
             .and_then(ops)
             .or_else([TxnOp::get(controller_key.as_str(), None)]);
-        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        let response = self.txn(txn).await?;
         if response.succeeded() {
             return Ok(Some(response.header().map_or(0, |h| h.revision())));
         }
@@ -227,12 +276,7 @@ impl MetadataStore {
     /// Everything under this cluster's prefix, as an image at the revision read.
     pub async fn load(&self) -> Result<MetadataImage> {
         let prefix = self.key("");
-        let response = self
-            .client
-            .clone()
-            .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(store_error)?;
+        let response = self.get(prefix.as_str(), Some(GetOptions::new().with_prefix())).await?;
         let mut image = MetadataImage::default();
         image.revision = response.header().map_or(0, |h| h.revision());
         for kv in response.kvs() {
@@ -277,7 +321,7 @@ impl MetadataStore {
                 registration.to_json(),
                 Some(PutOptions::new().with_lease(registered.lease)),
             )]);
-        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        let response = self.txn(txn).await?;
         Ok(response.succeeded())
     }
 
@@ -332,7 +376,7 @@ impl MetadataStore {
     /// What `id`'s key holds now.
     pub async fn key_state(&self, id: i32) -> Result<KeyState> {
         let key = self.key(&format!("brokers/{id}"));
-        let response = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
+        let response = self.get(key.as_str(), None).await?;
         Ok(match response.kvs().first() {
             None => KeyState::Absent,
             Some(kv) => match registered(&self.brokers_prefix(), kv) {
@@ -354,14 +398,14 @@ impl MetadataStore {
                 registration.to_json(),
                 Some(PutOptions::new().with_lease(lease)),
             )]);
-        let response = self.client.clone().txn(txn).await.map_err(store_error)?;
+        let response = self.txn(txn).await?;
         Ok(response.succeeded())
     }
 
     /// The cluster id in etcd, if there is one.
     pub async fn cluster_id(&self) -> Result<Option<String>> {
         let key = self.key("cluster/id");
-        let response = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
+        let response = self.get(key.as_str(), None).await?;
         Ok(response
             .kvs()
             .first()
@@ -372,10 +416,9 @@ impl MetadataStore {
     /// broker is. The controller key is bound to `lease` (this broker's), so it
     /// goes when this broker does.
     pub async fn campaign(&self, broker_id: i32, lease: i64) -> Result<Option<ControllerSession>> {
-        let mut client = self.client.clone();
         let epoch_key = self.key("controller_epoch");
         let controller_key = self.key("controller");
-        let read = client.get(epoch_key.as_str(), None).await.map_err(store_error)?;
+        let read = self.get(epoch_key.as_str(), None).await?;
         let (last, mod_revision) = match read.kvs().first() {
             None => (0, 0),
             Some(kv) => {
@@ -405,7 +448,7 @@ impl MetadataStore {
                 ),
                 TxnOp::put(epoch_key.as_str(), epoch.to_string(), None),
             ]);
-        let response = client.txn(txn).await.map_err(store_error)?;
+        let response = self.txn(txn).await?;
         if !response.succeeded() {
             return Ok(None);
         }
@@ -419,7 +462,7 @@ impl MetadataStore {
     /// so the brokers can elect one.
     pub async fn controller(&self) -> Result<(Option<ControllerRecord>, i64)> {
         let key = self.key("controller");
-        let response = self.client.clone().get(key.as_str(), None).await.map_err(store_error)?;
+        let response = self.get(key.as_str(), None).await?;
         let revision = response.header().map_or(0, |h| h.revision());
         let Some(kv) = response.kvs().first() else {
             return Ok((None, revision));
@@ -432,7 +475,7 @@ impl MetadataStore {
             let txn = Txn::new()
                 .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, kv.mod_revision())])
                 .and_then([TxnOp::delete(key.as_str(), None)]);
-            self.client.clone().txn(txn).await.map_err(store_error)?;
+            self.txn(txn).await?;
         }
         Ok((record, revision))
     }
@@ -453,11 +496,8 @@ impl MetadataStore {
     /// The registered brokers and the revision they were read at.
     pub async fn brokers(&self) -> Result<(BTreeMap<i32, RegisteredBroker>, i64)> {
         let response = self
-            .client
-            .clone()
-            .get(self.brokers_prefix(), Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(store_error)?;
+            .get(&self.brokers_prefix(), Some(GetOptions::new().with_prefix()))
+            .await?;
         let revision = response.header().map_or(0, |h| h.revision());
         let prefix = self.brokers_prefix();
         let brokers = response

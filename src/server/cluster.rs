@@ -42,12 +42,22 @@ pub async fn connect(config: &Config) -> Result<Option<MetadataStore>> {
     let Some(url) = &config.cluster.store else {
         return Ok(None);
     };
-    // etcd may still be starting (a compose file starts both at once): tried
-    // for a while before giving up.
+    let local = ClusterIdentity::recorded(&config.data_dir, config.node_id)?;
+    let proposed = local
+        .clone()
+        .unwrap_or_else(|| crate::util::uuid::to_base64(&uuid::Uuid::new_v4()));
+    // etcd may still be starting (a compose file starts both at once), or one
+    // of its members be down (calls routed to it fail): tried for a while
+    // before giving up.
     let started = std::time::Instant::now();
-    let store = loop {
-        match MetadataStore::connect(url).await {
-            Ok(store) => break store,
+    let (store, agreed) = loop {
+        let attempt = async {
+            let store = MetadataStore::connect(url).await?;
+            let agreed = store.settle_cluster_id(&proposed).await?;
+            Ok::<_, Error>((store, agreed))
+        };
+        match attempt.await {
+            Ok(done) => break done,
             Err(e) if started.elapsed() < CONNECT_PATIENCE => {
                 tracing::warn!(error = %e, endpoints = %url.endpoints.join(","), "cannot reach etcd yet; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -55,11 +65,6 @@ pub async fn connect(config: &Config) -> Result<Option<MetadataStore>> {
             Err(e) => return Err(e),
         }
     };
-    let local = ClusterIdentity::recorded(&config.data_dir, config.node_id)?;
-    let proposed = local
-        .clone()
-        .unwrap_or_else(|| crate::util::uuid::to_base64(&uuid::Uuid::new_v4()));
-    let agreed = store.settle_cluster_id(&proposed).await?;
     match local {
         Some(local) if local != agreed => {
             return Err(Error::InvalidConfig(format!(

@@ -2,6 +2,7 @@
 //! rdkafka clients pointed at it.
 #![allow(dead_code)]
 
+pub mod checker;
 pub mod cluster;
 pub mod etcd;
 pub mod group;
