@@ -252,7 +252,9 @@ fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::Partitio
             return false;
         }
     }
-    log.update_high_watermark(p.high_watermark.min(log.log_end_offset()));
+    // Only forward: a new leader's high watermark may lag what this
+    // follower had from the one before (Kafka's maybeUpdateHighWatermark).
+    log.maybe_increment_high_watermark(p.high_watermark.min(log.log_end_offset()));
     true
 }
 

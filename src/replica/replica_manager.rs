@@ -333,6 +333,7 @@ impl MarkerWriter for ReplicaManager {
         let log = self.leader_log(&partition.0, partition.1, NO_LEADER_EPOCH)?;
         log.append_marker(producer_id, producer_epoch, marker, now_ms())?;
         log.sync_active()?;
+        self.advance_high_watermark(&log);
         self.delayed_fetches.complete(partition);
         Ok(())
     }
