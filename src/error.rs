@@ -45,6 +45,15 @@ pub enum Error {
         in_sync: i32,
         min_insync: i32,
     },
+    /// The batch is in the leader's log, but the ISR shrank below
+    /// min.insync.replicas before it was replicated: not acknowledged.
+    #[error("partition {topic}-{partition}: the write was appended, but the ISR shrank to {in_sync}, fewer than min.insync.replicas={min_insync}")]
+    NotEnoughReplicasAfterAppend {
+        topic: String,
+        partition: i32,
+        in_sync: i32,
+        min_insync: i32,
+    },
     /// This broker does not lead the partition (it follows, or holds no replica
     /// of it): the client refreshes its metadata and goes to the leader.
     #[error("this broker is not the leader of {topic}-{partition}")]
@@ -252,6 +261,7 @@ impl Error {
             Error::UnknownLeaderEpoch { .. } => E::UnknownLeaderEpoch,
             Error::LeaderNotAvailable { .. } => E::LeaderNotAvailable,
             Error::NotEnoughReplicas { .. } => E::NotEnoughReplicas,
+            Error::NotEnoughReplicasAfterAppend { .. } => E::NotEnoughReplicasAfterAppend,
             Error::RejectedRecords(r) if r.any_timestamp => E::InvalidTimestamp,
             Error::RejectedRecords(_) => E::InvalidRecord,
             Error::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,

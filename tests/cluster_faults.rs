@@ -162,3 +162,37 @@ async fn an_etcd_member_killed_loses_no_acknowledged_write() {
     .await;
     etcd.restart(0);
 }
+
+/// A leader paused longer than replica.lag.time.max.ms (but within its
+/// session), resumed, then killed at once: resumed, it must not take its
+/// followers out of the ISRs before it sees their fetches (or it alone could
+/// be elected, and its partitions would stay offline after its death).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_paused_then_killed_leaves_electable_followers() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    under_fault(&etcd, "pause-then-kill", |mut c, controller, told| async move {
+        // The controller itself: its ISR changes take the in-process path.
+        let leader = told
+            .values()
+            .map(|p| p.leader)
+            .find(|l| *l == controller)
+            .unwrap_or(told[&0].leader);
+        signal(&mut c, leader, "-STOP");
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        signal(&mut c, leader, "-CONT");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        c.broker(leader).kill9();
+        c.stop(leader);
+        let rest: Vec<i32> = (1..=3).filter(|n| *n != leader).collect();
+        // Every partition led by a broker still running, not offline.
+        until_told(&c, &rest, "jepsen", |v| {
+            v.as_ref()
+                .is_some_and(|ps| ps.values().all(|p| rest.contains(&p.leader)))
+        })
+        .await;
+        c.spawn(leader);
+        c
+    })
+    .await;
+}

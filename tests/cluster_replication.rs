@@ -145,11 +145,32 @@ async fn acknowledged_records_survive_the_leaders_death() {
         assert_eq!(under, 0.0, "broker {n}");
     }
 
+    // An acks=all write in flight while the ISR shrinks below
+    // min.insync.replicas is not acknowledged (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+    let controller = agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    let strict_leader = partitions(&c, 1, "strict").await.unwrap()[&0].leader;
+    let frozen = (1..=3).find(|n| *n != strict_leader && *n != controller).unwrap();
+    let pid = c.broker(frozen).child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    let mut sw = Wire::connect(c.addr(strict_leader)).await;
+    let code = produce(&mut sw, "strict", 0, batch(1, -1, 0, 0)).await.0;
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+    assert_eq!(code, 20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND");
+    until_told(&c, &[1, 2, 3], "strict", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
+    })
+    .await;
+
     // A follower paused past replica.lag.time.max.ms leaves the ISR (acks=all
     // goes on without it); resumed, it catches up and joins again.
     // (Not the controller: a frozen controller changes no ISR, in Kafka too.)
     let leader = whole[&0].leader;
-    let controller = agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
     let follower = (1..=3).find(|n| *n != leader && *n != controller).unwrap();
     let pid = c.broker(follower).child.id().to_string();
     std::process::Command::new("kill")

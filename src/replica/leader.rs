@@ -202,6 +202,14 @@ impl Leaders {
         changes
     }
 
+    /// Count every follower as caught up as of `now_ms` (the leader itself
+    /// was not running and could not see their fetches).
+    pub fn restart_lag_clocks(&self, now_ms: i64) {
+        for s in self.lock().values_mut() {
+            s.since_ms = s.since_ms.max(now_ms);
+        }
+    }
+
     /// An ISR change was refused or could not be sent: ask again at the next
     /// round.
     pub fn isr_change_failed(&self, tp: &TopicPartition) {
@@ -281,5 +289,10 @@ mod tests {
         // Refused: asked again at the next round.
         leaders.isr_change_failed(&tp);
         assert_eq!(leaders.isr_changes(1, 4_600, lag, |_| 200).len(), 1);
+        // The leader itself was paused: nobody lags until a lag's time passed.
+        leaders.isr_change_failed(&tp);
+        leaders.restart_lag_clocks(9_000);
+        assert!(leaders.isr_changes(1, 9_500, lag, |_| 200).is_empty());
+        assert_eq!(leaders.isr_changes(1, 10_100, lag, |_| 200).len(), 1);
     }
 }

@@ -273,6 +273,13 @@ impl ReplicaManager {
         })
     }
 
+    /// This broker was not running for a while (paused, or starved of CPU):
+    /// what its followers did meanwhile is not known yet, so none counts as
+    /// lagging until it has had a lag's time to fetch again.
+    pub fn forgive_pause(&self, now_ms: i64) {
+        self.leaders.restart_lag_clocks(now_ms);
+    }
+
     /// An ISR change asked for was refused or not delivered.
     pub fn isr_change_failed(&self, topic: &str, partition: i32) {
         self.leaders.isr_change_failed(&(topic.to_string(), partition));
@@ -304,6 +311,19 @@ impl ReplicaManager {
                 });
             }
             if log.high_watermark() >= offset {
+                // Replicated to the ISR, but an ISR that shrank below
+                // min.insync.replicas meanwhile does not make it durable
+                // enough (Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+                let min_insync = log.config().min_insync_replicas;
+                let in_sync = self.leaders.isr_len(&tp).map_or(IN_SYNC_REPLICAS, |n| n as i32);
+                if in_sync < min_insync {
+                    return Err(Error::NotEnoughReplicasAfterAppend {
+                        topic: log.topic.clone(),
+                        partition: log.index,
+                        in_sync,
+                        min_insync,
+                    });
+                }
                 return Ok(());
             }
             if Instant::now() >= deadline {

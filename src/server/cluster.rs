@@ -304,6 +304,8 @@ async fn reconcile(store: &MetadataStore, me: &BrokerRegistration, registered: R
     }
     match store.key_state(me.id).await {
         Ok(KeyState::Registered(lease, _)) if lease == registered.lease => false,
+        // Registered again by this process (a newer lease than the one checked).
+        Ok(KeyState::Registered(_, broker)) if broker.registration.incarnation == me.incarnation => false,
         Ok(KeyState::Registered(..)) => {
             tracing::error!(node_id = me.id, "another process registered this broker's node.id");
             false
@@ -513,7 +515,16 @@ async fn maintain_isr(broker: Arc<Broker>) {
     let every = Duration::from_millis((lag / 4).clamp(100, 1000) as u64);
     let mut connection: Option<(String, Client)> = None;
     loop {
+        let slept = std::time::Instant::now();
         tokio::time::sleep(every).await;
+        // Woken much later than asked: this process was not running (SIGSTOP,
+        // a stalled machine). Its followers' fetches are queued, not missing:
+        // shrinking the ISRs now would leave only this broker electable.
+        if slept.elapsed() > every * 2 + Duration::from_millis(500) {
+            tracing::warn!("this broker was not running for a while; ISRs stay as they are for now");
+            broker.replicas.forgive_pause(now_ms());
+            continue;
+        }
         for change in broker.replicas.isr_changes(now_ms(), lag) {
             tracing::info!(topic = %change.topic, partition = change.partition, isr = ?change.new_isr, "asking for an ISR change");
             let done = if broker.controller.is_active() {
