@@ -145,6 +145,36 @@ async fn acknowledged_records_survive_the_leaders_death() {
         assert_eq!(under, 0.0, "broker {n}");
     }
 
+    // DeleteRecords on the leader moves every replica's log start.
+    {
+        use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+        use kafka_protocol::messages::DeleteRecordsRequest;
+        let mut dp = DeleteRecordsPartition::default();
+        dp.partition_index = 0;
+        dp.offset = 100;
+        let mut dt = DeleteRecordsTopic::default();
+        dt.name = name("repl");
+        dt.partitions = vec![dp];
+        let mut req = DeleteRecordsRequest::default();
+        req.topics = vec![dt];
+        req.timeout_ms = 30_000;
+        let mut lw = Wire::connect(c.addr(whole[&0].leader)).await;
+        let r = lw.call(2, &req).await;
+        assert_eq!(r.topics[0].partitions[0].error_code, 0);
+        let started = Instant::now();
+        for n in 1..=3 {
+            let file = c.dirs[n as usize - 1].path().join("data/repl-0/log-start-offset");
+            while std::fs::read_to_string(&file).unwrap_or_default().trim() != "100" {
+                assert!(
+                    started.elapsed() < LONG,
+                    "broker {n} kept records below the leader's log start"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        acked.retain(|(p, o), _| *p != 0 || *o >= 100);
+    }
+
     // An acks=all write in flight while the ISR shrinks below
     // min.insync.replicas is not acknowledged (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
     let controller = agreed_controller(&c, &[1, 2, 3], -1, LONG).await;

@@ -255,6 +255,15 @@ fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::Partitio
     // Only forward: a new leader's high watermark may lag what this
     // follower had from the one before (Kafka's maybeUpdateHighWatermark).
     log.maybe_increment_high_watermark(p.high_watermark.min(log.log_end_offset()));
+    // The leader's log start (retention, DeleteRecords) moves this one's too,
+    // once this replica's high watermark has passed it; else a follower
+    // elected later would serve records the leader had deleted.
+    let leader_start = p.log_start_offset;
+    if leader_start > log.log_start_offset() && leader_start <= log.high_watermark() {
+        if let Err(e) = log.delete_records(leader_start) {
+            tracing::warn!(topic = %log.topic, partition = log.index, error = %e, "cannot follow the leader's log start");
+        }
+    }
     true
 }
 
