@@ -230,3 +230,35 @@ async fn acknowledged_records_survive_the_leaders_death() {
         c.broker(n).terminate();
     }
 }
+
+/// auto.leader.rebalance.enable: once a broker that went is back in sync, the
+/// controller gives it back the leadership of the partitions it prefers.
+#[tokio::test(flavor = "multi_thread")]
+async fn leadership_returns_to_preferred_replicas() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let fast = ["--override", "leader.imbalance.check.interval.seconds=1"];
+    let (mut c, _) = ready_with(&etcd, "rebalance", 3, &fast).await;
+    let mut w = Wire::connect(c.addr(1)).await;
+    create_replicated_topic(&mut w, "pref", 3, 3, &[]).await;
+    let preferred = |v: &TopicView| {
+        v.as_ref()
+            .is_some_and(|ps| ps.len() == 3 && ps.values().all(|p| p.leader == p.replicas[0] && p.isr.len() == 3))
+    };
+    let told = until_told(&c, &[1, 2, 3], "pref", preferred).await.unwrap();
+    let victim = told[&0].leader;
+    c.broker(victim).kill9();
+    c.stop(victim);
+    let rest: Vec<i32> = (1..=3).filter(|n| *n != victim).collect();
+    until_told(&c, &rest, "pref", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps[&0].leader != victim && ps[&0].leader > 0)
+    })
+    .await;
+    c.spawn(victim);
+    let back = until_told(&c, &[1, 2, 3], "pref", preferred).await.unwrap();
+    assert!(back[&0].epoch >= told[&0].epoch + 2, "moved away and back: {back:?}");
+    for n in 1..=3 {
+        c.broker(n).terminate();
+    }
+}

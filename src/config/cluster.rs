@@ -36,6 +36,14 @@ pub struct ClusterConfig {
     /// default.replication.factor: replicas of a topic created without a
     /// replication factor (auto-created ones too).
     pub default_replication_factor: i16,
+    /// auto.leader.rebalance.enable: the controller moves leadership back to
+    /// each partition's preferred replica (the first assigned) when it can.
+    pub auto_leader_rebalance: bool,
+    /// leader.imbalance.check.interval.seconds: how often it looks.
+    pub leader_imbalance_check_interval_s: u64,
+    /// leader.imbalance.per.broker.percentage: a broker's share of partitions
+    /// it should lead but does not, above which their leadership moves back.
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 impl Default for ClusterConfig {
@@ -47,6 +55,9 @@ impl Default for ClusterConfig {
             heartbeat_interval_ms: 2_000,
             replica_lag_time_max_ms: 30_000,
             default_replication_factor: 1,
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval_s: 300,
+            leader_imbalance_per_broker_percentage: 10,
         }
     }
 }
@@ -123,6 +134,29 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
             "must be at least 1",
         ));
     }
+    let auto_leader_rebalance: bool = p
+        .parse("auto.leader.rebalance.enable")?
+        .unwrap_or(d.auto_leader_rebalance);
+    let leader_imbalance_check_interval_s: u64 = p
+        .parse("leader.imbalance.check.interval.seconds")?
+        .unwrap_or(d.leader_imbalance_check_interval_s);
+    if leader_imbalance_check_interval_s == 0 {
+        return Err(invalid(
+            "leader.imbalance.check.interval.seconds",
+            0,
+            "must be at least 1",
+        ));
+    }
+    let leader_imbalance_per_broker_percentage: u32 = p
+        .parse("leader.imbalance.per.broker.percentage")?
+        .unwrap_or(d.leader_imbalance_per_broker_percentage);
+    if leader_imbalance_per_broker_percentage > 100 {
+        return Err(invalid(
+            "leader.imbalance.per.broker.percentage",
+            leader_imbalance_per_broker_percentage,
+            "must be 0 to 100",
+        ));
+    }
     // etcd leases are whole seconds of at least about a second.
     if session_timeout_ms < 1_000 {
         return Err(invalid(
@@ -149,6 +183,9 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
         heartbeat_interval_ms,
         replica_lag_time_max_ms,
         default_replication_factor,
+        auto_leader_rebalance,
+        leader_imbalance_check_interval_s,
+        leader_imbalance_per_broker_percentage,
     })
 }
 

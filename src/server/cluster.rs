@@ -369,6 +369,13 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                             images: broker.metadata.subscribe(),
                             default_partitions: broker.config.num_partitions,
                             default_replication_factor: broker.config.cluster.default_replication_factor,
+                            rebalance: broker.config.cluster.auto_leader_rebalance.then(|| {
+                                let c = &broker.config.cluster;
+                                (
+                                    Duration::from_secs(c.leader_imbalance_check_interval_s),
+                                    c.leader_imbalance_per_broker_percentage,
+                                )
+                            }),
                         };
                         let b = broker.clone();
                         acting = Some(tokio::spawn(async move { controller::run(ctx, &b.controller).await }));

@@ -29,17 +29,25 @@ pub struct Cluster {
     /// Each broker's HTTP endpoint (/metrics) listens on its address at this port.
     pub http_port: u16,
     pub dirs: Vec<tempfile::TempDir>,
+    /// More `serve` arguments for every broker.
+    pub extra: Vec<String>,
     pub brokers: Vec<Option<BrokerProcess>>,
 }
 
 impl Cluster {
     /// `n` brokers, node ids 1..=n, their metadata under `/strom-test/<prefix>`.
     pub fn start(etcd: &Etcd, prefix: &str, n: usize) -> Cluster {
+        Cluster::start_with(etcd, prefix, n, &[])
+    }
+
+    /// [`Cluster::start`] with more `serve` arguments for every broker.
+    pub fn start_with(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> Cluster {
         let mut c = Cluster {
             store: etcd.store(&format!("strom-test/{prefix}")),
             port: free_port(),
             http_port: free_port(),
             dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
             brokers: (0..n).map(|_| None).collect(),
         };
         for node in 1..=n as i32 {
@@ -63,6 +71,9 @@ impl Cluster {
             "--http-listen".into(),
             format!("{}:{}", host(node), self.http_port),
         ]
+        .into_iter()
+        .chain(self.extra.iter().cloned())
+        .collect()
     }
 
     pub fn spawn(&mut self, node: i32) {
@@ -138,6 +149,7 @@ pub async fn agreed_controller(c: &Cluster, nodes: &[i32], not: i32, within: Dur
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Told {
     pub leader: i32,
+    pub replicas: Vec<i32>,
     pub epoch: i32,
     pub isr: Vec<i32>,
     pub offline: Vec<i32>,
@@ -159,6 +171,7 @@ pub async fn partitions(c: &Cluster, node: i32, topic: &str) -> TopicView {
             .map(|p| {
                 let told = Told {
                     leader: p.leader_id.0,
+                    replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
                     epoch: p.leader_epoch,
                     isr: p.isr_nodes.iter().map(|b| b.0).collect(),
                     offline: p.offline_replicas.iter().map(|b| b.0).collect(),
@@ -218,7 +231,12 @@ pub fn bootstrap(c: &Cluster, nodes: &[i32]) -> String {
 /// `n` brokers started, every one listing all of them, and the controller they
 /// agree on.
 pub async fn ready(etcd: &Etcd, prefix: &str, n: usize) -> (Cluster, i32) {
-    let c = Cluster::start(etcd, prefix, n);
+    ready_with(etcd, prefix, n, &[]).await
+}
+
+/// [`ready`] with more `serve` arguments for every broker.
+pub async fn ready_with(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> (Cluster, i32) {
+    let c = Cluster::start_with(etcd, prefix, n, extra);
     let nodes: Vec<i32> = (1..=n as i32).collect();
     for node in &nodes {
         until_listed(&c, c.addr(*node), &nodes, LONG).await;

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::leadership::next_state;
-use super::leadership::{alter_isr, IsrChange};
+use super::leadership::{alter_isr, preferred_elections, IsrChange};
 use super::placement::{assign, check_assignments, Candidate};
 use super::{ControllerChannel, ControllerRequest, Job, NewTopic, Reply};
 use crate::cluster::etcd::{ControllerSession, MetadataStore};
@@ -36,6 +36,9 @@ pub struct ControllerContext {
     pub default_partitions: i32,
     /// `default.replication.factor`: its replicas when none is given.
     pub default_replication_factor: i16,
+    /// Preferred-leader election every this often, past this imbalance
+    /// percentage (None: `auto.leader.rebalance.enable=false`).
+    pub rebalance: Option<(Duration, u32)>,
 }
 
 /// Act as the controller until this broker no longer is (another broker's
@@ -47,6 +50,7 @@ pub async fn run(mut ctx: ControllerContext, channel: &ControllerChannel) {
     let guard = ctx.session.guard_revision;
     wait_for(&mut ctx.images, guard).await;
     tracing::info!(epoch = ctx.session.epoch, "controller started");
+    let mut rebalanced = tokio::time::Instant::now();
     loop {
         let Some(image) = ctx.images.borrow_and_update().clone() else {
             break;
@@ -62,6 +66,14 @@ pub async fn run(mut ctx: ControllerContext, channel: &ControllerChannel) {
             Err(Error::NotController) => break,
             Err(e) => tracing::warn!(error = %e, "controller could not elect leaders yet; retrying"),
             Ok(()) => {}
+        }
+        if let Some((_, percentage)) = ctx.rebalance.filter(|(every, _)| rebalanced.elapsed() >= *every) {
+            rebalanced = tokio::time::Instant::now();
+            match rebalance(&mut ctx, &image, percentage).await {
+                Err(Error::NotController) => break,
+                Err(e) => tracing::warn!(error = %e, "controller could not move leaders back yet"),
+                Ok(()) => {}
+            }
         }
         tokio::select! {
             job = rx.recv() => {
@@ -132,6 +144,30 @@ async fn reconcile(ctx: &mut ControllerContext, image: &MetadataImage) -> Result
             }
         }
     }
+    write_partitions(ctx, changes).await
+}
+
+/// Give leadership back to preferred replicas (auto.leader.rebalance.enable).
+async fn rebalance(ctx: &mut ControllerContext, image: &MetadataImage, percentage: u32) -> Result<()> {
+    let partitions: Vec<((String, i64), PartitionRecord)> = image
+        .topics()
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|(i, p)| ((partition_key(&t.name, *i), p.mod_revision), p.record.clone()))
+        })
+        .collect();
+    let moves = preferred_elections(&partitions, percentage, |b| image.is_alive(b));
+    if !moves.is_empty() {
+        tracing::info!(partitions = moves.len(), "moving leadership back to preferred replicas");
+    }
+    let changes = moves.into_iter().map(|((key, rev), next)| (key, next, rev)).collect();
+    write_partitions(ctx, changes).await
+}
+
+/// Write partition records, each conditioned on the revision it was read at.
+async fn write_partitions(ctx: &mut ControllerContext, changes: Vec<(String, PartitionRecord, i64)>) -> Result<()> {
     for chunk in changes.chunks(CHUNK) {
         let compares = chunk
             .iter()

@@ -105,6 +105,50 @@ pub fn next_state(r: &PartitionRecord, alive: impl Fn(i32) -> bool) -> Option<Pa
     })
 }
 
+/// Kafka's automatic preferred-leader election: for each broker, the
+/// partitions whose preferred replica (the first assigned) it is but which
+/// another broker leads; when they are more than `percentage` % of the
+/// partitions it prefers, those whose preferred replica runs and is in sync
+/// get it back as leader, at a new leader epoch. `partitions` are (key,
+/// record); returns (key, new record).
+pub fn preferred_elections<K: Clone>(
+    partitions: &[(K, PartitionRecord)],
+    percentage: u32,
+    alive: impl Fn(i32) -> bool,
+) -> Vec<(K, PartitionRecord)> {
+    let mut preferred: std::collections::BTreeMap<i32, (usize, Vec<usize>)> = Default::default();
+    for (i, (_, r)) in partitions.iter().enumerate() {
+        let Some(first) = r.replicas.first() else { continue };
+        let entry = preferred.entry(*first).or_default();
+        entry.0 += 1;
+        if r.leader != *first {
+            entry.1.push(i);
+        }
+    }
+    let mut moves = Vec::new();
+    for (broker, (total, elsewhere)) in preferred {
+        let imbalanced = elsewhere.len() * 100 > total * percentage as usize;
+        if !imbalanced || !alive(broker) {
+            continue;
+        }
+        for i in elsewhere {
+            let (key, r) = &partitions[i];
+            if r.isr.contains(&broker) {
+                moves.push((
+                    key.clone(),
+                    PartitionRecord {
+                        leader: broker,
+                        leader_epoch: r.leader_epoch.saturating_add(1),
+                        partition_epoch: r.partition_epoch.saturating_add(1),
+                        ..r.clone()
+                    },
+                ));
+            }
+        }
+    }
+    moves
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +213,29 @@ mod tests {
         assert_eq!(code(change(1, 4, 9, &[1, 4]), &all), 107, "not a replica");
         assert_eq!(code(change(1, 4, 9, &[1, 1]), &all), 107, "twice");
         assert_eq!(code(change(1, 4, 9, &[1, 3]), &|b| b != 3), 107, "not running");
+    }
+
+    #[test]
+    fn leadership_goes_back_to_preferred_replicas_past_the_imbalance() {
+        let p = |replicas: &[i32], isr: &[i32], leader| record(replicas, isr, leader);
+        let partitions = vec![
+            (0, p(&[1, 2], &[1, 2], 2)),
+            (1, p(&[1, 2], &[2], 2)),
+            (2, p(&[1, 2], &[1, 2], 1)),
+            (3, p(&[2, 1], &[1, 2], 2)),
+        ];
+        // Broker 1 prefers three, leads one: 67% imbalanced.
+        let moves = preferred_elections(&partitions, 10, |_| true);
+        assert_eq!(moves.len(), 1, "partition 1's preferred replica is out of sync");
+        assert_eq!((moves[0].0, moves[0].1.leader, moves[0].1.leader_epoch), (0, 1, 5));
+        assert!(
+            preferred_elections(&partitions, 70, |_| true).is_empty(),
+            "under the threshold"
+        );
+        assert!(
+            preferred_elections(&partitions, 10, |b| b != 1).is_empty(),
+            "not running"
+        );
     }
 
     #[test]
