@@ -81,6 +81,11 @@ pub struct GroupCoordinator {
     /// The topics consumer-protocol subscriptions resolve against.
     logs: Arc<LogManager>,
     inner: Mutex<Inner>,
+    /// Whether this broker coordinates groups now: always on one broker; in a
+    /// cluster, until the coordinators follow `__consumer_offsets` leadership
+    /// (docs/design/cluster-on-etcd.md, S7), only the active controller does,
+    /// so that the members of a group meet on one broker.
+    coordinating: std::sync::atomic::AtomicBool,
 }
 
 fn group_record(g: &Group, now: i64) -> CoordinatorRecord {
@@ -179,7 +184,24 @@ impl GroupCoordinator {
             log,
             logs: logs.clone(),
             inner: Mutex::new(inner),
+            coordinating: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Start or stop coordinating groups here (a cluster's broker, as the
+    /// controller moves).
+    pub fn set_coordinating(&self, coordinating: bool) {
+        self.coordinating
+            .store(coordinating, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// NOT_COORDINATOR unless this broker coordinates groups now: the client
+    /// finds the coordinator again.
+    pub fn check_coordinating(&self) -> Result<()> {
+        match self.coordinating.load(std::sync::atomic::Ordering::Relaxed) {
+            true => Ok(()),
+            false => Err(Error::NotCoordinator),
+        }
     }
 
     fn replay(inner: &mut Inner, stored: Stored, now: i64) {
@@ -288,6 +310,7 @@ impl GroupCoordinator {
     // ---- membership -------------------------------------------------------------
 
     pub async fn join(&self, group_id: &str, args: JoinArgs, now: i64) -> Result<JoinResult> {
+        self.check_coordinating()?;
         if group_id.is_empty() || group_id.len() > NAME_MAX {
             return Err(Error::InvalidGroupId(group_id.to_string()));
         }
@@ -349,6 +372,7 @@ impl GroupCoordinator {
         assignments: Vec<(String, Bytes)>,
         now: i64,
     ) -> Result<SyncResult> {
+        self.check_coordinating()?;
         let member_id = caller.member_id;
         if let Some(synced) = self.classic_sync_consumer(group_id, caller, now) {
             return synced;
@@ -368,6 +392,7 @@ impl GroupCoordinator {
     }
 
     pub fn heartbeat(&self, group_id: &str, caller: MemberRef<'_>, now: i64) -> Result<()> {
+        self.check_coordinating()?;
         let mut inner = self.lock();
         if let Some(r) = self.classic_heartbeat_consumer(&mut inner, group_id, caller, now) {
             return r;
@@ -381,6 +406,7 @@ impl GroupCoordinator {
 
     /// Remove leaving members; one result per member.
     pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)], now: i64) -> Result<Vec<Result<()>>> {
+        self.check_coordinating()?;
         let mut inner = self.lock();
         if let Some(results) = self.classic_leave_consumer(&mut inner, group_id, members, now) {
             return Ok(results);
@@ -489,6 +515,7 @@ impl GroupCoordinator {
 
     /// Delete a group without members, with its offsets.
     pub async fn delete_group(&self, group_id: &str, now: i64) -> Result<()> {
+        self.check_coordinating()?;
         let end = {
             let mut inner = self.lock();
             let stored = Self::stored_partitions(&inner, group_id);

@@ -50,6 +50,15 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
     // hashed over the topic's partitions (one on a single broker's
     // __consumer_offsets, 50 on __transaction_state).
     let unavailable = || Error::CoordinatorNotAvailable("the coordinator's partition has no leader");
+    // In a cluster, until coordinators follow `__consumer_offsets` leadership,
+    // groups meet on the active controller (see GroupCoordinator::coordinating).
+    if key_type == GROUP_KEY && broker.metadata.is_cluster() {
+        let controller = broker.metadata.controller_id();
+        return broker
+            .metadata
+            .node(controller, listener)
+            .ok_or(Error::CoordinatorNotAvailable("no active controller"));
+    }
     let partitions = broker.metadata.topic(topic).ok_or_else(unavailable)?.partitions;
     let partition = coordinator_partition(key, partitions.len() as i32);
     let leader = partitions

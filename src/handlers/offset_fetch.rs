@@ -35,6 +35,7 @@ fn lookup(
     if !allowed(broker, ctx, Operation::Describe, ResourceType::Group, group) {
         return Err(Error::GroupAuthorizationFailed(group.to_string()));
     }
+    broker.groups.check_coordinating()?;
     let all = wanted.is_none();
     let mut describable: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     let mut by_topic: Vec<TopicOffsets> = Vec::new();

@@ -185,6 +185,8 @@ pub async fn join(
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>> {
     let config = &broker.config;
+    // Groups are coordinated by the controller once one is elected.
+    broker.groups.set_coordinating(false);
     let incarnation = crate::util::uuid::to_base64(&uuid::Uuid::new_v4());
     let me = registration(config, listeners, &incarnation);
     // A previous run's lease, still holding this id's key with the same
@@ -403,7 +405,7 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
         if current.broker_id != me {
             stop(&mut acting);
         }
-        broker.metadata.set_controller(Some(current.broker_id));
+        set_controller(&broker, Some(current.broker_id), me);
         let mut watch = match store.watch_controller(revision + 1).await {
             Ok(w) => w,
             Err(e) => {
@@ -418,12 +420,12 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                     if c != current {
                         stop(&mut acting);
                     }
-                    broker.metadata.set_controller(Some(c.broker_id));
+                    set_controller(&broker, Some(c.broker_id), me);
                 }
                 // No controller: campaign.
                 Ok(None) => {
                     stop(&mut acting);
-                    broker.metadata.set_controller(None);
+                    set_controller(&broker, None, me);
                     break;
                 }
                 Err(e) => {
@@ -434,6 +436,14 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
             }
         }
     }
+}
+
+/// The active controller changed: tell clients, and coordinate groups only
+/// while it is this broker (the interim until coordinators follow
+/// `__consumer_offsets` leadership).
+fn set_controller(broker: &Broker, controller: Option<i32>, me: i32) {
+    broker.metadata.set_controller(controller);
+    broker.groups.set_coordinating(controller == Some(me));
 }
 
 /// Keep this broker as the cluster's metadata says: load it, then take each

@@ -116,6 +116,7 @@ impl GroupCoordinator {
     /// ConsumerGroupHeartbeat: join (epoch 0), heartbeat, or leave (−1, −2).
     /// The request's own checks are the handler's; these are the group's.
     pub async fn consumer_heartbeat(&self, group_id: &str, args: HeartbeatArgs, now: i64) -> Result<HeartbeatResult> {
+        self.check_coordinating()?;
         let topics = self.topics_view();
         let config = &self.config.consumer;
         let args_epoch = args.member_epoch;

@@ -86,6 +86,7 @@ impl GroupCoordinator {
         topic_exists: impl Fn(&str, i32) -> bool,
         now: i64,
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        self.check_coordinating()?;
         if group_id.is_empty() {
             return Err(Error::InvalidGroupId(group_id.to_string()));
         }
@@ -147,6 +148,7 @@ impl GroupCoordinator {
         topic_exists: impl Fn(&str, i32) -> bool,
         now: i64,
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        self.check_coordinating()?;
         if group_id.is_empty() {
             return Err(Error::InvalidGroupId(group_id.to_string()));
         }
@@ -333,6 +335,7 @@ impl GroupCoordinator {
         partitions: Vec<TopicPartition>,
         now: i64,
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
+        self.check_coordinating()?;
         let (results, end) = {
             let mut inner = self.lock();
             let consumer = inner.consumer.get(group_id);
