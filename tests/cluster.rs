@@ -81,9 +81,18 @@ async fn a_second_process_with_the_same_node_id_waits_for_the_first_to_go() {
     until_listed(&c, c.addr(1), &[1], long).await;
     // Another process, another directory and address, the same node.id.
     let other_dir = tempfile::tempdir().unwrap();
-    let args = c.args(1);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let other_host = Ipv4Addr::new(127, 0, 1, 9);
+    // Its own HTTP address too.
+    let first_http = format!("{}:{}", host(1), c.http_port);
+    let args: Vec<String> = c
+        .args(1)
+        .into_iter()
+        .map(|a| match a == first_http {
+            true => format!("{other_host}:{}", c.http_port),
+            false => a,
+        })
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut other = BrokerProcess::spawn_at(other_host, &other_dir.path().join("data"), c.port, &args, None);
     tokio::time::sleep(Duration::from_millis(SESSION_MS)).await;
     let (brokers, _) = listed(c.addr(1)).await;

@@ -83,9 +83,7 @@ where
         acked.len(),
         healed.values().map(|p| p.epoch).collect::<Vec<_>>()
     );
-    for n in 1..=3 {
-        c.broker(n).terminate();
-    }
+    c.terminate_all();
 }
 
 /// A leader frozen past its session (a zombie): the others elect a new

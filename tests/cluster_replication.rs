@@ -226,9 +226,7 @@ async fn acknowledged_records_survive_the_leaders_death() {
     })
     .await;
     check(&acked, common::consume(&all, "repl", 3, acked.len()).await);
-    for n in 1..=3 {
-        c.broker(n).terminate();
-    }
+    c.terminate_all();
 }
 
 /// auto.leader.rebalance.enable: once a broker that went is back in sync, the
@@ -258,7 +256,5 @@ async fn leadership_returns_to_preferred_replicas() {
     c.spawn(victim);
     let back = until_told(&c, &[1, 2, 3], "pref", preferred).await.unwrap();
     assert!(back[&0].epoch >= told[&0].epoch + 2, "moved away and back: {back:?}");
-    for n in 1..=3 {
-        c.broker(n).terminate();
-    }
+    c.terminate_all();
 }

@@ -260,9 +260,7 @@ async fn topics_live_across_the_brokers_and_follow_them() {
         after.values().all(|p| rest.contains(&p.leader)),
         "only running brokers: {after:?}"
     );
-    for n in rest {
-        c.broker(n).terminate();
-    }
+    c.terminate_all();
 }
 
 /// What is written into etcd by hand never costs a partition its data: a
@@ -349,7 +347,5 @@ async fn hand_written_garbage_never_costs_data() {
     tokio::time::sleep(Duration::from_millis(SESSION_MS * 2)).await;
     assert_eq!(epoch(), after, "registered once, not again and again");
     assert_eq!(common::consume(&all, "kept", 3, 30).await.len(), 30);
-    for n in 1..=3 {
-        c.broker(n).terminate();
-    }
+    c.terminate_all();
 }

@@ -70,6 +70,18 @@ fn invalid(key: &'static str, value: impl ToString, reason: &str) -> ConfigError
     }
 }
 
+/// The setting `key` (or `default`), refused below `min`.
+fn at_least<T>(p: &Props<'_>, key: &'static str, default: T, min: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr<Err: std::fmt::Display> + PartialOrd + std::fmt::Display + Copy,
+{
+    let value: T = p.parse(key)?.unwrap_or(default);
+    if value < min {
+        return Err(invalid(key, value, &format!("must be at least {min}")));
+    }
+    Ok(value)
+}
+
 /// Parse `etcd://host:port[,host:port…][/prefix]`.
 pub fn parse_store(value: &str) -> Result<MetadataStoreUrl, ConfigError> {
     let bad = |reason: &str| invalid("metadata.store", value, reason);
@@ -116,37 +128,17 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
     let heartbeat_interval_ms: u64 = p
         .parse("broker.heartbeat.interval.ms")?
         .unwrap_or(d.heartbeat_interval_ms);
-    let replica_lag_time_max_ms: u64 = p.parse("replica.lag.time.max.ms")?.unwrap_or(d.replica_lag_time_max_ms);
-    if replica_lag_time_max_ms < 100 {
-        return Err(invalid(
-            "replica.lag.time.max.ms",
-            replica_lag_time_max_ms,
-            "must be at least 100",
-        ));
-    }
-    let default_replication_factor: i16 = p
-        .parse("default.replication.factor")?
-        .unwrap_or(d.default_replication_factor);
-    if default_replication_factor < 1 {
-        return Err(invalid(
-            "default.replication.factor",
-            default_replication_factor,
-            "must be at least 1",
-        ));
-    }
+    let replica_lag_time_max_ms = at_least(p, "replica.lag.time.max.ms", d.replica_lag_time_max_ms, 100)?;
+    let default_replication_factor = at_least(p, "default.replication.factor", d.default_replication_factor, 1)?;
     let auto_leader_rebalance: bool = p
         .parse("auto.leader.rebalance.enable")?
         .unwrap_or(d.auto_leader_rebalance);
-    let leader_imbalance_check_interval_s: u64 = p
-        .parse("leader.imbalance.check.interval.seconds")?
-        .unwrap_or(d.leader_imbalance_check_interval_s);
-    if leader_imbalance_check_interval_s == 0 {
-        return Err(invalid(
-            "leader.imbalance.check.interval.seconds",
-            0,
-            "must be at least 1",
-        ));
-    }
+    let leader_imbalance_check_interval_s = at_least(
+        p,
+        "leader.imbalance.check.interval.seconds",
+        d.leader_imbalance_check_interval_s,
+        1,
+    )?;
     let leader_imbalance_per_broker_percentage: u32 = p
         .parse("leader.imbalance.per.broker.percentage")?
         .unwrap_or(d.leader_imbalance_per_broker_percentage);

@@ -92,6 +92,13 @@ impl Cluster {
         self.brokers[node as usize - 1].as_mut().expect("running")
     }
 
+    /// Stop every running broker cleanly.
+    pub fn terminate_all(&mut self) {
+        for b in self.brokers.iter_mut().flatten() {
+            b.terminate();
+        }
+    }
+
     pub fn stop(&mut self, node: i32) -> Option<BrokerProcess> {
         self.brokers[node as usize - 1].take()
     }
