@@ -41,14 +41,7 @@ where
     .await
     .unwrap();
     let all = bootstrap(&c, &[1, 2, 3]);
-    let producer = common::producer(
-        &all,
-        &[
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("message.timeout.ms", "60000"),
-        ],
-    );
+    let producer = idempotent_producer(&all);
     let stream = {
         let producer = producer.clone();
         tokio::spawn(async move {

@@ -34,14 +34,7 @@ async fn acknowledged_records_survive_the_leaders_death() {
 
     // acks=all from an idempotent producer: answered once all three have it.
     let all = bootstrap(&c, &[1, 2, 3]);
-    let producer = common::producer(
-        &all,
-        &[
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("message.timeout.ms", "60000"),
-        ],
-    );
+    let producer = idempotent_producer(&all);
     let mut acked = Acked::new();
     produce_acked(&producer, "repl", 3, 0, 300, &mut acked).await;
     until_identical(&c, &[1, 2, 3], "repl", 3).await;

@@ -10,6 +10,18 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::cluster::{Cluster, LONG};
 
+/// The checker's writer: idempotent, acks=all, a minute to deliver each record.
+pub fn idempotent_producer(bootstrap: &str) -> FutureProducer {
+    super::producer(
+        bootstrap,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", "60000"),
+        ],
+    )
+}
+
 /// Acknowledged records: (partition, offset) → value.
 pub type Acked = BTreeMap<(i32, i64), String>;
 
