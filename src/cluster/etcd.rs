@@ -18,7 +18,6 @@
 //! key lives as long as its broker's lease; the revision that created it fences
 //! every write the controller makes (a deposed controller's writes fail).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use etcd_client::{
@@ -128,13 +127,6 @@ pub use super::image::ControllerRecord;
 pub struct ControllerSession {
     pub epoch: i32,
     pub guard_revision: i64,
-}
-
-/// A change to the registered brokers seen by a watch.
-#[derive(Debug)]
-pub enum BrokerChange {
-    Registered(RegisteredBroker),
-    Gone(i32),
 }
 
 impl MetadataStore {
@@ -492,37 +484,6 @@ impl MetadataStore {
             .map_err(store_error)?;
         Ok(ControllerWatch { stream })
     }
-
-    /// The registered brokers and the revision they were read at.
-    pub async fn brokers(&self) -> Result<(BTreeMap<i32, RegisteredBroker>, i64)> {
-        let response = self
-            .get(&self.brokers_prefix(), Some(GetOptions::new().with_prefix()))
-            .await?;
-        let revision = response.header().map_or(0, |h| h.revision());
-        let prefix = self.brokers_prefix();
-        let brokers = response
-            .kvs()
-            .iter()
-            .filter_map(|kv| registered(&prefix, kv))
-            .map(|b| (b.registration.id, b))
-            .collect();
-        Ok((brokers, revision))
-    }
-
-    /// Watch the registered brokers from `revision` on (the one after a read).
-    pub async fn watch_brokers(&self, revision: i64) -> Result<BrokerWatch> {
-        let options = WatchOptions::new().with_prefix().with_start_revision(revision);
-        let stream = self
-            .client
-            .clone()
-            .watch(self.brokers_prefix(), Some(options))
-            .await
-            .map_err(store_error)?;
-        Ok(BrokerWatch {
-            stream,
-            prefix: self.brokers_prefix(),
-        })
-    }
 }
 
 /// A key-value of etcd as the image takes it (the key without the prefix).
@@ -611,40 +572,6 @@ async fn next_events(stream: &mut WatchStream) -> Result<Vec<etcd_client::Event>
         }
         if !response.events().is_empty() {
             return Ok(response.events().to_vec());
-        }
-    }
-}
-
-/// A stream of changes to the registered brokers.
-pub struct BrokerWatch {
-    stream: WatchStream,
-    prefix: String,
-}
-
-impl BrokerWatch {
-    /// The next changes, in revision order; an error when the watch ended.
-    pub async fn next(&mut self) -> Result<Vec<BrokerChange>> {
-        loop {
-            let changes: Vec<BrokerChange> = next_events(&mut self.stream)
-                .await?
-                .iter()
-                .filter_map(|event| {
-                    let kv = event.kv()?;
-                    let id = key_id(&self.prefix, kv.key())?;
-                    match event.event_type() {
-                        // A value that is not a sound registration of this id
-                        // makes the id unregistered, not someone else's.
-                        EventType::Put => Some(match registered(&self.prefix, kv) {
-                            Some(b) => BrokerChange::Registered(b),
-                            None => BrokerChange::Gone(id),
-                        }),
-                        EventType::Delete => Some(BrokerChange::Gone(id)),
-                    }
-                })
-                .collect();
-            if !changes.is_empty() {
-                return Ok(changes);
-            }
         }
     }
 }

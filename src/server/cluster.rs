@@ -12,8 +12,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::client::{Bootstrap, Client};
-use crate::cluster::controller::leadership::IsrChange;
 use crate::cluster::controller::{self, ControllerContext};
 use crate::cluster::etcd::{ControllerRecord, KeyState, MetadataStore, Registered};
 use crate::cluster::image::MetadataImage;
@@ -217,7 +215,7 @@ pub async fn join(
         Err(e) => tracing::warn!(error = %e, "cannot read the cluster's metadata yet"),
     }
     let watcher = tokio::spawn(follow_metadata(broker.clone(), store.clone()));
-    let isr_keeper = tokio::spawn(maintain_isr(broker.clone()));
+    let isr_keeper = tokio::spawn(super::isr::maintain_isr(broker.clone()));
     let (lease_tx, lease_rx) = watch::channel(registered);
     let elector = tokio::spawn(elect_controller(broker.clone(), store.clone(), me.id, lease_rx));
     let interval = Duration::from_millis(config.cluster.heartbeat_interval_ms);
@@ -520,104 +518,5 @@ async fn apply(broker: &Arc<Broker>, image: Arc<MetadataImage>, deleted: Vec<Str
             tracing::warn!(topic = %name, error = %e, "cannot forget a deleted topic's offsets");
         }
         broker.metrics.topic_deleted(&name);
-    }
-}
-
-/// As leader, ask the controller for the ISR changes the followers' progress
-/// calls for (Kafka's AlterPartitionManager): a follower behind for
-/// `replica.lag.time.max.ms` leaves, one that caught up joins. The controller
-/// is this broker (its channel) or another (AlterPartition over the wire).
-async fn maintain_isr(broker: Arc<Broker>) {
-    let lag = broker.config.cluster.replica_lag_time_max_ms as i64;
-    let every = Duration::from_millis((lag / 4).clamp(100, 1000) as u64);
-    let mut connection: Option<(String, Client)> = None;
-    loop {
-        let slept = std::time::Instant::now();
-        tokio::time::sleep(every).await;
-        // Woken much later than asked: this process was not running (SIGSTOP,
-        // a stalled machine). Its followers' fetches are queued, not missing:
-        // shrinking the ISRs now would leave only this broker electable.
-        if slept.elapsed() > every * 2 + Duration::from_millis(500) {
-            tracing::warn!("this broker was not running for a while; ISRs stay as they are for now");
-            broker.replicas.forgive_pause(now_ms());
-            continue;
-        }
-        for change in broker.replicas.isr_changes(now_ms(), lag) {
-            tracing::info!(topic = %change.topic, partition = change.partition, isr = ?change.new_isr, "asking for an ISR change");
-            let done = if broker.controller.is_active() {
-                broker.controller.alter_partition(change.clone()).await.map(|_| ())
-            } else {
-                send_alter_partition(&broker, &mut connection, &change).await
-            };
-            if let Err(e) = done {
-                tracing::debug!(topic = %change.topic, partition = change.partition, error = %e, "ISR change not made");
-                broker.replicas.isr_change_failed(&change.topic, change.partition);
-            }
-        }
-    }
-}
-
-/// AlterPartition v2 to the active controller.
-async fn send_alter_partition(
-    broker: &Broker,
-    connection: &mut Option<(String, Client)>,
-    change: &IsrChange,
-) -> Result<()> {
-    use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
-    use kafka_protocol::messages::{AlterPartitionRequest, BrokerId};
-    let image = broker.metadata.image().ok_or(Error::NotController)?;
-    let addr = image
-        .inter_broker_address(broker.metadata.controller_id())
-        .ok_or(Error::NotController)?;
-    let topic_id = image
-        .topic(&change.topic)
-        .ok_or_else(|| Error::UnknownTopicOrPartition {
-            topic: change.topic.clone(),
-            partition: change.partition,
-        })?
-        .id;
-    if connection.as_ref().is_none_or(|(a, _)| *a != addr) {
-        let mut client = Client::connect(&Bootstrap::plain(&addr))
-            .await
-            .map_err(|e| Error::MetadataStore(e.to_string()))?;
-        client.set_client_id("strom-alter-partition");
-        *connection = Some((addr.clone(), client));
-    }
-    let Some((_, client)) = connection.as_mut() else {
-        return Err(Error::NotController);
-    };
-    let mut p = PartitionData::default();
-    p.partition_index = change.partition;
-    p.leader_epoch = change.leader_epoch;
-    p.partition_epoch = change.partition_epoch;
-    p.new_isr = change.new_isr.iter().map(|b| BrokerId(*b)).collect();
-    let mut t = TopicData::default();
-    t.topic_id = topic_id;
-    t.partitions = vec![p];
-    let mut request = AlterPartitionRequest::default();
-    request.broker_id = BrokerId(broker.node_id());
-    request.broker_epoch = -1;
-    request.topics = vec![t];
-    let answer = tokio::time::timeout(Duration::from_secs(30), client.call(2, &request)).await;
-    let response = match answer {
-        Ok(Ok(r)) => r,
-        _ => {
-            *connection = None;
-            return Err(Error::RequestTimedOut("no answer from the controller".into()));
-        }
-    };
-    let code = match response.error_code {
-        0 => response
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .map_or(-1, |p| p.error_code),
-        code => code,
-    };
-    match code {
-        0 => Ok(()),
-        code => Err(Error::InvalidRequest(format!(
-            "AlterPartition answered error code {code}"
-        ))),
     }
 }

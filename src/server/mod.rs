@@ -5,6 +5,8 @@
 mod cluster;
 pub mod connection;
 pub mod http;
+#[cfg(feature = "cluster")]
+mod isr;
 pub mod limits;
 pub mod listener;
 pub mod sasl;
