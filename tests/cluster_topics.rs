@@ -64,7 +64,7 @@ async fn topics_live_across_the_brokers_and_follow_them() {
     assert!(led.values().all(|ps| ps.len() == 2), "two leaders each: {led:?}");
     // Each broker holds the replicas it was given, and only those.
     for (node, ps) in &led {
-        assert_eq!(&local_partitions(&c, *node, "orders"), ps, "broker {node}");
+        until_local(&c, *node, "orders", ps).await;
     }
     // Created again: it exists, whichever broker is asked.
     for node in 1..=3 {

@@ -74,6 +74,10 @@ fn processor() {
             // Most of the time is spent here, inside the transaction with its
             // records in the log: where the kills land.
             producer.flush(T)?;
+            // Tell the supervisor a transaction with records is open.
+            if let Ok(mark) = std::env::var("EO_IN_TRANSACTION") {
+                let _ = std::fs::write(mark, b"");
+            }
             std::thread::sleep(Duration::from_millis(200));
             let position = consumer.position()?;
             producer.send_offsets_to_transaction(&position, &consumer.group_metadata().ok_or("no group")?, T)?;
@@ -88,23 +92,27 @@ fn processor() {
 
 struct Supervisor {
     bootstrap: String,
+    /// A file the processor writes once its transaction's records are flushed.
+    mark: std::path::PathBuf,
     child: Child,
     restarts: usize,
 }
 
 impl Supervisor {
-    fn start(bootstrap: &str) -> Supervisor {
+    fn start(bootstrap: &str, mark: std::path::PathBuf) -> Supervisor {
         Supervisor {
             bootstrap: bootstrap.to_string(),
-            child: Self::spawn(bootstrap),
+            child: Self::spawn(bootstrap, &mark),
+            mark,
             restarts: 0,
         }
     }
 
-    fn spawn(bootstrap: &str) -> Child {
+    fn spawn(bootstrap: &str, mark: &std::path::Path) -> Child {
         Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "processor", "--nocapture", "--test-threads", "1"])
             .env("EO_PROCESSOR", bootstrap)
+            .env("EO_IN_TRANSACTION", mark)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,14 +123,23 @@ impl Supervisor {
     fn tend(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             self.restarts += 1;
-            self.child = Self::spawn(&self.bootstrap);
+            self.child = Self::spawn(&self.bootstrap, &self.mark);
         }
     }
 
-    fn kill9(&mut self) {
+    /// kill -9 the processor while a transaction of its has records in the
+    /// log (it sleeps 200 ms there), then start another.
+    fn kill9_mid_transaction(&mut self) {
+        let _ = std::fs::remove_file(&self.mark);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.mark.exists() {
+            assert!(Instant::now() < deadline, "no transaction opened in 60 s");
+            self.tend();
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.bootstrap);
+        self.child = Self::spawn(&self.bootstrap, &self.mark);
     }
 }
 
@@ -213,10 +230,11 @@ fn every_input_is_processed_exactly_once_across_kill_9() {
     admin.flush(T).unwrap();
     drop(admin);
 
-    let mut sup = Supervisor::start(&bs);
+    let marks = tempfile::tempdir().unwrap();
+    let mut sup = Supervisor::start(&bs, marks.path().join("in-transaction"));
     let n = INPUTS as i64;
     wait_for_progress(&mut sup, &bs, n / 3, 60);
-    sup.kill9(); // the processor, mid-transaction
+    sup.kill9_mid_transaction(); // the processor
 
     wait_for_progress(&mut sup, &bs, 2 * n / 3, 60);
     let port = broker.port;

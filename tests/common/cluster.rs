@@ -227,6 +227,24 @@ pub fn local_partitions(c: &Cluster, node: i32, topic: &str) -> Vec<i32> {
     found
 }
 
+/// Waits until `node` holds exactly `expected` replicas of `topic` on disk.
+/// A broker publishes a metadata image before its applier creates the
+/// replicas, so what every broker tells can run ahead of the directories.
+pub async fn until_local(c: &Cluster, node: i32, topic: &str, expected: &[i32]) {
+    let started = Instant::now();
+    loop {
+        let found = local_partitions(c, node, topic);
+        if found == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < LONG,
+            "broker {node} holds {found:?} of {topic}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn bootstrap(c: &Cluster, nodes: &[i32]) -> String {
     nodes
         .iter()
