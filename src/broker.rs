@@ -2,6 +2,8 @@
 //! the background work that keeps it (flushes, group timeouts, retention, the
 //! cleaner). Binding listeners and serving is [`crate::server`]'s.
 
+mod offsets_leadership;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use crate::cluster::metadata_cache::MetadataCache;
 use crate::cluster::producer_ids::ProducerIdManager;
 use crate::config::Config;
 use crate::error::Result;
-use crate::group::coordinator::GroupCoordinator;
+use crate::group::router::{Catalog, GroupCoordinator};
 /// Whether a topic is one of Kafka's internal ones, for the layers above.
 pub use crate::log::manager::is_internal_topic;
 use crate::log::manager::{ConfigChange, LogLayout, LogManager, OFFSETS_TOPIC};
@@ -34,7 +36,7 @@ pub struct Broker {
     /// The `log.*` defaults changed at run time (this broker's and the cluster's).
     pub dynamic_config: DynamicBrokerConfig,
     /// Appends with acks and fetches with waits (Kafka's ReplicaManager).
-    pub replicas: ReplicaManager,
+    pub replicas: Arc<ReplicaManager>,
     pub producer_ids: ProducerIdManager,
     /// The way to the active controller while this broker is it (a cluster's).
     pub controller: crate::cluster::controller::ControllerChannel,
@@ -75,6 +77,10 @@ impl Broker {
             layout,
         )?);
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
+        if config.cluster.store.is_some() {
+            // Ids are reserved in the cluster once it is joined.
+            producer_ids.use_cluster_blocks();
+        }
         let credentials = crate::security::credentials::CredentialStore::open(&config.data_dir)?;
         let quotas = crate::quota::QuotaManager::open(
             &config.data_dir,
@@ -87,12 +93,21 @@ impl Broker {
             &config.super_users,
             config.allow_everyone_if_no_acl_found,
         )?;
-        let groups = GroupCoordinator::open(&logs, config.group.clone(), now_ms())?;
+        // One broker coordinates every group, from its own offsets topic; a
+        // cluster's broker, those of the partitions it comes to lead.
+        let groups = match config.cluster.store {
+            None => GroupCoordinator::open(&logs, config.group.clone(), now_ms())?,
+            Some(_) => GroupCoordinator::new(config.group.clone(), Catalog::local(&logs)),
+        };
         let transactions = TransactionCoordinator::new(
             TransactionStateManager::open(logs.clone())?,
             config.transaction_max_timeout_ms,
         );
-        let replicas = ReplicaManager::new(identity.node_id, logs.clone(), shutting_down.clone());
+        let replicas = Arc::new(ReplicaManager::new(
+            identity.node_id,
+            logs.clone(),
+            shutting_down.clone(),
+        ));
         // Decisions made before a crash get their markers now.
         transactions.complete_pending(
             &Markers {
@@ -174,7 +189,8 @@ impl MarkerWriter for Markers<'_> {
         self.replicas
             .write_marker(partition, producer_id, producer_epoch, marker)?;
         if partition.0 == OFFSETS_TOPIC {
-            self.groups.complete_txn(producer_id, marker.kind == MarkerType::Commit);
+            self.groups
+                .complete_txn(partition.1, producer_id, marker.kind == MarkerType::Commit);
         }
         Ok(())
     }

@@ -161,9 +161,17 @@ pub enum Error {
     /// No coordinator exists for this kind of key (transactions, for now).
     #[error("no coordinator is available for {0}")]
     CoordinatorNotAvailable(&'static str),
-    /// This broker was the coordinator but no longer is: it is shutting down.
-    #[error("this broker is no longer the coordinator: it is shutting down")]
+    /// This broker does not coordinate the key (any more): another broker
+    /// leads its partition, or this one is shutting down.
+    #[error("this broker is not the coordinator")]
     NotCoordinator,
+    /// This broker has just become the coordinator and is reading the
+    /// coordinator's partition.
+    #[error("the coordinator is loading __consumer_offsets-{0}")]
+    CoordinatorLoadInProgress(i32),
+    /// A cluster's broker is waiting for a block of producer ids.
+    #[error("no producer ids are ready yet; retry")]
+    ProducerIdsPending,
     #[error("{0}")]
     PolicyViolation(&'static str),
     /// This broker is not (or no longer) the active controller.
@@ -300,6 +308,7 @@ impl Error {
             Error::OffsetMetadataTooLarge(_) => E::OffsetMetadataTooLarge,
             Error::CoordinatorNotAvailable(_) => E::CoordinatorNotAvailable,
             Error::NotCoordinator => E::NotCoordinator,
+            Error::CoordinatorLoadInProgress(_) | Error::ProducerIdsPending => E::CoordinatorLoadInProgress,
             Error::PolicyViolation(_) => E::PolicyViolation,
             Error::MetadataStore(_) => E::UnknownServerError,
             Error::NotController => E::NotController,

@@ -18,7 +18,6 @@ use common::wire::*;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{CreatePartitionsRequest, DeleteTopicsRequest};
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::FutureRecord;
 
 async fn produce_keyed(bootstrap: &str, topic: &str, partitions: i32, per_partition: i32) {
@@ -117,54 +116,6 @@ async fn topics_live_across_the_brokers_and_follow_them() {
     produce_keyed(&all, "orders", 6, 10).await;
     let read = common::consume(&all, "orders", 6, 60).await;
     assert_eq!(common::by_partition(&read).len(), 6);
-    // Groups meet on one broker, whichever broker a member asks (the
-    // controller, until coordinators follow __consumer_offsets leadership).
-    {
-        use kafka_protocol::messages::{FindCoordinatorRequest, OffsetFetchRequest};
-        for node in 1..=3 {
-            let mut w = Wire::connect(c.addr(node)).await;
-            let mut r = FindCoordinatorRequest::default();
-            r.key = StrBytes::from_static_str("shop");
-            assert_eq!(w.call(3, &r).await.node_id.0, controller, "asked {node}");
-        }
-        let other = (1..=3).find(|n| *n != controller).unwrap();
-        let mut w = Wire::connect(c.addr(other)).await;
-        let mut r = OffsetFetchRequest::default();
-        r.group_id = kafka_protocol::messages::GroupId(StrBytes::from_static_str("shop"));
-        r.topics = None;
-        assert_eq!(w.call(6, &r).await.error_code, 16, "NOT_COORDINATOR elsewhere");
-        let consumer: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &all)
-            .set("group.id", "shop")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        use rdkafka::consumer::{CommitMode, Consumer};
-        consumer.subscribe(&["orders"]).unwrap();
-        let mut got = 0;
-        while got < 60 {
-            let m = tokio::time::timeout(LONG, consumer.recv())
-                .await
-                .expect("group consumer")
-                .unwrap();
-            consumer.commit_message(&m, CommitMode::Sync).unwrap();
-            got += 1;
-        }
-        let mut w = Wire::connect(c.addr(controller)).await;
-        let mut r = OffsetFetchRequest::default();
-        r.group_id = kafka_protocol::messages::GroupId(StrBytes::from_static_str("shop"));
-        r.topics = None;
-        let fetched = w.call(6, &r).await;
-        let committed: i64 = fetched
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.committed_offset)
-            .sum();
-        assert_eq!(committed, 60, "offsets committed at the coordinator");
-    }
-
     // A broker that does not lead a partition says so.
     let (p, Told { leader, .. }) = told.iter().next().unwrap();
     let not_leader = (1..=3).find(|n| n != leader).unwrap();

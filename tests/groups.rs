@@ -189,7 +189,7 @@ async fn a_static_member_restarts_without_a_rebalance() {
     let before = first.assignment();
     let other_events = other.events().len();
     let groups = &broker.running.as_ref().unwrap().broker.groups;
-    let generation = groups.describe("static-g").generation_id;
+    let generation = groups.shard("static-g").unwrap().describe("static-g").generation_id;
     // A static member does not leave on close; its restart takes over its place.
     first.stop().await;
     let mut restarted = GroupMember::start(&bootstrap, "static-g", "g-static", &static_conf);
@@ -198,7 +198,7 @@ async fn a_static_member_restarts_without_a_rebalance() {
     })
     .await;
     // A rebalance always starts a new generation; the static member's return did not.
-    let after = groups.describe("static-g");
+    let after = groups.shard("static-g").unwrap().describe("static-g");
     assert_eq!(
         (after.generation_id, after.state),
         (generation, "Stable"),

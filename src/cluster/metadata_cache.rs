@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::image::{MetadataImage, TopicImage};
 use super::meta_properties::ClusterIdentity;
 use super::registration::{BrokerState, RegisteredBroker};
-use crate::log::manager::{is_internal_topic, LogManager, Topic};
+use crate::log::manager::{is_broker_local_topic, is_internal_topic, LogManager, Topic};
 
 /// One partition as clients are told about it (Metadata v7+ carries the epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,11 +163,12 @@ impl MetadataCache {
         }
     }
 
-    /// A local topic told as in the cluster: until the coordinators follow
-    /// partition leadership (docs/design/cluster-on-etcd.md, S7) each broker
-    /// keeps and leads its own internal topics.
+    /// A local topic told as in the cluster: the internal topics a broker
+    /// keeps and leads alone ([`is_broker_local_topic`]).
     fn local_internal(&self, topic: Option<Arc<Topic>>) -> Option<TopicMetadata> {
-        topic.filter(|t| is_internal_topic(&t.name)).map(|t| self.describe(&t))
+        topic
+            .filter(|t| is_broker_local_topic(&t.name))
+            .map(|t| self.describe(&t))
     }
 
     fn describe(&self, topic: &Topic) -> TopicMetadata {
@@ -233,7 +234,7 @@ impl MetadataCache {
         let local = self
             .logs
             .topic(topic)
-            .filter(|t| !self.is_cluster() || is_internal_topic(&t.name))?;
+            .filter(|t| !self.is_cluster() || is_broker_local_topic(&t.name))?;
         Some(PartitionMetadata::sole(local.partition(partition)?.index, self.node_id))
     }
 

@@ -44,6 +44,17 @@ pub struct ClusterConfig {
     /// leader.imbalance.per.broker.percentage: a broker's share of partitions
     /// it should lead but does not, above which their leadership moves back.
     pub leader_imbalance_per_broker_percentage: u32,
+    /// offsets.topic.num.partitions: `__consumer_offsets`' partitions in a
+    /// cluster (group ids hash over them; each leader coordinates its share).
+    /// One broker keeps a single partition.
+    pub offsets_topic_num_partitions: i32,
+    /// offsets.topic.replication.factor: its replicas; as in Kafka, the topic
+    /// is not created (COORDINATOR_NOT_AVAILABLE) until that many brokers run.
+    pub offsets_topic_replication_factor: i16,
+    /// offsets.commit.timeout.ms: how long a coordinator waits for the
+    /// in-sync replicas to copy a commit before answering
+    /// COORDINATOR_NOT_AVAILABLE.
+    pub offsets_commit_timeout_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -58,6 +69,9 @@ impl Default for ClusterConfig {
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_s: 300,
             leader_imbalance_per_broker_percentage: 10,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            offsets_commit_timeout_ms: 5_000,
         }
     }
 }
@@ -149,6 +163,14 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
             "must be 0 to 100",
         ));
     }
+    let offsets_topic_num_partitions = at_least(p, "offsets.topic.num.partitions", d.offsets_topic_num_partitions, 1)?;
+    let offsets_topic_replication_factor = at_least(
+        p,
+        "offsets.topic.replication.factor",
+        d.offsets_topic_replication_factor,
+        1,
+    )?;
+    let offsets_commit_timeout_ms = at_least(p, "offsets.commit.timeout.ms", d.offsets_commit_timeout_ms, 1)?;
     // etcd leases are whole seconds of at least about a second.
     if session_timeout_ms < 1_000 {
         return Err(invalid(
@@ -178,6 +200,9 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
         auto_leader_rebalance,
         leader_imbalance_check_interval_s,
         leader_imbalance_per_broker_percentage,
+        offsets_topic_num_partitions,
+        offsets_topic_replication_factor,
+        offsets_commit_timeout_ms,
     })
 }
 

@@ -1,5 +1,7 @@
-//! The group coordinator: every group of this broker, their committed offsets, and
-//! the durable record of both in `__consumer_offsets`.
+//! A group coordinator shard: the groups of one `__consumer_offsets`
+//! partition (those whose id hashes to it), their committed offsets, and the
+//! durable record of both in that partition. The broker holds a shard for
+//! each partition it leads ([`super::router::GroupCoordinator`]).
 //!
 //! One mutex guards the groups and offsets; it is never held across an await.
 //! Records are appended to the internal log under it (so they land in the order the
@@ -13,9 +15,11 @@ use bytes::Bytes;
 use super::consumer::group::ConsumerGroup;
 use super::member::{JoinArgs, JoinResult, Member, MemberProfile, MemberRef, SyncResult};
 use super::record_serde::{self, CoordinatorRecord, GroupMetadataValue, MemberMetadata, OffsetCommitValue, Stored};
+use super::router::Catalog;
+use super::shard_log::{LocalLog, ShardLog};
 use super::state::{Group, GroupConfig, GroupState};
 use crate::error::{Error, Result};
-use crate::log::manager::{LogManager, OFFSETS_TOPIC};
+use crate::log::manager::{offsets_topic_configs, LogManager, OFFSETS_TOPIC};
 use crate::log::unified_log::UnifiedLog;
 
 /// Kafka's offset.metadata.max.bytes.
@@ -75,17 +79,12 @@ pub struct MemberDescription {
     pub assignment: Bytes,
 }
 
-pub struct GroupCoordinator {
+pub struct GroupShard {
     config: GroupConfig,
-    log: Arc<UnifiedLog>,
+    log: Arc<dyn ShardLog>,
     /// The topics consumer-protocol subscriptions resolve against.
-    logs: Arc<LogManager>,
+    catalog: Catalog,
     inner: Mutex<Inner>,
-    /// Whether this broker coordinates groups now: always on one broker; in a
-    /// cluster, until the coordinators follow `__consumer_offsets` leadership
-    /// (docs/design/cluster-on-etcd.md, S7), only the active controller does,
-    /// so that the members of a group meet on one broker.
-    coordinating: std::sync::atomic::AtomicBool,
 }
 
 fn group_record(g: &Group, now: i64) -> CoordinatorRecord {
@@ -137,23 +136,47 @@ fn restore_group(group_id: &str, r: GroupMetadataValue, now: i64) -> Group {
 /// The longest group id, instance id or protocol name: an i16-prefixed string.
 const NAME_MAX: usize = i16::MAX as usize;
 
-impl GroupCoordinator {
-    /// Open the coordinator on `__consumer_offsets` (created if missing), replaying
-    /// every stored record.
-    pub fn open(logs: &Arc<LogManager>, config: GroupConfig, now: i64) -> Result<GroupCoordinator> {
-        let topic = match logs.topic(OFFSETS_TOPIC) {
-            Some(t) => t,
-            None => {
-                // Kafka's settings for the offsets topic: compacted, 100 MiB segments.
-                let configs = [("cleanup.policy", "compact"), ("segment.bytes", "104857600")]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                logs.create_topic(OFFSETS_TOPIC, 1, &configs, now)?
-            }
-        };
-        let log = topic.partitions[0].clone();
+impl GroupShard {
+    /// A shard on a broker's own `__consumer_offsets` partition 0 (created if
+    /// missing), with the broker's own topics for subscriptions: one broker's
+    /// coordinator as its tests see it.
+    pub fn open(logs: &Arc<LogManager>, config: GroupConfig, now: i64) -> Result<GroupShard> {
+        let log = Self::local_offsets_topic(logs, now)?.partitions[0].clone();
+        Self::load(Arc::new(LocalLog(log)), config, Catalog::local(logs), now)
+    }
+
+    /// A broker's own `__consumer_offsets` (one partition), created if missing.
+    pub fn local_offsets_topic(logs: &LogManager, now: i64) -> Result<Arc<crate::log::manager::Topic>> {
+        match logs.topic(OFFSETS_TOPIC) {
+            Some(t) => Ok(t),
+            None => logs.create_topic(OFFSETS_TOPIC, 1, &offsets_topic_configs(), now),
+        }
+    }
+
+    /// Load a shard from its partition, replaying every stored record (the
+    /// whole log: a new leader's log is the truth, replicated or not yet).
+    pub fn load(log: Arc<dyn ShardLog>, config: GroupConfig, catalog: Catalog, now: i64) -> Result<GroupShard> {
         let mut inner = Inner::default();
+        let replayed = Self::replay_log(log.log(), &mut inner, now)?;
+        for g in inner.consumer.values_mut() {
+            g.restart_timers(&config.consumer, now);
+        }
+        tracing::info!(
+            partition = log.log().index,
+            groups = inner.groups.len(),
+            consumer_groups = inner.consumer.len(),
+            records = replayed,
+            "group coordinator shard loaded"
+        );
+        Ok(GroupShard {
+            config,
+            log,
+            catalog,
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn replay_log(log: &UnifiedLog, inner: &mut Inner, now: i64) -> Result<usize> {
         let mut offset = log.log_start_offset();
         let end = log.log_end_offset();
         let mut replayed = 0usize;
@@ -167,41 +190,15 @@ impl GroupCoordinator {
             }
             for stored in record_serde::decode_batches(batches)? {
                 replayed += 1;
-                Self::replay(&mut inner, stored, now);
+                Self::replay(inner, stored, now);
             }
         }
-        for g in inner.consumer.values_mut() {
-            g.restart_timers(&config.consumer, now);
-        }
-        tracing::info!(
-            groups = inner.groups.len(),
-            consumer_groups = inner.consumer.len(),
-            records = replayed,
-            "group coordinator loaded"
-        );
-        Ok(GroupCoordinator {
-            config,
-            log,
-            logs: logs.clone(),
-            inner: Mutex::new(inner),
-            coordinating: std::sync::atomic::AtomicBool::new(true),
-        })
+        Ok(replayed)
     }
 
-    /// Start or stop coordinating groups here (a cluster's broker, as the
-    /// controller moves).
-    pub fn set_coordinating(&self, coordinating: bool) {
-        self.coordinating
-            .store(coordinating, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// NOT_COORDINATOR unless this broker coordinates groups now: the client
-    /// finds the coordinator again.
-    pub fn check_coordinating(&self) -> Result<()> {
-        match self.coordinating.load(std::sync::atomic::Ordering::Relaxed) {
-            true => Ok(()),
-            false => Err(Error::NotCoordinator),
-        }
+    /// The `__consumer_offsets` partition this shard keeps.
+    pub fn partition(&self) -> i32 {
+        self.log.log().index
     }
 
     fn replay(inner: &mut Inner, stored: Stored, now: i64) {
@@ -269,12 +266,6 @@ impl GroupCoordinator {
         }
     }
 
-    /// The `__consumer_offsets` partition that holds `group`'s offsets (one here),
-    /// which AddOffsetsToTxn adds to a transaction.
-    pub fn offsets_partition(&self, _group: &str) -> TopicPartition {
-        (OFFSETS_TOPIC.to_string(), self.log.index)
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -282,7 +273,7 @@ impl GroupCoordinator {
     /// Append records to the internal log; returns the offset to flush to.
     fn append(&self, records: &[CoordinatorRecord], now: i64) -> Result<i64> {
         let batch = record_serde::encode_batch(records, None, now)?;
-        Ok(self.log.append(&batch, now)?.log_end_offset)
+        Ok(self.log.append(&batch, None, now)?.log_end_offset)
     }
 
     /// Write the group's record if its durable state changed; the flush is left to
@@ -302,7 +293,7 @@ impl GroupCoordinator {
 
     async fn flush(&self, end: Option<i64>, now: i64) -> Result<()> {
         if let Some(end) = end {
-            self.log.flush_to(end, now).await?;
+            self.log.commit(end, now).await?;
         }
         Ok(())
     }
@@ -310,7 +301,6 @@ impl GroupCoordinator {
     // ---- membership -------------------------------------------------------------
 
     pub async fn join(&self, group_id: &str, args: JoinArgs, now: i64) -> Result<JoinResult> {
-        self.check_coordinating()?;
         if group_id.is_empty() || group_id.len() > NAME_MAX {
             return Err(Error::InvalidGroupId(group_id.to_string()));
         }
@@ -372,7 +362,6 @@ impl GroupCoordinator {
         assignments: Vec<(String, Bytes)>,
         now: i64,
     ) -> Result<SyncResult> {
-        self.check_coordinating()?;
         let member_id = caller.member_id;
         if let Some(synced) = self.classic_sync_consumer(group_id, caller, now) {
             return synced;
@@ -392,7 +381,6 @@ impl GroupCoordinator {
     }
 
     pub fn heartbeat(&self, group_id: &str, caller: MemberRef<'_>, now: i64) -> Result<()> {
-        self.check_coordinating()?;
         let mut inner = self.lock();
         if let Some(r) = self.classic_heartbeat_consumer(&mut inner, group_id, caller, now) {
             return r;
@@ -406,7 +394,6 @@ impl GroupCoordinator {
 
     /// Remove leaving members; one result per member.
     pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)], now: i64) -> Result<Vec<Result<()>>> {
-        self.check_coordinating()?;
         let mut inner = self.lock();
         if let Some(results) = self.classic_leave_consumer(&mut inner, group_id, members, now) {
             return Ok(results);
@@ -515,7 +502,6 @@ impl GroupCoordinator {
 
     /// Delete a group without members, with its offsets.
     pub async fn delete_group(&self, group_id: &str, now: i64) -> Result<()> {
-        self.check_coordinating()?;
         let end = {
             let mut inner = self.lock();
             let stored = Self::stored_partitions(&inner, group_id);

@@ -7,6 +7,8 @@ pub mod consumer;
 pub mod coordinator;
 pub mod member;
 pub mod record_serde;
+pub mod router;
+pub mod shard_log;
 pub mod state;
 
 #[cfg(test)]

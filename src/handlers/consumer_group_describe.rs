@@ -52,8 +52,17 @@ pub async fn handle(
             response.groups.push(g);
             continue;
         }
-        let Some(d) = broker.groups.describe_consumer(id.as_str()) else {
-            let e = match broker.groups.group_type(id.as_str()) {
+        let shard = match broker.groups.shard(id.as_str()) {
+            Ok(shard) => shard,
+            Err(e) => {
+                failed(&mut g, e);
+                g.group_id = id;
+                response.groups.push(g);
+                continue;
+            }
+        };
+        let Some(d) = shard.describe_consumer(id.as_str()) else {
+            let e = match shard.group_type(id.as_str()) {
                 Some(GroupType::Classic) => format!("Group {} is not a consumer group.", id.as_str()),
                 _ => format!("Group {} not found.", id.as_str()),
             };

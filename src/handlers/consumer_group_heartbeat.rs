@@ -132,7 +132,10 @@ pub async fn handle(
         client_host: format!("/{}", ctx.peer.ip()),
     };
     let group_id = request.group_id.to_string();
-    let result = unless_shutting_down(broker, broker.groups.consumer_heartbeat(&group_id, args, now_ms())).await;
+    let result = match broker.groups.shard(&group_id) {
+        Ok(shard) => unless_shutting_down(broker, shard.consumer_heartbeat(&group_id, args, now_ms())).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(r) => {
             let mut response = ConsumerGroupHeartbeatResponse::default();

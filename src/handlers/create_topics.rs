@@ -15,12 +15,15 @@ use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 use crate::log::config::describe_topic;
 use crate::cluster::controller::{ControllerRequest, NewTopic};
-use crate::log::manager::{is_internal_topic, validate_topic_name};
+use crate::log::manager::{is_internal_topic, validate_topic_name, OFFSETS_TOPIC};
 use crate::util::clock::now_ms;
 
 /// Partition count, replication factor and validated configs.
-fn plan(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<String, String>)> {
-    if is_internal_topic(t.name.as_str()) {
+fn plan(broker: &Broker, ctx: &RequestContext, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<String, String>)> {
+    // A broker may ask the controller for the offsets topic (made with the
+    // controller's own settings); a client may not.
+    let offsets_for_a_broker = t.name.as_str() == OFFSETS_TOPIC && super::forward::is_forwarded(ctx);
+    if is_internal_topic(t.name.as_str()) && !offsets_for_a_broker {
         return Err(Error::InvalidRequest(format!(
             "Creation of internal topic {} is prohibited.",
             t.name.as_str()
@@ -131,7 +134,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
                 ctx.client_id.as_deref().unwrap_or_default(),
                 t.name.as_str()
             ))),
-            true => budget.map_err(|e| e()).and_then(|_| plan(broker, &t)),
+            true => budget.map_err(|e| e()).and_then(|_| plan(broker, ctx, &t)),
             false => Err(Error::TopicAuthorizationFailed(t.name.to_string())),
         };
         let created = match planned {

@@ -17,11 +17,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteG
         let mut r = DeletableGroupResult::default();
         if !super::allowed(broker, ctx, Operation::Delete, ResourceType::Group, id.as_str()) {
             r.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
-        } else if let Err(e) = broker.groups.delete_group(id.as_str(), now_ms()).await {
+        } else if let Err(e) = delete(broker, id.as_str()).await {
             r.error_code = e.wire_code();
         }
         r.group_id = id;
         response.results.push(r);
     }
     response
+}
+
+async fn delete(broker: &Broker, group: &str) -> crate::error::Result<()> {
+    broker.groups.shard(group)?.delete_group(group, now_ms()).await
 }

@@ -29,7 +29,20 @@ pub async fn handle(
             response.groups.push(g);
             continue;
         }
-        if broker.groups.group_type(id.as_str()) == Some(GroupType::Consumer) {
+        // Asked of a broker that does not coordinate it: NOT_COORDINATOR
+        // (or COORDINATOR_LOAD_IN_PROGRESS), the client asks the coordinator.
+        let shard = match broker.groups.shard(id.as_str()) {
+            Ok(shard) => shard,
+            Err(e) => {
+                let mut g = DescribedGroup::default();
+                g.group_id = id;
+                g.error_code = e.wire_code();
+                g.authorized_operations = i32::MIN;
+                response.groups.push(g);
+                continue;
+            }
+        };
+        if shard.group_type(id.as_str()) == Some(GroupType::Consumer) {
             let mut g = DescribedGroup::default();
             g.group_state = StrBytes::from_static_str("Dead");
             g.authorized_operations = i32::MIN;
@@ -41,7 +54,7 @@ pub async fn handle(
             response.groups.push(g);
             continue;
         }
-        let d = broker.groups.describe(id.as_str());
+        let d = shard.describe(id.as_str());
         let mut g = DescribedGroup::default();
         g.group_id = id;
         g.group_state = StrBytes::from_static_str(d.state);

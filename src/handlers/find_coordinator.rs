@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
+use crate::cluster::controller::NewTopic;
 use crate::cluster::metadata_cache::Node;
 use crate::error::Error;
 use crate::log::manager::{OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC};
@@ -50,15 +51,6 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
     // hashed over the topic's partitions (one on a single broker's
     // __consumer_offsets, 50 on __transaction_state).
     let unavailable = || Error::CoordinatorNotAvailable("the coordinator's partition has no leader");
-    // In a cluster, until coordinators follow `__consumer_offsets` leadership,
-    // groups meet on the active controller (see GroupCoordinator::coordinating).
-    if key_type == GROUP_KEY && broker.metadata.is_cluster() {
-        let controller = broker.metadata.controller_id();
-        return broker
-            .metadata
-            .node(controller, listener)
-            .ok_or(Error::CoordinatorNotAvailable("no active controller"));
-    }
     let partitions = broker.metadata.topic(topic).ok_or_else(unavailable)?.partitions;
     let partition = coordinator_partition(key, partitions.len() as i32);
     let leader = partitions
@@ -73,6 +65,27 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
         .ok_or(Error::CoordinatorNotAvailable("the coordinator's listener"))
 }
 
+/// In a cluster, the first search for a group's coordinator has the
+/// controller create `__consumer_offsets` (as Kafka does); until its
+/// partitions have leaders the answer is COORDINATOR_NOT_AVAILABLE, which
+/// clients retry.
+async fn ensure_offsets_topic(broker: &Broker, ctx: &RequestContext) {
+    if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
+        return;
+    }
+    let cluster = &broker.config.cluster;
+    let new = NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: cluster.offsets_topic_num_partitions,
+        replication_factor: cluster.offsets_topic_replication_factor,
+        assignments: Vec::new(),
+        configs: Default::default(),
+    };
+    if let Err(e) = super::forward::create_in_cluster(broker, ctx, new).await {
+        tracing::info!(error = %e, "the offsets topic is not created yet");
+    }
+}
+
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -80,6 +93,9 @@ pub async fn handle(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
+    if request.key_type == GROUP_KEY && broker.metadata.is_cluster() {
+        ensure_offsets_topic(broker, ctx).await;
+    }
     if ctx.api_version >= 4 {
         // v4+: a batch of keys, one coordinator entry each.
         for key in request.coordinator_keys {

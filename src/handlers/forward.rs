@@ -19,6 +19,9 @@ use kafka_protocol::protocol::Request;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::client::{Bootstrap, Client};
+use crate::cluster::controller::{ControllerRequest, NewTopic};
+use crate::error::{Error, Result};
+use kafka_protocol::error::ResponseError;
 
 /// The client id forwarded requests carry.
 const FORWARDED: &str = "strom-forwarded";
@@ -29,7 +32,49 @@ const FORWARD_WITHIN: Duration = Duration::from_secs(35);
 /// Whether this broker answers `ctx`'s request itself: on one broker, on the
 /// active controller, and for a request forwarded here already.
 pub fn here(broker: &Broker, ctx: &RequestContext) -> bool {
-    !broker.metadata.is_cluster() || broker.controller.is_active() || ctx.client_id.as_deref() == Some(FORWARDED)
+    !broker.metadata.is_cluster() || broker.controller.is_active() || is_forwarded(ctx)
+}
+
+/// Whether `ctx`'s request was forwarded here by another broker.
+pub fn is_forwarded(ctx: &RequestContext) -> bool {
+    ctx.client_id.as_deref() == Some(FORWARDED)
+}
+
+/// Have the active controller create a topic: itself if it is the
+/// controller, else through a forwarded CreateTopics (v4). Ok if the topic
+/// exists now, created by this call or before it.
+pub async fn create_in_cluster(broker: &Broker, ctx: &RequestContext, new: NewTopic) -> Result<()> {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let created = if broker.controller.is_active() {
+        broker
+            .controller
+            .submit(ControllerRequest::CreateTopic(new))
+            .await
+            .map(|_| ())
+    } else {
+        let mut topic = CreatableTopic::default();
+        topic.name = TopicName(StrBytes::from_string(new.name.clone()));
+        topic.num_partitions = new.partitions;
+        topic.replication_factor = new.replication_factor;
+        let mut request = CreateTopicsRequest::default();
+        request.topics.push(topic);
+        request.timeout_ms = 30_000;
+        match to_controller(broker, ctx, 4, &request).await {
+            Some(answer) => match answer.topics.first().map(|t| t.error_code) {
+                Some(0) => Ok(()),
+                Some(code) if code == ResponseError::TopicAlreadyExists.code() => Ok(()),
+                Some(code) => Err(Error::InvalidRequest(format!("error code {code}"))),
+                None => Err(Error::InvalidRequest("an empty answer".into())),
+            },
+            None => Err(Error::NotController),
+        }
+    };
+    match created {
+        Err(Error::TopicAlreadyExists(_)) => Ok(()),
+        other => other,
+    }
 }
 
 /// Send `request` (at `version`) to the active controller and return its answer; None when

@@ -18,11 +18,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Heartbe
         return response;
     }
     let mut response = HeartbeatResponse::default();
-    if let Err(e) = broker.groups.heartbeat(
-        request.group_id.as_str(),
-        MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id),
-        now_ms(),
-    ) {
+    let group = request.group_id.as_str();
+    let beat = broker.groups.shard(group).and_then(|shard| {
+        let caller = MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id);
+        shard.heartbeat(group, caller, now_ms())
+    });
+    if let Err(e) = beat {
         response.error_code = e.wire_code();
     }
     response

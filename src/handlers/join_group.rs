@@ -47,7 +47,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: JoinGro
         protocol_type: request.protocol_type.to_string(),
         require_known_member_id: version >= 4,
     };
-    let joined = unless_shutting_down(broker, broker.groups.join(request.group_id.as_str(), args, now_ms())).await;
+    let group = request.group_id.as_str();
+    let joined = match broker.groups.shard(group) {
+        Ok(shard) => unless_shutting_down(broker, shard.join(group, args, now_ms())).await,
+        Err(e) => Err(e),
+    };
     let mut response = JoinGroupResponse::default();
     match joined {
         Ok(r) => {

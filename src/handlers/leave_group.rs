@@ -34,7 +34,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: LeaveGr
         vec![(request.member_id.to_string(), None)]
     };
     let mut response = LeaveGroupResponse::default();
-    match broker.groups.leave(request.group_id.as_str(), &leaving, now_ms()) {
+    let group = request.group_id.as_str();
+    match broker.groups.shard(group).and_then(|s| s.leave(group, &leaving, now_ms())) {
         Ok(results) if batched => {
             response.members = request
                 .members

@@ -25,7 +25,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGro
     // principal may describe.
     let all = super::allowed(broker, ctx, Operation::Describe, ResourceType::Cluster, super::CLUSTER);
     for (id, protocol_type, state) in broker.groups.list() {
-        let group_type = match broker.groups.group_type(&id) {
+        let group_type = match broker.groups.shard(&id).ok().and_then(|s| s.group_type(&id)) {
             Some(GroupType::Consumer) => GroupType::Consumer,
             _ => GroupType::Classic,
         };

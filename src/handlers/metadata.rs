@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{allowed, RequestContext, CLUSTER};
 use crate::broker::Broker;
 use crate::error::Error;
-use crate::cluster::controller::{ControllerRequest, NewTopic};
+use crate::cluster::controller::NewTopic;
 use crate::cluster::metadata_cache::TopicMetadata;
 use crate::log::manager::{is_internal_topic, validate_topic_name};
 use crate::security::acl::{Operation, ResourceType};
@@ -229,39 +229,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     response
 }
 
-/// Have the controller create `name` with this broker's `num.partitions`:
-/// itself if it is the controller, else through a forwarded CreateTopics.
+/// Have the controller create `name` with this broker's `num.partitions`.
 async fn auto_create_in_cluster(broker: &Arc<Broker>, ctx: &RequestContext, name: &str) {
-    use kafka_protocol::messages::create_topics_request::CreatableTopic;
-    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
-    let created = if broker.controller.is_active() {
-        let new = NewTopic {
-            name: name.to_string(),
-            partitions: broker.config.num_partitions,
-            replication_factor: -1,
-            assignments: Vec::new(),
-            configs: Default::default(),
-        };
-        broker.controller.submit(ControllerRequest::CreateTopic(new)).await.err()
-    } else {
-        let mut topic = CreatableTopic::default();
-        topic.name = TopicName(StrBytes::from_string(name.to_string()));
-        topic.num_partitions = broker.config.num_partitions;
-        topic.replication_factor = -1;
-        let mut request = CreateTopicsRequest::default();
-        request.topics.push(topic);
-        request.timeout_ms = 30_000;
-        match super::forward::to_controller(broker, ctx, 4, &request).await {
-            Some(answer) => answer
-                .topics
-                .first()
-                .filter(|t| t.error_code != 0)
-                .map(|t| format!("error code {}", t.error_code)),
-            None => Some("no controller to reach".into()),
-        }
-        .map(Error::InvalidRequest)
+    let new = NewTopic {
+        name: name.to_string(),
+        partitions: broker.config.num_partitions,
+        replication_factor: -1,
+        assignments: Vec::new(),
+        configs: Default::default(),
     };
-    if let Some(e) = created.filter(|e| !matches!(e, Error::TopicAlreadyExists(_))) {
+    if let Err(e) = super::forward::create_in_cluster(broker, ctx, new).await {
         tracing::debug!(topic = name, error = %e, "auto-creation in the cluster not done (yet)");
     }
 }

@@ -42,8 +42,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
     let committed = if group_refused {
         Err(crate::error::Error::GroupAuthorizationFailed(request.group_id.to_string()))
     } else {
-        broker
-        .groups
+        match broker.groups.shard(request.group_id.as_str()) {
+            Ok(shard) => shard
         .commit(
             request.group_id.as_str(),
             MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id_or_member_epoch),
@@ -51,7 +51,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
             |topic, partition| metadata.partition(topic, partition).is_some(),
             now,
         )
-        .await
+        .await,
+            Err(e) => Err(e),
+        }
     };
     let mut response = OffsetCommitResponse::default();
     let codes = committed.as_ref().map(|r| super::partition_codes(r, |e| e.wire_code()));

@@ -27,11 +27,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetD
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), p.partition_index)))
         .collect();
     let mut response = OffsetDeleteResponse::default();
-    let results = match broker
-        .groups
-        .delete_offsets(request.group_id.as_str(), partitions, now_ms())
-        .await
-    {
+    let group = request.group_id.as_str();
+    let deleted = match broker.groups.shard(group) {
+        Ok(shard) => shard.delete_offsets(group, partitions, now_ms()).await,
+        Err(e) => Err(e),
+    };
+    let results = match deleted {
         Ok(r) => r,
         Err(e) => {
             response.error_code = e.wire_code();

@@ -35,13 +35,13 @@ fn lookup(
     if !allowed(broker, ctx, Operation::Describe, ResourceType::Group, group) {
         return Err(Error::GroupAuthorizationFailed(group.to_string()));
     }
-    broker.groups.check_coordinating()?;
+    let shard = broker.groups.shard(group)?;
     let all = wanted.is_none();
     let mut describable: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     let mut by_topic: Vec<TopicOffsets> = Vec::new();
     // Topic → its place in `by_topic`: linear in the partitions asked for.
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for ((topic, partition), mut value) in broker.groups.fetch_offsets(group, wanted, require_stable) {
+    for ((topic, partition), mut value) in shard.fetch_offsets(group, wanted, require_stable) {
         let may = *describable
             .entry(topic.clone())
             .or_insert_with(|| allowed(broker, ctx, Operation::Describe, ResourceType::Topic, &topic));
@@ -87,6 +87,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
             let found = lookup(broker, ctx, g.group_id.as_str(), wanted, request.require_stable).and_then(|found| {
                 broker
                     .groups
+                    .shard(g.group_id.as_str())?
                     .validate_offset_fetch(g.group_id.as_str(), g.member_id.as_deref(), g.member_epoch)
                     .map(|_| found)
             });

@@ -24,13 +24,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: SyncGro
         .iter()
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
-    let sync = broker.groups.sync(
-        request.group_id.as_str(),
-        MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id),
-        assignments,
-        now_ms(),
-    );
-    let synced = unless_shutting_down(broker, sync).await;
+    let group = request.group_id.as_str();
+    let synced = match broker.groups.shard(group) {
+        Ok(shard) => {
+            let caller =
+                MemberRef::new(request.member_id.as_str(), request.group_instance_id.as_deref(), request.generation_id);
+            unless_shutting_down(broker, shard.sync(group, caller, assignments, now_ms())).await
+        }
+        Err(e) => Err(e),
+    };
     let mut response = SyncGroupResponse::default();
     match synced {
         Ok(r) => {

@@ -87,15 +87,16 @@ async fn commit(
 ) -> Result<Vec<(TopicPartition, Result<()>)>> {
     let group = request.group_id.as_str();
     let producer = (request.producer_id.0, request.producer_epoch);
+    let shard = broker.groups.shard(group)?;
     let partition = broker.groups.offsets_partition(group);
     // The guard first: a marker written after the coordinator answers still
     // keeps these offsets out of the ended transaction.
-    let guard = broker.groups.verification_guard(producer.0);
+    let guard = shard.verification_guard(producer.0);
     let verified = broker
         .transactions
         .verify(request.transactional_id.as_str(), producer.0, producer.1, &partition);
     if let Err(e) = verified {
-        broker.groups.release_verification_guard(producer.0, guard);
+        shard.release_verification_guard(producer.0, guard);
         return Err(match e {
             Error::ProducerFenced(_) => Error::InvalidProducerEpoch {
                 producer_id: producer.0,
@@ -128,8 +129,7 @@ async fn commit(
         request.group_instance_id.as_deref(),
         request.generation_id,
     );
-    broker
-        .groups
+    shard
         .txn_commit(
             group,
             VerifiedProducer {

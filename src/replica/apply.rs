@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use super::fetcher::Followed;
 use super::replica_manager::ReplicaManager;
 use crate::cluster::image::MetadataImage;
-use crate::log::manager::is_internal_topic;
+use crate::log::manager::is_broker_local_topic;
 
 impl ReplicaManager {
     /// Make this broker's partitions what `image` says. `deleted` are topics
@@ -95,7 +95,7 @@ impl ReplicaManager {
             }
         }
         for t in logs.topics() {
-            if is_internal_topic(&t.name) {
+            if is_broker_local_topic(&t.name) {
                 continue;
             }
             let assigned = image.topic(&t.name).filter(|i| i.id == t.id);

@@ -15,7 +15,7 @@ use super::partition::{check_leader, NO_LEADER_EPOCH};
 use crate::cluster::controller::leadership::IsrChange;
 use crate::cluster::metadata_cache::PartitionMetadata;
 use crate::error::{Error, Result};
-use crate::log::manager::{is_internal_topic, LogManager};
+use crate::log::manager::{is_broker_local_topic, is_internal_topic, LogManager};
 use crate::log::producer_state::VerificationGuard;
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
 use crate::record::batch::BatchHeader;
@@ -105,17 +105,17 @@ impl ReplicaManager {
     }
 
     /// In a cluster, as the cluster's metadata says; a partition it says
-    /// nothing of is led by nobody here (internal topics stay this broker's
-    /// own until coordinators follow partition leadership).
+    /// nothing of is led by nobody here, except those of the internal topics
+    /// a broker keeps alone ([`is_broker_local_topic`]).
     fn leadership(&self, log: &UnifiedLog) -> PartitionMetadata {
-        let cluster = self.states.read().unwrap_or_else(|e| e.into_inner()).is_some();
-        if !cluster || is_internal_topic(&log.topic) {
-            return PartitionMetadata::sole(log.index, self.node_id);
+        let sole = PartitionMetadata::sole(log.index, self.node_id);
+        let states = self.states.read().unwrap_or_else(|e| e.into_inner());
+        match states.as_ref().map(|s| s.get(&(log.topic.clone(), log.index))) {
+            None => sole,
+            Some(Some(state)) => state.clone(),
+            Some(None) if is_broker_local_topic(&log.topic) => sole,
+            Some(None) => PartitionMetadata { leader: -1, ..sole },
         }
-        self.states_of(&log.topic, log.index).unwrap_or(PartitionMetadata {
-            leader: -1,
-            ..PartitionMetadata::sole(log.index, self.node_id)
-        })
     }
 
     /// The log of a partition this broker leads, checked against the leader epoch
@@ -287,6 +287,13 @@ impl ReplicaManager {
 
     /// Raise a partition's high watermark to what its in-sync replicas allow
     /// now (a leader's, in a cluster), waking fetches and produces waiting on it.
+    /// Records were appended to `log` by this broker (a coordinator's):
+    /// followers and waiting fetches have more to read.
+    pub fn appended(&self, log: &UnifiedLog) {
+        self.advance_high_watermark(log);
+        self.delayed_fetches.complete(&(log.topic.clone(), log.index));
+    }
+
     pub(super) fn advance_high_watermark(&self, log: &UnifiedLog) {
         let tp = (log.topic.clone(), log.index);
         if let Some(hw) = self.leaders.high_watermark(&tp, self.node_id, log.log_end_offset()) {
@@ -299,7 +306,7 @@ impl ReplicaManager {
     /// Wait until `log`'s high watermark reaches `offset` (an acks=all
     /// produce, in a cluster): REQUEST_TIMED_OUT after `timeout`,
     /// NOT_LEADER_OR_FOLLOWER if this broker stops leading it meanwhile.
-    async fn replicated(&self, log: &UnifiedLog, offset: i64, deadline: Instant) -> Result<()> {
+    pub async fn replicated(&self, log: &UnifiedLog, offset: i64, deadline: Instant) -> Result<()> {
         let tp = (log.topic.clone(), log.index);
         let waker = Arc::new(Notify::new());
         loop {

@@ -17,9 +17,11 @@ use crate::cluster::etcd::{ControllerRecord, KeyState, MetadataStore, Registered
 use crate::cluster::image::MetadataImage;
 use crate::cluster::meta_properties::ClusterIdentity;
 use crate::cluster::metadata_cache::ListenerInfo;
+use crate::cluster::producer_ids::BLOCK;
 use crate::cluster::registration::{BrokerRegistration, BrokerState, RegisteredListener};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::group::consumer::topics::TopicsView;
 use crate::util::clock::now_ms;
 
 /// The lease of this broker's last registration, kept so that a restart (after
@@ -183,8 +185,17 @@ pub async fn join(
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>> {
     let config = &broker.config;
-    // Groups are coordinated by the controller once one is elected.
-    broker.groups.set_coordinating(false);
+    // Consumer-protocol subscriptions see the cluster's topics, not the
+    // replicas held here.
+    let weak = Arc::downgrade(&broker);
+    broker.groups.catalog().set(Arc::new(move || {
+        let topics = weak.upgrade().map(|b| b.metadata.topics()).unwrap_or_default();
+        TopicsView::new(
+            topics
+                .into_iter()
+                .map(|t| (t.name, t.id, t.partitions.len() as i32, t.internal)),
+        )
+    }));
     let incarnation = crate::util::uuid::to_base64(&uuid::Uuid::new_v4());
     let me = registration(config, listeners, &incarnation);
     // A previous run's lease, still holding this id's key with the same
@@ -216,6 +227,7 @@ pub async fn join(
     }
     let watcher = tokio::spawn(follow_metadata(broker.clone(), store.clone()));
     let isr_keeper = tokio::spawn(super::isr::maintain_isr(broker.clone()));
+    let id_reserver = tokio::spawn(reserve_producer_ids(broker.clone(), store.clone(), shutdown.clone()));
     let (lease_tx, lease_rx) = watch::channel(registered);
     let elector = tokio::spawn(elect_controller(broker.clone(), store.clone(), me.id, lease_rx));
     let interval = Duration::from_millis(config.cluster.heartbeat_interval_ms);
@@ -275,6 +287,7 @@ pub async fn join(
         }
         watcher.abort();
         isr_keeper.abort();
+        id_reserver.abort();
         elector.abort();
         checker.abort();
         // Gone at once for the others, rather than after the session timeout.
@@ -369,6 +382,10 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                             images: broker.metadata.subscribe(),
                             default_partitions: broker.config.num_partitions,
                             default_replication_factor: broker.config.cluster.default_replication_factor,
+                            offsets_topic: (
+                                broker.config.cluster.offsets_topic_num_partitions,
+                                broker.config.cluster.offsets_topic_replication_factor,
+                            ),
                             rebalance: broker.config.cluster.auto_leader_rebalance.then(|| {
                                 let c = &broker.config.cluster;
                                 (
@@ -403,7 +420,7 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
         if current.broker_id != me {
             stop(&mut acting);
         }
-        set_controller(&broker, Some(current.broker_id), me);
+        broker.metadata.set_controller(Some(current.broker_id));
         let mut watch = match store.watch_controller(revision + 1).await {
             Ok(w) => w,
             Err(e) => {
@@ -418,12 +435,12 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                     if c != current {
                         stop(&mut acting);
                     }
-                    set_controller(&broker, Some(c.broker_id), me);
+                    broker.metadata.set_controller(Some(c.broker_id));
                 }
                 // No controller: campaign.
                 Ok(None) => {
                     stop(&mut acting);
-                    set_controller(&broker, None, me);
+                    broker.metadata.set_controller(None);
                     break;
                 }
                 Err(e) => {
@@ -436,12 +453,26 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
     }
 }
 
-/// The active controller changed: tell clients, and coordinate groups only
-/// while it is this broker (the interim until coordinators follow
-/// `__consumer_offsets` leadership).
-fn set_controller(broker: &Broker, controller: Option<i32>, me: i32) {
-    broker.metadata.set_controller(controller);
-    broker.groups.set_coordinating(controller == Some(me));
+/// Keep a spare block of producer ids reserved in the cluster, so that
+/// InitProducerId rarely waits (and never hands out another broker's ids).
+async fn reserve_producer_ids(broker: Arc<Broker>, store: MetadataStore, mut shutdown: watch::Receiver<bool>) {
+    let wanted = broker.producer_ids.use_cluster_blocks();
+    loop {
+        if broker.producer_ids.wants_block() {
+            match store.reserve_producer_ids(BLOCK).await {
+                Ok(start) => broker.producer_ids.add_block(start, start + BLOCK),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reserve producer ids; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = wanted.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Keep this broker as the cluster's metadata says: load it, then take each
@@ -510,9 +541,11 @@ async fn apply_images(
 /// workers); the topics deleted here lose their committed offsets too.
 async fn apply(broker: &Arc<Broker>, image: Arc<MetadataImage>, deleted: Vec<String>, starting: bool) {
     let b = broker.clone();
-    let removed = tokio::task::spawn_blocking(move || b.replicas.apply_image(&image, &deleted, starting, now_ms()))
+    let applied = image.clone();
+    let removed = tokio::task::spawn_blocking(move || b.replicas.apply_image(&applied, &deleted, starting, now_ms()))
         .await
         .unwrap_or_default();
+    broker.follow_offsets_leadership(&image);
     for name in removed {
         if let Err(e) = broker.groups.topic_deleted(&name, now_ms()).await {
             tracing::warn!(topic = %name, error = %e, "cannot forget a deleted topic's offsets");

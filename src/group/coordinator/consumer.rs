@@ -7,7 +7,6 @@ use crate::group::consumer::group::{ConsumerGroupState, HeartbeatArgs, Heartbeat
 use crate::group::consumer::records::ConsumerRecord;
 use crate::group::consumer::topics::TopicsView;
 use crate::group::member::{JoinArgs, JoinResult, SyncResult};
-use crate::log::manager::is_internal_topic;
 
 /// A consumer group as ConsumerGroupDescribe shows it.
 #[derive(Debug, Clone)]
@@ -64,7 +63,7 @@ fn named(a: &crate::group::consumer::assignor::Assignment, topics: &TopicsView) 
         .collect()
 }
 
-impl GroupCoordinator {
+impl GroupShard {
     pub(super) fn replay_consumer(inner: &mut Inner, r: ConsumerRecord) {
         let group = r.group().to_string();
         if let ConsumerRecord::Metadata { epoch: None, .. } = r {
@@ -85,10 +84,7 @@ impl GroupCoordinator {
 
     /// The topics as subscriptions see them now.
     pub fn topics_view(&self) -> TopicsView {
-        TopicsView::new(self.logs.topics().into_iter().map(|t| {
-            let internal = is_internal_topic(&t.name);
-            (t.name.clone(), t.id, t.partitions.len() as i32, internal)
-        }))
+        self.catalog.view()
     }
 
     /// Which protocol `group_id` is used with, if it exists.
@@ -116,7 +112,6 @@ impl GroupCoordinator {
     /// ConsumerGroupHeartbeat: join (epoch 0), heartbeat, or leave (−1, −2).
     /// The request's own checks are the handler's; these are the group's.
     pub async fn consumer_heartbeat(&self, group_id: &str, args: HeartbeatArgs, now: i64) -> Result<HeartbeatResult> {
-        self.check_coordinating()?;
         let topics = self.topics_view();
         let config = &self.config.consumer;
         let args_epoch = args.member_epoch;

@@ -4,7 +4,7 @@
 //! An offset committed in a transaction is written to `__consumer_offsets` at
 //! once, in a transactional batch of the producer, but it is *pending*: OffsetFetch
 //! does not show it until the transaction's COMMIT marker lands in the same log
-//! ([`GroupCoordinator::complete_txn`]); an ABORT marker drops it. Replay at start
+//! ([`GroupShard::complete_txn`]); an ABORT marker drops it. Replay at start
 //! follows the same rule, batch by batch.
 
 use std::collections::BTreeSet;
@@ -75,7 +75,7 @@ fn check_partitions(
     c
 }
 
-impl GroupCoordinator {
+impl GroupShard {
     /// Commit offsets for a group member (or a simple consumer with generation −1).
     /// Returns a result per partition; the group-level check fails them all.
     pub async fn commit(
@@ -86,7 +86,6 @@ impl GroupCoordinator {
         topic_exists: impl Fn(&str, i32) -> bool,
         now: i64,
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
-        self.check_coordinating()?;
         if group_id.is_empty() {
             return Err(Error::InvalidGroupId(group_id.to_string()));
         }
@@ -123,14 +122,14 @@ impl GroupCoordinator {
 
     /// The offsets partition's verification guard for producer `producer_id`,
     /// to take before the transaction coordinator is asked (see
-    /// [`GroupCoordinator::txn_commit`]).
+    /// [`GroupShard::txn_commit`]).
     pub fn verification_guard(&self, producer_id: i64) -> VerificationGuard {
-        self.log.verification_guard(producer_id)
+        self.log.log().verification_guard(producer_id)
     }
 
     /// Withdraw a guard whose verification failed.
     pub fn release_verification_guard(&self, producer_id: i64, guard: VerificationGuard) {
-        self.log.release_verification_guard(producer_id, guard);
+        self.log.log().release_verification_guard(producer_id, guard);
     }
 
     /// TxnOffsetCommit: commit offsets inside `producer`'s transaction. The
@@ -148,7 +147,6 @@ impl GroupCoordinator {
         topic_exists: impl Fn(&str, i32) -> bool,
         now: i64,
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
-        self.check_coordinating()?;
         if group_id.is_empty() {
             return Err(Error::InvalidGroupId(group_id.to_string()));
         }
@@ -179,7 +177,7 @@ impl GroupCoordinator {
                 None
             } else {
                 let batch = record_serde::encode_batch(&c.records, Some((producer.id, producer.epoch)), now)?;
-                Some(self.log.append_as_coordinator(&batch, producer.guard, now)?)
+                Some(self.log.append(&batch, Some(producer.guard), now)?)
             };
             if !inner.consumer.contains_key(group_id) {
                 inner
@@ -335,7 +333,6 @@ impl GroupCoordinator {
         partitions: Vec<TopicPartition>,
         now: i64,
     ) -> Result<Vec<(TopicPartition, Result<()>)>> {
-        self.check_coordinating()?;
         let (results, end) = {
             let mut inner = self.lock();
             let consumer = inner.consumer.get(group_id);

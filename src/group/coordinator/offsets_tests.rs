@@ -19,21 +19,21 @@ fn tp(p: i32) -> TopicPartition {
 }
 
 /// The logs of `dir` and a group coordinator on them.
-fn open(dir: &std::path::Path) -> (Arc<LogManager>, GroupCoordinator) {
+fn open(dir: &std::path::Path) -> (Arc<LogManager>, GroupShard) {
     let logs = Arc::new(LogManager::open(dir, LogConfig::default(), 0).unwrap());
-    let c = GroupCoordinator::open(&logs, GroupConfig::default(), 0).unwrap();
+    let c = GroupShard::open(&logs, GroupConfig::default(), 0).unwrap();
     (logs, c)
 }
 
 /// The committed offset of partition `p` for group "g", or the error.
-fn fetched(c: &GroupCoordinator, p: i32, require_stable: bool) -> Result<Option<i64>> {
+fn fetched(c: &GroupShard, p: i32, require_stable: bool) -> Result<Option<i64>> {
     let mut all = c.fetch_offsets("g", Some(vec![tp(p)]), require_stable);
     all.remove(0).1.map(|v| v.map(|v| v.offset))
 }
 
 /// The marker the transaction coordinator writes, then its notice to the group
 /// coordinator (what `broker::Markers` does).
-fn end(logs: &LogManager, c: &GroupCoordinator, pid: i64, epoch: i16, kind: MarkerType) {
+fn end(logs: &LogManager, c: &GroupShard, pid: i64, epoch: i16, kind: MarkerType) {
     let log = logs.partition(OFFSETS_TOPIC, 0).unwrap();
     let marker = Marker {
         kind,
@@ -44,7 +44,7 @@ fn end(logs: &LogManager, c: &GroupCoordinator, pid: i64, epoch: i16, kind: Mark
 }
 
 /// A TxnOffsetCommit the transaction coordinator has verified (just now).
-async fn txn_commit(c: &GroupCoordinator, pid: i64, epoch: i16, p: i32, o: i64) -> Result<()> {
+async fn txn_commit(c: &GroupShard, pid: i64, epoch: i16, p: i32, o: i64) -> Result<()> {
     let producer = VerifiedProducer {
         id: pid,
         epoch,
@@ -140,7 +140,7 @@ async fn a_commit_verified_before_the_marker_is_refused_after_it() {
     );
 }
 
-async fn plain_commit(c: &GroupCoordinator, p: i32, o: i64) {
+async fn plain_commit(c: &GroupShard, p: i32, o: i64) {
     let results = c
         .commit(
             "g",

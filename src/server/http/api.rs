@@ -403,14 +403,13 @@ async fn list_groups(State(app): State<App>) -> ApiResult {
                 .map(|p| ((t.name.clone(), p.index), p.high_watermark()))
         })
         .collect();
-    let out: Vec<Value> = b
-        .groups
-        .list()
-        .into_iter()
-        .map(|(id, protocol_type, state)| {
-            let members = b.groups.describe(&id).members.len();
-            let lag: i64 = b
-                .groups
+    let shards = b.groups.shards();
+    let out: Vec<Value> = shards
+        .iter()
+        .flat_map(|shard| shard.list().into_iter().map(move |g| (shard, g)))
+        .map(|(shard, (id, protocol_type, state))| {
+            let members = shard.describe(&id).members.len();
+            let lag: i64 = shard
                 .fetch_offsets(&id, None, false)
                 .into_iter()
                 .filter_map(|(tp, c)| Some((ends.get(&tp)? - c.ok()??.offset).max(0)))

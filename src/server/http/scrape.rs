@@ -132,15 +132,19 @@ fn register_groups(r: &mut Registry, broker: &Broker, high_watermarks: &BTreeMap
     let lag = gauges();
     let lag_sum = gauges();
     let members = gauges();
-    for (group, _, _) in broker.groups.list() {
-        let description = broker.groups.describe(&group);
+    let shards = broker.groups.shards();
+    let groups = shards
+        .iter()
+        .flat_map(|s| s.list().into_iter().map(move |(g, _, _)| (s, g)));
+    for (shard, group) in groups {
+        let description = shard.describe(&group);
         set(
             &members,
             vec![("consumergroup", group.clone())],
             description.members.len() as i64,
         );
         let mut per_topic: BTreeMap<String, i64> = BTreeMap::new();
-        for ((topic, partition), committed) in broker.groups.fetch_offsets(&group, None, false) {
+        for ((topic, partition), committed) in shard.fetch_offsets(&group, None, false) {
             let Ok(Some(committed)) = committed else {
                 continue;
             };
