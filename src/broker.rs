@@ -2,7 +2,8 @@
 //! the background work that keeps it (flushes, group timeouts, retention, the
 //! cleaner). Binding listeners and serving is [`crate::server`]'s.
 
-mod offsets_leadership;
+mod coordinators;
+pub mod txn_cluster;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +16,13 @@ use crate::cluster::meta_properties::ClusterIdentity;
 use crate::cluster::metadata_cache::MetadataCache;
 use crate::cluster::producer_ids::ProducerIdManager;
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::group::router::{Catalog, GroupCoordinator};
 /// Whether a topic is one of Kafka's internal ones, for the layers above.
 pub use crate::log::manager::is_internal_topic;
 use crate::log::manager::{ConfigChange, LogLayout, LogManager, OFFSETS_TOPIC};
 use crate::record::control::{Marker, MarkerType};
+use crate::replica::partition::NO_LEADER_EPOCH;
 use crate::replica::replica_manager::ReplicaManager;
 use crate::txn::coordinator::{MarkerWriter, TransactionCoordinator};
 use crate::txn::state::TopicPartition;
@@ -99,10 +101,11 @@ impl Broker {
             None => GroupCoordinator::open(&logs, config.group.clone(), now_ms())?,
             Some(_) => GroupCoordinator::new(config.group.clone(), Catalog::local(&logs)),
         };
-        let transactions = TransactionCoordinator::new(
-            TransactionStateManager::open(logs.clone())?,
-            config.transaction_max_timeout_ms,
-        );
+        let store = match config.cluster.store {
+            None => TransactionStateManager::open(logs.clone())?,
+            Some(_) => TransactionStateManager::for_cluster(logs.clone()),
+        };
+        let transactions = TransactionCoordinator::new(store, config.transaction_max_timeout_ms);
         let replicas = Arc::new(ReplicaManager::new(
             identity.node_id,
             logs.clone(),
@@ -113,6 +116,7 @@ impl Broker {
             &Markers {
                 replicas: &replicas,
                 groups: &groups,
+                cluster: None,
             },
             now_ms(),
         );
@@ -140,6 +144,7 @@ impl Broker {
         Markers {
             replicas: &self.replicas,
             groups: &self.groups,
+            cluster: Some(&self.metadata),
         }
     }
 
@@ -173,9 +178,40 @@ impl Broker {
 /// Markers go to the partitions' logs; one in `__consumer_offsets` also ends the
 /// offsets the transaction committed there (pending until then), which only the
 /// group coordinator knows of (Kafka's GroupCoordinator.onTransactionCompleted).
+/// In a cluster a marker counts once the partition's in-sync replicas have it,
+/// and one for a partition led by another broker is sent to it
+/// (WriteTxnMarkers).
 pub struct Markers<'a> {
     replicas: &'a ReplicaManager,
     groups: &'a GroupCoordinator,
+    /// A cluster's metadata (None while the broker opens: it coordinates no
+    /// transaction of a cluster yet).
+    cluster: Option<&'a MetadataCache>,
+}
+
+impl Markers<'_> {
+    /// Write a marker to a partition this broker leads (WriteTxnMarkers from
+    /// another broker's coordinator lands here): blocks until it is durable.
+    pub fn write_local(
+        &self,
+        partition: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: Marker,
+    ) -> Result<()> {
+        let log = self.replicas.leader_log(&partition.0, partition.1, NO_LEADER_EPOCH)?;
+        self.replicas
+            .write_marker(partition, producer_id, producer_epoch, marker)?;
+        if self.cluster.is_some_and(|m| m.is_cluster()) {
+            let end = log.log_end_offset();
+            txn_cluster::wait_replicated(self.replicas, &log, end, txn_cluster::TXN_WAIT)?;
+        }
+        if partition.0 == OFFSETS_TOPIC {
+            self.groups
+                .complete_txn(partition.1, producer_id, marker.kind == MarkerType::Commit);
+        }
+        Ok(())
+    }
 }
 
 impl MarkerWriter for Markers<'_> {
@@ -186,13 +222,15 @@ impl MarkerWriter for Markers<'_> {
         producer_epoch: i16,
         marker: Marker,
     ) -> Result<()> {
-        self.replicas
-            .write_marker(partition, producer_id, producer_epoch, marker)?;
-        if partition.0 == OFFSETS_TOPIC {
-            self.groups
-                .complete_txn(partition.1, producer_id, marker.kind == MarkerType::Commit);
+        match (
+            self.write_local(partition, producer_id, producer_epoch, marker),
+            self.cluster,
+        ) {
+            (Err(Error::NotLeaderOrFollower { .. }), Some(metadata)) if metadata.is_cluster() => {
+                txn_cluster::write_remote_marker(metadata, partition, producer_id, producer_epoch, marker)
+            }
+            (written, _) => written,
         }
-        Ok(())
     }
 }
 

@@ -465,7 +465,7 @@ async fn txn_offset_commit_over_the_wire() {
 
 fn state_of(broker: &TestBroker, id: &str) -> Option<strom::txn::state::TransactionState> {
     let running = broker.running.as_ref().unwrap();
-    running.broker.transactions.metadata(id).map(|m| m.state)
+    running.broker.transactions.metadata(id).ok().flatten().map(|m| m.state)
 }
 
 /// A producer that goes quiet with a transaction open: past its

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::image::{MetadataImage, TopicImage};
 use super::meta_properties::ClusterIdentity;
 use super::registration::{BrokerState, RegisteredBroker};
-use crate::log::manager::{is_broker_local_topic, is_internal_topic, LogManager, Topic};
+use crate::log::manager::{is_internal_topic, LogManager, Topic};
 
 /// One partition as clients are told about it (Metadata v7+ carries the epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,14 +163,6 @@ impl MetadataCache {
         }
     }
 
-    /// A local topic told as in the cluster: the internal topics a broker
-    /// keeps and leads alone ([`is_broker_local_topic`]).
-    fn local_internal(&self, topic: Option<Arc<Topic>>) -> Option<TopicMetadata> {
-        topic
-            .filter(|t| is_broker_local_topic(&t.name))
-            .map(|t| self.describe(&t))
-    }
-
     fn describe(&self, topic: &Topic) -> TopicMetadata {
         TopicMetadata {
             name: topic.name.clone(),
@@ -187,39 +179,27 @@ impl MetadataCache {
     pub fn topic(&self, name: &str) -> Option<TopicMetadata> {
         match self.image() {
             None => self.logs.topic(name).map(|t| self.describe(&t)),
-            Some(image) => match image.topic(name) {
-                Some(t) => Some(Self::describe_image(&image, t)),
-                None => self.local_internal(self.logs.topic(name)),
-            },
+            Some(image) => image.topic(name).map(|t| Self::describe_image(&image, t)),
         }
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<TopicMetadata> {
         match self.image() {
             None => self.logs.topic_by_id(id).map(|t| self.describe(&t)),
-            Some(image) => match image.topic_by_id(id) {
-                Some(t) => Some(Self::describe_image(&image, t)),
-                None => self.local_internal(self.logs.topic_by_id(id)),
-            },
+            Some(image) => image.topic_by_id(id).map(|t| Self::describe_image(&image, t)),
         }
     }
 
     /// Every topic, internal ones too, sorted by name.
     pub fn topics(&self) -> Vec<TopicMetadata> {
-        let local = self.logs.topics();
         let Some(image) = self.image() else {
-            return local.iter().map(|t| self.describe(t)).collect();
+            return self.logs.topics().iter().map(|t| self.describe(t)).collect();
         };
         let mut all: Vec<TopicMetadata> = image
             .topics()
             .into_iter()
             .map(|t| Self::describe_image(&image, t))
             .collect();
-        for t in local {
-            if image.topic(&t.name).is_none() {
-                all.extend(self.local_internal(Some(t)));
-            }
-        }
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -231,10 +211,7 @@ impl MetadataCache {
                 return Some(image.describe(partition, &p.record));
             }
         }
-        let local = self
-            .logs
-            .topic(topic)
-            .filter(|t| !self.is_cluster() || is_broker_local_topic(&t.name))?;
+        let local = self.logs.topic(topic).filter(|_| !self.is_cluster())?;
         Some(PartitionMetadata::sole(local.partition(partition)?.index, self.node_id))
     }
 

@@ -55,6 +55,12 @@ pub struct ClusterConfig {
     /// in-sync replicas to copy a commit before answering
     /// COORDINATOR_NOT_AVAILABLE.
     pub offsets_commit_timeout_ms: u64,
+    /// transaction.state.log.num.partitions: `__transaction_state`'s
+    /// partitions in a cluster (transactional ids hash over them).
+    pub transaction_state_log_num_partitions: i32,
+    /// transaction.state.log.replication.factor: its replicas; not created
+    /// while fewer brokers run.
+    pub transaction_state_log_replication_factor: i16,
 }
 
 impl Default for ClusterConfig {
@@ -72,6 +78,8 @@ impl Default for ClusterConfig {
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
             offsets_commit_timeout_ms: 5_000,
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: 3,
         }
     }
 }
@@ -171,6 +179,18 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
         1,
     )?;
     let offsets_commit_timeout_ms = at_least(p, "offsets.commit.timeout.ms", d.offsets_commit_timeout_ms, 1)?;
+    let transaction_state_log_num_partitions = at_least(
+        p,
+        "transaction.state.log.num.partitions",
+        d.transaction_state_log_num_partitions,
+        1,
+    )?;
+    let transaction_state_log_replication_factor = at_least(
+        p,
+        "transaction.state.log.replication.factor",
+        d.transaction_state_log_replication_factor,
+        1,
+    )?;
     // etcd leases are whole seconds of at least about a second.
     if session_timeout_ms < 1_000 {
         return Err(invalid(
@@ -203,6 +223,8 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
         offsets_topic_num_partitions,
         offsets_topic_replication_factor,
         offsets_commit_timeout_ms,
+        transaction_state_log_num_partitions,
+        transaction_state_log_replication_factor,
     })
 }
 

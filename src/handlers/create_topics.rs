@@ -15,15 +15,15 @@ use crate::security::acl::{Operation, ResourceType};
 use crate::error::{Error, Result};
 use crate::log::config::describe_topic;
 use crate::cluster::controller::{ControllerRequest, NewTopic};
-use crate::log::manager::{is_internal_topic, validate_topic_name, OFFSETS_TOPIC};
+use crate::log::manager::{is_internal_topic, validate_topic_name};
 use crate::util::clock::now_ms;
 
 /// Partition count, replication factor and validated configs.
 fn plan(broker: &Broker, ctx: &RequestContext, t: &CreatableTopic) -> Result<(i32, i16, BTreeMap<String, String>)> {
-    // A broker may ask the controller for the offsets topic (made with the
+    // A broker may ask the controller for an internal topic (made with the
     // controller's own settings); a client may not.
-    let offsets_for_a_broker = t.name.as_str() == OFFSETS_TOPIC && super::forward::is_forwarded(ctx);
-    if is_internal_topic(t.name.as_str()) && !offsets_for_a_broker {
+    let for_a_broker = is_internal_topic(t.name.as_str()) && super::forward::is_forwarded(ctx);
+    if is_internal_topic(t.name.as_str()) && !for_a_broker {
         return Err(Error::InvalidRequest(format!(
             "Creation of internal topic {} is prohibited.",
             t.name.as_str()

@@ -29,7 +29,8 @@ pub async fn handle(
             _ if !super::allowed(broker, ctx, Operation::Describe, ResourceType::TransactionalId, id.as_str()) => {
                 d.error_code = ResponseError::TransactionalIdAuthorizationFailed.code()
             }
-            Some(m) if m.state != TransactionState::Dead => {
+            Err(e) => d.error_code = e.wire_code(),
+            Ok(Some(m)) if m.state != TransactionState::Dead => {
                 d.transaction_state = str_bytes(m.state.name());
                 d.transaction_timeout_ms = m.timeout_ms;
                 d.transaction_start_time_ms = m.start_ms;

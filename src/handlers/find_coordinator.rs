@@ -41,10 +41,7 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
         GROUP_KEY if key.is_empty() => return Err(Error::InvalidGroupId(key.to_string())),
         GROUP_KEY => OFFSETS_TOPIC,
         TRANSACTION_KEY if key.is_empty() => return Err(Error::InvalidRequest("empty transactional id".into())),
-        TRANSACTION_KEY => {
-            broker.transactions.ensure_state_topic(now_ms())?;
-            TRANSACTION_STATE_TOPIC
-        }
+        TRANSACTION_KEY => TRANSACTION_STATE_TOPIC,
         _ => return Err(Error::InvalidRequest(format!("unknown coordinator key type {key_type}"))),
     };
     // The coordinator is the leader of the key's partition of the internal topic,
@@ -65,25 +62,43 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
         .ok_or(Error::CoordinatorNotAvailable("the coordinator's listener"))
 }
 
-/// In a cluster, the first search for a group's coordinator has the
-/// controller create `__consumer_offsets` (as Kafka does); until its
-/// partitions have leaders the answer is COORDINATOR_NOT_AVAILABLE, which
-/// clients retry.
-async fn ensure_offsets_topic(broker: &Broker, ctx: &RequestContext) {
-    if broker.metadata.topic(OFFSETS_TOPIC).is_some() {
-        return;
-    }
+/// The coordinators' topic is made by the first search for a coordinator
+/// (as Kafka does): on one broker `__transaction_state` by this broker
+/// (`__consumer_offsets` exists from the start); in a cluster either by the
+/// controller, and until its partitions have leaders the answer is
+/// COORDINATOR_NOT_AVAILABLE, which clients retry.
+async fn ensure_topic(broker: &Broker, ctx: &RequestContext, key_type: i8) -> Result<(), Error> {
     let cluster = &broker.config.cluster;
+    let (topic, partitions, replication_factor) = match key_type {
+        GROUP_KEY => (
+            OFFSETS_TOPIC,
+            cluster.offsets_topic_num_partitions,
+            cluster.offsets_topic_replication_factor,
+        ),
+        TRANSACTION_KEY => (
+            TRANSACTION_STATE_TOPIC,
+            cluster.transaction_state_log_num_partitions,
+            cluster.transaction_state_log_replication_factor,
+        ),
+        _ => return Ok(()),
+    };
+    if !broker.metadata.is_cluster() {
+        return match key_type {
+            TRANSACTION_KEY => broker.transactions.ensure_state_topic(now_ms()),
+            _ => Ok(()),
+        };
+    }
+    if broker.metadata.topic(topic).is_some() {
+        return Ok(());
+    }
     let new = NewTopic {
-        name: OFFSETS_TOPIC.to_string(),
-        partitions: cluster.offsets_topic_num_partitions,
-        replication_factor: cluster.offsets_topic_replication_factor,
+        name: topic.to_string(),
+        partitions,
+        replication_factor,
         assignments: Vec::new(),
         configs: Default::default(),
     };
-    if let Err(e) = super::forward::create_in_cluster(broker, ctx, new).await {
-        tracing::info!(error = %e, "the offsets topic is not created yet");
-    }
+    super::forward::create_in_cluster(broker, ctx, new).await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -93,8 +108,8 @@ pub async fn handle(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
-    if request.key_type == GROUP_KEY && broker.metadata.is_cluster() {
-        ensure_offsets_topic(broker, ctx).await;
+    if let Err(e) = ensure_topic(broker, ctx, request.key_type).await {
+        tracing::warn!(error = %e, "cannot make the coordinator's topic");
     }
     if ctx.api_version >= 4 {
         // v4+: a batch of keys, one coordinator entry each.

@@ -120,6 +120,8 @@ apis! {
     DescribeCluster 0..=1 => describe_cluster;
     // Between brokers of a cluster: a leader asks the controller to change an ISR.
     AlterPartition 2..=3 => alter_partition;
+    // Between brokers of a cluster: a transaction coordinator's markers.
+    WriteTxnMarkers 1..=1 => write_txn_markers;
     DescribeLogDirs 0..=4 => describe_log_dirs;
     // v0: the login's tokens follow as bare frames (server::sasl); Kafka 4
     // still serves it, and older librdkafka (kcat 1.7: 2.0.2) needs it advertised.

@@ -70,9 +70,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
     }
     // How long acks=all may wait for the in-sync replicas (a cluster's).
     let timeout = std::time::Duration::from_millis(request.timeout_ms.max(0) as u64);
+    let verifier = crate::broker::txn_cluster::ClusterVerifier { broker };
     let transactional = request.transactional_id.as_ref().map(|id| Transactional {
         id: id.as_str(),
-        coordinator: &broker.transactions,
+        coordinator: &verifier,
     });
     let mut results = broker
         .replicas

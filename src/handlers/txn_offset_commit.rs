@@ -92,9 +92,7 @@ async fn commit(
     // The guard first: a marker written after the coordinator answers still
     // keeps these offsets out of the ended transaction.
     let guard = shard.verification_guard(producer.0);
-    let verified = broker
-        .transactions
-        .verify(request.transactional_id.as_str(), producer.0, producer.1, &partition);
+    let verified = crate::broker::txn_cluster::ClusterVerifier { broker }.verify(request.transactional_id.as_str(), producer.0, producer.1, &partition);
     if let Err(e) = verified {
         shard.release_verification_guard(producer.0, guard);
         return Err(match e {

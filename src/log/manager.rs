@@ -37,12 +37,16 @@ pub fn is_internal_topic(name: &str) -> bool {
     name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
 }
 
-/// Internal topics a cluster's broker keeps for itself alone, outside the
-/// cluster's metadata: `__transaction_state`, until transaction coordinators
-/// follow its leadership (docs/design/cluster-on-etcd.md, S8).
-/// `__consumer_offsets` is the cluster's, replicated like any topic.
-pub fn is_broker_local_topic(name: &str) -> bool {
-    name == TRANSACTION_STATE_TOPIC
+/// Kafka's settings for `__transaction_state`.
+pub fn transaction_state_configs() -> BTreeMap<String, String> {
+    [
+        ("cleanup.policy", "compact"),
+        ("compression.type", "uncompressed"),
+        ("segment.bytes", "104857600"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// Kafka's settings for the offsets topic: compacted, 100 MiB segments.

@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 use super::fetcher::Followed;
 use super::replica_manager::ReplicaManager;
 use crate::cluster::image::MetadataImage;
-use crate::log::manager::is_broker_local_topic;
 
 impl ReplicaManager {
     /// Make this broker's partitions what `image` says. `deleted` are topics
@@ -95,9 +94,6 @@ impl ReplicaManager {
             }
         }
         for t in logs.topics() {
-            if is_broker_local_topic(&t.name) {
-                continue;
-            }
             let assigned = image.topic(&t.name).filter(|i| i.id == t.id);
             for p in &t.partitions {
                 // Given to other brokers, or (at start) gone from the cluster.

@@ -15,7 +15,7 @@ use super::partition::{check_leader, NO_LEADER_EPOCH};
 use crate::cluster::controller::leadership::IsrChange;
 use crate::cluster::metadata_cache::PartitionMetadata;
 use crate::error::{Error, Result};
-use crate::log::manager::{is_broker_local_topic, is_internal_topic, LogManager};
+use crate::log::manager::{is_internal_topic, LogManager};
 use crate::log::producer_state::VerificationGuard;
 use crate::log::unified_log::{AppendInfo, UnifiedLog};
 use crate::record::batch::BatchHeader;
@@ -105,15 +105,13 @@ impl ReplicaManager {
     }
 
     /// In a cluster, as the cluster's metadata says; a partition it says
-    /// nothing of is led by nobody here, except those of the internal topics
-    /// a broker keeps alone ([`is_broker_local_topic`]).
+    /// nothing of is led by nobody here.
     fn leadership(&self, log: &UnifiedLog) -> PartitionMetadata {
         let sole = PartitionMetadata::sole(log.index, self.node_id);
         let states = self.states.read().unwrap_or_else(|e| e.into_inner());
         match states.as_ref().map(|s| s.get(&(log.topic.clone(), log.index))) {
             None => sole,
             Some(Some(state)) => state.clone(),
-            Some(None) if is_broker_local_topic(&log.topic) => sole,
             Some(None) => PartitionMetadata { leader: -1, ..sole },
         }
     }
@@ -137,6 +135,11 @@ impl ReplicaManager {
         };
         check_leader(&self.leadership(&log), self.node_id, topic, current_leader_epoch)?;
         Ok(log)
+    }
+
+    /// Whether this broker leads `log`'s partition now.
+    pub fn leads(&self, log: &UnifiedLog) -> bool {
+        self.leadership(log).leader == self.node_id
     }
 
     /// The leader epoch a partition this broker leads is at (Metadata,
@@ -395,6 +398,16 @@ fn verify(
                     epoch: h.producer_epoch,
                     current: h.producer_epoch,
                 },
+                // The coordinator could not be asked (another broker's, moving
+                // or loading): Kafka answers a retriable NOT_ENOUGH_REPLICAS.
+                Error::NotCoordinator | Error::CoordinatorNotAvailable(_) | Error::CoordinatorLoadInProgress(_) => {
+                    Error::NotEnoughReplicas {
+                        topic: topic.to_string(),
+                        partition,
+                        in_sync: 0,
+                        min_insync: 0,
+                    }
+                }
                 e => e,
             })
         }

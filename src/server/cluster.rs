@@ -386,6 +386,10 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                                 broker.config.cluster.offsets_topic_num_partitions,
                                 broker.config.cluster.offsets_topic_replication_factor,
                             ),
+                            transaction_state_topic: (
+                                broker.config.cluster.transaction_state_log_num_partitions,
+                                broker.config.cluster.transaction_state_log_replication_factor,
+                            ),
                             rebalance: broker.config.cluster.auto_leader_rebalance.then(|| {
                                 let c = &broker.config.cluster;
                                 (
@@ -545,7 +549,7 @@ async fn apply(broker: &Arc<Broker>, image: Arc<MetadataImage>, deleted: Vec<Str
     let removed = tokio::task::spawn_blocking(move || b.replicas.apply_image(&applied, &deleted, starting, now_ms()))
         .await
         .unwrap_or_default();
-    broker.follow_offsets_leadership(&image);
+    broker.follow_coordinator_leadership(&image);
     for name in removed {
         if let Err(e) = broker.groups.topic_deleted(&name, now_ms()).await {
             tracing::warn!(topic = %name, error = %e, "cannot forget a deleted topic's offsets");

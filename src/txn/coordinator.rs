@@ -47,9 +47,6 @@ const EPOCH_EXHAUSTED: i16 = i16::MAX - 1;
 pub struct TransactionCoordinator {
     store: TransactionStateManager,
     max_timeout_ms: i32,
-    /// This coordinator's epoch, written in every marker. One broker is always
-    /// the coordinator of every partition of `__transaction_state`: 0.
-    coordinator_epoch: i32,
     /// Per id, the epoch before its last bump (Kafka keeps it in memory only), so
     /// a retried KIP-360 InitProducerId gets the epoch it already got.
     last_epochs: Mutex<HashMap<String, i16>>,
@@ -62,7 +59,6 @@ impl TransactionCoordinator {
         TransactionCoordinator {
             store,
             max_timeout_ms,
-            coordinator_epoch: 0,
             last_epochs: Mutex::new(HashMap::new()),
             deciding: Mutex::new(()),
         }
@@ -75,12 +71,24 @@ impl TransactionCoordinator {
     /// Make `__transaction_state` if it does not exist yet (as Kafka's
     /// FindCoordinator does for a transactional id), so its partitions have a
     /// leader to name.
+    /// (One broker's: a cluster's is made by its controller.)
     pub fn ensure_state_topic(&self, now_ms: i64) -> Result<()> {
-        self.store.topic(now_ms).map(|_| ())
+        match self.store.is_cluster() {
+            true => Ok(()),
+            false => self.store.topic(now_ms).map(|_| ()),
+        }
     }
 
-    pub fn metadata(&self, transactional_id: &str) -> Option<TransactionMetadata> {
-        self.store.get(transactional_id)
+    /// The store of the ids this broker coordinates.
+    pub fn store(&self) -> &TransactionStateManager {
+        &self.store
+    }
+
+    /// An id's metadata, if this broker coordinates it (NOT_COORDINATOR,
+    /// COORDINATOR_LOAD_IN_PROGRESS otherwise).
+    pub fn metadata(&self, transactional_id: &str) -> Result<Option<TransactionMetadata>> {
+        self.store.check(transactional_id)?;
+        Ok(self.store.get(transactional_id))
     }
 
     /// Every transactional id this coordinator knows.
@@ -107,6 +115,7 @@ impl TransactionCoordinator {
                 max_ms: self.max_timeout_ms,
             });
         }
+        self.store.check(transactional_id)?;
         let guard = self.decide();
         let current = match self.store.get(transactional_id) {
             Some(m) => m,
@@ -174,6 +183,7 @@ impl TransactionCoordinator {
     /// The metadata of a producer's transactional id, checked: the id known with
     /// this producer id (INVALID_PRODUCER_ID_MAPPING) and epoch (PRODUCER_FENCED).
     fn producer(&self, transactional_id: &str, producer_id: i64, epoch: i16) -> Result<TransactionMetadata> {
+        self.store.check(transactional_id)?;
         let m = self
             .store
             .get(transactional_id)
@@ -326,7 +336,7 @@ impl TransactionCoordinator {
             };
             let marker = Marker {
                 kind,
-                coordinator_epoch: self.coordinator_epoch,
+                coordinator_epoch: self.store.coordinator_epoch(&id),
             };
             // A partition deleted since needs no marker (Kafka drops it too);
             // any other failure leaves the transaction decided, for a retry.

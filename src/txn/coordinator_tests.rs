@@ -98,7 +98,7 @@ fn a_commit_writes_its_markers_then_completes() {
             (tp("b", 1), pid, e, MarkerType::Commit)
         ]
     );
-    let meta = c.metadata("t").unwrap();
+    let meta = c.metadata("t").unwrap().unwrap();
     assert_eq!(meta.state, TransactionState::CompleteCommit);
     assert!(meta.partitions.is_empty());
     c.end_txn("t", pid, e, true, &m, 4).unwrap();
@@ -109,7 +109,7 @@ fn a_commit_writes_its_markers_then_completes() {
     ));
     // The next transaction starts afresh.
     c.add_partitions("t", pid, e, &[tp("c", 0)], 6).unwrap();
-    assert_eq!(c.metadata("t").unwrap().partitions.len(), 1);
+    assert_eq!(c.metadata("t").unwrap().unwrap().partitions.len(), 1);
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn a_new_producer_aborts_the_open_transaction_of_the_old_one() {
         (tp("a", 0), pid, e + 1, MarkerType::Abort),
         "fenced epoch"
     );
-    assert_eq!(c.metadata("t").unwrap().state, TransactionState::CompleteAbort);
+    assert_eq!(c.metadata("t").unwrap().unwrap().state, TransactionState::CompleteAbort);
     let (_, again) = c.init_producer_id("t", 60_000, None, &next, &m, 3).unwrap();
     assert_eq!(again, e + 2);
     assert!(matches!(
@@ -148,7 +148,7 @@ fn a_decision_whose_markers_fail_completes_later_and_across_a_restart() {
         m.failing.set(true);
         c.end_txn("t", pid, e, false, &m, 2).unwrap();
         assert_eq!(
-            c.metadata("t").unwrap().state,
+            c.metadata("t").unwrap().unwrap().state,
             TransactionState::PrepareAbort,
             "decided"
         );
@@ -165,10 +165,10 @@ fn a_decision_whose_markers_fail_completes_later_and_across_a_restart() {
     // The broker restarts; the decision is in __transaction_state.
     m.failing.set(false);
     let c = coordinator(dir.path());
-    assert_eq!(c.metadata("t").unwrap().state, TransactionState::PrepareAbort);
+    assert_eq!(c.metadata("t").unwrap().unwrap().state, TransactionState::PrepareAbort);
     c.complete_pending(&m, 10);
     assert_eq!(m.written.borrow()[0], (tp("a", 0), pid, e, MarkerType::Abort));
-    assert_eq!(c.metadata("t").unwrap().state, TransactionState::CompleteAbort);
+    assert_eq!(c.metadata("t").unwrap().unwrap().state, TransactionState::CompleteAbort);
 }
 
 #[test]
@@ -209,7 +209,10 @@ fn a_partition_deleted_during_the_transaction_needs_no_marker() {
     c.add_partitions("t", pid, e, &[tp("deleted", 0), tp("kept", 0)], 1)
         .unwrap();
     c.end_txn("t", pid, e, true, &m, 2).unwrap();
-    assert_eq!(c.metadata("t").unwrap().state, TransactionState::CompleteCommit);
+    assert_eq!(
+        c.metadata("t").unwrap().unwrap().state,
+        TransactionState::CompleteCommit
+    );
     assert_eq!(m.0.written.borrow().len(), 1, "the kept partition's marker");
 }
 
@@ -226,11 +229,11 @@ fn idle_transactional_ids_expire_and_stay_gone_after_a_restart() {
         assert!(c.expire_ids(1_000, 1_019).is_empty(), "not idle long enough");
         // An open transaction is never expired (its timeout aborts it first).
         assert_eq!(c.expire_ids(1_000, 1_020), vec!["idle".to_string()]);
-        assert!(c.metadata("idle").is_none());
-        assert!(c.metadata("busy").is_some());
+        assert!(c.metadata("idle").unwrap().is_none());
+        assert!(c.metadata("busy").unwrap().is_some());
     }
     let (c, m, next) = (coordinator(dir.path()), Markers::default(), ids());
-    assert!(c.metadata("idle").is_none(), "the tombstone is replayed");
+    assert!(c.metadata("idle").unwrap().is_none(), "the tombstone is replayed");
     let (pid, epoch) = c.init_producer_id("idle", 60_000, None, &next, &m, 2_000).unwrap();
     assert_eq!(epoch, 0, "a returning id starts afresh");
     assert!(pid > 1000);

@@ -1,74 +1,268 @@
 //! The durable store of transaction metadata (Kafka's TransactionStateManager):
 //! one record per transactional id in the compacted internal topic
 //! `__transaction_state`, whose partition for an id is [`super::partition_for`]'s —
-//! the coordinator of an id is the leader of that partition. Replayed at start (the
-//! last record of an id wins; a tombstone removes it).
+//! the coordinator of an id is the leader of that partition. Replayed when
+//! loaded (the last record of an id wins; a tombstone removes it).
 //!
-//! The topic is made the first time a transactional id is written, with Kafka's
-//! settings (50 partitions, compacted, uncompressed, 100 MiB segments), so a broker
-//! whose clients never use transactions keeps no files for it.
+//! On one broker the topic is this broker's own, made the first time a
+//! transactional id is written, with Kafka's settings (50 partitions,
+//! compacted, uncompressed, 100 MiB segments), so a broker whose clients never
+//! use transactions keeps no files for it; every partition is loaded at start.
+//! In a cluster the topic is the cluster's: this broker keeps the ids of the
+//! partitions it leads, loaded when it becomes their leader
+//! ([`TransactionStateManager::elect`]) and dropped when it stops
+//! ([`TransactionStateManager::resign`]), and writes through a [`TxnStateLog`]
+//! that appends only while it still leads and waits for the in-sync replicas.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 
 use super::record_serde::{decode_key, decode_value, encode_key, encode_value};
 use super::state::TransactionMetadata;
 use crate::error::{Error, Result};
-use crate::log::manager::{LogManager, Topic, TRANSACTION_STATE_TOPIC};
+use crate::log::manager::{transaction_state_configs, LogManager, Topic, TRANSACTION_STATE_TOPIC};
+use crate::log::unified_log::UnifiedLog;
 use crate::record::batch::Batches;
 use crate::record::records::{build_batch, records, NewRecord};
 
 /// Kafka's transaction.state.log.num.partitions.
 pub const PARTITIONS: i32 = 50;
 
+/// A `__transaction_state` partition as the coordinator writes it.
+pub trait TxnStateLog: Send + Sync {
+    fn log(&self) -> &Arc<UnifiedLog>;
+    /// Append `batch`; with `durable`, return once it is synced (and, in a
+    /// cluster, copied by the in-sync replicas). NOT_COORDINATOR once this
+    /// broker no longer leads the partition as the coordinator does.
+    fn write(&self, batch: &[u8], durable: bool, now_ms: i64) -> Result<i64>;
+}
+
+/// One broker's own partition.
+struct LocalTxnLog(Arc<UnifiedLog>);
+
+impl TxnStateLog for LocalTxnLog {
+    fn log(&self) -> &Arc<UnifiedLog> {
+        &self.0
+    }
+
+    fn write(&self, batch: &[u8], durable: bool, now_ms: i64) -> Result<i64> {
+        let end = self.0.append(batch, now_ms)?.log_end_offset;
+        // A decision counts once it is on disk (Kafka writes it with acks=all).
+        if durable {
+            self.0.sync_active()?;
+        }
+        Ok(end)
+    }
+}
+
+#[derive(Clone)]
+enum Owned {
+    Loading { epoch: i32 },
+    Ready { epoch: i32, log: Arc<dyn TxnStateLog> },
+}
+
 pub struct TransactionStateManager {
     logs: Arc<LogManager>,
+    /// In a cluster, the partitions this broker coordinates; None on one broker
+    /// (it coordinates every partition of its own topic).
+    owned: Option<RwLock<BTreeMap<i32, Owned>>>,
+    /// How many partitions `__transaction_state` has (a cluster's, from its metadata).
+    partitions: AtomicI32,
     /// transactional id → metadata, as of the last record of each.
     entries: Mutex<HashMap<String, TransactionMetadata>>,
 }
 
+/// Every id's last metadata in `log`.
+fn replay(log: &UnifiedLog, entries: &mut HashMap<String, TransactionMetadata>) -> Result<()> {
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let data = log.read(offset, 1 << 20)?;
+        if data.is_empty() {
+            break;
+        }
+        for (at, h) in Batches::new(&data) {
+            offset = h.last_offset() + 1;
+            // Transaction markers carry no metadata.
+            if h.is_control() {
+                continue;
+            }
+            let batch = data.slice(at..at + h.total_size());
+            for r in records(&batch, &h)? {
+                let Some(key) = r.key else { continue };
+                let id = decode_key(&key)?;
+                match r.value {
+                    Some(v) => entries.insert(id, decode_value(&v)?),
+                    None => entries.remove(&id),
+                };
+            }
+        }
+    }
+    Ok(())
+}
+
 impl TransactionStateManager {
-    /// Load every transactional id from `__transaction_state`, if it exists.
+    /// One broker's store: every transactional id from its own
+    /// `__transaction_state`, if it exists.
     pub fn open(logs: Arc<LogManager>) -> Result<TransactionStateManager> {
         let mut entries = HashMap::new();
         if let Some(topic) = logs.topic(TRANSACTION_STATE_TOPIC) {
             for log in &topic.partitions {
-                let mut offset = log.log_start_offset();
-                while offset < log.log_end_offset() {
-                    let data = log.read(offset, 1 << 20)?;
-                    if data.is_empty() {
-                        break;
-                    }
-                    for (at, h) in Batches::new(&data) {
-                        offset = h.last_offset() + 1;
-                        // Transaction markers carry no metadata.
-                        if h.is_control() {
-                            continue;
-                        }
-                        let batch = data.slice(at..at + h.total_size());
-                        for r in records(&batch, &h)? {
-                            let Some(key) = r.key else { continue };
-                            let id = decode_key(&key)?;
-                            match r.value {
-                                Some(v) => entries.insert(id, decode_value(&v)?),
-                                None => entries.remove(&id),
-                            };
-                        }
-                    }
-                }
+                replay(log, &mut entries)?;
             }
             tracing::info!(transactional_ids = entries.len(), "transaction state loaded");
         }
         Ok(TransactionStateManager {
             logs,
+            owned: None,
+            partitions: AtomicI32::new(PARTITIONS),
             entries: Mutex::new(entries),
         })
     }
 
+    /// A cluster broker's store: empty until it leads partitions.
+    pub fn for_cluster(logs: Arc<LogManager>) -> TransactionStateManager {
+        TransactionStateManager {
+            logs,
+            owned: Some(RwLock::new(BTreeMap::new())),
+            partitions: AtomicI32::new(PARTITIONS),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.owned.is_some()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, TransactionMetadata>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn owned(&self) -> Option<std::sync::RwLockReadGuard<'_, BTreeMap<i32, Owned>>> {
+        self.owned.as_ref().map(|o| o.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn owned_mut(&self) -> Option<std::sync::RwLockWriteGuard<'_, BTreeMap<i32, Owned>>> {
+        self.owned
+            .as_ref()
+            .map(|o| o.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// `__transaction_state` has `n` partitions (a cluster's metadata says).
+    pub fn set_partitions(&self, n: i32) {
+        self.partitions.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// The partition of `transactional_id`.
+    pub fn partition_of(&self, transactional_id: &str) -> i32 {
+        super::partition_for(transactional_id, self.partitions.load(Ordering::Relaxed))
+    }
+
+    /// Whether this broker coordinates `transactional_id` now: always on one
+    /// broker; in a cluster NOT_COORDINATOR unless it leads the id's
+    /// partition, COORDINATOR_LOAD_IN_PROGRESS while it loads it.
+    pub fn check(&self, transactional_id: &str) -> Result<()> {
+        self.target(transactional_id).map(drop)
+    }
+
+    /// The coordinator epoch markers of `transactional_id`'s transactions
+    /// carry: its partition's leader epoch (0 on one broker).
+    pub fn coordinator_epoch(&self, transactional_id: &str) -> i32 {
+        match self.target(transactional_id) {
+            Ok((_, epoch)) => epoch,
+            Err(_) => 0,
+        }
+    }
+
+    /// Where `transactional_id`'s records go, and the coordinator epoch.
+    fn target(&self, transactional_id: &str) -> Result<(Arc<dyn TxnStateLog>, i32)> {
+        let partition = self.partition_of(transactional_id);
+        let Some(owned) = self.owned() else {
+            let topic = self.topic(crate::util::clock::now_ms())?;
+            let index = super::partition_for(transactional_id, topic.partitions.len() as i32);
+            let log = topic
+                .partitions
+                .get(index as usize)
+                .ok_or(Error::CoordinatorNotAvailable("transaction state partition"))?;
+            return Ok((Arc::new(LocalTxnLog(log.clone())), 0));
+        };
+        match owned.get(&partition) {
+            Some(Owned::Ready { epoch, log }) => Ok((log.clone(), *epoch)),
+            Some(Owned::Loading { .. }) => Err(Error::CoordinatorLoadInProgress(partition)),
+            None => Err(Error::NotCoordinator),
+        }
+    }
+
+    /// Partition → the leader epoch it is coordinated (or loading) at.
+    pub fn held(&self) -> BTreeMap<i32, i32> {
+        self.owned()
+            .map(|o| {
+                o.iter()
+                    .map(|(p, s)| match s {
+                        Owned::Loading { epoch } | Owned::Ready { epoch, .. } => (*p, *epoch),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Start coordinating `partition` at leader `epoch` (a cluster's): false
+    /// if it already is.
+    pub fn begin_load(&self, partition: i32, epoch: i32) -> bool {
+        let Some(mut owned) = self.owned_mut() else {
+            return false;
+        };
+        match owned.get(&partition) {
+            Some(Owned::Loading { epoch: e } | Owned::Ready { epoch: e, .. }) if *e == epoch => false,
+            _ => {
+                owned.insert(partition, Owned::Loading { epoch });
+                drop(owned);
+                self.forget(partition);
+                true
+            }
+        }
+    }
+
+    /// Read `partition`'s ids from its log (the blocking part) and coordinate
+    /// them, unless leadership moved on meanwhile.
+    pub fn finish_load(&self, partition: i32, epoch: i32, log: Arc<dyn TxnStateLog>) -> Result<()> {
+        let mut loaded = HashMap::new();
+        let replayed = replay(log.log(), &mut loaded);
+        let Some(mut owned) = self.owned_mut() else {
+            return Ok(());
+        };
+        if !matches!(owned.get(&partition), Some(Owned::Loading { epoch: e }) if *e == epoch) {
+            return Ok(());
+        }
+        if let Err(e) = replayed {
+            owned.remove(&partition);
+            return Err(e);
+        }
+        tracing::info!(
+            partition,
+            transactional_ids = loaded.len(),
+            "transaction state partition loaded"
+        );
+        self.lock().extend(loaded);
+        owned.insert(partition, Owned::Ready { epoch, log });
+        Ok(())
+    }
+
+    /// Stop coordinating `partition` (another broker leads it now).
+    pub fn resign(&self, partition: i32) {
+        let Some(mut owned) = self.owned_mut() else { return };
+        if owned.remove(&partition).is_some() {
+            drop(owned);
+            self.forget(partition);
+            tracing::info!(partition, "transaction state partition resigned");
+        }
+    }
+
+    fn forget(&self, partition: i32) {
+        let n = self.partitions.load(Ordering::Relaxed);
+        self.lock().retain(|id, _| super::partition_for(id, n) != partition);
     }
 
     pub fn get(&self, transactional_id: &str) -> Option<TransactionMetadata> {
@@ -109,18 +303,13 @@ impl TransactionStateManager {
             timestamp: now_ms,
             headers: Vec::new(),
         };
-        let topic = self.topic(now_ms)?;
-        let partition = super::partition_for(transactional_id, topic.partitions.len() as i32);
-        let log = topic
-            .partitions
-            .get(partition as usize)
-            .ok_or(Error::CoordinatorNotAvailable("transaction state partition"))?;
-        let end = log.append(&build_batch(&[record], None), now_ms)?.log_end_offset;
-        // A decision counts once it is on disk (Kafka writes it with acks=all).
-        if sync {
-            log.sync_active()?;
-        }
+        let (log, _) = self.target(transactional_id)?;
+        let end = log.write(&build_batch(&[record], None), sync, now_ms)?;
+        // Still this broker's to coordinate (a cluster's could have resigned
+        // the partition meanwhile: its ids are gone from memory, and stay
+        // so). Checked holding the ids, which a resignation takes after it.
         let mut entries = self.lock();
+        self.check(transactional_id)?;
         match metadata {
             Some(m) => entries.insert(transactional_id.to_string(), m.clone()),
             None => entries.remove(transactional_id),
@@ -128,23 +317,22 @@ impl TransactionStateManager {
         Ok(end)
     }
 
-    /// `__transaction_state`, made on first use.
+    /// `__transaction_state`, made on first use (one broker's own).
     pub fn topic(&self, now_ms: i64) -> Result<Arc<Topic>> {
         if let Some(t) = self.logs.topic(TRANSACTION_STATE_TOPIC) {
             return Ok(t);
         }
-        let configs = [
-            ("cleanup.policy", "compact"),
-            ("compression.type", "uncompressed"),
-            ("segment.bytes", "104857600"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        match self
-            .logs
-            .create_topic(TRANSACTION_STATE_TOPIC, PARTITIONS, &configs, now_ms)
-        {
+        if self.is_cluster() {
+            return Err(Error::CoordinatorNotAvailable(
+                "the transaction state topic is not made yet",
+            ));
+        }
+        match self.logs.create_topic(
+            TRANSACTION_STATE_TOPIC,
+            PARTITIONS,
+            &transaction_state_configs(),
+            now_ms,
+        ) {
             Ok(t) => Ok(t),
             // Made meanwhile by another writer.
             Err(Error::TopicAlreadyExists(_)) => self

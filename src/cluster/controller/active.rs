@@ -17,7 +17,10 @@ use super::{ControllerChannel, ControllerRequest, Job, NewTopic, Reply};
 use crate::cluster::etcd::{ControllerSession, MetadataStore};
 use crate::cluster::image::{MetadataImage, PartitionRecord, TopicImage, TopicRecord};
 use crate::error::{Error, Result};
-use crate::log::manager::{is_internal_topic, offsets_topic_configs, validate_topic_name, OFFSETS_TOPIC};
+use crate::log::manager::{
+    is_internal_topic, offsets_topic_configs, transaction_state_configs, validate_topic_name, OFFSETS_TOPIC,
+    TRANSACTION_STATE_TOPIC,
+};
 
 /// Partition keys written per transaction (etcd allows 128 operations in one).
 const CHUNK: usize = 50;
@@ -38,6 +41,8 @@ pub struct ControllerContext {
     pub default_replication_factor: i16,
     /// `offsets.topic.num.partitions` and `offsets.topic.replication.factor`.
     pub offsets_topic: (i32, i16),
+    /// `transaction.state.log.num.partitions` and `.replication.factor`.
+    pub transaction_state_topic: (i32, i16),
     /// Preferred-leader election every this often, past this imbalance
     /// percentage (None: `auto.leader.rebalance.enable=false`).
     pub rebalance: Option<(Duration, u32)>,
@@ -283,14 +288,21 @@ fn first_state(image: &MetadataImage, topic_id: &str, replicas: Vec<i32>) -> Par
 
 async fn create_topic(ctx: &mut ControllerContext, t: NewTopic) -> Result<Uuid> {
     validate_topic_name(&t.name)?;
-    // The offsets topic is made as this controller's settings say, whoever
-    // asks (a broker finding a group's coordinator).
+    // The internal topics are made as this controller's settings say,
+    // whoever asks (a broker finding a coordinator).
     let t = match t.name.as_str() {
         OFFSETS_TOPIC => NewTopic {
             partitions: ctx.offsets_topic.0,
             replication_factor: ctx.offsets_topic.1,
             assignments: Vec::new(),
             configs: offsets_topic_configs(),
+            ..t
+        },
+        TRANSACTION_STATE_TOPIC => NewTopic {
+            partitions: ctx.transaction_state_topic.0,
+            replication_factor: ctx.transaction_state_topic.1,
+            assignments: Vec::new(),
+            configs: transaction_state_configs(),
             ..t
         },
         name if is_internal_topic(name) => return Err(Error::InvalidRequest(format!("{name} is internal"))),
