@@ -58,9 +58,12 @@ impl Catalog {
 
 #[derive(Clone)]
 enum Slot {
-    /// Being read from the partition's log, for this leader epoch.
+    /// Being read from the partition's log, for this leader epoch; the
+    /// transactions that ended meanwhile (producer id, committed), applied
+    /// once it is read (again, if the read saw their markers: no change).
     Loading {
         epoch: i32,
+        ended: Vec<(i64, bool)>,
     },
     Ready {
         epoch: i32,
@@ -163,7 +166,7 @@ impl GroupCoordinator {
         self.slots()
             .iter()
             .map(|(p, s)| match s {
-                Slot::Loading { epoch } | Slot::Ready { epoch, .. } => (*p, *epoch),
+                Slot::Loading { epoch, .. } | Slot::Ready { epoch, .. } => (*p, *epoch),
             })
             .collect()
     }
@@ -174,9 +177,10 @@ impl GroupCoordinator {
     pub fn begin_load(&self, partition: i32, epoch: i32) -> bool {
         let mut slots = self.slots_mut();
         match slots.get(&partition) {
-            Some(Slot::Loading { epoch: e } | Slot::Ready { epoch: e, .. }) if *e == epoch => false,
+            Some(Slot::Loading { epoch: e, .. } | Slot::Ready { epoch: e, .. }) if *e == epoch => false,
             _ => {
-                slots.insert(partition, Slot::Loading { epoch });
+                let ended = Vec::new();
+                slots.insert(partition, Slot::Loading { epoch, ended });
                 true
             }
         }
@@ -187,11 +191,15 @@ impl GroupCoordinator {
     pub fn finish_load(&self, partition: i32, epoch: i32, log: Arc<dyn ShardLog>, now: i64) -> Result<()> {
         let loaded = GroupShard::load(log, self.config.clone(), self.catalog.clone(), now);
         let mut slots = self.slots_mut();
-        if !matches!(slots.get(&partition), Some(Slot::Loading { epoch: e }) if *e == epoch) {
-            return Ok(());
-        }
+        let ended = match slots.get_mut(&partition) {
+            Some(Slot::Loading { epoch: e, ended }) if *e == epoch => std::mem::take(ended),
+            _ => return Ok(()),
+        };
         match loaded {
             Ok(shard) => {
+                for (producer_id, commit) in ended {
+                    shard.complete_txn(producer_id, commit);
+                }
                 let shard = Arc::new(shard);
                 slots.insert(partition, Slot::Ready { epoch, shard });
                 Ok(())
@@ -243,8 +251,11 @@ impl GroupCoordinator {
     /// A transaction marker was written to `partition`: the offsets the
     /// producer's transaction committed there complete (or are dropped).
     pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool) {
-        if let Some(shard) = self.shard_at(partition) {
-            shard.complete_txn(producer_id, commit);
+        let mut slots = self.slots_mut();
+        match slots.get_mut(&partition) {
+            Some(Slot::Ready { shard, .. }) => shard.complete_txn(producer_id, commit),
+            Some(Slot::Loading { ended, .. }) => ended.push((producer_id, commit)),
+            None => {}
         }
     }
 }

@@ -249,3 +249,28 @@ async fn a_consumer_group_takes_transactional_offsets_without_a_member_identity(
         .await;
     assert!(matches!(stale, Err(Error::IllegalGeneration { .. })));
 }
+
+/// A marker that lands while a new leader loads the partition (after the
+/// load read the log) still completes the transaction's offsets.
+#[tokio::test]
+async fn a_transaction_ended_while_its_shard_loads_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, c) = open(dir.path());
+    txn_commit(&c, 9, 0, 0, 42).await.unwrap();
+    drop(c);
+    let router = crate::group::router::GroupCoordinator::new(
+        GroupConfig::default(),
+        crate::group::router::Catalog::local(&logs),
+    );
+    assert!(router.begin_load(0, 1));
+    assert!(matches!(router.shard("g"), Err(Error::CoordinatorLoadInProgress(0))));
+    // The marker is not in the log the load reads: only its notice arrives.
+    router.complete_txn(0, 9, true);
+    let log = logs.partition(OFFSETS_TOPIC, 0).unwrap();
+    router.finish_load(0, 1, Arc::new(LocalLog(log)), 0).unwrap();
+    assert_eq!(fetched(&router.shard("g").unwrap(), 0, true).unwrap(), Some(42));
+    // Loaded again at the same epoch: nothing to do; at another, reloaded.
+    assert!(!router.begin_load(0, 1));
+    router.resign(0);
+    assert!(matches!(router.shard("g"), Err(Error::NotCoordinator)));
+}
