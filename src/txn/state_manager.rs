@@ -164,35 +164,43 @@ impl TransactionStateManager {
     /// broker; in a cluster NOT_COORDINATOR unless it leads the id's
     /// partition, COORDINATOR_LOAD_IN_PROGRESS while it loads it.
     pub fn check(&self, transactional_id: &str) -> Result<()> {
-        self.target(transactional_id).map(drop)
+        self.owned_slot(transactional_id).map(drop)
     }
 
     /// The coordinator epoch markers of `transactional_id`'s transactions
     /// carry: its partition's leader epoch (0 on one broker).
     pub fn coordinator_epoch(&self, transactional_id: &str) -> i32 {
-        match self.target(transactional_id) {
-            Ok((_, epoch)) => epoch,
-            Err(_) => 0,
+        match self.owned_slot(transactional_id) {
+            Ok(Some((_, epoch))) => epoch,
+            _ => 0,
         }
     }
 
-    /// Where `transactional_id`'s records go, and the coordinator epoch.
-    fn target(&self, transactional_id: &str) -> Result<(Arc<dyn TxnStateLog>, i32)> {
+    /// In a cluster, the log and leader epoch of `transactional_id`'s
+    /// partition, if this broker coordinates it; None on one broker.
+    fn owned_slot(&self, transactional_id: &str) -> Result<Option<(Arc<dyn TxnStateLog>, i32)>> {
+        let Some(owned) = self.owned() else { return Ok(None) };
         let partition = self.partition_of(transactional_id);
-        let Some(owned) = self.owned() else {
-            let topic = self.topic(crate::util::clock::now_ms())?;
-            let index = super::partition_for(transactional_id, topic.partitions.len() as i32);
-            let log = topic
-                .partitions
-                .get(index as usize)
-                .ok_or(Error::CoordinatorNotAvailable("transaction state partition"))?;
-            return Ok((Arc::new(LocalTxnLog(log.clone())), 0));
-        };
         match owned.get(&partition) {
-            Some(Owned::Ready { epoch, log }) => Ok((log.clone(), *epoch)),
+            Some(Owned::Ready { epoch, log }) => Ok(Some((log.clone(), *epoch))),
             Some(Owned::Loading { .. }) => Err(Error::CoordinatorLoadInProgress(partition)),
             None => Err(Error::NotCoordinator),
         }
+    }
+
+    /// Where `transactional_id`'s records go: on one broker its own topic's
+    /// partition (the topic made on first use).
+    fn target(&self, transactional_id: &str) -> Result<Arc<dyn TxnStateLog>> {
+        if let Some((log, _)) = self.owned_slot(transactional_id)? {
+            return Ok(log);
+        }
+        let topic = self.topic(crate::util::clock::now_ms())?;
+        let index = super::partition_for(transactional_id, topic.partitions.len() as i32);
+        let log = topic
+            .partitions
+            .get(index as usize)
+            .ok_or(Error::CoordinatorNotAvailable("transaction state partition"))?;
+        Ok(Arc::new(LocalTxnLog(log.clone())))
     }
 
     /// Partition → the leader epoch it is coordinated (or loading) at.
@@ -303,7 +311,7 @@ impl TransactionStateManager {
             timestamp: now_ms,
             headers: Vec::new(),
         };
-        let (log, _) = self.target(transactional_id)?;
+        let log = self.target(transactional_id)?;
         let end = log.write(&build_batch(&[record], None), sync, now_ms)?;
         // Still this broker's to coordinate (a cluster's could have resigned
         // the partition meanwhile: its ids are gone from memory, and stay
