@@ -251,3 +251,69 @@ async fn leadership_returns_to_preferred_replicas() {
     assert!(back[&0].epoch >= told[&0].epoch + 2, "moved away and back: {back:?}");
     c.terminate_all();
 }
+
+/// SIGTERM (controlled shutdown): the broker's leadership moves to the other
+/// in-sync replicas while it still serves, and only then does it stop; an
+/// idempotent acks=all producer loses nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopping_broker_hands_its_leadership_over_first() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let (mut c, _) = ready(&etcd, "handover", 3).await;
+    let mut w = Wire::connect(c.addr(1)).await;
+    create_replicated_topic(&mut w, "handover", 6, 3, &[]).await;
+    let told = until_told(&c, &[1, 2, 3], "handover", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.len() == 6 && ps.values().all(|p| p.leader > 0 && p.isr.len() == 3))
+    })
+    .await
+    .unwrap();
+    let victim = told[&0].leader;
+    let rest: Vec<i32> = (1..=3).filter(|n| *n != victim).collect();
+    let all = bootstrap(&c, &[1, 2, 3]);
+    let producer = idempotent_producer(&all);
+    let mut acked = Acked::new();
+    produce_acked(&producer, "handover", 6, 0, 120, &mut acked).await;
+    let stream = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let mut during = Acked::new();
+            for round in 0..30 {
+                produce_acked(&producer, "handover", 6, 120 + round * 12, 12, &mut during).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            during
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut stopped = c.stop(victim).expect("running");
+    assert!(stopped.terminate().success(), "{}", stopped.log_text());
+    // Moved before it stopped: the others tell the new leaders at once.
+    let view = partitions(&c, rest[0], "handover").await.unwrap();
+    assert!(
+        view.values()
+            .all(|p| rest.contains(&p.leader) && !p.isr.contains(&victim)),
+        "{view:?}"
+    );
+    // In etcd's history: when partition 0's leadership moved, the broker
+    // was still registered, as shutting down (without a controlled
+    // shutdown, its registration would be gone first).
+    let moved_at = etcd.ctl(&["get", "/strom-test/handover/partitions/handover/0", "-w", "json"]);
+    let moved_at: i64 = moved_at
+        .split("\"mod_revision\":")
+        .nth(1)
+        .and_then(|r| r.split(|ch: char| !ch.is_ascii_digit()).next())
+        .and_then(|r| r.parse().ok())
+        .expect("the partition key's revision");
+    let then = etcd.ctl(&[
+        "get",
+        &format!("/strom-test/handover/brokers/{victim}"),
+        "--print-value-only",
+        &format!("--rev={moved_at}"),
+    ]);
+    assert!(then.contains("shutting_down"), "at revision {moved_at}: {then:?}");
+    acked.extend(stream.await.unwrap());
+    let read = common::consume(&bootstrap(&c, &rest), "handover", 6, acked.len()).await;
+    check(&acked, read);
+    c.terminate_all();
+}

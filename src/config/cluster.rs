@@ -61,6 +61,9 @@ pub struct ClusterConfig {
     /// transaction.state.log.replication.factor: its replicas; not created
     /// while fewer brokers run.
     pub transaction_state_log_replication_factor: i16,
+    /// controlled.shutdown.enable: a stopping broker first has its
+    /// leadership moved to the other brokers (at most 20 s).
+    pub controlled_shutdown: bool,
 }
 
 impl Default for ClusterConfig {
@@ -80,6 +83,7 @@ impl Default for ClusterConfig {
             offsets_commit_timeout_ms: 5_000,
             transaction_state_log_num_partitions: 50,
             transaction_state_log_replication_factor: 3,
+            controlled_shutdown: true,
         }
     }
 }
@@ -225,6 +229,7 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
         offsets_commit_timeout_ms,
         transaction_state_log_num_partitions,
         transaction_state_log_replication_factor,
+        controlled_shutdown: p.parse("controlled.shutdown.enable")?.unwrap_or(d.controlled_shutdown),
     })
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::controlled_shutdown::Leaving;
 use crate::broker::Broker;
 use crate::cluster::controller::{self, ControllerContext};
 use crate::cluster::etcd::{ControllerRecord, KeyState, MetadataStore, Registered};
@@ -183,7 +184,7 @@ pub async fn join(
     store: MetadataStore,
     listeners: &[ListenerInfo],
     shutdown: watch::Receiver<bool>,
-) -> Result<JoinHandle<()>> {
+) -> Result<(JoinHandle<()>, Leaving)> {
     let config = &broker.config;
     // Consumer-protocol subscriptions see the cluster's topics, not the
     // replicas held here.
@@ -229,6 +230,12 @@ pub async fn join(
     let isr_keeper = tokio::spawn(super::isr::maintain_isr(broker.clone()));
     let id_reserver = tokio::spawn(reserve_producer_ids(broker.clone(), store.clone(), shutdown.clone()));
     let (lease_tx, lease_rx) = watch::channel(registered);
+    let leaving = Leaving {
+        broker: broker.clone(),
+        store: store.clone(),
+        me: me.clone(),
+        registered: lease_tx.subscribe(),
+    };
     let elector = tokio::spawn(elect_controller(broker.clone(), store.clone(), me.id, lease_rx));
     let interval = Duration::from_millis(config.cluster.heartbeat_interval_ms);
     let data_dir = config.data_dir.clone();
@@ -254,7 +261,7 @@ pub async fn join(
             }
         })
     };
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut shutdown = shutdown;
         let mut registered = registered;
         loop {
@@ -298,7 +305,8 @@ pub async fn join(
             }
             Err(e) => tracing::warn!(error = %e, "could not give the broker's lease up; it expires by itself"),
         }
-    }))
+    });
+    Ok((task, leaving))
 }
 
 /// Whether this broker's registration is gone and must be made again; puts a

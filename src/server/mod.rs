@@ -4,6 +4,8 @@
 #[cfg(feature = "cluster")]
 mod cluster;
 pub mod connection;
+#[cfg(feature = "cluster")]
+mod controlled_shutdown;
 pub mod http;
 #[cfg(feature = "cluster")]
 mod isr;
@@ -107,6 +109,9 @@ fn advertised_for(config: &Config, listener: &Listener, bound: SocketAddr) -> (S
 /// Open the data directory, bind every listener and start serving.
 pub async fn start(config: Config) -> Result<RunningBroker> {
     let started = std::time::Instant::now();
+    // A stop asked for (`stop_tx`) becomes the stop every part acts on
+    // (`shutdown_rx`) once a cluster's broker has handed its leadership over.
+    let (stop_tx, mut stop_rx) = watch::channel(false);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Bound first, so /health answers "loading" while the log recovers.
     let http = crate::server::http::HttpServer::bind(&config.observe, shutdown_rx.clone()).await?;
@@ -152,12 +157,24 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
     // Registered once its listeners are known (other brokers and clients are
     // told those addresses).
     #[cfg(feature = "cluster")]
-    let membership = match store {
-        Some(store) => Some(cluster::join(broker.clone(), store, &listeners, shutdown_rx.clone()).await?),
-        None => None,
+    let (membership, leaving) = match store {
+        Some(store) => {
+            let (task, leaving) = cluster::join(broker.clone(), store, &listeners, shutdown_rx.clone()).await?;
+            (Some(task), Some(leaving))
+        }
+        None => (None, None),
     };
     #[cfg(not(feature = "cluster"))]
     let membership: Option<JoinHandle<()>> = None;
+    tokio::spawn(async move {
+        // Asked for, or nobody left to ask (the handle was dropped).
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+        #[cfg(feature = "cluster")]
+        if let Some(leaving) = leaving {
+            leaving.move_leadership().await;
+        }
+        let _ = shutdown_tx.send(true);
+    });
     if let Some(http) = &http {
         http.ready(broker.clone());
     }
@@ -183,7 +200,7 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
         broker,
         listeners,
         http_addr: http.map(|h| h.addr),
-        shutdown: shutdown_tx,
+        shutdown: stop_tx,
         task,
     })
 }
