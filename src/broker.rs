@@ -274,14 +274,30 @@ async fn flush_periodically(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
 }
 
 /// Drive the group coordinator's clock: session timeouts, rebalance timeouts and
-/// the initial rebalance delay are checked every 100 ms.
+/// the initial rebalance delay are checked every 100 ms. A tick that comes late means the broker did not run meanwhile
+/// (paused, starved): members could not reach it, so their sessions start
+/// again instead of expiring — and a cluster's broker catches up with the
+/// metadata (it may no longer coordinate them) before the next tick.
 async fn expire_group_members(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    const TICK: Duration = Duration::from_millis(100);
+    const PAUSED: i64 = 2_000;
+    let mut last = now_ms();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = tokio::time::sleep(TICK) => {}
             _ = shutdown.changed() => return,
         }
-        broker.groups.tick(now_ms());
+        let now = now_ms();
+        if now - last >= PAUSED {
+            tracing::warn!(
+                paused_ms = now - last,
+                "the broker did not run for a while; group sessions start again"
+            );
+            broker.groups.forgive_pause(now);
+        } else {
+            broker.groups.tick(now);
+        }
+        last = now;
     }
 }
 

@@ -158,8 +158,9 @@ pub enum Error {
     /// OffsetFetch with require_stable: a transaction has offsets pending here.
     #[error("a transaction has committed offsets pending for {0}-{1}")]
     UnstableOffsetCommit(String, i32),
-    /// No coordinator exists for this kind of key (transactions, for now).
-    #[error("no coordinator is available for {0}")]
+    /// The coordinator cannot answer now (its partition has no leader, its
+    /// replicas did not follow, another broker could not be reached…).
+    #[error("the coordinator is not available: {0}")]
     CoordinatorNotAvailable(&'static str),
     /// This broker does not coordinate the key (any more): another broker
     /// leads its partition, or this one is shutting down.

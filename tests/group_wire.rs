@@ -303,16 +303,19 @@ async fn committed_offsets_and_metadata_survive_restart_and_topic_deletion_drops
 }
 
 #[tokio::test]
-async fn the_internal_topic_is_hidden_and_closed_to_clients() {
+async fn the_internal_topic_is_flagged_and_closed_to_clients() {
     let broker = TestBroker::start().await;
     let mut w = Wire::connect(broker.addr()).await;
     let mut all = MetadataRequest::default();
     all.topics = None;
     let r = w.call(12, &all).await;
-    assert!(r
+    // Listed with all topics, flagged internal (as Kafka; clients filter).
+    let offsets = r
         .topics
         .iter()
-        .all(|t| t.name.as_ref().unwrap().as_str() != "__consumer_offsets"));
+        .find(|t| t.name.as_ref().unwrap().as_str() == "__consumer_offsets")
+        .expect("listed with all topics");
+    assert!(offsets.is_internal);
     let mut t = MetadataRequestTopic::default();
     t.name = Some(TopicName(s("__consumer_offsets")));
     let mut named = MetadataRequest::default();

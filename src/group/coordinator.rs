@@ -410,6 +410,19 @@ impl GroupShard {
         Ok(results)
     }
 
+    /// This broker did not run for a while (paused, starved): no member
+    /// could reach it, so every session starts again from now rather than
+    /// expire (and, in a cluster, the metadata is caught up with first).
+    pub fn forgive_pause(&self, now: i64) {
+        let mut inner = self.lock();
+        for group in inner.groups.values_mut() {
+            group.restart_sessions(now);
+        }
+        for group in inner.consumer.values_mut() {
+            group.restart_timers(&self.config.consumer, now);
+        }
+    }
+
     /// Expire members and finish timed-out rebalances in every group.
     pub fn tick(&self, now: i64) {
         let mut inner = self.lock();

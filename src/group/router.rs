@@ -226,6 +226,14 @@ impl GroupCoordinator {
         }
     }
 
+    /// Every session in every group starts again from now (see
+    /// [`GroupShard::forgive_pause`]).
+    pub fn forgive_pause(&self, now: i64) {
+        for shard in self.shards() {
+            shard.forgive_pause(now);
+        }
+    }
+
     /// Expire members and finish timed-out rebalances in every group.
     pub fn tick(&self, now: i64) {
         for shard in self.shards() {

@@ -205,6 +205,20 @@ fn silent_members_expire_after_their_session_timeout() {
 }
 
 #[test]
+fn sessions_start_again_after_the_broker_was_paused() {
+    let cfg = config(0);
+    let mut g = Group::new("g");
+    let id = stable_single(&mut g, &cfg);
+    g.heartbeat(MemberRef::new(&id, None, 1), 5_000).unwrap();
+    // Paused from 6 s to 40 s: the member could not heartbeat meanwhile.
+    g.restart_sessions(40_000);
+    g.tick(&cfg, 49_999);
+    assert_eq!(g.members.len(), 1, "a session from the resumption");
+    g.tick(&cfg, 50_000);
+    assert!(g.members.is_empty());
+}
+
+#[test]
 fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
     let cfg = config(0);
     let mut g = Group::new("g");

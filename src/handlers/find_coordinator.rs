@@ -59,7 +59,7 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
     broker
         .metadata
         .node(leader, listener)
-        .ok_or(Error::CoordinatorNotAvailable("the coordinator's listener"))
+        .ok_or(Error::CoordinatorNotAvailable("the coordinator has no such listener"))
 }
 
 /// The coordinators' topic is made by the first search for a coordinator

@@ -65,7 +65,10 @@ pub async fn create_in_cluster(broker: &Broker, ctx: &RequestContext, new: NewTo
             Some(answer) => match answer.topics.first().map(|t| t.error_code) {
                 Some(0) => Ok(()),
                 Some(code) if code == ResponseError::TopicAlreadyExists.code() => Ok(()),
-                Some(code) => Err(Error::InvalidRequest(format!("error code {code}"))),
+                Some(code) => Err(Error::InvalidRequest(format!(
+                    "the controller answered {}",
+                    ResponseError::try_from_code(code).map_or(format!("error code {code}"), |e| format!("{e:?}"))
+                ))),
                 None => Err(Error::InvalidRequest("an empty answer".into())),
             },
             None => Err(Error::NotController),

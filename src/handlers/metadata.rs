@@ -130,12 +130,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     let requested = match request.topics {
         Some(topics) if !(version == 0 && topics.is_empty()) => topics,
         _ => {
-            // Internal topics only when asked for by name, as Kafka's clients
-            // show them; topics the principal may not describe are left out.
+            // Internal topics too, flagged (clients leave them out as they
+            // choose, as with Kafka); topics the principal may not describe
+            // are left out.
             response.topics = metadata
                 .topics()
                 .into_iter()
-                .filter(|t| !t.internal && describable(&t.name))
+                .filter(|t| describable(&t.name))
                 .map(|t| with_operations(describe(t)))
                 .collect();
             return response;

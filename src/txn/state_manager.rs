@@ -199,7 +199,7 @@ impl TransactionStateManager {
         let log = topic
             .partitions
             .get(index as usize)
-            .ok_or(Error::CoordinatorNotAvailable("transaction state partition"))?;
+            .ok_or(Error::CoordinatorNotAvailable("no such transaction state partition"))?;
         Ok(Arc::new(LocalTxnLog(log.clone())))
     }
 
@@ -346,7 +346,7 @@ impl TransactionStateManager {
             Err(Error::TopicAlreadyExists(_)) => self
                 .logs
                 .topic(TRANSACTION_STATE_TOPIC)
-                .ok_or(Error::CoordinatorNotAvailable("transaction state topic")),
+                .ok_or(Error::CoordinatorNotAvailable("the transaction state topic is gone")),
             Err(e) => Err(e),
         }
     }

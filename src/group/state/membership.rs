@@ -169,6 +169,14 @@ impl Group {
         self.maybe_complete_join(now);
     }
 
+    /// Every member's session starts again at `now` (the broker did not run
+    /// for a while: a member could not have reached it).
+    pub fn restart_sessions(&mut self, now: i64) {
+        for member in self.members.values_mut() {
+            member.touch(now);
+        }
+    }
+
     /// Delete the group: it must have no members.
     pub fn mark_dead(&mut self) -> Result<()> {
         if !self.members.is_empty() {
