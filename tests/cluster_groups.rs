@@ -88,6 +88,25 @@ async fn fill(bootstrap: &str, tag: &str, partitions: i32, per_partition: i32) {
     }
 }
 
+/// (success, stdout, stderr) of the strom binary with `args`, fed `input`.
+fn strom_cli(args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 async fn until_consumed(member: &GroupMember, count: usize, what: &str) {
     let started = Instant::now();
     while member.records().len() < count {
@@ -137,6 +156,36 @@ async fn group_coordinators_follow_the_offsets_leaders() {
     member.stop().await;
     until_committed(&c, coordinator, "shop", 40).await;
 
+    // strom's tools find the coordinator and the leaders themselves,
+    // whichever broker they are given.
+    let other = (1..=3).find(|n| *n != coordinator).unwrap();
+    let bs = c.addr(other).to_string();
+    let (ok, out, err) = strom_cli(&["groups", "describe", "shop", "--json", "--bootstrap-server", &bs], "");
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["totalLag"], 0, "{v}");
+    let ends: Vec<i64> = v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["logEndOffset"].as_i64().expect("every log end, from its leader"))
+        .collect();
+    assert_eq!(ends, vec![10; 4], "{v}");
+    let (ok, out, err) = strom_cli(&["groups", "list", "--bootstrap-server", &bs], "");
+    assert!(ok && out.contains("shop"), "{out}{err}");
+    let (ok, _, err) = strom_cli(&["topics", "describe", "orders", "--bootstrap-server", &bs], "");
+    assert!(ok, "{err}");
+    let lines: String = (0..8).map(|i| format!("k{i}:cli-{i}\n")).collect();
+    let (ok, _, err) = strom_cli(&["produce", "orders", "-K", ":", "--bootstrap-server", &bs], &lines);
+    assert!(ok, "{err}");
+    let (ok, out, err) = strom_cli(
+        &["consume", "orders", "--from-beginning", "--bootstrap-server", &bs],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 48, "every partition read from its leader");
+    assert_eq!(out.lines().filter(|l| l.starts_with("cli-")).count(), 8);
+
     // The coordinator's broker dies: the partition's new leader coordinates
     // the group, with every offset committed before.
     c.stop(coordinator).expect("running").kill9();
@@ -145,29 +194,30 @@ async fn group_coordinators_follow_the_offsets_leaders() {
     assert_ne!(successor, coordinator);
     until_committed(&c, successor, "shop", 40).await;
 
-    // The group resumes where it committed: only the new records.
+    // The group resumes where it committed: only the records since (the
+    // tools' 8 and 20 more).
     let survivors_bootstrap = bootstrap(&c, &survivors);
     fill(&survivors_bootstrap, "after", 4, 5).await;
     let mut member = GroupMember::start(&survivors_bootstrap, "shop", "orders", &[]);
-    until_consumed(&member, 20, "the group after failover").await;
+    until_consumed(&member, 28, "the group after failover").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let records = member.records();
     assert!(
-        records.iter().all(|r| r.2.starts_with(b"after")),
+        records.iter().all(|r| !r.2.starts_with(b"before")),
         "records consumed again after the failover: {:?}",
-        records.iter().filter(|r| !r.2.starts_with(b"after")).count()
+        records.iter().filter(|r| r.2.starts_with(b"before")).count()
     );
-    assert_eq!(records.len(), 20);
+    assert_eq!(records.len(), 28);
     member.stop().await;
-    until_committed(&c, successor, "shop", 60).await;
+    until_committed(&c, successor, "shop", 68).await;
 
     // A consumer-protocol group (KIP-848) through the survivors: its
     // subscription resolves against the cluster's topics.
     let mut kip848 = GroupMember::start_consumer_protocol(&survivors_bootstrap, "kip848", &["orders"], &[]);
-    until_consumed(&kip848, 60, "the consumer-protocol group").await;
+    until_consumed(&kip848, 68, "the consumer-protocol group").await;
     kip848.stop().await;
     let coordinator848 = until_coordinator(&c, &survivors, "kip848").await;
-    until_committed(&c, coordinator848, "kip848", 60).await;
+    until_committed(&c, coordinator848, "kip848", 68).await;
 
     // Producer ids are reserved in the cluster: no two brokers hand out the
     // same one (more than a block's worth from one of them).

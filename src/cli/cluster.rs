@@ -34,9 +34,13 @@ pub async fn status(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientErro
     let mut topics = metadata(&mut client, None).await?;
     // Internal topics too: their partitions are as much the cluster's health.
     let internal = metadata(&mut client, Some(&["__consumer_offsets", "__transaction_state"])).await?;
-    topics
-        .topics
-        .extend(internal.topics.into_iter().filter(|t| t.error_code == 0));
+    let listed: Vec<_> = topics.topics.iter().map(|t| t.name.clone()).collect();
+    topics.topics.extend(
+        internal
+            .topics
+            .into_iter()
+            .filter(|t| t.error_code == 0 && !listed.contains(&t.name)),
+    );
     let (offline, under) = unhealthy(&topics);
     let controller = d.controller_id.0;
     let mut brokers: Vec<(i32, String, String)> = d

@@ -9,6 +9,7 @@ use kafka_protocol::messages::*;
 use serde_json::json;
 
 use super::{list_offsets, partitions_of, print_table, s, Output};
+use crate::client::route::{Brokers, GROUP};
 use crate::client::{Bootstrap, Client, ClientError};
 
 /// Every group: (id, state, protocol type, group type: "classic" or "consumer").
@@ -29,10 +30,21 @@ pub async fn list_groups(client: &mut Client) -> Result<Vec<(String, String, Str
         .collect())
 }
 
+/// Every group of the cluster: each broker lists those it coordinates.
+pub async fn list_all_groups(brokers: &mut Brokers) -> Result<Vec<(String, String, String, String)>, ClientError> {
+    let mut all = BTreeMap::new();
+    for id in brokers.node_ids() {
+        for g in list_groups(brokers.node(id).await?).await? {
+            all.insert(g.0.clone(), g);
+        }
+    }
+    Ok(all.into_values().collect())
+}
+
 /// `strom groups list`
 pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    let groups = list_groups(&mut client).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    let groups = list_all_groups(&mut brokers).await?;
     if out.json {
         let v: Vec<_> = groups
             .iter()
@@ -223,10 +235,11 @@ async fn describe_any(client: &mut Client, group: &str) -> Result<Described, Cli
     ))
 }
 
-/// Describe a group: members, committed offsets, log ends and lag.
-pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientError> {
+/// Describe a group: members, committed offsets (from its coordinator), log
+/// ends (from the partitions' leaders) and lag.
+pub async fn view(brokers: &mut Brokers, group: &str) -> Result<GroupView, ClientError> {
     let (group_type, state, protocol_type, protocol, group_epoch, assignment_epoch, members) =
-        describe_any(client, group).await?;
+        describe_any(brokers.coordinator(GROUP, group).await?, group).await?;
     let mut owners: BTreeMap<(String, i32), &MemberView> = BTreeMap::new();
     for m in &members {
         for tp in &m.assignment {
@@ -234,7 +247,7 @@ pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientE
         }
     }
     let mut rows: BTreeMap<(String, i32), Option<i64>> = owners.keys().map(|k| (k.clone(), None)).collect();
-    for (tp, offset) in committed(client, group).await? {
+    for (tp, offset) in committed(brokers.coordinator(GROUP, group).await?, group).await? {
         rows.insert(tp, (offset >= 0).then_some(offset));
     }
     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
@@ -243,7 +256,7 @@ pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientE
     }
     let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for (t, ps) in &by_topic {
-        if let Ok(found) = list_offsets(client, t, ps, -1).await {
+        if let Ok(found) = list_offsets(brokers, t, ps, -1).await {
             ends.extend(found.into_iter().map(|(p, o)| ((t.clone(), p), o)));
         }
     }
@@ -281,8 +294,8 @@ pub async fn view(client: &mut Client, group: &str) -> Result<GroupView, ClientE
 /// `strom groups describe GROUP`: per partition, the committed offset, the log
 /// end offset, the lag, and which member consumes it.
 pub async fn describe(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    let v = view(&mut client, group).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    let v = view(&mut brokers, group).await?;
     if out.json {
         out.print_json(json!({
             "group": group, "type": v.group_type, "state": v.state, "protocolType": v.protocol_type,
@@ -401,8 +414,8 @@ pub async fn delete_group(client: &mut Client, group: &str) -> Result<(), Client
 
 /// `strom groups delete GROUP`
 pub async fn delete(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    delete_group(&mut client, group).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    delete_group(brokers.coordinator(GROUP, group).await?, group).await?;
     out.done(
         &format!("Deleted group {group}."),
         json!({"group": group, "deleted": true}),
@@ -412,9 +425,9 @@ pub async fn delete(bootstrap: &Bootstrap, group: &str, out: Output) -> Result<(
 
 /// Delete a group's committed offsets of one topic (OffsetDelete; Kafka
 /// refuses while a member consumes the topic).
-pub async fn delete_offsets(client: &mut Client, group: &str, topic: &str) -> Result<(), ClientError> {
+pub async fn delete_offsets(brokers: &mut Brokers, group: &str, topic: &str) -> Result<(), ClientError> {
     use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
-    let partitions = partitions_of(client, topic).await?;
+    let partitions = partitions_of(brokers.any(), topic).await?;
     let mut t = OffsetDeleteRequestTopic::default();
     t.name = TopicName(s(topic));
     t.partitions = partitions
@@ -428,7 +441,7 @@ pub async fn delete_offsets(client: &mut Client, group: &str, topic: &str) -> Re
     let mut req = OffsetDeleteRequest::default();
     req.group_id = GroupId(s(group));
     req.topics = vec![t];
-    let r = client.call(0, &req).await?;
+    let r = brokers.coordinator(GROUP, group).await?.call(0, &req).await?;
     ClientError::check(r.error_code, None)?;
     for p in r.topics.iter().flat_map(|t| t.partitions.iter()) {
         ClientError::check(p.error_code, None)?;
@@ -461,27 +474,27 @@ pub struct OffsetMove {
 /// Work out where a reset moves a group on `topic`, and commit it when
 /// `execute`: only while the group has no members, as kafka-consumer-groups.
 pub async fn reset(
-    client: &mut Client,
+    brokers: &mut Brokers,
     group: &str,
     topic: &str,
     to: ResetTo,
     execute: bool,
 ) -> Result<Vec<OffsetMove>, ClientError> {
-    let g = describe_group(client, group).await?;
+    let g = describe_group(brokers.coordinator(GROUP, group).await?, group).await?;
     let state = g.group_state.as_str();
     if !matches!(state, "Empty" | "Dead") {
         return Err(ClientError::Usage(format!(
             "group {group} is {state}: offsets can only be reset while it has no members"
         )));
     }
-    let partitions = partitions_of(client, topic).await?;
-    let low = list_offsets(client, topic, &partitions, -2).await?;
-    let high = list_offsets(client, topic, &partitions, -1).await?;
+    let partitions = partitions_of(brokers.any(), topic).await?;
+    let low = list_offsets(brokers, topic, &partitions, -2).await?;
+    let high = list_offsets(brokers, topic, &partitions, -1).await?;
     let bounds = |p: &i32| (low.get(p).copied().unwrap_or(0), high.get(p).copied().unwrap_or(0));
     let targets: BTreeMap<i32, i64> = match to {
         ResetTo::Earliest => low.clone(),
         ResetTo::Latest => high.clone(),
-        ResetTo::Time(ts) => list_offsets(client, topic, &partitions, ts)
+        ResetTo::Time(ts) => list_offsets(brokers, topic, &partitions, ts)
             .await?
             .into_iter()
             .map(|(p, o)| (p, if o < 0 { bounds(&p).1 } else { o }))
@@ -494,6 +507,7 @@ pub async fn reset(
             })
             .collect(),
     };
+    let client = brokers.coordinator(GROUP, group).await?;
     let current = committed(client, group).await?;
     if execute {
         let mut t = OffsetCommitRequestTopic::default();
@@ -536,8 +550,8 @@ pub async fn reset_offsets(
     execute: bool,
     out: Output,
 ) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    let moves = reset(&mut client, group, topic, to, execute).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    let moves = reset(&mut brokers, group, topic, to, execute).await?;
     if out.json {
         let v: Vec<_> = moves
             .iter()

@@ -1,4 +1,5 @@
-//! `strom produce` and `strom consume`: quick checks from a shell.
+//! `strom produce` and `strom consume`: quick checks from a shell. Each
+//! partition is written to and read from its leader.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -10,10 +11,14 @@ use kafka_protocol::messages::*;
 
 use super::partitioner::partition_for;
 use super::{list_offsets, partitions_of, s};
-use crate::client::{Bootstrap, Client, ClientError};
+use crate::client::route::Brokers;
+use crate::client::{Bootstrap, ClientError};
 use crate::record::batch;
 use crate::record::records;
 use crate::record::records::{build_batch, NewRecord};
+
+/// Errors that mean the partition's leader moved: ask again where it is.
+const LEADER_MOVED: [i16; 4] = [6, 74, 75, 5];
 
 /// `strom produce TOPIC`: one record per line of standard input; with a key
 /// separator, the text before it is the key (partitioned as Kafka's default
@@ -24,8 +29,8 @@ pub async fn produce(
     key_separator: Option<&str>,
     partition: Option<i32>,
 ) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    let partitions = partitions_of(&mut client, topic).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    let partitions = partitions_of(brokers.any(), topic).await?;
     let count = partitions.len() as i32;
     let mut by_partition: BTreeMap<i32, Vec<NewRecord>> = BTreeMap::new();
     let now = crate::util::clock::now_ms();
@@ -59,7 +64,8 @@ pub async fn produce(
             req.acks = -1;
             req.timeout_ms = 30_000;
             req.topic_data = vec![td];
-            let r = client.call(9, &req).await?;
+            let leader = brokers.by_leader(topic, &[p]).await?.into_keys().next().unwrap_or(-1);
+            let r = brokers.node(leader).await?.call(9, &req).await?;
             let pr = &r.responses[0].partition_responses[0];
             ClientError::check(pr.error_code, pr.error_message.as_deref())?;
             total += chunk.len();
@@ -80,67 +86,81 @@ pub async fn consume(
     max: Option<usize>,
     follow: bool,
 ) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
     let partitions = match partition {
         Some(p) => vec![p],
-        None => partitions_of(&mut client, topic).await?,
+        None => partitions_of(brokers.any(), topic).await?,
     };
-    let mut positions = list_offsets(&mut client, topic, &partitions, if from_beginning { -2 } else { -1 }).await?;
-    let ends = list_offsets(&mut client, topic, &partitions, -1).await?;
+    let mut positions = list_offsets(&mut brokers, topic, &partitions, if from_beginning { -2 } else { -1 }).await?;
+    let ends = list_offsets(&mut brokers, topic, &partitions, -1).await?;
+    let mut leaders = brokers.by_leader(topic, &partitions).await?;
     let mut printed = 0usize;
     loop {
         let done = |positions: &BTreeMap<i32, i64>| positions.iter().all(|(p, o)| *o >= ends[p]);
         if max.is_some_and(|m| printed >= m) || (!follow && done(&positions)) {
             return Ok(());
         }
-        let mut ft = FetchTopic::default();
-        ft.topic = TopicName(s(topic));
-        ft.partitions = positions
-            .iter()
-            .map(|(p, o)| {
-                let mut fp = FetchPartition::default();
-                fp.partition = *p;
-                fp.fetch_offset = *o;
-                fp.partition_max_bytes = 1 << 20;
-                fp
-            })
-            .collect();
-        let mut req = FetchRequest::default();
-        req.max_wait_ms = 500;
-        req.min_bytes = 1;
-        req.max_bytes = 50 << 20;
-        req.topics = vec![ft];
-        let r = client.call(12, &req).await?;
-        for pd in r.responses.iter().flat_map(|t| t.partitions.iter()) {
-            ClientError::check(pd.error_code, None)?;
-            let data = pd.records.clone().unwrap_or_default();
-            for (pos, h) in batch::Batches::new(&data) {
-                let batch = data.slice(pos..pos + h.total_size());
-                let recs = records::records(&batch, &h).map_err(|e| ClientError::Protocol(e.to_string()))?;
-                for rec in recs {
-                    let offset = h.base_offset + rec.offset_delta as i64;
-                    if offset < positions[&pd.partition_index] || max.is_some_and(|m| printed >= m) {
-                        continue;
-                    }
-                    let value = String::from_utf8_lossy(rec.value.as_deref().unwrap_or_default()).to_string();
-                    let line = match key_separator {
-                        Some(sep) => {
-                            let key = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default()).to_string();
-                            format!("{key}{sep}{value}")
-                        }
-                        None => value,
-                    };
-                    // A reader that went away (`| head`) ends the command quietly.
-                    use std::io::Write;
-                    match writeln!(std::io::stdout().lock(), "{line}") {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-                        Err(e) => return Err(ClientError::Io(e)),
-                    }
-                    printed += 1;
+        let mut moved = false;
+        // Each leader's partitions, sharing half a second of waiting.
+        let wait = 500 / leaders.len().max(1) as i32;
+        for (leader, led) in leaders.clone() {
+            let mut ft = FetchTopic::default();
+            ft.topic = TopicName(s(topic));
+            ft.partitions = led
+                .iter()
+                .map(|p| {
+                    let mut fp = FetchPartition::default();
+                    fp.partition = *p;
+                    fp.fetch_offset = positions[p];
+                    fp.partition_max_bytes = 1 << 20;
+                    fp
+                })
+                .collect();
+            let mut req = FetchRequest::default();
+            req.max_wait_ms = wait;
+            req.min_bytes = 1;
+            req.max_bytes = 50 << 20;
+            req.topics = vec![ft];
+            let r = brokers.node(leader).await?.call(12, &req).await?;
+            for pd in r.responses.iter().flat_map(|t| t.partitions.iter()) {
+                if LEADER_MOVED.contains(&pd.error_code) {
+                    moved = true;
+                    continue;
                 }
-                positions.insert(pd.partition_index, h.last_offset() + 1);
+                ClientError::check(pd.error_code, None)?;
+                let data = pd.records.clone().unwrap_or_default();
+                for (pos, h) in batch::Batches::new(&data) {
+                    let batch = data.slice(pos..pos + h.total_size());
+                    let recs = records::records(&batch, &h).map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    for rec in recs {
+                        let offset = h.base_offset + rec.offset_delta as i64;
+                        if offset < positions[&pd.partition_index] || max.is_some_and(|m| printed >= m) {
+                            continue;
+                        }
+                        let value = String::from_utf8_lossy(rec.value.as_deref().unwrap_or_default()).to_string();
+                        let line = match key_separator {
+                            Some(sep) => {
+                                let key = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default()).to_string();
+                                format!("{key}{sep}{value}")
+                            }
+                            None => value,
+                        };
+                        // A reader that went away (`| head`) ends the command quietly.
+                        use std::io::Write;
+                        match writeln!(std::io::stdout().lock(), "{line}") {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                            Err(e) => return Err(ClientError::Io(e)),
+                        }
+                        printed += 1;
+                    }
+                    positions.insert(pd.partition_index, h.last_offset() + 1);
+                }
             }
+        }
+        if moved {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            leaders = brokers.by_leader(topic, &partitions).await?;
         }
     }
 }

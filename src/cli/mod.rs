@@ -18,6 +18,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::client::route::Brokers;
 use crate::client::{Client, ClientError};
 
 /// Tables for people, or JSON for scripts (`--json`).
@@ -62,8 +63,24 @@ pub async fn metadata(client: &mut Client, topics: Option<&[&str]>) -> Result<Me
 }
 
 /// partition → offset for a ListOffsets query (−2 earliest, −1 latest, or a
-/// timestamp; −1 when nothing matches a timestamp).
+/// timestamp; −1 when nothing matches a timestamp), asked of each partition's
+/// leader.
 pub async fn list_offsets(
+    brokers: &mut Brokers,
+    topic: &str,
+    partitions: &[i32],
+    timestamp: i64,
+) -> Result<BTreeMap<i32, i64>, ClientError> {
+    let mut out = BTreeMap::new();
+    for (leader, ps) in brokers.by_leader(topic, partitions).await? {
+        let client = brokers.node(leader).await?;
+        out.extend(list_offsets_of(client, topic, &ps, timestamp).await?);
+    }
+    Ok(out)
+}
+
+/// [`list_offsets`] of partitions `client`'s broker leads.
+async fn list_offsets_of(
     client: &mut Client,
     topic: &str,
     partitions: &[i32],

@@ -9,6 +9,7 @@ use kafka_protocol::messages::*;
 use serde_json::json;
 
 use super::{list_offsets, metadata, print_table, s, Output};
+use crate::client::route::Brokers;
 use crate::client::{Bootstrap, Client, ClientError};
 
 pub async fn list(bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
@@ -94,14 +95,15 @@ pub async fn create(
 }
 
 pub async fn describe(bootstrap: &Bootstrap, name: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
-    let m = metadata(&mut client, Some(&[name])).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    let m = metadata(brokers.any(), Some(&[name])).await?;
     let t = &m.topics[0];
     ClientError::check(t.error_code, None)?;
     let mut partitions: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
     partitions.sort_unstable();
-    let earliest = list_offsets(&mut client, name, &partitions, -2).await?;
-    let latest = list_offsets(&mut client, name, &partitions, -1).await?;
+    let earliest = list_offsets(&mut brokers, name, &partitions, -2).await?;
+    let latest = list_offsets(&mut brokers, name, &partitions, -1).await?;
+    let client = brokers.any();
     let mut req = DescribeConfigsRequest::default();
     let mut res = DescribeConfigsResource::default();
     res.resource_type = 2;

@@ -9,7 +9,8 @@ use kafka_protocol::messages::*;
 use serde_json::json;
 
 use super::{print_table, s, Output};
-use crate::client::{Bootstrap, Client, ClientError};
+use crate::client::route::{Brokers, TRANSACTION};
+use crate::client::{Bootstrap, ClientError};
 
 /// `strom transactions list [--state S]… [--producer-id P]…`
 pub async fn list(
@@ -18,31 +19,31 @@ pub async fn list(
     producer_ids: &[i64],
     out: Output,
 ) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+    // Each broker lists the ids it coordinates.
+    let mut brokers = Brokers::connect(bootstrap).await?;
     let mut req = ListTransactionsRequest::default();
     req.state_filters = states.iter().map(|st| s(st)).collect();
     req.producer_id_filters = producer_ids.iter().map(|p| ProducerId(*p)).collect();
     req.duration_filter = -1;
-    let r = client.call(1, &req).await?;
-    ClientError::check(r.error_code, None)?;
-    if !r.unknown_state_filters.is_empty() {
-        let unknown: Vec<String> = r.unknown_state_filters.iter().map(|f| f.to_string()).collect();
-        return Err(ClientError::Usage(format!(
-            "unknown transaction state(s): {} (Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort, PrepareEpochFence)",
-            unknown.join(", ")
-        )));
-    }
-    let mut rows: Vec<(String, i64, String)> = r
-        .transaction_states
-        .iter()
-        .map(|t| {
+    let mut rows: Vec<(String, i64, String)> = Vec::new();
+    for node in brokers.node_ids() {
+        let r = brokers.node(node).await?.call(1, &req).await?;
+        ClientError::check(r.error_code, None)?;
+        if !r.unknown_state_filters.is_empty() {
+            let unknown: Vec<String> = r.unknown_state_filters.iter().map(|f| f.to_string()).collect();
+            return Err(ClientError::Usage(format!(
+                "unknown transaction state(s): {} (Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort, PrepareEpochFence)",
+                unknown.join(", ")
+            )));
+        }
+        rows.extend(r.transaction_states.iter().map(|t| {
             (
                 t.transactional_id.to_string(),
                 t.producer_id.0,
                 t.transaction_state.to_string(),
             )
-        })
-        .collect();
+        }));
+    }
     rows.sort();
     if out.json {
         let v: Vec<_> = rows
@@ -62,7 +63,8 @@ pub async fn list(
 
 /// `strom transactions describe ID`
 pub async fn describe(bootstrap: &Bootstrap, transactional_id: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    let client = brokers.coordinator(TRANSACTION, transactional_id).await?;
     let mut req = DescribeTransactionsRequest::default();
     req.transactional_ids = vec![TransactionalId(s(transactional_id))];
     let r = client.call(0, &req).await?;
@@ -127,7 +129,15 @@ pub async fn describe_producers(
     partition: i32,
     out: Output,
 ) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+    // Asked of the partition's leader.
+    let mut brokers = Brokers::connect(bootstrap).await?;
+    let leader = brokers
+        .by_leader(topic, &[partition])
+        .await?
+        .into_keys()
+        .next()
+        .unwrap_or(-1);
+    let client = brokers.node(leader).await?;
     let mut t = TopicRequest::default();
     t.name = TopicName(s(topic));
     t.partition_indexes = vec![partition];

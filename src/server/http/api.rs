@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::{ApiError, App, Ready};
 use crate::cli::configs::Target;
 use crate::cli::groups::{self, ResetTo};
+use crate::client::route::Brokers;
 use crate::client::{Client, ClientError};
 use crate::log::browse::{self, Query as Browse, Start};
 
@@ -425,8 +426,10 @@ async fn group(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let (_, mut client) = connect(&app, peer)?;
-    let view = groups::view(&mut client, &id).await.map_err(client_error)?;
+    let (_, client) = connect(&app, peer)?;
+    let view = groups::view(&mut Brokers::single(client), &id)
+        .await
+        .map_err(client_error)?;
     // DescribeGroups answers Dead for a group that does not exist.
     if view.state == "Dead" && view.partitions.is_empty() {
         return Err(error(StatusCode::NOT_FOUND, format!("group {id} does not exist")));
@@ -449,8 +452,8 @@ async fn delete_offsets(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((id, topic)): Path<(String, String)>,
 ) -> ApiResult {
-    let (_, mut client) = connect(&app, peer)?;
-    groups::delete_offsets(&mut client, &id, &topic)
+    let (_, client) = connect(&app, peer)?;
+    groups::delete_offsets(&mut Brokers::single(client), &id, &topic)
         .await
         .map_err(client_error)?;
     Ok(Json(json!({"group": id, "topic": topic, "deleted": true})))
@@ -488,8 +491,8 @@ async fn reset_offsets(
             ))
         }
     };
-    let (_, mut client) = connect(&app, peer)?;
-    let moves = groups::reset(&mut client, &id, &r.topic, to, r.execute)
+    let (_, client) = connect(&app, peer)?;
+    let moves = groups::reset(&mut Brokers::single(client), &id, &r.topic, to, r.execute)
         .await
         .map_err(client_error)?;
     Ok(Json(json!({"group": id, "executed": r.execute, "offsets": moves})))
