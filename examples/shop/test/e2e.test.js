@@ -1,7 +1,8 @@
 // The whole shop as processes: strom, then every service. 200 orders go in (some
-// impossible to satisfy); the inventory service is killed with SIGKILL in the middle
-// of the stream and restarted. At the end stock, statuses, notifications and
-// analytics must agree exactly.
+// impossible to satisfy); in the middle of the stream the inventory service (on
+// one broker) or one of three brokers (on a cluster, the topology of
+// docker-compose.cluster.yml) is killed with SIGKILL and restarted. At the end
+// stock, statuses, notifications and analytics must agree exactly.
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert')
@@ -19,10 +20,13 @@ const PORTS = { web: 18180, inventory: 18181, analytics: 18182, notification: 18
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-shop-'))
 const children = new Map()
 
+let kafkaBrokers = `127.0.0.1:${BROKER_PORT}`
+let servicesDir = path.join(work, 'services')
+
 function start (name, command, args, env = {}) {
   const out = fs.openSync(path.join(work, `${name}.log`), 'a')
   const child = spawn(command, args, {
-    env: { ...process.env, KAFKA_BROKERS: `127.0.0.1:${BROKER_PORT}`, DATA_DIR: path.join(work, 'services'), ...env },
+    env: { ...process.env, KAFKA_BROKERS: kafkaBrokers, DATA_DIR: servicesDir, ...env },
     stdio: ['ignore', out, out]
   })
   children.set(name, child)
@@ -99,8 +103,62 @@ test('the shop pipeline agrees end to end, across a crash of the inventory servi
     '--listen', `127.0.0.1:${BROKER_PORT}`, '--advertised-listener', `127.0.0.1:${BROKER_PORT}`,
     '--data-dir', path.join(work, 'strom'), '--group-initial-rebalance-delay-ms', '0'
   ])
-  const admin = new Kafka({ clientId: 'shop-test', brokers: [`127.0.0.1:${BROKER_PORT}`], logLevel: logLevel.NOTHING }).admin()
+  await shop(async i => {
+    if (i === 100) await stop('inventory', 'SIGKILL') // no chance to commit or clean up
+    if (i === 130) startService('inventory', 'inventory-service.js', PORTS.inventory)
+  })
+  await stopAll()
+}))
+
+const ETCD = ['/usr/bin/etcd', '/usr/local/bin/etcd'].find(p => fs.existsSync(p))
+const CLUSTER_PORT = BROKER_PORT + 10
+
+/** Broker `n` of the three-broker cluster (etcd on CLUSTER_PORT + 5). */
+function startBroker (n) {
+  const port = CLUSTER_PORT + n
+  start(`strom-${n}`, STROM, [
+    '--node-id', String(n), '--metadata-store', `etcd://127.0.0.1:${CLUSTER_PORT + 5}/shop`,
+    '--listen', `127.0.0.1:${port}`, '--advertised-listener', `127.0.0.1:${port}`,
+    '--data-dir', path.join(work, `strom-${n}`), '--group-initial-rebalance-delay-ms', '0',
+    // As docker-compose.cluster.yml: every topic on all three brokers.
+    '--config', path.join(ROOT, 'examples', 'cluster.properties'),
+    '--override', 'broker.session.timeout.ms=3000', '--override', 'broker.heartbeat.interval.ms=500'
+  ])
+}
+
+test('the shop pipeline agrees end to end on a three-broker cluster, across a broker\'s crash', { timeout: 300000, skip: !ETCD && 'no etcd here' }, () => reportingFailures(async () => {
+  const etcdPeer = `http://127.0.0.1:${CLUSTER_PORT + 6}`
+  start('etcd', ETCD, [
+    '--data-dir', path.join(work, 'etcd'), '--name', 'shop',
+    '--listen-client-urls', `http://127.0.0.1:${CLUSTER_PORT + 5}`, '--advertise-client-urls', `http://127.0.0.1:${CLUSTER_PORT + 5}`,
+    '--listen-peer-urls', etcdPeer, '--initial-advertise-peer-urls', etcdPeer, '--initial-cluster', `shop=${etcdPeer}`
+  ])
+  kafkaBrokers = [1, 2, 3].map(n => `127.0.0.1:${CLUSTER_PORT + n}`).join(',')
+  servicesDir = path.join(work, 'services-cluster')
+  for (const n of [1, 2, 3]) startBroker(n)
+  await shop(async i => {
+    if (i === 100) await stop('strom-2', 'SIGKILL')
+    if (i === 130) startBroker(2)
+  })
+  const admin = new Kafka({ clientId: 'shop-test', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['orders.created'] })
+  assert.ok(topics[0].partitions.every(p => p.replicas.length === 3), 'three replicas of every partition')
+  await admin.disconnect()
+  await stopAll()
+}))
+
+async function stopAll () {
+  for (const name of [...children.keys()].reverse()) await stop(name)
+  children.clear()
+}
+
+/** Every service, 200 orders (`fault(i)` before the i-th), and the checks. */
+async function shop (fault) {
+  const admin = new Kafka({ clientId: 'shop-test', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin()
   await waitFor(async () => { await admin.connect(); return true }, 'strom')
+  // A cluster is ready once the brokers know one another.
+  await waitFor(async () => (await admin.describeCluster()).brokers.length === kafkaBrokers.split(',').length, 'every broker')
 
   startService('web', 'web.js', PORTS.web)
   startService('order', 'order-service.js')
@@ -120,8 +178,7 @@ test('the shop pipeline agrees end to end, across a crash of the inventory servi
   const stream = orders(200)
   const ids = []
   for (const [i, order] of stream.entries()) {
-    if (i === 100) await stop('inventory', 'SIGKILL') // no chance to commit or clean up
-    if (i === 130) startService('inventory', 'inventory-service.js', PORTS.inventory)
+    await fault(i)
     const { status, body } = await http(PORTS.web, 'POST', '/orders', order)
     assert.strictEqual(status, 202)
     ids.push(body.orderId)
@@ -169,4 +226,4 @@ test('the shop pipeline agrees end to end, across a crash of the inventory servi
   }
   assert.strictEqual(stats.popular[0], Object.entries(stats.unitsSold).sort((a, b) => b[1] - a[1])[0][0])
   await admin.disconnect()
-}))
+}
