@@ -88,25 +88,6 @@ async fn fill(bootstrap: &str, tag: &str, partitions: i32, per_partition: i32) {
     }
 }
 
-/// (success, stdout, stderr) of the strom binary with `args`, fed `input`.
-fn strom_cli(args: &[&str], input: &str) -> (bool, String, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
 async fn until_consumed(member: &GroupMember, count: usize, what: &str) {
     let started = Instant::now();
     while member.records().len() < count {
@@ -160,7 +141,7 @@ async fn group_coordinators_follow_the_offsets_leaders() {
     // whichever broker they are given.
     let other = (1..=3).find(|n| *n != coordinator).unwrap();
     let bs = c.addr(other).to_string();
-    let (ok, out, err) = strom_cli(&["groups", "describe", "shop", "--json", "--bootstrap-server", &bs], "");
+    let (ok, out, err) = common::strom_cli(&["groups", "describe", "shop", "--json", "--bootstrap-server", &bs], "");
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["totalLag"], 0, "{v}");
@@ -171,14 +152,14 @@ async fn group_coordinators_follow_the_offsets_leaders() {
         .map(|p| p["logEndOffset"].as_i64().expect("every log end, from its leader"))
         .collect();
     assert_eq!(ends, vec![10; 4], "{v}");
-    let (ok, out, err) = strom_cli(&["groups", "list", "--bootstrap-server", &bs], "");
+    let (ok, out, err) = common::strom_cli(&["groups", "list", "--bootstrap-server", &bs], "");
     assert!(ok && out.contains("shop"), "{out}{err}");
-    let (ok, _, err) = strom_cli(&["topics", "describe", "orders", "--bootstrap-server", &bs], "");
+    let (ok, _, err) = common::strom_cli(&["topics", "describe", "orders", "--bootstrap-server", &bs], "");
     assert!(ok, "{err}");
     let lines: String = (0..8).map(|i| format!("k{i}:cli-{i}\n")).collect();
-    let (ok, _, err) = strom_cli(&["produce", "orders", "-K", ":", "--bootstrap-server", &bs], &lines);
+    let (ok, _, err) = common::strom_cli(&["produce", "orders", "-K", ":", "--bootstrap-server", &bs], &lines);
     assert!(ok, "{err}");
-    let (ok, out, err) = strom_cli(
+    let (ok, out, err) = common::strom_cli(
         &["consume", "orders", "--from-beginning", "--bootstrap-server", &bs],
         "",
     );

@@ -24,16 +24,6 @@ use rdkafka::{Offset, TopicPartitionList};
 const PARTITIONS: i32 = 6;
 const T: Duration = Duration::from_secs(30);
 
-fn transactional_producer(bootstrap: &str, id: &str) -> ThreadedProducer<DefaultProducerContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("transactional.id", id)
-        .set("transaction.timeout.ms", "20000")
-        .set("linger.ms", "5")
-        .create()
-        .expect("transactional producer")
-}
-
 /// Every value of `topic` with `isolation`, once each partition's end is reached.
 fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> BTreeSet<String> {
     let c: BaseConsumer = ClientConfig::new()
@@ -130,7 +120,7 @@ async fn transactions_span_the_brokers_and_survive_their_coordinator() {
     // Ten transactions through all three brokers' partitions.
     let bs = all.clone();
     let (producer, mut committed) = tokio::task::spawn_blocking(move || {
-        let producer = transactional_producer(&bs, "ledger-writer");
+        let producer = common::transactional_producer(&bs, "ledger-writer");
         producer.init_transactions(T).expect("init_transactions");
         let committed = transact(&producer, "a", 10);
         (producer, committed)
@@ -174,7 +164,7 @@ async fn transactions_span_the_brokers_and_survive_their_coordinator() {
     }
     let bs = bootstrap(&c, &survivors);
     let more = tokio::task::spawn_blocking(move || {
-        let producer = transactional_producer(&bs, "ledger-writer");
+        let producer = common::transactional_producer(&bs, "ledger-writer");
         producer
             .init_transactions(T)
             .expect("init_transactions after the failover");
@@ -206,7 +196,7 @@ async fn transactions_span_the_brokers_and_survive_their_coordinator() {
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
-        let producer = transactional_producer(&bs, "ledger-processor");
+        let producer = common::transactional_producer(&bs, "ledger-processor");
         producer.init_transactions(T).expect("init_transactions");
         producer.begin_transaction().unwrap();
         producer

@@ -14,16 +14,6 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-fn transactional_producer(bootstrap: &str, id: &str) -> ThreadedProducer<DefaultProducerContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("transactional.id", id)
-        .set("transaction.timeout.ms", "60000")
-        .set("linger.ms", "5")
-        .create()
-        .expect("transactional producer")
-}
-
 /// Every value in partition 0 of `topic` with `isolation`, until `end` offsets.
 fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String> {
     let c: BaseConsumer = ClientConfig::new()
@@ -59,7 +49,7 @@ async fn committed_and_aborted_transactions_as_each_isolation_level_sees_them() 
     common::wire::create_topic(&mut w, topic, 1, &[]).await;
     let bs = bootstrap.clone();
     tokio::task::spawn_blocking(move || {
-        let p = transactional_producer(&bs, "orders-service");
+        let p = common::transactional_producer(&bs, "orders-service");
         p.init_transactions(Duration::from_secs(30)).expect("init_transactions");
         for (round, (n, commit)) in [(10, true), (5, false), (3, true)].into_iter().enumerate() {
             p.begin_transaction().unwrap();
@@ -102,14 +92,14 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
     let mut w = common::wire::Wire::connect(broker.addr()).await;
     common::wire::create_topic(&mut w, "fenced", 1, &[]).await;
     tokio::task::spawn_blocking(move || {
-        let first = transactional_producer(&bs, "zombie");
+        let first = common::transactional_producer(&bs, "zombie");
         first.init_transactions(Duration::from_secs(30)).unwrap();
         first.begin_transaction().unwrap();
         first
             .send(BaseRecord::<(), _>::to("fenced").partition(0).payload("old"))
             .unwrap();
         first.flush(Duration::from_secs(30)).unwrap();
-        let second = transactional_producer(&bs, "zombie");
+        let second = common::transactional_producer(&bs, "zombie");
         second
             .init_transactions(Duration::from_secs(30))
             .expect("the new producer takes over");
@@ -298,7 +288,7 @@ async fn offsets_committed_in_a_transaction_move_with_its_output() {
             .create()
             .unwrap();
         consumer.subscribe(&["ctp-in"]).unwrap();
-        let producer = transactional_producer(&bs, "ctp-processor");
+        let producer = common::transactional_producer(&bs, "ctp-processor");
         producer.init_transactions(Duration::from_secs(30)).unwrap();
 
         for (round, (n, commit)) in [(10, true), (5, false)].into_iter().enumerate() {
@@ -545,7 +535,7 @@ async fn decisions_made_before_a_crash_get_their_markers_at_start() {
     let bs = broker.bootstrap();
     tokio::task::spawn_blocking(move || {
         for (id, n) in [("to-commit", 5), ("to-abort", 3)] {
-            let p = transactional_producer(&bs, id);
+            let p = common::transactional_producer(&bs, id);
             p.init_transactions(Duration::from_secs(30)).unwrap();
             p.begin_transaction().unwrap();
             for i in 0..n {

@@ -78,6 +78,39 @@ impl TestBroker {
     }
 }
 
+/// (success, stdout, stderr) of the strom binary run with `args`, fed `input`.
+pub fn strom_cli(args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A librdkafka transactional producer with `transactional.id` `id`.
+pub fn transactional_producer(
+    bootstrap: &str,
+    id: &str,
+) -> rdkafka::producer::ThreadedProducer<rdkafka::producer::DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", "60000")
+        .set("linger.ms", "5")
+        .create()
+        .expect("transactional producer")
+}
+
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
