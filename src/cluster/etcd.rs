@@ -30,6 +30,8 @@ use super::registration::{broker_key_id, BrokerRegistration, RegisteredBroker};
 use crate::config::cluster::MetadataStoreUrl;
 use crate::error::{Error, Result};
 
+mod producer_ids;
+
 /// How long one call to etcd may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -402,34 +404,6 @@ impl MetadataStore {
             .kvs()
             .first()
             .and_then(|kv| String::from_utf8(kv.value().to_vec()).ok()))
-    }
-
-    /// Reserve the next `block` producer ids for this broker: returns the
-    /// first. `producer_ids` holds the next id no broker has reserved; it is
-    /// moved on with a compare-and-set, so two brokers never get the same ids.
-    pub async fn reserve_producer_ids(&self, block: i64) -> Result<i64> {
-        let key = self.key("producer_ids");
-        loop {
-            let read = self.get(key.as_str(), None).await?;
-            let (next, mod_revision) = match read.kvs().first() {
-                // A missing key's revisions compare as 0.
-                None => (0, 0),
-                Some(kv) => {
-                    let next = std::str::from_utf8(kv.value())
-                        .ok()
-                        .and_then(|v| v.trim().parse::<i64>().ok())
-                        .filter(|n| *n >= 0 && n.checked_add(block).is_some())
-                        .ok_or_else(|| Error::MetadataStore(format!("{key} holds no producer id")))?;
-                    (next, kv.mod_revision())
-                }
-            };
-            let txn = Txn::new()
-                .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, mod_revision)])
-                .and_then([TxnOp::put(key.as_str(), (next + block).to_string(), None)]);
-            if self.txn(txn).await?.succeeded() {
-                return Ok(next);
-            }
-        }
     }
 
     /// Become the active controller if there is none: `Ok(None)` if another

@@ -37,25 +37,6 @@ pub fn is_internal_topic(name: &str) -> bool {
     name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
 }
 
-/// Kafka's settings for `__transaction_state`.
-pub fn transaction_state_configs() -> BTreeMap<String, String> {
-    [
-        ("cleanup.policy", "compact"),
-        ("compression.type", "uncompressed"),
-        ("segment.bytes", "104857600"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-/// Kafka's settings for the offsets topic: compacted, 100 MiB segments.
-pub fn offsets_topic_configs() -> BTreeMap<String, String> {
-    [("cleanup.policy", "compact"), ("segment.bytes", "104857600")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 const PARTITION_METADATA: &str = "partition.metadata";
 /// A topic's config overrides, kept in the directory of its partition 0.
 const TOPIC_CONFIG: &str = "topic-config.properties";
@@ -595,10 +576,13 @@ impl LogManager {
 
 mod checkpoints;
 mod files;
+mod internal_topics;
 mod replicas;
+
 pub use checkpoints::REPLICATION_CHECKPOINT;
 pub(crate) use files::read_overrides;
 use files::{read_topic_id, write_overrides, write_topic_id};
+pub use internal_topics::{offsets_topic_configs, transaction_state_configs};
 
 #[cfg(test)]
 mod tests;
