@@ -110,11 +110,16 @@ function readByStrom (environment) {
   }
 }
 
-test('the cluster file: etcd, three brokers with their own ids, listeners and volumes', () => {
-  const etcd = cluster.services.etcd
-  assert.match(etcd.image, /etcd/)
-  assert.ok(etcd.command.includes('--advertise-client-urls=http://etcd:2379'))
-  assert.ok(etcd.healthcheck.test.includes('etcdctl'))
+test('the cluster file: a three-member etcd, three brokers with their own ids, listeners and volumes', () => {
+  const members = [1, 2, 3].map(n => `etcd-${n}=http://etcd-${n}:2380`).join(',')
+  for (const n of [1, 2, 3]) {
+    const etcd = cluster.services[`etcd-${n}`]
+    assert.match(etcd.image, /etcd/)
+    assert.ok(etcd.command.includes(`--advertise-client-urls=http://etcd-${n}:2379`))
+    assert.ok(etcd.command.includes(`--initial-cluster=${members}`), 'one etcd cluster of three')
+    assert.ok(etcd.healthcheck.test.includes('etcdctl'))
+    assert.ok(etcd.volumes.some(v => v.startsWith(`etcd-${n}-data:`)))
+  }
   const external = new Set()
   for (const n of [1, 2, 3]) {
     const b = cluster.services[`strom-${n}`]
@@ -122,8 +127,8 @@ test('the cluster file: etcd, three brokers with their own ids, listeners and vo
     assert.strictEqual(b.build, '.')
     const env = b.environment
     assert.strictEqual(env.STROM_NODE_ID, String(n))
-    assert.strictEqual(env.STROM_METADATA_STORE, 'etcd://etcd:2379/strom')
-    assert.strictEqual(b.depends_on.etcd.condition, 'service_healthy')
+    assert.strictEqual(env.STROM_METADATA_STORE, 'etcd://etcd-1:2379,etcd-2:2379,etcd-3:2379/strom')
+    for (const e of [1, 2, 3]) assert.strictEqual(b.depends_on[`etcd-${e}`].condition, 'service_healthy')
     assert.match(env.STROM_LISTEN, /INTERNAL:\/\/0\.0\.0\.0:29092/)
     assert.match(env.STROM_LISTEN, /EXTERNAL:\/\/0\.0\.0\.0:9092/)
     // Other brokers reach it on its first plain listener: the internal one.
