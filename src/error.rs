@@ -170,6 +170,15 @@ pub enum Error {
     /// coordinator's partition.
     #[error("the coordinator is loading __consumer_offsets-{0}")]
     CoordinatorLoadInProgress(i32),
+    /// ElectLeaders: the partition is already led as asked.
+    #[error("leader election not needed for the partition")]
+    ElectionNotNeeded,
+    /// ElectLeaders (preferred): the first replica does not run or is not in sync.
+    #[error("the preferred leader is not available")]
+    PreferredLeaderNotAvailable,
+    /// ElectLeaders (unclean): no replica of the partition runs.
+    #[error("no eligible leader is available")]
+    EligibleLeadersNotAvailable,
     /// A cluster's broker is waiting for a block of producer ids.
     #[error("no producer ids are ready yet; retry")]
     ProducerIdsPending,
@@ -310,6 +319,9 @@ impl Error {
             Error::CoordinatorNotAvailable(_) => E::CoordinatorNotAvailable,
             Error::NotCoordinator => E::NotCoordinator,
             Error::CoordinatorLoadInProgress(_) | Error::ProducerIdsPending => E::CoordinatorLoadInProgress,
+            Error::ElectionNotNeeded => E::ElectionNotNeeded,
+            Error::PreferredLeaderNotAvailable => E::PreferredLeaderNotAvailable,
+            Error::EligibleLeadersNotAvailable => E::EligibleLeadersNotAvailable,
             Error::PolicyViolation(_) => E::PolicyViolation,
             Error::MetadataStore(_) => E::UnknownServerError,
             Error::NotController => E::NotController,

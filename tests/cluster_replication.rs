@@ -317,3 +317,89 @@ async fn a_stopping_broker_hands_its_leadership_over_first() {
     check(&acked, read);
     c.terminate_all();
 }
+
+/// ElectLeaders (kafka-leader-election): with automatic rebalancing off, the
+/// preferred replicas get their leadership back only when asked, through any
+/// broker (forwarded to the controller); asked again, nothing is needed.
+#[tokio::test(flavor = "multi_thread")]
+async fn preferred_leaders_are_elected_when_asked() {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::ElectLeadersRequest;
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let manual = ["--override", "auto.leader.rebalance.enable=false"];
+    let (mut c, controller) = ready_with(&etcd, "elect", 3, &manual).await;
+    let mut w = Wire::connect(c.addr(1)).await;
+    create_replicated_topic(&mut w, "elect", 3, 3, &[]).await;
+    let in_sync = |v: &TopicView| {
+        v.as_ref()
+            .is_some_and(|ps| ps.len() == 3 && ps.values().all(|p| p.isr.len() == 3))
+    };
+    let told = until_told(&c, &[1, 2, 3], "elect", in_sync).await.unwrap();
+    // A broker other than the controller goes and comes back: the partitions
+    // it preferred stay with the others.
+    let victim = (1..=3)
+        .find(|n| *n != controller && told.values().any(|p| p.replicas[0] == *n))
+        .unwrap();
+    c.broker(victim).kill9();
+    c.stop(victim);
+    let rest: Vec<i32> = (1..=3).filter(|n| *n != victim).collect();
+    until_told(&c, &rest, "elect", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.values().all(|p| p.leader != victim && p.leader > 0))
+    })
+    .await;
+    c.spawn(victim);
+    let moved = until_told(&c, &[1, 2, 3], "elect", in_sync).await.unwrap();
+    let displaced: Vec<i32> = moved
+        .iter()
+        .filter(|(_, p)| p.leader != p.replicas[0])
+        .map(|(i, _)| *i)
+        .collect();
+    assert!(!displaced.is_empty(), "{moved:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        partitions(&c, 1, "elect").await,
+        Some(moved.clone()),
+        "no automatic rebalance"
+    );
+
+    // Asked of a broker that is not the controller, for every partition.
+    let other = (1..=3).find(|n| *n != controller).unwrap();
+    let mut w = Wire::connect(c.addr(other)).await;
+    let mut all = ElectLeadersRequest::default();
+    all.election_type = 0;
+    all.topic_partitions = None;
+    all.timeout_ms = 30_000;
+    let answer = w.call(2, &all).await;
+    assert_eq!(answer.error_code, 0);
+    let elected: Vec<(i32, i16)> = answer
+        .replica_election_results
+        .iter()
+        .filter(|r| r.topic.as_str() == "elect")
+        .flat_map(|r| r.partition_result.iter().map(|p| (p.partition_id, p.error_code)))
+        .collect();
+    assert_eq!(elected, displaced.iter().map(|p| (*p, 0)).collect::<Vec<_>>());
+    let back = until_told(&c, &[1, 2, 3], "elect", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.values().all(|p| p.leader == p.replicas[0]))
+    })
+    .await
+    .unwrap();
+    assert!(displaced.iter().all(|p| back[p].epoch > moved[p].epoch));
+    // Named again: ELECTION_NOT_NEEDED; an unknown partition: UNKNOWN_TOPIC_OR_PARTITION.
+    let mut named = ElectLeadersRequest::default();
+    named.election_type = 0;
+    let mut tp = TopicPartitions::default();
+    tp.topic = name("elect");
+    tp.partitions = vec![0, 7];
+    named.topic_partitions = Some(vec![tp]);
+    let answer = w.call(2, &named).await;
+    let codes: Vec<i16> = answer.replica_election_results[0]
+        .partition_result
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    assert_eq!(codes, vec![84, 3]);
+    c.terminate_all();
+}

@@ -120,6 +120,7 @@ apis! {
     DescribeCluster 0..=1 => describe_cluster;
     // Between brokers of a cluster: a leader asks the controller to change an ISR.
     AlterPartition 2..=3 => alter_partition;
+    ElectLeaders 0..=2 => elect_leaders;
     // Between brokers of a cluster: a transaction coordinator's markers.
     WriteTxnMarkers 1..=1 => write_txn_markers;
     DescribeLogDirs 0..=4 => describe_log_dirs;

@@ -189,6 +189,52 @@ async fn write_partitions(ctx: &mut ControllerContext, changes: Vec<(String, Par
     Ok(())
 }
 
+/// ElectLeaders for one partition ([`super::leadership::elect`]), written
+/// conditioned on the record it was decided from.
+async fn elect_leader(
+    ctx: &mut ControllerContext,
+    topic: &str,
+    partition: i32,
+    preferred: bool,
+) -> Result<PartitionRecord> {
+    let image = ctx.image();
+    let unknown = || Error::UnknownTopicOrPartition {
+        topic: topic.to_string(),
+        partition,
+    };
+    let entry = image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(&partition).cloned())
+        .ok_or_else(unknown)?;
+    let next = super::leadership::elect(&entry.record, preferred, |b| image.is_alive(b))?;
+    let key = partition_key(topic, partition);
+    let written = ctx
+        .write(
+            vec![Compare::mod_revision(
+                ctx.key(&key),
+                CompareOp::Equal,
+                entry.mod_revision,
+            )],
+            vec![TxnOp::put(ctx.key(&key), next.to_json(), None)],
+        )
+        .await?;
+    match written {
+        Some(_) => {
+            tracing::info!(
+                topic,
+                partition,
+                leader = next.leader,
+                preferred,
+                "leader elected on request"
+            );
+            Ok(next)
+        }
+        None => Err(Error::RequestTimedOut(format!(
+            "{topic}-{partition} changed while its leader was elected; retry"
+        ))),
+    }
+}
+
 fn partition_key(topic: &str, index: i32) -> String {
     format!("partitions/{topic}/{index}")
 }
@@ -208,6 +254,13 @@ async fn handle(ctx: &mut ControllerContext, request: ControllerRequest) -> Resu
             set_topic_configs(ctx, &name, &configs).await.map(Reply::Topic)
         }
         ControllerRequest::AlterPartition(change) => alter_partition(ctx, change).await.map(Reply::Partition),
+        ControllerRequest::ElectLeader {
+            topic,
+            partition,
+            preferred,
+        } => elect_leader(ctx, &topic, partition, preferred)
+            .await
+            .map(Reply::Partition),
     }
 }
 

@@ -4,7 +4,8 @@
 //! new leader epoch; replicas whose broker is gone leave the ISR, except the
 //! last one, which stays so that the partition can come back with it; an
 //! offline partition is led again as soon as an in-sync replica runs.
-//! Unclean election (a replica not in sync) is not done here.
+//! Unclean election (a replica not in sync) happens only when asked for
+//! ([`elect`], ElectLeaders with the unclean type).
 
 use super::super::image::PartitionRecord;
 use crate::error::{Error, Result};
@@ -149,9 +150,78 @@ pub fn preferred_elections<K: Clone>(
     moves
 }
 
+/// ElectLeaders for one partition (Kafka's controller): `preferred` gives
+/// leadership to the first assigned replica, if it runs and is in sync
+/// (PREFERRED_LEADER_NOT_AVAILABLE otherwise); unclean gives an offline
+/// partition to a running replica even if it is not in sync — its log becomes
+/// the partition's, so records only the others had may be lost — as its only
+/// in-sync replica (ELIGIBLE_LEADERS_NOT_AVAILABLE if none runs).
+/// ELECTION_NOT_NEEDED when the partition is already as asked.
+pub fn elect(r: &PartitionRecord, preferred: bool, alive: impl Fn(i32) -> bool) -> Result<PartitionRecord> {
+    let bumped = |leader: i32, isr: Vec<i32>| PartitionRecord {
+        leader,
+        isr,
+        leader_epoch: r.leader_epoch.saturating_add(1),
+        partition_epoch: r.partition_epoch.saturating_add(1),
+        ..r.clone()
+    };
+    if preferred {
+        let first = *r.replicas.first().ok_or(Error::EligibleLeadersNotAvailable)?;
+        if r.leader == first {
+            return Err(Error::ElectionNotNeeded);
+        }
+        if !alive(first) || !r.isr.contains(&first) {
+            return Err(Error::PreferredLeaderNotAvailable);
+        }
+        return Ok(bumped(first, r.isr.clone()));
+    }
+    if r.leader >= 0 && alive(r.leader) {
+        return Err(Error::ElectionNotNeeded);
+    }
+    let chosen = r
+        .replicas
+        .iter()
+        .copied()
+        .find(|b| alive(*b))
+        .ok_or(Error::EligibleLeadersNotAvailable)?;
+    Ok(bumped(chosen, vec![chosen]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elections_asked_for() {
+        let all = |_| true;
+        // Preferred: back to the first replica, only if it runs and is in sync.
+        let e = elect(&record(&[1, 2, 3], &[1, 2, 3], 2), true, all).unwrap();
+        assert_eq!((e.leader, e.leader_epoch, e.partition_epoch), (1, 5, 10));
+        assert_eq!(e.isr, vec![1, 2, 3]);
+        assert!(matches!(
+            elect(&record(&[1, 2, 3], &[1, 2, 3], 1), true, all),
+            Err(Error::ElectionNotNeeded)
+        ));
+        assert!(matches!(
+            elect(&record(&[1, 2, 3], &[2, 3], 2), true, all),
+            Err(Error::PreferredLeaderNotAvailable)
+        ));
+        assert!(matches!(
+            elect(&record(&[1, 2, 3], &[1, 2, 3], 2), true, |b| b != 1),
+            Err(Error::PreferredLeaderNotAvailable)
+        ));
+        // Unclean: only an offline partition, to a running replica out of sync.
+        assert!(matches!(
+            elect(&record(&[1, 2, 3], &[1], 1), false, all),
+            Err(Error::ElectionNotNeeded)
+        ));
+        let e = elect(&record(&[1, 2, 3], &[1], -1), false, |b| b == 3).unwrap();
+        assert_eq!((e.leader, e.isr.clone(), e.leader_epoch), (3, vec![3], 5));
+        assert!(matches!(
+            elect(&record(&[1, 2, 3], &[1], -1), false, |_| false),
+            Err(Error::EligibleLeadersNotAvailable)
+        ));
+    }
 
     fn record(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionRecord {
         PartitionRecord {

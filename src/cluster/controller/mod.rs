@@ -58,6 +58,12 @@ pub enum ControllerRequest {
     },
     /// A leader asks for a new ISR (Kafka's AlterPartition).
     AlterPartition(leadership::IsrChange),
+    /// ElectLeaders for one partition: the preferred replica, or unclean.
+    ElectLeader {
+        topic: String,
+        partition: i32,
+        preferred: bool,
+    },
 }
 
 /// What the controller answers.
@@ -112,7 +118,12 @@ impl ControllerChannel {
     /// Have the active controller on this broker change an ISR: the
     /// partition as written.
     pub async fn alter_partition(&self, change: leadership::IsrChange) -> Result<super::image::PartitionRecord> {
-        match self.ask(ControllerRequest::AlterPartition(change)).await? {
+        self.partition_request(ControllerRequest::AlterPartition(change)).await
+    }
+
+    /// A request about one partition: the partition as written.
+    pub async fn partition_request(&self, request: ControllerRequest) -> Result<super::image::PartitionRecord> {
+        match self.ask(request).await? {
             Reply::Partition(p) => Ok(p),
             Reply::Topic(_) => Err(Error::InvalidRequest("not a partition request".into())),
         }
