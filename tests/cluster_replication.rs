@@ -403,3 +403,60 @@ async fn preferred_leaders_are_elected_when_asked() {
     assert_eq!(codes, vec![84, 3]);
     c.terminate_all();
 }
+
+/// unclean.leader.election.enable: a partition whose in-sync replicas are all
+/// gone goes to a running replica that was out of sync (its log wins), and
+/// the old leader, back, truncates to it and follows.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unclean_election_when_the_topic_allows_it() {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(3) else { return };
+    let (mut c, _) = ready(&etcd, "unclean", 3).await;
+    let mut w = Wire::connect(c.addr(1)).await;
+    create_replicated_topic(&mut w, "risky", 1, 2, &[("unclean.leader.election.enable", "true")]).await;
+    let told = until_told(&c, &[1, 2, 3], "risky", |v| {
+        v.as_ref().is_some_and(|ps| ps.len() == 1 && ps[&0].isr.len() == 2)
+    })
+    .await
+    .unwrap();
+    let (leader, follower) = (
+        told[&0].leader,
+        *told[&0].replicas.iter().find(|b| **b != told[&0].leader).unwrap(),
+    );
+    let third = (1..=3).find(|n| *n != leader && *n != follower).unwrap();
+    let mut lw = Wire::connect(c.addr(leader)).await;
+    assert_eq!(produce(&mut lw, "risky", 0, batch(3, -1, 0, 0)).await.0, 0);
+    // The follower goes; the leader takes writes alone; then the leader goes.
+    c.stop(follower).expect("running").kill9();
+    until_told(&c, &[leader, third], "risky", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr == vec![leader])
+    })
+    .await;
+    let mut lw = Wire::connect(c.addr(leader)).await;
+    assert_eq!(produce(&mut lw, "risky", 0, batch(5, -1, 0, 0)).await.0, 0);
+    c.stop(leader).expect("running").kill9();
+    // Back, out of sync: elected all the same, at a new epoch.
+    c.spawn(follower);
+    let elected = until_told(&c, &[follower, third], "risky", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].leader == follower)
+    })
+    .await
+    .unwrap();
+    assert_eq!(elected[&0].isr, vec![follower]);
+    assert!(elected[&0].epoch > told[&0].epoch);
+    let mut fw = Wire::connect(c.addr(follower)).await;
+    let (code, offset) = produce(&mut fw, "risky", 0, batch(1, -1, 0, 0)).await;
+    assert_eq!(
+        (code, offset),
+        (0, 3),
+        "the follower's log wins: the 5 it never had are gone"
+    );
+    // The old leader comes back, truncates to the new leader's log, and follows.
+    c.spawn(leader);
+    until_told(&c, &[1, 2, 3], "risky", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 2)
+    })
+    .await;
+    until_identical(&c, &[leader, follower], "risky", 1).await;
+    c.terminate_all();
+}

@@ -390,6 +390,7 @@ async fn elect_controller(broker: Arc<Broker>, store: MetadataStore, me: i32, le
                             images: broker.metadata.subscribe(),
                             default_partitions: broker.config.num_partitions,
                             default_replication_factor: broker.config.cluster.default_replication_factor,
+                            unclean_leader_election: broker.logs.base_config().unclean_leader_election_enable,
                             offsets_topic: (
                                 broker.config.cluster.offsets_topic_num_partitions,
                                 broker.config.cluster.offsets_topic_replication_factor,

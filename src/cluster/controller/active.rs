@@ -39,6 +39,8 @@ pub struct ControllerContext {
     pub default_partitions: i32,
     /// `default.replication.factor`: its replicas when none is given.
     pub default_replication_factor: i16,
+    /// The brokers' `unclean.leader.election.enable` (a topic may override it).
+    pub unclean_leader_election: bool,
     /// `offsets.topic.num.partitions` and `offsets.topic.replication.factor`.
     pub offsets_topic: (i32, i16),
     /// `transaction.state.log.num.partitions` and `.replication.factor`.
@@ -137,12 +139,30 @@ impl ControllerContext {
     }
 }
 
-/// Elect leaders and trim ISRs as the running brokers now are.
+/// Elect leaders and trim ISRs as the running brokers now are; a partition
+/// left with no running in-sync replica goes to a running out-of-sync one if
+/// its topic allows it (`unclean.leader.election.enable`).
 async fn reconcile(ctx: &mut ControllerContext, image: &MetadataImage) -> Result<()> {
     let mut changes = Vec::new();
     for topic in image.topics() {
+        let unclean = topic
+            .configs
+            .get("unclean.leader.election.enable")
+            .map_or(ctx.unclean_leader_election, |v| v.eq_ignore_ascii_case("true"));
         for (index, p) in &topic.partitions {
-            if let Some(next) = next_state(&p.record, |b| image.is_alive(b)) {
+            let alive = |b| image.is_alive(b);
+            let mut next = next_state(&p.record, alive);
+            let now = next.as_ref().unwrap_or(&p.record);
+            if unclean && now.leader == -1 {
+                if let Ok(elected) = super::leadership::elect(now, false, alive) {
+                    tracing::warn!(
+                        topic = %topic.name, partition = index, leader = elected.leader,
+                        "unclean leader election: an out-of-sync replica leads; records only the others had are lost"
+                    );
+                    next = Some(elected);
+                }
+            }
+            if let Some(next) = next {
                 tracing::info!(
                     topic = %topic.name, partition = index, leader = next.leader,
                     leader_epoch = next.leader_epoch, isr = ?next.isr, "partition changes"
