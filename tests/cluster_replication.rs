@@ -424,8 +424,14 @@ async fn an_unclean_election_when_the_topic_allows_it() {
         *told[&0].replicas.iter().find(|b| **b != told[&0].leader).unwrap(),
     );
     let third = (1..=3).find(|n| *n != leader && *n != follower).unwrap();
+    // Told before the leader's replica exists: retried as a client would.
+    until_local(&c, leader, "risky", &[0]).await;
     let mut lw = Wire::connect(c.addr(leader)).await;
-    assert_eq!(produce(&mut lw, "risky", 0, batch(3, -1, 0, 0)).await.0, 0);
+    let started = Instant::now();
+    while produce(&mut lw, "risky", 0, batch(3, -1, 0, 0)).await.0 != 0 {
+        assert!(started.elapsed() < LONG, "the leader never took the first write");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The follower goes; the leader takes writes alone; then the leader goes.
     c.stop(follower).expect("running").kill9();
     until_told(&c, &[leader, third], "risky", |v| {
@@ -445,7 +451,14 @@ async fn an_unclean_election_when_the_topic_allows_it() {
     assert_eq!(elected[&0].isr, vec![follower]);
     assert!(elected[&0].epoch > told[&0].epoch);
     let mut fw = Wire::connect(c.addr(follower)).await;
-    let (code, offset) = produce(&mut fw, "risky", 0, batch(1, -1, 0, 0)).await;
+    let started = Instant::now();
+    let (code, offset) = loop {
+        // NOT_LEADER_OR_FOLLOWER until its applier has caught up with what it tells.
+        match produce(&mut fw, "risky", 0, batch(1, -1, 0, 0)).await {
+            (6, _) if started.elapsed() < LONG => tokio::time::sleep(Duration::from_millis(100)).await,
+            answer => break answer,
+        }
+    };
     assert_eq!(
         (code, offset),
         (0, 3),
