@@ -49,6 +49,8 @@ struct Inner {
     followed: Mutex<HashMap<i32, Vec<Followed>>>,
     tasks: Mutex<HashMap<i32, JoinHandle<()>>>,
     shutting_down: watch::Receiver<bool>,
+    /// Set once the fetchers stopped for good: nothing starts them again.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// The fetcher tasks of this broker, one per leader it follows partitions of.
@@ -65,6 +67,7 @@ impl Fetchers {
                 followed: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(HashMap::new()),
                 shutting_down,
+                stopped: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -72,6 +75,9 @@ impl Fetchers {
     /// Follow exactly `followed` from now on: tasks start for new leaders and
     /// stop for leaders no longer followed. Needs a tokio runtime.
     pub fn set(&self, followed: Vec<Followed>) {
+        if self.inner.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let mut by_leader: HashMap<i32, Vec<Followed>> = HashMap::new();
         for f in followed {
             by_leader.entry(f.leader).or_default().push(f);
@@ -97,6 +103,25 @@ impl Fetchers {
     /// Stop every fetcher (shutdown).
     pub fn stop(&self) {
         self.set(Vec::new());
+    }
+
+    /// Stop every fetcher for good and wait until none runs, so that no
+    /// follower append lands after the logs are closed (one that did was
+    /// past the end the clean shutdown recorded).
+    pub async fn stop_and_wait(&self) {
+        self.inner.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        let tasks: Vec<JoinHandle<()>> = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
@@ -248,7 +273,9 @@ fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::Partitio
     }
     if let Some(records) = p.records.as_ref().filter(|r| !r.is_empty()) {
         if let Err(e) = log.append_as_follower(records, now) {
-            tracing::error!(topic = %log.topic, partition = log.index, error = %e, "cannot append the leader's records");
+            // A fetch answered for a position this replica has since moved
+            // past (a pause, a truncation meanwhile) is fetched again.
+            tracing::warn!(topic = %log.topic, partition = log.index, error = %e, "cannot append the leader's records; fetching again");
             return false;
         }
     }

@@ -137,6 +137,12 @@ impl ReplicaManager {
         Ok(log)
     }
 
+    /// Stop following leaders for good and wait for the fetchers to end
+    /// (shutdown, before the logs close).
+    pub async fn stop_fetchers(&self) {
+        self.fetchers.stop_and_wait().await;
+    }
+
     /// Whether this broker leads `log`'s partition now.
     pub fn leads(&self, log: &UnifiedLog) -> bool {
         self.leadership(log).leader == self.node_id

@@ -186,8 +186,12 @@ pub async fn start(config: Config) -> Result<RunningBroker> {
         if let Some(membership) = membership {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), membership).await;
         }
+        // Nothing may append once the logs close: the followers' fetchers and
+        // the background work (a group tick writes records) end first.
+        serving.replicas.stop_fetchers().await;
         for task in background {
             task.abort();
+            let _ = task.await;
         }
         let closing = serving.clone();
         tokio::task::spawn_blocking(move || closing.logs.close())
