@@ -170,6 +170,9 @@ pub enum Error {
     /// coordinator's partition.
     #[error("the coordinator is loading __consumer_offsets-{0}")]
     CoordinatorLoadInProgress(i32),
+    /// A transaction marker from an older coordinator than the producer's last.
+    #[error("producer {producer_id}'s marker comes from coordinator epoch {found}, older than {current}")]
+    TransactionCoordinatorFenced { producer_id: i64, found: i32, current: i32 },
     /// ElectLeaders: the partition is already led as asked.
     #[error("leader election not needed for the partition")]
     ElectionNotNeeded,
@@ -320,6 +323,7 @@ impl Error {
             Error::NotCoordinator => E::NotCoordinator,
             Error::CoordinatorLoadInProgress(_) | Error::ProducerIdsPending => E::CoordinatorLoadInProgress,
             Error::ElectionNotNeeded => E::ElectionNotNeeded,
+            Error::TransactionCoordinatorFenced { .. } => E::TransactionCoordinatorFenced,
             Error::PreferredLeaderNotAvailable => E::PreferredLeaderNotAvailable,
             Error::EligibleLeadersNotAvailable => E::EligibleLeadersNotAvailable,
             Error::PolicyViolation(_) => E::PolicyViolation,

@@ -187,6 +187,20 @@ impl ProducerStateManager {
         }
     }
 
+    /// A marker from a coordinator older than the one that wrote this
+    /// producer's last marker is refused (TRANSACTION_COORDINATOR_FENCED): a
+    /// coordinator that lost its partition, or a client making markers up.
+    pub fn check_marker(&self, producer_id: i64, marker: Marker) -> Result<()> {
+        match self.producers.get(&producer_id) {
+            Some(e) if marker.coordinator_epoch < e.coordinator_epoch => Err(Error::TransactionCoordinatorFenced {
+                producer_id,
+                found: marker.coordinator_epoch,
+                current: e.coordinator_epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Check a batch before it is appended (`guard`: the verification guard it
     /// was verified with, if it was). Non-idempotent batches always pass.
     pub fn check(

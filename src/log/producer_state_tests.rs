@@ -234,3 +234,27 @@ fn failed_verifications_leave_no_guard() {
     s.release_verification_guard(1, g);
     assert_eq!(s.guards.get(&1), Some(&g), "kept until the marker");
 }
+
+#[test]
+fn markers_of_an_older_coordinator_are_fenced() {
+    let mut s = ProducerStateManager::default();
+    let at = |coordinator_epoch| Marker {
+        kind: MarkerType::Abort,
+        coordinator_epoch,
+    };
+    // No marker yet: any coordinator.
+    assert!(s.check_marker(3, at(0)).is_ok());
+    s.update(&transactional(batch(3, 0, 0, 1, 0)), None);
+    s.update(&marker(3, 0, 1), Some(at(14)));
+    assert!(s.check_marker(3, at(14)).is_ok(), "the same coordinator again");
+    assert!(s.check_marker(3, at(15)).is_ok(), "a newer one");
+    assert!(matches!(
+        s.check_marker(3, at(0)),
+        Err(Error::TransactionCoordinatorFenced {
+            found: 0,
+            current: 14,
+            ..
+        })
+    ));
+    assert!(s.check_marker(4, at(0)).is_ok(), "another producer");
+}

@@ -360,6 +360,9 @@ impl UnifiedLog {
         // `pwrite` runs, and see the batch once it is accounted for.
         let _appending = self.append_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock();
+        if let Some(marker) = marker {
+            log.producers.check_marker(header.producer_id, marker)?;
+        }
         if let SequenceCheck::Duplicate(base_offset) = log.producers.check(&header, origin, guard)? {
             return Ok(AppendInfo {
                 base_offset,
