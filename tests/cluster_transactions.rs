@@ -184,6 +184,14 @@ async fn transactions_span_the_brokers_and_survive_their_coordinator() {
     .unwrap();
     assert_eq!(read_committed, committed, "read_committed after the failover");
     assert_eq!(read_uncommitted.len(), 60 + 36);
+    // strom's consumer prints records, never the transactions' markers.
+    let bs = bootstrap(&c, &survivors);
+    let (ok, out, err) = common::strom_cli(
+        &["consume", "ledger", "--from-beginning", "--bootstrap-server", &bs],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 60 + 36, "{out}");
 
     // Offsets committed in a transaction (consume-transform-produce): the
     // group's coordinator verifies with the transaction's, and the marker

@@ -32,6 +32,16 @@ pub async fn produce(
     let mut brokers = Brokers::connect(bootstrap).await?;
     let partitions = partitions_of(brokers.any(), topic).await?;
     let count = partitions.len() as i32;
+    // Records without a key go round-robin over the partitions that have a
+    // leader now (Kafka's partitioner skips the unavailable ones).
+    let available: Vec<i32> = brokers
+        .by_leader(topic, &partitions)
+        .await?
+        .into_values()
+        .flatten()
+        .collect();
+    let mut available = available;
+    available.sort_unstable();
     let mut by_partition: BTreeMap<i32, Vec<NewRecord>> = BTreeMap::new();
     let now = crate::util::clock::now_ms();
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
@@ -40,16 +50,25 @@ pub async fn produce(
             Some((k, v)) => (Some(Bytes::from(k.to_string())), Bytes::from(v.to_string())),
             None => (None, Bytes::from(line)),
         };
-        let p = partition.unwrap_or_else(|| match &key {
-            Some(k) => partition_for(k, count),
-            None => n as i32 % count,
-        });
+        let p = match (partition, &key) {
+            (Some(p), _) => p,
+            (None, Some(k)) => partition_for(k, count),
+            (None, None) if available.is_empty() => {
+                return ClientError::check(5, Some(&format!("no partition of {topic} has a leader")))
+            }
+            (None, None) => available[n % available.len()],
+        };
         by_partition.entry(p).or_default().push(NewRecord {
             key,
             value: Some(value),
             timestamp: now,
             headers: Vec::new(),
         });
+    }
+    // Every partition written to has a leader, or nothing is written.
+    let mut leaders = BTreeMap::new();
+    for p in by_partition.keys() {
+        leaders.insert(*p, brokers.leader_of(topic, *p).await?);
     }
     let mut total = 0;
     for (p, recs) in by_partition {
@@ -64,8 +83,7 @@ pub async fn produce(
             req.acks = -1;
             req.timeout_ms = 30_000;
             req.topic_data = vec![td];
-            let leader = brokers.by_leader(topic, &[p]).await?.into_keys().next().unwrap_or(-1);
-            let r = brokers.node(leader).await?.call(9, &req).await?;
+            let r = brokers.node(leaders[&p]).await?.call(9, &req).await?;
             let pr = &r.responses[0].partition_responses[0];
             ClientError::check(pr.error_code, pr.error_message.as_deref())?;
             total += chunk.len();
@@ -94,9 +112,16 @@ pub async fn consume(
     let mut positions = list_offsets(&mut brokers, topic, &partitions, if from_beginning { -2 } else { -1 }).await?;
     let ends = list_offsets(&mut brokers, topic, &partitions, -1).await?;
     let mut leaders = brokers.by_leader(topic, &partitions).await?;
+    // A partition without a leader now is left out (it has no end to reach).
+    let led: Vec<i32> = leaders.values().flatten().copied().collect();
+    for p in partitions.iter().filter(|p| !led.contains(p)) {
+        eprintln!("{topic}-{p} has no leader now: left out");
+        positions.remove(p);
+    }
     let mut printed = 0usize;
     loop {
-        let done = |positions: &BTreeMap<i32, i64>| positions.iter().all(|(p, o)| *o >= ends[p]);
+        let done =
+            |positions: &BTreeMap<i32, i64>| positions.iter().all(|(p, o)| ends.get(p).is_none_or(|end| *o >= *end));
         if max.is_some_and(|m| printed >= m) || (!follow && done(&positions)) {
             return Ok(());
         }
@@ -108,14 +133,17 @@ pub async fn consume(
             ft.topic = TopicName(s(topic));
             ft.partitions = led
                 .iter()
-                .map(|p| {
+                .filter_map(|p| {
                     let mut fp = FetchPartition::default();
                     fp.partition = *p;
-                    fp.fetch_offset = positions[p];
+                    fp.fetch_offset = *positions.get(p)?;
                     fp.partition_max_bytes = 1 << 20;
-                    fp
+                    Some(fp)
                 })
                 .collect();
+            if ft.partitions.is_empty() {
+                continue;
+            }
             let mut req = FetchRequest::default();
             req.max_wait_ms = wait;
             req.min_bytes = 1;
@@ -130,6 +158,11 @@ pub async fn consume(
                 ClientError::check(pd.error_code, None)?;
                 let data = pd.records.clone().unwrap_or_default();
                 for (pos, h) in batch::Batches::new(&data) {
+                    // Transaction markers are the broker's, never a record.
+                    if h.is_control() {
+                        positions.insert(pd.partition_index, h.last_offset() + 1);
+                        continue;
+                    }
                     let batch = data.slice(pos..pos + h.total_size());
                     let recs = records::records(&batch, &h).map_err(|e| ClientError::Protocol(e.to_string()))?;
                     for rec in recs {

@@ -131,12 +131,7 @@ pub async fn describe_producers(
 ) -> Result<(), ClientError> {
     // Asked of the partition's leader.
     let mut brokers = Brokers::connect(bootstrap).await?;
-    let leader = brokers
-        .by_leader(topic, &[partition])
-        .await?
-        .into_keys()
-        .next()
-        .unwrap_or(-1);
+    let leader = brokers.leader_of(topic, partition).await?;
     let client = brokers.node(leader).await?;
     let mut t = TopicRequest::default();
     t.name = TopicName(s(topic));

@@ -118,19 +118,28 @@ impl Brokers {
             .collect())
     }
 
-    /// A connection to the leader of each partition, with the partitions it
-    /// leads: LEADER_NOT_AVAILABLE if one has none.
+    /// The partitions each leader leads, of those asked; partitions without
+    /// a leader now (offline) are left out. UNKNOWN_TOPIC_OR_PARTITION for a
+    /// partition the topic does not have.
     pub async fn by_leader(&mut self, topic: &str, partitions: &[i32]) -> Result<BTreeMap<i32, Vec<i32>>, ClientError> {
         let leaders = self.leaders(topic).await?;
         let mut out: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
         for p in partitions {
             match leaders.get(p) {
                 Some(l) if *l >= 0 => out.entry(*l).or_default().push(*p),
-                Some(_) => return ClientError::check(5, Some(&format!("{topic}-{p} has no leader"))).map(|_| out),
+                Some(_) => {}
                 None => return ClientError::check(3, Some(&format!("{topic}-{p}"))).map(|_| out),
             }
         }
         Ok(out)
+    }
+
+    /// The leader of one partition: LEADER_NOT_AVAILABLE while it has none.
+    pub async fn leader_of(&mut self, topic: &str, partition: i32) -> Result<i32, ClientError> {
+        match self.by_leader(topic, &[partition]).await?.into_keys().next() {
+            Some(leader) => Ok(leader),
+            None => ClientError::check(5, Some(&format!("{topic}-{partition} has no leader"))).map(|_| -1),
+        }
     }
 
     /// A connection to the coordinator of `key` (`GROUP` or `TRANSACTION`),
@@ -153,7 +162,13 @@ impl Brokers {
             ClientError::check(r.error_code, r.error_message.as_deref())?;
             let addr = format!("{}:{}", r.host.as_str(), r.port);
             self.nodes.entry(r.node_id.0).or_insert(addr);
-            break r.node_id.0;
+            // A coordinator that just died is named until the cluster notices:
+            // ask again, as Kafka's admin client does.
+            match self.node(r.node_id.0).await {
+                Ok(_) => break r.node_id.0,
+                Err(e) if started.elapsed() >= PATIENCE => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
         };
         self.node(node).await
     }
