@@ -26,14 +26,7 @@ const T: Duration = Duration::from_secs(30);
 
 /// Every value of `topic` with `isolation`, once each partition's end is reached.
 fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> BTreeSet<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{isolation}"))
-        .set("isolation.level", isolation)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
+    let c = common::isolated_reader(bootstrap, isolation);
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();

@@ -16,14 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 /// Every value in partition 0 of `topic` with `isolation`, until `end` offsets.
 fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{isolation}"))
-        .set("isolation.level", isolation)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
+    let c = common::isolated_reader(bootstrap, isolation);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
     c.assign(&tpl).unwrap();

@@ -111,6 +111,19 @@ pub fn transactional_producer(
         .expect("transactional producer")
 }
 
+/// A consumer that reads with `isolation` (read_committed, read_uncommitted)
+/// and reports each partition's end, for assigning partitions by hand.
+pub fn isolated_reader(bootstrap: &str, isolation: &str) -> rdkafka::consumer::BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{isolation}"))
+        .set("isolation.level", isolation)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap()
+}
+
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
