@@ -64,6 +64,39 @@ pub struct ClusterConfig {
     /// controlled.shutdown.enable: a stopping broker first has its
     /// leadership moved to the other brokers (at most 20 s).
     pub controlled_shutdown: bool,
+    /// replica.selector.class: Kafka's `RackAwareReplicaSelector` sends a
+    /// consumer naming its rack (Fetch v11+) to a replica in that rack
+    /// (KIP-392); unset, consumers read from leaders.
+    pub replica_selector: ReplicaSelector,
+}
+
+/// `replica.selector.class`: which replica a consumer is sent to read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplicaSelector {
+    /// Kafka's default (no selector): the leader.
+    #[default]
+    Leader,
+    /// `org.apache.kafka.common.replica.RackAwareReplicaSelector`.
+    RackAware,
+}
+
+impl ReplicaSelector {
+    pub const RACK_AWARE_CLASS: &'static str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
+    /// The selector a `replica.selector.class` value names: Kafka's class name
+    /// (or its simple name); empty or `null` for none. strom cannot load other
+    /// classes, so any other name is refused rather than ignored.
+    pub fn from_class(class: &str) -> Result<ReplicaSelector, ConfigError> {
+        match class.trim() {
+            "" | "null" => Ok(ReplicaSelector::Leader),
+            Self::RACK_AWARE_CLASS | "RackAwareReplicaSelector" => Ok(ReplicaSelector::RackAware),
+            other => Err(invalid(
+                "replica.selector.class",
+                other,
+                &format!("strom has only {}", Self::RACK_AWARE_CLASS),
+            )),
+        }
+    }
 }
 
 impl Default for ClusterConfig {
@@ -84,6 +117,7 @@ impl Default for ClusterConfig {
             transaction_state_log_num_partitions: 50,
             transaction_state_log_replication_factor: 3,
             controlled_shutdown: true,
+            replica_selector: ReplicaSelector::Leader,
         }
     }
 }
@@ -230,6 +264,10 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
         transaction_state_log_num_partitions,
         transaction_state_log_replication_factor,
         controlled_shutdown: p.parse("controlled.shutdown.enable")?.unwrap_or(d.controlled_shutdown),
+        replica_selector: match p.string("replica.selector.class") {
+            Some(class) => ReplicaSelector::from_class(&class)?,
+            None => d.replica_selector,
+        },
     })
 }
 
@@ -256,5 +294,15 @@ mod tests {
         ] {
             assert!(parse_store(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn replica_selector_classes() {
+        assert_eq!(
+            ReplicaSelector::from_class(ReplicaSelector::RACK_AWARE_CLASS).unwrap(),
+            ReplicaSelector::RackAware
+        );
+        assert_eq!(ReplicaSelector::from_class("").unwrap(), ReplicaSelector::Leader);
+        assert!(ReplicaSelector::from_class("com.example.Mine").is_err());
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
 use super::{allowed, RequestContext};
 use crate::broker::Broker;
@@ -18,7 +18,9 @@ use crate::error::Error;
 use crate::metrics::PartitionTraffic;
 use crate::protocol::response::{Spliced, Splices};
 use crate::record::legacy;
+use crate::config::cluster::ReplicaSelector;
 use crate::replica::replica_manager::{FetchParams, FetchPartition};
+use crate::replica::selector;
 use crate::security::acl::{Operation, ResourceType};
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -32,6 +34,23 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     // Per partition: the error it gets whatever the log says (an unknown topic
     // id, or a topic the principal may not READ).
     let mut refused = Vec::new();
+    // A follower's fetch (a broker of the cluster, allowed CLUSTER_ACTION):
+    // it reads to the log end and its progress moves the high watermark.
+    let replica_id = match ctx.api_version {
+        15.. => request.replica_state.replica_id.0,
+        _ => request.replica_id.0,
+    };
+    let replica = (replica_id >= 0
+        && broker.metadata.is_cluster()
+        && allowed(broker, ctx, Operation::ClusterAction, ResourceType::Cluster, super::CLUSTER))
+    .then_some(replica_id);
+    // A consumer's fetch from v11 may read from a follower, and names its
+    // rack (KIP-392): the leader may send it to a replica in that rack.
+    let followers_too = ctx.api_version >= 11 && replica.is_none();
+    let rack = request.rack_id.as_str();
+    let select = followers_too
+        && !rack.is_empty()
+        && broker.config.cluster.replica_selector == ReplicaSelector::RackAware;
     let mut response = FetchResponse::default();
     for topic in &request.topics {
         let log_topic = if by_id {
@@ -55,25 +74,34 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             if !seen.insert((topic.topic.clone(), topic.topic_id, fp.partition)) {
                 continue;
             }
-            // A partition this broker leads, at the leader epoch the client
-            // names (v9+; −1 before): otherwise NOT_LEADER_OR_FOLLOWER,
-            // FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH, and the client
-            // refreshes its metadata.
+            // A partition this broker leads (or, for consumers from v11, holds
+            // a replica of), at the leader epoch the client names (v9+; −1
+            // before): otherwise NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH or
+            // UNKNOWN_LEADER_EPOCH, and the client refreshes its metadata.
+            let epoch = fp.current_leader_epoch;
             let (log, refusal) = match &log_topic {
                 None => (None, refusal),
-                Some(t) => match broker.replicas.leader_log(&t.name, fp.partition, fp.current_leader_epoch) {
+                Some(t) => match broker.replicas.readable_log(&t.name, fp.partition, epoch, followers_too) {
                     Ok(log) => (Some(log), None),
                     Err(Error::UnknownTopicOrPartition { .. }) => (None, None),
                     Err(e) => (None, Some(e.wire_code())),
                 },
             };
             refused.push(refusal);
+            let preferred_read_replica = log.as_ref().filter(|_| select).and_then(|log| {
+                let listener = ctx.listener.name.as_str();
+                let rack_of = |id| broker.metadata.node(id, listener).map(|n| n.rack);
+                let (leader, followers) = broker.replicas.read_replicas(log, fp.fetch_offset, rack_of)?;
+                selector::rack_aware(rack, &leader, &followers)
+            });
             wanted.push(FetchPartition {
                 topic: log_topic.as_ref().map_or_else(|| topic.topic.to_string(), |t| t.name.clone()),
                 partition: fp.partition,
                 fetch_offset: fp.fetch_offset,
                 max_bytes: fp.partition_max_bytes,
                 last_fetched_epoch: if ctx.api_version >= 12 { fp.last_fetched_epoch } else { -1 },
+                log_start_offset: if ctx.api_version >= 5 { fp.log_start_offset } else { -1 },
+                preferred_read_replica,
                 log,
             });
             let mut pd = PartitionData::default();
@@ -84,16 +112,6 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             response.responses.push(tr);
         }
     }
-    // A follower's fetch (a broker of the cluster, allowed CLUSTER_ACTION):
-    // it reads to the log end and its progress moves the high watermark.
-    let replica_id = match ctx.api_version {
-        15.. => request.replica_state.replica_id.0,
-        _ => request.replica_id.0,
-    };
-    let replica = (replica_id >= 0
-        && broker.metadata.is_cluster()
-        && allowed(broker, ctx, Operation::ClusterAction, ResourceType::Cluster, super::CLUSTER))
-    .then_some(replica_id);
     let params = FetchParams {
         max_wait: Duration::from_millis(request.max_wait_ms.max(0) as u64),
         min_bytes: request.min_bytes.max(0) as usize,
@@ -122,6 +140,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         pd.high_watermark = data.high_watermark;
         pd.last_stable_offset = data.last_stable_offset;
         pd.log_start_offset = data.log_start_offset;
+        pd.preferred_read_replica = BrokerId(w.preferred_read_replica.unwrap_or(-1));
         if let Some((epoch, end_offset)) = data.diverging {
             pd.diverging_epoch.epoch = epoch;
             pd.diverging_epoch.end_offset = end_offset;
@@ -157,9 +176,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
                 Ok(converted)
             }
         });
+        // Bytes out to consumers (Kafka's BytesOutPerSec) leave out what
+        // followers copy (ReplicationBytesOutPerSec).
+        let bytes = records.as_ref().map_or(0, |r| r.len() as u64);
+        if replica.is_some() {
+            broker.metrics.replicated_out(bytes);
+        }
         broker.metrics.fetched(PartitionTraffic {
             topic: &w.topic,
-            bytes: records.as_ref().map_or(0, |r| r.len() as u64),
+            bytes: if replica.is_some() { 0 } else { bytes },
             records: 0,
             failed: records.is_err(),
             known: w.log.is_some(),

@@ -125,6 +125,9 @@ pub struct Metrics {
     request_handles: std::sync::RwLock<std::collections::HashMap<(&'static str, i16), Histogram>>,
     request_errors: Family<ErrorLabels, Counter>,
     connections: Family<ListenerLabels, Gauge>,
+    /// Kafka's ReplicationBytesOutPerSec: record bytes sent to followers
+    /// (never counted as bytes out to consumers).
+    replication_bytes_out: Counter,
     pub totals: Totals,
     /// Open connections by client software (ApiVersions v3+ names it), for the
     /// console.
@@ -201,6 +204,12 @@ impl Metrics {
             "Open client connections by listener",
             connections.clone(),
         );
+        let replication_bytes_out = Counter::default();
+        registry.register(
+            "kafka_server_brokertopicmetrics_replicationbytesout",
+            "Bytes of records sent to followers",
+            replication_bytes_out.clone(),
+        );
         registry.register(
             "strom_log_fsync_duration_seconds",
             "Time of one fsync round of a partition's files",
@@ -218,6 +227,7 @@ impl Metrics {
             request_handles: Default::default(),
             request_errors,
             connections,
+            replication_bytes_out,
             totals: Totals::default(),
             clients: Mutex::default(),
             started: std::time::SystemTime::now(),
@@ -277,6 +287,13 @@ impl Metrics {
         });
         if !p.failed {
             self.totals.bytes_out.fetch_add(p.bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Record bytes a follower's fetch carried (counted apart from consumers').
+    pub fn replicated_out(&self, bytes: u64) {
+        if self.enabled {
+            self.replication_bytes_out.inc_by(bytes);
         }
     }
 

@@ -34,6 +34,11 @@ pub struct FetchPartition {
     /// The epoch of the last batch the fetching follower holds (Fetch v12+),
     /// −1 for none or a consumer.
     pub last_fetched_epoch: i32,
+    /// The fetching follower's log start (Fetch v5+), −1 for none or a consumer.
+    pub log_start_offset: i64,
+    /// The replica the consumer should read from instead (KIP-392): nothing
+    /// is read, and the fetch answers at once.
+    pub preferred_read_replica: Option<i32>,
 }
 
 /// A fetch's limits, as the request gives them.
@@ -82,7 +87,7 @@ impl ReplicaManager {
         let diverging: Vec<Option<(i32, i64)>> = partitions
             .iter()
             .map(|p| match (&p.log, params.replica) {
-                (Some(log), Some(id)) => self.follower_fetch(log, id, p.fetch_offset, p.last_fetched_epoch),
+                (Some(log), Some(id)) => self.follower_fetch(log, id, p),
                 _ => None,
             })
             .collect();
@@ -94,7 +99,10 @@ impl ReplicaManager {
             }
             let (read, bytes) = read_from_logs(partitions, &params, &diverging);
             let any_error = read.iter().any(|r| r.records.is_err());
-            if bytes >= params.min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
+            // A consumer sent to another replica is told so at once (Kafka too).
+            let redirected = partitions.iter().any(|p| p.preferred_read_replica.is_some());
+            if bytes >= params.min_bytes || any_error || redirected || Instant::now() >= deadline || *shutdown.borrow()
+            {
                 return read;
             }
             tokio::select! {
@@ -108,13 +116,8 @@ impl ReplicaManager {
     /// A follower fetched `log` from `fetch_offset`: where it diverges from
     /// this leader's log, or else its progress recorded (perhaps moving the
     /// high watermark).
-    fn follower_fetch(
-        &self,
-        log: &Arc<UnifiedLog>,
-        id: i32,
-        fetch_offset: i64,
-        last_fetched_epoch: i32,
-    ) -> Option<(i32, i64)> {
+    fn follower_fetch(&self, log: &Arc<UnifiedLog>, id: i32, p: &FetchPartition) -> Option<(i32, i64)> {
+        let (fetch_offset, last_fetched_epoch) = (p.fetch_offset, p.last_fetched_epoch);
         if last_fetched_epoch >= 0 {
             let (epoch, end) = log.end_offset_for_epoch(last_fetched_epoch);
             if epoch != last_fetched_epoch || end < fetch_offset {
@@ -126,6 +129,7 @@ impl ReplicaManager {
             &tp,
             id,
             fetch_offset,
+            p.log_start_offset,
             log.log_end_offset(),
             crate::util::clock::now_ms(),
         ) {
@@ -179,7 +183,8 @@ fn read_from_logs(
             let first_with_data = total == 0;
             // The first partition with data gets its first batch even when its
             // limit is 0 (Kafka's minOneMessage); the others only what fits.
-            let records = if (limit == 0 && !first_with_data) || diverging.is_some() {
+            let skip = diverging.is_some() || p.preferred_read_replica.is_some();
+            let records = if (limit == 0 && !first_with_data) || skip {
                 Ok(None)
             } else {
                 log.read_slice_below(p.fetch_offset, limit.max(1), upper)

@@ -18,6 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::delayed_fetch::DelayedFetches;
 use crate::client::{Bootstrap, Client};
 use crate::log::manager::LogManager;
 use crate::log::unified_log::UnifiedLog;
@@ -45,6 +46,9 @@ pub struct Followed {
 struct Inner {
     node_id: i32,
     logs: Arc<LogManager>,
+    /// Consumers' fetches waiting on a followed partition (KIP-392): woken
+    /// when its high watermark moves.
+    delayed_fetches: Arc<DelayedFetches>,
     /// By leader.
     followed: Mutex<HashMap<i32, Vec<Followed>>>,
     tasks: Mutex<HashMap<i32, JoinHandle<()>>>,
@@ -59,11 +63,17 @@ pub struct Fetchers {
 }
 
 impl Fetchers {
-    pub fn new(node_id: i32, logs: Arc<LogManager>, shutting_down: watch::Receiver<bool>) -> Fetchers {
+    pub fn new(
+        node_id: i32,
+        logs: Arc<LogManager>,
+        delayed_fetches: Arc<DelayedFetches>,
+        shutting_down: watch::Receiver<bool>,
+    ) -> Fetchers {
         Fetchers {
             inner: Arc::new(Inner {
                 node_id,
                 logs,
+                delayed_fetches,
                 followed: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(HashMap::new()),
                 shutting_down,
@@ -201,7 +211,13 @@ async fn run(inner: Arc<Inner>, leader: i32) {
                     continue;
                 };
                 let ok = match p.error_code {
-                    0 => take(log, p),
+                    0 => {
+                        let (taken, hw_moved) = take(log, p);
+                        if hw_moved {
+                            inner.delayed_fetches.complete(&(log.topic.clone(), log.index));
+                        }
+                        taken
+                    }
                     // OFFSET_OUT_OF_RANGE: start over where the leader's log is.
                     1 => match connection.as_mut() {
                         Some((_, client)) => out_of_range(client, inner.node_id, log).await,
@@ -254,8 +270,9 @@ fn fetch_request(node_id: i32, logs: &[(Followed, Arc<UnifiedLog>)]) -> FetchReq
 }
 
 /// Take what the leader sent for `log`: truncate where it says the logs
-/// diverge, or append its records and take its high watermark.
-fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::PartitionData) -> bool {
+/// diverge, or append its records and take its high watermark. (Whether it
+/// was taken, whether the high watermark moved.)
+fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::PartitionData) -> (bool, bool) {
     let now = now_ms();
     if p.diverging_epoch.epoch >= 0 {
         // Keep what both logs agree on: up to the leader's end of that epoch,
@@ -264,10 +281,10 @@ fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::Partitio
         let to = p.diverging_epoch.end_offset.min(own_end.max(0));
         tracing::info!(topic = %log.topic, partition = log.index, to, "truncating to the leader's log");
         return match log.truncate_to(to, now) {
-            Ok(_) => true,
+            Ok(_) => (true, false),
             Err(e) => {
                 tracing::error!(topic = %log.topic, partition = log.index, error = %e, "cannot truncate");
-                false
+                (false, false)
             }
         };
     }
@@ -276,12 +293,12 @@ fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::Partitio
             // A fetch answered for a position this replica has since moved
             // past (a pause, a truncation meanwhile) is fetched again.
             tracing::warn!(topic = %log.topic, partition = log.index, error = %e, "cannot append the leader's records; fetching again");
-            return false;
+            return (false, false);
         }
     }
     // Only forward: a new leader's high watermark may lag what this
     // follower had from the one before (Kafka's maybeUpdateHighWatermark).
-    log.maybe_increment_high_watermark(p.high_watermark.min(log.log_end_offset()));
+    let hw_moved = log.maybe_increment_high_watermark(p.high_watermark.min(log.log_end_offset()));
     // The leader's log start (retention, DeleteRecords) moves this one's too,
     // once this replica's high watermark has passed it; else a follower
     // elected later would serve records the leader had deleted.
@@ -291,7 +308,7 @@ fn take(log: &UnifiedLog, p: &kafka_protocol::messages::fetch_response::Partitio
             tracing::warn!(topic = %log.topic, partition = log.index, error = %e, "cannot follow the leader's log start");
         }
     }
-    true
+    (true, hw_moved)
 }
 
 /// This log is outside the leader's: behind its start (retention there), so

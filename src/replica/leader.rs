@@ -18,6 +18,8 @@ use crate::cluster::metadata_cache::PartitionMetadata;
 struct Follower {
     /// Its log end (the offset it last fetched from).
     end: i64,
+    /// Its log start, as its last fetch said (−1: not said).
+    start: i64,
     last_fetch_ms: i64,
     /// The leader's log end at that fetch.
     last_fetch_leader_end: i64,
@@ -90,14 +92,15 @@ impl Leaders {
         self.lock().get(tp).map(|s| s.isr.len())
     }
 
-    /// Follower `id` fetched `tp` from `fetch_offset` while the leader's log
-    /// ended at `leader_end`. False when `id` holds no replica of it (its
-    /// fetch is refused).
+    /// Follower `id` fetched `tp` from `fetch_offset` (its log starting at
+    /// `log_start`) while the leader's log ended at `leader_end`. False when
+    /// `id` holds no replica of it (its fetch is refused).
     pub fn follower_fetched(
         &self,
         tp: &TopicPartition,
         id: i32,
         fetch_offset: i64,
+        log_start: i64,
         leader_end: i64,
         now_ms: i64,
     ) -> bool {
@@ -108,6 +111,7 @@ impl Leaders {
         }
         let f = s.followers.entry(id).or_insert(Follower {
             end: fetch_offset,
+            start: log_start,
             last_fetch_ms: now_ms,
             last_fetch_leader_end: leader_end,
             caught_up_ms: 0,
@@ -121,9 +125,22 @@ impl Leaders {
             f.caught_up_ms = f.caught_up_ms.max(f.last_fetch_ms);
         }
         f.end = fetch_offset;
+        f.start = log_start;
         f.last_fetch_ms = now_ms;
         f.last_fetch_leader_end = leader_end;
         true
+    }
+
+    /// The in-sync followers a consumer fetching `tp` from `offset` could be
+    /// sent to (their logs hold it): (id, log end, ms since caught up).
+    pub fn readable_followers(&self, tp: &TopicPartition, offset: i64, now_ms: i64) -> Vec<(i32, i64, i64)> {
+        let states = self.lock();
+        let Some(s) = states.get(tp) else { return Vec::new() };
+        s.followers
+            .iter()
+            .filter(|(id, f)| s.isr.contains(id) && f.end >= offset && f.start <= offset)
+            .map(|(id, f)| (*id, f.end, now_ms.saturating_sub(f.caught_up_ms)))
+            .collect()
     }
 
     /// The high watermark the in-sync replicas allow, given the leader's own
@@ -235,16 +252,37 @@ mod tests {
     }
 
     #[test]
+    fn consumers_are_sent_only_to_in_sync_followers_holding_the_offset() {
+        let leaders = Leaders::default();
+        let tp = ("t".to_string(), 0);
+        leaders.set(&tp, &state(1, &[1, 2, 3, 4], &[1, 2, 3]), 0, 0);
+        assert!(leaders.follower_fetched(&tp, 2, 50, 0, 50, 1_000));
+        assert!(leaders.follower_fetched(&tp, 3, 40, 20, 50, 1_000));
+        assert!(leaders.follower_fetched(&tp, 4, 50, 0, 50, 1_000));
+        let at = |offset| {
+            let mut ids: Vec<(i32, i64, i64)> = leaders.readable_followers(&tp, offset, 1_500);
+            ids.sort();
+            ids
+        };
+        // 4 is not in sync; 3 starts at 20 and ends at 40.
+        // 3 has never caught up: as long ago as the clock began.
+        assert_eq!(at(30), vec![(2, 50, 500), (3, 40, 1_500)]);
+        assert_eq!(at(10), vec![(2, 50, 500)]);
+        assert_eq!(at(45), vec![(2, 50, 500)]);
+        assert!(leaders.readable_followers(&("u".into(), 0), 0, 0).is_empty());
+    }
+
+    #[test]
     fn the_high_watermark_is_the_lowest_end_in_sync() {
         let leaders = Leaders::default();
         let tp = ("t".to_string(), 0);
         leaders.set(&tp, &state(3, &[1, 2, 3], &[1, 2, 3]), 0, 0);
         assert_eq!(leaders.high_watermark(&tp, 1, 10), None, "followers not heard of");
-        assert!(leaders.follower_fetched(&tp, 2, 7, 10, 0));
+        assert!(leaders.follower_fetched(&tp, 2, 7, 0, 10, 0));
         assert_eq!(leaders.high_watermark(&tp, 1, 10), None);
-        assert!(leaders.follower_fetched(&tp, 3, 9, 10, 0));
+        assert!(leaders.follower_fetched(&tp, 3, 9, 0, 10, 0));
         assert_eq!(leaders.high_watermark(&tp, 1, 10), Some(7));
-        assert!(!leaders.follower_fetched(&tp, 4, 10, 10, 0), "not a replica");
+        assert!(!leaders.follower_fetched(&tp, 4, 10, 0, 10, 0), "not a replica");
         // 2 leaves the ISR: it no longer holds the high watermark back.
         leaders.set(&tp, &state(3, &[1, 2, 3], &[1, 3]), 1, 0);
         assert_eq!(leaders.high_watermark(&tp, 1, 10), Some(9));
@@ -267,10 +305,10 @@ mod tests {
         // previous fetch); 3, out of the ISR, reaches the high watermark.
         for t in 0..10 {
             let now = t * 300;
-            assert!(leaders.follower_fetched(&tp, 2, t * 10, t * 10 + 5, now));
+            assert!(leaders.follower_fetched(&tp, 2, t * 10, 0, t * 10 + 5, now));
         }
         assert!(leaders.isr_changes(1, 2_700, lag, |_| 90).is_empty(), "3 not heard of");
-        assert!(leaders.follower_fetched(&tp, 3, 95, 95, 2_700));
+        assert!(leaders.follower_fetched(&tp, 3, 95, 0, 95, 2_700));
         let changes = leaders.isr_changes(1, 2_800, lag, |_| 90);
         assert_eq!(changes.len(), 1);
         assert_eq!(
@@ -279,11 +317,11 @@ mod tests {
         );
         assert!(leaders.isr_changes(1, 2_900, lag, |_| 90).is_empty(), "pending");
         // While the expansion is pending, 3 counts for the high watermark.
-        assert!(leaders.follower_fetched(&tp, 2, 200, 200, 2_900));
+        assert!(leaders.follower_fetched(&tp, 2, 200, 0, 200, 2_900));
         assert_eq!(leaders.high_watermark(&tp, 1, 200), Some(95));
         // Committed; then 3 stops fetching and leaves after the lag.
         leaders.set(&tp, &state(1, &[1, 2, 3], &[1, 2, 3]), 6, 3_000);
-        assert!(leaders.follower_fetched(&tp, 2, 200, 200, 4_500));
+        assert!(leaders.follower_fetched(&tp, 2, 200, 0, 200, 4_500));
         let changes = leaders.isr_changes(1, 4_500, lag, |_| 200);
         assert_eq!(changes[0].new_isr, vec![1, 2]);
         // Refused: asked again at the next round.

@@ -12,3 +12,4 @@ pub mod fetcher;
 mod leader;
 pub mod partition;
 pub mod replica_manager;
+pub mod selector;

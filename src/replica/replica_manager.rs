@@ -70,7 +70,7 @@ pub struct ReplicaManager {
     /// This broker's id (`node.id`).
     pub(super) node_id: i32,
     pub(super) logs: Arc<LogManager>,
-    pub(super) delayed_fetches: DelayedFetches,
+    pub(super) delayed_fetches: Arc<DelayedFetches>,
     /// Flips to `true` when shutdown begins: waiting fetches answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
     /// In a cluster, the partitions this broker leads and their followers.
@@ -84,22 +84,26 @@ pub struct ReplicaManager {
 
 impl ReplicaManager {
     pub fn new(node_id: i32, logs: Arc<LogManager>, shutting_down: watch::Receiver<bool>) -> ReplicaManager {
+        let delayed_fetches = Arc::new(DelayedFetches::default());
         ReplicaManager {
-            fetchers: super::fetcher::Fetchers::new(node_id, logs.clone(), shutting_down.clone()),
+            fetchers: super::fetcher::Fetchers::new(
+                node_id,
+                logs.clone(),
+                delayed_fetches.clone(),
+                shutting_down.clone(),
+            ),
             node_id,
             logs,
-            delayed_fetches: DelayedFetches::default(),
+            delayed_fetches,
             shutting_down,
             leaders: Leaders::default(),
             states: std::sync::RwLock::new(None),
         }
     }
 
-    /// How this broker holds a partition: on one broker, it leads every partition
-    /// it has at leader epoch 0, the only replica.
     /// How the cluster's metadata has a partition (None on one broker, or if
     /// it has no such partition).
-    fn states_of(&self, topic: &str, partition: i32) -> Option<PartitionMetadata> {
+    pub(super) fn states_of(&self, topic: &str, partition: i32) -> Option<PartitionMetadata> {
         let states = self.states.read().unwrap_or_else(|e| e.into_inner());
         states.as_ref()?.get(&(topic.to_string(), partition)).cloned()
     }
@@ -460,6 +464,8 @@ mod tests {
             fetch_offset: offset,
             max_bytes: 1 << 20,
             last_fetched_epoch: -1,
+            log_start_offset: -1,
+            preferred_read_replica: None,
         }]
     }
 

@@ -29,7 +29,7 @@ pub struct Cluster {
     /// Each broker's HTTP endpoint (/metrics) listens on its address at this port.
     pub http_port: u16,
     pub dirs: Vec<tempfile::TempDir>,
-    /// More `serve` arguments for every broker.
+    /// More `serve` arguments for every broker (`{node}` in one becomes its id).
     pub extra: Vec<String>,
     pub brokers: Vec<Option<BrokerProcess>>,
 }
@@ -72,7 +72,8 @@ impl Cluster {
             format!("{}:{}", host(node), self.http_port),
         ]
         .into_iter()
-        .chain(self.extra.iter().cloned())
+        // `{node}` in an extra argument is the broker's id (`rack-{node}`).
+        .chain(self.extra.iter().map(|a| a.replace("{node}", &node.to_string())))
         .collect()
     }
 

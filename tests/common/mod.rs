@@ -146,6 +146,28 @@ pub struct Consumed {
     pub timestamp: Option<i64>,
 }
 
+impl Consumed {
+    /// A record as librdkafka delivered it.
+    pub fn of<M: Message>(m: &M) -> Consumed {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Consumed {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp: m.timestamp().to_millis(),
+        }
+    }
+}
+
 pub fn consumer(bootstrap: &str) -> StreamConsumer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -175,22 +197,7 @@ pub async fn consume(bootstrap: &str, topic: &str, partitions: i32, count: usize
             Ok(Err(e)) => panic!("consumer error: {e}"),
             Err(_) => panic!("timed out with {} of {count} records", out.len()),
         };
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Consumed {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-            headers,
-            timestamp: m.timestamp().to_millis(),
-        });
+        out.push(Consumed::of(&m));
     }
     // Nothing more than expected arrives.
     if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(300), c.recv()).await {
