@@ -92,22 +92,26 @@ impl Fetchers {
         for f in followed {
             by_leader.entry(f.leader).or_default().push(f);
         }
+        let leaders: Vec<i32> = by_leader.keys().copied().collect();
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        // What to follow first, then the tasks: a task started before would
+        // find nothing to follow for its leader, end, and never be restarted
+        // if no other metadata change came (a reassignment's new replica
+        // stayed empty that way).
+        *self.inner.followed.lock().unwrap_or_else(|e| e.into_inner()) = by_leader;
         tasks.retain(|leader, task| {
-            let keep = by_leader.contains_key(leader) && !task.is_finished();
+            let keep = leaders.contains(leader) && !task.is_finished();
             if !keep {
                 task.abort();
             }
             keep
         });
-        for leader in by_leader.keys() {
-            if !tasks.contains_key(leader) {
+        for leader in leaders {
+            if !tasks.contains_key(&leader) {
                 let inner = self.inner.clone();
-                let leader = *leader;
                 tasks.insert(leader, tokio::spawn(async move { run(inner, leader).await }));
             }
         }
-        *self.inner.followed.lock().unwrap_or_else(|e| e.into_inner()) = by_leader;
     }
 
     /// Stop every fetcher (shutdown).
