@@ -198,6 +198,9 @@ pub enum Error {
     IneligibleReplica(String),
     #[error("invalid replica assignment: {0}")]
     InvalidReplicaAssignment(String),
+    /// Cancelling a reassignment of a partition that has none.
+    #[error("no reassignment of the partition is in progress")]
+    NoReassignmentInProgress,
     /// Not done in time (the controller's write, say); the client may retry.
     #[error("timed out: {0}")]
     RequestTimedOut(String),
@@ -330,6 +333,7 @@ impl Error {
             Error::MetadataStore(_) => E::UnknownServerError,
             Error::NotController => E::NotController,
             Error::InvalidReplicaAssignment(_) => E::InvalidReplicaAssignment,
+            Error::NoReassignmentInProgress => E::NoReassignmentInProgress,
             Error::InvalidUpdateVersion => E::InvalidUpdateVersion,
             Error::IneligibleReplica(_) => E::IneligibleReplica,
             Error::RequestTimedOut(_) => E::RequestTimedOut,

@@ -24,7 +24,14 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
-        command: ClusterCommand,
+        command: strom::cli::cluster::ClusterCommand,
+    },
+    /// Partitions: move replicas between brokers (reassign).
+    Partitions {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: strom::cli::partitions::PartitionsCommand,
     },
     /// Topics: list, create, describe, alter, delete.
     Topics {
@@ -168,13 +175,6 @@ impl ClientArgs {
             security,
         })
     }
-}
-
-#[derive(Subcommand)]
-enum ClusterCommand {
-    /// Cluster id, controller, brokers (address, rack), offline and
-    /// under-replicated partitions.
-    Status,
 }
 
 #[derive(Subcommand)]
@@ -334,12 +334,10 @@ fn main() -> std::process::ExitCode {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
         Some(Command::Cluster { client, command }) => {
-            return run_tool(async move {
-                let (bs, out) = (client.bootstrap()?, Output { json: client.json });
-                match command {
-                    ClusterCommand::Status => strom::cli::cluster::status(&bs, out).await,
-                }
-            })
+            return run_tool(async move { command.run(&client.bootstrap()?, Output { json: client.json }).await })
+        }
+        Some(Command::Partitions { client, command }) => {
+            return run_tool(async move { command.run(&client.bootstrap()?, Output { json: client.json }).await })
         }
         Some(Command::Topics { client, command }) => return run_tool(topics(client, command)),
         Some(Command::Groups { client, command }) => return run_tool(groups(client, command)),

@@ -17,14 +17,6 @@ use common::wire::*;
 
 const PARTITIONS: i32 = 3;
 
-fn signal(c: &mut Cluster, node: i32, signal: &str) {
-    let pid = c.broker(node).child.id().to_string();
-    std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
-}
-
 /// Stream records in rounds while `fault` runs; then check everything.
 async fn under_fault<F, Fut>(etcd: &Etcd, name: &str, fault: F)
 where
@@ -93,9 +85,9 @@ async fn a_zombie_leader_loses_no_acknowledged_write() {
             .map(|p| p.leader)
             .find(|l| *l != controller)
             .unwrap_or(told[&0].leader);
-        signal(&mut c, zombie, "-STOP");
+        c.signal(zombie, "-STOP");
         tokio::time::sleep(Duration::from_millis(SESSION_MS * 2)).await;
-        signal(&mut c, zombie, "-CONT");
+        c.signal(zombie, "-CONT");
         c
     })
     .await;
@@ -169,9 +161,9 @@ async fn a_leader_paused_then_killed_leaves_electable_followers() {
             .map(|p| p.leader)
             .find(|l| *l == controller)
             .unwrap_or(told[&0].leader);
-        signal(&mut c, leader, "-STOP");
+        c.signal(leader, "-STOP");
         tokio::time::sleep(Duration::from_millis(2_000)).await;
-        signal(&mut c, leader, "-CONT");
+        c.signal(leader, "-CONT");
         tokio::time::sleep(Duration::from_millis(400)).await;
         c.broker(leader).kill9();
         c.stop(leader);

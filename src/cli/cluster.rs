@@ -9,6 +9,21 @@ use serde_json::json;
 use super::{metadata, print_table, Output};
 use crate::client::{Bootstrap, Client, ClientError};
 
+#[derive(clap::Subcommand)]
+pub enum ClusterCommand {
+    /// Cluster id, controller, brokers (address, rack), offline and
+    /// under-replicated partitions.
+    Status,
+}
+
+impl ClusterCommand {
+    pub async fn run(self, bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
+        match self {
+            ClusterCommand::Status => status(bootstrap, out).await,
+        }
+    }
+}
+
 /// (offline, under-replicated) partitions as `topic-partition` names.
 fn unhealthy(m: &MetadataResponse) -> (Vec<String>, Vec<String>) {
     let mut offline = Vec::new();

@@ -6,6 +6,7 @@ pub mod configs;
 pub mod groups;
 pub mod io;
 pub mod partitioner;
+pub mod partitions;
 pub mod security;
 pub mod security_args;
 pub mod topics;

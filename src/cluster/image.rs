@@ -49,6 +49,13 @@ pub struct PartitionRecord {
     pub leader_epoch: i32,
     /// One more at every change of this record.
     pub partition_epoch: i32,
+    /// While a reassignment runs (KIP-455): the replicas being added, and
+    /// those to be removed once the target (`replicas` without `removing`)
+    /// is in sync. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<i32>,
 }
 
 impl PartitionRecord {
@@ -72,6 +79,9 @@ impl PartitionRecord {
             && r.replicas.iter().all(|b| *b >= 0)
             && r.isr.iter().all(|b| r.replicas.contains(b))
             && (r.leader == -1 || r.isr.contains(&r.leader))
+            && r.adding.iter().chain(&r.removing).all(|b| r.replicas.contains(b))
+            && !r.adding.iter().any(|b| r.removing.contains(b))
+            && r.removing.len() < r.replicas.len()
             && r.leader_epoch >= 0
             && r.partition_epoch >= 0;
         sound.then_some(r)
@@ -313,6 +323,8 @@ mod tests {
             leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
         .to_json()
     }

@@ -121,6 +121,9 @@ apis! {
     // Between brokers of a cluster: a leader asks the controller to change an ISR.
     AlterPartition 2..=3 => alter_partition;
     ElectLeaders 0..=2 => elect_leaders;
+    // kafka-reassign-partitions (KIP-455); v1 (KIP-860) may refuse a new replication factor.
+    AlterPartitionReassignments 0..=1 => alter_partition_reassignments;
+    ListPartitionReassignments 0..=0 => list_partition_reassignments;
     // Between brokers of a cluster: a transaction coordinator's markers.
     WriteTxnMarkers 1..=1 => write_txn_markers;
     DescribeLogDirs 0..=4 => describe_log_dirs;

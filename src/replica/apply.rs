@@ -2,8 +2,9 @@
 //! ReplicaManager.applyDelta): it holds a replica of each partition assigned
 //! to it, created when first seen; leads the partitions the metadata says it
 //! leads, from the leader epoch given (its batches carry that epoch);
-//! deletes a topic whose deletion it saw; and sets aside (never deletes) a
-//! partition it holds that the metadata gives to other brokers, one of an
+//! deletes a topic whose deletion it saw, and a replica it saw moved to
+//! other brokers (a reassignment); and sets aside (never deletes) a
+//! partition it holds that the metadata otherwise gives to other brokers, one of an
 //! earlier topic of the same name, and, at start, one of a topic the metadata
 //! no longer has (deleted while this broker was down). A partition merely
 //! missing from the metadata while the broker runs (a key deleted by hand) is
@@ -93,19 +94,35 @@ impl ReplicaManager {
                 }
             }
         }
+        let before = self.states.read().unwrap_or_else(|e| e.into_inner()).clone();
         for t in logs.topics() {
             let assigned = image.topic(&t.name).filter(|i| i.id == t.id);
             for p in &t.partitions {
+                let tp = (t.name.clone(), p.index);
                 // Given to other brokers, or (at start) gone from the cluster.
                 let elsewhere = assigned
                     .as_ref()
                     .and_then(|i| i.partitions.get(&p.index))
                     .is_some_and(|e| !e.record.replicas.contains(&me));
                 let gone = starting && assigned.is_none();
-                if (elsewhere || gone) && !wanted.contains(&(t.name.clone(), p.index)) {
-                    if let Err(e) = logs.set_aside(&t.name, p.index) {
-                        tracing::error!(topic = %t.name, partition = p.index, error = %e, "cannot set a stray partition aside");
-                    }
+                if !(elsewhere || gone) || wanted.contains(&tp) {
+                    continue;
+                }
+                // Moved away while this broker watched (a reassignment that
+                // finished: the target has every record): deleted, as Kafka
+                // does. Anything else is a guess, so set aside.
+                let watched_it_move = !starting
+                    && elsewhere
+                    && before
+                        .as_ref()
+                        .and_then(|b| b.get(&tp))
+                        .is_some_and(|s| s.replicas.contains(&me));
+                let removed = match watched_it_move {
+                    true => logs.delete_replica(&t.name, p.index),
+                    false => logs.set_aside(&t.name, p.index),
+                };
+                if let Err(e) = removed {
+                    tracing::error!(topic = %t.name, partition = p.index, error = %e, "cannot stop holding a partition");
                 }
             }
         }

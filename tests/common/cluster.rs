@@ -100,6 +100,15 @@ impl Cluster {
         }
     }
 
+    /// Send broker `node` a signal (`-STOP`, `-CONT`).
+    pub fn signal(&mut self, node: i32, signal: &str) {
+        let pid = self.broker(node).child.id().to_string();
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+    }
+
     pub fn stop(&mut self, node: i32) -> Option<BrokerProcess> {
         self.brokers[node as usize - 1].take()
     }

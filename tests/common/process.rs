@@ -60,7 +60,11 @@ impl BrokerProcess {
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            // STROM_TEST_LOG=info (say) for more of the brokers' logs.
+            .env(
+                "RUST_LOG",
+                std::env::var("STROM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("NO_COLOR", "1")
             .stdout(out.try_clone().unwrap())
             .stderr(out)

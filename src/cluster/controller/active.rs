@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::leadership::next_state;
 use super::leadership::{alter_isr, preferred_elections, IsrChange};
 use super::placement::{assign, check_assignments, Candidate};
+use super::reassign;
 use super::{ControllerChannel, ControllerRequest, Job, NewTopic, Reply};
 use crate::cluster::etcd::{ControllerSession, MetadataStore};
 use crate::cluster::image::{MetadataImage, PartitionRecord, TopicImage, TopicRecord};
@@ -152,6 +153,10 @@ async fn reconcile(ctx: &mut ControllerContext, image: &MetadataImage) -> Result
         for (index, p) in &topic.partitions {
             let alive = |b| image.is_alive(b);
             let mut next = next_state(&p.record, alive);
+            // A reassignment whose target is in sync now finishes.
+            if let Some(done) = reassign::complete(next.as_ref().unwrap_or(&p.record), alive) {
+                next = Some(done);
+            }
             let now = next.as_ref().unwrap_or(&p.record);
             if unclean && now.leader == -1 {
                 if let Ok(elected) = super::leadership::elect(now, false, alive) {
@@ -209,13 +214,15 @@ async fn write_partitions(ctx: &mut ControllerContext, changes: Vec<(String, Par
     Ok(())
 }
 
-/// ElectLeaders for one partition ([`super::leadership::elect`]), written
-/// conditioned on the record it was decided from.
-async fn elect_leader(
+/// Change one partition as `change` decides from its record and the running
+/// brokers (None: it stays as it is), written conditioned on the record it
+/// was decided from. The partition as it is afterwards.
+async fn change_partition(
     ctx: &mut ControllerContext,
     topic: &str,
     partition: i32,
-    preferred: bool,
+    what: &str,
+    change: impl FnOnce(&PartitionRecord, &dyn Fn(i32) -> bool) -> Result<Option<PartitionRecord>>,
 ) -> Result<PartitionRecord> {
     let image = ctx.image();
     let unknown = || Error::UnknownTopicOrPartition {
@@ -226,31 +233,24 @@ async fn elect_leader(
         .topic(topic)
         .and_then(|t| t.partitions.get(&partition).cloned())
         .ok_or_else(unknown)?;
-    let next = super::leadership::elect(&entry.record, preferred, |b| image.is_alive(b))?;
+    let Some(next) = change(&entry.record, &|b| image.is_alive(b))? else {
+        return Ok(entry.record);
+    };
     let key = partition_key(topic, partition);
-    let written = ctx
-        .write(
-            vec![Compare::mod_revision(
-                ctx.key(&key),
-                CompareOp::Equal,
-                entry.mod_revision,
-            )],
-            vec![TxnOp::put(ctx.key(&key), next.to_json(), None)],
-        )
-        .await?;
-    match written {
+    let unchanged = Compare::mod_revision(ctx.key(&key), CompareOp::Equal, entry.mod_revision);
+    match ctx
+        .write(vec![unchanged], vec![TxnOp::put(ctx.key(&key), next.to_json(), None)])
+        .await?
+    {
         Some(_) => {
             tracing::info!(
-                topic,
-                partition,
-                leader = next.leader,
-                preferred,
-                "leader elected on request"
+                topic, partition, leader = next.leader, replicas = ?next.replicas,
+                adding = ?next.adding, removing = ?next.removing, "{what}"
             );
             Ok(next)
         }
         None => Err(Error::RequestTimedOut(format!(
-            "{topic}-{partition} changed while its leader was elected; retry"
+            "{topic}-{partition} changed meanwhile ({what}); retry"
         ))),
     }
 }
@@ -278,9 +278,37 @@ async fn handle(ctx: &mut ControllerContext, request: ControllerRequest) -> Resu
             topic,
             partition,
             preferred,
-        } => elect_leader(ctx, &topic, partition, preferred)
-            .await
-            .map(Reply::Partition),
+        } => {
+            let elect = |r: &PartitionRecord, alive: &dyn Fn(i32) -> bool| {
+                super::leadership::elect(r, preferred, alive).map(Some)
+            };
+            let what = "leader elected on request";
+            change_partition(ctx, &topic, partition, what, elect)
+                .await
+                .map(Reply::Partition)
+        }
+        ControllerRequest::Reassign {
+            topic,
+            partition,
+            target,
+        } => {
+            let registered: std::collections::BTreeSet<i32> = ctx.image().brokers.keys().copied().collect();
+            let reassign = |r: &PartitionRecord, alive: &dyn Fn(i32) -> bool| match &target {
+                None => reassign::cancel(r, alive).map(Some),
+                Some(target) => {
+                    reassign::check_target(target, |b| registered.contains(&b))?;
+                    reassign::start(r, target, alive)
+                }
+            };
+            let what = if target.is_some() {
+                "reassignment started"
+            } else {
+                "reassignment cancelled"
+            };
+            change_partition(ctx, &topic, partition, what, reassign)
+                .await
+                .map(Reply::Partition)
+        }
     }
 }
 
@@ -356,6 +384,8 @@ fn first_state(image: &MetadataImage, topic_id: &str, replicas: Vec<i32>) -> Par
         isr,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding: Vec::new(),
+        removing: Vec::new(),
     }
 }
 

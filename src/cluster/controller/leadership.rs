@@ -188,7 +188,7 @@ pub fn elect(r: &PartitionRecord, preferred: bool, alive: impl Fn(i32) -> bool) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -223,7 +223,7 @@ mod tests {
         ));
     }
 
-    fn record(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionRecord {
+    pub(crate) fn record(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionRecord {
         PartitionRecord {
             v: 1,
             topic_id: "t".into(),
@@ -232,6 +232,8 @@ mod tests {
             leader,
             leader_epoch: 4,
             partition_epoch: 9,
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
     }
 

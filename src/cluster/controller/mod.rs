@@ -16,6 +16,7 @@ use uuid::Uuid;
 mod active;
 pub mod leadership;
 pub mod placement;
+pub mod reassign;
 
 #[cfg(feature = "cluster")]
 pub use active::{run, ControllerContext};
@@ -63,6 +64,13 @@ pub enum ControllerRequest {
         topic: String,
         partition: i32,
         preferred: bool,
+    },
+    /// AlterPartitionReassignments for one partition: move to `target`, or
+    /// (None) cancel the running reassignment.
+    Reassign {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
     },
 }
 

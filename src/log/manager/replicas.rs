@@ -82,6 +82,17 @@ impl LogManager {
     /// `{topic}-{index}.{id}-stray` (kept for an operator to look at; the next
     /// start skips it) and it leaves the topic.
     pub fn set_aside(&self, name: &str, index: i32) -> Result<()> {
+        self.stop_holding(name, index, "stray")
+    }
+
+    /// Stop holding partition `index` of `name` and delete its files: the
+    /// metadata moved the replica to other brokers while this one watched
+    /// (a reassignment, whose target had every record first).
+    pub fn delete_replica(&self, name: &str, index: i32) -> Result<()> {
+        self.stop_holding(name, index, "delete")
+    }
+
+    fn stop_holding(&self, name: &str, index: i32, why: &str) -> Result<()> {
         let _reserved = self
             .reserve(name)
             .ok_or(Error::InvalidRequest(format!("partitions of {name} are being changed")))?;
@@ -92,7 +103,7 @@ impl LogManager {
         let Some(log) = topic.partition(index).cloned() else {
             return Ok(());
         };
-        let to = self.dir.join(set_aside_dir_name(name, index, &topic.id, "stray"));
+        let to = self.dir.join(set_aside_dir_name(name, index, &topic.id, why));
         std::fs::rename(log.dir(), &to)?;
         util::fs::sync_dir(&self.dir)?;
         let rest: Vec<Arc<UnifiedLog>> = topic.partitions.iter().filter(|p| p.index != index).cloned().collect();
@@ -109,7 +120,20 @@ impl LogManager {
                 }),
             );
         }
-        tracing::warn!(topic = name, partition = index, dir = %to.display(), "set a stray partition aside");
+        drop(topics);
+        if why == "delete" {
+            // Gone from the topic already; a directory left over goes at the next start.
+            if let Err(e) = std::fs::remove_dir_all(&to) {
+                tracing::warn!(dir = %to.display(), error = %e, "could not remove a moved replica's files yet");
+            }
+            tracing::info!(
+                topic = name,
+                partition = index,
+                "deleted a replica moved to other brokers"
+            );
+        } else {
+            tracing::warn!(topic = name, partition = index, dir = %to.display(), "set a stray partition aside");
+        }
         Ok(())
     }
 }
