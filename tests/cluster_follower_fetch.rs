@@ -25,9 +25,22 @@ const RECORDS: usize = 120;
 /// (error, records bytes, high watermark, preferred read replica) of a fetch of
 /// `near-0` from `offset`, at `version`, from a consumer in `rack`.
 async fn fetch(c: &Cluster, node: i32, version: i16, rack: &str, offset: i64, epoch: i32) -> (i16, usize, i64, i32) {
+    fetch_as(c, node, -1, version, rack, offset, epoch).await
+}
+
+/// [`fetch`] by `replica` (−1: a consumer).
+async fn fetch_as(
+    c: &Cluster,
+    node: i32,
+    replica: i32,
+    version: i16,
+    rack: &str,
+    offset: i64,
+    epoch: i32,
+) -> (i16, usize, i64, i32) {
     let mut w = Wire::connect(c.addr(node)).await;
     let mut request = fetch_request("near", uuid::Uuid::nil(), offset, 0);
-    request.replica_id = kafka_protocol::messages::BrokerId(-1);
+    request.replica_id = kafka_protocol::messages::BrokerId(replica);
     request.rack_id = StrBytes::from_string(rack.to_string());
     request.topics[0].partitions[0].current_leader_epoch = epoch;
     let r = w.call(version, &request).await;
@@ -84,6 +97,9 @@ async fn consumers_read_from_a_replica_in_their_rack() {
     assert_eq!(preferred, -1);
     // A rack without a broker: the leader.
     assert_eq!(fetch(&c, leader, 11, "rack-9", 0, epoch).await.3, -1);
+    // A broker id that holds no replica reads nothing past the high
+    // watermark, nor counts as a follower: NOT_LEADER_OR_FOLLOWER (Kafka too).
+    assert_eq!(fetch_as(&c, leader, 99, 11, "", 0, epoch).await.0, 6);
 
     // The follower serves consumers (v11+) below its high watermark, which
     // reaches the leader's with its next fetch.

@@ -252,7 +252,19 @@ impl MetadataStore {
             .or_else([TxnOp::get(controller_key.as_str(), None)]);
         let response = self.txn(txn).await?;
         if response.succeeded() {
-            return Ok(Some(response.header().map_or(0, |h| h.revision())));
+            // A transaction that changed nothing (deletes of absent keys) answers
+            // the store's current revision, which may come from another
+            // cluster's prefix and never show in this one's watch: nothing to
+            // wait for then.
+            let changed = response.op_responses().iter().any(|op| match op {
+                etcd_client::TxnOpResponse::Delete(d) => d.deleted() > 0,
+                etcd_client::TxnOpResponse::Get(_) => false,
+                _ => true,
+            });
+            return Ok(Some(match changed {
+                true => response.header().map_or(0, |h| h.revision()),
+                false => 0,
+            }));
         }
         let still_controller = response.op_responses().iter().any(|op| match op {
             etcd_client::TxnOpResponse::Get(get) => get

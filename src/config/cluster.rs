@@ -83,13 +83,13 @@ pub enum ReplicaSelector {
 impl ReplicaSelector {
     pub const RACK_AWARE_CLASS: &'static str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 
-    /// The selector a `replica.selector.class` value names: Kafka's class name
-    /// (or its simple name); empty or `null` for none. strom cannot load other
-    /// classes, so any other name is refused rather than ignored.
+    /// The selector a `replica.selector.class` value names: Kafka's class name;
+    /// empty or `null` for none. strom cannot load other classes, so any other
+    /// name is refused rather than ignored (Kafka would not find the class).
     pub fn from_class(class: &str) -> Result<ReplicaSelector, ConfigError> {
         match class.trim() {
             "" | "null" => Ok(ReplicaSelector::Leader),
-            Self::RACK_AWARE_CLASS | "RackAwareReplicaSelector" => Ok(ReplicaSelector::RackAware),
+            Self::RACK_AWARE_CLASS => Ok(ReplicaSelector::RackAware),
             other => Err(invalid(
                 "replica.selector.class",
                 other,
@@ -304,5 +304,6 @@ mod tests {
         );
         assert_eq!(ReplicaSelector::from_class("").unwrap(), ReplicaSelector::Leader);
         assert!(ReplicaSelector::from_class("com.example.Mine").is_err());
+        assert!(ReplicaSelector::from_class("RackAwareReplicaSelector").is_err());
     }
 }

@@ -195,7 +195,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
                 let expected = refusal.is_some()
                     || matches!(
                     e,
-                    Error::OffsetOutOfRange { .. } | Error::UnknownTopicOrPartition { .. } | Error::UnsupportedVersion { .. }
+                    Error::OffsetOutOfRange { .. }
+                        | Error::UnknownTopicOrPartition { .. }
+                        | Error::UnsupportedVersion { .. }
+                        | Error::NotLeaderOrFollower { .. }
                 );
                 if !expected {
                     tracing::error!(topic = %w.topic, partition = w.partition, error = %e, "fetch read failed");

@@ -84,11 +84,11 @@ impl ReplicaManager {
             .map(|p| (p.topic.clone(), p.partition))
             .collect();
         // A follower's fetch says how far its log reaches (or that it diverges).
-        let diverging: Vec<Option<(i32, i64)>> = partitions
+        let diverging: Vec<Follower> = partitions
             .iter()
             .map(|p| match (&p.log, params.replica) {
                 (Some(log), Some(id)) => self.follower_fetch(log, id, p),
-                _ => None,
+                _ => Follower::InStep,
             })
             .collect();
         loop {
@@ -115,13 +115,15 @@ impl ReplicaManager {
 
     /// A follower fetched `log` from `fetch_offset`: where it diverges from
     /// this leader's log, or else its progress recorded (perhaps moving the
-    /// high watermark).
-    fn follower_fetch(&self, log: &Arc<UnifiedLog>, id: i32, p: &FetchPartition) -> Option<(i32, i64)> {
+    /// high watermark). A broker that holds no replica of it is refused
+    /// (NOT_LEADER_OR_FOLLOWER, as Kafka): it must neither read past the high
+    /// watermark nor count as a follower.
+    fn follower_fetch(&self, log: &Arc<UnifiedLog>, id: i32, p: &FetchPartition) -> Follower {
         let (fetch_offset, last_fetched_epoch) = (p.fetch_offset, p.last_fetched_epoch);
         if last_fetched_epoch >= 0 {
             let (epoch, end) = log.end_offset_for_epoch(last_fetched_epoch);
             if epoch != last_fetched_epoch || end < fetch_offset {
-                return Some((epoch, end));
+                return Follower::Diverging(epoch, end);
             }
         }
         let tp: TopicPartition = (log.topic.clone(), log.index);
@@ -134,9 +136,21 @@ impl ReplicaManager {
             crate::util::clock::now_ms(),
         ) {
             self.advance_high_watermark(log);
+            return Follower::InStep;
         }
-        None
+        Follower::NotAReplica
     }
+}
+
+/// How a fetching follower's log stands against this leader's.
+#[derive(Debug, Clone, Copy)]
+enum Follower {
+    /// It continues this log (or the fetch is a consumer's).
+    InStep,
+    /// It diverges: the leader's (epoch, end offset) to truncate to.
+    Diverging(i32, i64),
+    /// The fetching broker holds no replica of the partition.
+    NotAReplica,
 }
 
 /// One pass over every partition, and the bytes found. Kafka's limits: `max_bytes`
@@ -146,15 +160,15 @@ impl ReplicaManager {
 fn read_from_logs(
     partitions: &[FetchPartition],
     params: &FetchParams,
-    diverging: &[Option<(i32, i64)>],
+    followers: &[Follower],
 ) -> (Vec<FetchPartitionData>, usize) {
     let read_committed = params.read_committed;
     let max_bytes = params.max_bytes.min(FETCH_DATA_CAP);
     let mut total = 0usize;
     let read = partitions
         .iter()
-        .zip(diverging)
-        .map(|(p, diverging)| {
+        .zip(followers)
+        .map(|(p, follower)| {
             let Some(log) = &p.log else {
                 return FetchPartitionData {
                     records: Err(Error::UnknownTopicOrPartition {
@@ -183,8 +197,17 @@ fn read_from_logs(
             let first_with_data = total == 0;
             // The first partition with data gets its first batch even when its
             // limit is 0 (Kafka's minOneMessage); the others only what fits.
+            let diverging = match follower {
+                Follower::Diverging(epoch, end) => Some((*epoch, *end)),
+                _ => None,
+            };
             let skip = diverging.is_some() || p.preferred_read_replica.is_some();
-            let records = if (limit == 0 && !first_with_data) || skip {
+            let records = if matches!(follower, Follower::NotAReplica) {
+                Err(Error::NotLeaderOrFollower {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                })
+            } else if (limit == 0 && !first_with_data) || skip {
                 Ok(None)
             } else {
                 log.read_slice_below(p.fetch_offset, limit.max(1), upper)
@@ -194,15 +217,19 @@ fn read_from_logs(
                 total += slice.len;
             }
             // Every aborted transaction that may overlap what was read (up to the
-            // LSO); clients skip the ones past their data.
-            let aborted = read_committed.then(|| log.aborted_transactions(p.fetch_offset, last_stable_offset));
+            // LSO); clients skip the ones past their data. Nothing read, none.
+            let read_any = matches!(records, Ok(Some(_)));
+            let aborted = read_committed.then(|| match read_any {
+                true => log.aborted_transactions(p.fetch_offset, last_stable_offset),
+                false => Vec::new(),
+            });
             FetchPartitionData {
                 records,
                 high_watermark,
                 log_start_offset,
                 last_stable_offset,
                 aborted,
-                diverging: *diverging,
+                diverging,
             }
         })
         .collect();
