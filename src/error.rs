@@ -22,6 +22,10 @@ pub enum Error {
     InvalidPartitions(i32),
     #[error("invalid replication factor {0}: more than the brokers that can hold replicas (one, on a single broker)")]
     InvalidReplicationFactor(i16),
+    /// A reassignment to another number of replicas that the request does
+    /// not allow (AlterPartitionReassignments v1, KIP-860).
+    #[error("the reassignment changes the replication factor from {from} to {to}, which the request does not allow")]
+    ReplicationFactorChange { from: usize, to: usize },
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         offset: i64,
@@ -274,7 +278,7 @@ impl Error {
             Error::InvalidTopic { .. } => E::InvalidTopicException,
             Error::TopicAlreadyExists(_) => E::TopicAlreadyExists,
             Error::InvalidPartitions(_) => E::InvalidPartitions,
-            Error::InvalidReplicationFactor(_) => E::InvalidReplicationFactor,
+            Error::InvalidReplicationFactor(_) | Error::ReplicationFactorChange { .. } => E::InvalidReplicationFactor,
             Error::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
             Error::MessageTooLarge { .. } => E::MessageTooLarge,
             Error::CorruptMessage(_) => E::CorruptMessage,

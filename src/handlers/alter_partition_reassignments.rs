@@ -92,7 +92,10 @@ async fn reassign_one(
             .and_then(|i| i.topic(topic)?.partitions.get(&partition).map(|e| reassign::original(&e.record)))
             .unwrap_or(current.replicas);
         if !resize && t.len() != original.len() {
-            return Err(Error::InvalidReplicationFactor(t.len() as i16));
+            return Err(Error::ReplicationFactorChange {
+                from: original.len(),
+                to: t.len(),
+            });
         }
     }
     let request = ControllerRequest::Reassign {

@@ -95,6 +95,7 @@ impl ReplicaManager {
             }
         }
         let before = self.states.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut released = Vec::new();
         for t in logs.topics() {
             let assigned = image.topic(&t.name).filter(|i| i.id == t.id);
             for p in &t.partitions {
@@ -121,8 +122,11 @@ impl ReplicaManager {
                     true => logs.delete_replica(&t.name, p.index),
                     false => logs.set_aside(&t.name, p.index),
                 };
-                if let Err(e) = removed {
-                    tracing::error!(topic = %t.name, partition = p.index, error = %e, "cannot stop holding a partition");
+                match removed {
+                    Ok(()) => released.push(tp),
+                    Err(e) => {
+                        tracing::error!(topic = %t.name, partition = p.index, error = %e, "cannot stop holding a partition")
+                    }
                 }
             }
         }
@@ -137,6 +141,11 @@ impl ReplicaManager {
                 self.advance_high_watermark(log);
                 self.delayed_fetches.complete(&(t.name.clone(), log.index));
             }
+        }
+        // Produces waiting on a partition no longer held here answer now
+        // (NOT_LEADER_OR_FOLLOWER), not at their timeout.
+        for tp in &released {
+            self.delayed_fetches.complete(tp);
         }
         removed
     }

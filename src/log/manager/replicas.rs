@@ -103,7 +103,13 @@ impl LogManager {
         let Some(log) = topic.partition(index).cloned() else {
             return Ok(());
         };
-        let to = self.dir.join(set_aside_dir_name(name, index, &topic.id, why));
+        let mut to = self.dir.join(set_aside_dir_name(name, index, &topic.id, why));
+        if to.exists() {
+            // The same partition set aside before (moved away twice while this
+            // broker was down): a name of its own, never over the other.
+            let stamped = format!("{}-{why}", util::clock::now_ms());
+            to = self.dir.join(set_aside_dir_name(name, index, &topic.id, &stamped));
+        }
         std::fs::rename(log.dir(), &to)?;
         util::fs::sync_dir(&self.dir)?;
         let rest: Vec<Arc<UnifiedLog>> = topic.partitions.iter().filter(|p| p.index != index).cloned().collect();
