@@ -33,6 +33,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --workspace --all-targets --locked --features strom/cluster -- -D warnings
 
+# The cluster tests' checker runs a kafkajs writer (compat/kafkajs/checker-producer.js).
+(cd compat/kafkajs && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+
 echo "== unit and integration tests (with the cluster feature: a single broker's tests, and the cluster's against etcd)"
 cargo test --workspace --locked --all-targets --features strom/cluster
 

@@ -77,16 +77,16 @@ impl Env {
         Ok(ids)
     }
 
-    /// Create `topic` with `partitions` partitions and one replica; an existing
-    /// topic is used as it is.
-    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+    /// Create `topic` with `partitions` partitions of `replicas` replicas each;
+    /// an existing topic is used as it is.
+    pub fn create_topic(&self, topic: &str, partitions: i32, replicas: i32) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> = self.config(&[]).create()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| BenchError::Failed(format!("runtime: {e}")))?;
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
         let results = runtime.block_on(admin.create_topics([&new], &options))?;
         for r in results {
             match r {
@@ -107,6 +107,9 @@ pub struct TopicArgs {
     /// Partitions of the topic when it is created.
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
+    /// Replicas of each partition when the topic is created (a cluster's brokers).
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: i32,
     /// Do not create the topic (it exists already, e.g. made with the broker's own tool).
     #[arg(long)]
     pub no_create: bool,
@@ -117,6 +120,7 @@ impl TopicArgs {
         TopicArgs {
             topic: None,
             partitions,
+            replication_factor: 1,
             no_create: false,
         }
     }
@@ -128,7 +132,7 @@ impl TopicArgs {
             .clone()
             .unwrap_or_else(|| format!("bench-{kind}-{}", unix_micros()));
         if !self.no_create {
-            env.create_topic(&name, self.partitions)?;
+            env.create_topic(&name, self.partitions, self.replication_factor)?;
         }
         Ok(name)
     }

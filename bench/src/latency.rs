@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::client::{payload, unix_micros, BenchError, Env, Result, TopicArgs};
@@ -86,6 +88,11 @@ fn receive(
                     None => {}
                 }
             }
+            // A broker going away (a failover measured on purpose) is news,
+            // not the end: librdkafka reconnects and fetches from the new leader.
+            Some(Err(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+            ))) => {}
             Some(Err(e)) => return Err(e.into()),
             None if done.load(Ordering::Acquire) && last.elapsed() > idle => return Ok(samples),
             None => {}

@@ -96,15 +96,180 @@ pub fn check(acked: &Acked, read: Vec<super::Consumed>) {
     for r in &read {
         let value = String::from_utf8(r.value.clone().unwrap()).unwrap();
         assert!(seen.insert(value.clone()), "duplicate {value}");
-        if let Some(expected) = acked.get(&(r.partition, r.offset)) {
-            assert_eq!(
-                expected, &value,
-                "offset {}:{} holds another value",
-                r.partition, r.offset
-            );
+    }
+    check_at_least_once(acked, &read);
+}
+
+/// Every acknowledged record is there at its offset (a writer without
+/// idempotence may have written some twice).
+pub fn check_at_least_once(acked: &Acked, read: &[super::Consumed]) {
+    let at: std::collections::HashMap<(i32, i64), String> = read
+        .iter()
+        .map(|r| {
+            (
+                (r.partition, r.offset),
+                String::from_utf8(r.value.clone().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    for ((p, o), v) in acked {
+        match at.get(&(*p, *o)) {
+            None => panic!("acknowledged {v} at {p}:{o} was lost"),
+            Some(there) => assert_eq!(there, v, "offset {p}:{o} holds another value"),
         }
     }
-    for ((p, o), v) in acked {
-        assert!(seen.contains(v), "acknowledged {v} at {p}:{o} was lost");
+}
+
+/// Every one of `expected` is there exactly once, and nothing else (a writer
+/// that says only that it delivered everything: kcat).
+pub fn check_values(expected: &[String], read: Vec<super::Consumed>) {
+    let mut seen = HashSet::new();
+    for r in &read {
+        let value = String::from_utf8(r.value.clone().unwrap()).unwrap();
+        assert!(seen.insert(value.clone()), "duplicate {value}");
     }
+    for v in expected {
+        assert!(seen.contains(v), "delivered {v} was lost");
+    }
+    assert_eq!(seen.len(), expected.len(), "records nobody sent");
+}
+
+/// The checker's other writers, each a real client in its own process, on a
+/// topic of its own: kafkajs (acks=all, reporting each record's offset; not
+/// idempotent: kafkajs 2.2's idempotent producer, losing a broker mid-request,
+/// can drop a send's result and reuse its sequence number for the next record,
+/// which the broker then takes for a duplicate, as Kafka does — kafkajs#1303)
+/// and kcat (librdkafka's CLI, idempotent, acks=all, reporting only that all
+/// were delivered). Both write in rounds that last through a fault.
+pub struct OtherWriters {
+    kafkajs: Option<std::process::Child>,
+    kcat: std::process::Child,
+    feeding: std::thread::JoinHandle<()>,
+    pub kcat_values: Vec<String>,
+}
+
+pub const KAFKAJS_TOPIC: &str = "jepsen-kafkajs";
+pub const KCAT_TOPIC: &str = "jepsen-kcat";
+
+impl OtherWriters {
+    /// Start both on `bootstrap` (the topics exist), `rounds` rounds each.
+    pub fn start(bootstrap: &str, partitions: i32, rounds: usize) -> OtherWriters {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let js_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/kafkajs");
+        let kafkajs = if js_dir.join("node_modules/kafkajs").exists() {
+            Some(
+                Command::new("node")
+                    .arg(js_dir.join("checker-producer.js"))
+                    .args([bootstrap, KAFKAJS_TOPIC, &partitions.to_string(), &rounds.to_string()])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("node"),
+            )
+        } else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs compat/kafkajs/node_modules (scripts/test.sh runs npm ci first)"
+            );
+            eprintln!("kafkajs writer skipped: run npm ci in compat/kafkajs");
+            None
+        };
+        let mut kcat = Command::new("kcat")
+            // -E: all brokers down (every broker killed at once) is a fault
+            // to ride out, not kcat's end.
+            .args(["-P", "-E", "-b", bootstrap, "-t", KCAT_TOPIC])
+            .args([
+                "-X",
+                "enable.idempotence=true",
+                "-X",
+                "acks=all",
+                "-X",
+                "message.timeout.ms=60000",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kcat (scripts/test.sh installs it)");
+        let kcat_values: Vec<String> = (0..rounds * 10).map(|i| format!("{KCAT_TOPIC}-{i}")).collect();
+        let mut stdin = kcat.stdin.take().unwrap();
+        let feed = kcat_values.clone();
+        let feeding = std::thread::spawn(move || {
+            for round in feed.chunks(10) {
+                for v in round {
+                    let _ = writeln!(stdin, "{v}");
+                }
+                let _ = stdin.flush();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        OtherWriters {
+            kafkajs,
+            kcat,
+            feeding,
+            kcat_values,
+        }
+    }
+
+    /// Wait for both: what kafkajs had acknowledged (None if it did not run);
+    /// kcat must have delivered everything.
+    pub fn finish(self) -> Option<Acked> {
+        self.feeding.join().unwrap();
+        let kcat = self.kcat.wait_with_output().unwrap();
+        let kcat_err = String::from_utf8_lossy(&kcat.stderr);
+        assert!(
+            kcat.status.success() && !kcat_err.contains("Delivery failed"),
+            "kcat did not deliver everything: {kcat_err}"
+        );
+        let js = self.kafkajs?.wait_with_output().unwrap();
+        assert!(js.status.success(), "kafkajs: {}", String::from_utf8_lossy(&js.stderr));
+        let said = String::from_utf8_lossy(&js.stderr);
+        if !said.is_empty() {
+            // kafkajs may resolve a send without some partitions' results
+            // (kafkajs#1303): those records were never acknowledged.
+            eprintln!("kafkajs: {said}");
+        }
+        let mut acked = Acked::new();
+        for line in String::from_utf8_lossy(&js.stdout).lines() {
+            let mut parts = line.splitn(3, ' ');
+            let (p, o, v) = (parts.next(), parts.next(), parts.next());
+            let (Some(p), Some(o), Some(v)) = (p, o, v) else {
+                panic!("kafkajs wrote {line:?}")
+            };
+            let key = (p.parse().unwrap(), o.parse().unwrap());
+            assert!(
+                acked.insert(key, v.to_string()).is_none(),
+                "one offset, two acks (kafkajs)"
+            );
+        }
+        Some(acked)
+    }
+}
+
+/// Everything in `topic` now: each partition read to its end (a writer may
+/// have written records it was never told were acknowledged).
+pub fn read_to_end(bootstrap: &str, topic: &str, partitions: i32) -> Vec<super::Consumed> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::error::KafkaError;
+    use rdkafka::{Offset, TopicPartitionList};
+    let reader = super::isolated_reader(bootstrap, "read_uncommitted");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    reader.assign(&tpl).unwrap();
+    let (mut read, mut ended) = (Vec::new(), HashSet::new());
+    let started = Instant::now();
+    while ended.len() < partitions as usize {
+        assert!(started.elapsed() < LONG, "{topic} not read to its end");
+        match reader.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => read.push(super::Consumed::of(&m)),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            _ => {}
+        }
+    }
+    read
 }
