@@ -39,14 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() { # host port
-  for _ in $(seq 1 2000); do
-    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-    sleep 0.01
-  done
-  echo "nothing listens on $1:$2" >&2
-  return 1
-}
+source scripts/lib/wait-port.sh
 
 "$ETCD" --data-dir "$WORK/etcd" --listen-client-urls http://127.0.6.1:2379 \
   --advertise-client-urls http://127.0.6.1:2379 --listen-peer-urls http://127.0.6.1:2380 \

@@ -33,14 +33,7 @@ fresh() {
   if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
 }
 
-wait_port() { # port: wait until it accepts, up to 10 s
-  for _ in $(seq 1 2000); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.005
-  done
-  echo "nothing listens on $1" >&2
-  return 1
-}
+source scripts/lib/wait-port.sh
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -82,7 +75,7 @@ start_strom() {
   "$STROM" --listen "127.0.0.1:$STROM_PORT" --advertised-listener "127.0.0.1:$STROM_PORT" \
     --data-dir "$WORK/strom-data" >"$OUT/strom.log" 2>&1 &
   pids+=($!)
-  wait_port $STROM_PORT
+  wait_port 127.0.0.1 $STROM_PORT
   echo "strom_startup_ms $((($(date +%s%N) - t0) / 1000000))" >>"$OUT/limits.txt"
   sleep 1
   echo "strom_idle_rss_kB $(awk '/VmRSS/ {print $2}' "/proc/${pids[-1]}/status")" >>"$OUT/limits.txt"
@@ -92,7 +85,7 @@ start_tansu() {
   "$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$TANSU_PORT" \
     --advertised-listener-url "tcp://127.0.0.1:$TANSU_PORT" >"$OUT/tansu.log" 2>&1 &
   pids+=($!)
-  wait_port $TANSU_PORT
+  wait_port 127.0.0.1 $TANSU_PORT
   sleep 1
   echo "tansu_idle_rss_kB $(awk '/VmRSS/ {print $2}' "/proc/${pids[-1]}/status")" >>"$OUT/limits.txt"
 }
