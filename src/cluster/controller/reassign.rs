@@ -79,10 +79,7 @@ pub fn start(r: &PartitionRecord, target: &[i32], alive: impl Fn(i32) -> bool) -
         ));
     }
     // The leader of a replaced reassignment may itself be leaving.
-    let widened = match widened.isr.contains(&widened.leader) || widened.leader == -1 {
-        true => widened,
-        false => lead_from_isr(widened, &alive),
-    };
+    let widened = led_from_isr(widened, &alive);
     Ok(Some(complete(&widened, alive).unwrap_or(widened)))
 }
 
@@ -108,10 +105,7 @@ pub fn cancel(r: &PartitionRecord, alive: impl Fn(i32) -> bool) -> Result<Partit
         removing: Vec::new(),
         ..bumped(r)
     };
-    Ok(match reverted.isr.contains(&reverted.leader) || reverted.leader == -1 {
-        true => reverted,
-        false => lead_from_isr(reverted, &alive),
-    })
+    Ok(led_from_isr(reverted, &alive))
 }
 
 /// Finish a running reassignment whose target replicas are all in sync: the
@@ -132,15 +126,16 @@ pub fn complete(r: &PartitionRecord, alive: impl Fn(i32) -> bool) -> Option<Part
         removing: Vec::new(),
         ..bumped(r)
     };
-    Some(match done.isr.contains(&done.leader) || done.leader == -1 {
-        true => done,
-        false => lead_from_isr(done, &alive),
-    })
+    Some(led_from_isr(done, &alive))
 }
 
-/// `r` led by its first running in-sync replica (in assignment order), at a
-/// new leader epoch; offline (−1) if none runs.
-fn lead_from_isr(r: PartitionRecord, alive: impl Fn(i32) -> bool) -> PartitionRecord {
+/// `r` as it is if its leader is in its ISR (or it has none); else led by its
+/// first running in-sync replica (in assignment order), at a new leader
+/// epoch, or offline (−1) if none runs.
+fn led_from_isr(r: PartitionRecord, alive: impl Fn(i32) -> bool) -> PartitionRecord {
+    if r.leader == -1 || r.isr.contains(&r.leader) {
+        return r;
+    }
     let leader = r
         .replicas
         .iter()
