@@ -110,6 +110,7 @@ impl Broker {
             identity.node_id,
             logs.clone(),
             shutting_down.clone(),
+            config.cluster.inter_broker_listener.clone(),
         ));
         // Decisions made before a crash get their markers now.
         transactions.complete_pending(
@@ -227,7 +228,8 @@ impl MarkerWriter for Markers<'_> {
             self.cluster,
         ) {
             (Err(Error::NotLeaderOrFollower { .. }), Some(metadata)) if metadata.is_cluster() => {
-                txn_cluster::write_remote_marker(metadata, partition, producer_id, producer_epoch, marker)
+                let listener = self.replicas.inter_broker_listener();
+                txn_cluster::write_remote_marker(metadata, partition, producer_id, producer_epoch, marker, listener)
             }
             (written, _) => written,
         }

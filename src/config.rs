@@ -259,6 +259,8 @@ impl Config {
         };
         let (log, log_overrides) = resolve_log(args, &props)?;
         let listener_security = security::resolve(&listeners, &protocol_map, &props)?;
+        let mut cluster = cluster::resolve(args, &p)?;
+        cluster.inter_broker_listener = cluster::inter_broker_listener(&p, &advertised, &protocol_map)?;
         let config = Config {
             observe: observe::resolve(&args.observe, &p)?,
             listeners,
@@ -298,7 +300,7 @@ impl Config {
                 .or(p.string("log.dirs").or(p.string("log.dir")).map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("./data")),
             node_id: pick(args.node_id, p.parse("node.id")?.or(p.parse("broker.id")?), 0),
-            cluster: cluster::resolve(args, &p)?,
+            cluster,
             auto_create_topics: pick(args.auto_create_topics, p.parse("auto.create.topics.enable")?, true),
             num_partitions: pick(args.num_partitions, p.parse("num.partitions")?, 1),
             log,

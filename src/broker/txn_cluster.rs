@@ -86,11 +86,12 @@ impl TxnStateLog for LedTxnLog {
     }
 }
 
-/// The address another broker is reached at, between brokers.
-fn address_of(metadata: &MetadataCache, node: i32) -> Result<String> {
+/// The address another broker is reached at, between brokers (on the
+/// listener named `listener`, inter.broker.listener.name).
+fn address_of(metadata: &MetadataCache, node: i32, listener: Option<&str>) -> Result<String> {
     metadata
         .image()
-        .and_then(|image| image.inter_broker_address(node))
+        .and_then(|image| image.inter_broker_address(node, listener))
         .ok_or(Error::CoordinatorNotAvailable("no address for the broker"))
 }
 
@@ -116,6 +117,7 @@ pub fn write_remote_marker(
     producer_id: i64,
     producer_epoch: i16,
     marker: Marker,
+    listener: Option<&str>,
 ) -> Result<()> {
     let leader = metadata
         .partition(&partition.0, partition.1)
@@ -129,7 +131,7 @@ pub fn write_remote_marker(
             "the partition has no leader for the marker",
         ));
     }
-    let addr = address_of(metadata, leader)?;
+    let addr = address_of(metadata, leader, listener)?;
     let mut topic = WritableTxnMarkerTopic::default();
     topic.name = TopicName(StrBytes::from_string(partition.0.clone()));
     topic.partition_indexes = vec![partition.1];
@@ -190,7 +192,11 @@ impl TxnVerifier for ClusterVerifier<'_> {
             .ok_or(Error::CoordinatorNotAvailable(
                 "the transaction's coordinator is unknown",
             ))?;
-        let addr = address_of(&self.broker.metadata, leader)?;
+        let addr = address_of(
+            &self.broker.metadata,
+            leader,
+            self.broker.config.cluster.inter_broker_listener.as_deref(),
+        )?;
         let mut request = DescribeTransactionsRequest::default();
         request.transactional_ids = vec![TransactionalId(StrBytes::from_string(transactional_id.to_string()))];
         let described = tokio::task::block_in_place(|| {

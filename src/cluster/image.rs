@@ -270,14 +270,15 @@ impl MetadataImage {
             .is_some_and(|b| b.registration.state == BrokerState::Running)
     }
 
-    /// Where other brokers reach broker `id`: its first plain listener.
-    pub fn inter_broker_address(&self, id: i32) -> Option<String> {
+    /// Where other brokers reach broker `id`: its listener named `listener`
+    /// (inter.broker.listener.name), else its first plain one.
+    pub fn inter_broker_address(&self, id: i32, listener: Option<&str>) -> Option<String> {
         let b = self.brokers.get(&id)?;
-        let l = b
-            .registration
-            .listeners
-            .iter()
-            .find(|l| l.security_protocol == "PLAINTEXT")?;
+        let mut listeners = b.registration.listeners.iter();
+        let l = match listener {
+            Some(name) => listeners.find(|l| l.name == name)?,
+            None => listeners.find(|l| l.security_protocol == "PLAINTEXT")?,
+        };
         Some(format!("{}:{}", l.host, l.port))
     }
 

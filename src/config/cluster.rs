@@ -4,7 +4,9 @@
 //! Kafka's names and defaults). Without `metadata.store` the broker is a cluster
 //! of one and none of this is used.
 
-use super::{ConfigError, Props, ServeArgs};
+use std::collections::BTreeMap;
+
+use super::{ConfigError, Listener, Props, SecurityProtocol, ServeArgs};
 
 /// `metadata.store=etcd://h1:2379,h2:2379,h3:2379/strom/prod`: etcd's client
 /// endpoints and the key prefix under which this cluster's metadata lives
@@ -68,6 +70,11 @@ pub struct ClusterConfig {
     /// consumer naming its rack (Fetch v11+) to a replica in that rack
     /// (KIP-392); unset, consumers read from leaders.
     pub replica_selector: ReplicaSelector,
+    /// inter.broker.listener.name: the listener (by name, upper-cased) other
+    /// brokers are reached at, for replication and every broker-to-broker
+    /// request; each broker must advertise one of that name. Unset: a
+    /// broker's first PLAINTEXT listener.
+    pub inter_broker_listener: Option<String>,
 }
 
 /// `replica.selector.class`: which replica a consumer is sent to read from.
@@ -118,6 +125,7 @@ impl Default for ClusterConfig {
             transaction_state_log_replication_factor: 3,
             controlled_shutdown: true,
             replica_selector: ReplicaSelector::Leader,
+            inter_broker_listener: None,
         }
     }
 }
@@ -268,7 +276,62 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
             Some(class) => ReplicaSelector::from_class(&class)?,
             None => d.replica_selector,
         },
+        inter_broker_listener: None,
     })
+}
+
+/// `inter.broker.listener.name` (or Kafka's older `security.inter.broker.protocol`,
+/// which names the listener of that protocol's name), checked as Kafka checks
+/// it against this broker's advertised listeners. strom's brokers do not yet
+/// speak TLS or SASL to each other, so only a PLAINTEXT listener is accepted.
+pub(super) fn inter_broker_listener(
+    p: &Props<'_>,
+    advertised: &[Listener],
+    protocols: &BTreeMap<String, SecurityProtocol>,
+) -> Result<Option<String>, ConfigError> {
+    let by_name = p.string("inter.broker.listener.name").filter(|v| !v.trim().is_empty());
+    let by_protocol = p
+        .string("security.inter.broker.protocol")
+        .filter(|v| !v.trim().is_empty());
+    let name = match (by_name, by_protocol) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                "…",
+                "only one of inter.broker.listener.name and security.inter.broker.protocol should be set",
+            ))
+        }
+        (Some(name), None) => name.trim().to_ascii_uppercase(),
+        (None, Some(protocol)) => protocol.trim().to_ascii_uppercase(),
+        (None, None) => return Ok(None),
+    };
+    if !advertised.iter().any(|l| l.name == name) {
+        let names: Vec<&str> = advertised.iter().map(|l| l.name.as_str()).collect();
+        return Err(invalid(
+            "inter.broker.listener.name",
+            &name,
+            &format!(
+                "must be a listener name defined in advertised.listeners; the valid options are {}",
+                names.join(",")
+            ),
+        ));
+    }
+    match protocols.get(&name) {
+        Some(SecurityProtocol::Plaintext) => Ok(Some(name)),
+        Some(other) => Err(invalid(
+            "inter.broker.listener.name",
+            &name,
+            &format!(
+                "its protocol is {}: strom's brokers reach each other over PLAINTEXT only for now",
+                other.name()
+            ),
+        )),
+        None => Err(invalid(
+            "inter.broker.listener.name",
+            &name,
+            "not found in listener.security.protocol.map",
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,42 @@ fn named_listeners_need_a_security_protocol() {
 }
 
 #[test]
+fn the_inter_broker_listener_is_one_this_broker_advertises_in_plaintext() {
+    let resolve = |overrides: &[&str]| {
+        Config::resolve(&ServeArgs {
+            listeners: Some("CLIENT://0.0.0.0:9092,PEER://0.0.0.0:29092,SECURE://0.0.0.0:9093".into()),
+            advertised_listeners: Some("CLIENT://h:9092,PEER://h:29092,SECURE://h:9093".into()),
+            listener_security_protocol_map: Some("CLIENT:PLAINTEXT,PEER:PLAINTEXT,SECURE:SASL_PLAINTEXT".into()),
+            overrides: overrides
+                .iter()
+                .map(|o| o.to_string())
+                .chain(["sasl.enabled.mechanisms=SCRAM-SHA-256".to_string()])
+                .collect(),
+            ..Default::default()
+        })
+    };
+    assert_eq!(resolve(&[]).unwrap().cluster.inter_broker_listener, None);
+    let c = resolve(&["inter.broker.listener.name=peer"]).unwrap();
+    assert_eq!(c.cluster.inter_broker_listener.as_deref(), Some("PEER"));
+    let err = resolve(&["inter.broker.listener.name=OTHER"]).unwrap_err().to_string();
+    assert!(err.contains("valid options are CLIENT,PEER,SECURE"), "{err}");
+    let err = resolve(&["inter.broker.listener.name=SECURE"]).unwrap_err().to_string();
+    assert!(err.contains("PLAINTEXT only"), "{err}");
+    let err = resolve(&[
+        "inter.broker.listener.name=PEER",
+        "security.inter.broker.protocol=PLAINTEXT",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("only one of"), "{err}");
+    // Kafka's older setting names the listener of that protocol's name.
+    assert!(
+        resolve(&["security.inter.broker.protocol=PLAINTEXT"]).is_err(),
+        "no listener named PLAINTEXT"
+    );
+}
+
+#[test]
 fn bad_values_are_reported_with_their_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p");

@@ -80,10 +80,17 @@ pub struct ReplicaManager {
     /// In a cluster, how this broker holds each partition it has a replica
     /// of, as the cluster's metadata says (`apply_image`); None on one broker.
     pub(super) states: std::sync::RwLock<Option<std::collections::HashMap<(String, i32), PartitionMetadata>>>,
+    /// The listener leaders are fetched from (inter.broker.listener.name).
+    pub(super) inter_broker_listener: Option<String>,
 }
 
 impl ReplicaManager {
-    pub fn new(node_id: i32, logs: Arc<LogManager>, shutting_down: watch::Receiver<bool>) -> ReplicaManager {
+    pub fn new(
+        node_id: i32,
+        logs: Arc<LogManager>,
+        shutting_down: watch::Receiver<bool>,
+        inter_broker_listener: Option<String>,
+    ) -> ReplicaManager {
         let delayed_fetches = Arc::new(DelayedFetches::default());
         ReplicaManager {
             fetchers: super::fetcher::Fetchers::new(
@@ -98,6 +105,7 @@ impl ReplicaManager {
             shutting_down,
             leaders: Leaders::default(),
             states: std::sync::RwLock::new(None),
+            inter_broker_listener,
         }
     }
 
@@ -293,6 +301,11 @@ impl ReplicaManager {
         self.leaders.restart_lag_clocks(now_ms);
     }
 
+    /// The listener other brokers are reached at (inter.broker.listener.name).
+    pub fn inter_broker_listener(&self) -> Option<&str> {
+        self.inter_broker_listener.as_deref()
+    }
+
     /// An ISR change asked for was refused or not delivered.
     pub fn isr_change_failed(&self, topic: &str, partition: i32) {
         self.leaders.isr_change_failed(&(topic.to_string(), partition));
@@ -446,7 +459,7 @@ mod tests {
         let topic = logs.create_topic("t", 1, &Default::default(), 0).unwrap();
         let (stop, shutting_down) = watch::channel(false);
         (
-            ReplicaManager::new(0, logs, shutting_down),
+            ReplicaManager::new(0, logs, shutting_down, None),
             topic.partitions[0].clone(),
             stop,
         )

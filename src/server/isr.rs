@@ -55,7 +55,10 @@ async fn send_alter_partition(
     use kafka_protocol::messages::{AlterPartitionRequest, BrokerId};
     let image = broker.metadata.image().ok_or(Error::NotController)?;
     let addr = image
-        .inter_broker_address(broker.metadata.controller_id())
+        .inter_broker_address(
+            broker.metadata.controller_id(),
+            broker.config.cluster.inter_broker_listener.as_deref(),
+        )
         .ok_or(Error::NotController)?;
     let topic_id = image
         .topic(&change.topic)
