@@ -13,9 +13,6 @@ use std::time::Duration;
 use common::checker::*;
 use common::cluster::*;
 use common::etcd::Etcd;
-use common::wire::*;
-
-const PARTITIONS: i32 = 3;
 
 /// Stream records in rounds while `fault` runs; then check everything.
 async fn under_fault<F, Fut>(etcd: &Etcd, name: &str, fault: F)
@@ -24,68 +21,7 @@ where
     Fut: std::future::Future<Output = Cluster>,
 {
     let (c, controller) = ready(etcd, name, 3).await;
-    let mut w = Wire::connect(c.addr(1)).await;
-    for topic in ["jepsen", KAFKAJS_TOPIC, KCAT_TOPIC] {
-        create_replicated_topic(&mut w, topic, PARTITIONS, 3, &[("min.insync.replicas", "2")]).await;
-    }
-    for topic in ["jepsen", KAFKAJS_TOPIC, KCAT_TOPIC] {
-        until_told(&c, &[1, 2, 3], topic, |v| {
-            v.as_ref()
-                .is_some_and(|ps| ps.len() == PARTITIONS as usize && ps.values().all(|p| p.isr.len() == 3))
-        })
-        .await;
-    }
-    let all = bootstrap(&c, &[1, 2, 3]);
-    // kafkajs and kcat write through the same fault, each to a topic of its own.
-    let others = OtherWriters::start(&all, PARTITIONS, 60);
-    let producer = idempotent_producer(&all);
-    let stream = {
-        let producer = producer.clone();
-        tokio::spawn(async move {
-            let mut acked = Acked::new();
-            for round in 0..60 {
-                produce_acked(&producer, "jepsen", PARTITIONS, round * 20, 20, &mut acked).await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            acked
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let told = until_told(&c, &[1, 2, 3], "jepsen", |v| v.is_some()).await.unwrap();
-    let mut c = fault(c, controller, told.clone()).await;
-    let acked = stream.await.unwrap();
-    let kcat_values = others.kcat_values.clone();
-    let js_acked = tokio::task::spawn_blocking(move || others.finish()).await.unwrap();
-    // Healed: every broker back and in every ISR.
-    let healed = until_told(&c, &[1, 2, 3], "jepsen", |v| {
-        v.as_ref()
-            .is_some_and(|ps| ps.values().all(|p| p.isr.len() == 3 && p.leader > 0))
-    })
-    .await
-    .unwrap();
-    for (p, before) in &told {
-        assert!(
-            healed[p].epoch >= before.epoch,
-            "{name}: leader epoch of {p} went backwards"
-        );
-    }
-    check(&acked, common::consume(&all, "jepsen", PARTITIONS, acked.len()).await);
-    let read = common::consume(&all, KCAT_TOPIC, PARTITIONS, kcat_values.len()).await;
-    check_values(&kcat_values, read);
-    let js = js_acked.as_ref().map_or(0, |js| js.len());
-    if let Some(js_acked) = &js_acked {
-        let everything = all.clone();
-        let read = tokio::task::spawn_blocking(move || read_to_end(&everything, KAFKAJS_TOPIC, PARTITIONS));
-        check_at_least_once(js_acked, &read.await.unwrap());
-    }
-    until_identical(&c, &[1, 2, 3], "jepsen", PARTITIONS).await;
-    eprintln!(
-        "{name}: {} acknowledged (rdkafka), {js} (kafkajs), {} (kcat); 0 lost; rdkafka and kcat 0 duplicates; leader epochs {:?}",
-        acked.len(),
-        kcat_values.len(),
-        healed.values().map(|p| p.epoch).collect::<Vec<_>>()
-    );
-    c.terminate_all();
+    checked_under_fault(c, controller, name, fault).await;
 }
 
 /// A leader frozen past its session (a zombie): the others elect a new

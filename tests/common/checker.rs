@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use super::cluster::{Cluster, LONG};
+use super::cluster::{bootstrap, until_told, Cluster, Told, LONG};
+use super::wire::*;
 
 /// The checker's writer: idempotent, acks=all, a minute to deliver each record.
 pub fn idempotent_producer(bootstrap: &str) -> FutureProducer {
@@ -272,4 +273,82 @@ pub fn read_to_end(bootstrap: &str, topic: &str, partitions: i32) -> Vec<super::
         }
     }
     read
+}
+
+/// Partitions of each of the fault tests' topics.
+pub const PARTITIONS: i32 = 3;
+
+/// The workload of the fault tests, on a ready three-broker cluster `c`
+/// whose controller is `controller`: replication-factor-3 topics (min ISR 2),
+/// records streamed in rounds by rdkafka (idempotent), kafkajs and kcat while
+/// `fault` runs; then, once every broker is back in every ISR, everything
+/// acknowledged is read back and checked, leader epochs must not have gone
+/// backwards and the replicas must be identical. Prints the counts.
+pub async fn checked_under_fault<F, Fut>(c: Cluster, controller: i32, name: &str, fault: F)
+where
+    F: FnOnce(Cluster, i32, BTreeMap<i32, Told>) -> Fut,
+    Fut: std::future::Future<Output = Cluster>,
+{
+    let mut w = Wire::connect(c.addr(1)).await;
+    for topic in ["jepsen", KAFKAJS_TOPIC, KCAT_TOPIC] {
+        create_replicated_topic(&mut w, topic, PARTITIONS, 3, &[("min.insync.replicas", "2")]).await;
+    }
+    for topic in ["jepsen", KAFKAJS_TOPIC, KCAT_TOPIC] {
+        until_told(&c, &[1, 2, 3], topic, |v| {
+            v.as_ref()
+                .is_some_and(|ps| ps.len() == PARTITIONS as usize && ps.values().all(|p| p.isr.len() == 3))
+        })
+        .await;
+    }
+    let all = bootstrap(&c, &[1, 2, 3]);
+    // kafkajs and kcat write through the same fault, each to a topic of its own.
+    let others = OtherWriters::start(&all, PARTITIONS, 60);
+    let producer = idempotent_producer(&all);
+    let stream = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let mut acked = Acked::new();
+            for round in 0..60 {
+                produce_acked(&producer, "jepsen", PARTITIONS, round * 20, 20, &mut acked).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            acked
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let told = until_told(&c, &[1, 2, 3], "jepsen", |v| v.is_some()).await.unwrap();
+    let mut c = fault(c, controller, told.clone()).await;
+    let acked = stream.await.unwrap();
+    let kcat_values = others.kcat_values.clone();
+    let js_acked = tokio::task::spawn_blocking(move || others.finish()).await.unwrap();
+    // Healed: every broker back and in every ISR.
+    let healed = until_told(&c, &[1, 2, 3], "jepsen", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.values().all(|p| p.isr.len() == 3 && p.leader > 0))
+    })
+    .await
+    .unwrap();
+    for (p, before) in &told {
+        assert!(
+            healed[p].epoch >= before.epoch,
+            "{name}: leader epoch of {p} went backwards"
+        );
+    }
+    check(&acked, super::consume(&all, "jepsen", PARTITIONS, acked.len()).await);
+    let read = super::consume(&all, KCAT_TOPIC, PARTITIONS, kcat_values.len()).await;
+    check_values(&kcat_values, read);
+    let js = js_acked.as_ref().map_or(0, |js| js.len());
+    if let Some(js_acked) = &js_acked {
+        let everything = all.clone();
+        let read = tokio::task::spawn_blocking(move || read_to_end(&everything, KAFKAJS_TOPIC, PARTITIONS));
+        check_at_least_once(js_acked, &read.await.unwrap());
+    }
+    until_identical(&c, &[1, 2, 3], "jepsen", PARTITIONS).await;
+    eprintln!(
+        "{name}: {} acknowledged (rdkafka), {js} (kafkajs), {} (kcat); 0 lost; rdkafka and kcat 0 duplicates; leader epochs {:?}",
+        acked.len(),
+        kcat_values.len(),
+        healed.values().map(|p| p.epoch).collect::<Vec<_>>()
+    );
+    c.terminate_all();
 }

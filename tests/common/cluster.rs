@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::etcd::Etcd;
+use super::netns;
 use super::process::{free_port, BrokerProcess};
 use super::wire::*;
 
@@ -32,6 +33,8 @@ pub struct Cluster {
     /// More `serve` arguments for every broker (`{node}` in one becomes its id).
     pub extra: Vec<String>,
     pub brokers: Vec<Option<BrokerProcess>>,
+    /// Each broker on a host of its own (tests/common/netns.rs), not on 127.0.1.n.
+    pub in_netns: bool,
 }
 
 impl Cluster {
@@ -42,6 +45,15 @@ impl Cluster {
 
     /// [`Cluster::start`] with more `serve` arguments for every broker.
     pub fn start_with(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> Cluster {
+        Cluster::launch(etcd, prefix, n, extra, false)
+    }
+
+    /// `n` brokers, each in its network namespace (a [`netns::Netns`] must exist).
+    pub fn start_in_netns(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> Cluster {
+        Cluster::launch(etcd, prefix, n, extra, true)
+    }
+
+    fn launch(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str], in_netns: bool) -> Cluster {
         let mut c = Cluster {
             store: etcd.store(&format!("strom-test/{prefix}")),
             port: free_port(),
@@ -49,6 +61,7 @@ impl Cluster {
             dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
             extra: extra.iter().map(|a| a.to_string()).collect(),
             brokers: (0..n).map(|_| None).collect(),
+            in_netns,
         };
         for node in 1..=n as i32 {
             c.spawn(node);
@@ -69,7 +82,7 @@ impl Cluster {
             "--override".into(),
             "replica.lag.time.max.ms=1000".into(),
             "--http-listen".into(),
-            format!("{}:{}", host(node), self.http_port),
+            format!("{}:{}", self.host(node), self.http_port),
         ]
         .into_iter()
         // `{node}` in an extra argument is the broker's id (`rack-{node}`).
@@ -81,12 +94,28 @@ impl Cluster {
         let args = self.args(node);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let dir = self.dirs[node as usize - 1].path().join("data");
-        let b = BrokerProcess::spawn_at(host(node), &dir, self.port, &args, None);
+        let b = if self.in_netns {
+            let listen = netns::listener_args(node, self.port);
+            let listen: Vec<&str> = listen.iter().map(String::as_str).collect();
+            let ns = netns::namespace(node);
+            BrokerProcess::spawn_in(Some(&ns), self.host(node), self.port, &listen, &dir, &args, None)
+        } else {
+            BrokerProcess::spawn_at(host(node), &dir, self.port, &args, None)
+        };
         self.brokers[node as usize - 1] = Some(b);
     }
 
+    /// Where clients reach broker `node`.
+    pub fn host(&self, node: i32) -> Ipv4Addr {
+        if self.in_netns {
+            netns::address(node, netns::Link::Clients)
+        } else {
+            host(node)
+        }
+    }
+
     pub fn addr(&self, node: i32) -> SocketAddr {
-        SocketAddr::from((host(node), self.port))
+        SocketAddr::from((self.host(node), self.port))
     }
 
     pub fn broker(&mut self, node: i32) -> &mut BrokerProcess {
@@ -130,7 +159,10 @@ pub async fn listed(addr: SocketAddr) -> (Vec<(i32, String, i32)>, String) {
 /// Wait until the broker at `addr` lists exactly `nodes`; how long it took.
 pub async fn until_listed(c: &Cluster, addr: SocketAddr, nodes: &[i32], within: Duration) -> Duration {
     let started = Instant::now();
-    let expected: Vec<(i32, String, i32)> = nodes.iter().map(|&n| (n, host(n).to_string(), c.port as i32)).collect();
+    let expected: Vec<(i32, String, i32)> = nodes
+        .iter()
+        .map(|&n| (n, c.host(n).to_string(), c.port as i32))
+        .collect();
     loop {
         let (brokers, _) = listed(addr).await;
         if brokers == expected {
@@ -271,7 +303,12 @@ pub async fn ready(etcd: &Etcd, prefix: &str, n: usize) -> (Cluster, i32) {
 
 /// [`ready`] with more `serve` arguments for every broker.
 pub async fn ready_with(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> (Cluster, i32) {
-    let c = Cluster::start_with(etcd, prefix, n, extra);
+    until_ready(Cluster::start_with(etcd, prefix, n, extra)).await
+}
+
+/// Every broker of `c` listing all of them, and the controller they agree on.
+pub async fn until_ready(c: Cluster) -> (Cluster, i32) {
+    let n = c.brokers.len();
     let nodes: Vec<i32> = (1..=n as i32).collect();
     for node in &nodes {
         until_listed(&c, c.addr(*node), &nodes, LONG).await;

@@ -29,6 +29,11 @@ impl Etcd {
     /// Start `n` members and wait until the cluster answers; None (skipped)
     /// when there is no etcd binary outside CI.
     pub fn start(n: usize) -> Option<Etcd> {
+        Etcd::start_at(n, |i| Ipv4Addr::new(127, 0, 2, i as u8))
+    }
+
+    /// [`Etcd::start`] with member `i` (1..=n) listening on `host(i)`.
+    pub fn start_at(n: usize, host: impl Fn(usize) -> Ipv4Addr) -> Option<Etcd> {
         let binary = std::env::var_os("STROM_ETCD")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"));
@@ -44,7 +49,7 @@ impl Etcd {
         let members = (1..=n)
             .map(|i| Member {
                 name: format!("e{i}"),
-                host: Ipv4Addr::new(127, 0, 2, i as u8),
+                host: host(i),
                 client_port: free_port(),
                 peer_port: free_port(),
                 child: None,

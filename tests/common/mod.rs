@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod etcd;
 pub mod group;
 pub mod http;
+pub mod netns;
 pub mod pki;
 pub mod process;
 pub mod wire;

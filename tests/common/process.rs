@@ -47,6 +47,23 @@ impl BrokerProcess {
         extra: &[&str],
         output: Option<&Path>,
     ) -> BrokerProcess {
+        let listener = format!("{host}:{port}");
+        let listen = ["--listen", &listener, "--advertised-listener", &listener];
+        Self::spawn_in(None, host, port, &listen, dir, extra, output)
+    }
+
+    /// Start the binary with `listen` (its listener arguments), inside the
+    /// network namespace `netns` if one is given (`ip netns exec` runs it in
+    /// place: the child's pid is the broker's); wait until `host:port` accepts.
+    pub fn spawn_in(
+        netns: Option<&str>,
+        host: std::net::Ipv4Addr,
+        port: u16,
+        listen: &[&str],
+        dir: &Path,
+        extra: &[&str],
+        output: Option<&Path>,
+    ) -> BrokerProcess {
         let log_dir = tempfile::tempdir().unwrap();
         let log = output.map_or_else(|| log_dir.path().join("strom.log"), Path::to_path_buf);
         let out = std::fs::OpenOptions::new()
@@ -54,9 +71,16 @@ impl BrokerProcess {
             .append(true)
             .open(&log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args(["--listen", &format!("{host}:{port}")])
-            .args(["--advertised-listener", &format!("{host}:{port}")])
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_strom")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_strom")),
+        };
+        let child = command
+            .args(listen)
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
