@@ -3,6 +3,7 @@
 //! cleaner). Binding listeners and serving is [`crate::server`]'s.
 
 mod coordinators;
+mod shared;
 pub mod txn_cluster;
 
 use std::sync::Arc;
@@ -56,6 +57,9 @@ pub struct Broker {
     pub metrics: crate::metrics::Metrics,
     /// The protocol trace's switch, filters and subscribers.
     pub tracer: crate::trace::Tracer,
+    /// In a cluster, where ACLs, credentials, quotas and the default broker
+    /// configs are changed, and what of them this broker installed.
+    pub shared: crate::cluster::documents::SharedDocuments,
     /// Flips to `true` when shutdown begins; long waits select on it.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -135,6 +139,7 @@ impl Broker {
             quotas,
             metrics: crate::metrics::Metrics::new(&config.observe),
             tracer: crate::trace::Tracer::new(&config.observe),
+            shared: Default::default(),
             config,
             shutting_down,
         })

@@ -315,40 +315,80 @@ impl QuotaManager {
         validate_only: bool,
     ) -> std::io::Result<Vec<Result<(), String>>> {
         let mut configs = self.configs.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = configs.clone();
-        let mut results = Vec::new();
-        for (mut entity, ops) in changes {
-            // Addresses in one notation, so lookups find them.
-            if let Some(Name::Named(ip)) = &entity.ip {
-                if let Ok(addr) = ip.parse::<std::net::IpAddr>() {
-                    entity.ip = Some(Name::Named(addr.to_canonical().to_string()));
-                }
-            }
-            let checked = check(&entity, &ops);
-            if checked.is_ok() && !validate_only {
-                let quotas = next.entry(entity.clone()).or_default();
-                for (key, value) in ops {
-                    match value {
-                        Some(v) => quotas.insert(key, v),
-                        None => quotas.remove(&key),
-                    };
-                }
-                if quotas.is_empty() {
-                    next.remove(&entity);
-                }
-            }
-            results.push(checked);
-        }
+        let (next, results) = altered(&configs, &changes, validate_only);
         if next != *configs {
             crate::util::fs::write_atomically(&self.path, &encode(&next))?;
             *configs = next;
-            // Usage counted under quotas that changed starts over. (The config
-            // lock is let go first: pruning takes the locks the other way round.)
             drop(configs);
-            self.sensors.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            self.usage_starts_over();
         }
         Ok(results)
     }
+
+    /// [`QuotaManager::alter`] on a cluster's quota document (None: none
+    /// yet): the new document, if anything changed, and each entry's result.
+    pub fn alter_in(
+        document: Option<&[u8]>,
+        changes: &[(Entity, Vec<QuotaOp>)],
+        validate_only: bool,
+    ) -> Result<(Option<Vec<u8>>, AlterResults), String> {
+        let configs = document.map_or(Ok(Configs::new()), decode)?;
+        let (next, results) = altered(&configs, changes, validate_only);
+        Ok(((next != configs).then(|| encode(&next)), results))
+    }
+
+    /// The quotas as a document (None when there are none).
+    pub fn document(&self) -> Option<Vec<u8>> {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        (!configs.is_empty()).then(|| encode(&configs))
+    }
+
+    /// Take a cluster's quota document; one that does not decode is refused
+    /// and the quotas in force stay.
+    pub fn install(&self, document: &[u8]) -> Result<(), String> {
+        let configs = decode(document)?;
+        *self.configs.write().unwrap_or_else(|e| e.into_inner()) = configs;
+        self.usage_starts_over();
+        Ok(())
+    }
+
+    /// Usage counted under quotas that changed starts over. (Not under the
+    /// config lock: pruning takes the locks the other way round.)
+    fn usage_starts_over(&self) {
+        self.sensors.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Each entry's result of AlterClientQuotas, in order.
+pub type AlterResults = Vec<Result<(), String>>;
+
+fn altered(configs: &Configs, changes: &[(Entity, Vec<QuotaOp>)], validate_only: bool) -> (Configs, AlterResults) {
+    let mut next = configs.clone();
+    let mut results = Vec::new();
+    for (entity, ops) in changes {
+        let mut entity = entity.clone();
+        // Addresses in one notation, so lookups find them.
+        if let Some(Name::Named(ip)) = &entity.ip {
+            if let Ok(addr) = ip.parse::<std::net::IpAddr>() {
+                entity.ip = Some(Name::Named(addr.to_canonical().to_string()));
+            }
+        }
+        let checked = check(&entity, ops);
+        if checked.is_ok() && !validate_only {
+            let quotas = next.entry(entity.clone()).or_default();
+            for (key, value) in ops {
+                match value {
+                    Some(v) => quotas.insert(key.clone(), *v),
+                    None => quotas.remove(key),
+                };
+            }
+            if quotas.is_empty() {
+                next.remove(&entity);
+            }
+        }
+        results.push(checked);
+    }
+    (next, results)
 }
 
 /// Kafka's checks of a quota change.

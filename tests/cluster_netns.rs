@@ -25,7 +25,7 @@ use strom::record::records::{build_batch, NewRecord};
 async fn partitioned_cluster(name: &str) -> Option<(Netns, Etcd, Cluster, i32)> {
     let net = Netns::create()?;
     let etcd = Etcd::start_at(3, |_| ETCD_HOST)?;
-    let c = Cluster::start_in_netns(&etcd, name, 3, &[]);
+    let c = Cluster::start_as(Layout::Netns, &etcd, name, 3, &[]);
     let (c, controller) = until_ready(c).await;
     Some((net, etcd, c, controller))
 }

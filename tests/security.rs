@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::pki::Pki;
-use common::wire::{self, Wire};
-use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+use common::wire::{self, upsert_scram_user, Wire};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
@@ -167,22 +166,6 @@ async fn mutual_tls_requires_a_certificate_from_the_trusted_ca() {
         ]
     ));
     broker.shutdown().await.unwrap();
-}
-
-/// Create or replace a SCRAM user over the wire, as an admin client does.
-async fn upsert_scram_user(addr: SocketAddr, user: &str, password: &str, mechanism: ScramMechanism) -> i16 {
-    let mut w = Wire::connect(addr).await;
-    let salt = b"a salt for tests".to_vec();
-    let mut up = ScramCredentialUpsertion::default();
-    up.name = StrBytes::from_string(user.into());
-    up.mechanism = mechanism.code();
-    up.iterations = 8192;
-    up.salted_password = mechanism.salted_password(password.as_bytes(), &salt, 8192).into();
-    up.salt = salt.into();
-    let mut request = AlterUserScramCredentialsRequest::default();
-    request.upsertions.push(up);
-    let response = w.call(0, &request).await;
-    response.results[0].error_code
 }
 
 fn sasl_props(pki: &Pki) -> Vec<(&'static str, String)> {

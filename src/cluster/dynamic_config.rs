@@ -4,7 +4,8 @@
 //! (empty resource name, DYNAMIC_DEFAULT_BROKER_CONFIG). They take effect at once
 //! on every topic without an override of its own, and outlive restarts: Kafka keeps
 //! them in its metadata log, strom in `dynamic-broker-config.json` in the data
-//! directory.
+//! directory, and in a cluster the default in etcd (`cluster::documents`), so
+//! that it applies on every broker.
 //!
 //! Which configs are dynamic follows Kafka (DynamicLogConfig): every broker synonym
 //! of a topic config except the message format. Others (`num.partitions`,
@@ -55,27 +56,8 @@ impl DynamicBrokerConfig {
                         format!("{}: {e}", path.display()),
                     ))
                 })?;
-                for (key, layer) in [
-                    ("broker", &mut layers.dynamic_broker),
-                    ("cluster_default", &mut layers.dynamic_default),
-                ] {
-                    for (k, v) in parsed[key].as_object().into_iter().flatten() {
-                        let value = match v {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        let value = value.as_str();
-                        let mut probe = static_log.clone();
-                        match probe.set_broker(k, value) {
-                            Ok(()) if is_dynamic(k) => {
-                                layer.insert(k.clone(), value.to_string());
-                            }
-                            _ => {
-                                tracing::warn!(config = %k, value, "ignoring a dynamic broker config that no longer applies")
-                            }
-                        }
-                    }
-                }
+                layers.dynamic_broker = sound_layer(&static_log, &parsed["broker"]);
+                layers.dynamic_default = sound_layer(&static_log, &parsed["cluster_default"]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
@@ -122,7 +104,78 @@ impl DynamicBrokerConfig {
         apply: impl FnOnce(LogConfig),
     ) -> Result<()> {
         let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
-        let settings = change(&self.current(scope), &self.effective())?;
+        let (layers, effective) = self.settle(self.layers(), scope, change)?;
+        if validate_only {
+            return Ok(());
+        }
+        let json = serde_json::json!({
+            "broker": layers.dynamic_broker,
+            "cluster_default": layers.dynamic_default,
+        });
+        write_atomically(&self.path, json.to_string().as_bytes())?;
+        *self.layers.write().unwrap_or_else(|e| e.into_inner()) = layers;
+        apply(effective);
+        Ok(())
+    }
+
+    /// The cluster-wide default changed in a cluster's document (None: none
+    /// yet) as [`DynamicBrokerConfig::alter`] changes it: the new document, or
+    /// None when only validating.
+    pub fn alter_default_in(
+        &self,
+        document: Option<&[u8]>,
+        change: impl FnOnce(&BTreeMap<String, String>, &LogConfig) -> Result<BTreeMap<String, String>>,
+        validate_only: bool,
+    ) -> Result<Option<Vec<u8>>> {
+        let current = match document {
+            Some(bytes) => serde_json::from_slice(bytes)
+                .map(|v: serde_json::Value| sound_layer(&self.static_log, &v))
+                .map_err(|e| Error::InvalidConfig(format!("the cluster's broker configs do not parse: {e}")))?,
+            None => BTreeMap::new(),
+        };
+        let mut layers = self.layers();
+        layers.dynamic_default = current;
+        let (layers, _) = self.settle(layers, Scope::ClusterDefault, change)?;
+        Ok((!validate_only).then(|| serde_json::to_vec(&layers.dynamic_default).unwrap_or_default()))
+    }
+
+    /// The cluster-wide default as a document (None when it is empty).
+    pub fn default_document(&self) -> Option<Vec<u8>> {
+        let layers = self.layers.read().unwrap_or_else(|e| e.into_inner());
+        (!layers.dynamic_default.is_empty()).then(|| serde_json::to_vec(&layers.dynamic_default).unwrap_or_default())
+    }
+
+    /// Take a cluster's default document (settings that do not apply are left
+    /// out with a warning): the effective config it makes.
+    pub fn install_default(&self, document: &[u8]) -> std::result::Result<LogConfig, String> {
+        let parsed: serde_json::Value = serde_json::from_slice(document).map_err(|e| e.to_string())?;
+        if !parsed.is_object() {
+            return Err("not a JSON object".into());
+        }
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut layers = self.layers();
+        layers.dynamic_default = sound_layer(&self.static_log, &parsed);
+        let effective = layers.effective(&self.static_log)?;
+        *self.layers.write().unwrap_or_else(|e| e.into_inner()) = layers;
+        Ok(effective)
+    }
+
+    /// `layers` with `scope`'s settings made what `change` makes of them,
+    /// checked (dynamic, valid, normalised) with the effective config they make.
+    fn settle(
+        &self,
+        mut layers: BrokerLayers,
+        scope: Scope,
+        change: impl FnOnce(&BTreeMap<String, String>, &LogConfig) -> Result<BTreeMap<String, String>>,
+    ) -> Result<(BrokerLayers, LogConfig)> {
+        let current = match scope {
+            Scope::Broker => &layers.dynamic_broker,
+            Scope::ClusterDefault => &layers.dynamic_default,
+        };
+        let effective = layers
+            .effective(&self.static_log)
+            .unwrap_or_else(|_| self.static_log.clone());
+        let settings = change(current, &effective)?;
         let fixed: Vec<&String> = settings.keys().filter(|k| !is_dynamic(k)).collect();
         if !fixed.is_empty() {
             let names: Vec<&str> = fixed.iter().map(|k| k.as_str()).collect();
@@ -131,7 +184,6 @@ impl DynamicBrokerConfig {
                 names.join(", ")
             )));
         }
-        let mut layers = self.layers();
         let mut normalised = BTreeMap::new();
         for (k, v) in &settings {
             let mut probe = self.static_log.clone();
@@ -146,18 +198,28 @@ impl DynamicBrokerConfig {
         }
         let effective = layers.effective(&self.static_log).map_err(Error::InvalidConfig)?;
         effective.check().map_err(Error::InvalidConfig)?;
-        if validate_only {
-            return Ok(());
-        }
-        let json = serde_json::json!({
-            "broker": layers.dynamic_broker,
-            "cluster_default": layers.dynamic_default,
-        });
-        write_atomically(&self.path, json.to_string().as_bytes())?;
-        *self.layers.write().unwrap_or_else(|e| e.into_inner()) = layers;
-        apply(effective);
-        Ok(())
+        Ok((layers, effective))
     }
+}
+
+/// The settings of a layer's JSON object that still apply (dynamic and
+/// valid); the others are left out with a warning, never fatal.
+fn sound_layer(static_log: &LogConfig, object: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut layer = BTreeMap::new();
+    for (k, v) in object.as_object().into_iter().flatten() {
+        let value = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut probe = static_log.clone();
+        match probe.set_broker(k, &value) {
+            Ok(()) if is_dynamic(k) => {
+                layer.insert(k.clone(), value);
+            }
+            _ => tracing::warn!(config = %k, value, "ignoring a dynamic broker config that no longer applies"),
+        }
+    }
+    layer
 }
 
 #[cfg(test)]
@@ -170,7 +232,7 @@ mod tests {
         let d = DynamicBrokerConfig::open(dir.path(), LogConfig::default(), BTreeMap::new()).unwrap();
         let set = |pairs: &[(&str, &str)]| {
             let m: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            Box::new(move |_: &BTreeMap<String, String>, _: &LogConfig| Ok(m))
+            Box::new(move |_: &BTreeMap<String, String>, _: &LogConfig| Ok(m.clone()))
                 as crate::log::manager::ConfigChange<'static>
         };
         let ignore = |_| {};

@@ -123,6 +123,10 @@ pub struct MetadataImage {
     topics: BTreeMap<String, TopicKey>,
     partitions: BTreeMap<String, BTreeMap<i32, PartitionEntry>>,
     configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The shared documents (module `documents`: ACLs, SCRAM credentials,
+    /// client quotas, the brokers' default configs) by key, as etcd holds
+    /// them; each broker checks one as it installs it.
+    pub documents: BTreeMap<String, Vec<u8>>,
 }
 
 /// One key-value as etcd reports it, the key with the cluster's prefix and its
@@ -198,6 +202,8 @@ impl MetadataImage {
                 }
                 None => ignored(kv.key),
             }
+        } else if super::documents::KEYS.contains(&kv.key) {
+            self.documents.insert(kv.key.to_string(), kv.value.to_vec());
         } else if let Some(name) = kv.key.strip_prefix("configs/topics/").and_then(topic_name) {
             let configs = serde_json::from_slice::<BTreeMap<String, String>>(kv.value)
                 .ok()
@@ -228,6 +234,8 @@ impl MetadataImage {
             }
         } else if let Some(name) = key.strip_prefix("configs/topics/") {
             self.configs.remove(name);
+        } else if super::documents::KEYS.contains(&key) {
+            self.documents.remove(key);
         }
     }
 

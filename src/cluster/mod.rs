@@ -4,6 +4,7 @@
 //! them (docs/design/cluster-on-etcd.md).
 
 pub mod controller;
+pub mod documents;
 pub mod dynamic_config;
 #[cfg(feature = "cluster")]
 pub mod etcd;

@@ -10,7 +10,8 @@ use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasRespon
 
 use super::{allowed, str_bytes, RequestContext, CLUSTER};
 use crate::broker::Broker;
-use crate::quota::{Entity, Name};
+use crate::cluster::documents;
+use crate::quota::{Entity, Name, QuotaManager};
 use crate::security::acl::{Operation, ResourceType};
 
 /// The entity of a request entry; Err for an unknown or repeated type.
@@ -77,9 +78,13 @@ pub async fn handle(
         return response;
     }
     let (at, changes): (Vec<usize>, Vec<_>) = changes.into_iter().unzip();
-    let (b, validate_only) = (broker.clone(), request.validate_only);
-    let altered = tokio::task::spawn_blocking(move || b.quotas.alter(changes, validate_only)).await;
-    match super::blocking_outcome(altered) {
+    let validate_only = request.validate_only;
+    let local = {
+        let changes = changes.clone();
+        move |b: &Broker| b.quotas.alter(changes, validate_only)
+    };
+    let in_cluster = |document: Option<&[u8]>| QuotaManager::alter_in(document, &changes, validate_only);
+    match super::change_shared(broker, documents::CLIENT_QUOTAS, local, in_cluster).await {
         Ok(results) => {
             for (i, result) in at.into_iter().zip(results) {
                 if let Err(message) = result {
@@ -88,10 +93,10 @@ pub async fn handle(
                 }
             }
         }
-        Err(message) => {
+        Err((code, message)) => {
             tracing::error!(error = %message, "cannot save client quotas");
             for i in at {
-                response.entries[i].error_code = ResponseError::KafkaStorageError.code();
+                response.entries[i].error_code = code;
                 response.entries[i].error_message = Some(str_bytes(&message));
             }
         }

@@ -29,18 +29,28 @@ pub(super) fn broker_scope(broker: &Broker, name: &str) -> Result<Scope> {
     }
 }
 
+/// What is left to do of a config change once [`apply`] has checked it.
+pub(super) enum Later<'a> {
+    Nothing,
+    /// A cluster's topic configs: the controller's to write.
+    Controller(ControllerRequest),
+    /// A cluster's default broker configs: the shared document in etcd.
+    ClusterDefault(ConfigChange<'a>, bool),
+}
+
 /// Validate and (unless `validate_only`) apply what `change` makes of a
 /// resource's settings: a topic's override set or a broker layer. The change is
 /// computed under the lock its resource's changes take, so none is lost.
-/// In a cluster, a topic's change is the controller's to make: what to ask it
-/// is returned, for [`carry_out`].
-pub(super) fn apply(
+/// In a cluster, a topic's change is the controller's to make and the
+/// brokers' default is changed in etcd: what is left is returned, for
+/// [`carry_out`].
+pub(super) fn apply<'a>(
     broker: &Broker,
     resource_type: i8,
     name: &str,
-    change: ConfigChange<'_>,
+    change: ConfigChange<'a>,
     validate_only: bool,
-) -> Result<Option<ControllerRequest>> {
+) -> Result<Later<'a>> {
     match resource_type {
         TOPIC if broker.metadata.is_cluster() => {
             // The cluster's configs of the topic, changed by the controller;
@@ -56,24 +66,40 @@ pub(super) fn apply(
                 .with_overrides(&topic.configs)
                 .map_err(Error::InvalidConfig)?;
             let configs = broker.logs.validate_overrides(&change(&topic.configs, &effective)?)?;
-            Ok((!validate_only).then(|| ControllerRequest::SetTopicConfigs {
-                name: name.to_string(),
-                configs,
-            }))
+            Ok(match validate_only {
+                true => Later::Nothing,
+                false => Later::Controller(ControllerRequest::SetTopicConfigs {
+                    name: name.to_string(),
+                    configs,
+                }),
+            })
         }
-        TOPIC => broker.logs.update_overrides(name, change, validate_only).map(|_| None),
-        BROKER => broker
-            .alter_broker_configs(broker_scope(broker, name)?, change, validate_only)
-            .map(|_| None),
+        TOPIC => broker
+            .logs
+            .update_overrides(name, change, validate_only)
+            .map(|_| Later::Nothing),
+        BROKER => match broker_scope(broker, name)? {
+            Scope::ClusterDefault if broker.shares_state() => Ok(Later::ClusterDefault(change, validate_only)),
+            scope => broker
+                .alter_broker_configs(scope, change, validate_only)
+                .map(|_| Later::Nothing),
+        },
         other => Err(Error::InvalidRequest(format!("resource type {other} is not supported"))),
     }
 }
 
-/// Have the controller make a change [`apply`] left to it.
-pub(super) async fn carry_out(broker: &Broker, applied: Result<Option<ControllerRequest>>) -> Result<()> {
+/// Make the change [`apply`] left: the controller's, or etcd's.
+pub(super) async fn carry_out(broker: &Broker, applied: Result<Later<'_>>) -> Result<()> {
     match applied? {
-        Some(request) => broker.controller.submit(request).await.map(|_| ()),
-        None => Ok(()),
+        Later::Nothing => Ok(()),
+        Later::Controller(request) => broker.controller.submit(request).await.map(|_| ()),
+        Later::ClusterDefault(change, validate_only) => {
+            let dynamic = &broker.dynamic_config;
+            let default = |document: Option<&[u8]>| Ok((dynamic.alter_default_in(document, &change, validate_only)?, ()));
+            broker
+                .change_shared(crate::cluster::documents::BROKER_DEFAULT_CONFIGS, default)
+                .await
+        }
     }
 }
 
@@ -115,7 +141,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterCo
         let result = super::may_configure(broker, ctx, Operation::AlterConfigs, resource.resource_type, name)
             .and_then(|()| no_duplicates(resource.configs.iter().map(|c| c.name.as_str())))
             .and_then(|()| {
-            let change: ConfigChange<'_> = Box::new(move |_, _| Ok(overrides));
+            let change: ConfigChange<'_> = Box::new(move |_, _| Ok(overrides.clone()));
             apply(broker, resource.resource_type, name, change, request.validate_only)
         });
         let result = carry_out(broker, result).await;

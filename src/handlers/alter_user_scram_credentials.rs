@@ -12,7 +12,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
-use crate::security::credentials::{Alteration, CredentialError};
+use crate::cluster::documents;
+use crate::security::credentials::{Alteration, CredentialError, CredentialStore};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -52,11 +53,16 @@ pub async fn handle(
             Alteration::Delete { user, .. } | Alteration::Upsert { user, .. } => user.clone(),
         })
         .collect();
-    // The store is written and synced before the answer.
-    let writer = broker.clone();
-    let outcome = tokio::task::spawn_blocking(move || writer.credentials.alter(changes)).await;
+    // The store is written and synced (or in a cluster, written to etcd)
+    // before the answer.
+    let local = {
+        let changes = changes.clone();
+        move |b: &Broker| b.credentials.alter(changes)
+    };
+    let in_cluster = |document: Option<&[u8]>| CredentialStore::alter_in(document, &changes);
+    let outcome = super::change_shared(broker, documents::SCRAM_CREDENTIALS, local, in_cluster).await;
     let mut response = AlterUserScramCredentialsResponse::default();
-    match super::blocking_outcome(outcome) {
+    match outcome {
         Ok(results) => {
             for (user, result) in results {
                 let mut r = AlterUserScramCredentialsResult::default();
@@ -67,13 +73,13 @@ pub async fn handle(
                 response.results.push(r);
             }
         }
-        Err(message) => {
+        Err((code, message)) => {
             tracing::error!(error = %message, "cannot save SCRAM credentials");
             let mut seen = std::collections::HashSet::new();
             for user in users.into_iter().filter(|u| seen.insert(u.clone())) {
                 let mut r = AlterUserScramCredentialsResult::default();
                 r.user = str_bytes(&user);
-                r.error_code = ResponseError::KafkaStorageError.code();
+                r.error_code = code;
                 r.error_message = Some(str_bytes(&message));
                 response.results.push(r);
             }

@@ -9,6 +9,8 @@ use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
+use crate::cluster::documents;
+use crate::security::acl::Authorizer;
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateAclsRequest) -> CreateAclsResponse {
     let refusal = super::acls::refusal(broker, ctx);
@@ -41,12 +43,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateA
     }
     if !valid.is_empty() {
         let acls: Vec<_> = valid.iter().map(|(_, acl)| acl.clone()).collect();
-        let writer = broker.clone();
-        let saved = tokio::task::spawn_blocking(move || writer.authorizer.create(&acls)).await;
-        if let Err(message) = super::blocking_outcome(saved) {
+        let local = {
+            let acls = acls.clone();
+            move |b: &Broker| b.authorizer.create(&acls)
+        };
+        let in_cluster = |document: Option<&[u8]>| Ok((Some(Authorizer::create_in(document, &acls)?), ()));
+        let saved = super::change_shared(broker, documents::ACLS, local, in_cluster).await;
+        if let Err((code, message)) = saved {
             tracing::error!(error = %message, "cannot save ACLs");
             for (i, _) in &valid {
-                results[*i].error_code = ResponseError::KafkaStorageError.code();
+                results[*i].error_code = code;
                 results[*i].error_message = Some(str_bytes(&message));
             }
         }

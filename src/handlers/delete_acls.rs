@@ -9,6 +9,8 @@ use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
+use crate::cluster::documents;
+use crate::security::acl::Authorizer;
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteAclsRequest) -> DeleteAclsResponse {
     let refusal = super::acls::refusal(broker, ctx);
@@ -40,9 +42,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteA
     }
     if !filters.is_empty() {
         let only: Vec<_> = filters.iter().map(|(_, f)| f.clone()).collect();
-        let writer = broker.clone();
-        let deleted = tokio::task::spawn_blocking(move || writer.authorizer.delete(&only)).await;
-        match super::blocking_outcome(deleted) {
+        let local = {
+            let only = only.clone();
+            move |b: &Broker| b.authorizer.delete(&only)
+        };
+        let in_cluster = |document: Option<&[u8]>| {
+            let (next, removed) = Authorizer::delete_in(document, &only)?;
+            Ok((Some(next), removed))
+        };
+        match super::change_shared(broker, documents::ACLS, local, in_cluster).await {
             Ok(removed) => {
                 for ((i, _), acls) in filters.iter().zip(removed) {
                     results[*i].matching_acls = acls
@@ -61,10 +69,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteA
                         .collect();
                 }
             }
-            Err(message) => {
+            Err((code, message)) => {
                 tracing::error!(error = %message, "cannot save ACLs");
                 for (i, _) in &filters {
-                    results[*i].error_code = ResponseError::KafkaStorageError.code();
+                    results[*i].error_code = code;
                     results[*i].error_message = Some(str_bytes(&message));
                 }
             }

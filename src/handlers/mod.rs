@@ -436,6 +436,30 @@ pub fn blocking_outcome<T>(done: Result<std::io::Result<T>, tokio::task::JoinErr
     }
 }
 
+/// Change shared state (ACLs, credentials, quotas): on one broker `local`
+/// saves it in this broker's file, off the async workers; in a cluster
+/// `in_cluster` makes etcd's new document from its current one
+/// ([`Broker::change_shared`]). A failure: its error code and message
+/// (KAFKA_STORAGE_ERROR when a file could not be written).
+pub async fn change_shared<R: Send + 'static>(
+    broker: &Arc<Broker>,
+    key: &str,
+    local: impl FnOnce(&Broker) -> std::io::Result<R> + Send + 'static,
+    mut in_cluster: impl FnMut(Option<&[u8]>) -> Result<(Option<Vec<u8>>, R), String>,
+) -> Result<R, (i16, String)> {
+    if broker.shares_state() {
+        let change = |document: Option<&[u8]>| in_cluster(document).map_err(crate::error::Error::MetadataStore);
+        broker
+            .change_shared(key, change)
+            .await
+            .map_err(|e| (e.wire_code(), e.to_string()))
+    } else {
+        let b = broker.clone();
+        let done = tokio::task::spawn_blocking(move || local(&b)).await;
+        blocking_outcome(done).map_err(|m| (kafka_protocol::error::ResponseError::KafkaStorageError.code(), m))
+    }
+}
+
 /// A response string from a Rust one.
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())

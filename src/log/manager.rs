@@ -78,7 +78,7 @@ impl Topic {
 /// A change of config settings: the new settings from the current ones and the
 /// effective config they make (AlterConfigs and IncrementalAlterConfigs).
 pub type ConfigChange<'a> =
-    Box<dyn FnOnce(&BTreeMap<String, String>, &LogConfig) -> Result<BTreeMap<String, String>> + 'a>;
+    Box<dyn Fn(&BTreeMap<String, String>, &LogConfig) -> Result<BTreeMap<String, String>> + Send + Sync + 'a>;
 
 pub struct LogManager {
     dir: PathBuf,

@@ -10,7 +10,8 @@
 //! 4. a resource with no ACL at all is allowed only with
 //!    `allow.everyone.if.no.acl.found=true`.
 //!
-//! ACLs are kept in `<data dir>/acls.json`, written whole on each change.
+//! ACLs are kept in `<data dir>/acls.json`, written whole on each change; in a
+//! cluster, in etcd (`cluster::documents`), the same document.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -390,12 +391,7 @@ impl Authorizer {
     /// Add ACLs (an ACL already there is not added twice); saved before return.
     pub fn create(&self, new: &[AclBinding]) -> std::io::Result<()> {
         let mut acls = self.acls.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = acls.clone();
-        for acl in new {
-            if !next.contains(acl) {
-                next.push(acl.clone());
-            }
-        }
+        let next = created(&acls, new);
         self.save(&next)?;
         *acls = next;
         Ok(())
@@ -404,20 +400,42 @@ impl Authorizer {
     /// Remove the ACLs each filter matches: what each removed.
     pub fn delete(&self, filters: &[AclFilter]) -> std::io::Result<Vec<Vec<AclBinding>>> {
         let mut acls = self.acls.write().unwrap_or_else(|e| e.into_inner());
-        let removed: Vec<Vec<AclBinding>> = filters
-            .iter()
-            .map(|f| acls.iter().filter(|a| f.matches(a)).cloned().collect())
-            .collect();
-        let next: Vec<AclBinding> = acls
-            .iter()
-            .filter(|a| !filters.iter().any(|f| f.matches(a)))
-            .cloned()
-            .collect();
+        let (next, removed) = deleted(&acls, filters);
         if next.len() != acls.len() {
             self.save(&next)?;
             *acls = next;
         }
         Ok(removed)
+    }
+
+    /// [`Authorizer::create`] on a cluster's ACL document (None: none yet):
+    /// the new document.
+    pub fn create_in(document: Option<&[u8]>, new: &[AclBinding]) -> Result<Vec<u8>, String> {
+        Ok(encode(&created(&decode_or_empty(document)?, new)))
+    }
+
+    /// [`Authorizer::delete`] on a cluster's ACL document: the new document
+    /// and what each filter removed.
+    pub fn delete_in(
+        document: Option<&[u8]>,
+        filters: &[AclFilter],
+    ) -> Result<(Vec<u8>, Vec<Vec<AclBinding>>), String> {
+        let (next, removed) = deleted(&decode_or_empty(document)?, filters);
+        Ok((encode(&next), removed))
+    }
+
+    /// The ACLs as a document (None when there are none).
+    pub fn document(&self) -> Option<Vec<u8>> {
+        let acls = self.acls.read().unwrap_or_else(|e| e.into_inner());
+        (!acls.is_empty()).then(|| encode(&acls))
+    }
+
+    /// Take a cluster's ACL document (its watch saw it change); one that does
+    /// not decode is refused and the ACLs in force stay.
+    pub fn install(&self, document: &[u8]) -> Result<(), String> {
+        let acls = decode(document)?;
+        *self.acls.write().unwrap_or_else(|e| e.into_inner()) = acls;
+        Ok(())
     }
 
     fn save(&self, acls: &[AclBinding]) -> std::io::Result<()> {
@@ -426,6 +444,33 @@ impl Authorizer {
         }
         crate::util::fs::write_private(&self.path, &encode(acls))
     }
+}
+
+fn created(acls: &[AclBinding], new: &[AclBinding]) -> Vec<AclBinding> {
+    let mut next = acls.to_vec();
+    for acl in new {
+        if !next.contains(acl) {
+            next.push(acl.clone());
+        }
+    }
+    next
+}
+
+fn deleted(acls: &[AclBinding], filters: &[AclFilter]) -> (Vec<AclBinding>, Vec<Vec<AclBinding>>) {
+    let removed = filters
+        .iter()
+        .map(|f| acls.iter().filter(|a| f.matches(a)).cloned().collect())
+        .collect();
+    let next = acls
+        .iter()
+        .filter(|a| !filters.iter().any(|f| f.matches(a)))
+        .cloned()
+        .collect();
+    (next, removed)
+}
+
+fn decode_or_empty(document: Option<&[u8]>) -> Result<Vec<AclBinding>, String> {
+    document.map_or(Ok(Vec::new()), decode)
 }
 
 /// Whether an ACL's host (`*`, or an address in any notation) is `peer`.

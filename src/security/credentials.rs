@@ -1,7 +1,8 @@
 //! Users' SCRAM credentials: what AlterUserScramCredentials sets and
 //! DescribeUserScramCredentials shows (never the password: salt, iterations,
 //! StoredKey and ServerKey), kept in `<data dir>/scram-credentials.json`
-//! (owner-only, written whole and atomically on each change).
+//! (owner-only, written whole and atomically on each change); in a cluster, in
+//! etcd (`cluster::documents`), the same document.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub struct CredentialStore {
 }
 
 /// One change of AlterUserScramCredentials.
+#[derive(Clone)]
 pub enum Alteration {
     Delete {
         user: String,
@@ -116,28 +118,9 @@ impl CredentialStore {
     /// AlterUserScramCredentials, with Kafka's checks (`ScramControlManager`):
     /// the result of each user named, in first-seen order; changes are saved
     /// before this returns.
-    pub fn alter(&self, changes: Vec<Alteration>) -> std::io::Result<Vec<(String, Result<(), CredentialError>)>> {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for c in &changes {
-            *counts.entry(c.user()).or_default() += 1;
-        }
+    pub fn alter(&self, changes: Vec<Alteration>) -> std::io::Result<AlterResults> {
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = users.clone();
-        let mut results: Vec<(String, Result<(), CredentialError>)> = Vec::new();
-        for change in &changes {
-            let user = change.user();
-            if results.iter().any(|(u, _)| u == user) {
-                continue;
-            }
-            let result = if counts[user] > 1 {
-                Err(CredentialError::DuplicateResource(
-                    "A user credential cannot be altered twice in the same request".into(),
-                ))
-            } else {
-                apply(&mut next, change)
-            };
-            results.push((user.to_string(), result));
-        }
+        let (next, results) = altered(&users, &changes);
         if next != *users {
             std::fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))?;
             crate::util::fs::write_private(&self.path, &encode(&next))?;
@@ -145,6 +128,58 @@ impl CredentialStore {
         }
         Ok(results)
     }
+
+    /// [`CredentialStore::alter`] on a cluster's credential document (None:
+    /// none yet): the new document, if anything changed, and each user's result.
+    pub fn alter_in(
+        document: Option<&[u8]>,
+        changes: &[Alteration],
+    ) -> Result<(Option<Vec<u8>>, AlterResults), String> {
+        let users = document.map_or(Ok(Users::new()), decode)?;
+        let (next, results) = altered(&users, changes);
+        Ok(((next != users).then(|| encode(&next)), results))
+    }
+
+    /// The credentials as a document (None when there are none).
+    pub fn document(&self) -> Option<Vec<u8>> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        (!users.is_empty()).then(|| encode(&users))
+    }
+
+    /// Take a cluster's credential document; one that does not decode is
+    /// refused and the credentials in force stay.
+    pub fn install(&self, document: &[u8]) -> Result<(), String> {
+        let users = decode(document)?;
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
+        Ok(())
+    }
+}
+
+/// Each user's result of AlterUserScramCredentials, in first-seen order.
+pub type AlterResults = Vec<(String, Result<(), CredentialError>)>;
+
+fn altered(users: &Users, changes: &[Alteration]) -> (Users, AlterResults) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in changes {
+        *counts.entry(c.user()).or_default() += 1;
+    }
+    let mut next = users.clone();
+    let mut results: AlterResults = Vec::new();
+    for change in changes {
+        let user = change.user();
+        if results.iter().any(|(u, _)| u == user) {
+            continue;
+        }
+        let result = if counts[user] > 1 {
+            Err(CredentialError::DuplicateResource(
+                "A user credential cannot be altered twice in the same request".into(),
+            ))
+        } else {
+            apply(&mut next, change)
+        };
+        results.push((user.to_string(), result));
+    }
+    (next, results)
 }
 
 fn apply(users: &mut Users, change: &Alteration) -> Result<(), CredentialError> {

@@ -217,9 +217,14 @@ pub async fn join(
     let ttl_secs = (config.cluster.session_timeout_ms as i64 + 999) / 1000;
     let patience = (session * 3).max(Duration::from_secs(10));
     let registered = register(&store, &config.data_dir, &me, ttl_secs, &shutdown, Some(patience)).await?;
+    // ACLs, credentials, quotas and the default broker configs are the
+    // cluster's from now on.
+    broker.shared.set_store(Arc::new(store.clone()));
     // The cluster's metadata first, so Metadata answers for the cluster at once.
     match store.load().await {
         Ok(image) => {
+            seed_shared_state(&broker, &store, &image).await;
+            broker.install_shared(&image.documents);
             let image = Arc::new(image);
             apply(&broker, image.clone(), Vec::new(), true).await;
             broker.metadata.set_image(image);
@@ -493,10 +498,33 @@ async fn reserve_producer_ids(broker: Arc<Broker>, store: MetadataStore, mut shu
 /// shown in the metadata cache at once (the controller reads its own writes
 /// there, and a broker's failover must not wait for file work) and handed to
 /// the applier, which brings the replicas in line with the newest one.
+/// A cluster whose etcd holds no ACLs (credentials, quotas, default broker
+/// configs) yet gets this broker's, if it has any: a broker that becomes a
+/// cluster keeps what it had. Only where the key is still absent.
+async fn seed_shared_state(broker: &Broker, store: &MetadataStore, image: &MetadataImage) {
+    use crate::cluster::documents::DocumentStore;
+    for (key, document) in broker.shared_state() {
+        if image.documents.contains_key(key) {
+            continue;
+        }
+        match store.write_if(key, document, 0).await {
+            Ok(Some(_)) => tracing::info!(
+                key,
+                "the cluster had none of this shared state: this broker's is now the cluster's"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(key, error = %e, "could not give the cluster this broker's shared state"),
+        }
+    }
+}
+
 async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let applier = tokio::spawn(apply_images(broker.clone(), rx));
     let publish = |image: &MetadataImage, deleted: Vec<String>| {
+        // Shared state first: a broker that waits to see its own change of
+        // it sees it in force once the image moves on.
+        broker.install_shared(&image.documents);
         let image = Arc::new(image.clone());
         broker.metadata.set_image(image.clone());
         let _ = tx.send((image, deleted));

@@ -33,8 +33,23 @@ pub struct Cluster {
     /// More `serve` arguments for every broker (`{node}` in one becomes its id).
     pub extra: Vec<String>,
     pub brokers: Vec<Option<BrokerProcess>>,
-    /// Each broker on a host of its own (tests/common/netns.rs), not on 127.0.1.n.
-    pub in_netns: bool,
+    pub layout: Layout,
+}
+
+/// Where a cluster's brokers listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One PLAINTEXT listener on 127.0.1.n.
+    Loopback,
+    /// Besides, a SASL_PLAINTEXT listener on 127.0.3.n (same port).
+    WithSasl,
+    /// Each broker on a host of its own (tests/common/netns.rs).
+    Netns,
+}
+
+/// Broker `node`'s SASL_PLAINTEXT listener in [`Layout::WithSasl`].
+pub fn sasl_addr(node: i32, port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::new(127, 0, 3, node as u8), port))
 }
 
 impl Cluster {
@@ -45,15 +60,12 @@ impl Cluster {
 
     /// [`Cluster::start`] with more `serve` arguments for every broker.
     pub fn start_with(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> Cluster {
-        Cluster::launch(etcd, prefix, n, extra, false)
+        Cluster::start_as(Layout::Loopback, etcd, prefix, n, extra)
     }
 
-    /// `n` brokers, each in its network namespace (a [`netns::Netns`] must exist).
-    pub fn start_in_netns(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> Cluster {
-        Cluster::launch(etcd, prefix, n, extra, true)
-    }
-
-    fn launch(etcd: &Etcd, prefix: &str, n: usize, extra: &[&str], in_netns: bool) -> Cluster {
+    /// [`Cluster::start_with`], the brokers listening as `layout` says (for
+    /// [`Layout::Netns`] a [`netns::Netns`] must exist).
+    pub fn start_as(layout: Layout, etcd: &Etcd, prefix: &str, n: usize, extra: &[&str]) -> Cluster {
         let mut c = Cluster {
             store: etcd.store(&format!("strom-test/{prefix}")),
             port: free_port(),
@@ -61,7 +73,7 @@ impl Cluster {
             dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
             extra: extra.iter().map(|a| a.to_string()).collect(),
             brokers: (0..n).map(|_| None).collect(),
-            in_netns,
+            layout,
         };
         for node in 1..=n as i32 {
             c.spawn(node);
@@ -94,23 +106,32 @@ impl Cluster {
         let args = self.args(node);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let dir = self.dirs[node as usize - 1].path().join("data");
-        let b = if self.in_netns {
-            let listen = netns::listener_args(node, self.port);
-            let listen: Vec<&str> = listen.iter().map(String::as_str).collect();
-            let ns = netns::namespace(node);
-            BrokerProcess::spawn_in(Some(&ns), self.host(node), self.port, &listen, &dir, &args, None)
-        } else {
-            BrokerProcess::spawn_at(host(node), &dir, self.port, &args, None)
+        let b = match self.layout {
+            Layout::Netns => {
+                let listen = netns::listener_args(node, self.port);
+                let listen: Vec<&str> = listen.iter().map(String::as_str).collect();
+                let ns = netns::namespace(node);
+                BrokerProcess::spawn_in(Some(&ns), self.host(node), self.port, &listen, &dir, &args, None)
+            }
+            Layout::WithSasl => {
+                let listeners = format!(
+                    "PLAINTEXT://{},SASL_PLAINTEXT://{}",
+                    self.addr(node),
+                    sasl_addr(node, self.port)
+                );
+                let listen = ["--listen", &listeners, "--advertised-listener", &listeners];
+                BrokerProcess::spawn_in(None, host(node), self.port, &listen, &dir, &args, None)
+            }
+            Layout::Loopback => BrokerProcess::spawn_at(host(node), &dir, self.port, &args, None),
         };
         self.brokers[node as usize - 1] = Some(b);
     }
 
     /// Where clients reach broker `node`.
     pub fn host(&self, node: i32) -> Ipv4Addr {
-        if self.in_netns {
-            netns::address(node, netns::Link::Clients)
-        } else {
-            host(node)
+        match self.layout {
+            Layout::Netns => netns::address(node, netns::Link::Clients),
+            Layout::Loopback | Layout::WithSasl => host(node),
         }
     }
 

@@ -292,3 +292,24 @@ pub async fn describe_configs(
         })
         .collect()
 }
+
+/// Create or replace a SCRAM user over the wire, as an admin client does.
+pub async fn upsert_scram_user(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+    mechanism: strom::security::scram::ScramMechanism,
+) -> i16 {
+    let mut w = Wire::connect(addr).await;
+    let salt = b"a salt for tests".to_vec();
+    let mut up = kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion::default();
+    up.name = StrBytes::from_string(user.into());
+    up.mechanism = mechanism.code();
+    up.iterations = 8192;
+    up.salted_password = mechanism.salted_password(password.as_bytes(), &salt, 8192).into();
+    up.salt = salt.into();
+    let mut request = AlterUserScramCredentialsRequest::default();
+    request.upsertions.push(up);
+    let response = w.call(0, &request).await;
+    response.results[0].error_code
+}
