@@ -125,7 +125,7 @@ pub(super) fn error_fields(r: Result<()>) -> (i16, Option<StrBytes>) {
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let topics_only = request.resources.iter().all(|r| r.resource_type == TOPIC);
     if topics_only && !super::forward::here(broker, ctx) {
-        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+        if let Some(answer) = super::forward::to_controller(broker, ctx.api_version, &request).await {
             return answer;
         }
     }

@@ -30,7 +30,7 @@ pub async fn handle(
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     if !super::forward::here(broker, ctx) {
-        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+        if let Some(answer) = super::forward::to_controller(broker, ctx.api_version, &request).await {
             return answer;
         }
     }

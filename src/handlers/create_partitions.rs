@@ -43,7 +43,7 @@ pub async fn handle(
 ) -> CreatePartitionsResponse {
     let mut response = CreatePartitionsResponse::default();
     if !super::forward::here(broker, ctx) {
-        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+        if let Some(answer) = super::forward::to_controller(broker, ctx.api_version, &request).await {
             return answer;
         }
     }

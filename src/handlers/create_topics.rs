@@ -101,7 +101,7 @@ pub fn partition_budget(
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
     if !super::forward::here(broker, ctx) {
-        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+        if let Some(answer) = super::forward::to_controller(broker, ctx.api_version, &request).await {
             return answer;
         }
     }

@@ -50,7 +50,7 @@ async fn delete(
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     if !super::forward::here(broker, ctx) {
-        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+        if let Some(answer) = super::forward::to_controller(broker, ctx.api_version, &request).await {
             return answer;
         }
     }

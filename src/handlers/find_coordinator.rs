@@ -67,7 +67,7 @@ fn locate(broker: &Broker, ctx: &RequestContext, key_type: i8, key: &str) -> Res
 /// (`__consumer_offsets` exists from the start); in a cluster either by the
 /// controller, and until its partitions have leaders the answer is
 /// COORDINATOR_NOT_AVAILABLE, which clients retry.
-async fn ensure_topic(broker: &Broker, ctx: &RequestContext, key_type: i8) -> Result<(), Error> {
+async fn ensure_topic(broker: &Broker, key_type: i8) -> Result<(), Error> {
     let cluster = &broker.config.cluster;
     let (topic, partitions, replication_factor) = match key_type {
         GROUP_KEY => (
@@ -98,7 +98,7 @@ async fn ensure_topic(broker: &Broker, ctx: &RequestContext, key_type: i8) -> Re
         assignments: Vec::new(),
         configs: Default::default(),
     };
-    super::forward::create_in_cluster(broker, ctx, new).await
+    super::forward::create_in_cluster(broker, new).await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(client = ?ctx.client_id))]
@@ -108,7 +108,7 @@ pub async fn handle(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
-    if let Err(e) = ensure_topic(broker, ctx, request.key_type).await {
+    if let Err(e) = ensure_topic(broker, request.key_type).await {
         tracing::warn!(error = %e, "cannot make the coordinator's topic");
     }
     if ctx.api_version >= 4 {

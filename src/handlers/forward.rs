@@ -2,7 +2,7 @@
 //! CreatePartitions, and Metadata's auto-creation) are the active
 //! controller's to carry out. One reaching another broker is sent on to the
 //! controller and its answer relayed (as Kafka forwards them, KIP-590), over
-//! a plain connection to the controller's listener; without one (or with no
+//! a plain connection to the controller's inter-broker listener; without one (or with no
 //! controller known) the broker answers NOT_CONTROLLER, which every admin
 //! client handles by finding the controller and asking it. A forwarded
 //! request is never forwarded again, so two brokers with different views of
@@ -43,7 +43,7 @@ pub fn is_forwarded(ctx: &RequestContext) -> bool {
 /// Have the active controller create a topic: itself if it is the
 /// controller, else through a forwarded CreateTopics (v4). Ok if the topic
 /// exists now, created by this call or before it.
-pub async fn create_in_cluster(broker: &Broker, ctx: &RequestContext, new: NewTopic) -> Result<()> {
+pub async fn create_in_cluster(broker: &Broker, new: NewTopic) -> Result<()> {
     use kafka_protocol::messages::create_topics_request::CreatableTopic;
     use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
@@ -61,7 +61,7 @@ pub async fn create_in_cluster(broker: &Broker, ctx: &RequestContext, new: NewTo
         let mut request = CreateTopicsRequest::default();
         request.topics.push(topic);
         request.timeout_ms = 30_000;
-        match to_controller(broker, ctx, 4, &request).await {
+        match to_controller(broker, 4, &request).await {
             Some(answer) => match answer.topics.first().map(|t| t.error_code) {
                 Some(0) => Ok(()),
                 Some(code) if code == ResponseError::TopicAlreadyExists.code() => Ok(()),
@@ -82,24 +82,14 @@ pub async fn create_in_cluster(broker: &Broker, ctx: &RequestContext, new: NewTo
 
 /// Send `request` (at `version`) to the active controller and return its answer; None when
 /// there is none to reach (then answer NOT_CONTROLLER).
-pub async fn to_controller<R: Request>(
-    broker: &Broker,
-    ctx: &RequestContext,
-    version: i16,
-    request: &R,
-) -> Option<R::Response> {
+pub async fn to_controller<R: Request>(broker: &Broker, version: i16, request: &R) -> Option<R::Response> {
     let controller = broker.metadata.controller_id();
     if controller < 0 || controller == broker.node_id() {
         return None;
     }
-    let registered = broker.metadata.registered_brokers();
-    let listeners = &registered.get(&controller)?.registration.listeners;
-    // The client's listener if it is plain, else any plain one.
-    let listener = listeners
-        .iter()
-        .filter(|l| l.security_protocol == "PLAINTEXT")
-        .min_by_key(|l| l.name != ctx.listener.name)?;
-    let addr = format!("{}:{}", listener.host, listener.port);
+    // Between brokers: the controller's inter-broker listener.
+    let listener = broker.config.cluster.inter_broker_listener.as_deref();
+    let addr = broker.metadata.image()?.inter_broker_address(controller, listener)?;
     let call = async {
         let mut client = Client::connect(&Bootstrap::plain(&addr)).await.ok()?;
         client.set_client_id(FORWARDED);

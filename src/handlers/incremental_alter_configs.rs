@@ -91,7 +91,7 @@ pub async fn handle(
 ) -> IncrementalAlterConfigsResponse {
     let topics_only = request.resources.iter().all(|r| r.resource_type == TOPIC);
     if topics_only && !super::forward::here(broker, ctx) {
-        if let Some(answer) = super::forward::to_controller(broker, ctx, ctx.api_version, &request).await {
+        if let Some(answer) = super::forward::to_controller(broker, ctx.api_version, &request).await {
             return answer;
         }
     }

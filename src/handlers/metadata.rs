@@ -199,7 +199,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         if broker.metadata.is_cluster() {
             // The controller creates it; clients retry while its leaders
             // are being placed (LEADER_NOT_AVAILABLE, as Kafka answers).
-            auto_create_in_cluster(broker, ctx, name.as_str()).await;
+            auto_create_in_cluster(broker, name.as_str()).await;
             response.topics.push(match metadata.topic(name.as_str()) {
                 Some(t) if t.partitions.iter().all(|p| p.leader >= 0) => with_operations(describe(t)),
                 _ => failed(Some(name), uuid::Uuid::nil(), ResponseError::LeaderNotAvailable),
@@ -231,7 +231,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
 }
 
 /// Have the controller create `name` with this broker's `num.partitions`.
-async fn auto_create_in_cluster(broker: &Arc<Broker>, ctx: &RequestContext, name: &str) {
+async fn auto_create_in_cluster(broker: &Arc<Broker>, name: &str) {
     let new = NewTopic {
         name: name.to_string(),
         partitions: broker.config.num_partitions,
@@ -239,7 +239,7 @@ async fn auto_create_in_cluster(broker: &Arc<Broker>, ctx: &RequestContext, name
         assignments: Vec::new(),
         configs: Default::default(),
     };
-    if let Err(e) = super::forward::create_in_cluster(broker, ctx, new).await {
+    if let Err(e) = super::forward::create_in_cluster(broker, new).await {
         tracing::debug!(topic = name, error = %e, "auto-creation in the cluster not done (yet)");
     }
 }
