@@ -120,6 +120,44 @@ async fn consumers_read_from_a_replica_in_their_rack() {
     // Before v11 consumers read from leaders only.
     assert_eq!(fetch(&c, near, 10, "", 0, epoch).await.0, 6);
 
+    // KIP-951: NOT_LEADER_OR_FOLLOWER names the leader, its epoch and where
+    // to reach it (Produce v10, Fetch v16).
+    let leader_at = c.addr(leader);
+    let mut w = Wire::connect(c.addr(near)).await;
+    let records = batch(1, -1, 0, 0);
+    let r = w.call(10, &produce_request("near", 0, records, -1)).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 6);
+    assert_eq!(
+        (p.current_leader.leader_id.0, p.current_leader.leader_epoch),
+        (leader, epoch)
+    );
+    let endpoints: Vec<_> = r
+        .node_endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.node_id.0,
+                format!("{}:{}", e.host, e.port),
+                e.rack.as_ref().map(|r| r.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        endpoints,
+        [(leader, leader_at.to_string(), Some(format!("rack-{leader}")))]
+    );
+    let id = w.call(12, &metadata_request(&["near"])).await.topics[0].topic_id;
+    let mut request = fetch_request("near", id, 0, 0);
+    request.replica_state.replica_id = kafka_protocol::messages::BrokerId(99);
+    let r = Wire::connect(leader_at).await.call(16, &request).await;
+    let p = &r.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.current_leader.leader_id.0), (6, leader));
+    assert_eq!(r.node_endpoints.len(), 1);
+    // Before Produce v10 there is no such field: the answer is plain.
+    let r = w.call(9, &produce_request("near", 0, batch(1, -1, 0, 0), -1)).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 6);
+
     // librdkafka with client.rack reads everything from the follower in its
     // rack: the follower's bytes out grow, the leader's and the third's do not.
     let before: Vec<f64> = futures_util::future::join_all([leader, near, far].map(|n| bytes_out(&c, n))).await;

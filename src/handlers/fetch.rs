@@ -135,6 +135,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     // less than what was read (one message at least).
     let mut conversion_budget = broker.config.fetch_max_bytes;
     let mut splices = Splices::default();
+    let mut hints = super::leader_hints::LeaderHints::new(broker, ctx);
     let partitions = response.responses.iter_mut().flat_map(|t| t.partitions.iter_mut());
     for (pd, ((data, w), refusal)) in partitions.zip(read.into_iter().zip(&wanted).zip(refused)) {
         pd.high_watermark = data.high_watermark;
@@ -204,6 +205,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
                     tracing::error!(topic = %w.topic, partition = w.partition, error = %e, "fetch read failed");
                 }
                 pd.error_code = refusal.unwrap_or_else(|| e.wire_code());
+                if let Some((leader, epoch)) = hints.hint(pd.error_code, &w.topic, w.partition) {
+                    pd.current_leader.leader_id = BrokerId(leader);
+                    pd.current_leader.leader_epoch = epoch;
+                }
                 pd.high_watermark = -1;
                 pd.last_stable_offset = -1;
                 pd.log_start_offset = -1;
@@ -216,6 +221,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         .flat_map(|t| t.partitions.iter())
         .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
         .sum();
+    response.node_endpoints = hints.fetch_endpoints();
     response.throttle_time_ms = super::charge(broker, ctx, crate::quota::Kind::Fetch, bytes as f64);
     Spliced {
         message: response,

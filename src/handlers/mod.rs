@@ -29,6 +29,7 @@ use crate::trace::describe::Message;
 
 mod acls;
 mod forward;
+mod leader_hints;
 mod observe;
 
 /// An implemented API and the versions it is advertised and served with.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 
 use super::{allowed, error_message, str_bytes, RequestContext, Unanswered};
 use crate::broker::Broker;
@@ -81,6 +81,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         .await
         .into_iter();
     let mut sizes = traffic.into_iter();
+    let mut hints = super::leader_hints::LeaderHints::new(broker, ctx);
     let partitions = response.responses.iter_mut().flat_map(|t| {
         let topic = t.name.clone();
         t.partition_responses.iter_mut().map(move |r| (topic.clone(), r))
@@ -118,6 +119,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             Err(e) => {
                 tracing::debug!(topic = %topic.as_str(), partition = r.index, error = %e, "produce rejected");
                 (r.error_code, r.error_message) = error_message(&e);
+                if let Some((leader, epoch)) = hints.hint(r.error_code, topic.as_str(), r.index) {
+                    r.current_leader.leader_id = BrokerId(leader);
+                    r.current_leader.leader_epoch = epoch;
+                }
                 r.base_offset = -1;
                 r.log_append_time_ms = -1;
                 r.log_start_offset = -1;
@@ -139,6 +144,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             }
         }
     }
+    response.node_endpoints = hints.produce_endpoints();
     response.throttle_time_ms = super::charge(broker, ctx, crate::quota::Kind::Produce, bytes as f64);
     // acks=0: the client expects no response at all.
     Unanswered((acks != 0).then_some(response))
