@@ -278,12 +278,50 @@ async fn one_controller_is_elected_and_replaced_when_it_goes() {
         .map(|b| b["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, vec![1, 2, 3]);
+    // A topic with a replica on each broker, for the status below.
+    create_replicated_topic(&mut w, "golden", 1, 3, &[]).await;
+    until_told(&c, &[1, 2, 3], "golden", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
+    })
+    .await;
 
     // Killed: another broker is elected at a higher epoch.
     c.broker(first).kill9();
     c.stop(first);
     let others: Vec<i32> = (1..=3).filter(|n| *n != first).collect();
     let second = agreed_controller(&c, &others, first, long).await;
+    // `strom cluster status` as an operator reads it (golden text; the
+    // cluster id and port vary): the two brokers left, the controller, and
+    // the partition short of a replica.
+    until_told(&c, &others, "golden", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 2)
+    })
+    .await;
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args([
+            "cluster",
+            "status",
+            "--bootstrap-server",
+            &c.addr(others[0]).to_string(),
+        ])
+        .output()
+        .unwrap();
+    let cluster_id = d.cluster_id.to_string();
+    let text = String::from_utf8_lossy(&text.stdout)
+        .replace(&cluster_id, "<id>")
+        .replace(&format!(":{}", c.port), ":<port>");
+    let row = |n: i32| {
+        let role = if n == second { "controller" } else { "" };
+        format!("{n}       127.0.1.{n}:<port>        {role}")
+            .trim_end()
+            .to_string()
+    };
+    let golden = format!(
+        "cluster <id>  controller {second}\nBROKER  ADDRESS          RACK  ROLE\n{}\n{}\noffline partitions: 0\nunder-replicated partitions: 1 (golden-0)\n",
+        row(others[0]),
+        row(others[1])
+    );
+    assert_eq!(text, golden);
     let second_epoch = epoch();
     assert!(second_epoch > first_epoch, "{second_epoch} after {first_epoch}");
     // Back: it follows the controller there is.
