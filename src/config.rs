@@ -260,7 +260,8 @@ impl Config {
         let (log, log_overrides) = resolve_log(args, &props)?;
         let listener_security = security::resolve(&listeners, &protocol_map, &props)?;
         let mut cluster = cluster::resolve(args, &p)?;
-        cluster.inter_broker_listener = cluster::inter_broker_listener(&p, &advertised, &protocol_map)?;
+        let in_cluster = cluster.store.is_some();
+        cluster.inter_broker_listener = cluster::inter_broker_listener(&p, &advertised, &protocol_map, in_cluster)?;
         let config = Config {
             observe: observe::resolve(&args.observe, &p)?,
             listeners,

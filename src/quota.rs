@@ -345,9 +345,15 @@ impl QuotaManager {
 
     /// Take a cluster's quota document; one that does not decode is refused
     /// and the quotas in force stay.
+    /// What is taken is kept in the file too (the last sound state).
     pub fn install(&self, document: &[u8]) -> Result<(), String> {
-        let configs = decode(document)?;
-        *self.configs.write().unwrap_or_else(|e| e.into_inner()) = configs;
+        let next = decode(document)?;
+        let mut configs = self.configs.write().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = crate::util::fs::write_atomically(&self.path, &encode(&next)) {
+            tracing::warn!(error = %e, "could not keep the cluster's client quotas in their file");
+        }
+        *configs = next;
+        drop(configs);
         self.usage_starts_over();
         Ok(())
     }
@@ -436,7 +442,7 @@ fn encode(configs: &Configs) -> Vec<u8> {
             serde_json::json!({"entity": entity, "quotas": quotas})
         })
         .collect();
-    serde_json::to_vec_pretty(&serde_json::json!({"version": 1, "quotas": list})).unwrap_or_default()
+    serde_json::to_vec(&serde_json::json!({"version": 1, "quotas": list})).unwrap_or_default()
 }
 
 fn decode(bytes: &[u8]) -> Result<Configs, String> {
@@ -465,7 +471,11 @@ fn decode(bytes: &[u8]) -> Result<Configs, String> {
             .ok_or("no quota values")?
             .iter()
             .map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)).ok_or(format!("{k} is not a number")))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<BTreeMap<String, f64>, _>>()?;
+        // Held to what AlterClientQuotas accepts (a document may be written
+        // by hand): a zero or negative rate would refuse every client.
+        let ops: Vec<QuotaOp> = quotas.iter().map(|(k, v)| (k.clone(), Some(*v))).collect();
+        check(&entity, &ops)?;
         out.insert(entity, quotas);
     }
     Ok(out)
@@ -480,6 +490,25 @@ mod tests {
             user: Some(Name::Named(u.into())),
             ..Entity::default()
         }
+    }
+
+    #[test]
+    fn a_clusters_quota_document_is_held_to_what_the_api_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = QuotaManager::open(dir.path(), Duration::from_secs(1), 11).unwrap();
+        for bad in [
+            r#"{"version":1,"quotas":[{"entity":{"ip":null},"quotas":{"connection_creation_rate":-1}}]}"#,
+            r#"{"version":1,"quotas":[{"entity":{"user":"a"},"quotas":{"producer_byte_rate":0}}]}"#,
+            r#"{"version":1,"quotas":[{"entity":{"user":"a"},"quotas":{"bogus_key":5}}]}"#,
+        ] {
+            assert!(q.install(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(!q.any(), "nothing refused is in force");
+        let good = r#"{"version":1,"quotas":[{"entity":{"user":"a"},"quotas":{"producer_byte_rate":1024}}]}"#;
+        q.install(good.as_bytes()).unwrap();
+        // Kept in the file too: a broker restarted has it.
+        let again = QuotaManager::open(dir.path(), Duration::from_secs(1), 11).unwrap();
+        assert!(again.any());
     }
 
     #[test]

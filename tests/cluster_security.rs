@@ -85,7 +85,7 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
     let _serial = SERIAL.lock().await;
     let Some(etcd) = Etcd::start(1) else { return };
     let c = Cluster::start_as(Layout::WithSasl, &etcd, "security", 3, &SECURED);
-    let (mut c, _) = until_ready(c).await;
+    let (mut c, controller) = until_ready(c).await;
     let (b1, b2, b3) = (c.addr(1).to_string(), c.addr(2).to_string(), c.addr(3).to_string());
 
     // A SCRAM user made through broker 2 logs in on broker 3 (and 1).
@@ -102,9 +102,32 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
         .await
         .contains("alice"));
 
+    // With ACLs checked, a broker that is not the controller does not forward
+    // a client's CreateTopics (the controller would see this broker's
+    // anonymous connection, not the client): NOT_CONTROLLER, and the client
+    // asks the controller, as strom's CLI does.
+    let other = (1..=3).find(|n| *n != controller).unwrap();
+    let mut w = Wire::connect(c.addr(other)).await;
+    let mut request = kafka_protocol::messages::CreateTopicsRequest::default();
+    let mut topic = kafka_protocol::messages::create_topics_request::CreatableTopic::default();
+    topic.name = name("secret");
+    topic.num_partitions = 1;
+    topic.replication_factor = 3;
+    request.topics = vec![topic];
+    assert_eq!(w.call(5, &request).await.topics[0].error_code, 41);
+    cli(&[
+        "topics",
+        "create",
+        "secret",
+        "--replication-factor",
+        "3",
+        "--bootstrap-server",
+        &c.addr(other).to_string(),
+    ])
+    .await;
+
     // An ACL added through broker 1 denies on broker 3.
     let mut w = Wire::connect(c.addr(1)).await;
-    create_replicated_topic(&mut w, "secret", 1, 3, &[]).await;
     until_described(&c, &[1, 2, 3], "secret", 0).await;
     let deny = [
         "--deny-principal",
@@ -182,6 +205,42 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
     )
     .await;
     assert!(!ok, "a change of a document that does not parse is refused");
+    // A broker (re)started then would run without the cluster's ACLs: it
+    // refuses to start, and says why.
+    c.broker(3).terminate();
+    c.stop(3);
+    c.spawn(3);
+    let started = Instant::now();
+    let exited = loop {
+        if let Some(status) = c.broker(3).child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < LONG, "broker 3 started on ACLs it cannot read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!exited.success());
+    assert!(
+        c.broker(3).log_text().contains("security/acls in etcd is not sound"),
+        "{}",
+        c.broker(3).log_text()
+    );
+    c.stop(3);
+
+    // The key deleted by hand: the brokers keep what they have, and the next
+    // change starts from that, not from nothing.
+    etcd.ctl(&["del", "/strom-test/security/security/acls"]);
+    let deny_other = [
+        "--deny-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "Describe",
+        "--topic",
+        "other",
+    ];
+    cli(&[&["acls", "add", "--bootstrap-server", &b1][..], &deny_other].concat()).await;
+    let listed = cli(&["acls", "list", "--bootstrap-server", &b2]).await;
+    assert!(listed.contains("secret") && listed.contains("other"), "{listed}");
+    assert_eq!(described(&c, 2, "secret").await, 29);
     c.terminate_all();
 }
 

@@ -16,23 +16,29 @@ impl Broker {
     }
 
     /// Change the shared document `key` in the cluster's etcd (see
-    /// [`documents::change`]); answered once this broker's image has it.
+    /// [`documents::change`]); answered once this broker's image has it. A
+    /// key that is absent (deleted by hand) starts from what is in force
+    /// here, never from nothing.
     pub async fn change_shared<R>(
         &self,
         key: &str,
-        change: impl FnMut(Option<&[u8]>) -> Result<(Option<Vec<u8>>, R)>,
+        mut change: impl FnMut(Option<&[u8]>) -> Result<(Option<Vec<u8>>, R)>,
     ) -> Result<R> {
         let store = self
             .shared
             .store()
             .ok_or_else(|| Error::InvalidRequest("not in a cluster".into()))?;
+        let in_force = self.local_document(key);
+        let change = |document: Option<&[u8]>| change(document.or(in_force.as_deref()));
         let seen = async |revision, within| self.metadata.wait_for_revision(revision, within).await;
         documents::change(store.as_ref(), key, change, seen).await
     }
 
     /// Install the shared documents of a new image that changed; one that
     /// does not decode is refused with a warning (what is in force stays).
-    pub fn install_shared(&self, documents: &BTreeMap<String, Vec<u8>>) {
+    /// The documents refused, with why.
+    pub fn install_shared(&self, documents: &BTreeMap<String, Vec<u8>>) -> Vec<(String, String)> {
+        let mut refused = Vec::new();
         for (key, document) in self.shared.changed(documents) {
             let installed = match key {
                 ACLS => self.authorizer.install(document),
@@ -47,22 +53,30 @@ impl Broker {
             match installed {
                 Ok(()) => tracing::info!(key, "installed the cluster's shared state"),
                 Err(e) => {
-                    tracing::warn!(key, error = %e, "ignoring a shared document that is not sound; what is in force stays")
+                    tracing::warn!(key, error = %e, "ignoring a shared document that is not sound; what is in force stays");
+                    refused.push((key.to_string(), e));
                 }
             }
+        }
+        refused
+    }
+
+    /// What is in force here of the shared document `key`, as a document.
+    fn local_document(&self, key: &str) -> Option<Vec<u8>> {
+        match key {
+            ACLS => self.authorizer.document(),
+            SCRAM_CREDENTIALS => self.credentials.document(),
+            CLIENT_QUOTAS => self.quotas.document(),
+            BROKER_DEFAULT_CONFIGS => self.dynamic_config.default_document(),
+            _ => None,
         }
     }
 
     /// This broker's own shared state, for a cluster whose etcd has none yet.
     pub fn shared_state(&self) -> Vec<(&'static str, Vec<u8>)> {
-        [
-            (ACLS, self.authorizer.document()),
-            (SCRAM_CREDENTIALS, self.credentials.document()),
-            (CLIENT_QUOTAS, self.quotas.document()),
-            (BROKER_DEFAULT_CONFIGS, self.dynamic_config.default_document()),
-        ]
-        .into_iter()
-        .filter_map(|(key, document)| Some((key, document?)))
-        .collect()
+        documents::KEYS
+            .into_iter()
+            .filter_map(|key| Some((key, self.local_document(key)?)))
+            .collect()
     }
 }

@@ -166,7 +166,7 @@ pub async fn alter(
             "nothing to alter: give --set KEY=VALUE or --delete KEY".into(),
         ));
     }
-    let mut client = Client::connect(bootstrap).await?;
+    let mut client = crate::client::route::controller(bootstrap).await?;
     let (resource_type, name) = target.resource();
     incremental_alter(&mut client, resource_type, &name, set, delete).await?;
     out.done(

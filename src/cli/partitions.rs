@@ -50,7 +50,7 @@ type Move = (String, i32, Vec<i32>);
 impl PartitionsCommand {
     pub async fn run(self, bootstrap: &Bootstrap, out: Output) -> Result<(), ClientError> {
         let PartitionsCommand::Reassign(args) = self;
-        let mut client = Client::connect(bootstrap).await?;
+        let mut client = crate::client::route::controller(bootstrap).await?;
         if args.list {
             return list(&mut client, out).await;
         }

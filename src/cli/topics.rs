@@ -85,7 +85,7 @@ pub async fn create(
     configs: &[(String, String)],
     out: Output,
 ) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+    let mut client = crate::client::route::controller(bootstrap).await?;
     let created = create_topic(&mut client, name, partitions, replication_factor, configs).await?;
     out.done(
         &format!("Created topic {name} with {created} partition(s)."),
@@ -181,7 +181,7 @@ pub async fn alter(
             "nothing to alter: give --partitions, --config or --delete-config".into(),
         ));
     }
-    let mut client = Client::connect(bootstrap).await?;
+    let mut client = crate::client::route::controller(bootstrap).await?;
     if let Some(count) = partitions {
         let mut t = CreatePartitionsTopic::default();
         t.name = TopicName(s(name));
@@ -218,7 +218,7 @@ pub async fn delete_topic(client: &mut Client, name: &str) -> Result<(), ClientE
 }
 
 pub async fn delete(bootstrap: &Bootstrap, name: &str, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+    let mut client = crate::client::route::controller(bootstrap).await?;
     delete_topic(&mut client, name).await?;
     out.done(
         &format!("Deleted topic {name}."),

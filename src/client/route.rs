@@ -173,3 +173,31 @@ impl Brokers {
         self.node(node).await
     }
 }
+
+/// A connection to the active controller, for the requests Kafka's admin
+/// tools send there (CreateTopics, DeleteTopics, CreatePartitions, topic
+/// AlterConfigs, AlterPartitionReassignments): Metadata from the bootstrap
+/// servers names it; a broker that is not the controller would forward them
+/// (as anonymous) or, with ACLs on, answer NOT_CONTROLLER. The bootstrap
+/// connection itself when it is the controller or none is named.
+pub async fn controller(bootstrap: &Bootstrap) -> Result<Client, ClientError> {
+    let mut first = Client::connect(bootstrap).await?;
+    let mut req = MetadataRequest::default();
+    req.topics = Some(Vec::new());
+    req.allow_auto_topic_creation = false;
+    let m = first.call(12, &req).await?;
+    let Some(b) = m.brokers.iter().find(|b| b.node_id == m.controller_id) else {
+        return Ok(first);
+    };
+    let addr = format!("{}:{}", b.host.as_str(), b.port);
+    if bootstrap.servers.split(',').count() == 1 && bootstrap.servers.trim() == addr {
+        return Ok(first);
+    }
+    let at = Bootstrap {
+        servers: addr,
+        security: bootstrap.security.clone(),
+    };
+    // An address this client cannot reach (advertised for another network):
+    // the bootstrap broker, which forwards.
+    Ok(Client::connect(&at).await.unwrap_or(first))
+}

@@ -38,8 +38,9 @@ pub const KEYS: [&str; 4] = [ACLS, SCRAM_CREDENTIALS, CLIENT_QUOTAS, BROKER_DEFA
 const SEE_OWN_WRITE: Duration = Duration::from_secs(10);
 
 /// Compare-and-set attempts before a change gives up (each lost only to
-/// another broker's change of the same document).
-const ATTEMPTS: usize = 20;
+/// another broker's change of the same document), with a growing, jittered
+/// pause between them: about 15 s in all under steady contention.
+const ATTEMPTS: u32 = 40;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -96,14 +97,17 @@ where
     F: FnMut(Option<&[u8]>) -> Result<(Option<Vec<u8>>, R)>,
     S: AsyncFnOnce(i64, Duration) -> bool,
 {
-    for _ in 0..ATTEMPTS {
-        let (current, revision) = store.read(key).await?;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        let (current, revision) = store.read(key).await.map_err(unavailable)?;
         let (next, result) = change(current.as_deref())?;
         let Some(next) = next else { return Ok(result) };
         if Some(&next) == current.as_ref() {
             return Ok(result);
         }
-        if let Some(written) = store.write_if(key, next, revision).await? {
+        if let Some(written) = store.write_if(key, next, revision).await.map_err(unavailable)? {
             if !seen(written, SEE_OWN_WRITE).await {
                 return Err(Error::RequestTimedOut(format!(
                     "the change of {key} was written but this broker has not seen it yet"
@@ -116,6 +120,28 @@ where
     Err(Error::RequestTimedOut(format!(
         "{key} kept changing under this change; try again"
     )))
+}
+
+/// The pause before attempt `n` (from 1): up to 10 ms × n, jittered so
+/// brokers that collided do not collide again.
+fn backoff(n: u32) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let ceiling = 10 * n.min(50) as u64;
+    Duration::from_millis(1 + nanos as u64 % ceiling.max(1))
+}
+
+/// etcd could not be asked (down, no quorum): a retriable answer
+/// (REQUEST_TIMED_OUT); a document past etcd's size limit is not retriable.
+fn unavailable(e: Error) -> Error {
+    match e {
+        Error::MetadataStore(m) if m.contains("too large") => Error::InvalidRequest(format!(
+            "the document would pass etcd's request size limit (--max-request-bytes): {m}"
+        )),
+        Error::MetadataStore(m) => Error::RequestTimedOut(format!("the cluster's metadata store: {m}")),
+        other => other,
+    }
 }
 
 #[cfg(test)]

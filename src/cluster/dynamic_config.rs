@@ -128,12 +128,22 @@ impl DynamicBrokerConfig {
         validate_only: bool,
     ) -> Result<Option<Vec<u8>>> {
         let current = match document {
-            Some(bytes) => serde_json::from_slice(bytes)
-                .map(|v: serde_json::Value| sound_layer(&self.static_log, &v))
-                .map_err(|e| Error::InvalidConfig(format!("the cluster's broker configs do not parse: {e}")))?,
+            Some(bytes) => match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Ok(v) if v.is_object() => sound_layer(&self.static_log, &v),
+                _ => {
+                    return Err(Error::MetadataStore(
+                        "the cluster's default broker configs in etcd are not a JSON object; fix or delete the key"
+                            .into(),
+                    ))
+                }
+            },
             None => BTreeMap::new(),
         };
+        // Checked against the static config and the default alone: this
+        // broker's own settings are its own, and must not decide what the
+        // other brokers get.
         let mut layers = self.layers();
+        layers.dynamic_broker.clear();
         layers.dynamic_default = current;
         let (layers, _) = self.settle(layers, Scope::ClusterDefault, change)?;
         Ok((!validate_only).then(|| serde_json::to_vec(&layers.dynamic_default).unwrap_or_default()))
@@ -146,7 +156,10 @@ impl DynamicBrokerConfig {
     }
 
     /// Take a cluster's default document (settings that do not apply are left
-    /// out with a warning): the effective config it makes.
+    /// out with a warning): the effective config it makes. One that would
+    /// make an invalid config with this broker's own settings (a minimum
+    /// above its own maximum, say) is refused here, and the default in force
+    /// stays. What is taken is kept in the file too.
     pub fn install_default(&self, document: &[u8]) -> std::result::Result<LogConfig, String> {
         let parsed: serde_json::Value = serde_json::from_slice(document).map_err(|e| e.to_string())?;
         if !parsed.is_object() {
@@ -156,6 +169,16 @@ impl DynamicBrokerConfig {
         let mut layers = self.layers();
         layers.dynamic_default = sound_layer(&self.static_log, &parsed);
         let effective = layers.effective(&self.static_log)?;
+        effective
+            .check()
+            .map_err(|e| format!("with this broker's own settings: {e}"))?;
+        let json = serde_json::json!({
+            "broker": layers.dynamic_broker,
+            "cluster_default": layers.dynamic_default,
+        });
+        if let Err(e) = write_atomically(&self.path, json.to_string().as_bytes()) {
+            tracing::warn!(error = %e, "could not keep the cluster's default broker configs in their file");
+        }
         *self.layers.write().unwrap_or_else(|e| e.into_inner()) = layers;
         Ok(effective)
     }

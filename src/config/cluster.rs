@@ -288,6 +288,7 @@ pub(super) fn inter_broker_listener(
     p: &Props<'_>,
     advertised: &[Listener],
     protocols: &BTreeMap<String, SecurityProtocol>,
+    in_cluster: bool,
 ) -> Result<Option<String>, ConfigError> {
     let by_name = p.string("inter.broker.listener.name").filter(|v| !v.trim().is_empty());
     let by_protocol = p
@@ -303,7 +304,21 @@ pub(super) fn inter_broker_listener(
         }
         (Some(name), None) => name.trim().to_ascii_uppercase(),
         (None, Some(protocol)) => protocol.trim().to_ascii_uppercase(),
-        (None, None) => return Ok(None),
+        // Unset: a broker's first PLAINTEXT listener, which a cluster's
+        // brokers must then have (else the others cannot reach it).
+        (None, None) => {
+            let plain = advertised
+                .iter()
+                .any(|l| protocols.get(&l.name) == Some(&SecurityProtocol::Plaintext));
+            if in_cluster && !plain {
+                return Err(invalid(
+                    "inter.broker.listener.name",
+                    "",
+                    "a cluster's broker needs a PLAINTEXT listener for the other brokers, or inter.broker.listener.name naming one",
+                ));
+            }
+            return Ok(None);
+        }
     };
     if !advertised.iter().any(|l| l.name == name) {
         let names: Vec<&str> = advertised.iter().map(|l| l.name.as_str()).collect();

@@ -130,6 +130,29 @@ fn the_inter_broker_listener_is_one_this_broker_advertises_in_plaintext() {
     );
 }
 
+#[cfg(feature = "cluster")]
+#[test]
+fn a_cluster_broker_needs_a_plaintext_listener_for_the_others() {
+    let resolve = |overrides: &[&str]| {
+        Config::resolve(&ServeArgs {
+            metadata_store: Some("etcd://127.0.0.1:2379".into()),
+            listeners: Some("SECURE://0.0.0.0:9093".into()),
+            advertised_listeners: Some("SECURE://h:9093".into()),
+            listener_security_protocol_map: Some("SECURE:SASL_PLAINTEXT".into()),
+            overrides: overrides
+                .iter()
+                .map(|o| o.to_string())
+                .chain(["sasl.enabled.mechanisms=SCRAM-SHA-256".to_string()])
+                .collect(),
+            ..Default::default()
+        })
+    };
+    let err = resolve(&[]).unwrap_err().to_string();
+    assert!(err.contains("needs a PLAINTEXT listener"), "{err}");
+    let err = resolve(&["inter.broker.listener.name=SECURE"]).unwrap_err().to_string();
+    assert!(err.contains("PLAINTEXT only"), "{err}");
+}
+
 #[test]
 fn bad_values_are_reported_with_their_key() {
     let dir = tempfile::tempdir().unwrap();

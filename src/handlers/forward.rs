@@ -9,8 +9,10 @@
 //! who the controller is cannot pass it back and forth.
 //!
 //! The controller checks a forwarded request's ACLs as those of an
-//! anonymous client; with ACLs in force, admin clients reach the controller
-//! themselves.
+//! anonymous client, so with ACLs in force clients' requests are not
+//! forwarded: they get NOT_CONTROLLER and reach the controller themselves.
+//! (A broker's own topic creations — auto-creation, the internal topics — are
+//! still forwarded.)
 
 use std::time::Duration;
 
@@ -30,9 +32,14 @@ const FORWARDED: &str = "strom-forwarded";
 const FORWARD_WITHIN: Duration = Duration::from_secs(35);
 
 /// Whether this broker answers `ctx`'s request itself: on one broker, on the
-/// active controller, and for a request forwarded here already.
+/// active controller, for a request forwarded here already, and whenever ACLs
+/// are checked — a forwarded request reaches the controller as this broker's
+/// anonymous connection, not as the client, so it is not forwarded: the
+/// client is answered NOT_CONTROLLER and asks the controller itself, as
+/// Kafka's admin clients do (they send these requests to the controller
+/// Metadata names).
 pub fn here(broker: &Broker, ctx: &RequestContext) -> bool {
-    !broker.metadata.is_cluster() || broker.controller.is_active() || is_forwarded(ctx)
+    !broker.metadata.is_cluster() || broker.controller.is_active() || is_forwarded(ctx) || broker.authorizer.enabled()
 }
 
 /// Whether `ctx`'s request was forwarded here by another broker.

@@ -431,10 +431,16 @@ impl Authorizer {
     }
 
     /// Take a cluster's ACL document (its watch saw it change); one that does
-    /// not decode is refused and the ACLs in force stay.
+    /// not decode is refused and the ACLs in force stay. What is taken is
+    /// kept in `acls.json` too: the last sound state the cluster had, should a
+    /// key go missing while this broker is down.
     pub fn install(&self, document: &[u8]) -> Result<(), String> {
-        let acls = decode(document)?;
-        *self.acls.write().unwrap_or_else(|e| e.into_inner()) = acls;
+        let next = decode(document)?;
+        let mut acls = self.acls.write().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = self.save(&next) {
+            tracing::warn!(error = %e, "could not keep the cluster's ACLs in acls.json");
+        }
+        *acls = next;
         Ok(())
     }
 
@@ -500,7 +506,9 @@ fn encode(acls: &[AclBinding]) -> Vec<u8> {
             })
         })
         .collect();
-    serde_json::to_vec_pretty(&serde_json::json!({"version": 1, "acls": list})).unwrap_or_default()
+    // Compact: in a cluster the document is one etcd value (at most etcd's
+    // request size, 1.5 MiB by default: some 8,000 ACLs).
+    serde_json::to_vec(&serde_json::json!({"version": 1, "acls": list})).unwrap_or_default()
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<AclBinding>, String> {

@@ -148,9 +148,14 @@ impl CredentialStore {
 
     /// Take a cluster's credential document; one that does not decode is
     /// refused and the credentials in force stay.
+    /// What is taken is kept in the file too (the last sound state).
     pub fn install(&self, document: &[u8]) -> Result<(), String> {
-        let users = decode(document)?;
-        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
+        let next = decode(document)?;
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = crate::util::fs::write_private(&self.path, &encode(&next)) {
+            tracing::warn!(error = %e, "could not keep the cluster's SCRAM credentials in their file");
+        }
+        *users = next;
         Ok(())
     }
 }
@@ -262,7 +267,7 @@ fn encode(users: &Users) -> Vec<u8> {
             (user.clone(), creds.into())
         })
         .collect();
-    serde_json::to_vec_pretty(&serde_json::json!({"version": 1, "users": users})).unwrap_or_default()
+    serde_json::to_vec(&serde_json::json!({"version": 1, "users": users})).unwrap_or_default()
 }
 
 fn decode(bytes: &[u8]) -> Result<Users, String> {

@@ -224,7 +224,13 @@ pub async fn join(
     match store.load().await {
         Ok(image) => {
             seed_shared_state(&broker, &store, &image).await;
-            broker.install_shared(&image.documents);
+            // Security state this broker cannot read would leave it open
+            // (no ACLs) or shut (no users): it does not start.
+            if let Some((key, e)) = broker.install_shared(&image.documents).into_iter().next() {
+                return Err(Error::MetadataStore(format!(
+                    "the cluster's {key} in etcd is not sound ({e}): fix or delete the key, then start again"
+                )));
+            }
             let image = Arc::new(image);
             apply(&broker, image.clone(), Vec::new(), true).await;
             broker.metadata.set_image(image);
@@ -524,7 +530,7 @@ async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
     let publish = |image: &MetadataImage, deleted: Vec<String>| {
         // Shared state first: a broker that waits to see its own change of
         // it sees it in force once the image moves on.
-        broker.install_shared(&image.documents);
+        let _ = broker.install_shared(&image.documents);
         let image = Arc::new(image.clone());
         broker.metadata.set_image(image.clone());
         let _ = tx.send((image, deleted));
