@@ -34,10 +34,7 @@ impl Brokers {
     /// Connect to the bootstrap servers and learn the brokers.
     pub async fn connect(bootstrap: &Bootstrap) -> Result<Brokers, ClientError> {
         let mut first = Client::connect(bootstrap).await?;
-        let mut req = MetadataRequest::default();
-        req.topics = Some(Vec::new());
-        req.allow_auto_topic_creation = false;
-        let m = first.call(12, &req).await?;
+        let m = first.call(12, &brokers_only()).await?;
         let nodes = m
             .brokers
             .iter()
@@ -182,10 +179,7 @@ impl Brokers {
 /// connection itself when it is the controller or none is named.
 pub async fn controller(bootstrap: &Bootstrap) -> Result<Client, ClientError> {
     let mut first = Client::connect(bootstrap).await?;
-    let mut req = MetadataRequest::default();
-    req.topics = Some(Vec::new());
-    req.allow_auto_topic_creation = false;
-    let m = first.call(12, &req).await?;
+    let m = first.call(12, &brokers_only()).await?;
     let Some(b) = m.brokers.iter().find(|b| b.node_id == m.controller_id) else {
         return Ok(first);
     };
@@ -200,4 +194,12 @@ pub async fn controller(bootstrap: &Bootstrap) -> Result<Client, ClientError> {
     // An address this client cannot reach (advertised for another network):
     // the bootstrap broker, which forwards.
     Ok(Client::connect(&at).await.unwrap_or(first))
+}
+
+/// Metadata of the brokers and the controller only (no topic).
+fn brokers_only() -> MetadataRequest {
+    let mut req = MetadataRequest::default();
+    req.topics = Some(Vec::new());
+    req.allow_auto_topic_creation = false;
+    req
 }

@@ -94,20 +94,33 @@ fn named_listeners_need_a_security_protocol() {
     assert!(resolve("SSL://0.0.0.0:9093", None).is_err(), "no TLS yet: refused");
 }
 
+/// Resolve `listeners` (NAME://host:port,…, advertised on host `h`) with
+/// `map` and `overrides`, SCRAM enabled for any SASL listener; in a cluster
+/// with `store`.
+fn with_listeners(listeners: &str, map: &str, store: Option<&str>, overrides: &[&str]) -> Result<Config, ConfigError> {
+    Config::resolve(&ServeArgs {
+        metadata_store: store.map(str::to_string),
+        listeners: Some(listeners.into()),
+        advertised_listeners: Some(listeners.replace("0.0.0.0", "h")),
+        listener_security_protocol_map: Some(map.into()),
+        overrides: overrides
+            .iter()
+            .map(|o| o.to_string())
+            .chain(["sasl.enabled.mechanisms=SCRAM-SHA-256".to_string()])
+            .collect(),
+        ..Default::default()
+    })
+}
+
 #[test]
 fn the_inter_broker_listener_is_one_this_broker_advertises_in_plaintext() {
     let resolve = |overrides: &[&str]| {
-        Config::resolve(&ServeArgs {
-            listeners: Some("CLIENT://0.0.0.0:9092,PEER://0.0.0.0:29092,SECURE://0.0.0.0:9093".into()),
-            advertised_listeners: Some("CLIENT://h:9092,PEER://h:29092,SECURE://h:9093".into()),
-            listener_security_protocol_map: Some("CLIENT:PLAINTEXT,PEER:PLAINTEXT,SECURE:SASL_PLAINTEXT".into()),
-            overrides: overrides
-                .iter()
-                .map(|o| o.to_string())
-                .chain(["sasl.enabled.mechanisms=SCRAM-SHA-256".to_string()])
-                .collect(),
-            ..Default::default()
-        })
+        with_listeners(
+            "CLIENT://0.0.0.0:9092,PEER://0.0.0.0:29092,SECURE://0.0.0.0:9093",
+            "CLIENT:PLAINTEXT,PEER:PLAINTEXT,SECURE:SASL_PLAINTEXT",
+            None,
+            overrides,
+        )
     };
     assert_eq!(resolve(&[]).unwrap().cluster.inter_broker_listener, None);
     let c = resolve(&["inter.broker.listener.name=peer"]).unwrap();
@@ -134,18 +147,12 @@ fn the_inter_broker_listener_is_one_this_broker_advertises_in_plaintext() {
 #[test]
 fn a_cluster_broker_needs_a_plaintext_listener_for_the_others() {
     let resolve = |overrides: &[&str]| {
-        Config::resolve(&ServeArgs {
-            metadata_store: Some("etcd://127.0.0.1:2379".into()),
-            listeners: Some("SECURE://0.0.0.0:9093".into()),
-            advertised_listeners: Some("SECURE://h:9093".into()),
-            listener_security_protocol_map: Some("SECURE:SASL_PLAINTEXT".into()),
-            overrides: overrides
-                .iter()
-                .map(|o| o.to_string())
-                .chain(["sasl.enabled.mechanisms=SCRAM-SHA-256".to_string()])
-                .collect(),
-            ..Default::default()
-        })
+        with_listeners(
+            "SECURE://0.0.0.0:9093",
+            "SECURE:SASL_PLAINTEXT",
+            Some("etcd://127.0.0.1:2379"),
+            overrides,
+        )
     };
     let err = resolve(&[]).unwrap_err().to_string();
     assert!(err.contains("needs a PLAINTEXT listener"), "{err}");
