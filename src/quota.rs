@@ -454,9 +454,10 @@ fn decode(bytes: &[u8]) -> Result<Configs, String> {
     for item in doc.get("quotas").and_then(|q| q.as_array()).ok_or("no quotas")? {
         let mut entity = Entity::default();
         for (t, n) in item.get("entity").and_then(|e| e.as_object()).ok_or("no entity")? {
-            let name = match n.as_str() {
-                Some(s) => Name::Named(s.to_string()),
-                None => Name::Default,
+            let name = match n {
+                serde_json::Value::String(s) => Name::Named(s.clone()),
+                serde_json::Value::Null => Name::Default,
+                other => return Err(format!("an entity name must be a string or null, not {other}")),
             };
             match t.as_str() {
                 "user" => entity.user = Some(name),
@@ -476,6 +477,9 @@ fn decode(bytes: &[u8]) -> Result<Configs, String> {
         // by hand): a zero or negative rate would refuse every client.
         let ops: Vec<QuotaOp> = quotas.iter().map(|(k, v)| (k.clone(), Some(*v))).collect();
         check(&entity, &ops)?;
+        if quotas.is_empty() {
+            return Err("an entity without quotas".into());
+        }
         out.insert(entity, quotas);
     }
     Ok(out)
@@ -500,6 +504,8 @@ mod tests {
             r#"{"version":1,"quotas":[{"entity":{"ip":null},"quotas":{"connection_creation_rate":-1}}]}"#,
             r#"{"version":1,"quotas":[{"entity":{"user":"a"},"quotas":{"producer_byte_rate":0}}]}"#,
             r#"{"version":1,"quotas":[{"entity":{"user":"a"},"quotas":{"bogus_key":5}}]}"#,
+            r#"{"version":1,"quotas":[{"entity":{"user":5},"quotas":{"producer_byte_rate":1}}]}"#,
+            r#"{"version":1,"quotas":[{"entity":{"user":"a"},"quotas":{}}]}"#,
         ] {
             assert!(q.install(bad.as_bytes()).is_err(), "{bad}");
         }

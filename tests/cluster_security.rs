@@ -1,7 +1,8 @@
 //! The cluster's shared state (issue 17): ACLs, SCRAM users, client quotas
 //! and the brokers' default configs live in etcd, so a change made through
-//! any broker holds on every broker, survives a restart, and a broker that
-//! becomes part of a cluster brings what it had.
+//! any broker holds on every broker and survives a restart; and with ACLs on
+//! the cluster, the brokers still replicate and create topics for their
+//! clients.
 #![cfg(feature = "cluster")]
 
 mod common;
@@ -176,6 +177,26 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // A broker's own config, set through another broker with the CLI (which
+    // goes to that broker).
+    cli(&[
+        "configs",
+        "alter",
+        "--broker",
+        "2",
+        "--set",
+        "log.retention.ms=654321",
+        "--bootstrap-server",
+        &b1,
+    ])
+    .await;
+    let mut w2 = Wire::connect(c.addr(2)).await;
+    // DYNAMIC_BROKER_CONFIG is source 2.
+    assert_eq!(
+        describe_configs(&mut w2, 4, "2").await["log.retention.ms"],
+        ("654321".to_string(), 2, false)
+    );
+
     // A broker restarted has all of it at once.
     c.broker(3).terminate();
     c.stop(3);
@@ -186,6 +207,125 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
     // Removed through broker 3: allowed again on broker 1.
     cli(&[&["acls", "remove", "--bootstrap-server", &b3][..], &deny].concat()).await;
     until_described(&c, &[1, 2, 3], "secret", 0).await;
+
+    // ACLs on the cluster and the topics: the brokers' principal (anonymous,
+    // on the plain inter-broker listener) needs CLUSTER_ACTION, and with it
+    // replicates (a follower's fetch needs nothing else) and creates topics
+    // through the controller for its clients (auto-creation by alice through
+    // a broker that is not the controller).
+    let (controller, other) = {
+        let now = agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+        (now, (1..=3).find(|n| *n != now).unwrap())
+    };
+    // ALTER first: once the cluster has an ACL, this anonymous admin needs it.
+    for grant in [
+        &[
+            "--cluster",
+            "--allow-principal",
+            "User:ANONYMOUS",
+            "--operation",
+            "Alter",
+        ][..],
+        &[
+            "--cluster",
+            "--allow-principal",
+            "User:ANONYMOUS",
+            "--operation",
+            "ClusterAction",
+        ],
+        &[
+            "--topic",
+            "replicated",
+            "--allow-principal",
+            "User:ANONYMOUS",
+            "--operation",
+            "Create",
+        ],
+        &[
+            "--topic",
+            "replicated",
+            "--allow-principal",
+            "User:ANONYMOUS",
+            "--operation",
+            "Write",
+        ],
+        &[
+            "--topic",
+            "auto-",
+            "--resource-pattern-type",
+            "prefixed",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "All",
+        ],
+    ] {
+        cli(&[&["acls", "add", "--bootstrap-server", &b1][..], grant].concat()).await;
+    }
+    // Anonymous may see (not create) what alice makes.
+    cli(&[
+        "acls",
+        "add",
+        "--bootstrap-server",
+        &b1,
+        "--topic",
+        "auto-",
+        "--resource-pattern-type",
+        "prefixed",
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "Describe",
+    ])
+    .await;
+    let at_other = c.addr(other).to_string();
+    cli(&[
+        "topics",
+        "create",
+        "replicated",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=3",
+        "--bootstrap-server",
+        &at_other,
+    ])
+    .await;
+    let told = until_told(&c, &[1, 2, 3], "replicated", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
+    })
+    .await
+    .unwrap();
+    let mut at_leader = Wire::connect(c.addr(told[&0].leader)).await;
+    let (code, _) = produce(&mut at_leader, "replicated", 0, batch(3, -1, 0, 0)).await;
+    assert_eq!(code, 0, "an acks=all write copied by both followers under ACLs");
+    let broker_at = sasl_addr(other, c.port).to_string();
+    let produced = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut kcat = std::process::Command::new("kcat")
+            .args(["-P", "-b", &broker_at, "-t", "auto-made"])
+            .args([
+                "-X",
+                "security.protocol=sasl_plaintext",
+                "-X",
+                "sasl.mechanisms=SCRAM-SHA-256",
+            ])
+            .args(["-X", "sasl.username=alice", "-X", "sasl.password=alice-secret"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("kcat (scripts/test.sh installs it)");
+        kcat.stdin.take().unwrap().write_all(b"made on the way\n").unwrap();
+        kcat.wait().unwrap()
+    });
+    let status = tokio::time::timeout(LONG, produced).await.expect("kcat hung").unwrap();
+    assert!(
+        status.success(),
+        "kcat could not produce to a topic auto-created through broker {other} (controller {controller})"
+    );
+    until_told(&c, &[1, 2, 3], "auto-made", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].leader > 0)
+    })
+    .await;
 
     // A document written by hand that does not parse changes nothing in
     // force, and a change made then is refused rather than lost.
@@ -209,26 +349,48 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
     // refuses to start, and says why.
     c.broker(3).terminate();
     c.stop(3);
-    c.spawn(3);
+    let listeners = format!("PLAINTEXT://{},SASL_PLAINTEXT://{}", c.addr(3), sasl_addr(3, c.port));
+    let mut again = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args([
+            "--listen",
+            &listeners,
+            "--advertised-listener",
+            &listeners,
+            "--data-dir",
+        ])
+        .arg(c.dirs[2].path().join("data"))
+        .args(c.args(3))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let exited = loop {
-        if let Some(status) = c.broker(3).child.try_wait().unwrap() {
+        if let Some(status) = again.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < LONG, "broker 3 started on ACLs it cannot read");
+        if started.elapsed() > LONG {
+            let _ = again.kill();
+            panic!("broker 3 started on ACLs it cannot read");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut again.stderr.take().unwrap(), &mut said).unwrap();
     assert!(!exited.success());
-    assert!(
-        c.broker(3).log_text().contains("security/acls in etcd is not sound"),
-        "{}",
-        c.broker(3).log_text()
-    );
-    c.stop(3);
+    assert!(said.contains("security/acls in etcd is not sound"), "{said}");
 
-    // The key deleted by hand: the brokers keep what they have, and the next
-    // change starts from that, not from nothing.
+    // The key deleted by hand: the brokers keep what they have and write it
+    // back, and the next change starts from that, not from nothing.
     etcd.ctl(&["del", "/strom-test/security/security/acls"]);
+    let started = Instant::now();
+    while !etcd
+        .ctl(&["get", "--print-value-only", "/strom-test/security/security/acls"])
+        .contains("secret")
+    {
+        assert!(started.elapsed() < LONG, "the brokers did not write their ACLs back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let deny_other = [
         "--deny-principal",
         "User:ANONYMOUS",
@@ -242,62 +404,4 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
     assert!(listed.contains("secret") && listed.contains("other"), "{listed}");
     assert_eq!(described(&c, 2, "secret").await, 29);
     c.terminate_all();
-}
-
-/// A broker with ACLs and users of its own, the first of a new cluster,
-/// brings them: they hold on the brokers that join after it.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_broker_brings_its_acls_and_users_into_a_new_cluster() {
-    let _serial = SERIAL.lock().await;
-    let Some(etcd) = Etcd::start(1) else { return };
-    // One broker on its own first: an ACL and a user, in its files.
-    let alone = tempfile::tempdir().unwrap();
-    let data = alone.path().join("data");
-    {
-        let args: Vec<&str> = SECURED.to_vec();
-        let mut single = common::process::BrokerProcess::spawn_at(host(1), &data, free(), &args, None);
-        let addr = single.bootstrap();
-        assert_eq!(
-            upsert_scram_user(single.addr(), "carol", "carol-secret", ScramMechanism::Sha256).await,
-            0
-        );
-        cli(&[
-            "acls",
-            "add",
-            "--bootstrap-server",
-            &addr,
-            "--deny-principal",
-            "User:ANONYMOUS",
-            "--operation",
-            "Describe",
-            "--topic",
-            "private",
-        ])
-        .await;
-        single.terminate();
-    }
-    // Its files go to broker 1 of a new cluster (whose etcd has no ACLs and
-    // no users yet), which starts with them.
-    let mut c = Cluster::start_as(Layout::WithSasl, &etcd, "seeded", 1, &SECURED);
-    c.broker(1).terminate();
-    c.stop(1);
-    for file in ["acls.json", "scram-credentials.json"] {
-        std::fs::copy(data.join(file), c.dirs[0].path().join("data").join(file)).unwrap();
-    }
-    c.dirs.push(tempfile::tempdir().unwrap());
-    c.brokers.push(None);
-    c.spawn(1);
-    c.spawn(2);
-    let (c, _) = until_ready(c).await;
-    let mut w = Wire::connect(c.addr(1)).await;
-    create_replicated_topic(&mut w, "private", 1, 2, &[]).await;
-    until_described(&c, &[2, 1], "private", 29).await;
-    let started = Instant::now();
-    while !logs_in(sasl_addr(2, c.port), "carol", "carol-secret").await {
-        assert!(started.elapsed() < LONG, "carol cannot log in on broker 2");
-    }
-}
-
-fn free() -> u16 {
-    common::process::free_port()
 }

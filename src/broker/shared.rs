@@ -39,6 +39,19 @@ impl Broker {
     /// The documents refused, with why.
     pub fn install_shared(&self, documents: &BTreeMap<String, Vec<u8>>) -> Vec<(String, String)> {
         let mut refused = Vec::new();
+        // A key deleted by hand: written back from what is in force here
+        // (if no other broker did first).
+        for key in self.shared.gone(documents) {
+            let (Some(store), Some(document)) = (self.shared.store().cloned(), self.local_document(&key)) else {
+                continue;
+            };
+            tracing::warn!(%key, "the cluster's shared document was deleted; writing back what is in force");
+            tokio::spawn(async move {
+                if let Err(e) = store.write_if(&key, document, 0).await {
+                    tracing::warn!(%key, error = %e, "could not write the shared document back");
+                }
+            });
+        }
         for (key, document) in self.shared.changed(documents) {
             let installed = match key {
                 ACLS => self.authorizer.install(document),
@@ -70,13 +83,5 @@ impl Broker {
             BROKER_DEFAULT_CONFIGS => self.dynamic_config.default_document(),
             _ => None,
         }
-    }
-
-    /// This broker's own shared state, for a cluster whose etcd has none yet.
-    pub fn shared_state(&self) -> Vec<(&'static str, Vec<u8>)> {
-        documents::KEYS
-            .into_iter()
-            .filter_map(|key| Some((key, self.local_document(key)?)))
-            .collect()
     }
 }

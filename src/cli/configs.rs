@@ -97,7 +97,10 @@ pub async fn entries(client: &mut Client, target: &Target, all: bool) -> Result<
 /// The configs of `target`: those set anywhere (not Kafka's defaults), or with
 /// `all`, every one.
 pub async fn describe(bootstrap: &Bootstrap, target: &Target, all: bool, out: Output) -> Result<(), ClientError> {
-    let mut client = Client::connect(bootstrap).await?;
+    let mut client = match target {
+        Target::Broker(id) => crate::client::route::broker(bootstrap, *id).await?,
+        _ => Client::connect(bootstrap).await?,
+    };
     let rows = entries(&mut client, target, all).await?;
     if out.json {
         let v: Vec<_> = rows
@@ -166,7 +169,12 @@ pub async fn alter(
             "nothing to alter: give --set KEY=VALUE or --delete KEY".into(),
         ));
     }
-    let mut client = crate::client::route::controller(bootstrap).await?;
+    // A topic's configs are the controller's to change, a broker's its own.
+    let mut client = match target {
+        Target::Topic(_) => crate::client::route::controller(bootstrap).await?,
+        Target::Broker(id) => crate::client::route::broker(bootstrap, *id).await?,
+        Target::BrokerDefaults => Client::connect(bootstrap).await?,
+    };
     let (resource_type, name) = target.resource();
     incremental_alter(&mut client, resource_type, &name, set, delete).await?;
     out.done(

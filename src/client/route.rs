@@ -175,12 +175,28 @@ impl Brokers {
 /// tools send there (CreateTopics, DeleteTopics, CreatePartitions, topic
 /// AlterConfigs, AlterPartitionReassignments): Metadata from the bootstrap
 /// servers names it; a broker that is not the controller would forward them
-/// (as anonymous) or, with ACLs on, answer NOT_CONTROLLER. The bootstrap
-/// connection itself when it is the controller or none is named.
+/// (as anonymous) or, with ACLs on, answer NOT_CONTROLLER.
 pub async fn controller(bootstrap: &Bootstrap) -> Result<Client, ClientError> {
+    named(bootstrap, |m| m.controller_id.0).await
+}
+
+/// A connection to broker `id` (a broker's own configs are its to change).
+pub async fn broker(bootstrap: &Bootstrap, id: i32) -> Result<Client, ClientError> {
+    named(bootstrap, |_| id).await
+}
+
+/// A connection to the broker `pick` names from the bootstrap servers'
+/// Metadata; the bootstrap connection itself when that is the one, when none
+/// is named, or when its address cannot be reached from here (the bootstrap
+/// broker then answers as it can).
+async fn named(
+    bootstrap: &Bootstrap,
+    pick: impl FnOnce(&kafka_protocol::messages::MetadataResponse) -> i32,
+) -> Result<Client, ClientError> {
     let mut first = Client::connect(bootstrap).await?;
     let m = first.call(12, &brokers_only()).await?;
-    let Some(b) = m.brokers.iter().find(|b| b.node_id == m.controller_id) else {
+    let id = pick(&m);
+    let Some(b) = m.brokers.iter().find(|b| b.node_id.0 == id) else {
         return Ok(first);
     };
     let addr = format!("{}:{}", b.host.as_str(), b.port);
@@ -191,8 +207,6 @@ pub async fn controller(bootstrap: &Bootstrap) -> Result<Client, ClientError> {
         servers: addr,
         security: bootstrap.security.clone(),
     };
-    // An address this client cannot reach (advertised for another network):
-    // the bootstrap broker, which forwards.
     Ok(Client::connect(&at).await.unwrap_or(first))
 }
 

@@ -13,10 +13,10 @@
 //! broker answers once its image has the write: a client that changed
 //! something and then reads it through the same broker sees its change.
 //!
-//! A key that is absent changes nothing on a broker (a broker keeps what it
-//! has); the first broker that joins a cluster whose etcd has no such key
-//! yet writes its own state there, if it has any, so moving from one broker
-//! to a cluster keeps the ACLs and users it had.
+//! A key that goes missing (deleted by hand) changes nothing on a broker (it
+//! keeps what it has), and the running brokers that had it write it back
+//! from what they have: a later change, or a broker that has nothing, never
+//! starts from an empty document while the others hold the real one.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -40,7 +40,7 @@ const SEE_OWN_WRITE: Duration = Duration::from_secs(10);
 /// Compare-and-set attempts before a change gives up (each lost only to
 /// another broker's change of the same document), with a growing, jittered
 /// pause between them: about 15 s in all under steady contention.
-const ATTEMPTS: u32 = 40;
+const ATTEMPTS: u32 = 50;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -86,6 +86,21 @@ impl SharedDocuments {
         }
         changed
     }
+
+    /// The keys installed before that `documents` no longer has (deleted by
+    /// hand), forgotten as installed: for the caller to write back.
+    pub fn gone(&self, documents: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+        let mut installed = self.installed.lock().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<String> = installed
+            .keys()
+            .filter(|k| !documents.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in &gone {
+            installed.remove(key);
+        }
+        gone
+    }
 }
 
 /// Change the document at `key` in the cluster's `store`: `change` makes the
@@ -122,13 +137,13 @@ where
     )))
 }
 
-/// The pause before attempt `n` (from 1): up to 10 ms × n, jittered so
-/// brokers that collided do not collide again.
+/// The pause before attempt `n` (from 1): up to 25 ms × n (at most 1 s),
+/// jittered so brokers that collided do not collide again.
 fn backoff(n: u32) -> Duration {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let ceiling = 10 * n.min(50) as u64;
+    let ceiling = 25 * n.min(40) as u64;
     Duration::from_millis(1 + nanos as u64 % ceiling.max(1))
 }
 

@@ -126,7 +126,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
         // null on success, as Kafka answers (the codec's default is "").
         r.error_message = None;
         // CREATE on the cluster, or on the topic.
-        let may = super::allowed(broker, ctx, Operation::Create, ResourceType::Cluster, super::CLUSTER)
+        let may = super::forward::by_a_broker(broker, ctx)
+            || super::allowed(broker, ctx, Operation::Create, ResourceType::Cluster, super::CLUSTER)
             || super::allowed(broker, ctx, Operation::Create, ResourceType::Topic, t.name.as_str());
         let planned = match may {
             _ if mentions[t.name.as_str()] > 1 => Err(Error::InvalidRequest(format!(

@@ -59,7 +59,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             broker.metadata.topic(topic.topic.as_str())
         };
         let name = log_topic.as_ref().map_or(topic.topic.as_str(), |t| t.name.as_str());
-        let refusal = if !allowed(broker, ctx, Operation::Read, ResourceType::Topic, name) {
+        // A follower is authorized by CLUSTER_ACTION alone, as in Kafka.
+        let refusal = if replica.is_none() && !allowed(broker, ctx, Operation::Read, ResourceType::Topic, name) {
             Some(ResponseError::TopicAuthorizationFailed.code())
         } else if by_id && log_topic.is_none() {
             Some(ResponseError::UnknownTopicId.code())

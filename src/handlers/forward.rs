@@ -47,6 +47,22 @@ pub fn is_forwarded(ctx: &RequestContext) -> bool {
     ctx.client_id.as_deref() == Some(FORWARDED)
 }
 
+/// A forwarded request from a connection allowed CLUSTER_ACTION (a broker's,
+/// as replication needs): a broker's own topic creation (auto-creation it
+/// authorized for its client, an internal topic), taken without checking the
+/// topic's ACLs again — Kafka's controller trusts the forwarding broker's
+/// principal the same way (KIP-590's envelope).
+pub fn by_a_broker(broker: &Broker, ctx: &RequestContext) -> bool {
+    is_forwarded(ctx)
+        && super::allowed(
+            broker,
+            ctx,
+            crate::security::acl::Operation::ClusterAction,
+            crate::security::acl::ResourceType::Cluster,
+            super::CLUSTER,
+        )
+}
+
 /// Have the active controller create a topic: itself if it is the
 /// controller, else through a forwarded CreateTopics (v4). Ok if the topic
 /// exists now, created by this call or before it.

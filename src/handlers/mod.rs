@@ -449,7 +449,13 @@ pub async fn change_shared<R: Send + 'static>(
     mut in_cluster: impl FnMut(Option<&[u8]>) -> Result<(Option<Vec<u8>>, R), String>,
 ) -> Result<R, (i16, String)> {
     if broker.shares_state() {
-        let change = |document: Option<&[u8]>| in_cluster(document).map_err(crate::error::Error::MetadataStore);
+        let change = |document: Option<&[u8]>| {
+            in_cluster(document).map_err(|e| {
+                crate::error::Error::MetadataStore(format!(
+                    "the cluster's {key} in etcd is not sound ({e}); fix it, or delete the key for the brokers to write back what they have"
+                ))
+            })
+        };
         broker
             .change_shared(key, change)
             .await

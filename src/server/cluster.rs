@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use super::controlled_shutdown::Leaving;
 use crate::broker::Broker;
 use crate::cluster::controller::{self, ControllerContext};
+use crate::cluster::documents;
 use crate::cluster::etcd::{ControllerRecord, KeyState, MetadataStore, Registered};
 use crate::cluster::image::MetadataImage;
 use crate::cluster::meta_properties::ClusterIdentity;
@@ -223,10 +224,11 @@ pub async fn join(
     // The cluster's metadata first, so Metadata answers for the cluster at once.
     match store.load().await {
         Ok(image) => {
-            seed_shared_state(&broker, &store, &image).await;
             // Security state this broker cannot read would leave it open
-            // (no ACLs) or shut (no users): it does not start.
-            if let Some((key, e)) = broker.install_shared(&image.documents).into_iter().next() {
+            // (no ACLs) or shut (no users): it does not start. (A default
+            // config it refuses only warns.)
+            let mut refused = broker.install_shared(&image.documents).into_iter();
+            if let Some((key, e)) = refused.find(|(k, _)| k != documents::BROKER_DEFAULT_CONFIGS) {
                 return Err(Error::MetadataStore(format!(
                     "the cluster's {key} in etcd is not sound ({e}): fix or delete the key, then start again"
                 )));
@@ -504,26 +506,6 @@ async fn reserve_producer_ids(broker: Arc<Broker>, store: MetadataStore, mut shu
 /// shown in the metadata cache at once (the controller reads its own writes
 /// there, and a broker's failover must not wait for file work) and handed to
 /// the applier, which brings the replicas in line with the newest one.
-/// A cluster whose etcd holds no ACLs (credentials, quotas, default broker
-/// configs) yet gets this broker's, if it has any: a broker that becomes a
-/// cluster keeps what it had. Only where the key is still absent.
-async fn seed_shared_state(broker: &Broker, store: &MetadataStore, image: &MetadataImage) {
-    use crate::cluster::documents::DocumentStore;
-    for (key, document) in broker.shared_state() {
-        if image.documents.contains_key(key) {
-            continue;
-        }
-        match store.write_if(key, document, 0).await {
-            Ok(Some(_)) => tracing::info!(
-                key,
-                "the cluster had none of this shared state: this broker's is now the cluster's"
-            ),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(key, error = %e, "could not give the cluster this broker's shared state"),
-        }
-    }
-}
-
 async fn follow_metadata(broker: Arc<Broker>, store: MetadataStore) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let applier = tokio::spawn(apply_images(broker.clone(), rx));
