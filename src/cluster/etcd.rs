@@ -31,6 +31,7 @@ use super::registration::{broker_key_id, BrokerRegistration, RegisteredBroker};
 use crate::config::cluster::MetadataStoreUrl;
 use crate::error::{Error, Result};
 
+mod documents;
 mod producer_ids;
 
 /// How long one call to etcd may take before it counts as failed.
@@ -588,37 +589,5 @@ async fn next_events(stream: &mut WatchStream) -> Result<Vec<etcd_client::Event>
         if !response.events().is_empty() {
             return Ok(response.events().to_vec());
         }
-    }
-}
-
-/// The shared documents (module `documents`) live under this cluster's prefix.
-impl super::documents::DocumentStore for MetadataStore {
-    fn read<'a>(&'a self, key: &'a str) -> super::documents::BoxFuture<'a, Result<(Option<Vec<u8>>, i64)>> {
-        Box::pin(async move {
-            let response = self.get(&self.key(key), None).await?;
-            Ok(match response.kvs().first() {
-                Some(kv) => (Some(kv.value().to_vec()), kv.mod_revision()),
-                None => (None, 0),
-            })
-        })
-    }
-
-    fn write_if<'a>(
-        &'a self,
-        key: &'a str,
-        document: Vec<u8>,
-        revision: i64,
-    ) -> super::documents::BoxFuture<'a, Result<Option<i64>>> {
-        Box::pin(async move {
-            let key = self.key(key);
-            // An absent key's mod revision compares as 0.
-            let txn = Txn::new()
-                .when(vec![Compare::mod_revision(key.as_str(), CompareOp::Equal, revision)])
-                .and_then(vec![TxnOp::put(key.as_str(), document, None)]);
-            let response = self.txn(txn).await?;
-            Ok(response
-                .succeeded()
-                .then(|| response.header().map_or(0, |h| h.revision())))
-        })
     }
 }
