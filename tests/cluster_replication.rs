@@ -41,7 +41,7 @@ async fn acknowledged_records_survive_the_leaders_death() {
     // min.insync.replicas=3 is met with all three up.
     let strict_leader = partitions(&c, 1, "strict").await.unwrap()[&0].leader;
     let mut sw = Wire::connect(c.addr(strict_leader)).await;
-    assert_eq!(produce(&mut sw, "strict", 0, batch(1, -1, 0, 0)).await.0, 0);
+    assert_eq!(produce_at_leader(&mut sw, "strict", 0, batch(1, -1, 0, 0)).await.0, 0);
 
     // The leader of partition 0 dies mid-stream; the producer carries on.
     let victim = told[&0].leader;
@@ -107,7 +107,7 @@ async fn acknowledged_records_survive_the_leaders_death() {
     .unwrap();
     let mut sw = Wire::connect(c.addr(strict[&0].leader)).await;
     assert_eq!(
-        produce(&mut sw, "strict", 0, batch(1, -1, 0, 0)).await.0,
+        produce_at_leader(&mut sw, "strict", 0, batch(1, -1, 0, 0)).await.0,
         19,
         "NOT_ENOUGH_REPLICAS"
     );
@@ -427,11 +427,7 @@ async fn an_unclean_election_when_the_topic_allows_it() {
     // Told before the leader's replica exists: retried as a client would.
     until_local(&c, leader, "risky", &[0]).await;
     let mut lw = Wire::connect(c.addr(leader)).await;
-    let started = Instant::now();
-    while produce(&mut lw, "risky", 0, batch(3, -1, 0, 0)).await.0 != 0 {
-        assert!(started.elapsed() < LONG, "the leader never took the first write");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(produce_at_leader(&mut lw, "risky", 0, batch(3, -1, 0, 0)).await.0, 0);
     // The follower goes; the leader takes writes alone; then the leader goes.
     c.stop(follower).expect("running").kill9();
     until_told(&c, &[leader, third], "risky", |v| {
@@ -451,14 +447,7 @@ async fn an_unclean_election_when_the_topic_allows_it() {
     assert_eq!(elected[&0].isr, vec![follower]);
     assert!(elected[&0].epoch > told[&0].epoch);
     let mut fw = Wire::connect(c.addr(follower)).await;
-    let started = Instant::now();
-    let (code, offset) = loop {
-        // NOT_LEADER_OR_FOLLOWER until its applier has caught up with what it tells.
-        match produce(&mut fw, "risky", 0, batch(1, -1, 0, 0)).await {
-            (6, _) if started.elapsed() < LONG => tokio::time::sleep(Duration::from_millis(100)).await,
-            answer => break answer,
-        }
-    };
+    let (code, offset) = produce_at_leader(&mut fw, "risky", 0, batch(1, -1, 0, 0)).await;
     assert_eq!(
         (code, offset),
         (0, 3),

@@ -297,7 +297,7 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
     .await
     .unwrap();
     let mut at_leader = Wire::connect(c.addr(told[&0].leader)).await;
-    let (code, _) = produce(&mut at_leader, "replicated", 0, batch(3, -1, 0, 0)).await;
+    let (code, _) = produce_at_leader(&mut at_leader, "replicated", 0, batch(3, -1, 0, 0)).await;
     assert_eq!(code, 0, "an acks=all write copied by both followers under ACLs");
     let broker_at = sasl_addr(other, c.port).to_string();
     let produced = tokio::task::spawn_blocking(move || {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::etcd::Etcd;
 use super::netns;
 use super::process::{free_port, BrokerProcess};
@@ -336,4 +338,17 @@ pub async fn until_ready(c: Cluster) -> (Cluster, i32) {
     }
     let controller = agreed_controller(&c, &nodes, -1, LONG).await;
     (c, controller)
+}
+
+/// Produce one batch to the broker the cluster tells leads the partition.
+/// Its metadata cache tells the news before its replicas have taken it, so
+/// NOT_LEADER_OR_FOLLOWER is retried for a while, as a client would.
+pub async fn produce_at_leader(wire: &mut Wire, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let started = Instant::now();
+    loop {
+        match produce(wire, topic, partition, records.clone()).await {
+            (6, _) if started.elapsed() < LONG => tokio::time::sleep(Duration::from_millis(100)).await,
+            answer => return answer,
+        }
+    }
 }
