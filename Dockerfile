@@ -9,8 +9,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY vendor ./vendor
 COPY src ./src
-# Every workspace member must be present for cargo to read the workspace.
+# Every workspace member, and every target Cargo.toml declares (the [[bench]]),
+# must be present for cargo to read the manifest.
 COPY bench ./bench
+COPY benches ./benches
 RUN cargo build --release --locked --bin strom --features cluster
 
 FROM debian:bookworm-slim

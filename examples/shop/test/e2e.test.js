@@ -111,18 +111,24 @@ test.after(async () => {
  * with its properties file passed through `rewrite`; a shorter rebalance delay and
  * etcd session, for the test's pace.
  */
+const brokerEnv = new Map()
 function startBroker (project, name, at, rewrite = text => text) {
   const env = asProcess(project, name, at, path.join(work, name), work, rewrite)
+  brokerEnv.set(name, env)
   start(name, STROM, [
     'serve', '--group-initial-rebalance-delay-ms', '0',
     '--override', 'broker.session.timeout.ms=3000', '--override', 'broker.heartbeat.interval.ms=500'
   ], env)
 }
 
-/** Until broker `name` passes the healthcheck compose gives it (what the shop waits for). */
+/**
+ * Until broker `name` passes the healthcheck compose gives it (what the shop waits
+ * for), run as in its container: with the broker's environment.
+ */
 async function untilHealthy (project, name, at) {
   const [program, args] = healthcheckAsProcess(project, name, at, STROM)
-  await waitFor(() => { execFileSync(program, args, { stdio: 'ignore', timeout: 5000 }); return true }, `${name} healthy`)
+  const env = { ...process.env, ...brokerEnv.get(name) }
+  await waitFor(() => { execFileSync(program, args, { env, stdio: 'ignore', timeout: 5000 }); return true }, `${name} healthy`)
 }
 
 test('the shop pipeline agrees end to end, across a crash of the inventory service', { timeout: 300000 }, () => reportingFailures(async () => {
