@@ -274,6 +274,29 @@ async fn metadata_errors_and_auto_creation() {
     assert_eq!(r.topics[1].error_code, 3, "auto-creation disabled");
 }
 
+/// Clients that start together make the same topics at once (the shop's
+/// services do): while one request creates a topic, another's auto-creating
+/// Metadata gets LEADER_NOT_AVAILABLE, which clients retry, never
+/// UNKNOWN_TOPIC_OR_PARTITION (on which kafkajs's subscribe gives up).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_being_created_is_not_unknown_to_another_client() {
+    let broker = TestBroker::start().await;
+    for round in 0..20 {
+        let topic = format!("together-{round}");
+        let askers = (0..6).map(|_| {
+            let (addr, topic) = (broker.addr(), topic.clone());
+            tokio::spawn(async move {
+                let mut w = Wire::connect(addr).await;
+                w.call(12, &metadata_request(&[&topic])).await.topics[0].error_code
+            })
+        });
+        for code in futures_util::future::join_all(askers).await {
+            let code = code.unwrap();
+            assert!(code == 0 || code == 5, "{topic}: error {code}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn fetch_long_polls_until_data_arrives() {
     let broker = TestBroker::start().await;

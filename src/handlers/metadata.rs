@@ -214,11 +214,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         ) {
             Ok(_) | Err(Error::TopicAlreadyExists(_)) => match metadata.topic(name.as_str()) {
                 Some(t) => response.topics.push(with_operations(describe(t))),
-                // Deleted again meanwhile.
+                // Still being made by another request (or deleted again
+                // meanwhile): LEADER_NOT_AVAILABLE, which clients retry, as
+                // Kafka answers for a topic it is creating.
                 None => response.topics.push(failed(
                     Some(name),
                     uuid::Uuid::nil(),
-                    ResponseError::UnknownTopicOrPartition,
+                    ResponseError::LeaderNotAvailable,
                 )),
             },
             Err(e) => {
