@@ -114,7 +114,7 @@ impl Broker {
             identity.node_id,
             logs.clone(),
             shutting_down.clone(),
-            config.cluster.inter_broker_listener.clone(),
+            config.cluster.inter_broker.clone(),
         ));
         // Decisions made before a crash get their markers now.
         transactions.complete_pending(
@@ -233,8 +233,8 @@ impl MarkerWriter for Markers<'_> {
             self.cluster,
         ) {
             (Err(Error::NotLeaderOrFollower { .. }), Some(metadata)) if metadata.is_cluster() => {
-                let listener = self.replicas.inter_broker_listener();
-                txn_cluster::write_remote_marker(metadata, partition, producer_id, producer_epoch, marker, listener)
+                let inter = self.replicas.inter_broker();
+                txn_cluster::write_remote_marker(metadata, partition, producer_id, producer_epoch, marker, inter)
             }
             (written, _) => written,
         }

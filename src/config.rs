@@ -261,7 +261,7 @@ impl Config {
         let listener_security = security::resolve(&listeners, &protocol_map, &props)?;
         let mut cluster = cluster::resolve(args, &p)?;
         let in_cluster = cluster.store.is_some();
-        cluster.inter_broker_listener = cluster::inter_broker_listener(&p, &advertised, &protocol_map, in_cluster)?;
+        cluster.inter_broker = cluster::inter_broker(&p, &advertised, &listener_security, in_cluster)?;
         let config = Config {
             observe: observe::resolve(&args.observe, &p)?,
             listeners,

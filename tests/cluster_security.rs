@@ -405,3 +405,98 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
     assert_eq!(described(&c, 2, "secret").await, 29);
     c.terminate_all();
 }
+
+/// A cluster laid out as `layout`, its brokers reaching each other on the second
+/// listener as `settings` say, with ACLs on and CLUSTER_ACTION denied to
+/// anonymous connections: replication, ISR changes and acks=all work only if
+/// the brokers are who they say (a super user).
+async fn replicates_as_the_brokers_principal(layout: Layout, prefix: &str, settings: &[String]) {
+    let _serial = SERIAL.lock().await;
+    let Some(etcd) = Etcd::start(1) else { return };
+    let args: Vec<&str> = settings.iter().flat_map(|s| ["--override", s.as_str()]).collect();
+    let c = Cluster::start_as(layout, &etcd, prefix, 3, &args);
+    let (mut c, _) = until_ready(c).await;
+    let b1 = c.addr(1).to_string();
+    // Anonymous connections (the clients' PLAINTEXT listener) may not act as brokers.
+    cli(&[
+        "acls",
+        "add",
+        "--bootstrap-server",
+        &b1,
+        "--cluster",
+        "--deny-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "ClusterAction",
+    ])
+    .await;
+    cli(&[
+        "topics",
+        "create",
+        "replicated",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=3",
+        "--bootstrap-server",
+        &b1,
+    ])
+    .await;
+    let told = until_told(&c, &[1, 2, 3], "replicated", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
+    })
+    .await
+    .unwrap();
+    // Acknowledged only once both followers have fetched it, as brokers.
+    let mut at_leader = Wire::connect(c.addr(told[&0].leader)).await;
+    for round in 0..3 {
+        let (code, offset) = produce_at_leader(&mut at_leader, "replicated", 0, batch(2, -1, 0, 0)).await;
+        assert_eq!((code, offset), (0, round * 2), "acks=all with three in sync");
+    }
+    c.terminate_all();
+}
+
+const AUTHORIZED: [&str; 2] = [
+    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "allow.everyone.if.no.acl.found=true",
+];
+
+/// Brokers log in to each other on a SASL listener as the user of its JAAS line
+/// (Kafka's `sasl.mechanism.inter.broker.protocol`).
+#[tokio::test(flavor = "multi_thread")]
+async fn brokers_log_in_to_each_other_over_sasl() {
+    let jaas = concat!(
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config=",
+        "org.apache.kafka.common.security.plain.PlainLoginModule required ",
+        r#"username="broker" password="broker-secret" user_broker="broker-secret";"#
+    );
+    let settings = [
+        "super.users=User:broker",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+        jaas,
+        "inter.broker.listener.name=SASL_PLAINTEXT",
+        "sasl.mechanism.inter.broker.protocol=PLAIN",
+    ];
+    let settings: Vec<String> = AUTHORIZED.iter().chain(&settings).map(|s| s.to_string()).collect();
+    replicates_as_the_brokers_principal(Layout::WithSasl, "inter-broker-sasl", &settings).await;
+}
+
+/// Brokers reach each other over TLS, checking each other's certificates
+/// (issued for their addresses) and showing their own (`ssl.client.auth=required`):
+/// the brokers are `User:CN=broker`.
+#[tokio::test(flavor = "multi_thread")]
+async fn brokers_reach_each_other_over_mutual_tls() {
+    let pki = common::pki::Pki::new();
+    let (cert, key) = pki.issue(&[("CN", "broker")], &["127.0.3.1", "127.0.3.2", "127.0.3.3"]);
+    let keystore = pki.dir.path().join("broker.pem");
+    std::fs::write(&keystore, format!("{key}{cert}")).unwrap();
+    let settings = [
+        "super.users=User:CN=broker".to_string(),
+        format!("listener.name.ssl.ssl.keystore.location={}", keystore.display()),
+        format!("listener.name.ssl.ssl.truststore.location={}", pki.ca.display()),
+        "listener.name.ssl.ssl.client.auth=required".to_string(),
+        "inter.broker.listener.name=SSL".to_string(),
+    ];
+    let settings: Vec<String> = AUTHORIZED.iter().map(|s| s.to_string()).chain(settings).collect();
+    replicates_as_the_brokers_principal(Layout::WithTls, "inter-broker-tls", &settings).await;
+}

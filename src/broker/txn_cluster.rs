@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::Broker;
 use crate::client::{Bootstrap, Client};
 use crate::cluster::metadata_cache::MetadataCache;
+use crate::config::cluster::InterBroker;
 use crate::error::{Error, Result};
 use crate::log::manager::TRANSACTION_STATE_TOPIC;
 use crate::log::unified_log::UnifiedLog;
@@ -87,22 +88,22 @@ impl TxnStateLog for LedTxnLog {
 }
 
 /// The address another broker is reached at, between brokers (on the
-/// listener named `listener`, inter.broker.listener.name).
-fn address_of(metadata: &MetadataCache, node: i32, listener: Option<&str>) -> Result<String> {
+/// inter-broker listener, inter.broker.listener.name).
+fn address_of(metadata: &MetadataCache, node: i32, inter: &InterBroker) -> Result<String> {
     metadata
         .image()
-        .and_then(|image| image.inter_broker_address(node, listener))
+        .and_then(|image| image.inter_broker_address(node, inter.listener.as_deref()))
         .ok_or(Error::CoordinatorNotAvailable("no address for the broker"))
 }
 
 /// Run `call` against the broker at `addr`, blocking this (blocking-pool)
 /// thread, within [`TXN_WAIT`].
-fn call_broker<T>(addr: &str, call: impl AsyncFnOnce(&mut Client) -> Result<T>) -> Result<T> {
+fn call_broker<T>(addr: &str, inter: &InterBroker, call: impl AsyncFnOnce(&mut Client) -> Result<T>) -> Result<T> {
     let handle = tokio::runtime::Handle::try_current()
         .map_err(|_| Error::CoordinatorNotAvailable("no runtime to reach another broker"))?;
     let unreachable = || Error::CoordinatorNotAvailable("another broker did not answer in time");
     let run = async {
-        let mut client = Client::connect(&Bootstrap::plain(addr))
+        let mut client = Client::connect(&Bootstrap::to_broker(addr, inter))
             .await
             .map_err(|_| unreachable())?;
         call(&mut client).await
@@ -117,7 +118,7 @@ pub fn write_remote_marker(
     producer_id: i64,
     producer_epoch: i16,
     marker: Marker,
-    listener: Option<&str>,
+    inter: &InterBroker,
 ) -> Result<()> {
     let leader = metadata
         .partition(&partition.0, partition.1)
@@ -131,7 +132,7 @@ pub fn write_remote_marker(
             "the partition has no leader for the marker",
         ));
     }
-    let addr = address_of(metadata, leader, listener)?;
+    let addr = address_of(metadata, leader, inter)?;
     let mut topic = WritableTxnMarkerTopic::default();
     topic.name = TopicName(StrBytes::from_string(partition.0.clone()));
     topic.partition_indexes = vec![partition.1];
@@ -143,7 +144,7 @@ pub fn write_remote_marker(
     m.coordinator_epoch = marker.coordinator_epoch;
     let mut request = WriteTxnMarkersRequest::default();
     request.markers = vec![m];
-    let code = call_broker(&addr, async move |client| {
+    let code = call_broker(&addr, inter, async move |client| {
         let answer = client
             .call(1, &request)
             .await
@@ -192,15 +193,12 @@ impl TxnVerifier for ClusterVerifier<'_> {
             .ok_or(Error::CoordinatorNotAvailable(
                 "the transaction's coordinator is unknown",
             ))?;
-        let addr = address_of(
-            &self.broker.metadata,
-            leader,
-            self.broker.config.cluster.inter_broker_listener.as_deref(),
-        )?;
+        let inter = &self.broker.config.cluster.inter_broker;
+        let addr = address_of(&self.broker.metadata, leader, inter)?;
         let mut request = DescribeTransactionsRequest::default();
         request.transactional_ids = vec![TransactionalId(StrBytes::from_string(transactional_id.to_string()))];
         let described = tokio::task::block_in_place(|| {
-            call_broker(&addr, async move |client| {
+            call_broker(&addr, inter, async move |client| {
                 client
                     .call(0, &request)
                     .await

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use security::ClientSecurity;
+pub use security::{ClientSecurity, ClientTls};
 
 /// Where the tools connect: a bootstrap list and how to get in.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +26,21 @@ impl Bootstrap {
         Bootstrap {
             servers: servers.to_string(),
             security: ClientSecurity::default(),
+        }
+    }
+
+    /// A broker's connection to another broker at `addr`, on the inter-broker
+    /// listener, secured and authenticated as `inter` says.
+    pub fn to_broker(addr: &str, inter: &crate::config::cluster::InterBroker) -> Bootstrap {
+        Bootstrap {
+            servers: addr.to_string(),
+            security: ClientSecurity {
+                tls: inter.tls.as_ref().map(|t| ClientTls {
+                    ca: Some(t.ca.clone()),
+                    identity: t.identity.clone().map(|both| (both.clone(), both)),
+                }),
+                sasl: inter.sasl.clone(),
+            },
         }
     }
 }

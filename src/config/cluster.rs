@@ -5,7 +5,9 @@
 //! of one and none of this is used.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
+use super::security::{parse_jaas, ClientAuth, KeyStore, ListenerSecurity, TrustStore};
 use super::{ConfigError, Listener, Props, SecurityProtocol, ServeArgs};
 
 /// `metadata.store=etcd://h1:2379,h2:2379,h3:2379/strom/prod`: etcd's client
@@ -70,11 +72,31 @@ pub struct ClusterConfig {
     /// consumer naming its rack (Fetch v11+) to a replica in that rack
     /// (KIP-392); unset, consumers read from leaders.
     pub replica_selector: ReplicaSelector,
-    /// inter.broker.listener.name: the listener (by name, upper-cased) other
-    /// brokers are reached at, for replication and every broker-to-broker
-    /// request; each broker must advertise one of that name. Unset: a
-    /// broker's first PLAINTEXT listener.
-    pub inter_broker_listener: Option<String>,
+    /// How brokers reach each other, for replication and every
+    /// broker-to-broker request.
+    pub inter_broker: InterBroker,
+}
+
+/// How this broker reaches the others: the listener (`inter.broker.listener.name`,
+/// by name, upper-cased; each broker must advertise one of that name; unset: a
+/// broker's first PLAINTEXT listener), and, when that listener is TLS or SASL,
+/// how it secures and authenticates its side, as Kafka's brokers do: with that
+/// listener's own `ssl.*` files, and the user and password of the JAAS line of
+/// `sasl.mechanism.inter.broker.protocol`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterBroker {
+    pub listener: Option<String>,
+    /// TLS: the CAs to trust (`ssl.truststore.location`) and this broker's key
+    /// and chain (`ssl.keystore.location`), shown to the other broker.
+    pub tls: Option<InterBrokerTls>,
+    /// SASL: mechanism, user, password.
+    pub sasl: Option<(String, String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterBrokerTls {
+    pub ca: PathBuf,
+    pub identity: Option<PathBuf>,
 }
 
 /// `replica.selector.class`: which replica a consumer is sent to read from.
@@ -125,7 +147,7 @@ impl Default for ClusterConfig {
             transaction_state_log_replication_factor: 3,
             controlled_shutdown: true,
             replica_selector: ReplicaSelector::Leader,
-            inter_broker_listener: None,
+            inter_broker: InterBroker::default(),
         }
     }
 }
@@ -276,20 +298,20 @@ pub(super) fn resolve(args: &ServeArgs, p: &Props<'_>) -> Result<ClusterConfig, 
             Some(class) => ReplicaSelector::from_class(&class)?,
             None => d.replica_selector,
         },
-        inter_broker_listener: None,
+        inter_broker: InterBroker::default(),
     })
 }
 
 /// `inter.broker.listener.name` (or Kafka's older `security.inter.broker.protocol`,
 /// which names the listener of that protocol's name), checked as Kafka checks
-/// it against this broker's advertised listeners. strom's brokers do not yet
-/// speak TLS or SASL to each other, so only a PLAINTEXT listener is accepted.
-pub(super) fn inter_broker_listener(
+/// it against this broker's advertised listeners, and what a TLS or SASL one
+/// needs for this broker's side of the connection (see [`InterBroker`]).
+pub(super) fn inter_broker(
     p: &Props<'_>,
     advertised: &[Listener],
-    protocols: &BTreeMap<String, SecurityProtocol>,
+    security: &BTreeMap<String, ListenerSecurity>,
     in_cluster: bool,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<InterBroker, ConfigError> {
     let by_name = p.string("inter.broker.listener.name").filter(|v| !v.trim().is_empty());
     let by_protocol = p
         .string("security.inter.broker.protocol")
@@ -307,9 +329,11 @@ pub(super) fn inter_broker_listener(
         // Unset: a broker's first PLAINTEXT listener, which a cluster's
         // brokers must then have (else the others cannot reach it).
         (None, None) => {
-            let plain = advertised
-                .iter()
-                .any(|l| protocols.get(&l.name) == Some(&SecurityProtocol::Plaintext));
+            let plain = advertised.iter().any(|l| {
+                security
+                    .get(&l.name)
+                    .is_none_or(|s| s.protocol == SecurityProtocol::Plaintext)
+            });
             if in_cluster && !plain {
                 return Err(invalid(
                     "inter.broker.listener.name",
@@ -317,7 +341,7 @@ pub(super) fn inter_broker_listener(
                     "a cluster's broker needs a PLAINTEXT listener for the other brokers, or inter.broker.listener.name naming one",
                 ));
             }
-            return Ok(None);
+            return Ok(InterBroker::default());
         }
     };
     if !advertised.iter().any(|l| l.name == name) {
@@ -331,21 +355,101 @@ pub(super) fn inter_broker_listener(
             ),
         ));
     }
-    match protocols.get(&name) {
-        Some(SecurityProtocol::Plaintext) => Ok(Some(name)),
-        Some(other) => Err(invalid(
-            "inter.broker.listener.name",
-            &name,
-            &format!(
-                "its protocol is {}: strom's brokers reach each other over PLAINTEXT only for now",
-                other.name()
-            ),
-        )),
-        None => Err(invalid(
+    let Some(listener) = security.get(&name) else {
+        return Err(invalid(
             "inter.broker.listener.name",
             &name,
             "not found in listener.security.protocol.map",
-        )),
+        ));
+    };
+    let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+    let tls = match &listener.tls {
+        None => None,
+        Some(t) => {
+            let ca = match &t.truststore {
+                Some(TrustStore::File(path)) => path.clone(),
+                _ => {
+                    return Err(security_error(
+                        format!("{prefix}ssl.truststore.location"),
+                        "the inter-broker listener needs a truststore file: the CA the brokers' certificates are signed by, which this broker trusts when it connects to the others",
+                    ))
+                }
+            };
+            let identity = match &t.keystore {
+                KeyStore::File(path) => Some(path.clone()),
+                // Inline PEM stays the listener's own; the client side reads files.
+                KeyStore::Inline { .. } if t.client_auth == ClientAuth::Required => {
+                    return Err(security_error(
+                        format!("{prefix}ssl.keystore.location"),
+                        "with ssl.client.auth=required the brokers show each other their certificates: give the keystore as a file (ssl.keystore.location)",
+                    ))
+                }
+                KeyStore::Inline { .. } => None,
+            };
+            Some(InterBrokerTls { ca, identity })
+        }
+    };
+    let sasl = match &listener.sasl {
+        None => None,
+        Some(s) => {
+            let key = "sasl.mechanism.inter.broker.protocol";
+            let Some(mechanism) = p
+                .string(key)
+                .map(|m| m.trim().to_ascii_uppercase())
+                .filter(|m| !m.is_empty())
+            else {
+                return Err(invalid(
+                    key,
+                    "",
+                    "a SASL inter-broker listener needs it (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512); Kafka's default GSSAPI is not supported",
+                ));
+            };
+            if !s.mechanisms.contains(&mechanism) {
+                return Err(invalid(
+                    key,
+                    &mechanism,
+                    &format!(
+                        "must be included in {prefix}sasl.enabled.mechanisms when SASL is used for inter-broker communication"
+                    ),
+                ));
+            }
+            if mechanism == "OAUTHBEARER" {
+                return Err(invalid(
+                    key,
+                    &mechanism,
+                    "brokers cannot log in to each other with OAUTHBEARER yet: use PLAIN or SCRAM",
+                ));
+            }
+            let jaas_key = format!("{prefix}{}.sasl.jaas.config", mechanism.to_ascii_lowercase());
+            let jaas = p
+                .string(&jaas_key)
+                .map(|text| parse_jaas(&text).map_err(|reason| security_error(jaas_key.clone(), &reason)))
+                .transpose()?;
+            let option = |name: &str| {
+                jaas.as_ref()
+                    .and_then(|j| j.options.iter().find(|(k, _)| k == name))
+                    .map(|(_, v)| v.clone())
+            };
+            let (Some(user), Some(password)) = (option("username"), option("password")) else {
+                return Err(security_error(
+                    jaas_key.clone(),
+                    "the broker logs in to the others as the username=\"…\" password=\"…\" of this JAAS line",
+                ));
+            };
+            Some((mechanism, user, password))
+        }
+    };
+    Ok(InterBroker {
+        listener: Some(name),
+        tls,
+        sasl,
+    })
+}
+
+fn security_error(key: String, reason: &str) -> ConfigError {
+    ConfigError::Security {
+        key,
+        reason: reason.to_string(),
     }
 }
 

@@ -113,7 +113,7 @@ fn with_listeners(listeners: &str, map: &str, store: Option<&str>, overrides: &[
 }
 
 #[test]
-fn the_inter_broker_listener_is_one_this_broker_advertises_in_plaintext() {
+fn the_inter_broker_listener_is_one_this_broker_advertises() {
     let resolve = |overrides: &[&str]| {
         with_listeners(
             "CLIENT://0.0.0.0:9092,PEER://0.0.0.0:29092,SECURE://0.0.0.0:9093",
@@ -122,13 +122,12 @@ fn the_inter_broker_listener_is_one_this_broker_advertises_in_plaintext() {
             overrides,
         )
     };
-    assert_eq!(resolve(&[]).unwrap().cluster.inter_broker_listener, None);
+    assert_eq!(resolve(&[]).unwrap().cluster.inter_broker, Default::default());
     let c = resolve(&["inter.broker.listener.name=peer"]).unwrap();
-    assert_eq!(c.cluster.inter_broker_listener.as_deref(), Some("PEER"));
+    assert_eq!(c.cluster.inter_broker.listener.as_deref(), Some("PEER"));
+    assert_eq!((c.cluster.inter_broker.tls, c.cluster.inter_broker.sasl), (None, None));
     let err = resolve(&["inter.broker.listener.name=OTHER"]).unwrap_err().to_string();
     assert!(err.contains("valid options are CLIENT,PEER,SECURE"), "{err}");
-    let err = resolve(&["inter.broker.listener.name=SECURE"]).unwrap_err().to_string();
-    assert!(err.contains("PLAINTEXT only"), "{err}");
     let err = resolve(&[
         "inter.broker.listener.name=PEER",
         "security.inter.broker.protocol=PLAINTEXT",
@@ -141,6 +140,67 @@ fn the_inter_broker_listener_is_one_this_broker_advertises_in_plaintext() {
         resolve(&["security.inter.broker.protocol=PLAINTEXT"]).is_err(),
         "no listener named PLAINTEXT"
     );
+}
+
+#[test]
+fn a_sasl_inter_broker_listener_logs_in_as_its_jaas_line_says() {
+    let resolve = |overrides: &[&str]| {
+        with_listeners(
+            "CLIENT://0.0.0.0:9092,SECURE://0.0.0.0:9093",
+            "CLIENT:PLAINTEXT,SECURE:SASL_PLAINTEXT",
+            None,
+            &[&["inter.broker.listener.name=SECURE"][..], overrides].concat(),
+        )
+    };
+    let err = resolve(&[]).unwrap_err().to_string();
+    assert!(
+        err.contains("sasl.mechanism.inter.broker.protocol") && err.contains("GSSAPI"),
+        "{err}"
+    );
+    let err = resolve(&["sasl.mechanism.inter.broker.protocol=PLAIN"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("must be included in listener.name.secure.sasl.enabled.mechanisms"),
+        "{err}"
+    );
+    let jaas = "listener.name.secure.scram-sha-256.sasl.jaas.config";
+    let err = resolve(&["sasl.mechanism.inter.broker.protocol=scram-sha-256"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(jaas) && err.contains("username"), "{err}");
+    let line = format!(
+        r#"{jaas}=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="s3cret";"#
+    );
+    let c = resolve(&["sasl.mechanism.inter.broker.protocol=scram-sha-256", &line]).unwrap();
+    assert_eq!(c.cluster.inter_broker.listener.as_deref(), Some("SECURE"));
+    assert_eq!(
+        c.cluster.inter_broker.sasl,
+        Some(("SCRAM-SHA-256".into(), "broker".into(), "s3cret".into()))
+    );
+    assert_eq!(c.cluster.inter_broker.tls, None);
+}
+
+#[test]
+fn a_tls_inter_broker_listener_trusts_its_truststore_file_and_shows_its_keystore() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("broker.pem");
+    std::fs::write(&pem, "").unwrap();
+    let keystore = format!("listener.name.peer.ssl.keystore.location={}", pem.display());
+    let resolve = |overrides: &[&str]| {
+        with_listeners(
+            "CLIENT://0.0.0.0:9092,PEER://0.0.0.0:9093",
+            "CLIENT:PLAINTEXT,PEER:SSL",
+            None,
+            &[&["inter.broker.listener.name=PEER", &keystore][..], overrides].concat(),
+        )
+    };
+    let err = resolve(&[]).unwrap_err().to_string();
+    assert!(err.contains("ssl.truststore.location"), "{err}");
+    let truststore = format!("listener.name.peer.ssl.truststore.location={}", pem.display());
+    let c = resolve(&[&truststore]).unwrap();
+    let tls = c.cluster.inter_broker.tls.expect("TLS between brokers");
+    assert_eq!((tls.ca, tls.identity), (pem.clone(), Some(pem.clone())));
 }
 
 #[cfg(feature = "cluster")]
@@ -156,8 +216,9 @@ fn a_cluster_broker_needs_a_plaintext_listener_for_the_others() {
     };
     let err = resolve(&[]).unwrap_err().to_string();
     assert!(err.contains("needs a PLAINTEXT listener"), "{err}");
+    // Named, a SASL listener serves, with its mechanism and login.
     let err = resolve(&["inter.broker.listener.name=SECURE"]).unwrap_err().to_string();
-    assert!(err.contains("PLAINTEXT only"), "{err}");
+    assert!(err.contains("sasl.mechanism.inter.broker.protocol"), "{err}");
 }
 
 #[test]

@@ -111,10 +111,12 @@ pub async fn to_controller<R: Request>(broker: &Broker, version: i16, request: &
         return None;
     }
     // Between brokers: the controller's inter-broker listener.
-    let listener = broker.config.cluster.inter_broker_listener.as_deref();
+    let listener = broker.config.cluster.inter_broker.listener.as_deref();
     let addr = broker.metadata.image()?.inter_broker_address(controller, listener)?;
     let call = async {
-        let mut client = Client::connect(&Bootstrap::plain(&addr)).await.ok()?;
+        let mut client = Client::connect(&Bootstrap::to_broker(&addr, &broker.config.cluster.inter_broker))
+            .await
+            .ok()?;
         client.set_client_id(FORWARDED);
         client.call(version, request).await.ok()
     };

@@ -70,7 +70,7 @@ impl ReplicaManager {
                             }
                             self.leaders.set(&tp, &state, p.record.partition_epoch, now_ms);
                         } else if let Some(addr) =
-                            image.inter_broker_address(state.leader, self.inter_broker_listener.as_deref())
+                            image.inter_broker_address(state.leader, self.inter_broker.listener.as_deref())
                         {
                             followed.push(Followed {
                                 topic: t.name.clone(),

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::delayed_fetch::DelayedFetches;
 use crate::client::{Bootstrap, Client};
+use crate::config::cluster::InterBroker;
 use crate::log::manager::LogManager;
 use crate::log::unified_log::UnifiedLog;
 use crate::util::clock::now_ms;
@@ -53,6 +54,8 @@ struct Inner {
     followed: Mutex<HashMap<i32, Vec<Followed>>>,
     tasks: Mutex<HashMap<i32, JoinHandle<()>>>,
     shutting_down: watch::Receiver<bool>,
+    /// How leaders are reached (inter.broker.listener.name).
+    inter_broker: InterBroker,
     /// Set once the fetchers stopped for good: nothing starts them again.
     stopped: std::sync::atomic::AtomicBool,
 }
@@ -68,6 +71,7 @@ impl Fetchers {
         logs: Arc<LogManager>,
         delayed_fetches: Arc<DelayedFetches>,
         shutting_down: watch::Receiver<bool>,
+        inter_broker: InterBroker,
     ) -> Fetchers {
         Fetchers {
             inner: Arc::new(Inner {
@@ -77,6 +81,7 @@ impl Fetchers {
                 followed: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(HashMap::new()),
                 shutting_down,
+                inter_broker,
                 stopped: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -174,7 +179,7 @@ async fn run(inner: Arc<Inner>, leader: i32) {
             continue;
         }
         if connection.as_ref().is_none_or(|(a, _)| *a != addr) {
-            match Client::connect(&Bootstrap::plain(&addr)).await {
+            match Client::connect(&Bootstrap::to_broker(&addr, &inner.inter_broker)).await {
                 Ok(mut c) => {
                     c.set_client_id("strom-replica-fetcher");
                     connection = Some((addr.clone(), c));

@@ -14,6 +14,7 @@ use super::leader::Leaders;
 use super::partition::{check_leader, NO_LEADER_EPOCH};
 use crate::cluster::controller::leadership::IsrChange;
 use crate::cluster::metadata_cache::PartitionMetadata;
+use crate::config::cluster::InterBroker;
 use crate::error::{Error, Result};
 use crate::log::manager::{is_internal_topic, LogManager};
 use crate::log::producer_state::VerificationGuard;
@@ -80,8 +81,8 @@ pub struct ReplicaManager {
     /// In a cluster, how this broker holds each partition it has a replica
     /// of, as the cluster's metadata says (`apply_image`); None on one broker.
     pub(super) states: std::sync::RwLock<Option<std::collections::HashMap<(String, i32), PartitionMetadata>>>,
-    /// The listener leaders are fetched from (inter.broker.listener.name).
-    pub(super) inter_broker_listener: Option<String>,
+    /// How leaders are fetched from (inter.broker.listener.name).
+    pub(super) inter_broker: InterBroker,
 }
 
 impl ReplicaManager {
@@ -89,7 +90,7 @@ impl ReplicaManager {
         node_id: i32,
         logs: Arc<LogManager>,
         shutting_down: watch::Receiver<bool>,
-        inter_broker_listener: Option<String>,
+        inter_broker: InterBroker,
     ) -> ReplicaManager {
         let delayed_fetches = Arc::new(DelayedFetches::default());
         ReplicaManager {
@@ -98,6 +99,7 @@ impl ReplicaManager {
                 logs.clone(),
                 delayed_fetches.clone(),
                 shutting_down.clone(),
+                inter_broker.clone(),
             ),
             node_id,
             logs,
@@ -105,7 +107,7 @@ impl ReplicaManager {
             shutting_down,
             leaders: Leaders::default(),
             states: std::sync::RwLock::new(None),
-            inter_broker_listener,
+            inter_broker,
         }
     }
 
@@ -301,9 +303,9 @@ impl ReplicaManager {
         self.leaders.restart_lag_clocks(now_ms);
     }
 
-    /// The listener other brokers are reached at (inter.broker.listener.name).
-    pub fn inter_broker_listener(&self) -> Option<&str> {
-        self.inter_broker_listener.as_deref()
+    /// How other brokers are reached (inter.broker.listener.name).
+    pub fn inter_broker(&self) -> &InterBroker {
+        &self.inter_broker
     }
 
     /// An ISR change asked for was refused or not delivered.
@@ -459,7 +461,7 @@ mod tests {
         let topic = logs.create_topic("t", 1, &Default::default(), 0).unwrap();
         let (stop, shutting_down) = watch::channel(false);
         (
-            ReplicaManager::new(0, logs, shutting_down, None),
+            ReplicaManager::new(0, logs, shutting_down, Default::default()),
             topic.partitions[0].clone(),
             stop,
         )

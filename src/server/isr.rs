@@ -57,7 +57,7 @@ async fn send_alter_partition(
     let addr = image
         .inter_broker_address(
             broker.metadata.controller_id(),
-            broker.config.cluster.inter_broker_listener.as_deref(),
+            broker.config.cluster.inter_broker.listener.as_deref(),
         )
         .ok_or(Error::NotController)?;
     let topic_id = image
@@ -68,7 +68,7 @@ async fn send_alter_partition(
         })?
         .id;
     if connection.as_ref().is_none_or(|(a, _)| *a != addr) {
-        let mut client = Client::connect(&Bootstrap::plain(&addr))
+        let mut client = Client::connect(&Bootstrap::to_broker(&addr, &broker.config.cluster.inter_broker))
             .await
             .map_err(|e| Error::MetadataStore(e.to_string()))?;
         client.set_client_id("strom-alter-partition");

@@ -45,11 +45,14 @@ pub enum Layout {
     Loopback,
     /// Besides, a SASL_PLAINTEXT listener on 127.0.3.n (same port).
     WithSasl,
+    /// Besides, an SSL listener on 127.0.3.n (same port).
+    WithTls,
     /// Each broker on a host of its own (tests/common/netns.rs).
     Netns,
 }
 
-/// Broker `node`'s SASL_PLAINTEXT listener in [`Layout::WithSasl`].
+/// Broker `node`'s second listener: SASL_PLAINTEXT in [`Layout::WithSasl`], SSL
+/// in [`Layout::WithTls`].
 pub fn sasl_addr(node: i32, port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::new(127, 0, 3, node as u8), port))
 }
@@ -115,9 +118,14 @@ impl Cluster {
                 let ns = netns::namespace(node);
                 BrokerProcess::spawn_in(Some(&ns), self.host(node), self.port, &listen, &dir, &args, None)
             }
-            Layout::WithSasl => {
+            Layout::WithSasl | Layout::WithTls => {
+                let second = if self.layout == Layout::WithTls {
+                    "SSL"
+                } else {
+                    "SASL_PLAINTEXT"
+                };
                 let listeners = format!(
-                    "PLAINTEXT://{},SASL_PLAINTEXT://{}",
+                    "PLAINTEXT://{},{second}://{}",
                     self.addr(node),
                     sasl_addr(node, self.port)
                 );
@@ -133,7 +141,7 @@ impl Cluster {
     pub fn host(&self, node: i32) -> Ipv4Addr {
         match self.layout {
             Layout::Netns => netns::address(node, netns::Link::Clients),
-            Layout::Loopback | Layout::WithSasl => host(node),
+            Layout::Loopback | Layout::WithSasl | Layout::WithTls => host(node),
         }
     }
 
