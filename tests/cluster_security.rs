@@ -453,6 +453,59 @@ async fn replicates_as_the_brokers_principal(layout: Layout, prefix: &str, setti
         let (code, offset) = produce_at_leader(&mut at_leader, "replicated", 0, batch(2, -1, 0, 0)).await;
         assert_eq!((code, offset), (0, round * 2), "acks=all with three in sync");
     }
+
+    // A leader that is not the controller asks it for an ISR change
+    // (AlterPartition): a killed follower's way back into the ISR.
+    let controller = agreed_controller(&c, &[1, 2, 3], -1, LONG).await;
+    cli(&[
+        "topics",
+        "create",
+        "spread",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+        "--bootstrap-server",
+        &b1,
+    ])
+    .await;
+    let spread = until_told(&c, &[1, 2, 3], "spread", |v| {
+        v.as_ref()
+            .is_some_and(|ps| ps.len() == 3 && ps.values().all(|p| p.leader > 0 && p.isr.len() == 3))
+    })
+    .await
+    .unwrap();
+    let (&p, led) = spread
+        .iter()
+        .find(|(_, t)| t.leader != controller)
+        .expect("a partition the controller does not lead");
+    let follower = (1..=3).find(|n| *n != led.leader && *n != controller).unwrap();
+    c.stop(follower).expect("running").kill9();
+    until_told(&c, &[led.leader, controller], "spread", |v| {
+        v.as_ref().is_some_and(|ps| ps[&p].isr.len() == 2)
+    })
+    .await;
+    c.spawn(follower);
+    until_told(&c, &[1, 2, 3], "spread", |v| {
+        v.as_ref().is_some_and(|ps| ps[&p].isr.len() == 3)
+    })
+    .await;
+
+    // A broker's own request forwarded to the controller: a topic auto-created
+    // through a broker that is not the controller.
+    let mut at_other = Wire::connect(c.addr(follower)).await;
+    let started = Instant::now();
+    loop {
+        let code = at_other.call(12, &metadata_request(&["made-on-the-way"])).await.topics[0].error_code;
+        if code == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < LONG,
+            "auto-creation through broker {follower}: error {code}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     c.terminate_all();
 }
 

@@ -45,6 +45,9 @@ impl Bootstrap {
     }
 }
 
+/// How long reaching one broker may take: TCP, TLS and SASL together.
+const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A byte stream to a broker: TCP, or TLS over it.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
@@ -64,6 +67,16 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The broker was not there (refused, reset, timed out): retried quietly.
+    /// Anything else (a certificate, a login, an answer refused) needs an
+    /// operator's eye.
+    pub fn is_unreachable(&self) -> bool {
+        use std::io::ErrorKind::*;
+        matches!(self, ClientError::Connect { source, .. } | ClientError::Io(source)
+            if matches!(source.kind(), ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected
+                | AddrNotAvailable | TimedOut | UnexpectedEof | BrokenPipe))
+    }
+
     /// A Kafka error code (and message) from a response; `Ok` for 0.
     pub fn check(code: i16, message: Option<&str>) -> Result<(), ClientError> {
         match kafka_protocol::error::ResponseError::try_from_code(code) {
@@ -85,44 +98,48 @@ pub struct Client {
 
 impl Client {
     /// Connect to the first reachable address of the bootstrap list, with TLS
-    /// and a SASL login when the settings ask for them.
+    /// and a SASL login when the settings ask for them; each address within
+    /// [`CONNECT_WITHIN`], the handshakes included (a peer that accepts the
+    /// connection and never answers must not hold the caller forever).
     pub async fn connect(bootstrap: &Bootstrap) -> Result<Client, ClientError> {
         let mut last = None;
         let servers = bootstrap.servers.as_str();
         for addr in servers.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) => {
-                    let stream: Box<dyn Stream> = match &bootstrap.security.tls {
-                        None => Box::new(tcp),
-                        Some(tls) => {
-                            let connector = tokio_rustls::TlsConnector::from(ClientSecurity::tls_config(tls)?);
-                            let name = ClientSecurity::server_name(addr)?;
-                            let tls = connector
-                                .connect(name, tcp)
-                                .await
-                                .map_err(|source| ClientError::Connect {
-                                    addr: addr.to_string(),
-                                    source,
-                                })?;
-                            Box::new(tls)
-                        }
-                    };
-                    let mut client = Client {
-                        stream,
-                        next_correlation: 1,
-                        client_id: "strom-cli",
-                    };
-                    if let Some((mechanism, user, password)) = &bootstrap.security.sasl {
-                        client.login(mechanism, user, password).await?;
-                    }
-                    return Ok(client);
-                }
-                Ok(Err(source)) => last = Some((addr.to_string(), source)),
+            match tokio::time::timeout(CONNECT_WITHIN, Client::open(addr, &bootstrap.security)).await {
+                Ok(Ok(client)) => return Ok(client),
+                Ok(Err(ClientError::Connect { addr, source })) => last = Some((addr, source)),
+                Ok(Err(e)) => return Err(e),
                 Err(_) => last = Some((addr.to_string(), std::io::ErrorKind::TimedOut.into())),
             }
         }
         let (addr, source) = last.unwrap_or_else(|| (servers.to_string(), std::io::ErrorKind::InvalidInput.into()));
         Err(ClientError::Connect { addr, source })
+    }
+
+    /// One address: TCP, then TLS and SASL as `security` asks.
+    async fn open(addr: &str, security: &ClientSecurity) -> Result<Client, ClientError> {
+        let unreachable = |source| ClientError::Connect {
+            addr: addr.to_string(),
+            source,
+        };
+        let tcp = TcpStream::connect(addr).await.map_err(unreachable)?;
+        let stream: Box<dyn Stream> = match &security.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let connector = tokio_rustls::TlsConnector::from(ClientSecurity::tls_config(tls)?);
+                let name = ClientSecurity::server_name(addr)?;
+                Box::new(connector.connect(name, tcp).await.map_err(unreachable)?)
+            }
+        };
+        let mut client = Client {
+            stream,
+            next_correlation: 1,
+            client_id: "strom-cli",
+        };
+        if let Some((mechanism, user, password)) = &security.sasl {
+            client.login(mechanism, user, password).await?;
+        }
+        Ok(client)
     }
 
     /// A client over an already connected byte stream (the console's

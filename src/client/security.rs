@@ -25,12 +25,22 @@ use super::ClientError;
 use crate::config::SecurityProtocol;
 
 /// A client's security settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ClientSecurity {
     /// TLS: the CAs to trust, and a client key + certificate chain for mTLS.
     pub tls: Option<ClientTls>,
     /// SASL: mechanism, user, password.
     pub sasl: Option<(String, String, String)>,
+}
+
+/// The password stays out of logs.
+impl std::fmt::Debug for ClientSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecurity")
+            .field("tls", &self.tls)
+            .field("sasl", &self.sasl.as_ref().map(|(m, user, _)| (m, user, "[hidden]")))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -83,7 +83,7 @@ pub struct ClusterConfig {
 /// how it secures and authenticates its side, as Kafka's brokers do: with that
 /// listener's own `ssl.*` files, and the user and password of the JAAS line of
 /// `sasl.mechanism.inter.broker.protocol`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct InterBroker {
     pub listener: Option<String>,
     /// TLS: the CAs to trust (`ssl.truststore.location`) and this broker's key
@@ -91,6 +91,17 @@ pub struct InterBroker {
     pub tls: Option<InterBrokerTls>,
     /// SASL: mechanism, user, password.
     pub sasl: Option<(String, String, String)>,
+}
+
+/// The password stays out of logs.
+impl std::fmt::Debug for InterBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterBroker")
+            .field("listener", &self.listener)
+            .field("tls", &self.tls)
+            .field("sasl", &self.sasl.as_ref().map(|(m, user, _)| (m, user, "[hidden]")))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,6 +397,18 @@ pub(super) fn inter_broker(
                 }
                 KeyStore::Inline { .. } => None,
             };
+            // Kafka's brokers may be told not to check a peer's name (an
+            // empty value); strom's always do.
+            let algorithm = format!("{prefix}ssl.endpoint.identification.algorithm");
+            let named = p
+                .string(&algorithm)
+                .or_else(|| p.string("ssl.endpoint.identification.algorithm"));
+            if named.is_some_and(|a| !a.trim().eq_ignore_ascii_case("https")) {
+                return Err(security_error(
+                    algorithm,
+                    "brokers always check that a broker's certificate names the host it advertises on the inter-broker listener (https): issue the certificates for those hosts",
+                ));
+            }
             Some(InterBrokerTls { ca, identity })
         }
     };

@@ -179,6 +179,10 @@ fn a_sasl_inter_broker_listener_logs_in_as_its_jaas_line_says() {
         Some(("SCRAM-SHA-256".into(), "broker".into(), "s3cret".into()))
     );
     assert_eq!(c.cluster.inter_broker.tls, None);
+    assert!(
+        !format!("{:?}", c.cluster).contains("s3cret"),
+        "the password stays out of logs"
+    );
 }
 
 #[test]
@@ -201,6 +205,11 @@ fn a_tls_inter_broker_listener_trusts_its_truststore_file_and_shows_its_keystore
     let c = resolve(&[&truststore]).unwrap();
     let tls = c.cluster.inter_broker.tls.expect("TLS between brokers");
     assert_eq!((tls.ca, tls.identity), (pem.clone(), Some(pem.clone())));
+    // Kafka may be told not to check the peer's name; strom's brokers always do.
+    let err = resolve(&[&truststore, "listener.name.peer.ssl.endpoint.identification.algorithm="])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ssl.endpoint.identification.algorithm"), "{err}");
 }
 
 #[cfg(feature = "cluster")]

@@ -2,14 +2,15 @@
 //! CreatePartitions, and Metadata's auto-creation) are the active
 //! controller's to carry out. One reaching another broker is sent on to the
 //! controller and its answer relayed (as Kafka forwards them, KIP-590), over
-//! a plain connection to the controller's inter-broker listener; without one (or with no
+//! a connection to the controller's inter-broker listener; without one (or with no
 //! controller known) the broker answers NOT_CONTROLLER, which every admin
 //! client handles by finding the controller and asking it. A forwarded
 //! request is never forwarded again, so two brokers with different views of
 //! who the controller is cannot pass it back and forth.
 //!
-//! The controller checks a forwarded request's ACLs as those of an
-//! anonymous client, so with ACLs in force clients' requests are not
+//! The controller checks a forwarded request's ACLs as those of the
+//! forwarding broker (its inter-broker principal), not the client's (Kafka
+//! carries the client's principal in an envelope), so with ACLs in force clients' requests are not
 //! forwarded: they get NOT_CONTROLLER and reach the controller themselves.
 //! (A broker's own topic creations — auto-creation, the internal topics — are
 //! still forwarded.)
@@ -34,7 +35,7 @@ const FORWARD_WITHIN: Duration = Duration::from_secs(35);
 /// Whether this broker answers `ctx`'s request itself: on one broker, on the
 /// active controller, for a request forwarded here already, and whenever ACLs
 /// are checked — a forwarded request reaches the controller as this broker's
-/// anonymous connection, not as the client, so it is not forwarded: the
+/// connection, not as the client, so it is not forwarded: the
 /// client is answered NOT_CONTROLLER and asks the controller itself, as
 /// Kafka's admin clients do (they send these requests to the controller
 /// Metadata names).
@@ -114,15 +115,19 @@ pub async fn to_controller<R: Request>(broker: &Broker, version: i16, request: &
     let listener = broker.config.cluster.inter_broker.listener.as_deref();
     let addr = broker.metadata.image()?.inter_broker_address(controller, listener)?;
     let call = async {
-        let mut client = Client::connect(&Bootstrap::to_broker(&addr, &broker.config.cluster.inter_broker))
-            .await
-            .ok()?;
+        let mut client = Client::connect(&Bootstrap::to_broker(&addr, &broker.config.cluster.inter_broker)).await?;
         client.set_client_id(FORWARDED);
-        client.call(version, request).await.ok()
+        client.call(version, request).await
     };
-    let answer = tokio::time::timeout(FORWARD_WITHIN, call).await.ok().flatten();
-    if answer.is_none() {
-        tracing::warn!(controller, %addr, "could not forward a request to the controller");
+    match tokio::time::timeout(FORWARD_WITHIN, call).await {
+        Ok(Ok(answer)) => Some(answer),
+        Ok(Err(e)) => {
+            tracing::warn!(controller, %addr, error = %e, "could not forward a request to the controller");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(controller, %addr, "the controller did not answer a forwarded request in time");
+            None
+        }
     }
-    answer
 }

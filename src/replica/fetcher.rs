@@ -30,6 +30,8 @@ const WAIT_MAX_MS: i32 = 500;
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const RESPONSE_MAX_BYTES: i32 = 10 << 20;
 const BACKOFF: Duration = Duration::from_secs(1);
+/// How often a fetcher refused by its leader (TLS, SASL) says so.
+const REFUSED_REPORT_EVERY: Duration = Duration::from_secs(30);
 /// A fetch answers within its wait; longer means the leader is gone.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -159,6 +161,7 @@ fn last_fetched_epoch(log: &UnifiedLog) -> i32 {
 
 async fn run(inner: Arc<Inner>, leader: i32) {
     let mut connection: Option<(String, Client)> = None;
+    let mut refused_since: Option<std::time::Instant> = None;
     loop {
         if *inner.shutting_down.borrow() {
             return;
@@ -184,8 +187,18 @@ async fn run(inner: Arc<Inner>, leader: i32) {
                     c.set_client_id("strom-replica-fetcher");
                     connection = Some((addr.clone(), c));
                 }
-                Err(e) => {
+                Err(e) if e.is_unreachable() => {
                     tracing::debug!(leader, %addr, error = %e, "cannot reach the leader yet");
+                    tokio::time::sleep(BACKOFF).await;
+                    continue;
+                }
+                // A certificate or a login refused: nothing replicates until
+                // an operator fixes it, so said loudly (every 30 s at most).
+                Err(e) => {
+                    if refused_since.is_none_or(|at| at.elapsed() >= REFUSED_REPORT_EVERY) {
+                        tracing::error!(leader, %addr, error = %e, "cannot connect to the leader to replicate (inter-broker TLS or SASL settings?)");
+                        refused_since = Some(std::time::Instant::now());
+                    }
                     tokio::time::sleep(BACKOFF).await;
                     continue;
                 }
