@@ -10,14 +10,20 @@ const { serve } = require('./http')
  * @param {string} o.name        client id, and the consumer group id
  * @param {string[]} o.topics    topics to consume
  * @param {function} o.eachMessage  ({topic, message}, producer) => Promise
- * @param {boolean} [o.producer] also connect an idempotent producer
+ * @param {boolean} [o.producer] also connect a producer (acks=all on every send)
  * @param {function} [o.routes]  producer => routes for lib/http's serve
  * @param {number} [o.port]      HTTP port (with routes)
  */
 async function runService ({ name, topics, eachMessage, producer = false, routes, port }) {
   const client = kafka(name)
   await ensureTopics(client)
-  const prod = producer ? client.producer({ idempotent: true }) : null
+  // One request in flight, so retries keep each key's events in order; not
+  // kafkajs's idempotent mode: losing a broker mid-request, kafkajs 2.2 can give
+  // the next record a sequence number already used, which the broker (as Kafka
+  // would) takes for a duplicate and drops while the send succeeds (kafkajs#1303).
+  // A retried send may arrive twice instead, and every service applies each
+  // event once (lib/state.js).
+  const prod = producer ? client.producer({ maxInFlightRequests: 1 }) : null
   if (prod) await prod.connect()
   const consumer = client.consumer({ groupId: name, sessionTimeout: 10000, heartbeatInterval: 1000 })
   await consumer.connect()
