@@ -80,6 +80,30 @@ async fn cli(args: &[&str]) -> String {
     out
 }
 
+/// Topic `replicated`, created through the broker at `at`: three replicas,
+/// all of which must have a write (min.insync.replicas=3). A connection to its
+/// leader, once every broker tells all three in sync.
+async fn replicated_topic(c: &Cluster, at: &str) -> Wire {
+    cli(&[
+        "topics",
+        "create",
+        "replicated",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=3",
+        "--bootstrap-server",
+        at,
+    ])
+    .await;
+    let told = until_told(c, &[1, 2, 3], "replicated", |v| {
+        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
+    })
+    .await
+    .unwrap();
+    Wire::connect(c.addr(told[&0].leader)).await
+}
+
 /// Changes through one broker hold on the others, and on a broker restarted.
 #[tokio::test(flavor = "multi_thread")]
 async fn acls_users_quotas_and_default_configs_are_the_clusters() {
@@ -278,25 +302,7 @@ async fn acls_users_quotas_and_default_configs_are_the_clusters() {
         "Describe",
     ])
     .await;
-    let at_other = c.addr(other).to_string();
-    cli(&[
-        "topics",
-        "create",
-        "replicated",
-        "--replication-factor",
-        "3",
-        "--config",
-        "min.insync.replicas=3",
-        "--bootstrap-server",
-        &at_other,
-    ])
-    .await;
-    let told = until_told(&c, &[1, 2, 3], "replicated", |v| {
-        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
-    })
-    .await
-    .unwrap();
-    let mut at_leader = Wire::connect(c.addr(told[&0].leader)).await;
+    let mut at_leader = replicated_topic(&c, &c.addr(other).to_string()).await;
     let (code, _) = produce_at_leader(&mut at_leader, "replicated", 0, batch(3, -1, 0, 0)).await;
     assert_eq!(code, 0, "an acks=all write copied by both followers under ACLs");
     let broker_at = sasl_addr(other, c.port).to_string();
@@ -430,25 +436,8 @@ async fn replicates_as_the_brokers_principal(layout: Layout, prefix: &str, setti
         "ClusterAction",
     ])
     .await;
-    cli(&[
-        "topics",
-        "create",
-        "replicated",
-        "--replication-factor",
-        "3",
-        "--config",
-        "min.insync.replicas=3",
-        "--bootstrap-server",
-        &b1,
-    ])
-    .await;
-    let told = until_told(&c, &[1, 2, 3], "replicated", |v| {
-        v.as_ref().is_some_and(|ps| ps[&0].isr.len() == 3)
-    })
-    .await
-    .unwrap();
     // Acknowledged only once both followers have fetched it, as brokers.
-    let mut at_leader = Wire::connect(c.addr(told[&0].leader)).await;
+    let mut at_leader = replicated_topic(&c, &b1).await;
     for round in 0..3 {
         let (code, offset) = produce_at_leader(&mut at_leader, "replicated", 0, batch(2, -1, 0, 0)).await;
         assert_eq!((code, offset), (0, round * 2), "acks=all with three in sync");

@@ -350,12 +350,13 @@ pub async fn until_ready(c: Cluster) -> (Cluster, i32) {
 
 /// Produce one batch to the broker the cluster tells leads the partition.
 /// Its metadata cache tells the news before its replicas have taken it, so
-/// NOT_LEADER_OR_FOLLOWER is retried for a while, as a client would.
+/// NOT_LEADER_OR_FOLLOWER (and, before the replica exists at all,
+/// UNKNOWN_TOPIC_OR_PARTITION) is retried for a while, as a client would.
 pub async fn produce_at_leader(wire: &mut Wire, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
     let started = Instant::now();
     loop {
         match produce(wire, topic, partition, records.clone()).await {
-            (6, _) if started.elapsed() < LONG => tokio::time::sleep(Duration::from_millis(100)).await,
+            (3 | 6, _) if started.elapsed() < LONG => tokio::time::sleep(Duration::from_millis(100)).await,
             answer => return answer,
         }
     }
