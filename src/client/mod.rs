@@ -94,7 +94,15 @@ pub struct Client {
     stream: Box<dyn Stream>,
     next_correlation: i32,
     client_id: &'static str,
+    /// Where responses are read: kept between calls, so a follower fetching
+    /// megabytes many times a second reuses one allocation once the previous
+    /// response has been dropped, instead of a fresh zeroed one each time.
+    received: BytesMut,
 }
+
+/// How much more room a response being read takes at a time: memory grows
+/// with the bytes that arrive, not with the size a peer claims.
+const READ_CHUNK: usize = 1 << 20;
 
 impl Client {
     /// Connect to the first reachable address of the bootstrap list, with TLS
@@ -135,6 +143,7 @@ impl Client {
             stream,
             next_correlation: 1,
             client_id: "strom-cli",
+            received: BytesMut::new(),
         };
         if let Some((mechanism, user, password)) = &security.sasl {
             client.login(mechanism, user, password).await?;
@@ -149,6 +158,7 @@ impl Client {
             stream: Box::new(stream),
             next_correlation: 1,
             client_id,
+            received: BytesMut::new(),
         }
     }
 
@@ -216,9 +226,9 @@ impl Client {
         self.stream.write_all(&frame).await?;
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size).await?;
-        let mut response = vec![0u8; i32::from_be_bytes(size).max(0) as usize];
-        self.stream.read_exact(&mut response).await?;
-        let mut response = bytes::Bytes::from(response);
+        let size = usize::try_from(i32::from_be_bytes(size))
+            .map_err(|_| ClientError::Protocol(format!("{key:?} v{version}: a negative response size")))?;
+        let mut response = self.read_frame(size).await?;
         let h = ResponseHeader::decode(&mut response, key.response_header_version(version))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         if h.correlation_id != correlation {
@@ -229,5 +239,124 @@ impl Client {
             return Err(ClientError::Protocol(format!("{key:?} v{version}: trailing bytes")));
         }
         Ok(decoded)
+    }
+
+    /// The next `size` bytes of the stream, read into `received` without
+    /// zeroing it first. Once the Bytes of the last response are all dropped,
+    /// `reserve` takes its allocation back.
+    async fn read_frame(&mut self, size: usize) -> Result<bytes::Bytes, ClientError> {
+        self.received.clear();
+        while self.received.len() < size {
+            let wanted = size - self.received.len();
+            if self.received.capacity() == self.received.len() {
+                self.received.reserve(wanted.min(READ_CHUNK));
+            }
+            // No further than this frame: the next one is another call's.
+            let read = (&mut self.stream)
+                .take(wanted as u64)
+                .read_buf(&mut self.received)
+                .await?;
+            if read == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+        Ok(self.received.split().freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseHeader};
+    use tokio::io::DuplexStream;
+
+    /// Read one request frame from `broker`'s side, answer it with `records`
+    /// in a Fetch v12 response.
+    async fn answer_fetch(broker: &mut DuplexStream, records: &'static [u8]) {
+        let mut size = [0u8; 4];
+        broker.read_exact(&mut size).await.unwrap();
+        let mut request = vec![0u8; i32::from_be_bytes(size) as usize];
+        broker.read_exact(&mut request).await.unwrap();
+        let mut request = bytes::Bytes::from(request);
+        let header = RequestHeader::decode(&mut request, 2).unwrap();
+        let mut p = PartitionData::default();
+        p.records = Some(bytes::Bytes::from_static(records));
+        let mut t = FetchableTopicResponse::default();
+        t.partitions = vec![p];
+        let mut response = FetchResponse::default();
+        response.responses = vec![t];
+        let mut body = BytesMut::new();
+        let mut h = ResponseHeader::default();
+        h.correlation_id = header.correlation_id;
+        h.encode(&mut body, 1).unwrap();
+        response.encode(&mut body, 12).unwrap();
+        broker.write_all(&(body.len() as i32).to_be_bytes()).await.unwrap();
+        broker.write_all(&body).await.unwrap();
+    }
+
+    fn records(r: &FetchResponse) -> bytes::Bytes {
+        r.responses[0].partitions[0].records.clone().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_response_kept_is_not_overwritten_by_the_next_one() {
+        // Small pipes: each response arrives in many reads.
+        let (near, mut broker) = tokio::io::duplex(1000);
+        let mut client = Client::over(near, "test");
+        static FIRST: [u8; 5000] = [1; 5000];
+        static SECOND: [u8; 3000] = [2; 3000];
+        let broker_side = tokio::spawn(async move {
+            answer_fetch(&mut broker, &FIRST).await;
+            answer_fetch(&mut broker, &SECOND).await;
+            answer_fetch(&mut broker, &FIRST).await;
+        });
+        let first = client.call(12, &FetchRequest::default()).await.unwrap();
+        let second = client.call(12, &FetchRequest::default()).await.unwrap();
+        assert_eq!(records(&first), &FIRST[..]);
+        assert_eq!(records(&second), &SECOND[..]);
+        drop((first, second));
+        // The buffer given back is reused, and holds only the new response.
+        let third = client.call(12, &FetchRequest::default()).await.unwrap();
+        assert_eq!(records(&third), &FIRST[..]);
+        broker_side.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_size_the_peer_never_sends_ends_the_call_without_reserving_it() {
+        let (near, mut broker) = tokio::io::duplex(1000);
+        let mut client = Client::over(near, "test");
+        let broker_side = tokio::spawn(async move {
+            let mut request = [0u8; 64];
+            let _ = broker.read(&mut request).await.unwrap();
+            // Two gigabytes announced, ten bytes sent, then the peer is gone.
+            broker.write_all(&i32::MAX.to_be_bytes()).await.unwrap();
+            broker.write_all(&[0u8; 10]).await.unwrap();
+        });
+        let failed = client.call(12, &FetchRequest::default()).await;
+        assert!(
+            matches!(failed, Err(ClientError::Io(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{failed:?}"
+        );
+        assert!(
+            client.received.capacity() <= READ_CHUNK,
+            "{}",
+            client.received.capacity()
+        );
+        broker_side.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_negative_size_is_a_protocol_error() {
+        let (near, mut broker) = tokio::io::duplex(1000);
+        let mut client = Client::over(near, "test");
+        let broker_side = tokio::spawn(async move {
+            let mut request = [0u8; 64];
+            let _ = broker.read(&mut request).await.unwrap();
+            broker.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+        });
+        let failed = client.call(12, &FetchRequest::default()).await;
+        assert!(matches!(failed, Err(ClientError::Protocol(_))), "{failed:?}");
+        broker_side.await.unwrap();
     }
 }
