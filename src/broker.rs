@@ -110,11 +110,14 @@ impl Broker {
             Some(_) => TransactionStateManager::for_cluster(logs.clone()),
         };
         let transactions = TransactionCoordinator::new(store, config.transaction_max_timeout_ms);
+        let node_id = identity.node_id;
+        let metadata = MetadataCache::new(identity, logs.clone());
         let replicas = Arc::new(ReplicaManager::new(
-            identity.node_id,
+            node_id,
             logs.clone(),
             shutting_down.clone(),
             config.cluster.inter_broker.clone(),
+            metadata.subscribe(),
         ));
         // Decisions made before a crash get their markers now.
         transactions.complete_pending(
@@ -126,7 +129,7 @@ impl Broker {
             now_ms(),
         );
         Ok(Broker {
-            metadata: MetadataCache::new(identity, logs.clone()),
+            metadata,
             replicas,
             transactions,
             logs,

@@ -13,6 +13,7 @@ pub use super::fetch::{FetchParams, FetchPartition, FetchPartitionData};
 use super::leader::Leaders;
 use super::partition::{check_leader, NO_LEADER_EPOCH};
 use crate::cluster::controller::leadership::IsrChange;
+use crate::cluster::image::MetadataImage;
 use crate::cluster::metadata_cache::PartitionMetadata;
 use crate::config::cluster::InterBroker;
 use crate::error::{Error, Result};
@@ -83,6 +84,9 @@ pub struct ReplicaManager {
     pub(super) states: std::sync::RwLock<Option<std::collections::HashMap<(String, i32), PartitionMetadata>>>,
     /// How leaders are fetched from (inter.broker.listener.name).
     pub(super) inter_broker: InterBroker,
+    /// The cluster's metadata as the metadata cache shows it, which can be
+    /// ahead of `states` while the applier creates the replicas.
+    published: watch::Receiver<Option<Arc<MetadataImage>>>,
 }
 
 impl ReplicaManager {
@@ -91,6 +95,7 @@ impl ReplicaManager {
         logs: Arc<LogManager>,
         shutting_down: watch::Receiver<bool>,
         inter_broker: InterBroker,
+        published: watch::Receiver<Option<Arc<MetadataImage>>>,
     ) -> ReplicaManager {
         let delayed_fetches = Arc::new(DelayedFetches::default());
         ReplicaManager {
@@ -108,6 +113,7 @@ impl ReplicaManager {
             leaders: Leaders::default(),
             states: std::sync::RwLock::new(None),
             inter_broker,
+            published,
         }
     }
 
@@ -116,6 +122,15 @@ impl ReplicaManager {
     pub(super) fn states_of(&self, topic: &str, partition: i32) -> Option<PartitionMetadata> {
         let states = self.states.read().unwrap_or_else(|e| e.into_inner());
         states.as_ref()?.get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// Whether the cluster's newest metadata has this partition.
+    fn is_published(&self, topic: &str, partition: i32) -> bool {
+        let image = self.published.borrow();
+        image
+            .as_ref()
+            .and_then(|i| i.topic(topic))
+            .is_some_and(|t| t.partitions.contains_key(&partition))
     }
 
     /// In a cluster, as the cluster's metadata says; a partition it says
@@ -138,8 +153,10 @@ impl ReplicaManager {
     pub fn leader_log(&self, topic: &str, partition: i32, current_leader_epoch: i32) -> Result<Arc<UnifiedLog>> {
         let log = match self.logs.partition(topic, partition) {
             Ok(log) => log,
-            // In the cluster, but no replica here.
-            Err(_) if self.states_of(topic, partition).is_some() => {
+            // In the cluster, but no replica here (yet: a leader told of a new
+            // topic answers before its applier has made the replica, as
+            // Kafka's does when its metadata cache has the partition).
+            Err(_) if self.states_of(topic, partition).is_some() || self.is_published(topic, partition) => {
                 return Err(Error::NotLeaderOrFollower {
                     topic: topic.to_string(),
                     partition,
@@ -461,7 +478,7 @@ mod tests {
         let topic = logs.create_topic("t", 1, &Default::default(), 0).unwrap();
         let (stop, shutting_down) = watch::channel(false);
         (
-            ReplicaManager::new(0, logs, shutting_down, Default::default()),
+            ReplicaManager::new(0, logs, shutting_down, Default::default(), watch::channel(None).1),
             topic.partitions[0].clone(),
             stop,
         )
@@ -573,6 +590,66 @@ mod tests {
                 "limits {partition_max}/{response_max}"
             );
         }
+    }
+
+    /// A cluster image with topic `name` of one partition led by broker 1.
+    fn published(name: &str) -> MetadataImage {
+        use crate::cluster::image::{KeyValue, PartitionRecord, TopicRecord};
+        let id = crate::util::uuid::to_base64(&uuid::Uuid::new_v4());
+        let topic = serde_json::to_vec(&TopicRecord { v: 1, id: id.clone() }).unwrap();
+        let partition = PartitionRecord {
+            v: 1,
+            topic_id: id,
+            replicas: vec![1, 0],
+            isr: vec![1, 0],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
+        }
+        .to_json();
+        let mut image = MetadataImage::default();
+        for (key, value) in [
+            (format!("topics/{name}"), topic),
+            (format!("partitions/{name}/0"), partition),
+        ] {
+            image.put(KeyValue {
+                key: &key,
+                value: &value,
+                lease: 0,
+                create_revision: 1,
+                mod_revision: 1,
+            });
+        }
+        image
+    }
+
+    #[tokio::test]
+    async fn a_partition_the_cluster_has_but_this_broker_does_not_yet_is_not_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(LogManager::open(dir.path(), LogConfig::default(), 0).unwrap());
+        let (_stop, shutting_down) = watch::channel(false);
+        let (publish, published_rx) = watch::channel(None);
+        let replicas = ReplicaManager::new(0, logs, shutting_down, Default::default(), published_rx);
+        let unknown = replicas.leader_log("new", 0, NO_LEADER_EPOCH).err();
+        assert!(
+            matches!(unknown, Some(Error::UnknownTopicOrPartition { .. })),
+            "{unknown:?}"
+        );
+        // The metadata cache shows the new topic; the applier has not made
+        // its replica here yet: retry elsewhere or later, as Kafka answers.
+        publish.send_replace(Some(Arc::new(published("new"))));
+        let not_yet = replicas.leader_log("new", 0, NO_LEADER_EPOCH).err();
+        assert!(
+            matches!(not_yet, Some(Error::NotLeaderOrFollower { .. })),
+            "{not_yet:?}"
+        );
+        let other = replicas.leader_log("new", 1, NO_LEADER_EPOCH).err();
+        assert!(
+            matches!(other, Some(Error::UnknownTopicOrPartition { .. })),
+            "{other:?}"
+        );
     }
 
     #[tokio::test]
