@@ -322,17 +322,23 @@ mod tests {
         broker_side.await.unwrap();
     }
 
-    #[tokio::test]
-    async fn a_size_the_peer_never_sends_ends_the_call_without_reserving_it() {
+    /// A client whose peer answers its first request with `answer`, then goes.
+    fn peer_answering(answer: Vec<u8>) -> (Client, tokio::task::JoinHandle<()>) {
         let (near, mut broker) = tokio::io::duplex(1000);
-        let mut client = Client::over(near, "test");
         let broker_side = tokio::spawn(async move {
             let mut request = [0u8; 64];
             let _ = broker.read(&mut request).await.unwrap();
-            // Two gigabytes announced, ten bytes sent, then the peer is gone.
-            broker.write_all(&i32::MAX.to_be_bytes()).await.unwrap();
-            broker.write_all(&[0u8; 10]).await.unwrap();
+            broker.write_all(&answer).await.unwrap();
         });
+        (Client::over(near, "test"), broker_side)
+    }
+
+    #[tokio::test]
+    async fn a_size_the_peer_never_sends_ends_the_call_without_reserving_it() {
+        // Two gigabytes announced, ten bytes sent, then the peer is gone.
+        let mut answer = i32::MAX.to_be_bytes().to_vec();
+        answer.extend([0u8; 10]);
+        let (mut client, broker_side) = peer_answering(answer);
         let failed = client.call(12, &FetchRequest::default()).await;
         assert!(
             matches!(failed, Err(ClientError::Io(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof),
@@ -348,13 +354,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_negative_size_is_a_protocol_error() {
-        let (near, mut broker) = tokio::io::duplex(1000);
-        let mut client = Client::over(near, "test");
-        let broker_side = tokio::spawn(async move {
-            let mut request = [0u8; 64];
-            let _ = broker.read(&mut request).await.unwrap();
-            broker.write_all(&(-5i32).to_be_bytes()).await.unwrap();
-        });
+        let (mut client, broker_side) = peer_answering((-5i32).to_be_bytes().to_vec());
         let failed = client.call(12, &FetchRequest::default()).await;
         assert!(matches!(failed, Err(ClientError::Protocol(_))), "{failed:?}");
         broker_side.await.unwrap();
