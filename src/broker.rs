@@ -236,8 +236,14 @@ impl MarkerWriter for Markers<'_> {
             self.cluster,
         ) {
             (Err(Error::NotLeaderOrFollower { .. }), Some(metadata)) if metadata.is_cluster() => {
-                let inter = self.replicas.inter_broker();
-                txn_cluster::write_remote_marker(metadata, partition, producer_id, producer_epoch, marker, inter)
+                txn_cluster::write_remote_marker(
+                    metadata,
+                    partition,
+                    producer_id,
+                    producer_epoch,
+                    marker,
+                    self.replicas,
+                )
             }
             (written, _) => written,
         }

@@ -15,10 +15,9 @@ use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, Wri
 use kafka_protocol::messages::{
     DescribeTransactionsRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::Broker;
-use crate::client::{Bootstrap, Client};
 use crate::cluster::metadata_cache::MetadataCache;
 use crate::config::cluster::InterBroker;
 use crate::error::{Error, Result};
@@ -96,19 +95,23 @@ fn address_of(metadata: &MetadataCache, node: i32, inter: &InterBroker) -> Resul
         .ok_or(Error::CoordinatorNotAvailable("no address for the broker"))
 }
 
-/// Run `call` against the broker at `addr`, blocking this (blocking-pool)
-/// thread, within [`TXN_WAIT`].
-fn call_broker<T>(addr: &str, inter: &InterBroker, call: impl AsyncFnOnce(&mut Client) -> Result<T>) -> Result<T> {
+/// Send `request` to the broker at `addr` on a kept connection, blocking this
+/// (blocking-pool) thread, within [`TXN_WAIT`]; `failed` says what did not
+/// answer.
+fn call_broker<R: Request>(
+    addr: &str,
+    replicas: &ReplicaManager,
+    version: i16,
+    request: &R,
+    failed: &'static str,
+) -> Result<R::Response> {
     let handle = tokio::runtime::Handle::try_current()
         .map_err(|_| Error::CoordinatorNotAvailable("no runtime to reach another broker"))?;
-    let unreachable = || Error::CoordinatorNotAvailable("another broker did not answer in time");
-    let run = async {
-        let mut client = Client::connect(&Bootstrap::to_broker(addr, inter))
-            .await
-            .map_err(|_| unreachable())?;
-        call(&mut client).await
-    };
-    handle.block_on(async { tokio::time::timeout(TXN_WAIT, run).await.map_err(|_| unreachable())? })
+    let call = replicas.connections().call(addr, version, request);
+    match handle.block_on(async { tokio::time::timeout(TXN_WAIT, call).await }) {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(_)) | Err(_) => Err(Error::CoordinatorNotAvailable(failed)),
+    }
 }
 
 /// A marker written to a partition led by another broker, with WriteTxnMarkers.
@@ -118,7 +121,7 @@ pub fn write_remote_marker(
     producer_id: i64,
     producer_epoch: i16,
     marker: Marker,
-    inter: &InterBroker,
+    replicas: &ReplicaManager,
 ) -> Result<()> {
     let leader = metadata
         .partition(&partition.0, partition.1)
@@ -132,7 +135,7 @@ pub fn write_remote_marker(
             "the partition has no leader for the marker",
         ));
     }
-    let addr = address_of(metadata, leader, inter)?;
+    let addr = address_of(metadata, leader, replicas.inter_broker())?;
     let mut topic = WritableTxnMarkerTopic::default();
     topic.name = TopicName(StrBytes::from_string(partition.0.clone()));
     topic.partition_indexes = vec![partition.1];
@@ -144,18 +147,13 @@ pub fn write_remote_marker(
     m.coordinator_epoch = marker.coordinator_epoch;
     let mut request = WriteTxnMarkersRequest::default();
     request.markers = vec![m];
-    let code = call_broker(&addr, inter, async move |client| {
-        let answer = client
-            .call(1, &request)
-            .await
-            .map_err(|_| Error::CoordinatorNotAvailable("the marker's leader did not answer"))?;
-        Ok(answer
-            .markers
-            .first()
-            .and_then(|m| m.topics.first())
-            .and_then(|t| t.partitions.first())
-            .map_or(-1, |p| p.error_code))
-    })?;
+    let answer = call_broker(&addr, replicas, 1, &request, "the marker's leader did not answer")?;
+    let code = answer
+        .markers
+        .first()
+        .and_then(|m| m.topics.first())
+        .and_then(|t| t.partitions.first())
+        .map_or(-1, |p| p.error_code);
     match code {
         0 => Ok(()),
         3 => Err(Error::UnknownTopicOrPartition {
@@ -193,17 +191,18 @@ impl TxnVerifier for ClusterVerifier<'_> {
             .ok_or(Error::CoordinatorNotAvailable(
                 "the transaction's coordinator is unknown",
             ))?;
-        let inter = &self.broker.config.cluster.inter_broker;
-        let addr = address_of(&self.broker.metadata, leader, inter)?;
+        let replicas = &self.broker.replicas;
+        let addr = address_of(&self.broker.metadata, leader, replicas.inter_broker())?;
         let mut request = DescribeTransactionsRequest::default();
         request.transactional_ids = vec![TransactionalId(StrBytes::from_string(transactional_id.to_string()))];
         let described = tokio::task::block_in_place(|| {
-            call_broker(&addr, inter, async move |client| {
-                client
-                    .call(0, &request)
-                    .await
-                    .map_err(|_| Error::CoordinatorNotAvailable("the transaction's coordinator did not answer"))
-            })
+            call_broker(
+                &addr,
+                replicas,
+                0,
+                &request,
+                "the transaction's coordinator did not answer",
+            )
         })?;
         let d = described
             .transaction_states

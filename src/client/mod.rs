@@ -2,6 +2,7 @@
 //! the protocol, so the tools work against any Kafka-compatible broker, also
 //! over TLS and with a SASL login ([`security`]).
 
+pub mod pool;
 pub mod route;
 pub mod security;
 

@@ -12,6 +12,7 @@ use super::delayed_fetch::{DelayedFetches, TopicPartition};
 pub use super::fetch::{FetchParams, FetchPartition, FetchPartitionData};
 use super::leader::Leaders;
 use super::partition::{check_leader, NO_LEADER_EPOCH};
+use crate::client::pool::BrokerConnections;
 use crate::cluster::controller::leadership::IsrChange;
 use crate::cluster::image::MetadataImage;
 use crate::cluster::metadata_cache::PartitionMetadata;
@@ -84,6 +85,8 @@ pub struct ReplicaManager {
     pub(super) states: std::sync::RwLock<Option<std::collections::HashMap<(String, i32), PartitionMetadata>>>,
     /// How leaders are fetched from (inter.broker.listener.name).
     pub(super) inter_broker: InterBroker,
+    /// Connections to other brokers for transaction markers and checks.
+    connections: BrokerConnections,
     /// The cluster's metadata as the metadata cache shows it, which can be
     /// ahead of `states` while the applier creates the replicas.
     published: watch::Receiver<Option<Arc<MetadataImage>>>,
@@ -112,6 +115,7 @@ impl ReplicaManager {
             shutting_down,
             leaders: Leaders::default(),
             states: std::sync::RwLock::new(None),
+            connections: BrokerConnections::new(inter_broker.clone(), "strom-broker"),
             inter_broker,
             published,
         }
@@ -323,6 +327,11 @@ impl ReplicaManager {
     /// How other brokers are reached (inter.broker.listener.name).
     pub fn inter_broker(&self) -> &InterBroker {
         &self.inter_broker
+    }
+
+    /// Connections to other brokers, kept between calls.
+    pub fn connections(&self) -> &BrokerConnections {
+        &self.connections
     }
 
     /// An ISR change asked for was refused or not delivered.
