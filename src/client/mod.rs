@@ -99,11 +99,29 @@ pub struct Client {
     /// megabytes many times a second reuses one allocation once the previous
     /// response has been dropped, instead of a fresh zeroed one each time.
     received: BytesMut,
+    /// How long a call waits for its whole response (request.timeout.ms).
+    request_timeout: std::time::Duration,
+    /// A call ended between sending its request and reading all of its
+    /// response (a timeout, a reset, a response too large): what the stream
+    /// holds next is not the next call's answer, so no call is made on it.
+    out_of_step: bool,
 }
 
 /// How much more room a response being read takes at a time: memory grows
 /// with the bytes that arrive, not with the size a peer claims.
 const READ_CHUNK: usize = 1 << 20;
+
+/// The largest response read: above socket.request.max.bytes (100 MiB, so no
+/// record batch is larger), with room for a response's own fields. A peer
+/// announcing more is not a Kafka broker (librdkafka's
+/// receive.message.max.bytes is 100 MB for the same reason).
+pub const MAX_RESPONSE_BYTES: usize = 128 << 20;
+
+/// A call's default wait for its response: longer than the 30 s that strom's
+/// tools give a broker to finish a request (timeout_ms), so the broker's own
+/// answer to a slow request comes first; a peer that never answers does not
+/// hold a tool forever.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
 
 impl Client {
     /// Connect to the first reachable address of the bootstrap list, with TLS
@@ -145,6 +163,8 @@ impl Client {
             next_correlation: 1,
             client_id: "strom-cli",
             received: BytesMut::new(),
+            request_timeout: REQUEST_TIMEOUT,
+            out_of_step: false,
         };
         if let Some((mechanism, user, password)) = &security.sasl {
             client.login(mechanism, user, password).await?;
@@ -160,7 +180,14 @@ impl Client {
             next_correlation: 1,
             client_id,
             received: BytesMut::new(),
+            request_timeout: REQUEST_TIMEOUT,
+            out_of_step: false,
         }
+    }
+
+    /// Wait at most `timeout` for each response from now on.
+    pub fn set_request_timeout(&mut self, timeout: std::time::Duration) {
+        self.request_timeout = timeout;
     }
 
     /// Send `client_id` from now on.
@@ -207,6 +234,11 @@ impl Client {
     /// Send one request of `version` and read its response.
     pub async fn call<R: Request>(&mut self, version: i16, request: &R) -> Result<R::Response, ClientError> {
         let key = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol("unknown api key".into()))?;
+        if self.out_of_step {
+            return Err(ClientError::Protocol(
+                "the connection was left mid-response by an earlier call".into(),
+            ));
+        }
         let correlation = self.next_correlation;
         self.next_correlation += 1;
         let mut header = RequestHeader::default();
@@ -224,22 +256,45 @@ impl Client {
         let mut frame = BytesMut::with_capacity(body.len() + 4);
         frame.put_i32(body.len() as i32);
         frame.put_slice(&body);
-        self.stream.write_all(&frame).await?;
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).await?;
-        let size = usize::try_from(i32::from_be_bytes(size))
-            .map_err(|_| ClientError::Protocol(format!("{key:?} v{version}: a negative response size")))?;
-        let mut response = self.read_frame(size).await?;
+        // Out of step until the whole response is in.
+        self.out_of_step = true;
+        let timeout = self.request_timeout;
+        let mut response = match tokio::time::timeout(timeout, self.exchange(&frame, key, version)).await {
+            Ok(exchanged) => exchanged?,
+            Err(_) => {
+                return Err(ClientError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{key:?}: no answer within {} ms", timeout.as_millis()),
+                )))
+            }
+        };
         let h = ResponseHeader::decode(&mut response, key.response_header_version(version))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         if h.correlation_id != correlation {
             return Err(ClientError::Protocol("response to another request".into()));
         }
+        self.out_of_step = false;
         let decoded = R::Response::decode(&mut response, version).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if response.has_remaining() {
             return Err(ClientError::Protocol(format!("{key:?} v{version}: trailing bytes")));
         }
         Ok(decoded)
+    }
+
+    /// Send a request frame and read its response frame.
+    async fn exchange(&mut self, frame: &[u8], key: ApiKey, version: i16) -> Result<bytes::Bytes, ClientError> {
+        self.stream.write_all(frame).await?;
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).await?;
+        let size = i32::from_be_bytes(size);
+        let size = usize::try_from(size)
+            .map_err(|_| ClientError::Protocol(format!("{key:?} v{version}: a negative response size")))?;
+        if size > MAX_RESPONSE_BYTES {
+            return Err(ClientError::Protocol(format!(
+                "{key:?} v{version}: a response of {size} bytes, more than the {MAX_RESPONSE_BYTES} this client reads"
+            )));
+        }
+        self.read_frame(size).await
     }
 
     /// The next `size` bytes of the stream, read into `received` without
@@ -336,8 +391,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_size_the_peer_never_sends_ends_the_call_without_reserving_it() {
-        // Two gigabytes announced, ten bytes sent, then the peer is gone.
-        let mut answer = i32::MAX.to_be_bytes().to_vec();
+        // The most a response may be announced, ten bytes sent, then the
+        // peer is gone.
+        let mut answer = (MAX_RESPONSE_BYTES as i32).to_be_bytes().to_vec();
         answer.extend([0u8; 10]);
         let (mut client, broker_side) = peer_answering(answer);
         let failed = client.call(12, &FetchRequest::default()).await;
@@ -351,6 +407,39 @@ mod tests {
             client.received.capacity()
         );
         broker_side.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_response_larger_than_any_kafka_sends_is_refused_unread() {
+        let announced = (MAX_RESPONSE_BYTES as i32 + 1).to_be_bytes().to_vec();
+        let (mut client, broker_side) = peer_answering(announced);
+        let failed = client.call(12, &FetchRequest::default()).await;
+        assert!(
+            matches!(failed, Err(ClientError::Protocol(ref m)) if m.contains("more than")),
+            "{failed:?}"
+        );
+        assert_eq!(client.received.capacity(), 0);
+        broker_side.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_call_not_answered_in_time_ends_and_leaves_the_connection_unusable() {
+        let (near, mut broker) = tokio::io::duplex(1000);
+        let mut client = Client::over(near, "test");
+        client.set_request_timeout(std::time::Duration::from_millis(50));
+        let failed = client.call(12, &FetchRequest::default()).await;
+        assert!(
+            matches!(failed, Err(ClientError::Io(ref e)) if e.kind() == std::io::ErrorKind::TimedOut),
+            "{failed:?}"
+        );
+        // The late answer would be taken for the next call's: no next call.
+        let broker_side = tokio::spawn(async move { answer_fetch(&mut broker, b"late").await });
+        let next = client.call(12, &FetchRequest::default()).await;
+        assert!(
+            matches!(next, Err(ClientError::Protocol(ref m)) if m.contains("mid-response")),
+            "{next:?}"
+        );
+        broker_side.abort();
     }
 
     #[tokio::test]

@@ -211,13 +211,21 @@ async fn run(inner: Arc<Inner>, leader: i32) {
         let answer = tokio::time::timeout(CALL_TIMEOUT, client.call(12, &request)).await;
         let response = match answer {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
+            // A leader going away is routine; an answer that is not Kafka's is not.
+            Ok(Err(e)) if e.is_unreachable() => {
                 tracing::debug!(leader, error = %e, "fetch from the leader failed");
                 connection = None;
                 tokio::time::sleep(BACKOFF).await;
                 continue;
             }
+            Ok(Err(e)) => {
+                tracing::warn!(leader, %addr, error = %e, "fetch from the leader failed");
+                connection = None;
+                tokio::time::sleep(BACKOFF).await;
+                continue;
+            }
             Err(_) => {
+                tracing::warn!(leader, %addr, "the leader did not answer a fetch in {CALL_TIMEOUT:?}");
                 connection = None;
                 continue;
             }
