@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::free_port;
-
 struct Member {
     name: String,
     host: Ipv4Addr,
@@ -46,25 +44,44 @@ impl Etcd {
             eprintln!("skipped: no etcd at {} (apt-get install etcd-server)", binary.display());
             return None;
         }
-        let members = (1..=n)
-            .map(|i| Member {
-                name: format!("e{i}"),
-                host: host(i),
-                client_port: free_port(),
-                peer_port: free_port(),
-                child: None,
-            })
-            .collect();
-        let mut etcd = Etcd {
-            members,
-            dir: tempfile::tempdir().unwrap(),
-            binary,
-        };
-        for i in 0..n {
-            etcd.launch(i);
+        // A port free on 127.0.0.1 may be taken on a member's own address (an
+        // outgoing connection of another test's etcd there), and any port can
+        // be taken between picking it and etcd binding it: a member that
+        // cannot listen exits, and the cluster is started again on new ports.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            // Held until every port is picked, so that no two are the same.
+            let mut held = Vec::new();
+            let mut free_port_on = |host: Ipv4Addr| {
+                let listener = std::net::TcpListener::bind((host, 0)).unwrap();
+                let port = listener.local_addr().unwrap().port();
+                held.push(listener);
+                port
+            };
+            let members = (1..=n)
+                .map(|i| Member {
+                    name: format!("e{i}"),
+                    host: host(i),
+                    client_port: free_port_on(host(i)),
+                    peer_port: free_port_on(host(i)),
+                    child: None,
+                })
+                .collect();
+            drop(held);
+            let mut etcd = Etcd {
+                members,
+                dir: tempfile::tempdir().unwrap(),
+                binary: binary.clone(),
+            };
+            for i in 0..n {
+                etcd.launch(i);
+            }
+            match etcd.wait_ready() {
+                Ok(()) => return Some(etcd),
+                Err(why) => failures.push(why),
+            }
         }
-        etcd.wait_ready();
-        Some(etcd)
+        panic!("etcd did not start: {}", failures.join("\n---\n"));
     }
 
     fn launch(&mut self, i: usize) {
@@ -99,11 +116,16 @@ impl Etcd {
         self.members[i].child = Some(child);
     }
 
-    /// Until a key can be written through every running member.
-    fn wait_ready(&self) {
+    /// Until a key can be written through every running member; the logs if
+    /// a member exits first, or after 30 s.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        for m in self.members.iter().filter(|m| m.child.is_some()) {
-            loop {
+        for i in 0..self.members.len() {
+            while let Some(child) = self.members[i].child.as_mut() {
+                if child.try_wait().is_ok_and(|exited| exited.is_some()) {
+                    return Err(format!("{} exited: {}", self.members[i].name, self.logs()));
+                }
+                let m = &self.members[i];
                 let ok = Command::new("etcdctl")
                     .env("ETCDCTL_API", "3")
                     .args(["--endpoints", &format!("http://{}:{}", m.host, m.client_port)])
@@ -115,10 +137,13 @@ impl Etcd {
                 if ok {
                     break;
                 }
-                assert!(Instant::now() < deadline, "etcd did not start: {}", self.logs());
+                if Instant::now() >= deadline {
+                    return Err(format!("not ready in 30 s: {}", self.logs()));
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        Ok(())
     }
 
     /// `host:port,…` of every member, for `etcd://…`.
@@ -178,7 +203,9 @@ impl Etcd {
     /// Start a killed member again on its data directory.
     pub fn restart(&mut self, i: usize) {
         self.launch(i);
-        self.wait_ready();
+        if let Err(why) = self.wait_ready() {
+            panic!("etcd did not restart: {why}");
+        }
     }
 
     fn logs(&self) -> String {
