@@ -358,7 +358,13 @@ async fn out_of_range(client: &mut Client, node_id: i32, log: &UnifiedLog) -> bo
         r
     };
     let mut ask = async |timestamp| -> Option<i64> {
-        let answer = client.call(2, &offset(timestamp)).await.ok()?;
+        let answer = match client.call(2, &offset(timestamp)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::warn!(topic = %log.topic, partition = log.index, error = %e, "cannot ask the leader where its log starts and ends");
+                return None;
+            }
+        };
         let p = answer.topics.first()?.partitions.first()?;
         (p.error_code == 0).then_some(p.offset)
     };
